@@ -1,0 +1,16 @@
+//! LogQL for Sluice: the parser (`parser`), the AST (`ast`), the canonical
+//! printer (`printer`), the Go text/template engine used by `line_format`
+//! and `label_format` (`template`) and the streaming evaluator (`engine`)
+//! that runs a query over any `LogSource`.
+
+pub mod ast;
+pub mod engine;
+pub mod error;
+pub mod labels;
+pub mod parser;
+pub mod printer;
+pub mod source;
+pub mod template;
+
+pub use error::{Error, Result};
+pub use labels::{Labels, MatchOp, Matcher};
