@@ -51,9 +51,40 @@ pub struct StreamReader {
     pub entries: Box<dyn Iterator<Item = Result<Entry, SourceError>> + Send>,
 }
 
+/// Timestamp and line length of one entry: all that `count_over_time`,
+/// `bytes_over_time`, `rate` and `bytes_rate` need when there is no pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntrySize {
+    pub ts: i64,
+    pub len: u32,
+}
+
+/// The entry sizes of one stream.
+pub struct SizeReader {
+    pub labels: Labels,
+    pub entries: Box<dyn Iterator<Item = Result<EntrySize, SourceError>> + Send>,
+}
+
 /// Anything the engine can read streams from.
 pub trait LogSource: Send + Sync {
     fn select(&self, params: &SelectParams) -> Result<Vec<StreamReader>, SourceError>;
+
+    /// Like `select`, but only timestamps and line lengths. Sources that store
+    /// timestamps and lengths apart from the lines override this so such
+    /// queries never decompress a line.
+    fn select_sizes(&self, params: &SelectParams) -> Result<Vec<SizeReader>, SourceError> {
+        Ok(self
+            .select(params)?
+            .into_iter()
+            .map(|s| SizeReader {
+                labels: s.labels,
+                entries: Box::new(
+                    s.entries
+                        .map(|e| e.map(|e| EntrySize { ts: e.ts, len: e.line.len() as u32 })),
+                ),
+            })
+            .collect())
+    }
 }
 
 /// A `LogSource` over in-memory streams, for tests and benchmarks.

@@ -11,3 +11,4 @@
 //! `string` and `bytes` field share one wire encoding).
 
 pub mod logproto;
+pub mod service;
