@@ -53,10 +53,7 @@ impl std::error::Error for ServiceError {}
 /// Distributor → ingester. Streams arrive validated, with `labels` in
 /// canonical form (`{a="b", c="d"}`, sorted) and `hash` set to the label
 /// set's fingerprint. Returns once the entries are durable in the WAL.
+#[async_trait::async_trait]
 pub trait Pusher: Send + Sync {
-    fn push(
-        &self,
-        tenant: &str,
-        req: PushRequest,
-    ) -> impl std::future::Future<Output = Result<(), ServiceError>> + Send;
+    async fn push(&self, tenant: &str, req: PushRequest) -> Result<(), ServiceError>;
 }
