@@ -1,6 +1,7 @@
 //! LogQL for Sluice: the parser (`parser`), the AST (`ast`), the canonical
 //! printer (`printer`), the Go text/template engine used by `line_format`
-//! and `label_format` (`template`) and the streaming evaluator (`engine`)
+//! and `label_format` (`template`), the per-entry pipeline (`pipeline`:
+//! filters, parsers, formatters, sample extraction) and the evaluator (`engine`)
 //! that runs a query over any `LogSource`.
 
 pub mod ast;
@@ -8,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod labels;
 pub mod parser;
+pub mod pipeline;
 pub mod printer;
 pub mod source;
 pub mod template;
