@@ -1,0 +1,135 @@
+//! One stream's in-memory state: its labels and its chunks, the last of
+//! which is the open head chunk that receives appends.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_logql::labels::Labels;
+use sluice_storage::chunk::{ChunkConfig, MemChunk};
+
+/// A chunk held in memory: open (receiving appends) or closed (immutable,
+/// waiting for or in the middle of a flush).
+pub enum ChunkState {
+    Open(MemChunk),
+    Closed(Arc<MemChunk>),
+}
+
+pub struct ChunkSlot {
+    pub state: ChunkState,
+    /// When the chunk received its first entry (for `max_chunk_age`).
+    pub created: Instant,
+    /// When the chunk last received an entry (for `chunk_idle_period`).
+    pub last_append: Instant,
+    /// A flush of this chunk is in flight.
+    pub flushing: bool,
+}
+
+impl ChunkSlot {
+    pub fn chunk(&self) -> &MemChunk {
+        match &self.state {
+            ChunkState::Open(c) => c,
+            ChunkState::Closed(c) => c,
+        }
+    }
+
+    /// Closes the chunk (no more appends) and returns a shared handle to it.
+    pub fn close(&mut self) -> Arc<MemChunk> {
+        if let ChunkState::Open(c) = &mut self.state {
+            c.cut_block();
+            let c = std::mem::replace(c, MemChunk::new(&ChunkConfig::default()));
+            self.state = ChunkState::Closed(Arc::new(c));
+        }
+        match &self.state {
+            ChunkState::Closed(c) => c.clone(),
+            // just replaced by Closed above
+            ChunkState::Open(_) => unreachable!("chunk was closed above"),
+        }
+    }
+}
+
+pub struct Stream {
+    pub labels: Labels,
+    /// Canonical label string, compared on lookup to rule out fingerprint
+    /// collisions.
+    pub labels_str: String,
+    pub chunks: Vec<ChunkSlot>,
+    /// Newest timestamp accepted (for the out-of-order window).
+    pub newest_ts: i64,
+    /// Timestamp and line of the last entry, to drop exact duplicates
+    /// (what a retried push resends) as Loki does.
+    last: Option<(i64, bytes::Bytes)>,
+}
+
+/// Result of appending one entry.
+pub enum Appended {
+    Ok,
+    Duplicate,
+    /// Older than the out-of-order window allows: carries the oldest
+    /// acceptable timestamp.
+    TooFarBehind(i64),
+}
+
+impl Stream {
+    pub fn new(labels: Labels, labels_str: String) -> Self {
+        Stream { labels, labels_str, chunks: Vec::new(), newest_ts: i64::MIN, last: None }
+    }
+
+    /// Appends an entry to the head chunk, opening a new one when the head
+    /// is closed or full. `window` is how far behind the newest entry an
+    /// entry may be (None: no limit, used by WAL replay).
+    pub fn append(
+        &mut self,
+        cfg: &ChunkConfig,
+        ts: i64,
+        line: &bytes::Bytes,
+        metadata: &[(String, String)],
+        window: Option<i64>,
+        now: Instant,
+    ) -> Appended {
+        if let Some((lts, lline)) = &self.last {
+            if *lts == ts && lline == line {
+                return Appended::Duplicate;
+            }
+        }
+        if let Some(w) = window {
+            if self.newest_ts != i64::MIN && ts < self.newest_ts.saturating_sub(w) {
+                return Appended::TooFarBehind(self.newest_ts - w);
+            }
+        }
+        let need_new = match self.chunks.last() {
+            Some(ChunkSlot { state: ChunkState::Open(c), .. }) => c.is_full(),
+            _ => true,
+        };
+        if need_new {
+            if let Some(slot) = self.chunks.last_mut() {
+                slot.close();
+            }
+            self.chunks.push(ChunkSlot {
+                state: ChunkState::Open(MemChunk::new(cfg)),
+                created: now,
+                last_append: now,
+                flushing: false,
+            });
+        }
+        if let Some(slot) = self.chunks.last_mut() {
+            if let ChunkState::Open(c) = &mut slot.state {
+                c.append(ts, line, metadata);
+            }
+            slot.last_append = now;
+        }
+        self.newest_ts = self.newest_ts.max(ts);
+        self.last = Some((ts, line.clone()));
+        Appended::Ok
+    }
+
+    /// Restores a chunk from a checkpoint (as a closed or open head chunk).
+    pub fn restore_chunk(&mut self, chunk: MemChunk, now: Instant) {
+        if let Some((_, max)) = chunk.bounds() {
+            self.newest_ts = self.newest_ts.max(max);
+        }
+        if let Some(slot) = self.chunks.last_mut() {
+            slot.close();
+        }
+        self.chunks.push(ChunkSlot { state: ChunkState::Open(chunk), created: now, last_append: now, flushing: false });
+    }
+}

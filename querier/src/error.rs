@@ -1,0 +1,33 @@
+//! Querier errors and their HTTP status codes.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad request parameters or query (400).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Query(#[from] sluice_logql::Error),
+    #[error("storage: {0}")]
+    Storage(#[from] sluice_storage::Error),
+    /// The query ran past `query_timeout` (504).
+    #[error("request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed")]
+    Timeout,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::Query(e) => match e {
+                sluice_logql::Error::Source(_) => 500,
+                _ => 400,
+            },
+            Error::Storage(_) | Error::Internal(_) => 500,
+            Error::Timeout => 504,
+        }
+    }
+}

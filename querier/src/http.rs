@@ -1,0 +1,260 @@
+//! Loki's HTTP query API over a `Querier`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use sluice_logql::engine::QueryParams;
+use sluice_logql::labels::Matcher;
+
+use crate::error::{Error, Result};
+use crate::json;
+use crate::params::{parse_step, Params};
+use crate::querier::Querier;
+
+const NS: i64 = 1_000_000_000;
+/// Loki's cap on points per series in a range query.
+const MAX_POINTS: i64 = 11_000;
+
+/// Shared state of the query handlers.
+pub struct HttpState {
+    pub querier: Querier,
+    /// With `auth_enabled: false` every request is tenant `fake`.
+    pub auth_enabled: bool,
+}
+
+/// The query routes, to be merged into the server's router.
+pub fn routes(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/loki/api/v1/query_range", get(query_range).post(query_range))
+        .route("/loki/api/v1/query", get(query).post(query))
+        .route("/loki/api/v1/labels", get(labels).post(labels))
+        .route("/loki/api/v1/label", get(labels).post(labels))
+        .route("/loki/api/v1/label/{name}/values", get(label_values).post(label_values))
+        .route("/loki/api/v1/series", get(series).post(series))
+        .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
+        .with_state(state)
+}
+
+/// The tenant of a request: `X-Scope-OrgID`, or `fake` without auth.
+pub fn tenant(headers: &HeaderMap, auth_enabled: bool) -> Result<String, (StatusCode, String)> {
+    if !auth_enabled {
+        return Ok("fake".into());
+    }
+    match headers.get("x-scope-orgid").and_then(|v| v.to_str().ok()).map(str::trim) {
+        Some(t) if !t.is_empty() => Ok(t.to_string()),
+        _ => Err((StatusCode::UNAUTHORIZED, "no org id".into())),
+    }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// An error as Loki writes it: plain text with the status code.
+pub fn error_response(status: u16, msg: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{msg}\n")).into_response()
+}
+
+fn json_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response()
+}
+
+fn respond(r: Result<String>) -> Response {
+    match r {
+        Ok(body) => json_response(body),
+        Err(e) => error_response(e.status(), &e.to_string()),
+    }
+}
+
+struct Req {
+    tenant: String,
+    params: Params,
+    categorize: bool,
+}
+
+fn request(st: &HttpState, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<Req, Response> {
+    let tenant = tenant(headers, st.auth_enabled).map_err(|(c, m)| error_response(c.as_u16(), &m))?;
+    let categorize = headers
+        .get_all("x-loki-response-encoding-flags")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
+    Ok(Req { tenant, params: Params::parse(uri.query(), body), categorize })
+}
+
+async fn query_range(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let req = match request(&st, &headers, &uri, &body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    respond(run_range(&st, &req).await)
+}
+
+async fn run_range(st: &HttpState, req: &Req) -> Result<String> {
+    let p = &req.params;
+    let now = now_ns();
+    let end = p.time("end", now)?;
+    let start = p.time("start", end - 3600 * NS)?;
+    if end < start {
+        return Err(Error::BadRequest("end timestamp must not be before or equal to start time".into()));
+    }
+    let step = match p.get("step") {
+        Some(s) => parse_step(s).ok_or_else(|| {
+            Error::BadRequest(format!("invalid parameter \"step\": cannot parse \"{s}\" to a valid duration"))
+        })?,
+        // Loki's default: one point per 250th of the range, at least 1s
+        None => ((end - start) / NS / 250).max(1) * NS,
+    };
+    if step <= 0 {
+        return Err(Error::BadRequest(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    if (end - start) / step > MAX_POINTS {
+        return Err(Error::BadRequest(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                .into(),
+        ));
+    }
+    let params = QueryParams { start, end, step, direction: p.direction()?, limit: p.limit()? };
+    run(st, req, params).await
+}
+
+async fn run(st: &HttpState, req: &Req, params: QueryParams) -> Result<String> {
+    let q = req.params.get("query").unwrap_or("");
+    let t0 = Instant::now();
+    let v = st.querier.query(&req.tenant, q, params).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(json::query_response(&v, req.categorize, secs, 0, 0))
+}
+
+async fn query(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let req = match request(&st, &headers, &uri, &body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let r = async {
+        let t = req.params.time("time", now_ns())?;
+        let params =
+            QueryParams { start: t, end: t, step: 0, direction: req.params.direction()?, limit: req.params.limit()? };
+        run(&st, &req, params).await
+    }
+    .await;
+    respond(r)
+}
+
+/// `start`/`end` for label and series lookups (default: the last 6 hours).
+fn lookup_range(p: &Params) -> Result<(i64, i64)> {
+    let end = p.time("end", now_ns())?;
+    let start = p.time("start", end - 6 * 3600 * NS)?;
+    Ok((start, end))
+}
+
+fn selector(q: Option<&str>) -> Result<Vec<Matcher>> {
+    match q {
+        None => Ok(Vec::new()),
+        Some(q) => Ok(sluice_logql::parser::parse_selector(q)?),
+    }
+}
+
+fn string_list(items: &[String]) -> String {
+    let mut o = String::from(r#"{"status":"success","data":["#);
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        json::write_str(&mut o, s);
+    }
+    o.push_str("]}");
+    o
+}
+
+async fn labels(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let req = match request(&st, &headers, &uri, &body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let r = async {
+        let (start, end) = lookup_range(&req.params)?;
+        let m = selector(req.params.get("query"))?;
+        let names = st.querier.label_names(&req.tenant, &m, start, end).await?;
+        Ok(string_list(&names))
+    }
+    .await;
+    respond(r)
+}
+
+async fn label_values(
+    State(st): State<Arc<HttpState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let req = match request(&st, &headers, &uri, &body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let r = async {
+        let (start, end) = lookup_range(&req.params)?;
+        let m = selector(req.params.get("query"))?;
+        let values = st.querier.label_values(&req.tenant, &name, &m, start, end).await?;
+        Ok(string_list(&values))
+    }
+    .await;
+    respond(r)
+}
+
+async fn series(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let req = match request(&st, &headers, &uri, &body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let r = async {
+        let (start, end) = lookup_range(&req.params)?;
+        let groups: Vec<Vec<Matcher>> = match req.params.all("match[]") {
+            [] => vec![Vec::new()],
+            ms => ms.iter().map(|m| selector(Some(m))).collect::<Result<_>>()?,
+        };
+        let mut all = std::collections::BTreeSet::new();
+        for m in &groups {
+            all.extend(st.querier.series(&req.tenant, m, start, end).await?);
+        }
+        let mut o = String::from(r#"{"status":"success","data":["#);
+        for (i, l) in all.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            json::write_labels(&mut o, l);
+        }
+        o.push_str("]}");
+        Ok(o)
+    }
+    .await;
+    respond(r)
+}
+
+async fn index_stats(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let req = match request(&st, &headers, &uri, &body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let r = async {
+        let (start, end) = lookup_range(&req.params)?;
+        let m = selector(req.params.get("query"))?;
+        let s = st.querier.stats(&req.tenant, &m, start, end).await?;
+        serde_json::to_string(&s).map_err(|e| Error::Internal(e.to_string()))
+    }
+    .await;
+    respond(r)
+}

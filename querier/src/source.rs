@@ -1,0 +1,226 @@
+//! `PreparedSource`: the chunks a query needs, gathered from ingesters and
+//! the object store, served to the engine as de-duplicated per-stream
+//! iterators.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use sluice_logql::labels::Labels;
+use sluice_logql::source::{
+    Direction, Entry, EntrySize, LogSource, SelectParams, SizeReader, SourceError, StreamReader,
+};
+use sluice_storage::chunk::ChunkData;
+
+/// Every stream's chunks, keyed by label set.
+#[derive(Default)]
+pub struct PreparedSource {
+    streams: HashMap<Labels, Vec<ChunkData>>,
+}
+
+impl PreparedSource {
+    /// Adds chunks of a stream, skipping any chunk already present with the
+    /// same bounds and entry count (the same chunk seen in memory and in
+    /// the store while it was being flushed).
+    pub fn add(&mut self, labels: Labels, chunks: Vec<ChunkData>) {
+        let have = self.streams.entry(labels).or_default();
+        for c in chunks {
+            let dup = have.iter().any(|h| h.bounds() == c.bounds() && h.entry_count() == c.entry_count());
+            if !dup {
+                have.push(c);
+            }
+        }
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    fn matching<'a>(&'a self, p: &'a SelectParams) -> impl Iterator<Item = (&'a Labels, Vec<&'a ChunkData>)> + 'a {
+        self.streams.iter().filter(|(l, _)| l.matches(&p.matchers)).filter_map(move |(l, cs)| {
+            let cs: Vec<&ChunkData> = cs
+                .iter()
+                .filter(|c| {
+                    let (min, max) = c.bounds();
+                    min < p.end && max >= p.start
+                })
+                .collect();
+            (!cs.is_empty()).then_some((l, cs))
+        })
+    }
+}
+
+impl LogSource for PreparedSource {
+    fn select(&self, p: &SelectParams) -> Result<Vec<StreamReader>, SourceError> {
+        Ok(self
+            .matching(p)
+            .map(|(labels, chunks)| {
+                let iters: Vec<_> = chunks
+                    .into_iter()
+                    .map(|c| {
+                        let it: Box<dyn Iterator<Item = Result<Entry, SourceError>> + Send> =
+                            Box::new(c.entries(p.start, p.end, p.direction).map(|r| r.map_err(src_err)));
+                        it
+                    })
+                    .collect();
+                StreamReader {
+                    labels: labels.clone(),
+                    entries: Box::new(Merge::new(iters, p.direction, |e: &Entry| e.ts, |a, b| a.line == b.line)),
+                }
+            })
+            .collect())
+    }
+
+    fn select_sizes(&self, p: &SelectParams) -> Result<Vec<SizeReader>, SourceError> {
+        Ok(self
+            .matching(p)
+            .map(|(labels, chunks)| {
+                let iters: Vec<_> = chunks
+                    .into_iter()
+                    .map(|c| {
+                        let it: Box<dyn Iterator<Item = Result<EntrySize, SourceError>> + Send> =
+                            Box::new(c.sizes(p.start, p.end, p.direction).map(|r| r.map_err(src_err)));
+                        it
+                    })
+                    .collect();
+                SizeReader {
+                    labels: labels.clone(),
+                    entries: Box::new(Merge::new(iters, p.direction, |e: &EntrySize| e.ts, |a, b| a.len == b.len)),
+                }
+            })
+            .collect())
+    }
+}
+
+fn src_err(e: sluice_storage::Error) -> SourceError {
+    SourceError(e.to_string())
+}
+
+type BoxIter<T> = Box<dyn Iterator<Item = Result<T, SourceError>> + Send>;
+
+/// K-way merge of per-chunk iterators in timestamp order, dropping an entry
+/// equal (same timestamp and `same`) to one from another chunk.
+struct Merge<T, K, S> {
+    iters: Vec<BoxIter<T>>,
+    heap: BinaryHeap<Head<T>>,
+    direction: Direction,
+    key: K,
+    same: S,
+    /// Entries already emitted at the current timestamp, with their source.
+    recent: Vec<(usize, T)>,
+    error: Option<SourceError>,
+    started: bool,
+}
+
+struct Head<T> {
+    ts: i64,
+    /// Reversed for forward so the max-heap pops the oldest.
+    order: i64,
+    src: usize,
+    item: T,
+}
+
+impl<T> PartialEq for Head<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.order == o.order && self.src == o.src
+    }
+}
+impl<T> Eq for Head<T> {}
+impl<T> PartialOrd for Head<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<T> Ord for Head<T> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.order.cmp(&o.order).then_with(|| o.src.cmp(&self.src))
+    }
+}
+
+impl<T: Clone, K: Fn(&T) -> i64, S: Fn(&T, &T) -> bool> Merge<T, K, S> {
+    fn new(iters: Vec<BoxIter<T>>, direction: Direction, key: K, same: S) -> Self {
+        Merge {
+            iters,
+            heap: BinaryHeap::new(),
+            direction,
+            key,
+            same,
+            recent: Vec::new(),
+            error: None,
+            started: false,
+        }
+    }
+
+    fn pull(&mut self, src: usize) {
+        match self.iters[src].next() {
+            Some(Ok(item)) => {
+                let ts = (self.key)(&item);
+                let order = if self.direction == Direction::Forward { -ts } else { ts };
+                self.heap.push(Head { ts, order, src, item });
+            }
+            Some(Err(e)) => self.error = Some(e),
+            None => {}
+        }
+    }
+}
+
+impl<T: Clone, K: Fn(&T) -> i64, S: Fn(&T, &T) -> bool> Iterator for Merge<T, K, S> {
+    type Item = Result<T, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.iters.len() {
+                self.pull(i);
+            }
+        }
+        loop {
+            if let Some(e) = self.error.take() {
+                return Some(Err(e));
+            }
+            let head = self.heap.pop()?;
+            self.pull(head.src);
+            if self.recent.first().is_some_and(|(_, r)| (self.key)(r) != head.ts) {
+                self.recent.clear();
+            }
+            let dup = self.recent.iter().any(|(src, r)| *src != head.src && (self.same)(r, &head.item));
+            if dup {
+                continue;
+            }
+            if self.iters.len() > 1 {
+                self.recent.push((head.src, head.item.clone()));
+            }
+            return Some(Ok(head.item));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn it(v: Vec<(i64, u32)>) -> BoxIter<EntrySize> {
+        Box::new(v.into_iter().map(|(ts, len)| Ok(EntrySize { ts, len })))
+    }
+
+    #[test]
+    fn merges_in_order_and_drops_cross_source_duplicates() {
+        let m = Merge::new(
+            vec![it(vec![(1, 1), (3, 1), (3, 1), (5, 1)]), it(vec![(2, 1), (3, 1), (6, 1)])],
+            Direction::Forward,
+            |e: &EntrySize| e.ts,
+            |a, b| a.len == b.len,
+        );
+        let ts: Vec<i64> = m.map(|e| e.unwrap().ts).collect();
+        // the duplicate within one source is kept, the one across sources dropped
+        assert_eq!(ts, vec![1, 2, 3, 3, 5, 6]);
+        let m = Merge::new(
+            vec![it(vec![(5, 1), (1, 1)]), it(vec![(6, 1), (2, 1)])],
+            Direction::Backward,
+            |e: &EntrySize| e.ts,
+            |a, b| a.len == b.len,
+        );
+        let ts: Vec<i64> = m.map(|e| e.unwrap().ts).collect();
+        assert_eq!(ts, vec![6, 5, 2, 1]);
+    }
+}

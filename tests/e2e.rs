@@ -1,0 +1,9 @@
+//! End-to-end tests: each starts the real `sluice` binary on ephemeral
+//! loopback ports with its own data directory and talks to it over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod e2e {
+    pub mod harness;
+    mod durability;
+    mod push_query;
+}

@@ -1,0 +1,190 @@
+//! Push by protobuf and JSON, read back through the query API.
+
+use std::collections::BTreeSet;
+
+use super::harness::*;
+
+const STREAMS: usize = 100;
+const PER_STREAM: usize = 1000;
+
+#[test]
+fn push_100k_by_protobuf_and_json_and_query_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), "");
+    let base = now_ns() - 3_600_000_000_000 / 2;
+
+    // 50 streams by protobuf+snappy, 50 by JSON, 1000 entries each, in batches
+    for chunk in (0..PER_STREAM).step_by(250) {
+        let r = s.push_proto(&proto_batch("proto", 0..STREAMS / 2, chunk..chunk + 250, base));
+        assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap());
+        let req = proto_batch("json", STREAMS / 2..STREAMS, chunk..chunk + 250, base);
+        let body = serde_json::json!({
+            "streams": req.streams.iter().map(|st| {
+                let labels: serde_json::Map<String, serde_json::Value> = parse_labels(&st.labels);
+                serde_json::json!({
+                    "stream": labels,
+                    "values": st.entries.iter().map(|e| {
+                        let ts = e.timestamp.unwrap().unix_nanos().to_string();
+                        let line = String::from_utf8(e.line.to_vec()).unwrap();
+                        if e.structured_metadata.is_empty() {
+                            serde_json::json!([ts, line])
+                        } else {
+                            let md: serde_json::Map<String, serde_json::Value> = e.structured_metadata.iter()
+                                .map(|m| (m.name.clone(), serde_json::Value::String(m.value.clone()))).collect();
+                            serde_json::json!([ts, line, md])
+                        }
+                    }).collect::<Vec<_>>(),
+                })
+            }).collect::<Vec<_>>()
+        });
+        let r = s.push_json(&body);
+        assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap());
+    }
+
+    let end = now_ns();
+    // every entry comes back exactly once
+    let all = s.all_entries(r#"{app="e2e"}"#, base, end);
+    assert_eq!(all.len(), STREAMS * PER_STREAM);
+    let expected: BTreeSet<(String, i64, String)> = (0..STREAMS)
+        .flat_map(|st| {
+            let via = if st < STREAMS / 2 { "proto" } else { "json" };
+            (0..PER_STREAM).map(move |i| {
+                (format!("app=e2e,stream=s{st},via={via}"), base + (i as i64) * 1_000_000 + st as i64, line(st, i))
+            })
+        })
+        .collect();
+    let got: BTreeSet<(String, i64, String)> = all.into_iter().collect();
+    assert_eq!(got, expected);
+
+    // one stream, forward and backward, with a limit
+    for (dir, first) in [("forward", 0usize), ("backward", PER_STREAM - 1)] {
+        let v = s.get_json(
+            "/loki/api/v1/query_range",
+            &[
+                ("query", r#"{stream="s7"}"#.into()),
+                ("start", base.to_string()),
+                ("end", end.to_string()),
+                ("limit", "10".into()),
+                ("direction", dir.into()),
+            ],
+        );
+        let e = entries_of(&v);
+        assert_eq!(e.len(), 10);
+        assert_eq!(e[0].2, line(7, first), "{dir}");
+        let ts: Vec<i64> = e.iter().map(|x| x.1).collect();
+        let mut sorted = ts.clone();
+        sorted.sort();
+        if dir == "backward" {
+            sorted.reverse();
+        }
+        assert_eq!(ts, sorted, "{dir} order");
+    }
+
+    // limit across streams picks the newest entries overall
+    let v = s.get_json(
+        "/loki/api/v1/query_range",
+        &[("query", r#"{app="e2e"}"#.into()), ("start", base.to_string()), ("end", end.to_string()), ("limit", "5".into())],
+    );
+    let mut newest: Vec<i64> = expected.iter().map(|e| e.1).collect();
+    newest.sort();
+    let want: Vec<i64> = newest.iter().rev().take(5).copied().collect();
+    let mut got: Vec<i64> = entries_of(&v).iter().map(|e| e.1).collect();
+    got.sort();
+    got.reverse();
+    assert_eq!(got, want);
+
+    // line filter and metric query
+    let v = s.get_json(
+        "/loki/api/v1/query",
+        &[
+            ("query", r#"sum by (via) (count_over_time({app="e2e"} |= "seq=99 " [2h]))"#.into()),
+            ("time", end.to_string()),
+        ],
+    );
+    let res = v["data"]["result"].as_array().unwrap();
+    assert_eq!(res.len(), 2, "{v}");
+    for r in res {
+        assert_eq!(r["value"][1], "50", "{v}");
+    }
+
+    // labels, label values, series
+    let v = s.get_json("/loki/api/v1/labels", &[("start", base.to_string()), ("end", end.to_string())]);
+    assert_eq!(v["data"], serde_json::json!(["app", "stream", "via"]));
+    let v = s.get_json("/loki/api/v1/label/via/values", &[("start", base.to_string()), ("end", end.to_string())]);
+    assert_eq!(v["data"], serde_json::json!(["json", "proto"]));
+    let v = s.get_json(
+        "/loki/api/v1/series",
+        &[("match[]", r#"{stream="s3"}"#.into()), ("start", base.to_string()), ("end", end.to_string())],
+    );
+    assert_eq!(v["data"], serde_json::json!([{"app": "e2e", "stream": "s3", "via": "proto"}]));
+    let v = s.get_json(
+        "/loki/api/v1/index/stats",
+        &[("query", r#"{app="e2e"}"#.into()), ("start", base.to_string()), ("end", end.to_string())],
+    );
+    assert_eq!(v["streams"], 100);
+    assert_eq!(v["entries"], 100_000);
+}
+
+fn parse_labels(s: &str) -> serde_json::Map<String, serde_json::Value> {
+    s.trim_matches(|c| c == '{' || c == '}')
+        .split(", ")
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), serde_json::Value::String(v.trim_matches('"').to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn bad_input_gets_clear_4xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), "server:\n  max_request_body_size: 1048576\n");
+    let post = |ct: &str, enc: Option<&str>, body: Vec<u8>| {
+        let mut r = s.client.post(format!("{}/loki/api/v1/push", s.url)).header("Content-Type", ct).body(body);
+        if let Some(e) = enc {
+            r = r.header("Content-Encoding", e);
+        }
+        let r = r.send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    // not snappy
+    let (st, body) = post("application/x-protobuf", None, b"\xff\xff\xffnot snappy".to_vec());
+    assert_eq!(st, 400, "{body}");
+    // snappy of garbage protobuf
+    let garbage = snap::raw::Encoder::new().compress_vec(b"\x0a\xff\xff\xff\xff\x0f").unwrap();
+    let (st, body) = post("application/x-protobuf", None, garbage);
+    assert_eq!(st, 400, "{body}");
+    // malformed JSON
+    let (st, body) = post("application/json", None, b"{\"streams\": [".to_vec());
+    assert_eq!(st, 400, "{body}");
+    // not gzip
+    let (st, body) = post("application/json", Some("gzip"), b"plain".to_vec());
+    assert_eq!(st, 400, "{body}");
+    // too large
+    let (st, _) = post("application/json", None, vec![b' '; 2 << 20]);
+    assert_eq!(st, 413);
+    // gzip JSON works
+    let json = serde_json::json!({"streams": [{"stream": {"app": "gz"}, "values": [[now_ns().to_string(), "hello gzip"]]}]});
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, json.to_string().as_bytes()).unwrap();
+    let (st, body) = post("application/json", Some("gzip"), enc.finish().unwrap());
+    assert_eq!(st, 204, "{body}");
+    // bad query
+    let (st, body) = s.get("/loki/api/v1/query_range", &[("query", r#"{app="gz""#.into())]);
+    assert_eq!(st, 400);
+    assert!(body.contains("parse error"), "{body}");
+    // the server is still fine
+    let v = s.get_json("/loki/api/v1/query_range", &[("query", r#"{app="gz"}"#.into())]);
+    assert_eq!(entries_of(&v).len(), 1);
+}
+
+#[test]
+fn grafana_health_check_answers_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), "");
+    let v = s.get_json(
+        "/loki/api/v1/query",
+        &[("query", "vector(1)+vector(1)".into()), ("time", "4000000000".into()), ("direction", "backward".into())],
+    );
+    assert_eq!(v["data"]["result"][0]["value"], serde_json::json!([4000000000u64, "2"]), "{v}");
+}
