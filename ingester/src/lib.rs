@@ -1,1 +1,2 @@
 //! sluice-ingester
+pub mod wal;
