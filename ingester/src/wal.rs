@@ -148,7 +148,7 @@ impl Wal {
             .copied()
             .filter(|&s| s >= floor)
             .collect();
-        warn_gaps(&segments);
+        warn_gaps(floor, &segments);
         let next = st.max_id().map_or(1, |m| m + 1);
         let file = writer::create_segment(&dir, next)?;
         let shared = Arc::new(Shared::default());
@@ -276,7 +276,17 @@ impl Drop for Wal {
     }
 }
 
-fn warn_gaps(segments: &[u64]) {
+/// Logs segments missing between the checkpoint and the newest segment.
+fn warn_gaps(floor: u64, segments: &[u64]) {
+    if let Some(&first) = segments.first() {
+        if floor > 0 && first > floor {
+            tracing::warn!(
+                checkpoint = floor,
+                first,
+                "wal segments right after the checkpoint are missing; records in them are lost"
+            );
+        }
+    }
     for pair in segments.windows(2) {
         if pair[1] != pair[0] + 1 {
             tracing::warn!(

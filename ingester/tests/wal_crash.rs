@@ -15,16 +15,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_ingester::wal::{Replay, Wal, WalConfig};
+use sluice_ingester::wal::{FsyncPolicy, Replay, Wal, WalConfig};
 
 const CHILD_ENV: &str = "SLUICE_WAL_CRASH_CHILD_DIR";
 const ROUND_ENV: &str = "SLUICE_WAL_CRASH_ROUND";
 const TEST_NAME: &str = "sigkill_mid_stream_loses_no_acked_record";
 
-fn config(dir: &Path) -> WalConfig {
+/// Odd rounds use `Interval`: it acks after `write()`, which must also
+/// survive a process crash (only a machine crash may lose an interval).
+fn config(dir: &Path, round: usize) -> WalConfig {
+    let fsync = if round % 2 == 1 {
+        FsyncPolicy::Interval(Duration::from_millis(50))
+    } else {
+        FsyncPolicy::Always
+    };
     WalConfig {
         dir: dir.to_path_buf(),
         segment_size: 64 << 10,
+        fsync,
         ..WalConfig::default()
     }
 }
@@ -48,7 +56,7 @@ fn child(dir: &Path, round: usize) {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let (wal, replay) = Wal::open(config(dir)).unwrap();
+        let (wal, replay) = Wal::open(config(dir, round)).unwrap();
         let restored = ids_of(replay);
         let wal = Arc::new(wal);
         // Applied state: every id acked so far. Appenders hold `gate` for
@@ -107,7 +115,7 @@ fn ids_of(mut replay: Replay) -> Vec<String> {
 
 /// Reopens the WAL and returns every replayed id, checkpoint first.
 fn replayed_ids(dir: &Path) -> Vec<String> {
-    let (wal, replay) = Wal::open(config(dir)).unwrap();
+    let (wal, replay) = Wal::open(config(dir, 0)).unwrap();
     let ids = ids_of(replay);
     wal.close().unwrap();
     ids

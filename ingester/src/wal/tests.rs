@@ -482,3 +482,38 @@ fn wal_is_send_and_sync() {
     fn assert_send<T: Send>() {}
     assert_send::<Replay>();
 }
+
+#[tokio::test]
+async fn failed_rotation_is_reported_and_appends_continue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    let mut c = cfg(&dir);
+    c.segment_size = 256;
+    let (wal, _) = Wal::open(c).unwrap();
+    wal.append(rec(0)).await.unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+    let err = wal.rotate().unwrap_err();
+    assert!(matches!(err, WalError::Io { .. }), "{err}");
+    // The active (now unlinked) segment still takes writes, also past its
+    // size limit when size-triggered rotations fail.
+    for i in 1..50 {
+        wal.append(rec(i)).await.unwrap();
+    }
+    wal.close().unwrap();
+}
+
+#[tokio::test]
+async fn missing_segment_after_checkpoint_is_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(cfg(tmp.path())).unwrap();
+    let id = wal.rotate().unwrap();
+    wal.write_checkpoint(id, &mut |_| Ok(())).unwrap();
+    wal.append(rec(0)).await.unwrap();
+    wal.rotate().unwrap();
+    wal.append(rec(1)).await.unwrap();
+    drop(wal);
+    fs::remove_file(format::segment_path(tmp.path(), id)).unwrap();
+    let ((_wal, replay), warns, errors) = counting_logs(|| Wal::open(cfg(tmp.path())).unwrap());
+    assert_eq!((warns, errors), (1, 0));
+    assert_eq!(collect(replay), vec![rec(1)]);
+}

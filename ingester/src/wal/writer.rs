@@ -17,7 +17,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
@@ -29,6 +29,10 @@ use super::FsyncPolicy;
 
 /// Bytes buffered before the writer issues a `write()` inside one batch.
 const MAX_WRITE_BUF: usize = 8 << 20;
+/// After a failed size-triggered rotation, wait this long before retrying.
+const ROTATE_RETRY: Duration = Duration::from_secs(1);
+/// At most one batch-failure log line per this period.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// A request to the writer thread.
 pub(crate) enum Cmd {
@@ -131,6 +135,11 @@ pub(crate) struct Writer {
     waiters: Vec<oneshot::Sender<Result<()>>>,
     /// Copy of `Queue::failed`, so appends need not take the queue lock.
     failed: Option<String>,
+    /// No size-triggered rotation before this instant (after a failure).
+    rotate_after: Instant,
+    /// Rate limit of the batch-failure log: next allowed line, lines dropped.
+    next_error_log: Instant,
+    suppressed_errors: u64,
 }
 
 impl Writer {
@@ -156,6 +165,9 @@ impl Writer {
             buf: Vec::new(),
             waiters: Vec::new(),
             failed: None,
+            rotate_after: Instant::now(),
+            next_error_log: Instant::now(),
+            suppressed_errors: 0,
         }
     }
 
@@ -164,10 +176,9 @@ impl Writer {
         let _guard = ExitGuard(self.shared.clone());
         loop {
             let Some(batch) = self.next_batch() else {
-                // Interval deadline passed with nothing queued.
-                if let Err(e) = self.sync() {
-                    self.fail(&e);
-                }
+                // Interval deadline passed with nothing queued; a failure
+                // marks the WAL failed inside `sync`.
+                let _ = self.sync();
                 continue;
             };
             for cmd in batch {
@@ -185,7 +196,7 @@ impl Writer {
                 }
             }
             if let Err(e) = self.commit(false) {
-                tracing::error!(segment = self.id, error = %e, "wal write failed");
+                self.log_batch_error(&e);
             }
         }
     }
@@ -213,11 +224,16 @@ impl Writer {
     fn append(&mut self, record: Bytes, done: oneshot::Sender<Result<()>>) {
         let frame = format::frame_len(record.len());
         let pending = self.len + self.buf.len() as u64;
-        if pending > HEADER_LEN as u64 && pending + frame > self.segment_size {
-            // Rotation failure is not fatal: keep writing the old segment.
+        if pending > HEADER_LEN as u64
+            && pending + frame > self.segment_size
+            && Instant::now() >= self.rotate_after
+        {
+            // Rotation failure is not fatal: keep writing the old segment
+            // and retry a little later.
             let res = self.commit(true).and_then(|()| self.rotate());
             if let Err(e) = res {
-                tracing::error!(segment = self.id, error = %e, "wal segment rotation failed");
+                self.rotate_after = Instant::now() + ROTATE_RETRY;
+                self.log_batch_error(&e);
             }
         }
         if let Some(why) = &self.failed {
@@ -334,6 +350,23 @@ impl Writer {
         self.shared.active.store(id, Ordering::SeqCst);
         tracing::debug!(segment = id, "wal segment started");
         Ok(id)
+    }
+
+    /// Logs a failed batch or rotation, at most once per `ERROR_LOG_EVERY`.
+    fn log_batch_error(&mut self, err: &WalError) {
+        let now = Instant::now();
+        if now < self.next_error_log {
+            self.suppressed_errors += 1;
+            return;
+        }
+        tracing::error!(
+            segment = self.id,
+            error = %err,
+            suppressed = self.suppressed_errors,
+            "wal write failed"
+        );
+        self.suppressed_errors = 0;
+        self.next_error_log = now + ERROR_LOG_EVERY;
     }
 
     fn fail(&mut self, err: &WalError) {
