@@ -219,6 +219,12 @@ impl Wal {
     /// segments and older checkpoints. `write` streams the payload; replay
     /// hands it back unchanged. Atomic and crash-safe; blocking (run it on
     /// `spawn_blocking`). Does nothing when the WAL is disabled.
+    ///
+    /// The snapshot must hold exactly the records of segments below
+    /// `segment_id`: keep pushes out of the "append .. applied" window
+    /// across `rotate()` and taking the snapshot (e.g. a `RwLock` that pushes
+    /// hold for reading), otherwise a record can be lost or replayed twice.
+    /// `tests/wal_crash.rs` shows the pattern.
     pub fn write_checkpoint(
         &self,
         segment_id: u64,
