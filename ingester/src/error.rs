@@ -5,7 +5,7 @@ use sluice_proto::service::{Code, ServiceError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("wal: {0}")]
-    Wal(#[from] crate::wal::Error),
+    Wal(#[from] crate::wal::WalError),
     #[error("storage: {0}")]
     Storage(#[from] sluice_storage::Error),
     #[error("corrupt wal record: {0}")]
