@@ -30,7 +30,10 @@ impl Ingester {
             // no push is between its WAL append and its memory apply while
             // we hold the gate, so memory matches the WAL up to `segment`
             let _gate = self.gate.write().await;
-            let segment = self.wal.rotate()?;
+            let wal = self.wal.clone();
+            let segment = tokio::task::spawn_blocking(move || wal.rotate())
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))??;
             (segment, self.serialise())
         };
         let size = buf.len();
