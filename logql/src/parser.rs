@@ -40,7 +40,11 @@ pub fn parse_expr(input: &str) -> Result<Expr> {
             input.len()
         )));
     }
-    let mut p = P { toks: lexer::tokenize(input), i: 0, deferred: Vec::new() };
+    let mut p = P {
+        toks: lexer::tokenize(input),
+        i: 0,
+        deferred: Vec::new(),
+    };
     let expr = p.expr(0)?;
     if !matches!(p.peek()?, Tok::Eof) {
         return Err(p.unexpected(&[]));
@@ -81,12 +85,69 @@ pub(crate) struct P {
 
 /// goyacc's token order, used to list "expecting" alternatives.
 const YACC_ORDER: &[&str] = &[
-    "BYTES", "IDENTIFIER", "STRING", "NUMBER", "FUNCTION_FLAG", "DURATION", "RANGE", "=", "=~", "!~",
-    "!>", "{", "}", "[", "]", ",", ".", "|~", "|=", "|>", "(", ")", "by", "without", "bool", "json",
-    "regexp", "logfmt", "|", "line_format", "label_format", "unwrap", "BYTES_CONV", "DURATION_CONV",
-    "DURATION_SECONDS_CONV", "VECTOR", "label_replace", "unpack", "offset", "pattern", "ip", "on",
-    "ignoring", "group_left", "group_right", "decolorize", "drop", "keep", "or", "and", "unless",
-    "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "^",
+    "BYTES",
+    "IDENTIFIER",
+    "STRING",
+    "NUMBER",
+    "FUNCTION_FLAG",
+    "DURATION",
+    "RANGE",
+    "=",
+    "=~",
+    "!~",
+    "!>",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ".",
+    "|~",
+    "|=",
+    "|>",
+    "(",
+    ")",
+    "by",
+    "without",
+    "bool",
+    "json",
+    "regexp",
+    "logfmt",
+    "|",
+    "line_format",
+    "label_format",
+    "unwrap",
+    "BYTES_CONV",
+    "DURATION_CONV",
+    "DURATION_SECONDS_CONV",
+    "VECTOR",
+    "label_replace",
+    "unpack",
+    "offset",
+    "pattern",
+    "ip",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "decolorize",
+    "drop",
+    "keep",
+    "or",
+    "and",
+    "unless",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "^",
 ];
 
 impl P {
@@ -160,7 +221,8 @@ impl P {
 
     /// Records an error Loki finds after parsing, ordered as Loki's validation walks.
     pub(crate) fn defer(&mut self, start: usize, end: usize, order: u8, msg: String) {
-        self.deferred.push((start, Reverse(end), order, Error::ParseNoPos(msg)));
+        self.deferred
+            .push((start, Reverse(end), order, Error::ParseNoPos(msg)));
     }
 
     /// Loki's rule: some matcher must not match the empty string.

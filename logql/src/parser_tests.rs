@@ -22,8 +22,14 @@ fn err(q: &str) -> String {
 fn canonical_forms() {
     let cases = [
         (r#"{ foo = "bar" }"#, r#"{foo="bar"}"#),
-        (r#"count_over_time({foo="bar"}[12h] |= "error")"#, r#"count_over_time({foo="bar"} |= "error"[12h])"#),
-        (r#"sum(count_over_time({foo="bar"}[5m])) by (foo) + 1 / 2"#, r#"(sum by (foo)(count_over_time({foo="bar"}[5m])) + 0.5)"#),
+        (
+            r#"count_over_time({foo="bar"}[12h] |= "error")"#,
+            r#"count_over_time({foo="bar"} |= "error"[12h])"#,
+        ),
+        (
+            r#"sum(count_over_time({foo="bar"}[5m])) by (foo) + 1 / 2"#,
+            r#"(sum by (foo)(count_over_time({foo="bar"}[5m])) + 0.5)"#,
+        ),
         ("1 + -2 / 1", "-1"),
         ("2 ^ 3 ^ 2", "512"),
         ("vector(1)", "vector(1.000000)"),

@@ -17,8 +17,8 @@ use crate::ast::{
 };
 use crate::labels::{MatchOp, Matcher};
 
-pub use gofmt::{format_go_duration, format_prom_duration, go_float_g};
 pub(crate) use gofmt::go_quote;
+pub use gofmt::{format_go_duration, format_prom_duration, go_float_g};
 
 pub(crate) fn range_op_name(op: RangeOp) -> &'static str {
     match op {
@@ -226,7 +226,11 @@ impl Display for Parser {
                 f.write_str("| json ")?;
                 write_extractions(f, ex)
             }
-            Parser::Logfmt { strict, keep_empty, extractions } if extractions.is_empty() => {
+            Parser::Logfmt {
+                strict,
+                keep_empty,
+                extractions,
+            } if extractions.is_empty() => {
                 f.write_str("| logfmt")?;
                 if *strict {
                     f.write_str(" --strict")?;
@@ -236,7 +240,11 @@ impl Display for Parser {
                 }
                 Ok(())
             }
-            Parser::Logfmt { strict, keep_empty, extractions } => {
+            Parser::Logfmt {
+                strict,
+                keep_empty,
+                extractions,
+            } => {
                 f.write_str("| logfmt ")?;
                 if *strict {
                     f.write_str("--strict ")?;
@@ -284,9 +292,18 @@ impl Display for LabelFilter {
                 write!(f, "{name}{}{}", cmp_name(*op), format_go_duration(*value))
             }
             LabelFilter::Bytes { name, op, value } => {
-                write!(f, "{name}{}{}", cmp_name(*op), gofmt::humanize_bytes(*value))
+                write!(
+                    f,
+                    "{name}{}{}",
+                    cmp_name(*op),
+                    gofmt::humanize_bytes(*value)
+                )
             }
-            LabelFilter::Ip { name, negated, pattern } => {
+            LabelFilter::Ip {
+                name,
+                negated,
+                pattern,
+            } => {
                 write!(f, "{name}{}ip(", if *negated { "!=" } else { "=" })?;
                 go_quote(f, pattern)?;
                 f.write_char(')')
@@ -346,7 +363,10 @@ impl Display for SampleExpr {
             SampleExpr::Vector(v) => write!(f, "vector({})", gofmt::go_float_fixed6(*v)),
             SampleExpr::LabelReplace(l) => {
                 write!(f, "label_replace({},", l.expr)?;
-                for (i, s) in [&l.dst, &l.replacement, &l.src, &l.regex].into_iter().enumerate() {
+                for (i, s) in [&l.dst, &l.replacement, &l.src, &l.regex]
+                    .into_iter()
+                    .enumerate()
+                {
                     if i > 0 {
                         f.write_char(',')?;
                     }

@@ -95,7 +95,9 @@ impl P {
                 };
                 Expr::Sample(SampleExpr::Vector(v))
             }
-            Tok::Number(_) | Tok::Add | Tok::Sub => Expr::Sample(SampleExpr::Literal(self.literal()?)),
+            Tok::Number(_) | Tok::Add | Tok::Sub => {
+                Expr::Sample(SampleExpr::Literal(self.literal()?))
+            }
             _ => return Err(self.unexpected(&[])),
         };
         Ok(expr)
@@ -137,7 +139,11 @@ impl P {
         let card = match self.peek()? {
             Tok::Kw(Kw::GroupLeft) | Tok::Kw(Kw::GroupRight) => {
                 let left = self.bump() == Tok::Kw(Kw::GroupLeft);
-                let include = if self.eat(&Tok::LParen)? { self.label_list()? } else { Vec::new() };
+                let include = if self.eat(&Tok::LParen)? {
+                    self.label_list()?
+                } else {
+                    Vec::new()
+                };
                 if left {
                     Cardinality::ManyToOne(include)
                 } else {
@@ -161,7 +167,11 @@ impl P {
         }
         loop {
             let Tok::Ident(name) = self.peek()?.clone() else {
-                return Err(self.unexpected(if out.is_empty() { &["IDENTIFIER", ")"] } else { &["IDENTIFIER"] }));
+                return Err(self.unexpected(if out.is_empty() {
+                    &["IDENTIFIER", ")"]
+                } else {
+                    &["IDENTIFIER"]
+                }));
             };
             self.bump();
             out.push(name);
@@ -181,7 +191,10 @@ impl P {
         };
         self.bump();
         self.expect(&Tok::LParen, &["("])?;
-        Ok(Some(Grouping { without, labels: self.label_list()? }))
+        Ok(Some(Grouping {
+            without,
+            labels: self.label_list()?,
+        }))
     }
 
     fn make_binop(
@@ -197,8 +210,13 @@ impl P {
         let name = crate::printer::binop_name(op);
         for (leg, side) in [(&lhs, "left"), (&rhs, "right")] {
             if let Expr::Log(l) = leg {
-                let ty = if l.pipeline.is_empty() { "*syntax.MatchersExpr" } else { "*syntax.PipelineExpr" };
-                let msg = format!("unexpected type for {side} leg of binary operation ({name}): {ty}");
+                let ty = if l.pipeline.is_empty() {
+                    "*syntax.MatchersExpr"
+                } else {
+                    "*syntax.PipelineExpr"
+                };
+                let msg =
+                    format!("unexpected type for {side} leg of binary operation ({name}): {ty}");
                 self.defer(start, end, 0, msg);
                 return placeholder();
             }
@@ -261,7 +279,9 @@ impl P {
                 Err(e) => Some(format!("invalid parameter for operation {name}: {e}")),
             },
             (Some(p), _) => Some(format!("parameter {p} not supported for operation {name}")),
-            (None, RangeOp::QuantileOverTime) => Some(format!("parameter required for operation {name}")),
+            (None, RangeOp::QuantileOverTime) => {
+                Some(format!("parameter required for operation {name}"))
+            }
             (None, _) => None,
         };
         let err = err.or_else(|| range_agg_rule(op, grouping.is_some(), range.unwrap.is_some()));
@@ -269,14 +289,22 @@ impl P {
             self.defer(start, end, 0, msg);
         }
         self.check_matchers(&range.log.selector, start, end, 1);
-        Ok(SampleExpr::RangeAgg(RangeAgg { op, range, param, grouping }))
+        Ok(SampleExpr::RangeAgg(RangeAgg {
+            op,
+            range,
+            param,
+            grouping,
+        }))
     }
 
     fn vector_agg(&mut self, op: VectorOp) -> Result<SampleExpr> {
         let start = self.pos();
         self.bump();
         let before = self.grouping()?;
-        self.expect(&Tok::LParen, &["(", "by", "without"][..if before.is_some() { 1 } else { 3 }])?;
+        self.expect(
+            &Tok::LParen,
+            &["(", "by", "without"][..if before.is_some() { 1 } else { 3 }],
+        )?;
         let mut param_text = None;
         if let (Tok::Number(n), Tok::Comma) = (self.peek()?.clone(), self.peek2()) {
             param_text = Some(n);
@@ -297,7 +325,9 @@ impl P {
                 None => Some(format!("parameter required for operation {name}")),
                 Some(p) => match lit::atoi(p) {
                     None => Some(format!("invalid parameter {name}({p},")),
-                    Some(k) if k <= 0 => Some(format!("invalid parameter (must be greater than 0) {name}({p}")),
+                    Some(k) if k <= 0 => Some(format!(
+                        "invalid parameter (must be greater than 0) {name}({p}"
+                    )),
                     Some(_) if op == VectorOp::ApproxTopk && grouping.is_some() => {
                         Some(format!("grouping not allowed for {name} aggregation"))
                     }
@@ -314,12 +344,23 @@ impl P {
         }
         let sort = matches!(op, VectorOp::Sort | VectorOp::SortDesc);
         if sort && grouping.as_ref().is_some_and(|g| !g.labels.is_empty()) {
-            self.defer(start, end, 1, "sort and sort_desc doesn't allow grouping by ".into());
+            self.defer(
+                start,
+                end,
+                1,
+                "sort and sort_desc doesn't allow grouping by ".into(),
+            );
         }
         // `by ()` is the same as no grouping; the printer writes grouping first
         let grouping = grouping.filter(|g| g.without || !g.labels.is_empty());
         let grouping_first = grouping.is_some();
-        Ok(SampleExpr::VectorAgg(VectorAgg { op, expr: Box::new(inner), param, grouping, grouping_first }))
+        Ok(SampleExpr::VectorAgg(VectorAgg {
+            op,
+            expr: Box::new(inner),
+            param,
+            grouping,
+            grouping_first,
+        }))
     }
 
     fn label_replace(&mut self) -> Result<SampleExpr> {
@@ -349,10 +390,19 @@ impl P {
             it.next().unwrap_or_default(),
         );
         if let Err(e) = regex::Regex::new(&format!("^(?:{regex})$")) {
-            let msg = format!("invalid regex in label_replace: {}", regexes::go_regex_error(&regex, &e));
+            let msg = format!(
+                "invalid regex in label_replace: {}",
+                regexes::go_regex_error(&regex, &e)
+            );
             self.defer(start, self.pos(), 0, msg);
         }
-        Ok(SampleExpr::LabelReplace(Box::new(LabelReplace { expr, dst, replacement, src, regex })))
+        Ok(SampleExpr::LabelReplace(Box::new(LabelReplace {
+            expr,
+            dst,
+            replacement,
+            src,
+            regex,
+        })))
     }
 }
 
@@ -374,7 +424,10 @@ fn range_agg_rule(op: RangeOp, grouping: bool, unwrap: bool) -> Option<String> {
     if grouping && !groupable {
         return Some(format!("grouping not allowed for {name} aggregation"));
     }
-    let without_unwrap = matches!(op, R::BytesOverTime | R::BytesRate | R::CountOverTime | R::Rate | R::AbsentOverTime);
+    let without_unwrap = matches!(
+        op,
+        R::BytesOverTime | R::BytesRate | R::CountOverTime | R::Rate | R::AbsentOverTime
+    );
     let with_unwrap = !matches!(op, R::BytesOverTime | R::BytesRate | R::CountOverTime);
     match (unwrap, with_unwrap, without_unwrap) {
         (true, false, _) => Some(format!("invalid aggregation {name} with unwrap")),

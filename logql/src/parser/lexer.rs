@@ -382,7 +382,12 @@ impl<'a> Cursor<'a> {
 /// Tokenizes the whole input. The last token is always `Eof`; lexing stops at
 /// the first token carrying an error.
 pub(crate) fn tokenize(src: &str) -> Vec<Token> {
-    let mut c = Cursor { src, pos: 0, line: 1, col: 0 };
+    let mut c = Cursor {
+        src,
+        pos: 0,
+        line: 1,
+        col: 0,
+    };
     let mut out = Vec::new();
     loop {
         let t = next_token(&mut c);
@@ -390,7 +395,12 @@ pub(crate) fn tokenize(src: &str) -> Vec<Token> {
         out.push(t);
         if stop {
             if out.last().is_some_and(|t| t.tok != Tok::Eof) {
-                out.push(Token { tok: Tok::Eof, line: c.line, col: c.col + 1, err: None });
+                out.push(Token {
+                    tok: Tok::Eof,
+                    line: c.line,
+                    col: c.col + 1,
+                    err: None,
+                });
             }
             return out;
         }
@@ -436,14 +446,29 @@ fn next_token(c: &mut Cursor) -> Token {
     loop {
         let (line, col) = (c.line, c.col + 1);
         if let Some(e) = skip_space(c) {
-            return Token { tok: Tok::Eof, line, col, err: Some(e) };
+            return Token {
+                tok: Tok::Eof,
+                line,
+                col,
+                err: Some(e),
+            };
         }
         let (line, col) = (c.line, c.col + 1);
-        let mk = |tok, reset: bool, err| Token { tok, line: if reset { 0 } else { line }, col, err };
+        let mk = |tok, reset: bool, err| Token {
+            tok,
+            line: if reset { 0 } else { line },
+            col,
+            err,
+        };
         let Some(ch) = c.peek() else {
             let eof_col = if c.src.is_empty() { 0 } else { col };
             let eof_line = if c.src.is_empty() { 0 } else { line };
-            return Token { tok: Tok::Eof, line: eof_line, col: eof_col, err: None };
+            return Token {
+                tok: Tok::Eof,
+                line: eof_line,
+                col: eof_col,
+                err: None,
+            };
         };
         match ch {
             '#' => {
@@ -488,7 +513,13 @@ fn next_token(c: &mut Cursor) -> Token {
                 let start = c.pos;
                 loop {
                     match c.bump() {
-                        None => return mk(Tok::Eof, true, Some("missing closing ']' in duration".into())),
+                        None => {
+                            return mk(
+                                Tok::Eof,
+                                true,
+                                Some("missing closing ']' in duration".into()),
+                            )
+                        }
                         Some(']') => break,
                         Some(_) => {}
                     }
@@ -599,7 +630,9 @@ fn is_function(rest: &str) -> bool {
             && rest.is_char_boundary(kw.len())
             && rest[..kw.len()].eq_ignore_ascii_case(kw)
         {
-            return rest[kw.len()..].trim_start_matches(char::is_whitespace).starts_with('(');
+            return rest[kw.len()..]
+                .trim_start_matches(char::is_whitespace)
+                .starts_with('(');
         }
     }
     false

@@ -128,9 +128,16 @@ pub(crate) fn unquote(text: &str) -> Result<String, String> {
             'U' => (8, 16),
             _ => return Err(bad()),
         };
-        let mut v: u32 = if radix == 8 { e.to_digit(8).ok_or_else(bad)? } else { 0 };
+        let mut v: u32 = if radix == 8 {
+            e.to_digit(8).ok_or_else(bad)?
+        } else {
+            0
+        };
         for _ in 0..n {
-            let d = chars.next().and_then(|d| d.to_digit(radix)).ok_or_else(bad)?;
+            let d = chars
+                .next()
+                .and_then(|d| d.to_digit(radix))
+                .ok_or_else(bad)?;
             v = v * radix + d;
         }
         match e {
@@ -211,7 +218,10 @@ pub(crate) fn scan_number(s: &str) -> (usize, Option<String>) {
     }
     if is_float {
         if prefix == b'o' || prefix == b'b' {
-            set(format!("invalid radix point in {}", litname(prefix)), &mut err);
+            set(
+                format!("invalid radix point in {}", litname(prefix)),
+                &mut err,
+            );
         }
         digsep |= digits(&mut i, base, &mut invalid);
     }
@@ -221,9 +231,15 @@ pub(crate) fn scan_number(s: &str) -> (usize, Option<String>) {
     let e = lower(at(i));
     if e == b'e' || e == b'p' {
         if e == b'e' && prefix != 0 && prefix != b'0' {
-            set(format!("'{}' exponent requires decimal mantissa", at(i) as char), &mut err);
+            set(
+                format!("'{}' exponent requires decimal mantissa", at(i) as char),
+                &mut err,
+            );
         } else if e == b'p' && prefix != b'x' {
-            set(format!("'{}' exponent requires hexadecimal mantissa", at(i) as char), &mut err);
+            set(
+                format!("'{}' exponent requires hexadecimal mantissa", at(i) as char),
+                &mut err,
+            );
         }
         i += 1;
         is_float = true;
@@ -236,11 +252,17 @@ pub(crate) fn scan_number(s: &str) -> (usize, Option<String>) {
             set("exponent has no digits".into(), &mut err);
         }
     } else if prefix == b'x' && is_float {
-        set("hexadecimal mantissa requires a 'p' exponent".into(), &mut err);
+        set(
+            "hexadecimal mantissa requires a 'p' exponent".into(),
+            &mut err,
+        );
     }
     if !is_float {
         if let Some(c) = invalid {
-            set(format!("invalid digit '{}' in {}", c as char, litname(prefix)), &mut err);
+            set(
+                format!("invalid digit '{}' in {}", c as char, litname(prefix)),
+                &mut err,
+            );
         }
     }
     if digsep & 2 != 0 && !separators_ok(&s[..i]) {
@@ -290,7 +312,12 @@ fn separators_ok(x: &str) -> bool {
 
 /// Go's `strconv.ParseFloat(s, 64)` for scanner-produced number text.
 pub(crate) fn parse_float(s: &str) -> Result<f64, String> {
-    let invalid = || format!("strconv.ParseFloat: parsing {}: invalid syntax", go_quote_simple(s));
+    let invalid = || {
+        format!(
+            "strconv.ParseFloat: parsing {}: invalid syntax",
+            go_quote_simple(s)
+        )
+    };
     let lower = s.to_ascii_lowercase();
     let v = if let Some(hex) = lower.strip_prefix("0x") {
         parse_hex_float(hex).ok_or_else(invalid)?
@@ -301,7 +328,10 @@ pub(crate) fn parse_float(s: &str) -> Result<f64, String> {
         s.parse::<f64>().map_err(|_| invalid())?
     };
     if v.is_infinite() {
-        return Err(format!("strconv.ParseFloat: parsing {}: value out of range", go_quote_simple(s)));
+        return Err(format!(
+            "strconv.ParseFloat: parsing {}: value out of range",
+            go_quote_simple(s)
+        ));
     }
     Ok(v)
 }
@@ -375,7 +405,11 @@ pub(crate) fn prom_duration(s: &str) -> Result<i64, String> {
         let (next, (num, unit)) = number_unit(rest).map_err(|_| invalid())?;
         let v: u64 = num.parse().map_err(|_| invalid())?;
         let (mult, pos) = prom_unit(unit).ok_or_else(|| {
-            format!("unknown unit {} in duration {}", go_quote_simple(unit), go_quote_simple(s))
+            format!(
+                "unknown unit {} in duration {}",
+                go_quote_simple(unit),
+                go_quote_simple(s)
+            )
         })?;
         if pos <= last_pos {
             return Err(invalid());
@@ -446,7 +480,9 @@ pub(crate) fn go_duration(orig: &str) -> Option<i64> {
         if int_len == 0 && !post {
             return None;
         }
-        let ulen = s.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(s.len());
+        let ulen = s
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(s.len());
         if ulen == 0 {
             return None;
         }
@@ -526,10 +562,22 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(prom_duration("1h30m"), Ok(5_400_000_000_000));
-        assert_eq!(prom_duration("5minutes"), Err(r#"unknown unit "minutes" in duration "5minutes""#.into()));
-        assert_eq!(prom_duration("5m:1m"), Err(r#"unknown unit "m:" in duration "5m:1m""#.into()));
-        assert_eq!(prom_duration("1.5m"), Err(r#"unknown unit "." in duration "1.5m""#.into()));
-        assert_eq!(prom_duration("$__auto"), Err(r#"not a valid duration string: "$__auto""#.into()));
+        assert_eq!(
+            prom_duration("5minutes"),
+            Err(r#"unknown unit "minutes" in duration "5minutes""#.into())
+        );
+        assert_eq!(
+            prom_duration("5m:1m"),
+            Err(r#"unknown unit "m:" in duration "5m:1m""#.into())
+        );
+        assert_eq!(
+            prom_duration("1.5m"),
+            Err(r#"unknown unit "." in duration "1.5m""#.into())
+        );
+        assert_eq!(
+            prom_duration("$__auto"),
+            Err(r#"not a valid duration string: "$__auto""#.into())
+        );
         assert_eq!(go_duration("1h15m30.918273645s"), Some(4_530_918_273_645));
         assert_eq!(go_duration("-5m"), Some(-300_000_000_000));
         assert_eq!(lexer_duration("5d"), Some(432_000_000_000_000));
@@ -538,7 +586,10 @@ mod tests {
 
     #[test]
     fn numbers_and_bytes() {
-        assert_eq!(scan_number("0B"), (1, Some("decimal literal has no digits".into())));
+        assert_eq!(
+            scan_number("0B"),
+            (1, Some("decimal literal has no digits".into()))
+        );
         assert_eq!(scan_number("0x1p3 "), (5, None));
         assert_eq!(scan_number("1e6)"), (3, None));
         assert_eq!(parse_float("0x1p3"), Ok(8.0));
@@ -553,7 +604,13 @@ mod tests {
     fn strings() {
         assert_eq!(unquote(r#""a\"b\x41\u00e9""#), Ok("a\"bAé".into()));
         assert_eq!(unquote("`a\\w`"), Ok("a\\w".into()));
-        assert_eq!(scan_quoted(r#""[\S]""#).1, Some("invalid char escape".into()));
-        assert_eq!(scan_quoted("\"abc").1, Some("literal not terminated".into()));
+        assert_eq!(
+            scan_quoted(r#""[\S]""#).1,
+            Some("invalid char escape".into())
+        );
+        assert_eq!(
+            scan_quoted("\"abc").1,
+            Some("literal not terminated".into())
+        );
     }
 }

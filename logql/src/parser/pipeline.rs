@@ -27,7 +27,11 @@ impl P {
         }
         loop {
             let Tok::Ident(name) = self.peek()?.clone() else {
-                return Err(self.unexpected(if out.is_empty() { &["IDENTIFIER", "}"] } else { &["IDENTIFIER"] }));
+                return Err(self.unexpected(if out.is_empty() {
+                    &["IDENTIFIER", "}"]
+                } else {
+                    &["IDENTIFIER"]
+                }));
             };
             self.bump();
             out.push(self.matcher_rest(name)?);
@@ -103,11 +107,17 @@ impl P {
         while self.eat(&Tok::Kw(Kw::Or))? {
             values.push(self.line_filter_value()?);
         }
-        let negative = matches!(op, LineFilterOp::NotContains | LineFilterOp::NotRegex | LineFilterOp::NotPattern);
+        let negative = matches!(
+            op,
+            LineFilterOp::NotContains | LineFilterOp::NotRegex | LineFilterOp::NotPattern
+        );
         if negative {
             // `!= "a" or "b"` means `!= "a" != "b"` (Loki rewrites it the same way)
             for v in values {
-                out.push(Stage::LineFilter(LineFilter { op, values: vec![v] }));
+                out.push(Stage::LineFilter(LineFilter {
+                    op,
+                    values: vec![v],
+                }));
             }
         } else {
             out.push(Stage::LineFilter(LineFilter { op, values }));
@@ -155,16 +165,22 @@ impl P {
                     keep_empty |= f == "--keep-empty";
                 }
                 let extractions = self.extractions()?;
-                Stage::Parser(Parser::Logfmt { strict, keep_empty, extractions })
+                Stage::Parser(Parser::Logfmt {
+                    strict,
+                    keep_empty,
+                    extractions,
+                })
             }
             Kw::Regexp => {
                 let re = self.string()?;
-                regexes::check_regexp_parser(&re).map_err(|e| Error::ParseNoPos(format!("invalid regexp parser: {e}")))?;
+                regexes::check_regexp_parser(&re)
+                    .map_err(|e| Error::ParseNoPos(format!("invalid regexp parser: {e}")))?;
                 Stage::Parser(Parser::Regexp(re))
             }
             Kw::Pattern => {
                 let p = self.string()?;
-                regexes::check_pattern(&p).map_err(|e| Error::ParseNoPos(format!("invalid pattern parser: {e}")))?;
+                regexes::check_pattern(&p)
+                    .map_err(|e| Error::ParseNoPos(format!("invalid pattern parser: {e}")))?;
                 Stage::Parser(Parser::Pattern(p))
             }
             Kw::Unpack => Stage::Parser(Parser::Unpack),
@@ -188,8 +204,15 @@ impl P {
         }
         loop {
             let label = self.ident()?;
-            let expression = if self.eat(&Tok::Eq)? { self.string()? } else { label.clone() };
-            out.push(LabelExtraction { label, expression: Some(expression) });
+            let expression = if self.eat(&Tok::Eq)? {
+                self.string()?
+            } else {
+                label.clone()
+            };
+            out.push(LabelExtraction {
+                label,
+                expression: Some(expression),
+            });
             if !self.eat(&Tok::Comma)? {
                 return Ok(out);
             }
@@ -222,11 +245,13 @@ impl P {
         let mut out = Vec::new();
         loop {
             let name = self.ident()?;
-            out.push(if matches!(self.peek()?, Tok::Eq | Tok::Neq | Tok::Re | Tok::Nre) {
-                LabelSelectItem::Matcher(self.matcher_rest(name)?)
-            } else {
-                LabelSelectItem::Name(name)
-            });
+            out.push(
+                if matches!(self.peek()?, Tok::Eq | Tok::Neq | Tok::Re | Tok::Nre) {
+                    LabelSelectItem::Matcher(self.matcher_rest(name)?)
+                } else {
+                    LabelSelectItem::Name(name)
+                },
+            );
             if !self.eat(&Tok::Comma)? {
                 return Ok(out);
             }
@@ -294,7 +319,11 @@ impl P {
             }
             (Tok::Ip, Some(m)) => {
                 let pattern = self.ip_call()?;
-                Ok(LabelFilter::Ip { name, negated: m == MatchOp::Neq, pattern })
+                Ok(LabelFilter::Ip {
+                    name,
+                    negated: m == MatchOp::Neq,
+                    pattern,
+                })
             }
             (Tok::Duration(value), _) => {
                 self.bump();
@@ -333,12 +362,22 @@ impl P {
                 self.bump();
                 let offset = self.offset_opt()?;
                 self.expect(&Tok::RParen, &[])?;
-                return Ok(LogRange { log: LogExpr { selector, pipeline }, unwrap, range, offset });
+                return Ok(LogRange {
+                    log: LogExpr { selector, pipeline },
+                    unwrap,
+                    range,
+                    offset,
+                });
             }
             self.expect(&Tok::RParen, &[])?;
             let range = self.range()?;
             let offset = self.offset_opt()?;
-            return Ok(LogRange { log: LogExpr { selector, pipeline }, unwrap, range, offset });
+            return Ok(LogRange {
+                log: LogExpr { selector, pipeline },
+                unwrap,
+                range,
+                offset,
+            });
         }
         let selector = self.selector_in_range()?;
         if matches!(self.peek()?, Tok::Range(_)) {
@@ -348,7 +387,12 @@ impl P {
         let unwrap = self.unwrap_opt()?;
         let range = self.range()?;
         let offset = self.offset_opt()?;
-        Ok(LogRange { log: LogExpr { selector, pipeline }, unwrap, range, offset })
+        Ok(LogRange {
+            log: LogExpr { selector, pipeline },
+            unwrap,
+            range,
+            offset,
+        })
     }
 
     fn selector_in_range(&mut self) -> Result<Vec<Matcher>> {
@@ -364,7 +408,12 @@ impl P {
         let offset = self.offset_opt()?;
         let pipeline = self.pipeline(true)?;
         let unwrap = self.unwrap_opt()?;
-        Ok(LogRange { log: LogExpr { selector, pipeline }, unwrap, range, offset })
+        Ok(LogRange {
+            log: LogExpr { selector, pipeline },
+            unwrap,
+            range,
+            offset,
+        })
     }
 
     fn range(&mut self) -> Result<i64> {
@@ -406,7 +455,12 @@ impl P {
                 (l, Some(c))
             }
             _ => {
-                return Err(self.unexpected(&["IDENTIFIER", "BYTES_CONV", "DURATION_CONV", "DURATION_SECONDS_CONV"]))
+                return Err(self.unexpected(&[
+                    "IDENTIFIER",
+                    "BYTES_CONV",
+                    "DURATION_CONV",
+                    "DURATION_SECONDS_CONV",
+                ]))
             }
         };
         let mut post_filters = Vec::new();
@@ -416,7 +470,11 @@ impl P {
             }
             post_filters.push(self.label_filter(0)?);
         }
-        Ok(Some(Unwrap { label, conversion, post_filters }))
+        Ok(Some(Unwrap {
+            label,
+            conversion,
+            post_filters,
+        }))
     }
 }
 

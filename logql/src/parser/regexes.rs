@@ -36,8 +36,14 @@ fn bad_escape(pattern: &str) -> Option<String> {
         }
         let n = it.next()?;
         let ok = (n.is_ascii_punctuation())
-            || matches!(n, 'a' | 'f' | 't' | 'n' | 'r' | 'v' | 'x' | 'p' | 'P' | 'd' | 'D' | 's' | 'S')
-            || matches!(n, 'w' | 'W' | 'b' | 'B' | 'A' | 'z' | 'Q' | 'E' | 'C' | '0'..='7');
+            || matches!(
+                n,
+                'a' | 'f' | 't' | 'n' | 'r' | 'v' | 'x' | 'p' | 'P' | 'd' | 'D' | 's' | 'S'
+            )
+            || matches!(
+                n,
+                'w' | 'W' | 'b' | 'B' | 'A' | 'z' | 'Q' | 'E' | 'C' | '0'..='7'
+            );
         if !ok {
             return Some(format!("\\{n}"));
         }
@@ -92,7 +98,8 @@ fn capture_at(s: &str) -> Option<&str> {
     let name = &body[..end];
     let mut chars = name.chars();
     let first = chars.next()?;
-    let ok = (first == '_' || first.is_ascii_alphabetic()) && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+    let ok = (first == '_' || first.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
     ok.then_some(name)
 }
 
@@ -111,7 +118,9 @@ pub(crate) fn check_pattern(p: &str) -> Result<(), String> {
     }
     for w in pieces.windows(2) {
         if let [Piece::Capture(a), Piece::Capture(b)] = w {
-            return Err(format!("found consecutive capture '<{a}><{b}>': invalid expression"));
+            return Err(format!(
+                "found consecutive capture '<{a}><{b}>': invalid expression"
+            ));
         }
     }
     for (i, n) in named.iter().enumerate() {

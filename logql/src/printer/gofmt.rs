@@ -18,7 +18,6 @@ pub(crate) fn go_quote(f: &mut impl Write, s: &str) -> fmt::Result {
             '\r' => f.write_str("\\r")?,
             '\t' => f.write_str("\\t")?,
             '\x0b' => f.write_str("\\v")?,
-            '\u{fffd}' => f.write_str("\\ufffd")?,
             c if is_go_print(c) => f.write_char(c)?,
             c if (c as u32) < 0x80 => write!(f, "\\x{:02x}", c as u32)?,
             c if (c as u32) < 0x10000 => write!(f, "\\u{:04x}", c as u32)?,
@@ -47,7 +46,11 @@ pub fn go_float_g(v: f64) -> String {
         return s;
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let sci = format!("{v:e}");
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -73,7 +76,11 @@ fn special(v: f64) -> Option<String> {
     if v.is_nan() {
         Some("NaN".into())
     } else if v.is_infinite() {
-        Some(if v > 0.0 { "+Inf".into() } else { "-Inf".into() })
+        Some(if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        })
     } else {
         None
     }

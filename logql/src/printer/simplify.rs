@@ -22,7 +22,11 @@ enum Re {
 
 /// `true` when Loki's label-filter simplifier accepts `re`.
 pub(crate) fn label_regex_simplifies(re: &str) -> bool {
-    let mut p = ReParser { chars: re.chars().collect(), i: 0, dot_nl: false };
+    let mut p = ReParser {
+        chars: re.chars().collect(),
+        i: 0,
+        dot_nl: false,
+    };
     let tree = p.alt();
     if p.i != p.chars.len() {
         return false;
@@ -59,10 +63,14 @@ impl ReParser {
                     if self.chars.get(self.i) == Some(&'?') {
                         // (?:...), (?i), (?s), (?i:...)
                         let start = self.i + 1;
-                        let end = (start..self.chars.len()).find(|&j| matches!(self.chars[j], ':' | ')'));
+                        let end =
+                            (start..self.chars.len()).find(|&j| matches!(self.chars[j], ':' | ')'));
                         let Some(end) = end else { return Re::Other };
                         let flags: String = self.chars[start..end].iter().collect();
-                        if !flags.chars().all(|f| matches!(f, 'i' | 's' | 'm' | 'U' | '-')) {
+                        if !flags
+                            .chars()
+                            .all(|f| matches!(f, 'i' | 's' | 'm' | 'U' | '-'))
+                        {
                             return Re::Other;
                         }
                         if flags.contains('s') && !flags.starts_with('-') {
@@ -90,7 +98,9 @@ impl ReParser {
                 }
                 '\\' => {
                     self.i += 1;
-                    let Some(&e) = self.chars.get(self.i) else { return Re::Other };
+                    let Some(&e) = self.chars.get(self.i) else {
+                        return Re::Other;
+                    };
                     self.i += 1;
                     match e {
                         'n' => Re::Lit("\n".into()),
@@ -188,7 +198,9 @@ fn factor(r: Re) -> Re {
                     continue;
                 };
                 let mut j = i + 1;
-                while j < branches.len() && leading_lit(&branches[j]).map(|s| s.chars().next()) == Some(first) {
+                while j < branches.len()
+                    && leading_lit(&branches[j]).map(|s| s.chars().next()) == Some(first)
+                {
                     j += 1;
                 }
                 if j - i == 1 {
@@ -203,7 +215,11 @@ fn factor(r: Re) -> Re {
                         n += 1;
                     }
                     let prefix: String = lits[0][..n].iter().collect();
-                    let rest: Vec<Re> = branches[i..j].iter().cloned().map(|b| strip_prefix(b, n)).collect();
+                    let rest: Vec<Re> = branches[i..j]
+                        .iter()
+                        .cloned()
+                        .map(|b| strip_prefix(b, n))
+                        .collect();
                     out.push(Re::Concat(vec![Re::Lit(prefix), factor(Re::Alt(rest))]));
                 }
                 i = j;
