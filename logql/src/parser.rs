@@ -29,6 +29,13 @@ use lexer::{Tok, Token};
 /// Loki rejects queries of this many bytes or more.
 const MAX_INPUT_SIZE: usize = 128 * 1024;
 
+/// Deepest nesting of parentheses and aggregations we parse (recursion bound).
+const MAX_DEPTH: usize = 128;
+
+/// Most binary operators and label filter combinations in one query (bounds
+/// the depth of operator chains in the AST).
+const MAX_OPERATORS: usize = 2000;
+
 /// The "at least one non-empty matcher" message.
 pub const ERR_EMPTY_MATCHERS: &str = "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
 
@@ -44,6 +51,8 @@ pub fn parse_expr(input: &str) -> Result<Expr> {
         toks: lexer::tokenize(input),
         i: 0,
         deferred: Vec::new(),
+        depth: 0,
+        operators: 0,
     };
     let expr = p.expr(0)?;
     if !matches!(p.peek()?, Tok::Eof) {
@@ -81,6 +90,8 @@ pub(crate) struct P {
     /// `(start token, Reverse(end token), order, error)`: sorting gives
     /// Loki's pre-order validation order.
     deferred: Vec<(usize, Reverse<usize>, u8, Error)>,
+    depth: usize,
+    operators: usize,
 }
 
 /// goyacc's token order, used to list "expecting" alternatives.
@@ -217,6 +228,32 @@ impl P {
             msg.push_str(&exp.join(" or "));
         }
         pos_err(t.line, t.col, msg)
+    }
+
+    /// Enters a recursive rule; fails past `MAX_DEPTH`.
+    pub(crate) fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Error::ParseNoPos(format!(
+                "query is nested too deeply (more than {MAX_DEPTH} levels)"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// Counts one more operator; fails past `MAX_OPERATORS`.
+    pub(crate) fn grow(&mut self) -> Result<()> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(Error::ParseNoPos(format!(
+                "query has too many operators (more than {MAX_OPERATORS})"
+            )));
+        }
+        Ok(())
     }
 
     /// Records an error Loki finds after parsing, ordered as Loki's validation walks.

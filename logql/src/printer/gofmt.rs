@@ -165,7 +165,12 @@ pub fn format_prom_duration(ns: i64) -> String {
 }
 
 /// go-humanize's `Bytes` with the space removed, as Loki prints byte filters.
+/// Zero is the exception: Loki prints `0B`, which its own lexer rejects
+/// (`0B` reads as a broken binary literal), so we print `0kB`.
 pub(crate) fn humanize_bytes(b: u64) -> String {
+    if b == 0 {
+        return "0kB".into();
+    }
     if b < 10 {
         return format!("{b}B");
     }
