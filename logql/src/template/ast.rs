@@ -123,10 +123,10 @@ impl fmt::Display for Arg {
             Arg::Bool(_, b) => write!(f, "{b}"),
             Arg::Number(_, n) => f.write_str(&n.text),
             Arg::String { quoted, .. } => f.write_str(quoted),
-            Arg::Pipe(p) => write!(f, "({p})"),
+            Arg::Pipe(p) => write!(f, "{p}"),
             Arg::Chain { node, fields, .. } => {
                 if matches!(**node, Arg::Pipe(_)) {
-                    write!(f, "{node}")?;
+                    write!(f, "({node})")?;
                 } else {
                     write!(f, "{node}")?;
                 }
@@ -145,7 +145,11 @@ impl fmt::Display for Command {
             if i > 0 {
                 f.write_str(" ")?;
             }
-            write!(f, "{a}")?;
+            if matches!(a, Arg::Pipe(_)) {
+                write!(f, "({a})")?;
+            } else {
+                write!(f, "{a}")?;
+            }
         }
         Ok(())
     }
