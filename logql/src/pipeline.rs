@@ -122,12 +122,10 @@ fn required_literals(stages: &[Stage]) -> Vec<String> {
     let mut out = Vec::new();
     for s in stages {
         match s {
-            Stage::LineFilter(lf) => {
-                if lf.op == LineFilterOp::Contains && lf.values.len() == 1 {
-                    if let LineFilterValue::Literal(l) = &lf.values[0] {
-                        if !l.is_empty() {
-                            out.push(l.clone());
-                        }
+            Stage::LineFilter(lf) if lf.op == LineFilterOp::Contains && lf.values.len() == 1 => {
+                if let LineFilterValue::Literal(l) = &lf.values[0] {
+                    if !l.is_empty() {
+                        out.push(l.clone());
                     }
                 }
             }

@@ -295,9 +295,7 @@ impl Decolorizer {
 
     /// `None` when the line has no escape sequence.
     pub(crate) fn strip<'a>(&self, line: &'a [u8]) -> Option<Cow<'a, [u8]>> {
-        if memchr::memchr2(0x1b, 0x9b, line).is_none() {
-            return None;
-        }
+        memchr::memchr2(0x1b, 0x9b, line)?;
         match self.re.replace_all(line, &b""[..]) {
             Cow::Borrowed(_) => None,
             owned => Some(owned),

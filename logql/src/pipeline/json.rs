@@ -128,10 +128,10 @@ fn get_value(d: &[u8]) -> std::result::Result<(&[u8], JType, usize), &'static st
 }
 
 /// jsonparser's `ObjectEach`: calls `f(key, value, type)` per member.
-fn object_each<'a>(
-    d: &'a [u8],
-    f: &mut dyn FnMut(&[u8], &'a [u8], JType) -> std::result::Result<(), &'static str>,
-) -> std::result::Result<(), &'static str> {
+type MemberFn<'f, 'a> =
+    dyn FnMut(&[u8], &'a [u8], JType) -> std::result::Result<(), &'static str> + 'f;
+
+fn object_each<'a>(d: &'a [u8], f: &mut MemberFn<'_, 'a>) -> std::result::Result<(), &'static str> {
     let mut off = next_token(d).ok_or(MALFORMED_OBJECT)?;
     if d[off] != b'{' {
         return Err(MALFORMED_OBJECT);
@@ -301,7 +301,7 @@ fn walk(
                 if lbs.base_has(&name) || lbs.has_in(Cat::Meta, &name) {
                     name.push_str(DUPLICATE_SUFFIX);
                 }
-                if extracted.iter().any(|e| *e == name) {
+                if extracted.contains(&name) {
                     return Ok(());
                 }
                 let v = read_value(value, ty);
@@ -535,7 +535,7 @@ impl Unpacker {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
     use super::*;
 
     #[test]

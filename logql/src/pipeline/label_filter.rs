@@ -140,7 +140,7 @@ fn conversion_error(lbs: &mut LabelsBuilder, details: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
     use super::*;
     use crate::labels::{Labels, MatchOp};
     use crate::pipeline::builder::Cat;

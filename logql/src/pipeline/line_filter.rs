@@ -17,7 +17,7 @@ pub(crate) enum LineFilterer {
     True,
     /// `!= ""`: Loki negates the always-true filter, so nothing passes.
     False,
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     ContainsAsciiCi(Vec<u8>),
     Regex(Regex),
     Pattern(Pattern),
@@ -101,7 +101,7 @@ fn contains(needle: &[u8]) -> LineFilterer {
     if needle.is_empty() {
         return LineFilterer::True;
     }
-    LineFilterer::Contains(memmem::Finder::new(needle).into_owned())
+    LineFilterer::Contains(Box::new(memmem::Finder::new(needle).into_owned()))
 }
 
 const REGEX_META: &[u8] = b"\\.+*?()|[]{}^$";
@@ -219,7 +219,7 @@ fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
     use super::*;
 
     fn lf(op: LineFilterOp, vals: &[&str]) -> LineFilterer {

@@ -285,7 +285,7 @@ impl LogfmtParser {
             if lbs.base_has(&key) || lbs.has_in(Cat::Meta, &key) {
                 key.push_str(DUPLICATE_SUFFIX);
             }
-            if extracted.iter().any(|e| *e == key) {
+            if extracted.contains(&key) {
                 continue;
             }
             let value = kv.value.as_deref().map(clean_value).unwrap_or_default();
@@ -356,7 +356,7 @@ impl LogfmtExtractor {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
     use super::*;
 
     fn pairs(line: &str) -> (Vec<(String, Option<String>)>, Option<String>) {

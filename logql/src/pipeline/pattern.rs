@@ -169,7 +169,7 @@ impl Pattern {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
     use super::*;
 
     fn caps(p: &str, line: &str) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! End-to-end pipeline tests over the conformance dataset's line shapes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 use proptest::prelude::*;
 

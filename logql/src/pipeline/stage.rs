@@ -275,7 +275,7 @@ fn set_parsed(lbs: &mut LabelsBuilder, extracted: &mut Vec<String>, name: &str, 
     if lbs.base_has(&key) || lbs.has_in(Cat::Meta, &key) {
         key.push_str(DUPLICATE_SUFFIX);
     }
-    if extracted.iter().any(|e| *e == key) {
+    if extracted.contains(&key) {
         return;
     }
     let value = clean_value(v);
