@@ -27,6 +27,8 @@ mod stage;
 mod tmpl;
 
 #[cfg(test)]
+mod conformance_tests;
+#[cfg(test)]
 mod pipeline_tests;
 
 use std::collections::HashMap;
