@@ -286,7 +286,6 @@ impl StreamPipeline {
     /// Runs the stages, leaving the label state in `self.builder`.
     pub(crate) fn run(&mut self, ts: i64, line: &[u8], sm: &[(String, String)]) -> Run {
         self.builder.reset();
-        self.scratch.extracted.clear();
         if !sm.is_empty() {
             self.builder.add_metadata(sm);
         }

@@ -85,6 +85,9 @@ pub(crate) struct LabelsBuilder {
     del_len: usize,
     pub(crate) err: String,
     pub(crate) err_details: String,
+    /// Names set as parsed labels during this entry: later parsers do not
+    /// overwrite them (Loki's `ParserHint.Extracted`).
+    extracted: Slots,
 }
 
 impl LabelsBuilder {
@@ -96,6 +99,7 @@ impl LabelsBuilder {
             del_len: 0,
             err: String::new(),
             err_details: String::new(),
+            extracted: Slots::default(),
         }
     }
 
@@ -105,6 +109,7 @@ impl LabelsBuilder {
             s.clear();
         }
         self.del_len = 0;
+        self.extracted.clear();
         self.err.clear();
         self.err_details.clear();
     }
@@ -207,6 +212,25 @@ impl LabelsBuilder {
             }
         }
         self.add[cat as usize].set(name, value);
+        if cat == Cat::Parsed && !self.extracted.contains(name) {
+            self.extracted.set(name, "");
+        }
+    }
+
+    /// How parsers add a label: `name` (already sanitised) gets the
+    /// `_extracted` suffix when it clashes with a stream label or structured
+    /// metadata, and a name an earlier parser already extracted is kept.
+    pub(crate) fn set_from_parser(&mut self, name: &mut String, value: &str) {
+        if name.is_empty() {
+            return;
+        }
+        if self.base_has(name) || self.has_in(Cat::Meta, name) {
+            name.push_str(DUPLICATE_SUFFIX);
+        }
+        if self.extracted.contains(name) {
+            return;
+        }
+        self.set(Cat::Parsed, name, value);
     }
 
     /// Adds structured metadata; names clashing with stream labels get the
@@ -288,7 +312,6 @@ impl LabelsBuilder {
 /// Loki's `sanitizeLabelKey`: trims spaces, prefixes a leading digit with
 /// `_` (for a first key segment) and maps every other invalid rune to `_`.
 pub(crate) fn sanitize_label_key(key: &str, is_prefix: bool) -> String {
-    let key = key.trim();
     let mut out = String::with_capacity(key.len() + 1);
     append_sanitized(&mut out, key, is_prefix);
     out

@@ -46,10 +46,17 @@ fn load(dir: &str) -> (Vec<Entry>, serde_json::Value) {
 }
 
 fn lit(op: LineFilterOp, v: &str) -> Stage {
-    Stage::LineFilter(LineFilter { op, values: vec![LineFilterValue::Literal(v.into())] })
+    Stage::LineFilter(LineFilter {
+        op,
+        values: vec![LineFilterValue::Literal(v.into())],
+    })
 }
 fn logfmt() -> Stage {
-    Stage::Parser(Parser::Logfmt { strict: false, keep_empty: false, extractions: vec![] })
+    Stage::Parser(Parser::Logfmt {
+        strict: false,
+        keep_empty: false,
+        extractions: vec![],
+    })
 }
 fn json() -> Stage {
     Stage::Parser(Parser::Json(vec![]))
@@ -61,16 +68,30 @@ fn s(name: &str, op: MatchOp, v: &str) -> LabelFilter {
     LabelFilter::String(m(name, op, v))
 }
 fn n(name: &str, op: CmpOp, value: f64) -> LabelFilter {
-    LabelFilter::Number { name: name.into(), op, value }
+    LabelFilter::Number {
+        name: name.into(),
+        op,
+        value,
+    }
 }
 fn lf(f: LabelFilter) -> Stage {
     Stage::LabelFilter(f)
 }
 fn names(v: &[&str]) -> Vec<LabelSelectItem> {
-    v.iter().map(|x| LabelSelectItem::Name(x.to_string())).collect()
+    v.iter()
+        .map(|x| LabelSelectItem::Name(x.to_string()))
+        .collect()
 }
 
-type Case = (&'static str, &'static [&'static str], Vec<Stage>, i64, i64, usize, bool);
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    Vec<Stage>,
+    i64,
+    i64,
+    usize,
+    bool,
+);
 
 fn cases() -> Vec<Case> {
     use LineFilterOp::*;
@@ -78,16 +99,51 @@ fn cases() -> Vec<Case> {
     let all = 3700 * S;
     let access = r#"<ip> - <user> "<method> <path> <_>" <_>"#;
     vec![
-        (r#"{app="db"} |= "timeout""#, &["db"], vec![lit(Contains, "timeout")], 600 * S, 1200 * S, 1000, false),
-        (r#"{app="db"} != "timeout" != "cache miss""#, &["db"], vec![lit(NotContains, "timeout"), lit(NotContains, "cache miss")], 0, all, 1000, false),
-        (r#"{app="db"} |~ "took [0-9]{4}ms""#, &["db"], vec![lit(Regex, "took [0-9]{4}ms")], 0, all, 1000, false),
-        (r#"{app="db"} !~ "(?i)info""#, &["db"], vec![lit(NotRegex, "(?i)info")], 0, all, 1000, false),
+        (
+            r#"{app="db"} |= "timeout""#,
+            &["db"],
+            vec![lit(Contains, "timeout")],
+            600 * S,
+            1200 * S,
+            1000,
+            false,
+        ),
+        (
+            r#"{app="db"} != "timeout" != "cache miss""#,
+            &["db"],
+            vec![lit(NotContains, "timeout"), lit(NotContains, "cache miss")],
+            0,
+            all,
+            1000,
+            false,
+        ),
+        (
+            r#"{app="db"} |~ "took [0-9]{4}ms""#,
+            &["db"],
+            vec![lit(Regex, "took [0-9]{4}ms")],
+            0,
+            all,
+            1000,
+            false,
+        ),
+        (
+            r#"{app="db"} !~ "(?i)info""#,
+            &["db"],
+            vec![lit(NotRegex, "(?i)info")],
+            0,
+            all,
+            1000,
+            false,
+        ),
         (
             r#"{app=~".+"} |= "needle-7f3a" or "deadline exceeded""#,
             &["api", "web", "db", "worker", "auth"],
             vec![Stage::LineFilter(LineFilter {
                 op: Contains,
-                values: vec![LineFilterValue::Literal("needle-7f3a".into()), LineFilterValue::Literal("deadline exceeded".into())],
+                values: vec![
+                    LineFilterValue::Literal("needle-7f3a".into()),
+                    LineFilterValue::Literal("deadline exceeded".into()),
+                ],
             })],
             0,
             all,
@@ -97,7 +153,10 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="web"} |= ip("10.0.0.0/8")"#,
             &["web"],
-            vec![Stage::LineFilter(LineFilter { op: Contains, values: vec![LineFilterValue::Ip("10.0.0.0/8".into())] })],
+            vec![Stage::LineFilter(LineFilter {
+                op: Contains,
+                values: vec![LineFilterValue::Ip("10.0.0.0/8".into())],
+            })],
             0,
             all,
             200,
@@ -106,18 +165,44 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="web"} != ip("192.168.0.0/16")"#,
             &["web"],
-            vec![Stage::LineFilter(LineFilter { op: NotContains, values: vec![LineFilterValue::Ip("192.168.0.0/16".into())] })],
+            vec![Stage::LineFilter(LineFilter {
+                op: NotContains,
+                values: vec![LineFilterValue::Ip("192.168.0.0/16".into())],
+            })],
             0,
             all,
             200,
             false,
         ),
-        (r#"{app="api"} | logfmt"#, &["api"], vec![logfmt()], 0, all, 100, false),
-        (r#"{app="api"} | logfmt | status >= 500"#, &["api"], vec![logfmt(), lf(n("status", CmpOp::Gte, 500.0))], 0, all, 100, false),
+        (
+            r#"{app="api"} | logfmt"#,
+            &["api"],
+            vec![logfmt()],
+            0,
+            all,
+            100,
+            false,
+        ),
+        (
+            r#"{app="api"} | logfmt | status >= 500"#,
+            &["api"],
+            vec![logfmt(), lf(n("status", CmpOp::Gte, 500.0))],
+            0,
+            all,
+            100,
+            false,
+        ),
         (
             r#"{app="api"} | logfmt | duration > 1s"#,
             &["api"],
-            vec![logfmt(), lf(LabelFilter::Duration { name: "duration".into(), op: CmpOp::Gt, value: S })],
+            vec![
+                logfmt(),
+                lf(LabelFilter::Duration {
+                    name: "duration".into(),
+                    op: CmpOp::Gt,
+                    value: S,
+                }),
+            ],
             0,
             all,
             100,
@@ -129,7 +214,11 @@ fn cases() -> Vec<Case> {
             vec![
                 logfmt(),
                 lf(LabelFilter::And(
-                    Box::new(LabelFilter::Bytes { name: "bytes".into(), op: CmpOp::Gt, value: 100_000 }),
+                    Box::new(LabelFilter::Bytes {
+                        name: "bytes".into(),
+                        op: CmpOp::Gt,
+                        value: 100_000,
+                    }),
                     Box::new(s("user", MatchOp::Eq, "bob")),
                 )),
             ],
@@ -141,7 +230,13 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="api"} | logfmt | status == 404 or status == 400"#,
             &["api"],
-            vec![logfmt(), lf(LabelFilter::Or(Box::new(n("status", CmpOp::Eq, 404.0)), Box::new(n("status", CmpOp::Eq, 400.0))))],
+            vec![
+                logfmt(),
+                lf(LabelFilter::Or(
+                    Box::new(n("status", CmpOp::Eq, 404.0)),
+                    Box::new(n("status", CmpOp::Eq, 400.0)),
+                )),
+            ],
             0,
             all,
             100,
@@ -150,7 +245,11 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="api"} | logfmt | level=~"warn|error" | line_format "{{.level}} {{.path}} {{.status}}""#,
             &["api"],
-            vec![logfmt(), lf(s("level", MatchOp::Re, "warn|error")), Stage::LineFormat("{{.level}} {{.path}} {{.status}}".into())],
+            vec![
+                logfmt(),
+                lf(s("level", MatchOp::Re, "warn|error")),
+                Stage::LineFormat("{{.level}} {{.path}} {{.status}}".into()),
+            ],
             0,
             all,
             100,
@@ -163,8 +262,14 @@ fn cases() -> Vec<Case> {
                 strict: false,
                 keep_empty: false,
                 extractions: vec![
-                    LabelExtraction { label: "method".into(), expression: None },
-                    LabelExtraction { label: "path".into(), expression: None },
+                    LabelExtraction {
+                        label: "method".into(),
+                        expression: None,
+                    },
+                    LabelExtraction {
+                        label: "path".into(),
+                        expression: None,
+                    },
                 ],
             })],
             0,
@@ -175,41 +280,91 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="api"} | logfmt --strict"#,
             &["api"],
-            vec![Stage::Parser(Parser::Logfmt { strict: true, keep_empty: false, extractions: vec![] })],
+            vec![Stage::Parser(Parser::Logfmt {
+                strict: true,
+                keep_empty: false,
+                extractions: vec![],
+            })],
             0,
             all,
             100,
             false,
         ),
-        (r#"{app="worker"} | json"#, &["worker"], vec![json()], 0, all, 100, false),
+        (
+            r#"{app="worker"} | json"#,
+            &["worker"],
+            vec![json()],
+            0,
+            all,
+            100,
+            false,
+        ),
         (
             r#"{app="worker"} | json | latency_ms > 500 | queue="billing""#,
             &["worker"],
-            vec![json(), lf(n("latency_ms", CmpOp::Gt, 500.0)), lf(s("queue", MatchOp::Eq, "billing"))],
+            vec![
+                json(),
+                lf(n("latency_ms", CmpOp::Gt, 500.0)),
+                lf(s("queue", MatchOp::Eq, "billing")),
+            ],
             0,
             all,
             100,
             false,
         ),
-        (r#"{app="worker"} | json | ok="false""#, &["worker"], vec![json(), lf(s("ok", MatchOp::Eq, "false"))], 0, all, 100, false),
-        (r#"{app="auth"} | json"#, &["auth"], vec![json()], 0, all, 100, false),
+        (
+            r#"{app="worker"} | json | ok="false""#,
+            &["worker"],
+            vec![json(), lf(s("ok", MatchOp::Eq, "false"))],
+            0,
+            all,
+            100,
+            false,
+        ),
+        (
+            r#"{app="auth"} | json"#,
+            &["auth"],
+            vec![json()],
+            0,
+            all,
+            100,
+            false,
+        ),
         (
             r#"{app="auth"} | json user_name="user.name", ip="client.ip""#,
             &["auth"],
             vec![Stage::Parser(Parser::Json(vec![
-                LabelExtraction { label: "user_name".into(), expression: Some("user.name".into()) },
-                LabelExtraction { label: "ip".into(), expression: Some("client.ip".into()) },
+                LabelExtraction {
+                    label: "user_name".into(),
+                    expression: Some("user.name".into()),
+                },
+                LabelExtraction {
+                    label: "ip".into(),
+                    expression: Some("client.ip".into()),
+                },
             ]))],
             0,
             all,
             100,
             false,
         ),
-        (r#"{app="auth"} | json | user_name="carol""#, &["auth"], vec![json(), lf(s("user_name", MatchOp::Eq, "carol"))], 0, all, 100, false),
+        (
+            r#"{app="auth"} | json | user_name="carol""#,
+            &["auth"],
+            vec![json(), lf(s("user_name", MatchOp::Eq, "carol"))],
+            0,
+            all,
+            100,
+            false,
+        ),
         (
             r#"{app="auth"} | json | event="denied" | line_format "{{.user_name}} from {{.client_ip}}""#,
             &["auth"],
-            vec![json(), lf(s("event", MatchOp::Eq, "denied")), Stage::LineFormat("{{.user_name}} from {{.client_ip}}".into())],
+            vec![
+                json(),
+                lf(s("event", MatchOp::Eq, "denied")),
+                Stage::LineFormat("{{.user_name}} from {{.client_ip}}".into()),
+            ],
             0,
             all,
             100,
@@ -218,7 +373,14 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="auth"} | json | duration > 1500ms"#,
             &["auth"],
-            vec![json(), lf(LabelFilter::Duration { name: "duration".into(), op: CmpOp::Gt, value: 1_500_000_000 })],
+            vec![
+                json(),
+                lf(LabelFilter::Duration {
+                    name: "duration".into(),
+                    op: CmpOp::Gt,
+                    value: 1_500_000_000,
+                }),
+            ],
             0,
             all,
             100,
@@ -227,7 +389,9 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="web"} | regexp "^(?P<ip>\\S+) - (?P<user>\\S+) \"(?P<method>\\w+) (?P<path>\\S+)""#,
             &["web"],
-            vec![Stage::Parser(Parser::Regexp(r#"^(?P<ip>\S+) - (?P<user>\S+) "(?P<method>\w+) (?P<path>\S+)"#.into()))],
+            vec![Stage::Parser(Parser::Regexp(
+                r#"^(?P<ip>\S+) - (?P<user>\S+) "(?P<method>\w+) (?P<path>\S+)"#.into(),
+            ))],
             0,
             all,
             100,
@@ -245,19 +409,32 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="web"} | pattern "<ip> - <user> \"<method> <path> <_>\" <_>" | method="POST""#,
             &["web"],
-            vec![Stage::Parser(Parser::Pattern(access.into())), lf(s("method", MatchOp::Eq, "POST"))],
+            vec![
+                Stage::Parser(Parser::Pattern(access.into())),
+                lf(s("method", MatchOp::Eq, "POST")),
+            ],
             0,
             all,
             100,
             false,
         ),
-        (r#"{app="web"} | decolorize"#, &["web"], vec![Stage::Decolorize], 0, all, 100, false),
+        (
+            r#"{app="web"} | decolorize"#,
+            &["web"],
+            vec![Stage::Decolorize],
+            0,
+            all,
+            100,
+            false,
+        ),
         (
             r#"{app="web"} | decolorize | pattern "<_> - <_> \"<_> <_> <_>\" <status> <size> <latency>" | status >= 500"#,
             &["web"],
             vec![
                 Stage::Decolorize,
-                Stage::Parser(Parser::Pattern(r#"<_> - <_> "<_> <_> <_>" <status> <size> <latency>"#.into())),
+                Stage::Parser(Parser::Pattern(
+                    r#"<_> - <_> "<_> <_> <_>" <status> <size> <latency>"#.into(),
+                )),
                 lf(n("status", CmpOp::Gte, 500.0)),
             ],
             0,
@@ -268,7 +445,12 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="db"} | regexp "took (?P<took>\\d+)ms rows=(?P<rows>\\d+)" | took > 1000"#,
             &["db"],
-            vec![Stage::Parser(Parser::Regexp(r"took (?P<took>\d+)ms rows=(?P<rows>\d+)".into())), lf(n("took", CmpOp::Gt, 1000.0))],
+            vec![
+                Stage::Parser(Parser::Regexp(
+                    r"took (?P<took>\d+)ms rows=(?P<rows>\d+)".into(),
+                )),
+                lf(n("took", CmpOp::Gt, 1000.0)),
+            ],
             0,
             all,
             100,
@@ -277,7 +459,13 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="api"} | logfmt | label_format who=user"#,
             &["api"],
-            vec![logfmt(), Stage::LabelFormat(vec![LabelFormatOp::Rename { dst: "who".into(), src: "user".into() }])],
+            vec![
+                logfmt(),
+                Stage::LabelFormat(vec![LabelFormatOp::Rename {
+                    dst: "who".into(),
+                    src: "user".into(),
+                }]),
+            ],
             0,
             all,
             100,
@@ -286,21 +474,70 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="api"} | logfmt | label_format who="{{.user}}-{{.method}}""#,
             &["api"],
-            vec![logfmt(), Stage::LabelFormat(vec![LabelFormatOp::Template { dst: "who".into(), template: "{{.user}}-{{.method}}".into() }])],
+            vec![
+                logfmt(),
+                Stage::LabelFormat(vec![LabelFormatOp::Template {
+                    dst: "who".into(),
+                    template: "{{.user}}-{{.method}}".into(),
+                }]),
+            ],
             0,
             all,
             100,
             false,
         ),
-        (r#"{app="api"} | logfmt | drop ts_seq, bytes, msg"#, &["api"], vec![logfmt(), Stage::Drop(names(&["ts_seq", "bytes", "msg"]))], 0, all, 100, false),
-        (r#"{app="api"} | logfmt | keep level, status"#, &["api"], vec![logfmt(), Stage::Keep(names(&["level", "status"]))], 0, all, 100, false),
-        (r#"{app="api"} | trace_id != """#, &["api"], vec![lf(s("trace_id", MatchOp::Neq, ""))], 0, all, 100, false),
-        (r#"{app="worker"} | json | __error__ = """#, &["worker"], vec![json(), lf(s("__error__", MatchOp::Eq, ""))], 0, all, 100, false),
-        (r#"{app="db"} | json | __error__ != """#, &["db"], vec![json(), lf(s("__error__", MatchOp::Neq, ""))], 0, all, 100, false),
+        (
+            r#"{app="api"} | logfmt | drop ts_seq, bytes, msg"#,
+            &["api"],
+            vec![logfmt(), Stage::Drop(names(&["ts_seq", "bytes", "msg"]))],
+            0,
+            all,
+            100,
+            false,
+        ),
+        (
+            r#"{app="api"} | logfmt | keep level, status"#,
+            &["api"],
+            vec![logfmt(), Stage::Keep(names(&["level", "status"]))],
+            0,
+            all,
+            100,
+            false,
+        ),
+        (
+            r#"{app="api"} | trace_id != """#,
+            &["api"],
+            vec![lf(s("trace_id", MatchOp::Neq, ""))],
+            0,
+            all,
+            100,
+            false,
+        ),
+        (
+            r#"{app="worker"} | json | __error__ = """#,
+            &["worker"],
+            vec![json(), lf(s("__error__", MatchOp::Eq, ""))],
+            0,
+            all,
+            100,
+            false,
+        ),
+        (
+            r#"{app="db"} | json | __error__ != """#,
+            &["db"],
+            vec![json(), lf(s("__error__", MatchOp::Neq, ""))],
+            0,
+            all,
+            100,
+            false,
+        ),
         (
             r#"{app="db"} | json | drop __error__, __error_details__"#,
             &["db"],
-            vec![json(), Stage::Drop(names(&["__error__", "__error_details__"]))],
+            vec![
+                json(),
+                Stage::Drop(names(&["__error__", "__error_details__"])),
+            ],
             0,
             all,
             100,
@@ -309,7 +546,12 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="api"} | logfmt | status >= 400 | status < 500 | line_format "{{.status}}""#,
             &["api"],
-            vec![logfmt(), lf(n("status", CmpOp::Gte, 400.0)), lf(n("status", CmpOp::Lt, 500.0)), Stage::LineFormat("{{.status}}".into())],
+            vec![
+                logfmt(),
+                lf(n("status", CmpOp::Gte, 400.0)),
+                lf(n("status", CmpOp::Lt, 500.0)),
+                Stage::LineFormat("{{.status}}".into()),
+            ],
             0,
             all,
             100,
@@ -318,7 +560,12 @@ fn cases() -> Vec<Case> {
         (
             r#"{app="api"} |= "GET" | logfmt | path="/healthz" |= "200""#,
             &["api"],
-            vec![lit(Contains, "GET"), logfmt(), lf(s("path", MatchOp::Eq, "/healthz")), lit(Contains, "200")],
+            vec![
+                lit(Contains, "GET"),
+                logfmt(),
+                lf(s("path", MatchOp::Eq, "/healthz")),
+                lit(Contains, "200"),
+            ],
             0,
             all,
             100,
@@ -330,7 +577,9 @@ fn cases() -> Vec<Case> {
 #[test]
 #[ignore]
 fn conformance_log_queries() {
-    let Ok(dir) = std::env::var("SLUICE_PIPE_DATA") else { return };
+    let Ok(dir) = std::env::var("SLUICE_PIPE_DATA") else {
+        return;
+    };
     let (entries, expected) = load(&dir);
     let mut failures = Vec::new();
     for (query, apps, stages, start, end, limit, forward) in cases() {
@@ -341,10 +590,21 @@ fn conformance_log_queries() {
             if e.ts < start || e.ts >= end || !apps.contains(&e.labels.get("app").unwrap()) {
                 continue;
             }
-            let sp = per_stream.entry(e.labels.to_string()).or_insert_with(|| p.for_stream(&e.labels));
+            let sp = per_stream
+                .entry(e.labels.to_string())
+                .or_insert_with(|| p.for_stream(&e.labels));
             if let Some(out) = sp.process(e.ts, e.line.as_bytes(), &e.meta) {
-                let l: Vec<String> = out.labels.all.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                got.push((e.ts, l.join(","), String::from_utf8_lossy(out.line).into_owned()));
+                let l: Vec<String> = out
+                    .labels
+                    .all
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                got.push((
+                    e.ts,
+                    l.join(","),
+                    String::from_utf8_lossy(out.line).into_owned(),
+                ));
             }
         }
         if forward {
@@ -362,7 +622,11 @@ fn conformance_log_queries() {
         for stream in res.as_array().unwrap() {
             let labels = stream[0].as_str().unwrap();
             for v in stream[1].as_array().unwrap() {
-                want.push((v[0].as_i64().unwrap(), labels.to_string(), v[1].as_str().unwrap().to_string()));
+                want.push((
+                    v[0].as_i64().unwrap(),
+                    labels.to_string(),
+                    v[1].as_str().unwrap().to_string(),
+                ));
             }
         }
         want.sort();
@@ -376,7 +640,12 @@ fn conformance_log_queries() {
                 .take(2)
                 .map(|(g, w)| format!("  got  {g:?}\n  want {w:?}"))
                 .collect();
-            failures.push(format!("{query}: got {} want {}\n{}", got.len(), want.len(), diff.join("\n")));
+            failures.push(format!(
+                "{query}: got {} want {}\n{}",
+                got.len(),
+                want.len(),
+                diff.join("\n")
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

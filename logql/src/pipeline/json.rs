@@ -267,10 +267,10 @@ impl JsonParser {
         line: &[u8],
         lbs: &mut LabelsBuilder,
         prefix: &mut String,
-        extracted: &mut Vec<String>,
+        name: &mut String,
     ) {
         prefix.clear();
-        if let Err(e) = walk(line, prefix, lbs, extracted) {
+        if let Err(e) = walk(line, prefix, lbs, name) {
             lbs.set_err(JSON_ERR, Some(e));
         }
     }
@@ -280,33 +280,22 @@ fn walk(
     obj: &[u8],
     prefix: &mut String,
     lbs: &mut LabelsBuilder,
-    extracted: &mut Vec<String>,
+    name: &mut String,
 ) -> std::result::Result<(), &'static str> {
     object_each(obj, &mut |key, value, ty| {
         let key = String::from_utf8_lossy(key);
         match ty {
             JType::String | JType::Number | JType::Boolean => {
-                let mut name = if prefix.is_empty() {
-                    sanitize_label_key(&key, true)
+                name.clear();
+                if prefix.is_empty() {
+                    append_sanitized(name, &key, true);
                 } else {
-                    let mut n = String::with_capacity(prefix.len() + key.len() + 1);
-                    n.push_str(prefix);
-                    n.push('_');
-                    append_sanitized(&mut n, &key, false);
-                    n
-                };
-                if name.is_empty() {
-                    return Ok(());
-                }
-                if lbs.base_has(&name) || lbs.has_in(Cat::Meta, &name) {
-                    name.push_str(DUPLICATE_SUFFIX);
-                }
-                if extracted.contains(&name) {
-                    return Ok(());
+                    name.push_str(prefix);
+                    name.push('_');
+                    append_sanitized(name, &key, false);
                 }
                 let v = read_value(value, ty);
-                lbs.set(Cat::Parsed, &name, &v);
-                extracted.push(name);
+                lbs.set_from_parser(name, &v);
                 Ok(())
             }
             JType::Object => {
@@ -316,7 +305,7 @@ fn walk(
                     prefix.push('_');
                 }
                 append_sanitized(prefix, &key, lead);
-                let r = walk(value, prefix, lbs, extracted);
+                let r = walk(value, prefix, lbs, name);
                 prefix.truncate(len);
                 r
             }

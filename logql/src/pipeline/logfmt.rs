@@ -3,7 +3,9 @@
 
 use std::borrow::Cow;
 
-use super::builder::{clean_value, sanitize_label_key, Cat, LabelsBuilder, DUPLICATE_SUFFIX};
+use super::builder::{
+    append_sanitized, clean_value, sanitize_label_key, Cat, LabelsBuilder, DUPLICATE_SUFFIX,
+};
 
 pub(crate) const LOGFMT_ERR: &str = "LogfmtParserErr";
 
@@ -261,12 +263,7 @@ pub(crate) struct LogfmtParser {
 }
 
 impl LogfmtParser {
-    pub(crate) fn process(
-        &self,
-        line: &[u8],
-        lbs: &mut LabelsBuilder,
-        extracted: &mut Vec<String>,
-    ) {
+    pub(crate) fn process(&self, line: &[u8], lbs: &mut LabelsBuilder, name: &mut String) {
         let mut dec = Decoder::new(line);
         while !dec.eol() {
             let Some(kv) = dec.scan() else {
@@ -278,22 +275,13 @@ impl LogfmtParser {
             let Ok(raw) = std::str::from_utf8(kv.key) else {
                 continue;
             };
-            let mut key = sanitize_label_key(raw, true);
-            if key.is_empty() {
-                continue;
-            }
-            if lbs.base_has(&key) || lbs.has_in(Cat::Meta, &key) {
-                key.push_str(DUPLICATE_SUFFIX);
-            }
-            if extracted.contains(&key) {
-                continue;
-            }
             let value = kv.value.as_deref().map(clean_value).unwrap_or_default();
             if !self.keep_empty && value.is_empty() {
                 continue;
             }
-            lbs.set(Cat::Parsed, &key, &value);
-            extracted.push(key);
+            name.clear();
+            append_sanitized(name, raw, true);
+            lbs.set_from_parser(name, &value);
         }
         if self.strict {
             if let Some(e) = dec.err {

@@ -2,7 +2,7 @@
 
 use regex::bytes::{CaptureLocations, Regex};
 
-use super::builder::{clean_value, sanitize_label_key, Cat, LabelsBuilder, DUPLICATE_SUFFIX};
+use super::builder::{append_sanitized, clean_value, Cat, LabelsBuilder};
 use super::format::{drop_labels, keep_labels, Decolorizer, LabelFormat, LineFormat};
 use super::json::{JsonExtractor, JsonParser, Unpacker};
 use super::label_filter::LabelFilterer;
@@ -46,7 +46,7 @@ pub(crate) enum StageOutcome {
 /// Reusable per-stream buffers.
 #[derive(Debug)]
 pub(crate) struct Scratch {
-    pub(crate) extracted: Vec<String>,
+    name: String,
     pub(crate) new_line: Vec<u8>,
     pub(crate) pairs: Vec<(Cat, &'static str, &'static str)>,
     prefix: String,
@@ -60,7 +60,7 @@ pub(crate) struct Scratch {
 impl Scratch {
     pub(crate) fn new(stages: &[CStage]) -> Scratch {
         Scratch {
-            extracted: Vec::new(),
+            name: String::new(),
             new_line: Vec::new(),
             pairs: Vec::new(),
             prefix: String::new(),
@@ -188,7 +188,7 @@ impl CStage {
         match self {
             CStage::Line(f) => pass(f.matches(line)),
             CStage::Json(p) => {
-                p.process(line, lbs, &mut sc.prefix, &mut sc.extracted);
+                p.process(line, lbs, &mut sc.prefix, &mut sc.name);
                 StageOutcome::Pass
             }
             CStage::JsonExtract(p) => {
@@ -196,7 +196,7 @@ impl CStage {
                 StageOutcome::Pass
             }
             CStage::Logfmt(p) => {
-                p.process(line, lbs, &mut sc.extracted);
+                p.process(line, lbs, &mut sc.name);
                 StageOutcome::Pass
             }
             CStage::LogfmtExtract(p) => {
@@ -209,7 +209,7 @@ impl CStage {
                         for (i, name) in names.iter().enumerate() {
                             let Some(name) = name else { continue };
                             let v = locs.get(i).map_or(&b""[..], |(s, e)| &line[s..e]);
-                            set_parsed(lbs, &mut sc.extracted, name, v);
+                            set_parsed(lbs, &mut sc.name, name, v);
                         }
                     }
                 }
@@ -219,7 +219,7 @@ impl CStage {
                 let mut caps: Vec<&[u8]> = recycle(std::mem::take(&mut sc.caps));
                 p.matches(line, &mut caps);
                 for (name, v) in p.names().iter().zip(caps.iter()) {
-                    set_parsed(lbs, &mut sc.extracted, name, v);
+                    set_parsed(lbs, &mut sc.name, name, v);
                 }
                 sc.caps = recycle(caps);
                 StageOutcome::Pass
@@ -267,18 +267,9 @@ impl CStage {
 }
 
 /// Sets a parsed label the way Loki's regexp/pattern parsers do.
-fn set_parsed(lbs: &mut LabelsBuilder, extracted: &mut Vec<String>, name: &str, v: &[u8]) {
-    let mut key = sanitize_label_key(name, true);
-    if key.is_empty() {
-        return;
-    }
-    if lbs.base_has(&key) || lbs.has_in(Cat::Meta, &key) {
-        key.push_str(DUPLICATE_SUFFIX);
-    }
-    if extracted.contains(&key) {
-        return;
-    }
+fn set_parsed(lbs: &mut LabelsBuilder, buf: &mut String, name: &str, v: &[u8]) {
+    buf.clear();
+    append_sanitized(buf, name, true);
     let value = clean_value(v);
-    lbs.set(Cat::Parsed, &key, &value);
-    extracted.push(key);
+    lbs.set_from_parser(buf, &value);
 }
