@@ -42,7 +42,7 @@ pub use extract::{SampleExtractor, StreamSampleExtractor};
 use stage::{CStage, Scratch, StageOutcome};
 
 /// The labels of a processed entry, split as Grafana's categorize-labels needs them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LabelsResult {
     /// Stream + structured metadata + parsed labels after drop/keep/label_format,
     /// including `__error__`/`__error_details__` when set.
@@ -140,37 +140,46 @@ fn required_literals(stages: &[Stage]) -> Vec<String> {
     out
 }
 
-/// Cache of computed label results keyed by label-set hash.
+/// Cache of computed label results keyed by label-set hash. Once full,
+/// further label sets are built into one reusable `spare` result whose
+/// buffers are recycled, so high-cardinality labels cost no allocation.
 #[derive(Default, Debug)]
 pub(crate) struct ResultCache {
     map: HashMap<u64, Vec<LabelsResult>>,
     entries: usize,
+    spare: LabelsResult,
 }
 
-const MAX_CACHED_RESULTS: usize = 4096;
+/// Distinct label sets cached per stream before falling back to `spare`.
+const MAX_CACHED_RESULTS: usize = 256;
 
 impl ResultCache {
-    /// Returns the cached result for these sorted, de-duplicated labels, or
-    /// builds it. `categorise` false puts every label in `stream`.
+    /// Returns the result for these sorted, de-duplicated labels.
+    /// `categorise` false puts every label in `stream`.
     pub(crate) fn get(&mut self, pairs: &[(Cat, &str, &str)], categorise: bool) -> &LabelsResult {
         let hash = hash_pairs(pairs);
-        let found = self.map.get(&hash).and_then(|bucket| {
-            bucket.iter().position(|r| {
-                r.all.len() == pairs.len()
-                    && r.all
-                        .iter()
-                        .zip(pairs)
-                        .all(|((k, v), (_, pk, pv))| k == *pk && v == *pv)
-            })
-        });
+        let same = |r: &LabelsResult| {
+            r.all.len() == pairs.len()
+                && r.all
+                    .iter()
+                    .zip(pairs)
+                    .all(|((k, v), (_, pk, pv))| k == *pk && v == *pv)
+        };
+        let found = self
+            .map
+            .get(&hash)
+            .and_then(|bucket| bucket.iter().position(same));
         if let Some(i) = found {
             return &self.map[&hash][i];
         }
         if self.entries >= MAX_CACHED_RESULTS {
-            self.map.clear();
-            self.entries = 0;
+            if !(self.spare.hash == hash && same(&self.spare)) {
+                rebuild(&mut self.spare, pairs, hash, categorise);
+            }
+            return &self.spare;
         }
-        let result = build_result(pairs, hash, categorise);
+        let mut result = LabelsResult::default();
+        rebuild(&mut result, pairs, hash, categorise);
         self.entries += 1;
         let bucket = self.map.entry(hash).or_default();
         bucket.push(result);
@@ -189,32 +198,47 @@ fn hash_pairs(pairs: &[(Cat, &str, &str)]) -> u64 {
     h.digest()
 }
 
-fn build_result(pairs: &[(Cat, &str, &str)], hash: u64, categorise: bool) -> LabelsResult {
-    let own = |(_, k, v): &(Cat, &str, &str)| (k.to_string(), v.to_string());
-    let all = Labels::from_sorted(pairs.iter().map(own).collect());
-    if !categorise {
-        return LabelsResult {
-            stream: all.clone(),
-            all,
-            structured_metadata: Vec::new(),
-            parsed: Vec::new(),
-            hash,
-        };
+/// Overwrites `dst` with `src`, reusing its strings.
+fn refill<'p>(
+    dst: &mut Vec<(String, String)>,
+    src: impl Iterator<Item = &'p (Cat, &'p str, &'p str)>,
+) {
+    let mut n = 0;
+    for (_, k, v) in src {
+        if n < dst.len() {
+            let (dk, dv) = &mut dst[n];
+            dk.clear();
+            dk.push_str(k);
+            dv.clear();
+            dv.push_str(v);
+        } else {
+            dst.push((k.to_string(), v.to_string()));
+        }
+        n += 1;
     }
-    let pick = |c: Cat| {
-        pairs
-            .iter()
-            .filter(|p| p.0 == c)
-            .map(own)
-            .collect::<Vec<_>>()
-    };
-    LabelsResult {
-        stream: Labels::from_sorted(pick(Cat::Stream)),
-        structured_metadata: pick(Cat::Meta),
-        parsed: pick(Cat::Parsed),
-        all,
-        hash,
+    dst.truncate(n);
+}
+
+/// Rebuilds `r` in place for the given labels.
+fn rebuild(r: &mut LabelsResult, pairs: &[(Cat, &str, &str)], hash: u64, categorise: bool) {
+    let mut all = std::mem::take(&mut r.all).into_pairs();
+    refill(&mut all, pairs.iter());
+    r.all = Labels::from_sorted(all);
+    r.hash = hash;
+    let mut stream = std::mem::take(&mut r.stream).into_pairs();
+    if categorise {
+        refill(&mut stream, pairs.iter().filter(|p| p.0 == Cat::Stream));
+        refill(
+            &mut r.structured_metadata,
+            pairs.iter().filter(|p| p.0 == Cat::Meta),
+        );
+        refill(&mut r.parsed, pairs.iter().filter(|p| p.0 == Cat::Parsed));
+    } else {
+        refill(&mut stream, pairs.iter());
+        r.structured_metadata.clear();
+        r.parsed.clear();
     }
+    r.stream = Labels::from_sorted(stream);
 }
 
 /// Sorts by name and keeps the last of equal names.

@@ -473,3 +473,107 @@ proptest! {
         let _ = p.for_stream(&stream("x")).process(0, &line, &[]);
     }
 }
+
+/// Throughput probe: `cargo test -p sluice-logql --release throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let n = 200_000;
+    let run_case = |name: &str, app: &str, stages: Vec<Stage>, line: &str| {
+        let p = Pipeline::new(&stages).unwrap();
+        let mut sp = p.for_stream(&stream(app));
+        let start = std::time::Instant::now();
+        let mut kept = 0usize;
+        for i in 0..n {
+            if sp.process(i as i64, line.as_bytes(), &[]).is_some() {
+                kept += 1;
+            }
+        }
+        let el = start.elapsed();
+        eprintln!(
+            "{name:40} {:>8.0} klines/s ({kept} kept)",
+            n as f64 / el.as_secs_f64() / 1000.0
+        );
+    };
+    run_case("noop", "api", vec![], LOGFMT);
+    run_case(
+        "|= miss",
+        "api",
+        vec![lit(LineFilterOp::Contains, "needle-7f3a")],
+        LOGFMT,
+    );
+    run_case(
+        "|~ regex",
+        "db",
+        vec![lit(LineFilterOp::Regex, "took [0-9]{4}ms")],
+        PLAIN,
+    );
+    run_case("logfmt", "api", vec![logfmt()], LOGFMT);
+    run_case(
+        "logfmt | status >= 500",
+        "api",
+        vec![logfmt(), num("status", CmpOp::Gte, 500.0)],
+        LOGFMT,
+    );
+    run_case("json", "worker", vec![json()], JSON);
+    run_case("json nested", "auth", vec![json()], NESTED);
+    run_case(
+        "logfmt | line_format",
+        "api",
+        vec![
+            logfmt(),
+            Stage::LineFormat("{{.level}} {{.path}} {{.status}}".into()),
+        ],
+        LOGFMT,
+    );
+    run_case(
+        "decolorize | pattern",
+        "web",
+        vec![
+            Stage::Decolorize,
+            Stage::Parser(Parser::Pattern(
+                r#"<ip> - <user> "<method> <path> <_>" <_>"#.into(),
+            )),
+        ],
+        ACCESS,
+    );
+    let lines: Vec<String> = (0..n)
+        .map(|i| LOGFMT.replace("ts_seq=492", &format!("ts_seq={i}")))
+        .collect();
+    let p = Pipeline::new(&[logfmt()]).unwrap();
+    let mut sp = p.for_stream(&stream("api"));
+    let start = std::time::Instant::now();
+    for (i, l) in lines.iter().enumerate() {
+        sp.process(i as i64, l.as_bytes(), &[]);
+    }
+    eprintln!(
+        "{:40} {:>8.0} klines/s",
+        "logfmt, unique label sets",
+        n as f64 / start.elapsed().as_secs_f64() / 1000.0
+    );
+    let uw = Unwrap {
+        label: "latency_ms".into(),
+        conversion: None,
+        post_filters: vec![],
+    };
+    let by = Grouping {
+        without: false,
+        labels: vec!["queue".into()],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![json()], Some(uw)),
+        RangeOp::AvgOverTime,
+        Some(&by),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("worker"));
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        s.process(i as i64, JSON.as_bytes(), &[]);
+    }
+    eprintln!(
+        "{:40} {:>8.0} klines/s",
+        "json | unwrap by (queue)",
+        n as f64 / start.elapsed().as_secs_f64() / 1000.0
+    );
+}
