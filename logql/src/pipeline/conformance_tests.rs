@@ -608,9 +608,9 @@ fn conformance_log_queries() {
             }
         }
         if forward {
-            got.sort_by(|a, b| a.0.cmp(&b.0));
+            got.sort_by_key(|a| a.0);
         } else {
-            got.sort_by(|a, b| b.0.cmp(&a.0));
+            got.sort_by_key(|a| std::cmp::Reverse(a.0));
         }
         got.truncate(limit);
         got.sort();
