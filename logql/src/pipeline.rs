@@ -1,1 +1,332 @@
-//! pipeline (in progress)
+//! The per-entry LogQL pipeline: everything between reading an entry and
+//! feeding the evaluator, with Loki 3's semantics.
+//!
+//! [`Pipeline::new`] compiles the stages of a log query once (regexes,
+//! templates, patterns); [`Pipeline::for_stream`] makes a cheap
+//! [`StreamPipeline`] holding the per-stream label builder and reusable
+//! buffers; [`StreamPipeline::process`] runs one entry and returns the
+//! (possibly rewritten) line with its categorised labels, or `None` when the
+//! entry is filtered out. [`SampleExtractor`] does the same for range
+//! aggregations and yields sample values.
+//!
+//! Label results are cached per stream by label-set hash, so an entry whose
+//! labels did not change (or changed to a set seen before) costs no label
+//! allocation.
+
+mod builder;
+mod convert;
+mod extract;
+mod format;
+mod ip;
+mod json;
+mod label_filter;
+mod line_filter;
+mod logfmt;
+mod pattern;
+mod stage;
+mod tmpl;
+
+#[cfg(test)]
+mod conformance_tests;
+#[cfg(test)]
+mod pipeline_tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::ast::{LineFilterOp, LineFilterValue, Stage};
+use crate::labels::Labels;
+
+use builder::{Cat, LabelsBuilder};
+pub use extract::{SampleExtractor, StreamSampleExtractor};
+use stage::{CStage, Scratch, StageOutcome};
+
+/// The labels of a processed entry, split as Grafana's categorize-labels needs them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelsResult {
+    /// Stream + structured metadata + parsed labels after drop/keep/label_format,
+    /// including `__error__`/`__error_details__` when set.
+    pub all: Labels,
+    /// The indexed stream labels (after drop/keep/label_format where they apply).
+    pub stream: Labels,
+    pub structured_metadata: Vec<(String, String)>,
+    pub parsed: Vec<(String, String)>,
+    /// `all.fingerprint()`, for grouping.
+    pub hash: u64,
+}
+
+impl LabelsResult {
+    /// A result holding only stream labels.
+    pub fn from_stream(stream: Labels) -> LabelsResult {
+        LabelsResult {
+            hash: stream.fingerprint(),
+            all: stream.clone(),
+            stream,
+            structured_metadata: Vec::new(),
+            parsed: Vec::new(),
+        }
+    }
+}
+
+/// One entry after the pipeline.
+#[derive(Debug)]
+pub struct Processed<'a> {
+    pub line: &'a [u8],
+    pub labels: &'a LabelsResult,
+}
+
+/// The compiled stages of a log query.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    stages: Arc<Vec<CStage>>,
+    required: Vec<String>,
+}
+
+impl Pipeline {
+    /// Compiles regexes, templates and patterns once.
+    pub fn new(stages: &[Stage]) -> crate::Result<Pipeline> {
+        let mut compiled = Vec::with_capacity(stages.len());
+        for s in stages {
+            compiled.push(CStage::compile(s)?);
+        }
+        Ok(Pipeline {
+            stages: Arc::new(compiled),
+            required: required_literals(stages),
+        })
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    /// Literal substrings every line that passes must contain (from leading
+    /// `|=` filters without `or`); sources use them to skip data.
+    pub fn required_literals(&self) -> Vec<String> {
+        self.required.clone()
+    }
+
+    /// Cheap: the per-stream state is created lazily and reused.
+    pub fn for_stream(&self, stream: &Labels) -> StreamPipeline {
+        StreamPipeline {
+            stages: Arc::clone(&self.stages),
+            builder: LabelsBuilder::new(stream.clone()),
+            base_result: LabelsResult::from_stream(stream.clone()),
+            cache: ResultCache::default(),
+            line_buf: Vec::new(),
+            scratch: Scratch::new(&self.stages),
+        }
+    }
+}
+
+/// `|=` literals that apply to the raw line: stop at the first stage that
+/// rewrites the line.
+fn required_literals(stages: &[Stage]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in stages {
+        match s {
+            Stage::LineFilter(lf) if lf.op == LineFilterOp::Contains && lf.values.len() == 1 => {
+                if let LineFilterValue::Literal(l) = &lf.values[0] {
+                    if !l.is_empty() {
+                        out.push(l.clone());
+                    }
+                }
+            }
+            Stage::LineFormat(_)
+            | Stage::Decolorize
+            | Stage::Parser(crate::ast::Parser::Unpack) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Cache of computed label results keyed by label-set hash.
+#[derive(Default, Debug)]
+pub(crate) struct ResultCache {
+    map: HashMap<u64, Vec<LabelsResult>>,
+    entries: usize,
+}
+
+const MAX_CACHED_RESULTS: usize = 4096;
+
+impl ResultCache {
+    /// Returns the cached result for these sorted, de-duplicated labels, or
+    /// builds it. `categorise` false puts every label in `stream`.
+    pub(crate) fn get(&mut self, pairs: &[(Cat, &str, &str)], categorise: bool) -> &LabelsResult {
+        let hash = hash_pairs(pairs);
+        let found = self.map.get(&hash).and_then(|bucket| {
+            bucket.iter().position(|r| {
+                r.all.len() == pairs.len()
+                    && r.all
+                        .iter()
+                        .zip(pairs)
+                        .all(|((k, v), (_, pk, pv))| k == *pk && v == *pv)
+            })
+        });
+        if let Some(i) = found {
+            return &self.map[&hash][i];
+        }
+        if self.entries >= MAX_CACHED_RESULTS {
+            self.map.clear();
+            self.entries = 0;
+        }
+        let result = build_result(pairs, hash, categorise);
+        self.entries += 1;
+        let bucket = self.map.entry(hash).or_default();
+        bucket.push(result);
+        &bucket[bucket.len() - 1]
+    }
+}
+
+fn hash_pairs(pairs: &[(Cat, &str, &str)]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (_, k, v) in pairs {
+        h.update(k.as_bytes());
+        h.update(&[0xff]);
+        h.update(v.as_bytes());
+        h.update(&[0xfe]);
+    }
+    h.digest()
+}
+
+fn build_result(pairs: &[(Cat, &str, &str)], hash: u64, categorise: bool) -> LabelsResult {
+    let own = |(_, k, v): &(Cat, &str, &str)| (k.to_string(), v.to_string());
+    let all = Labels::from_sorted(pairs.iter().map(own).collect());
+    if !categorise {
+        return LabelsResult {
+            stream: all.clone(),
+            all,
+            structured_metadata: Vec::new(),
+            parsed: Vec::new(),
+            hash,
+        };
+    }
+    let pick = |c: Cat| {
+        pairs
+            .iter()
+            .filter(|p| p.0 == c)
+            .map(own)
+            .collect::<Vec<_>>()
+    };
+    LabelsResult {
+        stream: Labels::from_sorted(pick(Cat::Stream)),
+        structured_metadata: pick(Cat::Meta),
+        parsed: pick(Cat::Parsed),
+        all,
+        hash,
+    }
+}
+
+/// Sorts by name and keeps the last of equal names.
+pub(crate) fn sort_dedup(pairs: &mut Vec<(Cat, &str, &str)>) {
+    pairs.sort_by(|a, b| a.1.cmp(b.1));
+    let mut i = 1;
+    while i < pairs.len() {
+        if pairs[i - 1].1 == pairs[i].1 {
+            pairs.remove(i - 1);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Reuses a vector's allocation for a different element type (no unsafe:
+/// the standard library collects in place for same-layout types).
+pub(crate) fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+/// Pipeline state for one stream.
+#[derive(Debug)]
+pub struct StreamPipeline {
+    stages: Arc<Vec<CStage>>,
+    builder: LabelsBuilder,
+    base_result: LabelsResult,
+    cache: ResultCache,
+    line_buf: Vec<u8>,
+    scratch: Scratch,
+}
+
+/// Outcome of running the stages over one entry.
+pub(crate) enum Run {
+    Dropped,
+    /// The line is unchanged.
+    Input,
+    /// The line was rewritten into `line_buf`.
+    Rewritten,
+}
+
+impl StreamPipeline {
+    /// Runs one entry; `None` = entry filtered out.
+    pub fn process<'a>(
+        &'a mut self,
+        ts: i64,
+        line: &'a [u8],
+        structured_metadata: &[(String, String)],
+    ) -> Option<Processed<'a>> {
+        let run = self.run(ts, line, structured_metadata);
+        let out_line: &'a [u8] = match run {
+            Run::Dropped => return None,
+            Run::Input => line,
+            Run::Rewritten => &self.line_buf,
+        };
+        let labels = labels_result(
+            &self.builder,
+            &self.base_result,
+            &mut self.cache,
+            &mut self.scratch,
+        );
+        Some(Processed {
+            line: out_line,
+            labels,
+        })
+    }
+
+    /// Runs the stages, leaving the label state in `self.builder`.
+    pub(crate) fn run(&mut self, ts: i64, line: &[u8], sm: &[(String, String)]) -> Run {
+        self.builder.reset();
+        if !sm.is_empty() {
+            self.builder.add_metadata(sm);
+        }
+        let mut rewritten = false;
+        for (i, stage) in self.stages.iter().enumerate() {
+            let cur: &[u8] = if rewritten { &self.line_buf } else { line };
+            match stage.process(i, ts, cur, &mut self.builder, &mut self.scratch) {
+                StageOutcome::Pass => {}
+                StageOutcome::Drop => return Run::Dropped,
+                StageOutcome::NewLine => {
+                    std::mem::swap(&mut self.line_buf, &mut self.scratch.new_line);
+                    rewritten = true;
+                }
+            }
+        }
+        if rewritten {
+            Run::Rewritten
+        } else {
+            Run::Input
+        }
+    }
+
+    pub(crate) fn line_buf(&self) -> &[u8] {
+        &self.line_buf
+    }
+}
+
+/// The full (ungrouped) label result of the current entry.
+fn labels_result<'c>(
+    builder: &LabelsBuilder,
+    base: &'c LabelsResult,
+    cache: &'c mut ResultCache,
+    scratch: &mut Scratch,
+) -> &'c LabelsResult {
+    if builder.is_unchanged() {
+        return base;
+    }
+    let mut pairs: Vec<(Cat, &str, &str)> = recycle(std::mem::take(&mut scratch.pairs));
+    builder.for_each(|c, k, v| pairs.push((c, k, v)));
+    sort_dedup(&mut pairs);
+    let r = cache.get(&pairs, true);
+    scratch.pairs = recycle(pairs);
+    r
+}

@@ -1,0 +1,394 @@
+//! The per-stream label builder: Loki's `LabelsBuilder` with label categories.
+//!
+//! Each entry starts from the stream labels (`base`); stages add structured
+//! metadata, parsed labels, renames and deletions, and set `__error__` /
+//! `__error_details__`. Category precedence is parsed > structured metadata >
+//! stream, exactly as Loki's `Set` does. Buffers are reused across entries so
+//! that a steady-state entry allocates only for new label values.
+
+use crate::labels::Labels;
+
+pub(crate) const ERROR_LABEL: &str = "__error__";
+pub(crate) const ERROR_DETAILS_LABEL: &str = "__error_details__";
+pub(crate) const DUPLICATE_SUFFIX: &str = "_extracted";
+
+/// Label category, in Loki's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cat {
+    Stream = 0,
+    Meta = 1,
+    Parsed = 2,
+}
+
+/// A list of `(name, value)` pairs whose string buffers survive `clear`.
+#[derive(Default, Debug)]
+pub(crate) struct Slots {
+    items: Vec<(String, String)>,
+    len: usize,
+}
+
+impl Slots {
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub(crate) fn live(&self) -> &[(String, String)] {
+        &self.items[..self.len]
+    }
+
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.live().iter().position(|(n, _)| n == name)
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).map(|i| self.items[i].1.as_str())
+    }
+
+    /// Sets `name` to `value`, reusing a dead slot's buffers when possible.
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
+        if let Some(i) = self.position(name) {
+            let v = &mut self.items[i].1;
+            v.clear();
+            v.push_str(value);
+            return;
+        }
+        if self.len < self.items.len() {
+            let (n, v) = &mut self.items[self.len];
+            n.clear();
+            n.push_str(name);
+            v.clear();
+            v.push_str(value);
+        } else {
+            self.items.push((name.to_string(), value.to_string()));
+        }
+        self.len += 1;
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) {
+        if let Some(i) = self.position(name) {
+            self.items[i..self.len].rotate_left(1);
+            self.len -= 1;
+        }
+    }
+}
+
+/// The label state of one entry as it moves through the stages.
+#[derive(Debug)]
+pub(crate) struct LabelsBuilder {
+    pub(crate) base: Labels,
+    pub(crate) add: [Slots; 3],
+    del: Vec<String>,
+    del_len: usize,
+    pub(crate) err: String,
+    pub(crate) err_details: String,
+    /// Names set as parsed labels during this entry: later parsers do not
+    /// overwrite them (Loki's `ParserHint.Extracted`).
+    extracted: Slots,
+}
+
+impl LabelsBuilder {
+    pub(crate) fn new(base: Labels) -> Self {
+        LabelsBuilder {
+            base,
+            add: [Slots::default(), Slots::default(), Slots::default()],
+            del: Vec::new(),
+            del_len: 0,
+            err: String::new(),
+            err_details: String::new(),
+            extracted: Slots::default(),
+        }
+    }
+
+    /// Clears all per-entry state.
+    pub(crate) fn reset(&mut self) {
+        for s in &mut self.add {
+            s.clear();
+        }
+        self.del_len = 0;
+        self.extracted.clear();
+        self.err.clear();
+        self.err_details.clear();
+    }
+
+    /// Whether nothing changed since `reset`.
+    pub(crate) fn is_unchanged(&self) -> bool {
+        self.del_len == 0
+            && self.add.iter().all(|s| s.len == 0)
+            && self.err.is_empty()
+            && self.err_details.is_empty()
+    }
+
+    pub(crate) fn base_has(&self, name: &str) -> bool {
+        self.base.get(name).is_some()
+    }
+
+    pub(crate) fn has_in(&self, cat: Cat, name: &str) -> bool {
+        self.add[cat as usize].contains(name)
+    }
+
+    pub(crate) fn deleted(&self) -> &[String] {
+        &self.del[..self.del_len]
+    }
+
+    pub(crate) fn has_err(&self) -> bool {
+        !self.err.is_empty()
+    }
+
+    pub(crate) fn set_err(&mut self, err: &str, details: Option<&str>) {
+        self.err.clear();
+        self.err.push_str(err);
+        if let Some(d) = details {
+            self.err_details.clear();
+            self.err_details.push_str(d);
+        }
+    }
+
+    /// Loki's `Get`: added labels first, then deleted, then the base value
+    /// (an empty base value counts as missing).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        for s in &self.add {
+            if let Some(v) = s.get(name) {
+                return Some(v);
+            }
+        }
+        if self.deleted().iter().any(|d| d == name) {
+            return None;
+        }
+        self.base.get(name).filter(|v| !v.is_empty())
+    }
+
+    /// The category `get` would find `name` in.
+    pub(crate) fn get_with_cat(&self, name: &str) -> Option<(String, Cat)> {
+        for (i, s) in self.add.iter().enumerate() {
+            if let Some(v) = s.get(name) {
+                let cat = match i {
+                    0 => Cat::Stream,
+                    1 => Cat::Meta,
+                    _ => Cat::Parsed,
+                };
+                return Some((v.to_string(), cat));
+            }
+        }
+        if self.deleted().iter().any(|d| d == name) {
+            return None;
+        }
+        self.base
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| (v.to_string(), Cat::Stream))
+    }
+
+    /// A label value as filters and templates see it; the error labels are
+    /// answered from the error state.
+    pub(crate) fn value(&self, name: &str) -> &str {
+        match name {
+            ERROR_LABEL => &self.err,
+            ERROR_DETAILS_LABEL => &self.err_details,
+            _ => self.get(name).unwrap_or(""),
+        }
+    }
+
+    /// Loki's `Set` with category precedence parsed > metadata > stream.
+    pub(crate) fn set(&mut self, cat: Cat, name: &str, value: &str) {
+        match cat {
+            Cat::Parsed => {
+                self.add[Cat::Meta as usize].remove(name);
+                self.add[Cat::Stream as usize].remove(name);
+            }
+            Cat::Meta => {
+                self.add[Cat::Stream as usize].remove(name);
+                if self.has_in(Cat::Parsed, name) {
+                    return;
+                }
+            }
+            Cat::Stream => {
+                if self.has_in(Cat::Meta, name) || self.has_in(Cat::Parsed, name) {
+                    return;
+                }
+            }
+        }
+        self.add[cat as usize].set(name, value);
+        if cat == Cat::Parsed && !self.extracted.contains(name) {
+            self.extracted.set(name, "");
+        }
+    }
+
+    /// How parsers add a label: `name` (already sanitised) gets the
+    /// `_extracted` suffix when it clashes with a stream label or structured
+    /// metadata, and a name an earlier parser already extracted is kept.
+    pub(crate) fn set_from_parser(&mut self, name: &mut String, value: &str) {
+        if name.is_empty() {
+            return;
+        }
+        if self.base_has(name) || self.has_in(Cat::Meta, name) {
+            name.push_str(DUPLICATE_SUFFIX);
+        }
+        if self.extracted.contains(name) {
+            return;
+        }
+        self.set(Cat::Parsed, name, value);
+    }
+
+    /// Adds structured metadata; names clashing with stream labels get the
+    /// `_extracted` suffix, `__error__`/`__error_details__` set the error.
+    pub(crate) fn add_metadata(&mut self, pairs: &[(String, String)]) {
+        for (k, v) in pairs {
+            if self.base_has(k) {
+                let name = format!("{k}{DUPLICATE_SUFFIX}");
+                self.add_metadata_one(&name, v);
+            } else {
+                self.add_metadata_one(k, v);
+            }
+        }
+    }
+
+    fn add_metadata_one(&mut self, name: &str, value: &str) {
+        match name {
+            ERROR_LABEL => {
+                self.err.clear();
+                self.err.push_str(value);
+            }
+            ERROR_DETAILS_LABEL => {
+                self.err_details.clear();
+                self.err_details.push_str(value);
+            }
+            _ => self.set(Cat::Meta, name, value),
+        }
+    }
+
+    pub(crate) fn del(&mut self, name: &str) {
+        for s in &mut self.add {
+            s.remove(name);
+        }
+        if self.del_len < self.del.len() {
+            let d = &mut self.del[self.del_len];
+            d.clear();
+            d.push_str(name);
+        } else {
+            self.del.push(name.to_string());
+        }
+        self.del_len += 1;
+    }
+
+    /// Visits every current label (unsorted; error labels last), as Loki's
+    /// `UnsortedLabels` lists them. Stream labels renamed into the stream
+    /// category (label_format `dst=src` on a stream label) are kept too.
+    pub(crate) fn for_each<'s>(&'s self, mut f: impl FnMut(Cat, &'s str, &'s str)) {
+        let meta = &self.add[Cat::Meta as usize];
+        let parsed = &self.add[Cat::Parsed as usize];
+        let stream_add = &self.add[Cat::Stream as usize];
+        for (k, v) in self.base.iter() {
+            if self.deleted().iter().any(|d| d == k) || meta.contains(k) || parsed.contains(k) {
+                continue;
+            }
+            f(Cat::Stream, k, stream_add.get(k).unwrap_or(v));
+        }
+        for (k, v) in stream_add.live() {
+            if !self.base_has(k) {
+                f(Cat::Stream, k, v);
+            }
+        }
+        for (k, v) in meta.live() {
+            if !parsed.contains(k) {
+                f(Cat::Meta, k, v);
+            }
+        }
+        for (k, v) in parsed.live() {
+            f(Cat::Parsed, k, v);
+        }
+        if !self.err.is_empty() {
+            f(Cat::Parsed, ERROR_LABEL, &self.err);
+        }
+        if !self.err_details.is_empty() {
+            f(Cat::Parsed, ERROR_DETAILS_LABEL, &self.err_details);
+        }
+    }
+}
+
+/// Loki's `sanitizeLabelKey`: trims spaces, prefixes a leading digit with
+/// `_` (for a first key segment) and maps every other invalid rune to `_`.
+pub(crate) fn sanitize_label_key(key: &str, is_prefix: bool) -> String {
+    let mut out = String::with_capacity(key.len() + 1);
+    append_sanitized(&mut out, key, is_prefix);
+    out
+}
+
+/// Appends `key` sanitised; a leading digit gets `_` when `lead` is true.
+pub(crate) fn append_sanitized(out: &mut String, key: &str, lead: bool) {
+    let key = key.trim();
+    if key.is_empty() {
+        return;
+    }
+    if lead && key.as_bytes()[0].is_ascii_digit() {
+        out.push('_');
+    }
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else {
+            out.push('_');
+        }
+    }
+}
+
+/// Removes invalid UTF-8 and U+FFFD from a parsed value (Loki drops
+/// replacement runes because Prometheus rejects them).
+pub(crate) fn clean_value(v: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(v) {
+        Ok(s) if !s.contains('\u{FFFD}') => std::borrow::Cow::Borrowed(s),
+        _ => std::borrow::Cow::Owned(
+            String::from_utf8_lossy(v)
+                .chars()
+                .filter(|&c| c != '\u{FFFD}')
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Labels {
+        Labels::new(vec![
+            ("app".into(), "api".into()),
+            ("env".into(), "prod".into()),
+        ])
+    }
+
+    #[test]
+    fn precedence_and_delete() {
+        let mut b = LabelsBuilder::new(base());
+        b.set(Cat::Meta, "trace", "t1");
+        b.set(Cat::Parsed, "trace", "p1");
+        b.set(Cat::Meta, "trace", "t2");
+        assert_eq!(b.get("trace"), Some("p1"));
+        b.del("app");
+        assert_eq!(b.get("app"), None);
+        let mut seen = vec![];
+        b.for_each(|_, k, v| seen.push(format!("{k}={v}")));
+        assert_eq!(seen, vec!["env=prod", "trace=p1"]);
+        b.reset();
+        assert!(b.is_unchanged());
+        assert_eq!(b.get("app"), Some("api"));
+    }
+
+    #[test]
+    fn metadata_clash_gets_suffix() {
+        let mut b = LabelsBuilder::new(base());
+        b.add_metadata(&[("app".into(), "x".into()), ("__error__".into(), "E".into())]);
+        assert_eq!(b.get("app_extracted"), Some("x"));
+        assert_eq!(b.err, "E");
+    }
+
+    #[test]
+    fn sanitize() {
+        assert_eq!(sanitize_label_key(" 1a-b.c ", true), "_1a_b_c");
+        assert_eq!(sanitize_label_key("é", true), "_");
+        assert_eq!(sanitize_label_key("1a", false), "1a");
+    }
+}

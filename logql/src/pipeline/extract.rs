@@ -1,0 +1,210 @@
+//! Sample extraction for range aggregations: the log pipeline, then either
+//! the implicit value (1 per line, or the line length in bytes) or the
+//! `unwrap`ped label (with conversion and post-unwrap filters), then the
+//! range aggregation's `by`/`without` grouping.
+//!
+//! As in Loki, an entry without the unwrapped label (or with an empty value)
+//! yields no sample; a conversion failure sets
+//! `__error__="SampleExtractionErr"` and the sample keeps all its labels
+//! (grouping is skipped) so the evaluator can report the error.
+
+use super::builder::Cat;
+use super::convert::{parse_bytes, parse_duration, parse_float};
+use super::label_filter::LabelFilterer;
+use super::{labels_result, recycle, sort_dedup, Pipeline, ResultCache, Run, StreamPipeline};
+use crate::ast::{Grouping, LogRange, RangeOp, UnwrapConversion};
+use crate::labels::Labels;
+use crate::pipeline::LabelsResult;
+use crate::{Error, Result};
+
+pub(crate) const SAMPLE_EXTRACTION_ERR: &str = "SampleExtractionErr";
+
+#[derive(Debug, Clone)]
+enum Value {
+    Count,
+    Bytes,
+    Unwrap {
+        label: String,
+        conversion: Option<UnwrapConversion>,
+        post: Vec<LabelFilterer>,
+    },
+}
+
+/// Extracts samples for one range aggregation.
+#[derive(Debug, Clone)]
+pub struct SampleExtractor {
+    pipeline: Pipeline,
+    value: Value,
+    /// `(without, labels)`; `None` keeps every label.
+    grouping: Option<(bool, Vec<String>)>,
+}
+
+impl SampleExtractor {
+    pub fn new(
+        range: &LogRange,
+        op: RangeOp,
+        grouping: Option<&Grouping>,
+    ) -> Result<SampleExtractor> {
+        let pipeline = Pipeline::new(&range.log.pipeline)?;
+        let mut groups = grouping.map(|g| (g.without, g.labels.clone()));
+        let value = match &range.unwrap {
+            Some(u) => {
+                let mut post = Vec::with_capacity(u.post_filters.len());
+                for f in &u.post_filters {
+                    post.push(LabelFilterer::compile(f)?);
+                }
+                // Loki drops the unwrapped label from the series labels unless
+                // an explicit `by` grouping decides the labels.
+                match &mut groups {
+                    Some((false, g)) if !g.is_empty() => {}
+                    Some((true, g)) => {
+                        g.push(u.label.clone());
+                        g.sort();
+                    }
+                    _ => groups = Some((true, vec![u.label.clone()])),
+                }
+                Value::Unwrap {
+                    label: u.label.clone(),
+                    conversion: u.conversion,
+                    post,
+                }
+            }
+            None => match op {
+                RangeOp::CountOverTime | RangeOp::Rate | RangeOp::AbsentOverTime => Value::Count,
+                RangeOp::BytesOverTime | RangeOp::BytesRate => Value::Bytes,
+                other => {
+                    return Err(Error::BadQuery(format!(
+                        "invalid aggregation {other:?} without unwrap"
+                    )))
+                }
+            },
+        };
+        if matches!(&groups, Some((false, g)) if g.is_empty()) && range.unwrap.is_none() {
+            groups = None;
+        }
+        Ok(SampleExtractor {
+            pipeline,
+            value,
+            grouping: groups,
+        })
+    }
+
+    pub fn for_stream(&self, stream: &Labels) -> StreamSampleExtractor {
+        let grouped_base = self.grouping.as_ref().map(|(without, g)| {
+            let pairs: Vec<(String, String)> = stream
+                .iter()
+                .filter(|(k, _)| g.iter().any(|x| x == k) != *without)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            LabelsResult::from_stream(Labels::from_sorted(pairs))
+        });
+        StreamSampleExtractor {
+            inner: self.pipeline.for_stream(stream),
+            value: self.value.clone(),
+            grouping: self.grouping.clone(),
+            grouped_base,
+            grouped: ResultCache::default(),
+        }
+    }
+}
+
+/// Sample extraction state for one stream.
+#[derive(Debug)]
+pub struct StreamSampleExtractor {
+    inner: StreamPipeline,
+    value: Value,
+    grouping: Option<(bool, Vec<String>)>,
+    grouped_base: Option<LabelsResult>,
+    grouped: ResultCache,
+}
+
+fn convert(conv: Option<UnwrapConversion>, v: &str) -> std::result::Result<f64, String> {
+    match conv {
+        None => parse_float(v),
+        Some(UnwrapConversion::Duration | UnwrapConversion::DurationSeconds) => {
+            parse_duration(v).map(|ns| ns as f64 / 1e9)
+        }
+        Some(UnwrapConversion::Bytes) => parse_bytes(v).map(|b| b as f64),
+    }
+}
+
+impl StreamSampleExtractor {
+    /// Runs one entry; `None` when it yields no sample.
+    pub fn process(
+        &mut self,
+        ts: i64,
+        line: &[u8],
+        structured_metadata: &[(String, String)],
+    ) -> Option<(f64, &LabelsResult)> {
+        let run = self.inner.run(ts, line, structured_metadata);
+        let value = match (&self.value, run) {
+            (_, Run::Dropped) => return None,
+            (Value::Count, _) => 1.0,
+            (Value::Bytes, Run::Input) => line.len() as f64,
+            (Value::Bytes, _) => self.inner.line_buf().len() as f64,
+            (
+                Value::Unwrap {
+                    label,
+                    conversion,
+                    post,
+                },
+                _,
+            ) => {
+                let b = &mut self.inner.builder;
+                let raw = b.get(label).unwrap_or("");
+                if raw.is_empty() {
+                    return None;
+                }
+                let v = match convert(*conversion, raw) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        b.set_err(SAMPLE_EXTRACTION_ERR, Some(&e));
+                        0.0
+                    }
+                };
+                for f in post {
+                    if !f.process(b) {
+                        return None;
+                    }
+                }
+                v
+            }
+        };
+        let s = &mut self.inner;
+        let labels = match (&self.grouping, &self.grouped_base) {
+            (Some((without, groups)), Some(base)) if !s.builder.has_err() => {
+                if s.builder.is_unchanged() {
+                    base
+                } else {
+                    let mut pairs: Vec<(Cat, &str, &str)> =
+                        recycle(std::mem::take(&mut s.scratch.pairs));
+                    if *without {
+                        s.builder.for_each(|c, k, v| {
+                            if !groups.iter().any(|g| g == k)
+                                && k != super::builder::ERROR_LABEL
+                                && k != super::builder::ERROR_DETAILS_LABEL
+                            {
+                                pairs.push((c, k, v));
+                            }
+                        });
+                    } else {
+                        for g in groups {
+                            if s.builder.deleted().iter().any(|d| d == g) {
+                                continue;
+                            }
+                            if let Some(v) = s.builder.get(g) {
+                                pairs.push((Cat::Stream, g, v));
+                            }
+                        }
+                    }
+                    sort_dedup(&mut pairs);
+                    let r = self.grouped.get(&pairs, false);
+                    s.scratch.pairs = recycle(pairs);
+                    r
+                }
+            }
+            _ => labels_result(&s.builder, &s.base_result, &mut s.cache, &mut s.scratch),
+        };
+        Some((value, labels))
+    }
+}

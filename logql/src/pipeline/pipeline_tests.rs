@@ -1,0 +1,475 @@
+//! End-to-end pipeline tests over the conformance dataset's line shapes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::ast::{
+    CmpOp, Grouping, LabelExtraction, LabelFilter, LabelFormatOp, LabelSelectItem, LineFilter,
+    LineFilterOp, LineFilterValue, LogExpr, LogRange, Parser, RangeOp, Stage, Unwrap,
+    UnwrapConversion,
+};
+use crate::labels::{MatchOp, Matcher};
+
+const LOGFMT: &str = r#"level=info ts_seq=492 method=PUT path=/api/v1/search status=404 duration=2073ms bytes=101327B user=carol msg="handled request queued""#;
+const ACCESS: &str =
+    "10.0.104.133 - bob \"GET /login HTTP/1.1\" \u{1b}[32m200\u{1b}[0m 38698 0.083s";
+const PLAIN: &str = "INFO [conn-32] query on table_1 took 1459ms rows=2234 deadline exceeded";
+const JSON: &str = r#"{"level": "info", "msg": "job queued", "job_id": 1195, "latency_ms": 988, "queue": "billing", "ok": true}"#;
+const NESTED: &str = r#"{"level": "error", "event": "login", "user": {"name": "carol", "id": 117}, "client": {"ip": "10.0.110.32", "agent": "Mozilla/5.0"}, "duration": "85ms", "tags": ["a", "b"]}"#;
+
+fn stream(app: &str) -> Labels {
+    Labels::new(vec![
+        ("app".into(), app.into()),
+        ("env".into(), "prod".into()),
+        ("service_name".into(), app.into()),
+    ])
+}
+
+fn lit(op: LineFilterOp, v: &str) -> Stage {
+    Stage::LineFilter(LineFilter {
+        op,
+        values: vec![LineFilterValue::Literal(v.into())],
+    })
+}
+fn logfmt() -> Stage {
+    Stage::Parser(Parser::Logfmt {
+        strict: false,
+        keep_empty: false,
+        extractions: vec![],
+    })
+}
+fn json() -> Stage {
+    Stage::Parser(Parser::Json(vec![]))
+}
+fn m(name: &str, op: MatchOp, v: &str) -> Matcher {
+    Matcher::new(name, op, v).unwrap()
+}
+fn sfilter(name: &str, op: MatchOp, v: &str) -> Stage {
+    Stage::LabelFilter(LabelFilter::String(m(name, op, v)))
+}
+fn num(name: &str, op: CmpOp, value: f64) -> Stage {
+    Stage::LabelFilter(LabelFilter::Number {
+        name: name.into(),
+        op,
+        value,
+    })
+}
+
+/// Runs stages over one line: `Some((line, all labels as a=b,...))`.
+fn run(app: &str, stages: Vec<Stage>, line: &str, sm: &[(&str, &str)]) -> Option<(String, String)> {
+    let p = Pipeline::new(&stages).unwrap();
+    let mut sp = p.for_stream(&stream(app));
+    let sm: Vec<(String, String)> = sm
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let out = sp.process(1, line.as_bytes(), &sm)?;
+    let labels: Vec<String> = out
+        .labels
+        .all
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    assert_eq!(out.labels.hash, out.labels.all.fingerprint());
+    Some((
+        String::from_utf8(out.line.to_vec()).unwrap(),
+        labels.join(","),
+    ))
+}
+
+fn labels_of(app: &str, stages: Vec<Stage>, line: &str) -> String {
+    run(app, stages, line, &[]).unwrap().1
+}
+
+#[test]
+fn line_filters_over_shapes() {
+    use LineFilterOp::*;
+    assert!(run("db", vec![lit(Contains, "deadline")], PLAIN, &[]).is_some());
+    assert!(run("db", vec![lit(NotContains, "deadline")], PLAIN, &[]).is_none());
+    assert!(run("db", vec![lit(Regex, "took [0-9]{4}ms")], PLAIN, &[]).is_some());
+    assert!(run("db", vec![lit(NotRegex, "(?i)info")], PLAIN, &[]).is_none());
+    let ip = Stage::LineFilter(LineFilter {
+        op: Contains,
+        values: vec![LineFilterValue::Ip("10.0.0.0/8".into())],
+    });
+    assert!(run("web", vec![ip], ACCESS, &[]).is_some());
+    let or = Stage::LineFilter(LineFilter {
+        op: Contains,
+        values: vec![
+            LineFilterValue::Literal("needle-7f3a".into()),
+            LineFilterValue::Literal("deadline exceeded".into()),
+        ],
+    });
+    assert!(run("db", vec![or], PLAIN, &[]).is_some());
+}
+
+#[test]
+fn logfmt_and_filters() {
+    let l = labels_of("api", vec![logfmt()], LOGFMT);
+    assert_eq!(
+        l,
+        "app=api,bytes=101327B,duration=2073ms,env=prod,level=info,method=PUT,msg=handled request queued,path=/api/v1/search,service_name=api,status=404,ts_seq=492,user=carol"
+    );
+    assert!(run(
+        "api",
+        vec![logfmt(), num("status", CmpOp::Gte, 500.0)],
+        LOGFMT,
+        &[]
+    )
+    .is_none());
+    let dur = Stage::LabelFilter(LabelFilter::Duration {
+        name: "duration".into(),
+        op: CmpOp::Gt,
+        value: 1_000_000_000,
+    });
+    assert!(run("api", vec![logfmt(), dur], LOGFMT, &[]).is_some());
+    let bytes_and_user = Stage::LabelFilter(LabelFilter::And(
+        Box::new(LabelFilter::Bytes {
+            name: "bytes".into(),
+            op: CmpOp::Gt,
+            value: 100_000,
+        }),
+        Box::new(LabelFilter::String(m("user", MatchOp::Eq, "bob"))),
+    ));
+    assert!(run("api", vec![logfmt(), bytes_and_user], LOGFMT, &[]).is_none());
+}
+
+#[test]
+fn logfmt_strict_and_extraction() {
+    let strict = Stage::Parser(Parser::Logfmt {
+        strict: true,
+        keep_empty: false,
+        extractions: vec![],
+    });
+    let l = labels_of("api", vec![strict], "a=1 b=\"x c=3");
+    assert!(l.contains("__error__=LogfmtParserErr"), "{l}");
+    assert!(
+        l.contains("__error_details__=logfmt syntax error at pos 13 : unterminated quoted value"),
+        "{l}"
+    );
+    let keep = Stage::Parser(Parser::Logfmt {
+        strict: false,
+        keep_empty: true,
+        extractions: vec![],
+    });
+    assert!(labels_of("api", vec![keep], "a=1 flag").contains("flag="));
+    let ex = Stage::Parser(Parser::Logfmt {
+        strict: false,
+        keep_empty: false,
+        extractions: vec![
+            LabelExtraction {
+                label: "method".into(),
+                expression: None,
+            },
+            LabelExtraction {
+                label: "p".into(),
+                expression: Some("path".into()),
+            },
+        ],
+    });
+    assert_eq!(
+        labels_of("api", vec![ex], LOGFMT),
+        "app=api,env=prod,method=PUT,p=/api/v1/search,service_name=api"
+    );
+}
+
+#[test]
+fn json_flattening_and_errors() {
+    let l = labels_of("auth", vec![json()], NESTED);
+    assert_eq!(
+        l,
+        "app=auth,client_agent=Mozilla/5.0,client_ip=10.0.110.32,duration=85ms,env=prod,event=login,level=error,service_name=auth,user_id=117,user_name=carol"
+    );
+    let l = labels_of("worker", vec![json()], JSON);
+    assert!(
+        l.contains("ok=true") && l.contains("job_id=1195") && l.contains("latency_ms=988"),
+        "{l}"
+    );
+    let l = labels_of("db", vec![json()], PLAIN);
+    assert_eq!(
+        l,
+        "__error__=JSONParserErr,__error_details__=Value looks like object, but can't find closing '}' symbol,app=db,env=prod,service_name=db"
+    );
+    let dropped = labels_of(
+        "db",
+        vec![
+            json(),
+            Stage::Drop(vec![
+                LabelSelectItem::Name("__error__".into()),
+                LabelSelectItem::Name("__error_details__".into()),
+            ]),
+        ],
+        PLAIN,
+    );
+    assert_eq!(dropped, "app=db,env=prod,service_name=db");
+    assert!(run(
+        "db",
+        vec![json(), sfilter("__error__", MatchOp::Eq, "")],
+        PLAIN,
+        &[]
+    )
+    .is_none());
+    // a clash with a stream label gets the suffix
+    let l = labels_of("x", vec![json()], r#"{"app":"inner","a b":"1","1x":2}"#);
+    assert_eq!(
+        l,
+        "_1x=2,a_b=1,app=x,app_extracted=inner,env=prod,service_name=x"
+    );
+}
+
+#[test]
+fn json_extraction() {
+    let ex = Stage::Parser(Parser::Json(vec![
+        LabelExtraction {
+            label: "user_name".into(),
+            expression: Some("user.name".into()),
+        },
+        LabelExtraction {
+            label: "ip".into(),
+            expression: Some("client.ip".into()),
+        },
+        LabelExtraction {
+            label: "first".into(),
+            expression: Some("tags[0]".into()),
+        },
+        LabelExtraction {
+            label: "missing".into(),
+            expression: Some("nope".into()),
+        },
+    ]));
+    assert_eq!(
+        labels_of("auth", vec![ex], NESTED),
+        "app=auth,env=prod,first=a,ip=10.0.110.32,missing=,service_name=auth,user_name=carol"
+    );
+}
+
+#[test]
+fn regexp_pattern_decolorize() {
+    let re = Stage::Parser(Parser::Regexp(
+        r#"^(?P<ip>\S+) - (?P<user>\S+) "(?P<method>\w+) (?P<path>\S+)"#.into(),
+    ));
+    assert_eq!(
+        labels_of("web", vec![re], ACCESS),
+        "app=web,env=prod,ip=10.0.104.133,method=GET,path=/login,service_name=web,user=bob"
+    );
+    let pat = Stage::Parser(Parser::Pattern(
+        r#"<_> - <_> "<_> <_> <_>" <status> <size> <latency>"#.into(),
+    ));
+    let (line, l) = run(
+        "web",
+        vec![Stage::Decolorize, pat, num("status", CmpOp::Gte, 200.0)],
+        ACCESS,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        line,
+        "10.0.104.133 - bob \"GET /login HTTP/1.1\" 200 38698 0.083s"
+    );
+    assert_eq!(
+        l,
+        "app=web,env=prod,latency=0.083s,service_name=web,size=38698,status=200"
+    );
+}
+
+#[test]
+fn formats_drop_keep() {
+    let lf = Stage::LineFormat("{{.level}} {{.path}} {{.status}}".into());
+    let (line, _) = run("api", vec![logfmt(), lf], LOGFMT, &[]).unwrap();
+    assert_eq!(line, "info /api/v1/search 404");
+    let rename = Stage::LabelFormat(vec![LabelFormatOp::Rename {
+        dst: "who".into(),
+        src: "user".into(),
+    }]);
+    let l = labels_of("api", vec![logfmt(), rename], LOGFMT);
+    assert!(l.contains("who=carol") && !l.contains("user="), "{l}");
+    let tmpl = Stage::LabelFormat(vec![LabelFormatOp::Template {
+        dst: "who".into(),
+        template: "{{.user}}-{{.method}}".into(),
+    }]);
+    assert!(labels_of("api", vec![logfmt(), tmpl], LOGFMT).contains("who=carol-PUT"));
+    let keep = Stage::Keep(vec![
+        LabelSelectItem::Name("level".into()),
+        LabelSelectItem::Name("status".into()),
+    ]);
+    assert_eq!(
+        labels_of("api", vec![logfmt(), keep], LOGFMT),
+        "level=info,status=404"
+    );
+    let drop = Stage::Drop(vec![
+        LabelSelectItem::Name("ts_seq".into()),
+        LabelSelectItem::Matcher(m("level", MatchOp::Eq, "info")),
+        LabelSelectItem::Matcher(m("user", MatchOp::Eq, "nobody")),
+    ]);
+    let l = labels_of("api", vec![logfmt(), drop], LOGFMT);
+    assert!(
+        !l.contains("ts_seq") && !l.contains("level") && l.contains("user=carol"),
+        "{l}"
+    );
+}
+
+#[test]
+fn structured_metadata_as_labels() {
+    let f = sfilter("trace_id", MatchOp::Neq, "");
+    let (_, l) = run("api", vec![f.clone()], LOGFMT, &[("trace_id", "abc")]).unwrap();
+    assert_eq!(l, "app=api,env=prod,service_name=api,trace_id=abc");
+    assert!(run("api", vec![f], LOGFMT, &[]).is_none());
+    let p = Pipeline::new(&[]).unwrap();
+    let mut sp = p.for_stream(&stream("api"));
+    let out = sp
+        .process(1, b"x", &[("trace_id".into(), "t".into())])
+        .unwrap();
+    assert_eq!(
+        out.labels.structured_metadata,
+        vec![("trace_id".to_string(), "t".to_string())]
+    );
+    assert_eq!(out.labels.stream, stream("api"));
+}
+
+#[test]
+fn categories_and_caching() {
+    let p = Pipeline::new(&[logfmt()]).unwrap();
+    let mut sp = p.for_stream(&stream("api"));
+    let a = sp.process(1, b"level=info", &[]).unwrap().labels.clone();
+    assert_eq!(a.parsed, vec![("level".to_string(), "info".to_string())]);
+    assert_eq!(a.stream, stream("api"));
+    let b = sp.process(2, b"level=info", &[]).unwrap().labels.clone();
+    assert_eq!(a, b);
+    let c = sp.process(3, b"nothing", &[]).unwrap().labels.clone();
+    assert_eq!(c.all, stream("api"));
+}
+
+#[test]
+fn required_literals_and_noop() {
+    use LineFilterOp::*;
+    let p = Pipeline::new(&[
+        lit(Contains, "GET"),
+        logfmt(),
+        lit(Contains, "200"),
+        Stage::LineFormat("{{.a}}".into()),
+        lit(Contains, "zz"),
+    ])
+    .unwrap();
+    assert_eq!(
+        p.required_literals(),
+        vec!["GET".to_string(), "200".to_string()]
+    );
+    assert!(Pipeline::new(&[]).unwrap().is_noop());
+}
+
+fn range(stages: Vec<Stage>, unwrap: Option<Unwrap>) -> LogRange {
+    LogRange {
+        log: LogExpr {
+            selector: vec![],
+            pipeline: stages,
+        },
+        unwrap,
+        range: 300_000_000_000,
+        offset: 0,
+    }
+}
+
+#[test]
+fn sample_extraction() {
+    let ex = SampleExtractor::new(&range(vec![], None), RangeOp::BytesOverTime, None).unwrap();
+    let mut s = ex.for_stream(&stream("db"));
+    assert_eq!(
+        s.process(1, PLAIN.as_bytes(), &[]).unwrap().0,
+        PLAIN.len() as f64
+    );
+
+    let uw = Unwrap {
+        label: "latency_ms".into(),
+        conversion: None,
+        post_filters: vec![],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![json()], Some(uw.clone())),
+        RangeOp::AvgOverTime,
+        None,
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("worker"));
+    let (v, l) = s.process(1, JSON.as_bytes(), &[]).unwrap();
+    assert_eq!(v, 988.0);
+    assert!(l.all.get("latency_ms").is_none() && l.all.get("queue") == Some("billing"));
+
+    let by_queue = Grouping {
+        without: false,
+        labels: vec!["queue".into()],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![json()], Some(uw)),
+        RangeOp::MaxOverTime,
+        Some(&by_queue),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("worker"));
+    let (_, l) = s.process(1, JSON.as_bytes(), &[]).unwrap();
+    assert_eq!(l.all.to_string(), r#"{queue="billing"}"#);
+
+    let dur = Unwrap {
+        label: "duration".into(),
+        conversion: Some(UnwrapConversion::Duration),
+        post_filters: vec![],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![logfmt()], Some(dur)),
+        RangeOp::QuantileOverTime,
+        None,
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("api"));
+    assert_eq!(s.process(1, LOGFMT.as_bytes(), &[]).unwrap().0, 2.073);
+    let (_, l) = s.process(2, b"duration=fast", &[]).unwrap();
+    assert_eq!(l.all.get("__error__"), Some("SampleExtractionErr"));
+    assert!(s.process(3, b"other=1", &[]).is_none());
+
+    let post = Unwrap {
+        label: "bytes".into(),
+        conversion: Some(UnwrapConversion::Bytes),
+        post_filters: vec![LabelFilter::String(m("__error__", MatchOp::Eq, ""))],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![logfmt()], Some(post)),
+        RangeOp::SumOverTime,
+        None,
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("api"));
+    assert_eq!(s.process(1, LOGFMT.as_bytes(), &[]).unwrap().0, 101327.0);
+    assert!(s.process(2, b"bytes=lots", &[]).is_none());
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_lines_never_panic(line in proptest::collection::vec(any::<u8>(), 0..200), sm in "[a-z]{0,5}") {
+        let stages = vec![
+            Stage::Decolorize,
+            json(),
+            logfmt(),
+            Stage::Parser(Parser::Logfmt { strict: true, keep_empty: true, extractions: vec![] }),
+            Stage::Parser(Parser::Pattern("<a> <b>".into())),
+            Stage::Parser(Parser::Unpack),
+            Stage::Parser(Parser::Json(vec![LabelExtraction { label: "x".into(), expression: Some("a[1].b".into()) }])),
+            num("a", CmpOp::Gt, 1.0),
+            Stage::LabelFilter(LabelFilter::Bytes { name: "b".into(), op: CmpOp::Gt, value: 1 }),
+            Stage::LabelFilter(LabelFilter::Duration { name: "b".into(), op: CmpOp::Gt, value: 1 }),
+            Stage::LabelFilter(LabelFilter::Or(
+                Box::new(LabelFilter::Ip { name: "a".into(), negated: false, pattern: "10.0.0.0/8".into() }),
+                Box::new(LabelFilter::String(m("a", MatchOp::Neq, "zz"))),
+            )),
+            Stage::LineFormat("{{.a}} {{__line__}}".into()),
+            Stage::LabelFormat(vec![LabelFormatOp::Template { dst: "c".into(), template: "{{.a}}".into() }]),
+            Stage::Keep(vec![LabelSelectItem::Name("a".into())]),
+        ];
+        let p = Pipeline::new(&stages).unwrap();
+        let mut sp = p.for_stream(&stream("x"));
+        let md = vec![("k".to_string(), sm)];
+        let _ = sp.process(0, &line, &md);
+        let ip = Stage::LineFilter(LineFilter { op: LineFilterOp::Contains, values: vec![LineFilterValue::Ip("::/0".into())] });
+        let p = Pipeline::new(&[ip, Stage::Parser(Parser::Regexp("(?P<x>\\d+)".into()))]).unwrap();
+        let _ = p.for_stream(&stream("x")).process(0, &line, &[]);
+    }
+}

@@ -1,0 +1,559 @@
+//! Execution of a parsed template, following Go's `text/template/exec.go`:
+//! pipelines feed each command's result as the next command's last
+//! argument, arguments are checked against Go parameter types, missing
+//! map keys yield the zero value (`missingkey=zero`, as Loki sets it), and
+//! errors carry the position and text of the failing node.
+
+use std::fmt::Display;
+
+use super::ast::{Arg, Branch, Command, Node, Number, Pipe};
+use super::funcs::{self, CallCtx, Func, P};
+use super::gofmt::print_value;
+use super::value::{sorted_labels, Value};
+use super::TemplateData;
+
+/// An execution error before it is turned into a `TemplateError`.
+#[derive(Debug)]
+pub(crate) struct ExecError {
+    pub pos: usize,
+    pub context: String,
+    pub msg: String,
+}
+
+type EResult<T> = Result<T, ExecError>;
+
+fn err<T>(pos: usize, context: impl Display, msg: String) -> EResult<T> {
+    Err(ExecError {
+        pos,
+        context: context.to_string(),
+        msg,
+    })
+}
+
+/// How a list walk ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+pub(crate) struct Exec<'a> {
+    pub data: &'a dyn TemplateData,
+    vars: Vec<(&'a str, Value<'a>)>,
+    stack: Vec<Value<'a>>,
+}
+
+/// The parameter type a given argument position of `f` has.
+fn param(f: Func, i: usize) -> P {
+    let sig = f.sig();
+    sig.fixed.get(i).copied().or(sig.variadic).unwrap_or(P::Any)
+}
+
+fn type_name(p: P) -> &'static str {
+    match p {
+        P::Str => "string",
+        P::Int => "int",
+        P::Float => "float64",
+        P::Time => "time.Time",
+        P::Any => "interface {}",
+    }
+}
+
+impl<'a> Exec<'a> {
+    pub(crate) fn new(data: &'a dyn TemplateData) -> Self {
+        Exec {
+            data,
+            vars: vec![("$", Value::Data)],
+            stack: Vec::new(),
+        }
+    }
+
+    pub(crate) fn walk(
+        &mut self,
+        dot: &Value<'a>,
+        nodes: &'a [Node],
+        out: &mut String,
+    ) -> EResult<Flow> {
+        for n in nodes {
+            let flow = match n {
+                Node::Text(t) => {
+                    out.push_str(t);
+                    Flow::Normal
+                }
+                Node::Action(pipe) => {
+                    let v = self.eval_pipeline(dot, pipe)?;
+                    if pipe.decl.is_empty() {
+                        print_value(out, &v, self.data);
+                    }
+                    Flow::Normal
+                }
+                Node::If(b) => self.walk_if_with(dot, b, false, out)?,
+                Node::With(b) => self.walk_if_with(dot, b, true, out)?,
+                Node::Range(b) => self.walk_range(dot, b, out)?,
+                Node::Break => Flow::Break,
+                Node::Continue => Flow::Continue,
+            };
+            if flow != Flow::Normal {
+                return Ok(flow);
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn walk_if_with(
+        &mut self,
+        dot: &Value<'a>,
+        b: &'a Branch,
+        with: bool,
+        out: &mut String,
+    ) -> EResult<Flow> {
+        let mark = self.vars.len();
+        let val = self.eval_pipeline(dot, &b.pipe)?;
+        let flow = if val.truth(self.data) {
+            if with {
+                self.walk(&val, &b.list, out)?
+            } else {
+                self.walk(dot, &b.list, out)?
+            }
+        } else if let Some(e) = &b.else_list {
+            self.walk(dot, e, out)?
+        } else {
+            Flow::Normal
+        };
+        self.vars.truncate(mark);
+        Ok(flow)
+    }
+
+    fn walk_range(&mut self, dot: &Value<'a>, b: &'a Branch, out: &mut String) -> EResult<Flow> {
+        let mark = self.vars.len();
+        let val = self.eval_pipeline(dot, &b.pipe)?;
+        let items: Vec<(Value<'a>, Value<'a>)> = match &val {
+            Value::List(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
+                .collect(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, v)| (Value::owned(k.clone()), v.clone()))
+                .collect(),
+            Value::Data => sorted_labels(self.data)
+                .into_iter()
+                .map(|(k, v)| (Value::owned(k), Value::owned(v)))
+                .collect(),
+            Value::Int(n) | Value::Int64(n) => {
+                if b.pipe.decl.len() > 1 {
+                    return err(
+                        b.pipe.pos,
+                        &b.pipe,
+                        format!("can't use {n} to iterate over more than one variable"),
+                    );
+                }
+                (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+            }
+            Value::Nil => Vec::new(),
+            other => {
+                let mut s = String::new();
+                print_value(&mut s, other, self.data);
+                return err(b.pipe.pos, &b.pipe, format!("range can't iterate over {s}"));
+            }
+        };
+        let inner = self.vars.len();
+        let empty = items.is_empty();
+        for (index, elem) in items {
+            let decl = &b.pipe.decl;
+            if !decl.is_empty() {
+                if b.pipe.is_assign {
+                    let (name, v) = if decl.len() > 1 {
+                        (&decl[0], index.clone())
+                    } else {
+                        (&decl[0], elem.clone())
+                    };
+                    self.set_var(name, v, b.pipe.pos)?;
+                    if decl.len() > 1 {
+                        self.set_var(&decl[1], elem.clone(), b.pipe.pos)?;
+                    }
+                } else {
+                    let n = self.vars.len();
+                    self.vars[n - 1].1 = elem.clone();
+                    if decl.len() > 1 {
+                        self.vars[n - 2].1 = index;
+                    }
+                }
+            }
+            let flow = self.walk(&elem, &b.list, out)?;
+            self.vars.truncate(inner);
+            if flow == Flow::Break {
+                break;
+            }
+        }
+        if empty {
+            if let Some(e) = &b.else_list {
+                let flow = self.walk(dot, e, out)?;
+                self.vars.truncate(mark);
+                return Ok(flow);
+            }
+        }
+        self.vars.truncate(mark);
+        Ok(Flow::Normal)
+    }
+
+    fn var_value(&self, name: &str, pos: usize) -> EResult<Value<'a>> {
+        match self.vars.iter().rev().find(|(n, _)| *n == name) {
+            Some((_, v)) => Ok(v.clone()),
+            None => err(pos, name, format!("undefined variable: {name}")),
+        }
+    }
+
+    fn set_var(&mut self, name: &str, v: Value<'a>, pos: usize) -> EResult<()> {
+        match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
+            Some(slot) => {
+                slot.1 = v;
+                Ok(())
+            }
+            None => err(pos, name, format!("undefined variable: {name}")),
+        }
+    }
+
+    pub(crate) fn eval_pipeline(&mut self, dot: &Value<'a>, pipe: &'a Pipe) -> EResult<Value<'a>> {
+        let mut value = None;
+        for cmd in &pipe.cmds {
+            value = Some(self.eval_command(dot, cmd, value)?);
+        }
+        let value = value.unwrap_or_default();
+        for name in &pipe.decl {
+            if pipe.is_assign {
+                self.set_var(name, value.clone(), pipe.pos)?;
+            } else {
+                self.vars.push((name, value.clone()));
+            }
+        }
+        Ok(value)
+    }
+
+    fn not_a_function(&self, args: &[Arg], fin: &Option<Value<'a>>) -> EResult<()> {
+        if args.len() > 1 || fin.is_some() {
+            return err(
+                args[0].pos(),
+                &args[0],
+                format!("can't give argument to non-function {}", args[0]),
+            );
+        }
+        Ok(())
+    }
+
+    fn eval_command(
+        &mut self,
+        dot: &Value<'a>,
+        cmd: &'a Command,
+        fin: Option<Value<'a>>,
+    ) -> EResult<Value<'a>> {
+        let first = &cmd.args[0];
+        match first {
+            Arg::Field { pos, idents } => {
+                self.eval_field_chain(dot.clone(), idents, *pos, first, &cmd.args, fin)
+            }
+            Arg::Chain { pos, node, fields } => {
+                if matches!(**node, Arg::Nil(_)) {
+                    return err(
+                        *pos,
+                        first,
+                        format!("indirection through explicit nil in {first}"),
+                    );
+                }
+                let recv = self.eval_arg(dot, P::Any, node)?;
+                self.eval_field_chain(recv, fields, *pos, first, &cmd.args, fin)
+            }
+            Arg::Func { pos, func } => self.eval_call(dot, *func, *pos, cmd, &cmd.args[1..], fin),
+            Arg::Pipe(p) => {
+                self.not_a_function(&cmd.args, &fin)?;
+                self.eval_pipeline(dot, p)
+            }
+            Arg::Variable { pos, name, fields } => {
+                let v = self.var_value(name, *pos)?;
+                if fields.is_empty() {
+                    self.not_a_function(&cmd.args, &fin)?;
+                    return Ok(v);
+                }
+                self.eval_field_chain(v, fields, *pos, first, &cmd.args, fin)
+            }
+            Arg::Nil(pos) => err(*pos, first, "nil is not a command".into()),
+            _ => {
+                self.not_a_function(&cmd.args, &fin)?;
+                self.eval_arg(dot, P::Any, first)
+            }
+        }
+    }
+
+    fn eval_field_chain(
+        &mut self,
+        mut recv: Value<'a>,
+        idents: &'a [Box<str>],
+        pos: usize,
+        node: &Arg,
+        args: &'a [Arg],
+        fin: Option<Value<'a>>,
+    ) -> EResult<Value<'a>> {
+        let n = idents.len();
+        for (i, name) in idents.iter().enumerate() {
+            let has_args = i == n - 1 && (args.len() > 1 || fin.is_some());
+            let from_map = matches!(recv, Value::Map(_));
+            recv = self.eval_field(recv, name, has_args, pos, node)?;
+            if from_map && i < n - 1 && matches!(recv, Value::Nil) {
+                return err(
+                    pos,
+                    node,
+                    format!("nil pointer evaluating interface {{}}.{}", idents[i + 1]),
+                );
+            }
+        }
+        Ok(recv)
+    }
+
+    fn eval_field(
+        &mut self,
+        recv: Value<'a>,
+        name: &'a str,
+        has_args: bool,
+        pos: usize,
+        node: &Arg,
+    ) -> EResult<Value<'a>> {
+        match recv {
+            Value::Nil => Ok(Value::Nil),
+            Value::Data | Value::Map(_) if has_args => err(
+                pos,
+                node,
+                format!("{name} is not a method but has arguments"),
+            ),
+            Value::Data => Ok(Value::str(self.data.label(name).unwrap_or(""))),
+            Value::Map(m) => Ok(m.get(name).cloned().unwrap_or_default()),
+            Value::Time(t) if !has_args => match super::time::method(t, name) {
+                Some(v) => Ok(v),
+                None => err(
+                    pos,
+                    node,
+                    format!("can't evaluate field {name} in type time.Time"),
+                ),
+            },
+            other => err(
+                pos,
+                node,
+                format!("can't evaluate field {name} in type {}", other.type_name()),
+            ),
+        }
+    }
+
+    fn eval_call(
+        &mut self,
+        dot: &Value<'a>,
+        f: Func,
+        fpos: usize,
+        cmd: &'a Command,
+        args: &'a [Arg],
+        fin: Option<Value<'a>>,
+    ) -> EResult<Value<'a>> {
+        let sig = f.sig();
+        let num_in = args.len() + fin.is_some() as usize;
+        if sig.variadic.is_some() {
+            if num_in < sig.fixed.len() {
+                let msg = format!(
+                    "wrong number of args for {}: want at least {} got {}",
+                    f.name(),
+                    sig.fixed.len(),
+                    args.len()
+                );
+                return err(fpos, f.name(), msg);
+            }
+        } else if num_in != sig.fixed.len() {
+            let msg = format!(
+                "wrong number of args for {}: want {} got {}",
+                f.name(),
+                sig.fixed.len(),
+                num_in
+            );
+            return err(fpos, f.name(), msg);
+        }
+        if matches!(f, Func::And | Func::Or) {
+            let mut v = Value::Nil;
+            for a in args {
+                v = self.eval_arg(dot, P::Any, a)?;
+                if v.truth(self.data) == (f == Func::Or) {
+                    return Ok(v);
+                }
+            }
+            return Ok(fin.unwrap_or(v));
+        }
+        let base = self.stack.len();
+        for (i, a) in args.iter().enumerate() {
+            let v = self.eval_arg(dot, param(f, i), a)?;
+            self.stack.push(v);
+        }
+        if let Some(v) = fin {
+            let v = self.validate(v, param(f, num_in - 1), cmd.pos, cmd)?;
+            self.stack.push(v);
+        }
+        let ctx = CallCtx {
+            data: self.data,
+            regex: cmd
+                .regex
+                .as_ref()
+                .filter(|_| cmd.args.len() > 1 && std::ptr::eq(&cmd.args[1..], args)),
+        };
+        let r = funcs::call(f, &mut self.stack[base..], &ctx);
+        self.stack.truncate(base);
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let context = if std::ptr::eq(&cmd.args[1..], args) {
+                    cmd.to_string()
+                } else {
+                    f.name().to_string()
+                };
+                err(cmd.pos, context, format!("error calling {}: {e}", f.name()))
+            }
+        }
+    }
+
+    fn validate(&self, v: Value<'a>, p: P, pos: usize, node: &dyn Display) -> EResult<Value<'a>> {
+        let ok = match (p, &v) {
+            (P::Any, _) => true,
+            (P::Str, Value::Str(_))
+            | (P::Int, Value::Int(_))
+            | (P::Float, Value::Float(_))
+            | (P::Time, Value::Time(_)) => true,
+            (_, Value::Nil) => {
+                return err(
+                    pos,
+                    node,
+                    format!("invalid value; expected {}", type_name(p)),
+                )
+            }
+            _ => false,
+        };
+        if ok {
+            Ok(v)
+        } else {
+            err(
+                pos,
+                node,
+                format!(
+                    "wrong type for value; expected {}; got {}",
+                    type_name(p),
+                    v.type_name()
+                ),
+            )
+        }
+    }
+
+    fn eval_arg(&mut self, dot: &Value<'a>, p: P, arg: &'a Arg) -> EResult<Value<'a>> {
+        let pos = arg.pos();
+        let v = match arg {
+            Arg::Dot(_) => dot.clone(),
+            Arg::Nil(_) => {
+                if p == P::Any {
+                    return Ok(Value::Nil);
+                }
+                return err(pos, arg, format!("cannot assign nil to {}", type_name(p)));
+            }
+            Arg::Field { idents, .. } => {
+                self.eval_field_chain(dot.clone(), idents, pos, arg, &[], None)?
+            }
+            Arg::Variable { name, fields, .. } => {
+                let v = self.var_value(name, pos)?;
+                self.eval_field_chain(v, fields, pos, arg, &[], None)?
+            }
+            Arg::Pipe(pipe) => self.eval_pipeline(dot, pipe)?,
+            Arg::Func { func, .. } => self.eval_call_bare(dot, *func, pos)?,
+            Arg::Chain { node, fields, .. } => {
+                if matches!(**node, Arg::Nil(_)) {
+                    return err(
+                        pos,
+                        arg,
+                        format!("indirection through explicit nil in {arg}"),
+                    );
+                }
+                let recv = self.eval_arg(dot, P::Any, node)?;
+                self.eval_field_chain(recv, fields, pos, arg, &[], None)?
+            }
+            Arg::Bool(_, b) => match p {
+                P::Any => return Ok(Value::Bool(*b)),
+                _ => return self.literal_mismatch(p, arg),
+            },
+            Arg::String { value, .. } => match p {
+                P::Any | P::Str => return Ok(Value::str(value)),
+                _ => return self.literal_mismatch(p, arg),
+            },
+            Arg::Number(_, n) => {
+                return match (p, n.int, n.float) {
+                    (P::Any, ..) => ideal_constant(n, pos, arg),
+                    (P::Int, Some(i), _) => Ok(Value::Int(i)),
+                    (P::Float, _, Some(f)) => Ok(Value::Float(f)),
+                    _ => self.literal_mismatch(p, arg),
+                }
+            }
+        };
+        self.validate(v, p, pos, arg)
+    }
+
+    /// A function named as an argument: called with no arguments.
+    fn eval_call_bare(&mut self, dot: &Value<'a>, f: Func, pos: usize) -> EResult<Value<'a>> {
+        static NO_ARGS: Command = Command {
+            pos: 0,
+            args: Vec::new(),
+            regex: None,
+        };
+        let sig = f.sig();
+        if !sig.fixed.is_empty() {
+            let want = if sig.variadic.is_some() {
+                "want at least"
+            } else {
+                "want"
+            };
+            return err(
+                pos,
+                f.name(),
+                format!(
+                    "wrong number of args for {}: {want} {} got 0",
+                    f.name(),
+                    sig.fixed.len()
+                ),
+            );
+        }
+        self.eval_call(dot, f, pos, &NO_ARGS, &[], None)
+            .map_err(|mut e| {
+                e.pos = pos;
+                e.context = f.name().to_string();
+                e
+            })
+    }
+
+    fn literal_mismatch<T>(&self, p: P, arg: &Arg) -> EResult<T> {
+        let msg = match p {
+            P::Str => format!("expected string; found {arg}"),
+            P::Int => format!("expected integer; found {arg}"),
+            P::Float => format!("expected float; found {arg}"),
+            P::Time => format!("can't handle {arg} for arg of type time.Time"),
+            P::Any => format!("can't handle {arg}"),
+        };
+        err(arg.pos(), arg, msg)
+    }
+}
+
+/// Go's `idealConstant`: a number literal passed as `interface{}`.
+fn ideal_constant<'a>(n: &Number, pos: usize, arg: &Arg) -> EResult<Value<'a>> {
+    let t = &n.text;
+    let hex_int = t.len() > 2
+        && t.starts_with('0')
+        && matches!(t.as_bytes()[1], b'x' | b'X')
+        && !t.contains(['p', 'P']);
+    if let Some(f) = n.float {
+        if !n.is_char && !hex_int && t.contains(['.', 'e', 'E', 'p', 'P']) {
+            return Ok(Value::Float(f));
+        }
+    }
+    match n.int {
+        Some(i) => Ok(Value::Int(i)),
+        None => err(pos, arg, format!("{t} overflows int")),
+    }
+}
