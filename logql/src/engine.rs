@@ -22,7 +22,6 @@
 mod binop;
 mod logs;
 mod par;
-mod pipeline_stub;
 mod range;
 mod rangefn;
 mod sample;

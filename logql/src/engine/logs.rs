@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use super::par;
-use super::pipeline_stub::{LabelsResult, Pipeline};
 use super::{QueryParams, Stream, StreamEntry};
 use crate::ast::LogExpr;
+use crate::pipeline::{LabelsResult, Pipeline};
 use crate::source::{Direction, LogSource, SelectParams, StreamReader};
 use crate::{Error, Result};
 

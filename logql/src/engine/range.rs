@@ -18,12 +18,12 @@
 use std::collections::HashMap;
 
 use super::par;
-use super::pipeline_stub::{Pipeline, SampleExtractor};
 use super::rangefn::RangeFn;
 use super::steps::{Grid, StepVectors};
 use super::window::{Slider, Windows};
 use crate::ast::{Grouping, RangeAgg, RangeOp};
 use crate::labels::{Labels, MatchOp, Matcher};
+use crate::pipeline::{Pipeline, SampleExtractor};
 use crate::source::{Direction, LogSource, SelectParams, SizeReader, SourceError, StreamReader};
 use crate::{Error, Result};
 
