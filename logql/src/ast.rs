@@ -111,13 +111,29 @@ pub enum LabelFilter {
     /// `name = "v"`, `!=`, `=~`, `!~`
     String(Matcher),
     /// `name > 1.5`
-    Number { name: String, op: CmpOp, value: f64 },
+    Number {
+        name: String,
+        op: CmpOp,
+        value: f64,
+    },
     /// `name > 1s` (value in nanoseconds)
-    Duration { name: String, op: CmpOp, value: i64 },
+    Duration {
+        name: String,
+        op: CmpOp,
+        value: i64,
+    },
     /// `name > 10KB` (value in bytes)
-    Bytes { name: String, op: CmpOp, value: u64 },
+    Bytes {
+        name: String,
+        op: CmpOp,
+        value: u64,
+    },
     /// `name = ip("...")` or `name != ip("...")`
-    Ip { name: String, negated: bool, pattern: String },
+    Ip {
+        name: String,
+        negated: bool,
+        pattern: String,
+    },
 }
 
 /// `dst=src` (rename) or `dst="{{template}}"`.
