@@ -1,0 +1,180 @@
+//! Log queries: run the pipeline over each selected stream (streams in
+//! parallel), keep the first `limit` entries in the query direction across
+//! all streams, and group them by their final label set.
+//!
+//! Workers share a cutoff: once `limit` entries are known, a stream stops at
+//! its first entry that falls after the current `limit`-th best timestamp,
+//! since every later entry of that stream ranks lower still. Ties on the
+//! timestamp are broken by the output stream's fingerprint, as Loki's heap
+//! iterator breaks them by stream hash.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use super::par;
+use super::{QueryParams, Stream, StreamEntry};
+use crate::ast::LogExpr;
+use crate::pipeline::{LabelsResult, Pipeline};
+use crate::source::{Direction, LogSource, SelectParams, StreamReader};
+use crate::{Error, Result};
+
+/// An entry that may make the answer. `key` orders entries best first.
+struct Candidate {
+    key: i64,
+    ts: i64,
+    line: Bytes,
+    labels: Arc<Output>,
+}
+
+/// The labels of one output stream.
+struct Output {
+    fp: u64,
+    result: LabelsResult,
+}
+
+/// The `limit`-th best key seen so far, shared by the workers.
+struct Cutoff {
+    limit: usize,
+    best: Mutex<BinaryHeap<i64>>,
+    bound: AtomicI64,
+}
+
+impl Cutoff {
+    fn new(limit: usize) -> Self {
+        Cutoff {
+            limit,
+            best: Mutex::new(BinaryHeap::with_capacity(limit + 1)),
+            bound: AtomicI64::new(i64::MAX),
+        }
+    }
+
+    /// Whether an entry with `key` can no longer make the answer.
+    fn excludes(&self, key: i64) -> bool {
+        key > self.bound.load(Ordering::Relaxed)
+    }
+
+    fn offer(&self, key: i64) -> Result<()> {
+        let mut best = self
+            .best
+            .lock()
+            .map_err(|_| Error::Source("log query worker failed".into()))?;
+        if best.len() < self.limit {
+            best.push(key);
+        } else if best.peek().is_some_and(|&worst| key < worst) {
+            best.pop();
+            best.push(key);
+        } else {
+            return Ok(());
+        }
+        if best.len() == self.limit {
+            if let Some(&worst) = best.peek() {
+                self.bound.store(worst, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn eval(expr: &LogExpr, source: &dyn LogSource, p: &QueryParams) -> Result<Vec<Stream>> {
+    let pipeline = Pipeline::new(&expr.pipeline)?;
+    let limit = p.limit as usize;
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let sel = SelectParams {
+        matchers: expr.selector.clone(),
+        start: p.start,
+        end: p.end,
+        direction: p.direction,
+        required_literals: pipeline.required_literals(),
+    };
+    let readers = source.select(&sel).map_err(|e| Error::Source(e.0))?;
+    let forward = p.direction == Direction::Forward;
+    let cutoff = Cutoff::new(limit);
+    let parts = par::run(readers, Vec::new, |out: &mut Vec<Candidate>, r| {
+        read_stream(r, &pipeline, forward, &cutoff, out)
+    })?;
+    let mut all: Vec<Candidate> = parts.into_iter().flatten().collect();
+    all.sort_by_key(|c| (c.key, c.labels.fp));
+    all.truncate(limit);
+    Ok(group(all))
+}
+
+fn read_stream(
+    r: StreamReader,
+    pipeline: &Pipeline,
+    forward: bool,
+    cutoff: &Cutoff,
+    out: &mut Vec<Candidate>,
+) -> Result<()> {
+    let mut sp = pipeline.for_stream(&r.labels);
+    let mut outputs: HashMap<u64, Arc<Output>> = HashMap::new();
+    let mut kept = 0usize;
+    for e in r.entries {
+        let e = e.map_err(|e| Error::Source(e.0))?;
+        let key = if forward { e.ts } else { -e.ts };
+        if cutoff.excludes(key) {
+            break;
+        }
+        let Some(processed) = sp.process(e.ts, &e.line, &e.metadata) else {
+            continue;
+        };
+        let lr = processed.labels;
+        let labels = outputs
+            .entry(lr.hash)
+            .or_insert_with(|| {
+                Arc::new(Output {
+                    fp: lr.all.fingerprint(),
+                    result: lr.clone(),
+                })
+            })
+            .clone();
+        let same =
+            processed.line.as_ptr() == e.line.as_ptr() && processed.line.len() == e.line.len();
+        let line = if same {
+            e.line.clone()
+        } else {
+            Bytes::copy_from_slice(processed.line)
+        };
+        out.push(Candidate {
+            key,
+            ts: e.ts,
+            line,
+            labels,
+        });
+        cutoff.offer(key)?;
+        kept += 1;
+        if kept >= cutoff.limit {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Groups the chosen entries by their final labels, streams sorted by labels.
+fn group(entries: Vec<Candidate>) -> Vec<Stream> {
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut streams: Vec<Stream> = Vec::new();
+    for c in entries {
+        let r = &c.labels.result;
+        let i = *index.entry(c.labels.fp).or_insert_with(|| {
+            streams.push(Stream {
+                labels: r.all.clone(),
+                entries: Vec::new(),
+            });
+            streams.len() - 1
+        });
+        streams[i].entries.push(StreamEntry {
+            ts: c.ts,
+            line: c.line,
+            stream_labels: r.stream.clone(),
+            structured_metadata: r.structured_metadata.clone(),
+            parsed: r.parsed.clone(),
+        });
+    }
+    streams.sort_by(|a, b| a.labels.cmp(&b.labels));
+    streams
+}

@@ -1,0 +1,418 @@
+//! Range aggregations: read the selected streams once, in time order, on all
+//! cores, and turn their samples into per-step values.
+//!
+//! Samples are read from `(start - range - offset, end - offset]` (Loki adds
+//! one nanosecond to the exclusive store end so lines exactly at `end` count).
+//! Two strategies:
+//! - *additive* operations (`count_over_time`, `rate`, `bytes_*`,
+//!   `sum_over_time`, `absent_over_time`) slide a window over each stream as
+//!   it is read and keep only per-step count/sum partials, which add up across
+//!   streams feeding the same series: memory is one window per stream plus the
+//!   output. Without a pipeline, when the grouping makes structured metadata
+//!   irrelevant, they read only timestamps and sizes (`select_sizes`).
+//! - the others collect each series' samples, then walk the windows.
+//!
+//! Series whose labels carry `__error__` are refused as Loki does, with its
+//! "pipeline error" message.
+
+use std::collections::HashMap;
+
+use super::par;
+use super::rangefn::RangeFn;
+use super::steps::{Grid, StepVectors};
+use super::window::{Slider, Windows};
+use crate::ast::{Grouping, RangeAgg, RangeOp};
+use crate::labels::{Labels, MatchOp, Matcher};
+use crate::pipeline::{Pipeline, SampleExtractor};
+use crate::source::{Direction, LogSource, SelectParams, SizeReader, SourceError, StreamReader};
+use crate::{Error, Result};
+
+/// Series handed to one window-walking task.
+const SERIES_CHUNK: usize = 512;
+
+/// Evaluates one range aggregation over the grid. `pushdown` is the grouping
+/// of an enclosing `sum`, applied at extraction when the range aggregation has
+/// none (sum distributes over the additive operations, so answers are equal).
+pub(crate) fn eval(
+    agg: &RangeAgg,
+    pushdown: Option<&Grouping>,
+    source: &dyn LogSource,
+    grid: &Grid,
+) -> Result<StepVectors> {
+    let range = agg.range.range;
+    let offset = agg.range.offset;
+    let rf = RangeFn {
+        op: agg.op,
+        range,
+        unwrap: agg.range.unwrap.is_some(),
+        param: agg.param.unwrap_or(0.0),
+    };
+    let w = Windows {
+        grid: *grid,
+        range,
+        offset,
+    };
+    let grouping = match agg.grouping.as_ref() {
+        Some(g) => Some(g),
+        None if additive(agg.op) && agg.op != RangeOp::AbsentOverTime => pushdown,
+        None => None,
+    };
+    let sel = SelectParams {
+        matchers: agg.range.log.selector.clone(),
+        start: grid.start - range - offset,
+        end: grid.end - offset + 1,
+        direction: Direction::Forward,
+        required_literals: Pipeline::new(&agg.range.log.pipeline)?.required_literals(),
+    };
+    let mut sv = if additive(agg.op) {
+        let accs = match sizes_only(agg, grouping, source, &sel)? {
+            Some(readers) => {
+                par::run(readers, Acc::default, |acc, r| acc.add_sizes(r, agg.op, &w))?
+            }
+            None => {
+                let ex = SampleExtractor::new(&agg.range, agg.op, grouping)?;
+                par::run(select(source, &sel)?, Acc::default, |acc, r| {
+                    acc.add_stream(r, &ex, &w)
+                })?
+            }
+        };
+        finish_additive(accs, &rf, grid.len)
+    } else {
+        let ex = SampleExtractor::new(&agg.range, agg.op, grouping)?;
+        let colls = par::run(select(source, &sel)?, Coll::default, |c, r| {
+            c.add_stream(r, &ex)
+        })?;
+        finish_collected(colls, &rf, &w)?
+    };
+    check_errors(&sv)?;
+    if agg.op == RangeOp::AbsentOverTime {
+        sv = absent(sv, &agg.range.log.selector);
+    }
+    Ok(sv)
+}
+
+/// Operations whose per-window value is a function of sample count and sum.
+fn additive(op: RangeOp) -> bool {
+    matches!(
+        op,
+        RangeOp::CountOverTime
+            | RangeOp::Rate
+            | RangeOp::BytesOverTime
+            | RangeOp::BytesRate
+            | RangeOp::SumOverTime
+            | RangeOp::AbsentOverTime
+    )
+}
+
+fn source_err(e: SourceError) -> Error {
+    Error::Source(e.0)
+}
+
+fn select(source: &dyn LogSource, sel: &SelectParams) -> Result<Vec<StreamReader>> {
+    source.select(sel).map_err(source_err)
+}
+
+/// The size-only readers, when they give the same answer as full entries: a
+/// count or bytes aggregation without pipeline whose `by` labels are all
+/// stream labels (so structured metadata, which Loki adds to sample labels,
+/// cannot change the series).
+fn sizes_only(
+    agg: &RangeAgg,
+    grouping: Option<&Grouping>,
+    source: &dyn LogSource,
+    sel: &SelectParams,
+) -> Result<Option<Vec<(SizeReader, Labels)>>> {
+    let op_ok = matches!(
+        agg.op,
+        RangeOp::CountOverTime | RangeOp::Rate | RangeOp::BytesOverTime | RangeOp::BytesRate
+    );
+    let Some(g) = grouping else { return Ok(None) };
+    if !op_ok || agg.range.unwrap.is_some() || !agg.range.log.pipeline.is_empty() || g.without {
+        return Ok(None);
+    }
+    let readers = source.select_sizes(sel).map_err(source_err)?;
+    let mut out = Vec::with_capacity(readers.len());
+    for r in readers {
+        if g.labels.iter().any(|n| r.labels.get(n).is_none()) {
+            return Ok(None);
+        }
+        let kept = r
+            .labels
+            .iter()
+            .filter(|(k, _)| g.labels.iter().any(|n| n == k));
+        let grouped =
+            Labels::from_sorted(kept.map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        out.push((r, grouped));
+    }
+    Ok(Some(out))
+}
+
+/// Interns series labels by fingerprint.
+#[derive(Default)]
+struct Table<T> {
+    index: HashMap<u64, usize>,
+    series: Vec<(Labels, u64, T)>,
+}
+
+impl<T: Default> Table<T> {
+    fn intern(&mut self, labels: &Labels) -> usize {
+        let fp = labels.fingerprint();
+        let series = &mut self.series;
+        *self.index.entry(fp).or_insert_with(|| {
+            series.push((labels.clone(), fp, T::default()));
+            series.len() - 1
+        })
+    }
+
+    /// Merges tables from several workers; `join` combines two series' data.
+    fn merge(tables: Vec<Table<T>>, mut join: impl FnMut(&mut T, T)) -> Vec<(Labels, T)> {
+        let mut out: Table<T> = Table::default();
+        for t in tables {
+            for (labels, fp, data) in t.series {
+                match out.index.get(&fp) {
+                    Some(&i) => join(&mut out.series[i].2, data),
+                    None => {
+                        out.index.insert(fp, out.series.len());
+                        out.series.push((labels, fp, data));
+                    }
+                }
+            }
+        }
+        out.series.into_iter().map(|(l, _, d)| (l, d)).collect()
+    }
+}
+
+/// Per-step `(step, count, sum)` partials of one series.
+type Partials = Vec<(u32, f64, f64)>;
+
+/// Additive partials per series, for one worker.
+type Acc = Table<Partials>;
+
+impl Acc {
+    fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor, w: &Windows) -> Result<()> {
+        let mut sx = ex.for_stream(&r.labels);
+        let mut local: HashMap<u64, usize> = HashMap::new();
+        let mut sliders: Vec<(usize, Slider)> = Vec::new();
+        let mut last: Option<(u64, usize)> = None;
+        for e in r.entries {
+            let e = e.map_err(source_err)?;
+            let Some((v, lr)) = sx.process(e.ts, &e.line, &e.metadata) else {
+                continue;
+            };
+            let slot = match last {
+                Some((h, s)) if h == lr.hash => s,
+                _ => {
+                    let s = *local.entry(lr.hash).or_insert_with(|| {
+                        sliders.push((self.intern(&lr.all), Slider::default()));
+                        sliders.len() - 1
+                    });
+                    last = Some((lr.hash, s));
+                    s
+                }
+            };
+            let (id, slider) = &mut sliders[slot];
+            let points = &mut self.series[*id].2;
+            slider.push(w, e.ts, v, &mut |k, n, s| points.push((k as u32, n, s)));
+        }
+        for (id, mut slider) in sliders {
+            let points = &mut self.series[id].2;
+            slider.finish(w, &mut |k, n, s| points.push((k as u32, n, s)));
+        }
+        Ok(())
+    }
+
+    fn add_sizes(
+        &mut self,
+        (r, labels): (SizeReader, Labels),
+        op: RangeOp,
+        w: &Windows,
+    ) -> Result<()> {
+        let id = self.intern(&labels);
+        let bytes = matches!(op, RangeOp::BytesOverTime | RangeOp::BytesRate);
+        let points = &mut self.series[id].2;
+        let mut slider = Slider::default();
+        let mut emit = |k: usize, n: f64, s: f64| points.push((k as u32, n, s));
+        for e in r.entries {
+            let e = e.map_err(source_err)?;
+            let v = if bytes { f64::from(e.len) } else { 1.0 };
+            slider.push(w, e.ts, v, &mut emit);
+        }
+        slider.finish(w, &mut emit);
+        Ok(())
+    }
+}
+
+fn finish_additive(accs: Vec<Acc>, rf: &RangeFn, len: usize) -> StepVectors {
+    let series = Table::merge(accs, |a, b| a.extend(b));
+    let mut sv = StepVectors::empty(len);
+    let secs = rf.range as f64 / 1e9;
+    for (id, (labels, mut points)) in series.into_iter().enumerate() {
+        if !points.windows(2).all(|p| p[0].0 < p[1].0) {
+            points.sort_by_key(|p| p.0);
+        }
+        let mut i = 0;
+        while i < points.len() {
+            let (k, mut n, mut s) = points[i];
+            i += 1;
+            while i < points.len() && points[i].0 == k {
+                n += points[i].1;
+                s += points[i].2;
+                i += 1;
+            }
+            let v = match rf.op {
+                RangeOp::CountOverTime => n,
+                RangeOp::Rate if !rf.unwrap => n / secs,
+                RangeOp::Rate | RangeOp::BytesRate => s / secs,
+                RangeOp::AbsentOverTime => 1.0,
+                _ => s,
+            };
+            sv.steps[k as usize].push((id as u32, v));
+        }
+        sv.labels.push(labels);
+    }
+    sv
+}
+
+/// Samples `(ts, value)` of one series and whether they are in time order.
+#[derive(Default)]
+struct Samples {
+    points: Vec<(i64, f64)>,
+    unsorted: bool,
+}
+
+type Coll = Table<Samples>;
+
+impl Coll {
+    fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor) -> Result<()> {
+        let mut sx = ex.for_stream(&r.labels);
+        let mut local: HashMap<u64, usize> = HashMap::new();
+        let mut last: Option<(u64, usize)> = None;
+        for e in r.entries {
+            let e = e.map_err(source_err)?;
+            let Some((v, lr)) = sx.process(e.ts, &e.line, &e.metadata) else {
+                continue;
+            };
+            let id = match last {
+                Some((h, id)) if h == lr.hash => id,
+                _ => {
+                    let id = match local.get(&lr.hash) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.intern(&lr.all);
+                            // a series seen in an earlier stream gets interleaved samples
+                            let s = &mut self.series[id].2;
+                            s.unsorted |= !s.points.is_empty();
+                            local.insert(lr.hash, id);
+                            id
+                        }
+                    };
+                    last = Some((lr.hash, id));
+                    id
+                }
+            };
+            self.series[id].2.points.push((e.ts, v));
+        }
+        Ok(())
+    }
+}
+
+fn finish_collected(colls: Vec<Coll>, rf: &RangeFn, w: &Windows) -> Result<StepVectors> {
+    let mut series = Table::merge(colls, |a, b| {
+        a.points.extend(b.points);
+        a.unsorted = true;
+    });
+    for (_, s) in &mut series {
+        if s.unsorted {
+            s.points.sort_by_key(|p| p.0);
+        }
+    }
+    let parts = par::run(
+        par::chunks(series.len(), SERIES_CHUNK),
+        || vec![Vec::new(); w.grid.len],
+        |steps: &mut Vec<Vec<(u32, f64)>>, ids| {
+            for id in ids {
+                let points = &series[id].1.points;
+                w.over_slice(points, |k, win| steps[k].push((id as u32, rf.apply(win))));
+            }
+            Ok(())
+        },
+    )?;
+    let mut sv = StepVectors::empty(w.grid.len);
+    for part in parts {
+        for (k, step) in part.into_iter().enumerate() {
+            sv.steps[k].extend(step);
+        }
+    }
+    sv.labels = series.into_iter().map(|(l, _)| l).collect();
+    Ok(sv)
+}
+
+/// Loki refuses metric series carrying a pipeline error unless
+/// `__preserve_error__="true"`.
+fn check_errors(sv: &StepVectors) -> Result<()> {
+    let bad: Vec<bool> = sv
+        .labels
+        .iter()
+        .map(|l| l.get("__error__").is_some() && l.get("__preserve_error__") != Some("true"))
+        .collect();
+    if !bad.contains(&true) {
+        return Ok(());
+    }
+    for step in &sv.steps {
+        let first = step
+            .iter()
+            .filter(|(id, _)| bad[*id as usize])
+            .map(|(id, _)| &sv.labels[*id as usize])
+            .min();
+        if let Some(labels) = first {
+            return Err(pipeline_error(labels));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn pipeline_error(labels: &Labels) -> Error {
+    let kind = labels.get("__error__").unwrap_or_default();
+    Error::BadQuery(format!(
+        "pipeline error: '{kind}' for series: '{labels}'.\n\
+         Use a label filter to intentionally skip this error. (e.g | __error__!=\"{kind}\").\n\
+         To skip all potential errors you can match empty errors.(e.g __error__=\"\")\n\
+         The label filter can also be specified after unwrap. (e.g | unwrap latency | __error__=\"\" )\n"
+    ))
+}
+
+/// `absent_over_time`: 1 with the selector's equality labels at each step
+/// where nothing was found, nothing elsewhere.
+fn absent(sv: StepVectors, selector: &[Matcher]) -> StepVectors {
+    let mut out = StepVectors {
+        labels: vec![absent_labels(selector)],
+        steps: Vec::with_capacity(sv.steps.len()),
+    };
+    for step in sv.steps {
+        out.steps.push(if step.is_empty() {
+            vec![(0, 1.0)]
+        } else {
+            Vec::new()
+        });
+    }
+    out
+}
+
+/// Equality matchers become labels; a name also matched otherwise (or twice)
+/// is left out, as Loki does.
+fn absent_labels(selector: &[Matcher]) -> Labels {
+    let mut set: Vec<(String, String)> = Vec::new();
+    let mut drop: Vec<&str> = Vec::new();
+    for m in selector {
+        if m.op == MatchOp::Eq && !set.iter().any(|(k, _)| *k == m.name) {
+            set.push((m.name.clone(), m.value.clone()));
+        } else {
+            drop.push(&m.name);
+        }
+    }
+    set.retain(|(k, _)| !drop.contains(&k.as_str()));
+    Labels::new(set)
+}
+
+#[cfg(test)]
+mod tests;
