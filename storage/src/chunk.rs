@@ -1,0 +1,307 @@
+//! The chunk format: an open [`MemChunk`] in ingester memory (a head of
+//! recent entries plus cut, compressed blocks) and the immutable
+//! [`ChunkData`] read from object bytes. Layout: `storage/FORMAT.md`.
+
+mod block;
+mod checkpoint;
+mod codec;
+mod data;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use block::BlockMeta;
+pub use data::ChunkData;
+
+use crate::error::Error;
+use block::{BlockBuilder, EncodedBlock};
+
+/// Compression of block sections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    None,
+    Snappy,
+    Lz4,
+    #[default]
+    Zstd,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::None => "none",
+            Encoding::Snappy => "snappy",
+            Encoding::Lz4 => "lz4",
+            Encoding::Zstd => "zstd",
+        }
+    }
+
+    /// The byte stored in block index entries.
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            Encoding::None => 0,
+            Encoding::Snappy => 1,
+            Encoding::Lz4 => 2,
+            Encoding::Zstd => 3,
+        }
+    }
+
+    pub(crate) fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => Encoding::None,
+            1 => Encoding::Snappy,
+            2 => Encoding::Lz4,
+            3 => Encoding::Zstd,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Encoding {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "none" => Encoding::None,
+            "snappy" => Encoding::Snappy,
+            "lz4" => Encoding::Lz4,
+            "zstd" => Encoding::Zstd,
+            _ => return Err(Error::UnknownEncoding(s.to_string())),
+        })
+    }
+}
+
+/// How chunks are cut and compressed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkConfig {
+    pub encoding: Encoding,
+    /// Uncompressed line bytes in the head before it is cut into a block.
+    pub block_size: usize,
+    /// Compressed size at which a chunk is full and should be flushed.
+    pub target_size: usize,
+}
+
+impl Default for ChunkConfig {
+    fn default() -> Self {
+        ChunkConfig {
+            encoding: Encoding::Zstd,
+            block_size: 256 * 1024,
+            target_size: 1536 * 1024,
+        }
+    }
+}
+
+/// Entries not yet cut into a block, in append order.
+#[derive(Clone, Debug, Default)]
+struct Head {
+    ts: Vec<i64>,
+    /// End offset of each line in `lines`.
+    ends: Vec<u32>,
+    lines: Vec<u8>,
+    /// Sparse structured metadata: (entry index, pairs).
+    md: Vec<(u32, Vec<(String, String)>)>,
+    /// Whether `ts` is non-decreasing.
+    sorted: bool,
+}
+
+impl Head {
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.lines[start..self.ends[i] as usize]
+    }
+
+    fn push(&mut self, ts: i64, line: &[u8], md: &[(String, String)]) {
+        if self.ts.is_empty() {
+            self.sorted = true;
+        } else if self.ts.last().is_some_and(|&last| ts < last) {
+            self.sorted = false;
+        }
+        if !md.is_empty() {
+            self.md.push((self.ts.len() as u32, md.to_vec()));
+        }
+        self.ts.push(ts);
+        self.lines.extend_from_slice(line);
+        self.ends.push(self.lines.len() as u32);
+    }
+
+    /// Builds a block of the head's entries in timestamp order (stable).
+    fn to_block(&self, encoding: Encoding, level: i32) -> crate::Result<EncodedBlock> {
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        if !self.sorted {
+            order.sort_by_key(|&i| self.ts[i as usize]);
+        }
+        let mut md: Vec<&[(String, String)]> = vec![&[]; self.len()];
+        for (i, pairs) in &self.md {
+            md[*i as usize] = pairs;
+        }
+        let mut b = BlockBuilder::new(self.lines.len());
+        for i in order {
+            let i = i as usize;
+            b.push(self.ts[i], self.line(i), md[i]);
+        }
+        b.finish(encoding, level)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        let md: usize = self
+            .md
+            .iter()
+            .map(|(_, p)| 32 + p.iter().map(|(k, v)| 48 + k.len() + v.len()).sum::<usize>())
+            .sum();
+        self.ts.capacity() * 8 + self.ends.capacity() * 4 + self.lines.capacity() + md
+    }
+}
+
+/// An open chunk in ingester memory: a head of recent entries plus cut,
+/// compressed blocks.
+#[derive(Clone, Debug)]
+pub struct MemChunk {
+    cfg: ChunkConfig,
+    blocks: Vec<EncodedBlock>,
+    head: Head,
+    /// Timestamp and line hash of the last appended entry, to drop an
+    /// immediate identical duplicate (as Loki does).
+    last: Option<(i64, u64)>,
+    block_entries: usize,
+    block_line_bytes: usize,
+    compressed: usize,
+}
+
+fn line_hash(line: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(line)
+}
+
+impl MemChunk {
+    pub fn new(cfg: &ChunkConfig) -> Self {
+        MemChunk {
+            cfg: cfg.clone(),
+            blocks: Vec::new(),
+            head: Head::default(),
+            last: None,
+            block_entries: 0,
+            block_line_bytes: 0,
+            compressed: 0,
+        }
+    }
+
+    /// Appends an entry. Entries may arrive out of order; an entry identical
+    /// (timestamp and line) to the previous one is dropped. Cuts a block
+    /// when the head reaches `block_size`.
+    pub fn append(&mut self, ts: i64, line: &[u8], structured_metadata: &[(String, String)]) {
+        let h = line_hash(line);
+        if self.last == Some((ts, h)) {
+            return;
+        }
+        self.last = Some((ts, h));
+        self.head.push(ts, line, structured_metadata);
+        if self.head.lines.len() >= self.cfg.block_size
+            || self.head.lines.len() > u32::MAX as usize / 2
+        {
+            self.cut_block();
+        }
+    }
+
+    /// Compresses the head into a block.
+    pub fn cut_block(&mut self) {
+        if self.head.len() == 0 {
+            return;
+        }
+        let block = match self.head.to_block(self.cfg.encoding, codec::ZSTD_CUT_LEVEL) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "compressing a block failed; storing it uncompressed");
+                match self.head.to_block(Encoding::None, 0) {
+                    Ok(b) => b,
+                    // only a >4 GiB section fails uncompressed; append cuts long before
+                    Err(_) => return,
+                }
+            }
+        };
+        self.add_block(block);
+        self.head = Head::default();
+    }
+
+    fn add_block(&mut self, block: EncodedBlock) {
+        self.block_entries += block.meta.entries as usize;
+        self.block_line_bytes += block.meta.uncompressed_bytes as usize;
+        self.compressed += block.data.len();
+        self.blocks.push(block);
+    }
+
+    /// Whether the compressed blocks reached `target_size`.
+    pub fn is_full(&self) -> bool {
+        self.compressed >= self.cfg.target_size
+    }
+
+    /// Minimum and maximum timestamp, if the chunk has entries.
+    pub fn bounds(&self) -> Option<(i64, i64)> {
+        let blocks = self.blocks.iter().map(|b| (b.meta.min_ts, b.meta.max_ts));
+        let head = self.head.ts.iter().map(|&t| (t, t));
+        blocks
+            .chain(head)
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+    }
+
+    pub fn entry_count(&self) -> usize {
+        self.block_entries + self.head.len()
+    }
+
+    /// Sum of line lengths.
+    pub fn uncompressed_bytes(&self) -> usize {
+        self.block_line_bytes + self.head.lines.len()
+    }
+
+    /// Bytes of the cut blocks.
+    pub fn compressed_bytes(&self) -> usize {
+        self.compressed
+    }
+
+    /// Approximate heap bytes held by this chunk.
+    pub fn memory_bytes(&self) -> usize {
+        self.compressed + self.blocks.len() * 96 + self.head.memory_bytes()
+    }
+
+    pub fn config(&self) -> &ChunkConfig {
+        &self.cfg
+    }
+
+    /// A cheap immutable view: shared blocks plus an uncompressed copy of the head.
+    pub fn snapshot(&self) -> ChunkData {
+        let mut blocks = self.blocks.clone();
+        if self.head.len() > 0 {
+            // Encoding::None only copies bytes; it fails only past 4 GiB
+            if let Ok(b) = self.head.to_block(Encoding::None, 0) {
+                blocks.push(b);
+            }
+        }
+        ChunkData::from_blocks(blocks)
+    }
+
+    /// Closes the chunk: the immutable object bytes to upload.
+    pub fn encode(&self) -> bytes::Bytes {
+        let mut blocks = self.blocks.clone();
+        if self.head.len() > 0 {
+            let b = self
+                .head
+                .to_block(self.cfg.encoding, codec::ZSTD_CUT_LEVEL)
+                .or_else(|_| self.head.to_block(Encoding::None, 0));
+            if let Ok(b) = b {
+                blocks.push(b);
+            }
+        }
+        data::write_chunk(&blocks)
+    }
+}
+
+#[cfg(test)]
+mod tests;

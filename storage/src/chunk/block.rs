@@ -1,0 +1,320 @@
+//! One columnar block: timestamps + line lengths, structured metadata, and
+//! line bytes, each in its own separately compressed section, so size-only
+//! reads never decompress a line.
+
+use bytes::Bytes;
+use sluice_logql::source::{Entry, EntrySize};
+
+use super::codec;
+use super::Encoding;
+use crate::error::{Error, Result};
+use crate::varint::{put_bytes, put_uvarint, put_varint, Reader};
+
+/// Summary of one block, kept in the chunk's block index: queries use it to
+/// skip blocks unread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockMeta {
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub entries: u32,
+    /// Sum of the line lengths in the block.
+    pub uncompressed_bytes: u64,
+}
+
+/// Section order inside a block.
+pub const SEC_TS: usize = 0;
+pub const SEC_META: usize = 1;
+pub const SEC_LINES: usize = 2;
+
+/// A compressed block plus what is needed to read it.
+#[derive(Clone, Debug)]
+pub struct EncodedBlock {
+    pub meta: BlockMeta,
+    pub encoding: Encoding,
+    /// (uncompressed, compressed) length of each section.
+    pub sections: [(u32, u32); 3],
+    /// The three compressed sections, back to back.
+    pub data: Bytes,
+    /// crc32 (IEEE) of `data`.
+    pub crc: u32,
+}
+
+/// Builds a block from entries already sorted by timestamp.
+pub struct BlockBuilder {
+    ts: Vec<u8>,
+    lens: Vec<u8>,
+    meta_refs: Vec<u8>,
+    dict: Vec<String>,
+    dict_ids: std::collections::HashMap<String, u32>,
+    has_meta: bool,
+    lines: Vec<u8>,
+    prev_ts: i64,
+    meta: BlockMeta,
+}
+
+impl BlockBuilder {
+    pub fn new(line_capacity: usize) -> Self {
+        BlockBuilder {
+            ts: Vec::new(),
+            lens: Vec::new(),
+            meta_refs: Vec::new(),
+            dict: Vec::new(),
+            dict_ids: Default::default(),
+            has_meta: false,
+            lines: Vec::with_capacity(line_capacity),
+            prev_ts: 0,
+            meta: BlockMeta {
+                min_ts: i64::MAX,
+                max_ts: i64::MIN,
+                entries: 0,
+                uncompressed_bytes: 0,
+            },
+        }
+    }
+
+    fn dict_id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.dict_ids.get(s) {
+            return id;
+        }
+        let id = self.dict.len() as u32;
+        self.dict.push(s.to_string());
+        self.dict_ids.insert(s.to_string(), id);
+        id
+    }
+
+    /// Adds the next entry; `ts` must not be below the previous one.
+    pub fn push(&mut self, ts: i64, line: &[u8], md: &[(String, String)]) {
+        if self.meta.entries == 0 {
+            put_varint(&mut self.ts, ts);
+            self.meta.min_ts = ts;
+        } else {
+            put_uvarint(&mut self.ts, ts.wrapping_sub(self.prev_ts) as u64);
+        }
+        self.prev_ts = ts;
+        self.meta.max_ts = ts;
+        self.meta.entries += 1;
+        self.meta.uncompressed_bytes += line.len() as u64;
+        put_uvarint(&mut self.lens, line.len() as u64);
+        self.lines.extend_from_slice(line);
+        put_uvarint(&mut self.meta_refs, md.len() as u64);
+        for (k, v) in md {
+            self.has_meta = true;
+            let k = self.dict_id(k);
+            let v = self.dict_id(v);
+            put_uvarint(&mut self.meta_refs, u64::from(k));
+            put_uvarint(&mut self.meta_refs, u64::from(v));
+        }
+    }
+
+    /// Compresses the sections into a block.
+    pub fn finish(mut self, encoding: Encoding, level: i32) -> Result<EncodedBlock> {
+        self.ts.extend_from_slice(&self.lens);
+        let meta_raw = if self.has_meta {
+            let mut m = Vec::new();
+            put_uvarint(&mut m, self.dict.len() as u64);
+            for s in &self.dict {
+                put_bytes(&mut m, s.as_bytes());
+            }
+            m.extend_from_slice(&self.meta_refs);
+            m
+        } else {
+            Vec::new()
+        };
+        let raws: [&[u8]; 3] = [&self.ts, &meta_raw, &self.lines];
+        let mut data = Vec::new();
+        let mut sections = [(0u32, 0u32); 3];
+        for (i, raw) in raws.iter().enumerate() {
+            let start = data.len();
+            codec::compress(encoding, level, raw, &mut data)?;
+            sections[i] = (len_u32(raw.len())?, len_u32(data.len() - start)?);
+        }
+        let crc = crc32fast::hash(&data);
+        Ok(EncodedBlock {
+            meta: self.meta,
+            encoding,
+            sections,
+            data: Bytes::from(data),
+            crc,
+        })
+    }
+}
+
+fn len_u32(n: usize) -> Result<u32> {
+    u32::try_from(n)
+        .map_err(|_| Error::corrupt("block", format!("section of {n} bytes exceeds 4 GiB")))
+}
+
+impl EncodedBlock {
+    fn section(&self, i: usize) -> Result<Vec<u8>> {
+        let start: usize = self.sections[..i].iter().map(|s| s.1 as usize).sum();
+        let (raw, comp) = self.sections[i];
+        let bytes = self
+            .data
+            .get(start..start + comp as usize)
+            .ok_or_else(|| Error::corrupt("block", "section past end of block"))?;
+        codec::decompress(self.encoding, bytes, raw as usize)
+    }
+
+    /// Timestamps and line lengths, decoded from the first section only.
+    pub fn sizes(&self) -> Result<Vec<EntrySize>> {
+        let raw = self.section(SEC_TS)?;
+        let n = self.meta.entries as usize;
+        let mut r = Reader::new(&raw, "block timestamps");
+        let mut ts = Vec::with_capacity(n.min(raw.len()));
+        let mut t = 0i64;
+        for i in 0..n {
+            t = if i == 0 {
+                r.varint()?
+            } else {
+                t.wrapping_add(r.uvarint()? as i64)
+            };
+            ts.push(t);
+        }
+        let mut out = Vec::with_capacity(ts.len());
+        for t in ts {
+            let len = u32::try_from(r.uvarint()?).map_err(|_| r.err("line length too large"))?;
+            out.push(EntrySize { ts: t, len });
+        }
+        if !r.is_empty() {
+            return Err(r.err("trailing bytes in timestamp section"));
+        }
+        Ok(out)
+    }
+
+    /// Structured metadata per entry (empty vectors when the block has none).
+    fn metadata(&self) -> Result<Vec<Vec<(String, String)>>> {
+        let n = self.meta.entries as usize;
+        if self.sections[SEC_META].0 == 0 {
+            return Ok(vec![Vec::new(); n]);
+        }
+        let raw = self.section(SEC_META)?;
+        let mut r = Reader::new(&raw, "block metadata");
+        let dict_len = r.count(1)?;
+        let mut dict = Vec::with_capacity(dict_len);
+        for _ in 0..dict_len {
+            dict.push(r.string()?);
+        }
+        let get = |r: &Reader, id: u64| {
+            dict.get(id as usize)
+                .cloned()
+                .ok_or_else(|| r.err("metadata id out of dictionary"))
+        };
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = r.count(2)?;
+            let mut pairs = Vec::with_capacity(k);
+            for _ in 0..k {
+                let name_id = r.uvarint()?;
+                let name = get(&r, name_id)?;
+                let value_id = r.uvarint()?;
+                let value = get(&r, value_id)?;
+                pairs.push((name, value));
+            }
+            out.push(pairs);
+        }
+        if !r.is_empty() {
+            return Err(r.err("trailing bytes in metadata section"));
+        }
+        Ok(out)
+    }
+
+    /// Every entry of the block, in timestamp order.
+    pub fn entries(&self) -> Result<Vec<Entry>> {
+        let sizes = self.sizes()?;
+        let md = self.metadata()?;
+        let lines = Bytes::from(self.section(SEC_LINES)?);
+        let mut off = 0usize;
+        let mut out = Vec::with_capacity(sizes.len());
+        for (s, metadata) in sizes.into_iter().zip(md) {
+            let end = off + s.len as usize;
+            if end > lines.len() {
+                return Err(Error::corrupt(
+                    "block",
+                    "line lengths exceed the line section",
+                ));
+            }
+            out.push(Entry {
+                ts: s.ts,
+                line: lines.slice(off..end),
+                metadata,
+            });
+            off = end;
+        }
+        if off != lines.len() {
+            return Err(Error::corrupt(
+                "block",
+                "line section longer than the line lengths",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Appends this block's index entry (everything but the data).
+    pub fn write_index_entry(&self, offset: u64, out: &mut Vec<u8>) {
+        out.push(self.encoding.to_byte());
+        put_varint(out, self.meta.min_ts);
+        put_uvarint(out, self.meta.max_ts.wrapping_sub(self.meta.min_ts) as u64);
+        put_uvarint(out, u64::from(self.meta.entries));
+        put_uvarint(out, self.meta.uncompressed_bytes);
+        put_uvarint(out, offset);
+        for (raw, comp) in self.sections {
+            put_uvarint(out, u64::from(raw));
+            put_uvarint(out, u64::from(comp));
+        }
+        out.extend_from_slice(&self.crc.to_le_bytes());
+    }
+
+    /// Reads an index entry; returns the block (with empty data) and its offset.
+    pub fn read_index_entry(r: &mut Reader) -> Result<(EncodedBlock, u64)> {
+        let encoding =
+            Encoding::from_byte(r.u8()?).ok_or_else(|| r.err("unknown block encoding"))?;
+        let min_ts = r.varint()?;
+        let max_ts = min_ts.wrapping_add(r.uvarint()? as i64);
+        if max_ts < min_ts {
+            return Err(r.err("block max timestamp below min"));
+        }
+        let entries = u32::try_from(r.uvarint()?).map_err(|_| r.err("entry count too large"))?;
+        let uncompressed_bytes = r.uvarint()?;
+        let offset = r.uvarint()?;
+        let mut sections = [(0u32, 0u32); 3];
+        for s in &mut sections {
+            let raw = u32::try_from(r.uvarint()?).map_err(|_| r.err("section too large"))?;
+            let comp = u32::try_from(r.uvarint()?).map_err(|_| r.err("section too large"))?;
+            *s = (raw, comp);
+        }
+        let crc = r.u32_le()?;
+        let meta = BlockMeta {
+            min_ts,
+            max_ts,
+            entries,
+            uncompressed_bytes,
+        };
+        Ok((
+            EncodedBlock {
+                meta,
+                encoding,
+                sections,
+                data: Bytes::new(),
+                crc,
+            },
+            offset,
+        ))
+    }
+
+    /// Total compressed length of the data.
+    pub fn data_len(&self) -> u64 {
+        self.sections.iter().map(|s| u64::from(s.1)).sum()
+    }
+
+    /// Attaches data read from the chunk and verifies its checksum.
+    pub fn with_data(mut self, data: Bytes) -> Result<EncodedBlock> {
+        if crc32fast::hash(&data) != self.crc {
+            return Err(Error::corrupt("block", "checksum mismatch"));
+        }
+        if self.sections[SEC_TS].0 == 0 && self.meta.entries > 0 {
+            return Err(Error::corrupt("block", "missing timestamp section"));
+        }
+        self.data = data;
+        Ok(self)
+    }
+}

@@ -1,0 +1,295 @@
+//! [`ChunkData`]: an immutable chunk, its object layout (write and decode)
+//! and the iterators that read entries across possibly overlapping blocks.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sluice_logql::source::{Direction, Entry, EntrySize};
+
+use super::block::{BlockMeta, EncodedBlock};
+use crate::error::{Error, Result};
+use crate::varint::{put_uvarint, Reader};
+
+/// First bytes of every chunk object.
+pub const MAGIC: &[u8; 4] = b"SLCK";
+/// Chunk format version written by this build.
+pub const VERSION: u8 = 1;
+/// Trailer: u64 LE block-index offset + u32 LE crc32 of the block index.
+const TRAILER: usize = 12;
+
+/// An immutable chunk (decoded from object bytes, or a `MemChunk` snapshot).
+/// Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ChunkData {
+    blocks: Arc<Vec<EncodedBlock>>,
+    bounds: (i64, i64),
+    entries: usize,
+}
+
+/// Writes the chunk object for `blocks`.
+pub(super) fn write_chunk(blocks: &[EncodedBlock]) -> Bytes {
+    let data_len: usize = blocks.iter().map(|b| b.data.len()).sum();
+    let mut out = Vec::with_capacity(data_len + 64 + blocks.len() * 40);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.push(0); // flags, reserved
+    let mut offsets = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        offsets.push(out.len() as u64);
+        out.extend_from_slice(&b.data);
+    }
+    let index_offset = out.len();
+    put_uvarint(&mut out, blocks.len() as u64);
+    for (b, off) in blocks.iter().zip(offsets) {
+        b.write_index_entry(off, &mut out);
+    }
+    let crc = crc32fast::hash(&out[index_offset..]);
+    out.extend_from_slice(&(index_offset as u64).to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    Bytes::from(out)
+}
+
+impl ChunkData {
+    pub(super) fn from_blocks(blocks: Vec<EncodedBlock>) -> ChunkData {
+        let bounds = blocks
+            .iter()
+            .map(|b| (b.meta.min_ts, b.meta.max_ts))
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+            .unwrap_or((0, 0));
+        let entries = blocks.iter().map(|b| b.meta.entries as usize).sum();
+        ChunkData {
+            blocks: Arc::new(blocks),
+            bounds,
+            entries,
+        }
+    }
+
+    /// Parses chunk object bytes and verifies every checksum. Block data is
+    /// shared with `bytes`, not copied.
+    pub fn decode(bytes: Bytes) -> Result<ChunkData> {
+        let corrupt = |r: &str| Error::corrupt("chunk", r.to_string());
+        if bytes.len() < 6 + TRAILER {
+            return Err(corrupt("too short"));
+        }
+        if &bytes[..4] != MAGIC {
+            return Err(corrupt("bad magic; not a sluice chunk"));
+        }
+        if bytes[4] != VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: "chunk",
+                version: bytes[4],
+            });
+        }
+        let mut t = Reader::new(&bytes[bytes.len() - TRAILER..], "chunk trailer");
+        let index_offset = usize::try_from(t.u64_le()?).map_err(|_| corrupt("bad index offset"))?;
+        let index_crc = t.u32_le()?;
+        let index_end = bytes.len() - TRAILER;
+        if index_offset < 6 || index_offset > index_end {
+            return Err(corrupt("block index offset out of range"));
+        }
+        let index = &bytes[index_offset..index_end];
+        if crc32fast::hash(index) != index_crc {
+            return Err(corrupt("block index checksum mismatch"));
+        }
+        let mut r = Reader::new(index, "chunk block index");
+        let n = r.count(8)?;
+        let mut blocks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (b, off) = EncodedBlock::read_index_entry(&mut r)?;
+            let start = usize::try_from(off).map_err(|_| corrupt("block offset too large"))?;
+            let end = start
+                .checked_add(usize::try_from(b.data_len()).map_err(|_| corrupt("block too large"))?)
+                .ok_or_else(|| corrupt("block offset overflow"))?;
+            if start < 6 || end > index_offset {
+                return Err(corrupt("block outside the data area"));
+            }
+            blocks.push(b.with_data(bytes.slice(start..end))?);
+        }
+        if !r.is_empty() {
+            return Err(corrupt("trailing bytes in block index"));
+        }
+        Ok(ChunkData::from_blocks(blocks))
+    }
+
+    /// Minimum and maximum timestamp; `(0, 0)` for an empty chunk.
+    pub fn bounds(&self) -> (i64, i64) {
+        self.bounds
+    }
+
+    pub fn entry_count(&self) -> usize {
+        self.entries
+    }
+
+    /// Per block: min/max timestamp, entry count, line bytes.
+    pub fn blocks(&self) -> Vec<BlockMeta> {
+        self.blocks.iter().map(|b| b.meta).collect()
+    }
+
+    /// Compressed bytes of all blocks.
+    pub fn compressed_bytes(&self) -> usize {
+        self.blocks.iter().map(|b| b.data.len()).sum()
+    }
+
+    /// Groups of time-overlapping blocks touching `[start, end)`, groups in
+    /// `direction` order; block indices within a group in append order.
+    fn groups(&self, start: i64, end: i64, direction: Direction) -> Vec<Vec<usize>> {
+        let mut idx: Vec<usize> = (0..self.blocks.len())
+            .filter(|&i| {
+                let m = &self.blocks[i].meta;
+                m.max_ts >= start && m.min_ts < end && m.entries > 0
+            })
+            .collect();
+        idx.sort_by_key(|&i| (self.blocks[i].meta.min_ts, i));
+        let mut groups: Vec<(i64, Vec<usize>)> = Vec::new();
+        for i in idx {
+            let m = &self.blocks[i].meta;
+            match groups.last_mut() {
+                Some((max, g)) if m.min_ts <= *max => {
+                    *max = (*max).max(m.max_ts);
+                    g.push(i);
+                }
+                _ => groups.push((m.max_ts, vec![i])),
+            }
+        }
+        let mut groups: Vec<Vec<usize>> = groups
+            .into_iter()
+            .map(|(_, mut g)| {
+                g.sort_unstable();
+                g
+            })
+            .collect();
+        if direction == Direction::Backward {
+            groups.reverse();
+        }
+        groups
+    }
+
+    /// Entries with `start <= ts < end` in `direction` order. Entries with
+    /// equal timestamps keep their append order (reversed when backward).
+    pub fn entries(
+        &self,
+        start: i64,
+        end: i64,
+        direction: Direction,
+    ) -> impl Iterator<Item = Result<Entry>> + Send + 'static {
+        let groups = self.groups(start, end, direction);
+        GroupIter::new(
+            self.clone(),
+            groups,
+            start,
+            end,
+            direction,
+            |b: &EncodedBlock| b.entries(),
+            |e: &Entry| e.ts,
+        )
+    }
+
+    /// Timestamps and line lengths only; never decompresses line bytes.
+    pub fn sizes(
+        &self,
+        start: i64,
+        end: i64,
+        direction: Direction,
+    ) -> impl Iterator<Item = Result<EntrySize>> + Send + 'static {
+        let groups = self.groups(start, end, direction);
+        GroupIter::new(
+            self.clone(),
+            groups,
+            start,
+            end,
+            direction,
+            |b: &EncodedBlock| b.sizes(),
+            |e: &EntrySize| e.ts,
+        )
+    }
+}
+
+/// Decodes one group of blocks at a time, merging and filtering it.
+struct GroupIter<T, D, K> {
+    chunk: ChunkData,
+    groups: std::vec::IntoIter<Vec<usize>>,
+    cur: std::vec::IntoIter<T>,
+    start: i64,
+    end: i64,
+    direction: Direction,
+    decode: D,
+    key: K,
+    failed: bool,
+}
+
+impl<T, D, K> GroupIter<T, D, K>
+where
+    D: Fn(&EncodedBlock) -> Result<Vec<T>>,
+    K: Fn(&T) -> i64,
+{
+    fn new(
+        chunk: ChunkData,
+        groups: Vec<Vec<usize>>,
+        start: i64,
+        end: i64,
+        direction: Direction,
+        decode: D,
+        key: K,
+    ) -> Self {
+        GroupIter {
+            chunk,
+            groups: groups.into_iter(),
+            cur: Vec::new().into_iter(),
+            start,
+            end,
+            direction,
+            decode,
+            key,
+            failed: false,
+        }
+    }
+
+    fn load(&mut self, group: &[usize]) -> Result<Vec<T>> {
+        let mut all = Vec::new();
+        for &i in group {
+            let Some(b) = self.chunk.blocks.get(i) else {
+                continue;
+            };
+            let items = (self.decode)(b)?;
+            all.extend(items.into_iter().filter(|e| {
+                let ts = (self.key)(e);
+                ts >= self.start && ts < self.end
+            }));
+        }
+        if group.len() > 1 {
+            // stable: equal timestamps keep block (append) order
+            all.sort_by_key(|e| (self.key)(e));
+        }
+        if self.direction == Direction::Backward {
+            all.reverse();
+        }
+        Ok(all)
+    }
+}
+
+impl<T, D, K> Iterator for GroupIter<T, D, K>
+where
+    D: Fn(&EncodedBlock) -> Result<Vec<T>>,
+    K: Fn(&T) -> i64,
+{
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(e) = self.cur.next() {
+                return Some(Ok(e));
+            }
+            if self.failed {
+                return None;
+            }
+            let group = self.groups.next()?;
+            match self.load(&group) {
+                Ok(v) => self.cur = v.into_iter(),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}

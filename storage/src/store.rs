@@ -1,0 +1,368 @@
+//! Object store access: chunks and index segments on the local filesystem
+//! or S3, with a bounded in-memory cache of decoded index segments.
+//!
+//! Keys (under an optional prefix):
+//! - chunks: `<tenant>/chunks/<fp hex>/<from hex>-<through hex>-<checksum hex>`
+//! - index:  `<tenant>/index/v1/<day>/<written ns hex>-<content hash hex>.idx`
+//!   where `v1` is the index schema version and `<day>` the day number since
+//!   the unix epoch; a future compactor replaces a day's segments by one.
+
+mod cache;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
+use serde::Deserialize;
+use sluice_logql::labels::{Labels, Matcher};
+
+use crate::chunk::ChunkData;
+use crate::error::{Error, Result};
+use crate::index::{day_of, ChunkRef, IndexSegment, SegmentReader};
+use cache::SegmentCache;
+
+/// Index schema version, part of index keys.
+pub const INDEX_SCHEMA: &str = "v1";
+/// Default bound of the decoded index segment cache.
+const SEGMENT_CACHE_BYTES: usize = 256 << 20;
+/// Concurrent object reads per query.
+const READ_CONCURRENCY: usize = 16;
+
+/// Where objects live.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StoreConfig {
+    /// A local directory (created if missing).
+    Filesystem { dir: PathBuf },
+    /// Any S3-compatible server.
+    S3 {
+        bucket: String,
+        /// e.g. `http://localhost:9000` for MinIO; AWS when unset.
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(default)]
+        access_key_id: Option<String>,
+        #[serde(default)]
+        secret_access_key: Option<String>,
+        #[serde(default)]
+        allow_http: bool,
+        /// Key prefix inside the bucket.
+        #[serde(default)]
+        prefix: Option<String>,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".to_string()
+}
+
+/// Chunk and index storage. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    os: Arc<dyn ObjectStore>,
+    prefix: String,
+    cache: SegmentCache,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("store", &self.inner.os.to_string())
+            .field("prefix", &self.inner.prefix)
+            .finish()
+    }
+}
+
+fn check_tenant(tenant: &str) -> Result<()> {
+    let ok = !tenant.is_empty()
+        && tenant != "."
+        && tenant != ".."
+        && tenant.len() <= 150
+        && !tenant.contains(['/', '\\', '\0']);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "invalid tenant id {tenant:?}: must be 1-150 characters without '/'"
+        )))
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+}
+
+impl Store {
+    pub fn new(cfg: &StoreConfig) -> Result<Store> {
+        let (os, prefix): (Arc<dyn ObjectStore>, String) = match cfg {
+            StoreConfig::Filesystem { dir } => {
+                std::fs::create_dir_all(dir)?;
+                (
+                    Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir)?),
+                    String::new(),
+                )
+            }
+            StoreConfig::S3 {
+                bucket,
+                endpoint,
+                region,
+                access_key_id,
+                secret_access_key,
+                allow_http,
+                prefix,
+            } => {
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_region(region)
+                    .with_allow_http(*allow_http);
+                if let Some(e) = endpoint {
+                    b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
+                }
+                if let Some(k) = access_key_id {
+                    b = b.with_access_key_id(k);
+                }
+                if let Some(s) = secret_access_key {
+                    b = b.with_secret_access_key(s);
+                }
+                let p = prefix.as_deref().unwrap_or("").trim_matches('/');
+                (
+                    Arc::new(b.build()?),
+                    if p.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{p}/")
+                    },
+                )
+            }
+        };
+        Ok(Store::from_object_store(os, prefix))
+    }
+
+    /// Wraps any object store (e.g. `object_store::memory::InMemory` in tests).
+    pub fn from_object_store(os: Arc<dyn ObjectStore>, prefix: String) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                os,
+                prefix,
+                cache: SegmentCache::new(SEGMENT_CACHE_BYTES),
+            }),
+        }
+    }
+
+    fn path(&self, key: &str) -> Path {
+        Path::from(format!("{}{key}", self.inner.prefix))
+    }
+
+    /// Uploads an encoded chunk; returns its ref (read from the chunk itself).
+    pub async fn put_chunk(
+        &self,
+        tenant: &str,
+        fingerprint: u64,
+        encoded: Bytes,
+    ) -> Result<ChunkRef> {
+        check_tenant(tenant)?;
+        let enc = encoded.clone();
+        let (data, checksum) =
+            blocking(move || Ok((ChunkData::decode(enc.clone())?, crc32fast::hash(&enc)))).await?;
+        let (from, through) = data.bounds();
+        let r = ChunkRef {
+            fingerprint,
+            from,
+            through,
+            checksum,
+            entries: u32::try_from(data.entry_count()).unwrap_or(u32::MAX),
+            uncompressed_bytes: data.blocks().iter().map(|b| b.uncompressed_bytes).sum(),
+            compressed_bytes: encoded.len() as u64,
+        };
+        self.inner
+            .os
+            .put(&self.path(&r.object_key(tenant)), PutPayload::from(encoded))
+            .await?;
+        Ok(r)
+    }
+
+    /// Downloads a chunk and verifies it against the ref's checksum.
+    pub async fn get_chunk(&self, tenant: &str, r: &ChunkRef) -> Result<ChunkData> {
+        check_tenant(tenant)?;
+        let bytes = self
+            .inner
+            .os
+            .get(&self.path(&r.object_key(tenant)))
+            .await?
+            .bytes()
+            .await?;
+        let want = r.checksum;
+        blocking(move || {
+            if crc32fast::hash(&bytes) != want {
+                return Err(Error::corrupt(
+                    "chunk",
+                    "object checksum does not match its index entry",
+                ));
+            }
+            ChunkData::decode(bytes)
+        })
+        .await
+    }
+
+    /// Writes one index segment per day touched by the chunks; a chunk
+    /// spanning midnight is listed under every day it covers.
+    pub async fn write_index(&self, tenant: &str, chunks: &[(Labels, ChunkRef)]) -> Result<()> {
+        check_tenant(tenant)?;
+        let mut days: BTreeMap<i64, IndexSegment> = BTreeMap::new();
+        for (labels, c) in chunks {
+            for day in day_of(c.from)..=day_of(c.through.max(c.from)) {
+                let seg = days.entry(day).or_default();
+                if !seg.series.iter().any(|(fp, _)| *fp == c.fingerprint) {
+                    seg.series.push((c.fingerprint, labels.clone()));
+                }
+                seg.chunks.push(*c);
+            }
+        }
+        let written = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        for (day, seg) in days {
+            let bytes = seg.encode()?;
+            let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+            let key = format!("{tenant}/index/{INDEX_SCHEMA}/{day}/{written:016x}-{hash:016x}.idx");
+            self.inner
+                .os
+                .put(&self.path(&key), PutPayload::from(Bytes::from(bytes)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Keys of all index segments of the days covering `[from, through]`.
+    async fn segment_keys(&self, tenant: &str, from: i64, through: i64) -> Result<Vec<Path>> {
+        check_tenant(tenant)?;
+        let mut keys = Vec::new();
+        if through < from {
+            return Ok(keys);
+        }
+        for day in day_of(from)..=day_of(through) {
+            let prefix = self.path(&format!("{tenant}/index/{INDEX_SCHEMA}/{day}/"));
+            let mut list = self.inner.os.list(Some(&prefix));
+            while let Some(meta) = list.next().await {
+                match meta {
+                    Ok(m) if m.location.as_ref().ends_with(".idx") => keys.push(m.location),
+                    Ok(_) => {}
+                    Err(object_store::Error::NotFound { .. }) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn segment(&self, key: Path) -> Result<Arc<SegmentReader>> {
+        if let Some(s) = self.inner.cache.get(key.as_ref()) {
+            return Ok(s);
+        }
+        let bytes = self.inner.os.get(&key).await?.bytes().await?;
+        let seg = blocking(move || Ok(Arc::new(SegmentReader::new(IndexSegment::decode(&bytes)?))))
+            .await?;
+        self.inner
+            .cache
+            .insert(key.as_ref().to_string(), seg.clone());
+        Ok(seg)
+    }
+
+    /// Series matching all matchers with chunks overlapping `[from, through]`,
+    /// sorted by labels, each with its chunk refs sorted by time.
+    pub async fn series(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<(Labels, Vec<ChunkRef>)>> {
+        let keys = self.segment_keys(tenant, from, through).await?;
+        let segs: Vec<Arc<SegmentReader>> =
+            futures::stream::iter(keys.into_iter().map(|k| self.segment(k)))
+                .buffer_unordered(READ_CONCURRENCY)
+                .try_collect()
+                .await?;
+        let mut by_fp: BTreeMap<u64, (Labels, BTreeSet<ChunkRef>)> = BTreeMap::new();
+        for seg in &segs {
+            for (labels, chunks) in seg.series(matchers, from, through) {
+                let fp = chunks[0].fingerprint;
+                by_fp
+                    .entry(fp)
+                    .or_insert_with(|| (labels.clone(), BTreeSet::new()))
+                    .1
+                    .extend(chunks);
+            }
+        }
+        let mut out: Vec<(Labels, Vec<ChunkRef>)> = by_fp
+            .into_values()
+            .map(|(l, c)| {
+                let mut c: Vec<ChunkRef> = c.into_iter().collect();
+                c.sort_by_key(|r| (r.from, r.through, r.checksum));
+                (l, c)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Label names of series with data in `[from, through]`, sorted.
+    pub async fn label_names(&self, tenant: &str, from: i64, through: i64) -> Result<Vec<String>> {
+        let series = self.series(tenant, &[], from, through).await?;
+        let names: BTreeSet<String> = series
+            .iter()
+            .flat_map(|(l, _)| l.iter().map(|(k, _)| k.to_string()))
+            .collect();
+        Ok(names.into_iter().collect())
+    }
+
+    /// Values of label `name` among matching series with data in `[from, through]`, sorted.
+    pub async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let series = self.series(tenant, matchers, from, through).await?;
+        let values: BTreeSet<String> = series
+            .iter()
+            .filter_map(|(l, _)| l.get(name).map(str::to_string))
+            .collect();
+        Ok(values.into_iter().collect())
+    }
+
+    /// Tenants that have any object in the store.
+    pub async fn tenants(&self) -> Result<Vec<String>> {
+        let prefix = if self.inner.prefix.is_empty() {
+            None
+        } else {
+            Some(self.path(""))
+        };
+        let list = self.inner.os.list_with_delimiter(prefix.as_ref()).await?;
+        let mut out: Vec<String> = list
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;
