@@ -117,3 +117,7 @@ fn inflate(
     }
     Ok(Bytes::from(out))
 }
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;

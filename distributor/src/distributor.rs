@@ -237,3 +237,7 @@ fn validate_entries(
     }
     kept
 }
+
+#[cfg(test)]
+#[path = "distributor_tests.rs"]
+mod tests;

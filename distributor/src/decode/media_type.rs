@@ -35,7 +35,7 @@ fn check_type(base: &str) -> Result<(), String> {
     match sub {
         None => Ok(()),
         Some(s) if is_token(s) => Ok(()),
-        Some(s) if s.is_empty() => Err("mime: expected token after slash".to_string()),
+        Some("") => Err("mime: expected token after slash".to_string()),
         Some(_) => Err("mime: unexpected content after media subtype".to_string()),
     }
 }
