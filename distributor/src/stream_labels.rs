@@ -393,6 +393,20 @@ mod tests {
         assert_eq!(ok(r#"{_a9="ü"}"#), pairs(&[("_a9", "ü")]));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(s in "\\PC{0,40}|[{}=,\"'`a-z\\\\ ]{0,40}") {
+            let _ = parse_stream_labels(&s);
+        }
+
+        #[test]
+        fn canonical_form_parses_back(pairs in proptest::collection::vec(("[a-zA-Z_][a-zA-Z0-9_]{0,8}", "\\PC{0,12}"), 0..6)) {
+            let labels = sluice_logql::labels::Labels::new(pairs);
+            let back = parse_stream_labels(&labels.to_string()).unwrap();
+            proptest::prop_assert_eq!(back, labels.into_pairs());
+        }
+    }
+
     #[test]
     fn errors_name_the_position() {
         let cases = [
