@@ -1,0 +1,243 @@
+//! The distributor's push: validate and normalise a decoded `PushRequest`
+//! under the tenant's limits, apply the tenant's rate limit, hand the
+//! surviving streams to the ingester and report what happened.
+//!
+//! Loki's semantics: a label string that does not parse refuses the whole
+//! request; any other failure drops only the stream or entry concerned,
+//! the rest is still pushed, and the response is a 400 listing the
+//! failures. A rate-limited push is refused whole (429).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sluice_logql::labels::Labels;
+use sluice_proto::logproto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+use sluice_proto::service::Pusher;
+
+use crate::error::PushError;
+use crate::limits::{Limits, StaticLimits, TenantLimits};
+use crate::rate::RateLimiter;
+use crate::stream_labels::parse_stream_labels;
+use crate::validate::{
+    entry_size, normalize_structured_metadata, GroupedErrors, ValidationContext,
+};
+
+/// What a push accepted and refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PushStats {
+    /// Streams sent to the ingester (after merging equal label sets).
+    pub streams: usize,
+    /// Entries accepted.
+    pub lines: usize,
+    /// Accepted bytes: lines plus structured metadata names and values.
+    pub bytes: usize,
+    /// Entries refused by validation.
+    pub discarded_lines: usize,
+    /// Lines cut to `max_line_size` (with `max_line_size_truncate`).
+    pub truncated_lines: usize,
+}
+
+/// A push after validation, before rate limiting and the ingester.
+#[derive(Debug)]
+pub struct Validated {
+    /// The accepted streams: canonical labels, fingerprint in `hash`,
+    /// each label set once.
+    pub request: PushRequest,
+    pub stats: PushStats,
+    /// Grouped validation failures, if any entry or stream was refused.
+    pub errors: Option<String>,
+}
+
+/// The push path of one distributor.
+pub struct Distributor {
+    limits: Arc<dyn TenantLimits>,
+    ingester: Arc<dyn Pusher>,
+    rate: RateLimiter,
+}
+
+impl Distributor {
+    /// A distributor applying the same `limits` to every tenant.
+    pub fn new(limits: Limits, ingester: Arc<dyn Pusher>) -> Self {
+        Self::with_limits_provider(Arc::new(StaticLimits(Arc::new(limits))), ingester)
+    }
+
+    /// A distributor reading each tenant's limits from `limits`.
+    pub fn with_limits_provider(limits: Arc<dyn TenantLimits>, ingester: Arc<dyn Pusher>) -> Self {
+        Distributor {
+            limits,
+            ingester,
+            rate: RateLimiter::new(),
+        }
+    }
+
+    /// Validates and normalises `req` (label strings parsed, sorted and
+    /// re-rendered canonically, `hash` = fingerprint, equal label sets
+    /// merged), applies the tenant's rate limit, then pushes to the
+    /// ingester. `Ok` means everything was accepted and acknowledged; a
+    /// [`PushError::Validation`] means the valid part was acknowledged and
+    /// the rest refused. An empty push is `Ok` with nothing done.
+    pub async fn push(
+        &self,
+        tenant: &str,
+        req: PushRequest,
+        now_ns: i64,
+    ) -> Result<PushStats, PushError> {
+        let limits = self.limits.limits(tenant);
+        let validated = validate_push(&limits, req, now_ns)?;
+        let Validated {
+            request,
+            stats,
+            errors,
+        } = validated;
+        if request.streams.is_empty() {
+            return finish(stats, errors);
+        }
+        if !self.rate.allow(
+            tenant,
+            now_ns,
+            stats.bytes,
+            limits.ingestion_rate_bytes(),
+            limits.ingestion_burst_bytes(),
+        ) {
+            tracing::debug!(
+                tenant,
+                lines = stats.lines,
+                bytes = stats.bytes,
+                "push rate limited"
+            );
+            return Err(PushError::RateLimited {
+                tenant: tenant.to_string(),
+                limit: limits.ingestion_rate_bytes() as u64,
+                lines: stats.lines,
+                bytes: stats.bytes,
+            });
+        }
+        self.ingester.push(tenant, request).await?;
+        finish(stats, errors)
+    }
+
+    /// The limits in force for `tenant`.
+    pub fn limits(&self, tenant: &str) -> Arc<Limits> {
+        self.limits.limits(tenant)
+    }
+}
+
+fn finish(stats: PushStats, errors: Option<String>) -> Result<PushStats, PushError> {
+    match errors {
+        None => Ok(stats),
+        Some(message) => Err(PushError::Validation {
+            message,
+            accepted_lines: stats.lines,
+        }),
+    }
+}
+
+/// Validates and normalises a push under `limits` at time `now_ns`,
+/// without rate limiting or pushing. Fails whole only when a label string
+/// does not parse.
+pub fn validate_push(
+    limits: &Limits,
+    req: PushRequest,
+    now_ns: i64,
+) -> Result<Validated, PushError> {
+    // like Loki's HTTP handler, every label string must parse first
+    let mut parsed = Vec::with_capacity(req.streams.len());
+    for s in &req.streams {
+        parsed.push(parse_stream_labels(&s.labels).map_err(PushError::InvalidLabels)?);
+    }
+
+    let ctx = ValidationContext::new(limits, now_ns);
+    let mut errors = GroupedErrors::default();
+    let mut stats = PushStats::default();
+    let mut out: Vec<StreamAdapter> = Vec::with_capacity(req.streams.len());
+    let mut by_labels: HashMap<String, usize> = HashMap::new();
+
+    for (mut stream, pairs) in req.streams.into_iter().zip(parsed) {
+        if stream.entries.is_empty() {
+            continue;
+        }
+        stats.truncated_lines += ctx.truncate_lines(&mut stream.entries);
+
+        // empty values are absent labels; sort stably so duplicates meet
+        let mut pairs: Vec<(String, String)> =
+            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Err(msg) = ctx.validate_labels(&stream.labels, &pairs) {
+            stats.discarded_lines += stream.entries.len();
+            errors.add(msg);
+            continue;
+        }
+        let labels = Labels::from_sorted(pairs);
+        let canonical = labels.to_string();
+
+        let kept = validate_entries(
+            &ctx,
+            &canonical,
+            std::mem::take(&mut stream.entries),
+            &mut stats,
+            &mut errors,
+        );
+        if kept.is_empty() {
+            continue;
+        }
+        match by_labels.get(&canonical) {
+            Some(&i) => out[i].entries.extend(kept),
+            None => {
+                by_labels.insert(canonical.clone(), out.len());
+                out.push(StreamAdapter {
+                    labels: canonical,
+                    entries: kept,
+                    hash: labels.fingerprint(),
+                });
+            }
+        }
+    }
+    stats.streams = out.len();
+    let errors = (!errors.is_empty()).then(|| errors.message());
+    Ok(Validated {
+        request: PushRequest { streams: out },
+        stats,
+        errors,
+    })
+}
+
+/// Keeps a stream's valid entries (normalised), recording the failures.
+fn validate_entries(
+    ctx: &ValidationContext,
+    labels: &str,
+    entries: Vec<EntryAdapter>,
+    stats: &mut PushStats,
+    errors: &mut GroupedErrors,
+) -> Vec<EntryAdapter> {
+    let ts_of = |e: &EntryAdapter| e.timestamp.map(|t| t.unix_nanos()).unwrap_or(0);
+    let mut prev_ts = entries.first().map(ts_of).unwrap_or(0);
+    let mut kept: Vec<EntryAdapter> = Vec::with_capacity(entries.len());
+    for mut e in entries {
+        if let Err(msg) = ctx.validate_entry(labels, &e) {
+            stats.discarded_lines += 1;
+            errors.add(msg);
+            continue;
+        }
+        normalize_structured_metadata(&mut e.structured_metadata);
+        if ctx.increment_duplicate_timestamp {
+            if let Some(last) = kept.last() {
+                // Loki: same timestamp, different line → one ns later than
+                // the previous kept entry, so neither is deduplicated
+                let (ts, last_ts) = (ts_of(&e), ts_of(last));
+                if last.line != e.line && (ts == prev_ts || ts == last_ts) {
+                    e.timestamp = Some(Timestamp::from_unix_nanos(last_ts.saturating_add(1)));
+                } else {
+                    prev_ts = ts;
+                }
+            }
+        }
+        stats.lines += 1;
+        stats.bytes += entry_size(&e);
+        kept.push(e);
+    }
+    kept
+}
+
+#[cfg(test)]
+#[path = "distributor_tests.rs"]
+mod tests;
