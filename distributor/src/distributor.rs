@@ -19,7 +19,7 @@ use crate::limits::{Limits, StaticLimits, TenantLimits};
 use crate::rate::RateLimiter;
 use crate::stream_labels::parse_stream_labels;
 use crate::validate::{
-    entry_size, normalize_structured_metadata, GroupedErrors, ValidationContext,
+    entry_size, normalize_structured_metadata, Discarded, GroupedErrors, ValidationContext,
 };
 
 /// What a push accepted and refused.
@@ -33,6 +33,9 @@ pub struct PushStats {
     pub bytes: usize,
     /// Entries refused by validation.
     pub discarded_lines: usize,
+    /// Refused lines and bytes per Loki discard reason (for
+    /// `discarded_samples_total{reason}` and friends).
+    pub discarded: Discarded,
     /// Lines cut to `max_line_size` (with `max_line_size_truncate`).
     pub truncated_lines: usize,
 }
@@ -127,7 +130,7 @@ fn finish(stats: PushStats, errors: Option<String>) -> Result<PushStats, PushErr
         None => Ok(stats),
         Some(message) => Err(PushError::Validation {
             message,
-            accepted_lines: stats.lines,
+            stats: Box::new(stats),
         }),
     }
 }
@@ -162,8 +165,12 @@ pub fn validate_push(
         let mut pairs: Vec<(String, String)> =
             pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Err(msg) = ctx.validate_labels(&stream.labels, &pairs) {
+        if let Err((reason, msg)) = ctx.validate_labels(&stream.labels, &pairs) {
+            let bytes: usize = stream.entries.iter().map(entry_size).sum();
             stats.discarded_lines += stream.entries.len();
+            stats
+                .discarded
+                .add(reason, stream.entries.len() as u64, bytes as u64);
             errors.add(msg);
             continue;
         }
@@ -213,8 +220,9 @@ fn validate_entries(
     let mut prev_ts = entries.first().map(ts_of).unwrap_or(0);
     let mut kept: Vec<EntryAdapter> = Vec::with_capacity(entries.len());
     for mut e in entries {
-        if let Err(msg) = ctx.validate_entry(labels, &e) {
+        if let Err((reason, msg)) = ctx.validate_entry(labels, &e) {
             stats.discarded_lines += 1;
+            stats.discarded.add(reason, 1, entry_size(&e) as u64);
             errors.add(msg);
             continue;
         }

@@ -106,6 +106,7 @@ async fn accepts_and_canonicalises() {
             lines: 3,
             bytes: 11,
             discarded_lines: 0,
+            discarded: Default::default(),
             truncated_lines: 0
         }
     );
@@ -350,13 +351,19 @@ async fn partial_acceptance_pushes_the_valid_part() {
         err.to_string(),
         "1 errors like: Max entry size '5' bytes exceeded for stream '{a=\"b\"}' while adding an entry with length '8' bytes; 1 errors like: error at least one label pair is required per stream"
     );
-    assert!(matches!(
-        err,
-        PushError::Validation {
-            accepted_lines: 2,
-            ..
-        }
-    ));
+    let PushError::Validation { stats, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((stats.lines, stats.discarded_lines), (2, 2));
+    let reasons: Vec<(&str, u64, u64)> = stats
+        .discarded
+        .iter()
+        .map(|(r, l, b)| (r.as_str(), l, b))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![("missing_labels", 1, 8), ("line_too_long", 1, 8)]
+    );
     let pushes = rec.pushes.lock();
     assert_eq!(pushes.len(), 1);
     let lines: Vec<&[u8]> = pushes[0].1.streams[0]

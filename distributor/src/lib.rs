@@ -23,3 +23,4 @@ pub use distributor::{validate_push, Distributor, PushStats, Validated};
 pub use error::{PushError, Result};
 pub use limits::{Limits, StaticLimits, TenantLimits};
 pub use tenant::validate_tenant_id;
+pub use validate::{DiscardReason, Discarded};
