@@ -79,6 +79,7 @@ impl Distributor {
     /// ingester. `Ok` means everything was accepted and acknowledged; a
     /// [`PushError::Validation`] means the valid part was acknowledged and
     /// the rest refused. An empty push is `Ok` with nothing done.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant))]
     pub async fn push(
         &self,
         tenant: &str,
