@@ -32,6 +32,6 @@ pub mod validate;
 pub use decode::decode_push;
 pub use distributor::{validate_push, Distributor, PushStats, Validated};
 pub use error::{PushError, Result};
-pub use limits::{Limits, StaticLimits, TenantLimits};
+pub use limits::{Limits, RateStrategy, StaticLimits, TenantLimits};
 pub use tenant::validate_tenant_id;
 pub use validate::{DiscardReason, Discarded};
