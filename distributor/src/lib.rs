@@ -22,6 +22,7 @@
 pub mod decode;
 pub mod distributor;
 pub mod error;
+pub mod label_cache;
 pub mod limits;
 pub mod rate;
 pub mod stream_labels;
@@ -30,8 +31,9 @@ pub mod time_fmt;
 pub mod validate;
 
 pub use decode::decode_push;
-pub use distributor::{validate_push, Distributor, PushStats, Validated};
+pub use distributor::{validate_push, validate_push_cached, Distributor, PushStats, Validated};
 pub use error::{PushError, Result};
+pub use label_cache::{LabelCache, ParsedLabels};
 pub use limits::{Limits, RateStrategy, StaticLimits, TenantLimits};
 pub use tenant::validate_tenant_id;
 pub use validate::{DiscardReason, Discarded};
