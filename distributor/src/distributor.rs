@@ -10,16 +10,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_logql::labels::Labels;
 use sluice_proto::logproto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
 use sluice_proto::service::Pusher;
 
 use crate::error::PushError;
+use crate::label_cache::{LabelCache, ParsedLabels};
 use crate::limits::{Limits, StaticLimits, TenantLimits};
 use crate::rate::RateLimiter;
-use crate::stream_labels::parse_stream_labels;
 use crate::validate::{
-    entry_size, normalize_structured_metadata, GroupedErrors, ValidationContext,
+    entry_size, normalize_structured_metadata, Discarded, GroupedErrors, ValidationContext,
 };
 
 /// What a push accepted and refused.
@@ -33,6 +32,9 @@ pub struct PushStats {
     pub bytes: usize,
     /// Entries refused by validation.
     pub discarded_lines: usize,
+    /// Refused lines and bytes per Loki discard reason (for
+    /// `discarded_samples_total{reason}` and friends).
+    pub discarded: Discarded,
     /// Lines cut to `max_line_size` (with `max_line_size_truncate`).
     pub truncated_lines: usize,
 }
@@ -53,6 +55,7 @@ pub struct Distributor {
     limits: Arc<dyn TenantLimits>,
     ingester: Arc<dyn Pusher>,
     rate: RateLimiter,
+    labels: LabelCache,
 }
 
 impl Distributor {
@@ -67,6 +70,7 @@ impl Distributor {
             limits,
             ingester,
             rate: RateLimiter::new(),
+            labels: LabelCache::default(),
         }
     }
 
@@ -76,6 +80,7 @@ impl Distributor {
     /// ingester. `Ok` means everything was accepted and acknowledged; a
     /// [`PushError::Validation`] means the valid part was acknowledged and
     /// the rest refused. An empty push is `Ok` with nothing done.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant))]
     pub async fn push(
         &self,
         tenant: &str,
@@ -83,7 +88,7 @@ impl Distributor {
         now_ns: i64,
     ) -> Result<PushStats, PushError> {
         let limits = self.limits.limits(tenant);
-        let validated = validate_push(&limits, req, now_ns)?;
+        let validated = validate_push_cached(&limits, req, now_ns, Some(&self.labels))?;
         let Validated {
             request,
             stats,
@@ -127,7 +132,7 @@ fn finish(stats: PushStats, errors: Option<String>) -> Result<PushStats, PushErr
         None => Ok(stats),
         Some(message) => Err(PushError::Validation {
             message,
-            accepted_lines: stats.lines,
+            stats: Box::new(stats),
         }),
     }
 }
@@ -140,39 +145,49 @@ pub fn validate_push(
     req: PushRequest,
     now_ns: i64,
 ) -> Result<Validated, PushError> {
+    validate_push_cached(limits, req, now_ns, None)
+}
+
+/// [`validate_push`] reading parsed label strings through `cache`.
+pub fn validate_push_cached(
+    limits: &Limits,
+    req: PushRequest,
+    now_ns: i64,
+    cache: Option<&LabelCache>,
+) -> Result<Validated, PushError> {
     // like Loki's HTTP handler, every label string must parse first
-    let mut parsed = Vec::with_capacity(req.streams.len());
+    let mut parsed: Vec<Arc<ParsedLabels>> = Vec::with_capacity(req.streams.len());
     for s in &req.streams {
-        parsed.push(parse_stream_labels(&s.labels).map_err(PushError::InvalidLabels)?);
+        let p = match cache {
+            Some(c) => c.get(&s.labels),
+            None => ParsedLabels::parse(&s.labels).map(Arc::new),
+        };
+        parsed.push(p.map_err(PushError::InvalidLabels)?);
     }
 
     let ctx = ValidationContext::new(limits, now_ns);
     let mut errors = GroupedErrors::default();
     let mut stats = PushStats::default();
     let mut out: Vec<StreamAdapter> = Vec::with_capacity(req.streams.len());
-    let mut by_labels: HashMap<String, usize> = HashMap::new();
+    let mut by_labels: HashMap<&str, usize> = HashMap::new();
 
-    for (mut stream, pairs) in req.streams.into_iter().zip(parsed) {
+    for (mut stream, p) in req.streams.into_iter().zip(parsed.iter()) {
         if stream.entries.is_empty() {
             continue;
         }
         stats.truncated_lines += ctx.truncate_lines(&mut stream.entries);
-
-        // empty values are absent labels; sort stably so duplicates meet
-        let mut pairs: Vec<(String, String)> =
-            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Err(msg) = ctx.validate_labels(&stream.labels, &pairs) {
+        if let Err((reason, msg)) = ctx.validate_labels(&stream.labels, &p.pairs) {
+            let bytes: usize = stream.entries.iter().map(entry_size).sum();
             stats.discarded_lines += stream.entries.len();
+            stats
+                .discarded
+                .add(reason, stream.entries.len() as u64, bytes as u64);
             errors.add(msg);
             continue;
         }
-        let labels = Labels::from_sorted(pairs);
-        let canonical = labels.to_string();
-
         let kept = validate_entries(
             &ctx,
-            &canonical,
+            &p.canonical,
             std::mem::take(&mut stream.entries),
             &mut stats,
             &mut errors,
@@ -180,14 +195,20 @@ pub fn validate_push(
         if kept.is_empty() {
             continue;
         }
-        match by_labels.get(&canonical) {
+        match by_labels.get(p.canonical.as_str()) {
             Some(&i) => out[i].entries.extend(kept),
             None => {
-                by_labels.insert(canonical.clone(), out.len());
+                by_labels.insert(&p.canonical, out.len());
+                // reuse the received string when it is already canonical
+                let labels = if stream.labels == p.canonical {
+                    std::mem::take(&mut stream.labels)
+                } else {
+                    p.canonical.clone()
+                };
                 out.push(StreamAdapter {
-                    labels: canonical,
+                    labels,
                     entries: kept,
-                    hash: labels.fingerprint(),
+                    hash: p.hash,
                 });
             }
         }
@@ -205,25 +226,32 @@ pub fn validate_push(
 fn validate_entries(
     ctx: &ValidationContext,
     labels: &str,
-    entries: Vec<EntryAdapter>,
+    mut entries: Vec<EntryAdapter>,
     stats: &mut PushStats,
     errors: &mut GroupedErrors,
 ) -> Vec<EntryAdapter> {
     let ts_of = |e: &EntryAdapter| e.timestamp.map(|t| t.unix_nanos()).unwrap_or(0);
     let mut prev_ts = entries.first().map(ts_of).unwrap_or(0);
-    let mut kept: Vec<EntryAdapter> = Vec::with_capacity(entries.len());
-    for mut e in entries {
-        if let Err(msg) = ctx.validate_entry(labels, &e) {
+    // compact in place: entries[..kept] are the accepted ones so far
+    let mut kept = 0;
+    for i in 0..entries.len() {
+        if let Err((reason, msg)) = ctx.validate_entry(labels, &entries[i]) {
             stats.discarded_lines += 1;
+            stats
+                .discarded
+                .add(reason, 1, entry_size(&entries[i]) as u64);
             errors.add(msg);
             continue;
         }
+        entries.swap(kept, i);
+        let (done, rest) = entries.split_at_mut(kept);
+        let e = &mut rest[0];
         normalize_structured_metadata(&mut e.structured_metadata);
         if ctx.increment_duplicate_timestamp {
-            if let Some(last) = kept.last() {
+            if let Some(last) = done.last() {
                 // Loki: same timestamp, different line → one ns later than
                 // the previous kept entry, so neither is deduplicated
-                let (ts, last_ts) = (ts_of(&e), ts_of(last));
+                let (ts, last_ts) = (ts_of(e), ts_of(last));
                 if last.line != e.line && (ts == prev_ts || ts == last_ts) {
                     e.timestamp = Some(Timestamp::from_unix_nanos(last_ts.saturating_add(1)));
                 } else {
@@ -232,10 +260,11 @@ fn validate_entries(
             }
         }
         stats.lines += 1;
-        stats.bytes += entry_size(&e);
-        kept.push(e);
+        stats.bytes += entry_size(e);
+        kept += 1;
     }
-    kept
+    entries.truncate(kept);
+    entries
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 use sluice_proto::service::{Code, ServiceError};
 
+use crate::distributor::PushStats;
+
 /// A failed push: either the whole body was refused, or some entries were
 /// refused (see [`PushError::Validation`]), or the request was throttled.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -31,12 +33,12 @@ pub enum PushError {
     #[error("couldn't parse labels: {0}")]
     InvalidLabels(String),
     /// Some entries or streams failed validation. Valid entries in the same
-    /// request were still accepted (`accepted_lines` of them); the message
-    /// groups the failures as Loki does.
+    /// request were still accepted (see `stats`); the message groups the
+    /// failures as Loki does.
     #[error("{message}")]
     Validation {
         message: String,
-        accepted_lines: usize,
+        stats: Box<PushStats>,
     },
     /// The tenant's ingestion rate limit was hit; nothing was accepted.
     #[error(

@@ -7,10 +7,22 @@
 //! The HTTP layer calls [`validate_tenant_id`], [`decode_push`] then
 //! [`Distributor::push`], and maps a [`PushError`] to `status()` and its
 //! `Display` text (204 on `Ok`).
+//!
+//! Where this differs from Loki 3 on purpose or for now:
+//! - an absent `Content-Type` is read as protobuf (Loki's `mime` check
+//!   answers 400 `mime: no media type`);
+//! - `discover_service_name` and `discover_log_levels` are accepted in the
+//!   limits but not applied, so label-validation messages quote the label
+//!   string as received, never one with a discovered `service_name`;
+//! - streams with equal label sets in one push are merged into one;
+//! - several failures are listed in first-seen order (Loki's order is
+//!   random); label syntax errors are phrased like Prometheus' parser but
+//!   not guaranteed byte-identical to its yacc messages.
 
 pub mod decode;
 pub mod distributor;
 pub mod error;
+pub mod label_cache;
 pub mod limits;
 pub mod rate;
 pub mod stream_labels;
@@ -19,7 +31,9 @@ pub mod time_fmt;
 pub mod validate;
 
 pub use decode::decode_push;
-pub use distributor::{validate_push, Distributor, PushStats, Validated};
+pub use distributor::{validate_push, validate_push_cached, Distributor, PushStats, Validated};
 pub use error::{PushError, Result};
-pub use limits::{Limits, StaticLimits, TenantLimits};
+pub use label_cache::{LabelCache, ParsedLabels};
+pub use limits::{Limits, RateStrategy, StaticLimits, TenantLimits};
 pub use tenant::validate_tenant_id;
+pub use validate::{DiscardReason, Discarded};

@@ -37,6 +37,11 @@ pub struct Limits {
     pub ingestion_rate_mb: f64,
     /// Bucket size in MiB: the largest single push and the burst allowed.
     pub ingestion_burst_size_mb: f64,
+    /// `local`: each distributor enforces `ingestion_rate_mb` on its own;
+    /// `global` (Loki's default): the rate is shared by the healthy
+    /// distributors. Until distributors form a ring, each one counts as the
+    /// only one, so both behave as `local`.
+    pub ingestion_rate_strategy: RateStrategy,
     /// Longest accepted label name, in bytes.
     pub max_label_name_length: usize,
     /// Longest accepted label value, in bytes.
@@ -81,6 +86,7 @@ impl Default for Limits {
         Limits {
             ingestion_rate_mb: 4.0,
             ingestion_burst_size_mb: 6.0,
+            ingestion_rate_strategy: RateStrategy::Global,
             max_label_name_length: 1024,
             max_label_value_length: 2048,
             max_label_names_per_series: 15,
@@ -115,6 +121,14 @@ impl Limits {
 }
 
 const BYTES_IN_MB: f64 = 1024.0 * 1024.0;
+
+/// Loki's `ingestion_rate_strategy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateStrategy {
+    Local,
+    Global,
+}
 
 /// Where the distributor reads a tenant's limits from. Implemented by
 /// [`Limits`] itself (same limits for every tenant); a runtime-overrides
@@ -263,7 +277,7 @@ mod tests {
     #[test]
     fn yaml_forms() {
         let l: Limits = serde_yaml::from_str(
-            "max_line_size: 256KiB\nmax_structured_metadata_size: 1000\nreject_old_samples_max_age: 1w\ncreation_grace_period: 1h30m\nmax_line_size_truncate: true\n",
+            "ingestion_rate_strategy: local\nmax_line_size: 256KiB\nmax_structured_metadata_size: 1000\nreject_old_samples_max_age: 1w\ncreation_grace_period: 1h30m\nmax_line_size_truncate: true\n",
         )
         .unwrap();
         assert_eq!(l.max_line_size, 262_144);
@@ -271,6 +285,8 @@ mod tests {
         assert_eq!(l.reject_old_samples_max_age, Duration::from_secs(604_800));
         assert_eq!(l.creation_grace_period, Duration::from_secs(5400));
         assert!(l.max_line_size_truncate);
+        assert_eq!(l.ingestion_rate_strategy, RateStrategy::Local);
+        assert!(serde_yaml::from_str::<Limits>("ingestion_rate_strategy: shared").is_err());
     }
 
     #[test]

@@ -165,8 +165,9 @@ impl<'a> Parser<'a> {
         };
         let desc = match c {
             '=' | ',' | '}' | '{' => format!("\"{c}\""),
-            '!' if rest.starts_with("!=") => "\"!=\"".to_string(),
-            '!' if rest.starts_with("!~") => "\"!~\"".to_string(),
+            // Prometheus prints operators as `<op:…>`
+            '!' if rest.starts_with("!=") => "<op:!=>".to_string(),
+            '!' if rest.starts_with("!~") => "<op:!~>".to_string(),
             '"' | '\'' | '`' => {
                 let mut p = Parser {
                     src: self.src,
@@ -174,7 +175,7 @@ impl<'a> Parser<'a> {
                     pos: start,
                 };
                 p.string(c as u8)?;
-                format!("string {:?}", &self.input[start..p.pos])
+                format!("string {}", go_quote_item(&self.input[start..p.pos]))
             }
             c if c.is_ascii_alphabetic() || c == '_' => {
                 let len = rest.bytes().take_while(|b| is_name_char(*b)).count();
@@ -190,7 +191,7 @@ impl<'a> Parser<'a> {
         if rest.starts_with("=~") {
             return Ok(Tok {
                 start,
-                desc: "\"=~\"".to_string(),
+                desc: "<op:=~>".to_string(),
             });
         }
         Ok(Tok { start, desc })
@@ -342,6 +343,15 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Prometheus' rendering of a token value: `%q`, or for more than 10
+/// characters `%.10q...` (the first 10 characters, quoted, then `...`).
+fn go_quote_item(val: &str) -> String {
+    match val.char_indices().nth(10) {
+        Some((cut, _)) => format!("{:?}...", &val[..cut]),
+        None => format!("{val:?}"),
+    }
+}
+
 /// Go's `%q` of a rune: `'x'`, with escapes for quotes and control chars.
 fn go_quote_rune(c: char) -> String {
     match c {
@@ -414,8 +424,12 @@ mod tests {
             (r#"{a="b""#, "1:7: parse error: unexpected end of input inside braces"),
             (r#"{a="b}"#, "1:4: parse error: unterminated quoted string"),
             (r#"{a}"#, "1:3: parse error: unexpected \"}\" in label set, expected \"=\""),
-            (r#"{a!="b"}"#, "1:3: parse error: unexpected \"!=\" in label set, expected \"=\""),
-            (r#"{a=~"b"}"#, "1:3: parse error: unexpected \"=~\" in label set, expected \"=\""),
+            (r#"{a!="b"}"#, "1:3: parse error: unexpected <op:!=> in label set, expected \"=\""),
+            (r#"{a=~"b"}"#, "1:3: parse error: unexpected <op:=~> in label set, expected \"=\""),
+            (
+                r#"{"a long name"="b"}"#,
+                r#"1:2: parse error: unexpected string "\"a long na"... in label set, expected identifier or "}""#,
+            ),
             (r#"{a=b}"#, "1:4: parse error: unexpected identifier \"b\" in label set, expected string"),
             (r#"{a="b" c="d"}"#, "1:8: parse error: unexpected identifier \"c\" in label set, expected \",\" or \"}\""),
             (r#"{,}"#, "1:2: parse error: unexpected \",\" in label set, expected identifier or \"}\""),
