@@ -109,6 +109,8 @@ pub struct S3Section {
     pub secret_access_key: String,
     /// Allow plain-HTTP endpoints.
     pub insecure: bool,
+    /// Key prefix inside the bucket.
+    pub prefix: String,
 }
 
 /// `querier`: how queries run.
@@ -238,9 +240,10 @@ impl Config {
                     bucket: s3.bucket.clone(),
                     endpoint: s3.endpoint.clone(),
                     region: if s3.region.is_empty() { "us-east-1".into() } else { s3.region.clone() },
-                    access_key_id: s3.access_key_id.clone(),
-                    secret_access_key: s3.secret_access_key.clone(),
+                    access_key_id: Some(s3.access_key_id.clone()).filter(|k| !k.is_empty()),
+                    secret_access_key: Some(s3.secret_access_key.clone()).filter(|k| !k.is_empty()),
                     allow_http: s3.insecure,
+                    prefix: Some(s3.prefix.clone()).filter(|p| !p.is_empty()),
                 })
             }
             (Some(fs), None) if !fs.directory.as_os_str().is_empty() => {

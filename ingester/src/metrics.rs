@@ -30,5 +30,3 @@ pub static CHUNKS_FLUSHED: LazyLock<IntCounter> =
 pub static FLUSHED_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
     counter("sluice_ingester_chunk_stored_bytes_total", "Compressed chunk bytes written to the object store.")
 });
-pub static MEMORY_CHUNKS: LazyLock<IntGauge> =
-    LazyLock::new(|| gauge("sluice_ingester_memory_chunks", "Chunks held in memory."));

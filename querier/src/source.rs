@@ -31,10 +31,6 @@ impl PreparedSource {
         }
     }
 
-    pub fn stream_count(&self) -> usize {
-        self.streams.len()
-    }
-
     fn matching<'a>(&'a self, p: &'a SelectParams) -> impl Iterator<Item = (&'a Labels, Vec<&'a ChunkData>)> + 'a {
         self.streams.iter().filter(|(l, _)| l.matches(&p.matchers)).filter_map(move |(l, cs)| {
             let cs: Vec<&ChunkData> = cs

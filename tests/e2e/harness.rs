@@ -1,7 +1,7 @@
 //! Starting, stopping and talking to a `sluice` process.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,6 @@ use sluice_proto::logproto::{EntryAdapter, LabelPairAdapter, PushRequest, Stream
 pub struct Server {
     pub child: Child,
     pub url: String,
-    pub data: PathBuf,
     pub client: reqwest::blocking::Client,
 }
 
@@ -57,7 +56,6 @@ pub fn start(data: &Path, extra_yaml: &str) -> Server {
     let s = Server {
         child,
         url: format!("http://{addr}"),
-        data: data.to_path_buf(),
         client: reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
     };
     s.wait_ready(Duration::from_secs(30));
