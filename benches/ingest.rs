@@ -23,17 +23,28 @@ use std::time::Instant;
 use prost::Message;
 
 fn main() {
-    let lines: usize = std::env::var("SLUICE_BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let lines: usize = std::env::var("SLUICE_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let streams = 500;
     let per_stream = lines / streams;
     let now = server::now_ns();
     let base = now - 3_600_000_000_000 - 60_000_000_000;
     eprintln!("generating {lines} lines over {streams} streams ...");
     let data = dataset::streams(streams, per_stream, base, 3_600_000_000_000, 42);
-    let raw: u64 = data.iter().flat_map(|s| s.entries.iter()).map(|e| e.1.len() as u64).sum();
+    let raw: u64 = data
+        .iter()
+        .flat_map(|s| s.entries.iter())
+        .map(|e| e.1.len() as u64)
+        .sum();
     let bodies: Vec<Vec<u8>> = dataset::batches(&data, 100, 50)
         .iter()
-        .map(|r| snap::raw::Encoder::new().compress_vec(&r.encode_to_vec()).unwrap())
+        .map(|r| {
+            snap::raw::Encoder::new()
+                .compress_vec(&r.encode_to_vec())
+                .unwrap()
+        })
         .collect();
     drop(data);
     let dir = tempfile::tempdir().unwrap();
@@ -75,13 +86,22 @@ fn main() {
     let rss = srv.peak_rss_bytes();
     let disk = server::dir_size(&dir.path().join("chunks"));
     println!("ingest benchmark: {lines} lines, {streams} streams, raw line bytes {raw}");
-    println!("  push wall time            {wall:.2} s ({:.0} lines/s)", lines as f64 / wall);
-    println!("  server CPU during push    {cpu_push:.2} s -> {:.0} lines per server CPU-second", lines as f64 / cpu_push);
+    println!(
+        "  push wall time            {wall:.2} s ({:.0} lines/s)",
+        lines as f64 / wall
+    );
+    println!(
+        "  server CPU during push    {cpu_push:.2} s -> {:.0} lines per server CPU-second",
+        lines as f64 / cpu_push
+    );
     println!(
         "  server CPU incl. flush    {cpu_all:.2} s -> {:.0} lines per server CPU-second (flush wall {flush_wall:.2} s)",
         lines as f64 / cpu_all
     );
     println!("  peak RSS                  {:.1} MB", rss as f64 / 1e6);
-    println!("  bytes on disk after flush {disk} -> 1/{:.1} of raw", raw as f64 / disk.max(1) as f64);
+    println!(
+        "  bytes on disk after flush {disk} -> 1/{:.1} of raw",
+        raw as f64 / disk.max(1) as f64
+    );
     println!("  targets: >= 1,000,000 lines/CPU-s, peak RSS <= 200 MB, disk <= 1/10 of raw");
 }

@@ -78,7 +78,9 @@ pub struct CommonConfig {
 
 impl Default for CommonConfig {
     fn default() -> Self {
-        CommonConfig { path_prefix: PathBuf::from("./data") }
+        CommonConfig {
+            path_prefix: PathBuf::from("./data"),
+        }
     }
 }
 
@@ -160,7 +162,10 @@ pub fn parse_flags(args: impl Iterator<Item = String>) -> anyhow::Result<Flags> 
         };
         match name.as_str() {
             "help" | "h" => {
-                println!("usage: sluice [-config.file=PATH] [-{}=VALUE ...] [-print-config]", FLAG_KEYS.join("=VALUE] [-"));
+                println!(
+                    "usage: sluice [-config.file=PATH] [-{}=VALUE ...] [-print-config]",
+                    FLAG_KEYS.join("=VALUE] [-")
+                );
                 std::process::exit(0);
             }
             "print-config" | "print-config-stderr" => {
@@ -171,15 +176,22 @@ pub fn parse_flags(args: impl Iterator<Item = String>) -> anyhow::Result<Flags> 
         }
         let value = match inline {
             Some(v) => v,
-            None if name == "auth.enabled" && args.peek().is_none_or(|n| n.starts_with('-')) => "true".into(),
-            None => args.next().with_context(|| format!("flag -{name} needs a value"))?,
+            None if name == "auth.enabled" && args.peek().is_none_or(|n| n.starts_with('-')) => {
+                "true".into()
+            }
+            None => args
+                .next()
+                .with_context(|| format!("flag -{name} needs a value"))?,
         };
         if name == "config.file" {
             f.config_file = Some(PathBuf::from(value));
         } else if FLAG_KEYS.contains(&name.as_str()) {
             f.overrides.push((name, value));
         } else {
-            bail!("unknown flag -{name} (known: -config.file, -{})", FLAG_KEYS.join(", -"));
+            bail!(
+                "unknown flag -{name} (known: -config.file, -{})",
+                FLAG_KEYS.join(", -")
+            );
         }
     }
     Ok(f)
@@ -192,16 +204,19 @@ impl Config {
             None => Config::default(),
         };
         for (k, v) in &flags.overrides {
-            cfg.apply_flag(k, v).with_context(|| format!("flag -{k}={v}"))?;
+            cfg.apply_flag(k, v)
+                .with_context(|| format!("flag -{k}={v}"))?;
         }
         Ok(cfg)
     }
 
     fn from_file(p: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading config file {}", p.display()))?;
         let de = serde_yaml::Deserializer::from_str(&text);
-        let cfg: Config = serde_path_to_error::deserialize(de)
-            .map_err(|e| anyhow::anyhow!("config file {}: {}: {}", p.display(), e.path(), e.inner()))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            anyhow::anyhow!("config file {}: {}: {}", p.display(), e.path(), e.inner())
+        })?;
         Ok(cfg)
     }
 
@@ -210,9 +225,13 @@ impl Config {
             "target" => self.target = v.into(),
             "auth.enabled" => self.auth_enabled = v.parse().context("expected true or false")?,
             "server.http-listen-address" => self.server.http_listen_address = v.into(),
-            "server.http-listen-port" => self.server.http_listen_port = v.parse().context("expected a port")?,
+            "server.http-listen-port" => {
+                self.server.http_listen_port = v.parse().context("expected a port")?
+            }
             "server.grpc-listen-address" => self.server.grpc_listen_address = v.into(),
-            "server.grpc-listen-port" => self.server.grpc_listen_port = v.parse().context("expected a port")?,
+            "server.grpc-listen-port" => {
+                self.server.grpc_listen_port = v.parse().context("expected a port")?
+            }
             "log.level" => self.server.log_level = v.into(),
             "common.path-prefix" => self.common.path_prefix = v.into(),
             _ => bail!("unknown flag"),
@@ -239,7 +258,11 @@ impl Config {
                 Ok(StoreConfig::S3 {
                     bucket: s3.bucket.clone(),
                     endpoint: s3.endpoint.clone(),
-                    region: if s3.region.is_empty() { "us-east-1".into() } else { s3.region.clone() },
+                    region: if s3.region.is_empty() {
+                        "us-east-1".into()
+                    } else {
+                        s3.region.clone()
+                    },
                     access_key_id: Some(s3.access_key_id.clone()).filter(|k| !k.is_empty()),
                     secret_access_key: Some(s3.secret_access_key.clone()).filter(|k| !k.is_empty()),
                     allow_http: s3.insecure,
@@ -247,9 +270,13 @@ impl Config {
                 })
             }
             (Some(fs), None) if !fs.directory.as_os_str().is_empty() => {
-                Ok(StoreConfig::Filesystem { dir: fs.directory.clone() })
+                Ok(StoreConfig::Filesystem {
+                    dir: fs.directory.clone(),
+                })
             }
-            _ => Ok(StoreConfig::Filesystem { dir: self.common.path_prefix.join("chunks") }),
+            _ => Ok(StoreConfig::Filesystem {
+                dir: self.common.path_prefix.join("chunks"),
+            }),
         }
     }
 }
@@ -262,7 +289,14 @@ mod tests {
     #[test]
     fn flags_parse_in_loki_spelling() {
         let f = parse_flags(
-            ["-config.file=x.yaml", "--server.http-listen-port", "3200", "-auth.enabled"].into_iter().map(String::from),
+            [
+                "-config.file=x.yaml",
+                "--server.http-listen-port",
+                "3200",
+                "-auth.enabled",
+            ]
+            .into_iter()
+            .map(String::from),
         )
         .unwrap();
         assert_eq!(f.config_file, Some(PathBuf::from("x.yaml")));
@@ -281,7 +315,10 @@ mod tests {
         let p = dir.path().join("c.yaml");
         std::fs::write(&p, "server:\n  http_listen_prot: 1\n").unwrap();
         let err = Config::from_file(&p).unwrap_err().to_string();
-        assert!(err.contains("server") && err.contains("http_listen_prot"), "{err}");
+        assert!(
+            err.contains("server") && err.contains("http_listen_prot"),
+            "{err}"
+        );
     }
 }
 
@@ -308,13 +345,21 @@ impl Default for QueryLimits {
     }
 }
 
-const QUERY_LIMIT_KEYS: &[&str] = &["max_entries_limit_per_query", "max_query_series", "max_query_length", "query_timeout"];
+const QUERY_LIMIT_KEYS: &[&str] = &[
+    "max_entries_limit_per_query",
+    "max_query_series",
+    "max_query_length",
+    "query_timeout",
+];
 
 /// Splits `limits_config` into the distributor's limits and the query
 /// limits (engine limits and the query timeout).
 pub fn split_limits(
     v: &serde_yaml::Value,
-) -> anyhow::Result<(sluice_distributor::Limits, (sluice_logql::engine::Limits, std::time::Duration))> {
+) -> anyhow::Result<(
+    sluice_distributor::Limits,
+    (sluice_logql::engine::Limits, std::time::Duration),
+)> {
     let mut push = serde_yaml::Mapping::new();
     let mut query = serde_yaml::Mapping::new();
     if let Some(m) = v.as_mapping() {
@@ -325,8 +370,9 @@ pub fn split_limits(
     } else if !v.is_null() {
         bail!("limits_config must be a mapping");
     }
-    let limits: sluice_distributor::Limits = serde_path_to_error::deserialize(serde_yaml::Value::Mapping(push))
-        .map_err(|e| anyhow::anyhow!("limits_config.{}: {}", e.path(), e.inner()))?;
+    let limits: sluice_distributor::Limits =
+        serde_path_to_error::deserialize(serde_yaml::Value::Mapping(push))
+            .map_err(|e| anyhow::anyhow!("limits_config.{}: {}", e.path(), e.inner()))?;
     let q: QueryLimits = serde_path_to_error::deserialize(serde_yaml::Value::Mapping(query))
         .map_err(|e| anyhow::anyhow!("limits_config.{}: {}", e.path(), e.inner()))?;
     let engine = sluice_logql::engine::Limits {

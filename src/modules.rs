@@ -24,7 +24,9 @@ impl IngesterSlot {
     }
 
     fn ready(&self) -> Result<&Arc<Ingester>, ServiceError> {
-        self.get().ok_or_else(|| ServiceError::new(Code::Unavailable, "ingester not ready: replaying the WAL"))
+        self.get().ok_or_else(|| {
+            ServiceError::new(Code::Unavailable, "ingester not ready: replaying the WAL")
+        })
     }
 }
 
@@ -44,11 +46,16 @@ impl RecentData for IngesterSlot {
         from: i64,
         through: i64,
     ) -> sluice_querier::Result<Vec<RecentSeries>> {
-        let Some(ing) = self.get() else { return Ok(Vec::new()) };
+        let Some(ing) = self.get() else {
+            return Ok(Vec::new());
+        };
         Ok(ing
             .snapshot(tenant, matchers, from, through)
             .into_iter()
-            .map(|s| RecentSeries { labels: s.labels, chunks: s.chunks })
+            .map(|s| RecentSeries {
+                labels: s.labels,
+                chunks: s.chunks,
+            })
             .collect())
     }
 
@@ -59,7 +66,9 @@ impl RecentData for IngesterSlot {
         from: i64,
         through: i64,
     ) -> sluice_querier::Result<Vec<Labels>> {
-        let Some(ing) = self.get() else { return Ok(Vec::new()) };
+        let Some(ing) = self.get() else {
+            return Ok(Vec::new());
+        };
         Ok(ing.series(tenant, matchers, from, through))
     }
 }

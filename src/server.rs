@@ -36,7 +36,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         engine: engine_limits.0,
     };
     let querier = Querier::new(store.clone(), slot.clone(), qcfg);
-    let app = Arc::new(App { cfg: cfg.clone(), distributor, ingester: slot.clone() });
+    let app = Arc::new(App {
+        cfg: cfg.clone(),
+        distributor,
+        ingester: slot.clone(),
+    });
     let router = Router::new()
         .route("/loki/api/v1/push", post(push))
         .route("/api/prom/push", post(push))
@@ -47,12 +51,21 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .route("/ingester/flush", post(flush))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
         .with_state(app.clone())
-        .merge(sluice_querier::http::routes(Arc::new(HttpState { querier, auth_enabled: cfg.auth_enabled })))
+        .merge(sluice_querier::http::routes(Arc::new(HttpState {
+            querier,
+            auth_enabled: cfg.auth_enabled,
+        })))
         .fallback(|| async { error_response(404, "404 page not found") })
         .layer(DefaultBodyLimit::max(cfg.server.max_request_body_size));
 
-    let addr = format!("{}:{}", cfg.server.http_listen_address, cfg.server.http_listen_port);
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+    let addr = format!(
+        "{}:{}",
+        cfg.server.http_listen_address, cfg.server.http_listen_port
+    );
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
     tracing::info!(%addr, "http server listening");
 
     // replay the WAL in the background; /ready turns 200 when it is done
@@ -78,7 +91,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     });
 
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("http server")?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("http server")?;
     tracing::info!("shutting down: flushing chunks");
     if let Some(ing) = slot.get() {
         ing.shutdown().await.context("flushing on shutdown")?;
@@ -173,5 +189,9 @@ async fn buildinfo() -> Response {
         "buildDate": "",
         "goVersion": "",
     });
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e {
-    pub mod harness;
     mod durability;
+    pub mod harness;
     mod push_query;
 }

@@ -6,14 +6,28 @@
 
 #![allow(dead_code)]
 
-use sluice_proto::logproto::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
+use sluice_proto::logproto::{
+    EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp,
+};
 
-pub const APPS: [(&str, &str); 5] =
-    [("api", "logfmt"), ("web", "access"), ("db", "plain"), ("worker", "json"), ("auth", "json_nested")];
+pub const APPS: [(&str, &str); 5] = [
+    ("api", "logfmt"),
+    ("web", "access"),
+    ("db", "plain"),
+    ("worker", "json"),
+    ("auth", "json_nested"),
+];
 const ENVS: [&str; 2] = ["prod", "staging"];
 const CLUSTERS: [&str; 2] = ["eu-1", "us-1"];
 const LEVELS: [&str; 6] = ["debug", "info", "info", "info", "warn", "error"];
-const PATHS: [&str; 6] = ["/api/v1/users", "/api/v1/orders", "/healthz", "/api/v1/search", "/login", "/static/app.js"];
+const PATHS: [&str; 6] = [
+    "/api/v1/users",
+    "/api/v1/orders",
+    "/healthz",
+    "/api/v1/search",
+    "/login",
+    "/static/app.js",
+];
 const METHODS: [&str; 6] = ["GET", "GET", "GET", "POST", "PUT", "DELETE"];
 const USERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
 const WORDS: [&str; 10] = [
@@ -61,7 +75,12 @@ impl Rng {
 
 fn ip(r: &mut Rng) -> String {
     if r.chance(0.5) {
-        format!("10.{}.{}.{}", r.range(0, 3), r.range(0, 255), r.range(1, 254))
+        format!(
+            "10.{}.{}.{}",
+            r.range(0, 3),
+            r.range(0, 255),
+            r.range(1, 254)
+        )
     } else {
         format!("192.168.{}.{}", r.range(0, 9), r.range(1, 254))
     }
@@ -70,7 +89,11 @@ fn ip(r: &mut Rng) -> String {
 /// One line of the given shape.
 pub fn line(fmt: &str, r: &mut Rng, i: usize) -> String {
     let level = r.pick(&LEVELS);
-    let lat = if r.chance(0.5) { r.range(1, 90) } else { r.range(100, 2500) };
+    let lat = if r.chance(0.5) {
+        r.range(1, 90)
+    } else {
+        r.range(100, 2500)
+    };
     let status = r.pick(&STATUS);
     let size = r.range(0, 200_000);
     let user = r.pick(&USERS);
@@ -123,7 +146,13 @@ pub struct Stream {
 
 /// `streams` streams (apps × envs × clusters × pods) with `per_stream`
 /// entries each, spread evenly over `span_ns` after `base_ns`.
-pub fn streams(streams: usize, per_stream: usize, base_ns: i64, span_ns: i64, seed: u64) -> Vec<Stream> {
+pub fn streams(
+    streams: usize,
+    per_stream: usize,
+    base_ns: i64,
+    span_ns: i64,
+    seed: u64,
+) -> Vec<Stream> {
     let combos = APPS.len() * ENVS.len() * CLUSTERS.len();
     let pods = streams.div_ceil(combos);
     let mut out = Vec::with_capacity(streams);
@@ -134,7 +163,8 @@ pub fn streams(streams: usize, per_stream: usize, base_ns: i64, span_ns: i64, se
                     if out.len() == streams {
                         break 'outer;
                     }
-                    let mut r = Rng::new(seed ^ (out.len() as u64).wrapping_mul(0x1234_5678_9abc_def1));
+                    let mut r =
+                        Rng::new(seed ^ (out.len() as u64).wrapping_mul(0x1234_5678_9abc_def1));
                     let step = span_ns / per_stream as i64;
                     let mut ts = base_ns;
                     let entries = (0..per_stream)
@@ -161,30 +191,42 @@ pub fn streams(streams: usize, per_stream: usize, base_ns: i64, span_ns: i64, se
 
 /// Push requests as a shipper batches them: `per_batch` entries of each of
 /// `streams_per_request` streams per request, in time order.
-pub fn batches(streams: &[Stream], per_batch: usize, streams_per_request: usize) -> Vec<PushRequest> {
+pub fn batches(
+    streams: &[Stream],
+    per_batch: usize,
+    streams_per_request: usize,
+) -> Vec<PushRequest> {
     let mut out = Vec::new();
     let per_stream = streams.first().map_or(0, |s| s.entries.len());
     for start in (0..per_stream).step_by(per_batch) {
         for group in streams.chunks(streams_per_request) {
-            out.push(PushRequest { streams: group.iter().map(|s| {
-                let end = (start + per_batch).min(s.entries.len());
-                StreamAdapter {
-                    labels: s.labels.clone(),
-                    entries: s.entries[start..end]
-                        .iter()
-                        .map(|(ts, l, m)| EntryAdapter {
-                            timestamp: Some(Timestamp::from_unix_nanos(*ts)),
-                            line: l.clone().into(),
-                            structured_metadata: m
+            out.push(PushRequest {
+                streams: group
+                    .iter()
+                    .map(|s| {
+                        let end = (start + per_batch).min(s.entries.len());
+                        StreamAdapter {
+                            labels: s.labels.clone(),
+                            entries: s.entries[start..end]
                                 .iter()
-                                .map(|v| LabelPairAdapter { name: "trace_id".into(), value: v.clone() })
+                                .map(|(ts, l, m)| EntryAdapter {
+                                    timestamp: Some(Timestamp::from_unix_nanos(*ts)),
+                                    line: l.clone().into(),
+                                    structured_metadata: m
+                                        .iter()
+                                        .map(|v| LabelPairAdapter {
+                                            name: "trace_id".into(),
+                                            value: v.clone(),
+                                        })
+                                        .collect(),
+                                    parsed: vec![],
+                                })
                                 .collect(),
-                            parsed: vec![],
-                        })
-                        .collect(),
-                    hash: 0,
-                }
-            }).collect() });
+                            hash: 0,
+                        }
+                    })
+                    .collect(),
+            });
         }
     }
     out

@@ -13,7 +13,10 @@ pub struct Server {
 }
 
 pub fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
 }
 
 impl Server {
@@ -34,10 +37,18 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let s = Server { child, url: format!("http://127.0.0.1:{port}") };
+        let s = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let t0 = Instant::now();
         let client = reqwest::blocking::Client::new();
-        while client.get(format!("{}/ready", s.url)).send().map(|r| r.status() != 200).unwrap_or(true) {
+        while client
+            .get(format!("{}/ready", s.url))
+            .send()
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
             assert!(t0.elapsed() < Duration::from_secs(30), "server not ready");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -86,11 +97,17 @@ impl Drop for Server {
 
 fn clock_ticks() -> f64 {
     let out = Command::new("getconf").arg("CLK_TCK").output().ok();
-    out.and_then(|o| String::from_utf8(o.stdout).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(100.0)
+    out.and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Total size of the files under `dir`.

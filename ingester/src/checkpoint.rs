@@ -43,23 +43,40 @@ impl Ingester {
         })
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-        tracing::info!(segment, bytes = size, elapsed_ms = started.elapsed().as_millis() as u64, "checkpoint written");
+        tracing::info!(
+            segment,
+            bytes = size,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "checkpoint written"
+        );
         Ok(())
     }
 
     fn serialise(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 << 20);
         out.extend_from_slice(MAGIC);
-        let tenants: Vec<(String, Arc<crate::ingester::Tenant>)> =
-            self.tenants.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let tenants: Vec<(String, Arc<crate::ingester::Tenant>)> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut chunk_buf = Vec::new();
         for (tenant, t) in tenants {
-            let streams: Vec<(u64, crate::ingester::StreamRef)> =
-                t.streams.read().iter().map(|(k, v)| (*k, v.clone())).collect();
+            let streams: Vec<(u64, crate::ingester::StreamRef)> = t
+                .streams
+                .read()
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
             for (fp, s) in streams {
                 let s = s.lock();
-                let live: Vec<&MemChunk> =
-                    s.chunks.iter().map(|c| c.chunk()).filter(|c| c.entry_count() > 0).collect();
+                let live: Vec<&MemChunk> = s
+                    .chunks
+                    .iter()
+                    .map(|c| c.chunk())
+                    .filter(|c| c.entry_count() > 0)
+                    .collect();
                 if live.is_empty() {
                     continue;
                 }
@@ -85,7 +102,10 @@ impl Ingester {
         if buf.len() < MAGIC.len() || &buf[..MAGIC.len()] != MAGIC {
             return Err(Error::Record("checkpoint has a bad magic number".into()));
         }
-        let mut r = Reader { buf: &buf, pos: MAGIC.len() };
+        let mut r = Reader {
+            buf: &buf,
+            pos: MAGIC.len(),
+        };
         let now = Instant::now();
         let mut restored = 0;
         while !r.is_empty() {

@@ -98,7 +98,9 @@ pub mod duration {
         match Raw::deserialize(d)? {
             Raw::Secs(s) => Ok(Duration::from_secs(s)),
             Raw::Text(t) => parse(&t).ok_or_else(|| {
-                serde::de::Error::custom(format!("invalid duration {t:?} (use e.g. 30s, 5m, 1h30m)"))
+                serde::de::Error::custom(format!(
+                    "invalid duration {t:?} (use e.g. 30s, 5m, 1h30m)"
+                ))
             }),
         }
     }
@@ -121,7 +123,9 @@ pub mod duration {
             }
             let n: f64 = rest[..num_end].parse().ok()?;
             rest = &rest[num_end..];
-            let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+            let unit_end = rest
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(rest.len());
             let mult = match &rest[..unit_end] {
                 "ns" => 1e-9,
                 "us" | "µs" => 1e-6,

@@ -63,7 +63,10 @@ impl Ingester {
         }
         let mut by_tenant: HashMap<&str, Vec<(Labels, ChunkRef)>> = HashMap::new();
         for (item, r) in &uploaded {
-            by_tenant.entry(&item.tenant).or_default().push((item.labels.clone(), r.clone()));
+            by_tenant
+                .entry(&item.tenant)
+                .or_default()
+                .push((item.labels.clone(), r.clone()));
         }
         let mut failed_tenants = Vec::new();
         for (tenant, chunks) in by_tenant {
@@ -72,8 +75,9 @@ impl Ingester {
                 first_err.get_or_insert(e.into());
             }
         }
-        let (uploaded, unindexed): (Vec<_>, Vec<_>) =
-            uploaded.into_iter().partition(|(item, _)| !failed_tenants.contains(&item.tenant));
+        let (uploaded, unindexed): (Vec<_>, Vec<_>) = uploaded
+            .into_iter()
+            .partition(|(item, _)| !failed_tenants.contains(&item.tenant));
         for (item, _) in &unindexed {
             unmark(item);
         }
@@ -100,11 +104,20 @@ impl Ingester {
     /// Picks the chunks due for flushing and marks them in flight.
     fn pick(&self, force: bool) -> Vec<FlushItem> {
         let now = Instant::now();
-        let tenants: Vec<(String, Arc<crate::ingester::Tenant>)> =
-            self.tenants.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let tenants: Vec<(String, Arc<crate::ingester::Tenant>)> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut items = Vec::new();
         for (tenant, t) in tenants {
-            let streams: Vec<(u64, StreamRef)> = t.streams.read().iter().map(|(k, v)| (*k, v.clone())).collect();
+            let streams: Vec<(u64, StreamRef)> = t
+                .streams
+                .read()
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
             for (fp, sref) in streams {
                 let mut s = sref.lock();
                 let labels = s.labels.clone();
@@ -135,7 +148,8 @@ impl Ingester {
 
     /// Removes streams that hold no chunks any more.
     fn drop_empty_streams(&self) {
-        let tenants: Vec<Arc<crate::ingester::Tenant>> = self.tenants.read().values().cloned().collect();
+        let tenants: Vec<Arc<crate::ingester::Tenant>> =
+            self.tenants.read().values().cloned().collect();
         for t in tenants {
             let mut w = t.streams.write();
             let before = w.len();
@@ -163,7 +177,9 @@ async fn upload(store: &sluice_storage::store::Store, item: &FlushItem) -> Resul
         .await
         .map_err(|e| crate::Error::Io(std::io::Error::other(e)))?;
     let bytes = encoded.len() as u64;
-    let r = store.put_chunk(&item.tenant, item.fingerprint, encoded).await?;
+    let r = store
+        .put_chunk(&item.tenant, item.fingerprint, encoded)
+        .await?;
     metrics::FLUSHED_BYTES.inc_by(bytes);
     Ok(r)
 }

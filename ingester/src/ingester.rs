@@ -52,11 +52,17 @@ pub struct Ingester {
 
 impl Ingester {
     /// Opens the WAL, replays it into memory and returns a ready ingester.
-    pub fn open(cfg: IngesterConfig, wal_dir: std::path::PathBuf, store: Store) -> Result<Arc<Ingester>> {
-        let encoding: Encoding = cfg
-            .chunk_encoding
-            .parse()
-            .map_err(|_| Error::Config(format!("unknown chunk_encoding {:?} (zstd, snappy, lz4, none)", cfg.chunk_encoding)))?;
+    pub fn open(
+        cfg: IngesterConfig,
+        wal_dir: std::path::PathBuf,
+        store: Store,
+    ) -> Result<Arc<Ingester>> {
+        let encoding: Encoding = cfg.chunk_encoding.parse().map_err(|_| {
+            Error::Config(format!(
+                "unknown chunk_encoding {:?} (zstd, snappy, lz4, none)",
+                cfg.chunk_encoding
+            ))
+        })?;
         let chunk_cfg = ChunkConfig {
             encoding,
             block_size: cfg.chunk_block_size,
@@ -66,7 +72,11 @@ impl Ingester {
             "always" => FsyncPolicy::Always,
             "interval" => FsyncPolicy::Interval(cfg.wal.fsync_interval),
             "never" => FsyncPolicy::Never,
-            other => return Err(Error::Config(format!("unknown wal.fsync {other:?} (always, interval, never)"))),
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown wal.fsync {other:?} (always, interval, never)"
+                )))
+            }
         };
         let (wal, mut replay) = Wal::open(WalConfig {
             dir: wal_dir,
@@ -98,7 +108,12 @@ impl Ingester {
             ing.apply(&tenant, &req, true);
             records += 1;
         }
-        tracing::info!(chunks = restored, records, elapsed_ms = started.elapsed().as_millis() as u64, "wal replayed");
+        tracing::info!(
+            chunks = restored,
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "wal replayed"
+        );
         ing.ready.store(true, Ordering::Release);
         Ok(ing)
     }
@@ -119,12 +134,21 @@ impl Ingester {
         if let Some(t) = self.tenant(tenant) {
             return t;
         }
-        self.tenants.write().entry(tenant.to_string()).or_default().clone()
+        self.tenants
+            .write()
+            .entry(tenant.to_string())
+            .or_default()
+            .clone()
     }
 
     /// Finds or creates a stream. Fingerprint collisions between different
     /// label sets are resolved by probing the next fingerprint.
-    pub(crate) fn stream_or_create(&self, t: &Tenant, mut fp: u64, labels_str: &str) -> Option<StreamRef> {
+    pub(crate) fn stream_or_create(
+        &self,
+        t: &Tenant,
+        mut fp: u64,
+        labels_str: &str,
+    ) -> Option<StreamRef> {
         loop {
             if let Some(s) = t.streams.read().get(&fp) {
                 if s.lock().labels_str == labels_str {
@@ -171,7 +195,11 @@ impl Ingester {
             for e in &s.entries {
                 let ts = e.timestamp.map(|t| t.unix_nanos()).unwrap_or(0);
                 md_buf.clear();
-                md_buf.extend(e.structured_metadata.iter().map(|m| (m.name.clone(), m.value.clone())));
+                md_buf.extend(
+                    e.structured_metadata
+                        .iter()
+                        .map(|m| (m.name.clone(), m.value.clone())),
+                );
                 match stream.append(&self.chunk_cfg, ts, &e.line, &md_buf, window, now) {
                     Appended::Ok => n += 1,
                     Appended::Duplicate => {}
@@ -199,8 +227,16 @@ impl Ingester {
 
     /// Read-only views of the chunks of every stream matching `matchers`
     /// that overlap `[from, through]`.
-    pub fn snapshot(&self, tenant: &str, matchers: &[Matcher], from: i64, through: i64) -> Vec<SeriesSnapshot> {
-        let Some(t) = self.tenant(tenant) else { return Vec::new() };
+    pub fn snapshot(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Vec<SeriesSnapshot> {
+        let Some(t) = self.tenant(tenant) else {
+            return Vec::new();
+        };
         let streams: Vec<StreamRef> = t.streams.read().values().cloned().collect();
         let mut out = Vec::new();
         for s in streams {
@@ -215,7 +251,10 @@ impl Ingester {
                 .map(|c| c.chunk().snapshot())
                 .collect();
             if !chunks.is_empty() {
-                out.push(SeriesSnapshot { labels: s.labels.clone(), chunks });
+                out.push(SeriesSnapshot {
+                    labels: s.labels.clone(),
+                    chunks,
+                });
             }
         }
         out
@@ -223,8 +262,16 @@ impl Ingester {
 
     /// Label sets of in-memory streams matching `matchers` with data in
     /// `[from, through]`.
-    pub fn series(&self, tenant: &str, matchers: &[Matcher], from: i64, through: i64) -> Vec<Labels> {
-        let Some(t) = self.tenant(tenant) else { return Vec::new() };
+    pub fn series(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Vec<Labels> {
+        let Some(t) = self.tenant(tenant) else {
+            return Vec::new();
+        };
         let streams: Vec<StreamRef> = t.streams.read().values().cloned().collect();
         streams
             .iter()
@@ -241,7 +288,13 @@ impl Ingester {
 
     /// Number of in-memory streams, chunks and entries and uncompressed bytes
     /// matching, for `/index/stats`.
-    pub fn stats(&self, tenant: &str, matchers: &[Matcher], from: i64, through: i64) -> (u64, u64, u64, u64) {
+    pub fn stats(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> (u64, u64, u64, u64) {
         let snaps = self.snapshot(tenant, matchers, from, through);
         let mut chunks = 0u64;
         let mut entries = 0u64;
@@ -250,7 +303,11 @@ impl Ingester {
             for c in &s.chunks {
                 chunks += 1;
                 entries += c.entry_count() as u64;
-                bytes += c.blocks().iter().map(|b| b.uncompressed_bytes as u64).sum::<u64>();
+                bytes += c
+                    .blocks()
+                    .iter()
+                    .map(|b| b.uncompressed_bytes as u64)
+                    .sum::<u64>();
             }
         }
         (snaps.len() as u64, chunks, entries, bytes)
@@ -265,7 +322,8 @@ impl Ingester {
     pub fn spawn_loops(self: &Arc<Self>) {
         let ing = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(ing.cfg.flush_check_period.max(Duration::from_millis(100)));
+            let mut tick =
+                tokio::time::interval(ing.cfg.flush_check_period.max(Duration::from_millis(100)));
             tick.tick().await;
             while !ing.stopping.load(Ordering::Acquire) {
                 tick.tick().await;
@@ -310,7 +368,9 @@ impl Pusher for Ingester {
 /// Parses a canonical label string (`{a="b", c="d"}`) into labels.
 pub(crate) fn parse_labels(s: &str) -> Option<Labels> {
     let matchers = sluice_logql::parser::parse_selector(s).ok()?;
-    Some(Labels::new(matchers.into_iter().map(|m| (m.name, m.value)).collect()))
+    Some(Labels::new(
+        matchers.into_iter().map(|m| (m.name, m.value)).collect(),
+    ))
 }
 
 pub(crate) fn fmt_rfc3339(ns: i64) -> String {
@@ -319,7 +379,12 @@ pub(crate) fn fmt_rfc3339(ns: i64) -> String {
     let days = secs.div_euclid(86400);
     let sod = secs.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", sod / 3600, sod % 3600 / 60, sod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
@@ -343,6 +408,9 @@ mod tests {
     #[test]
     fn formats_rfc3339() {
         assert_eq!(fmt_rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(fmt_rfc3339(1_700_000_000_000_000_001), "2023-11-14T22:13:20.000000001Z");
+        assert_eq!(
+            fmt_rfc3339(1_700_000_000_000_000_001),
+            "2023-11-14T22:13:20.000000001Z"
+        );
     }
 }

@@ -21,12 +21,23 @@ fn unreachable_metric<T>() -> T {
     unreachable!("metric names are static and valid")
 }
 
-pub static ENTRIES: LazyLock<IntCounter> =
-    LazyLock::new(|| counter("sluice_ingester_entries_total", "Entries appended to in-memory streams."));
+pub static ENTRIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "sluice_ingester_entries_total",
+        "Entries appended to in-memory streams.",
+    )
+});
 pub static STREAMS: LazyLock<IntGauge> =
     LazyLock::new(|| gauge("sluice_ingester_memory_streams", "Streams held in memory."));
-pub static CHUNKS_FLUSHED: LazyLock<IntCounter> =
-    LazyLock::new(|| counter("sluice_ingester_chunks_flushed_total", "Chunks written to the object store."));
+pub static CHUNKS_FLUSHED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "sluice_ingester_chunks_flushed_total",
+        "Chunks written to the object store.",
+    )
+});
 pub static FLUSHED_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter("sluice_ingester_chunk_stored_bytes_total", "Compressed chunk bytes written to the object store.")
+    counter(
+        "sluice_ingester_chunk_stored_bytes_total",
+        "Compressed chunk bytes written to the object store.",
+    )
 });

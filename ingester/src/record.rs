@@ -11,7 +11,9 @@
 //! lines are zero-copy slices of the record.
 
 use bytes::{BufMut, Bytes};
-use sluice_proto::logproto::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
+use sluice_proto::logproto::{
+    EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp,
+};
 
 use crate::error::{Error, Result};
 
@@ -67,7 +69,10 @@ pub fn decode_push(rec: &Bytes) -> Result<(String, PushRequest)> {
             let nm = r.count()?;
             let mut structured_metadata = Vec::with_capacity(nm);
             for _ in 0..nm {
-                structured_metadata.push(LabelPairAdapter { name: r.string()?, value: r.string()? });
+                structured_metadata.push(LabelPairAdapter {
+                    name: r.string()?,
+                    value: r.string()?,
+                });
             }
             entries.push(EntryAdapter {
                 timestamp: Some(Timestamp::from_unix_nanos(prev)),
@@ -76,7 +81,11 @@ pub fn decode_push(rec: &Bytes) -> Result<(String, PushRequest)> {
                 parsed: Vec::new(),
             });
         }
-        streams.push(StreamAdapter { labels, entries, hash });
+        streams.push(StreamAdapter {
+            labels,
+            entries,
+            hash,
+        });
     }
     Ok((tenant, PushRequest { streams }))
 }
@@ -117,7 +126,10 @@ impl Reader<'_> {
     }
 
     pub fn u64le(&mut self) -> Result<u64> {
-        let s = self.buf.get(self.pos..self.pos + 8).ok_or_else(Self::short)?;
+        let s = self
+            .buf
+            .get(self.pos..self.pos + 8)
+            .ok_or_else(Self::short)?;
         self.pos += 8;
         let mut a = [0u8; 8];
         a.copy_from_slice(s);
@@ -181,10 +193,15 @@ mod tests {
                 hash: 42,
                 entries: (0..10)
                     .map(|i| EntryAdapter {
-                        timestamp: Some(Timestamp::from_unix_nanos(1_700_000_000_000_000_000 - i * 7)),
+                        timestamp: Some(Timestamp::from_unix_nanos(
+                            1_700_000_000_000_000_000 - i * 7,
+                        )),
                         line: Bytes::from(format!("line {i}")),
                         structured_metadata: if i % 2 == 0 {
-                            vec![LabelPairAdapter { name: "t".into(), value: i.to_string() }]
+                            vec![LabelPairAdapter {
+                                name: "t".into(),
+                                value: i.to_string(),
+                            }]
                         } else {
                             vec![]
                         },

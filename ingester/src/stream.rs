@@ -71,7 +71,13 @@ pub enum Appended {
 
 impl Stream {
     pub fn new(labels: Labels, labels_str: String) -> Self {
-        Stream { labels, labels_str, chunks: Vec::new(), newest_ts: i64::MIN, last: None }
+        Stream {
+            labels,
+            labels_str,
+            chunks: Vec::new(),
+            newest_ts: i64::MIN,
+            last: None,
+        }
     }
 
     /// Appends an entry to the head chunk, opening a new one when the head
@@ -97,7 +103,10 @@ impl Stream {
             }
         }
         let need_new = match self.chunks.last() {
-            Some(ChunkSlot { state: ChunkState::Open(c), .. }) => c.is_full(),
+            Some(ChunkSlot {
+                state: ChunkState::Open(c),
+                ..
+            }) => c.is_full(),
             _ => true,
         };
         if need_new {
@@ -130,6 +139,11 @@ impl Stream {
         if let Some(slot) = self.chunks.last_mut() {
             slot.close();
         }
-        self.chunks.push(ChunkSlot { state: ChunkState::Open(chunk), created: now, last_append: now, flushing: false });
+        self.chunks.push(ChunkSlot {
+            state: ChunkState::Open(chunk),
+            created: now,
+            last_append: now,
+            flushing: false,
+        });
     }
 }

@@ -5,7 +5,11 @@
 pub enum Error {
     /// `parse error at line 1, col 17: syntax error: unexpected ...`
     #[error("parse error at line {line}, col {col}: {msg}")]
-    Parse { line: usize, col: usize, msg: String },
+    Parse {
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     /// A parse error without a position (e.g. `parse error : queries require at least one regexp or equality matcher ...`).
     #[error("parse error : {0}")]
     ParseNoPos(String),

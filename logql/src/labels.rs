@@ -159,13 +159,22 @@ impl std::hash::Hash for Matcher {
 
 impl Matcher {
     /// Builds a matcher; fails only when a regex matcher's pattern is invalid.
-    pub fn new(name: impl Into<String>, op: MatchOp, value: impl Into<String>) -> Result<Self, regex::Error> {
+    pub fn new(
+        name: impl Into<String>,
+        op: MatchOp,
+        value: impl Into<String>,
+    ) -> Result<Self, regex::Error> {
         let value = value.into();
         let re = match op {
             MatchOp::Re | MatchOp::Nre => Some(Regex::new(&format!("^(?s:{value})$"))?),
             _ => None,
         };
-        Ok(Matcher { name: name.into(), op, value, re })
+        Ok(Matcher {
+            name: name.into(),
+            op,
+            value,
+            re,
+        })
     }
 
     pub fn matches(&self, v: &str) -> bool {
@@ -228,6 +237,8 @@ mod tests {
         assert!(!m.matches("api"));
         let m = Matcher::new("app", MatchOp::Re, "ap.*").unwrap();
         assert!(m.matches("api"));
-        assert!(!Matcher::new("x", MatchOp::Re, ".+").unwrap().matches_empty());
+        assert!(!Matcher::new("x", MatchOp::Re, ".+")
+            .unwrap()
+            .matches_empty());
     }
 }

@@ -78,10 +78,12 @@ pub trait LogSource: Send + Sync {
             .into_iter()
             .map(|s| SizeReader {
                 labels: s.labels,
-                entries: Box::new(
-                    s.entries
-                        .map(|e| e.map(|e| EntrySize { ts: e.ts, len: e.line.len() as u32 })),
-                ),
+                entries: Box::new(s.entries.map(|e| {
+                    e.map(|e| EntrySize {
+                        ts: e.ts,
+                        len: e.line.len() as u32,
+                    })
+                })),
             })
             .collect())
     }
@@ -109,7 +111,10 @@ impl LogSource for MemSource {
             if p.direction == Direction::Backward {
                 sel.reverse();
             }
-            out.push(StreamReader { labels: labels.clone(), entries: Box::new(sel.into_iter().map(Ok)) });
+            out.push(StreamReader {
+                labels: labels.clone(),
+                entries: Box::new(sel.into_iter().map(Ok)),
+            });
         }
         Ok(out)
     }

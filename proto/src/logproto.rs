@@ -13,11 +13,16 @@ pub struct Timestamp {
 
 impl Timestamp {
     pub fn from_unix_nanos(ns: i64) -> Self {
-        Timestamp { seconds: ns.div_euclid(1_000_000_000), nanos: ns.rem_euclid(1_000_000_000) as i32 }
+        Timestamp {
+            seconds: ns.div_euclid(1_000_000_000),
+            nanos: ns.rem_euclid(1_000_000_000) as i32,
+        }
     }
 
     pub fn unix_nanos(&self) -> i64 {
-        self.seconds.saturating_mul(1_000_000_000).saturating_add(i64::from(self.nanos))
+        self.seconds
+            .saturating_mul(1_000_000_000)
+            .saturating_add(i64::from(self.nanos))
     }
 }
 
@@ -77,7 +82,10 @@ mod tests {
                 entries: vec![EntryAdapter {
                     timestamp: Some(Timestamp::from_unix_nanos(1_700_000_000_123_456_789)),
                     line: Bytes::from_static(b"hello"),
-                    structured_metadata: vec![LabelPairAdapter { name: "trace_id".into(), value: "abc".into() }],
+                    structured_metadata: vec![LabelPairAdapter {
+                        name: "trace_id".into(),
+                        value: "abc".into(),
+                    }],
                     parsed: vec![],
                 }],
                 hash: 0,
@@ -86,6 +94,9 @@ mod tests {
         let bytes = req.encode_to_vec();
         let back = PushRequest::decode(bytes.as_slice()).unwrap();
         assert_eq!(back, req);
-        assert_eq!(back.streams[0].entries[0].timestamp.unwrap().unix_nanos(), 1_700_000_000_123_456_789);
+        assert_eq!(
+            back.streams[0].entries[0].timestamp.unwrap().unix_nanos(),
+            1_700_000_000_123_456_789
+        );
     }
 }

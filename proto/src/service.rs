@@ -28,7 +28,10 @@ pub struct ServiceError {
 
 impl ServiceError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        ServiceError { code, message: message.into() }
+        ServiceError {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn http_status(&self) -> u16 {

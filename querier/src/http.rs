@@ -31,13 +31,22 @@ pub struct HttpState {
 /// The query routes, to be merged into the server's router.
 pub fn routes(state: Arc<HttpState>) -> Router {
     Router::new()
-        .route("/loki/api/v1/query_range", get(query_range).post(query_range))
+        .route(
+            "/loki/api/v1/query_range",
+            get(query_range).post(query_range),
+        )
         .route("/loki/api/v1/query", get(query).post(query))
         .route("/loki/api/v1/labels", get(labels).post(labels))
         .route("/loki/api/v1/label", get(labels).post(labels))
-        .route("/loki/api/v1/label/{name}/values", get(label_values).post(label_values))
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(label_values).post(label_values),
+        )
         .route("/loki/api/v1/series", get(series).post(series))
-        .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
+        .route(
+            "/loki/api/v1/index/stats",
+            get(index_stats).post(index_stats),
+        )
         .with_state(state)
 }
 
@@ -46,7 +55,11 @@ pub fn tenant(headers: &HeaderMap, auth_enabled: bool) -> Result<String, (Status
     if !auth_enabled {
         return Ok("fake".into());
     }
-    match headers.get("x-scope-orgid").and_then(|v| v.to_str().ok()).map(str::trim) {
+    match headers
+        .get("x-scope-orgid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
         Some(t) if !t.is_empty() => Ok(t.to_string()),
         _ => Err((StatusCode::UNAUTHORIZED, "no org id".into())),
     }
@@ -62,11 +75,20 @@ fn now_ns() -> i64 {
 /// An error as Loki writes it: plain text with the status code.
 pub fn error_response(status: u16, msg: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{msg}\n")).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{msg}\n"),
+    )
+        .into_response()
 }
 
 fn json_response(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 fn respond(r: Result<String>) -> Response {
@@ -83,16 +105,26 @@ struct Req {
 }
 
 fn request(st: &HttpState, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<Req, Response> {
-    let tenant = tenant(headers, st.auth_enabled).map_err(|(c, m)| error_response(c.as_u16(), &m))?;
+    let tenant =
+        tenant(headers, st.auth_enabled).map_err(|(c, m)| error_response(c.as_u16(), &m))?;
     let categorize = headers
         .get_all("x-loki-response-encoding-flags")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
-    Ok(Req { tenant, params: Params::parse(uri.query(), body), categorize })
+    Ok(Req {
+        tenant,
+        params: Params::parse(uri.query(), body),
+        categorize,
+    })
 }
 
-async fn query_range(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+async fn query_range(
+    State(st): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let req = match request(&st, &headers, &uri, &body) {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -106,11 +138,15 @@ async fn run_range(st: &HttpState, req: &Req) -> Result<String> {
     let end = p.time("end", now)?;
     let start = p.time("start", end - 3600 * NS)?;
     if end < start {
-        return Err(Error::BadRequest("end timestamp must not be before or equal to start time".into()));
+        return Err(Error::BadRequest(
+            "end timestamp must not be before or equal to start time".into(),
+        ));
     }
     let step = match p.get("step") {
         Some(s) => parse_step(s).ok_or_else(|| {
-            Error::BadRequest(format!("invalid parameter \"step\": cannot parse \"{s}\" to a valid duration"))
+            Error::BadRequest(format!(
+                "invalid parameter \"step\": cannot parse \"{s}\" to a valid duration"
+            ))
         })?,
         // Loki's default: one point per 250th of the range, at least 1s
         None => ((end - start) / NS / 250).max(1) * NS,
@@ -126,7 +162,13 @@ async fn run_range(st: &HttpState, req: &Req) -> Result<String> {
                 .into(),
         ));
     }
-    let params = QueryParams { start, end, step, direction: p.direction()?, limit: p.limit()? };
+    let params = QueryParams {
+        start,
+        end,
+        step,
+        direction: p.direction()?,
+        limit: p.limit()?,
+    };
     run(st, req, params).await
 }
 
@@ -138,15 +180,25 @@ async fn run(st: &HttpState, req: &Req, params: QueryParams) -> Result<String> {
     Ok(json::query_response(&v, req.categorize, secs, 0, 0))
 }
 
-async fn query(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+async fn query(
+    State(st): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let req = match request(&st, &headers, &uri, &body) {
         Ok(r) => r,
         Err(resp) => return resp,
     };
     let r = async {
         let t = req.params.time("time", now_ns())?;
-        let params =
-            QueryParams { start: t, end: t, step: 0, direction: req.params.direction()?, limit: req.params.limit()? };
+        let params = QueryParams {
+            start: t,
+            end: t,
+            step: 0,
+            direction: req.params.direction()?,
+            limit: req.params.limit()?,
+        };
         run(&st, &req, params).await
     }
     .await;
@@ -179,7 +231,12 @@ fn string_list(items: &[String]) -> String {
     o
 }
 
-async fn labels(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+async fn labels(
+    State(st): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let req = match request(&st, &headers, &uri, &body) {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -208,14 +265,22 @@ async fn label_values(
     let r = async {
         let (start, end) = lookup_range(&req.params)?;
         let m = selector(req.params.get("query"))?;
-        let values = st.querier.label_values(&req.tenant, &name, &m, start, end).await?;
+        let values = st
+            .querier
+            .label_values(&req.tenant, &name, &m, start, end)
+            .await?;
         Ok(string_list(&values))
     }
     .await;
     respond(r)
 }
 
-async fn series(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+async fn series(
+    State(st): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let req = match request(&st, &headers, &uri, &body) {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -224,7 +289,10 @@ async fn series(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, 
         let (start, end) = lookup_range(&req.params)?;
         let groups: Vec<Vec<Matcher>> = match req.params.all("match[]") {
             [] => vec![Vec::new()],
-            ms => ms.iter().map(|m| selector(Some(m))).collect::<Result<_>>()?,
+            ms => ms
+                .iter()
+                .map(|m| selector(Some(m)))
+                .collect::<Result<_>>()?,
         };
         let mut all = std::collections::BTreeSet::new();
         for m in &groups {
@@ -244,7 +312,12 @@ async fn series(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, 
     respond(r)
 }
 
-async fn index_stats(State(st): State<Arc<HttpState>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+async fn index_stats(
+    State(st): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let req = match request(&st, &headers, &uri, &body) {
         Ok(r) => r,
         Err(resp) => return resp,

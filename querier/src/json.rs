@@ -10,7 +10,13 @@ use sluice_logql::engine::{QueryValue, Stream};
 use sluice_logql::labels::Labels;
 
 /// Writes `{"status":"success","data":{...}}` for a query result.
-pub fn query_response(v: &QueryValue, categorize: bool, exec_secs: f64, lines: u64, bytes: u64) -> String {
+pub fn query_response(
+    v: &QueryValue,
+    categorize: bool,
+    exec_secs: f64,
+    lines: u64,
+    bytes: u64,
+) -> String {
     let mut o = String::with_capacity(4096);
     o.push_str(r#"{"status":"success","data":{"resultType":"#);
     match v {
@@ -63,7 +69,13 @@ pub fn query_response(v: &QueryValue, categorize: bool, exec_secs: f64, lines: u
             write_point(&mut o, *ts, *value);
         }
     }
-    let per_sec = |n: u64| if exec_secs > 0.0 { (n as f64 / exec_secs) as u64 } else { 0 };
+    let per_sec = |n: u64| {
+        if exec_secs > 0.0 {
+            (n as f64 / exec_secs) as u64
+        } else {
+            0
+        }
+    };
     let _ = write!(
         o,
         r#","stats":{{"summary":{{"bytesProcessedPerSecond":{},"linesProcessedPerSecond":{},"totalBytesProcessed":{bytes},"totalLinesProcessed":{lines},"execTime":{exec_secs},"queueTime":0,"subqueries":0,"totalEntriesReturned":{}}}}}}}}}"#,
@@ -131,7 +143,10 @@ fn write_categorized(o: &mut String, streams: &[Stream]) {
             write_str(o, &String::from_utf8_lossy(&e.line));
             o.push_str(",{");
             let mut first = true;
-            for (key, pairs) in [("structuredMetadata", &e.structured_metadata), ("parsed", &e.parsed)] {
+            for (key, pairs) in [
+                ("structuredMetadata", &e.structured_metadata),
+                ("parsed", &e.parsed),
+            ] {
                 if pairs.is_empty() {
                     continue;
                 }

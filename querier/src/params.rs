@@ -23,7 +23,11 @@ impl Params {
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.0.get(k).and_then(|v| v.first()).map(|s| s.as_str()).filter(|s| !s.is_empty())
+        self.0
+            .get(k)
+            .and_then(|v| v.first())
+            .map(|s| s.as_str())
+            .filter(|s| !s.is_empty())
     }
 
     pub fn all(&self, k: &str) -> &[String] {
@@ -35,7 +39,9 @@ impl Params {
         match self.get(k) {
             None => Ok(default),
             Some(v) => parse_time(v).ok_or_else(|| {
-                Error::BadRequest(format!("invalid {k} parameter {v:?}: use unix seconds, nanoseconds or RFC3339"))
+                Error::BadRequest(format!(
+                    "invalid {k} parameter {v:?}: use unix seconds, nanoseconds or RFC3339"
+                ))
             }),
         }
     }
@@ -55,7 +61,9 @@ impl Params {
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if n > 0 => Ok(n.min(u32::MAX as i64) as u32),
                 Ok(_) => Err(Error::BadRequest("limit must be a positive value".into())),
-                Err(_) => Err(Error::BadRequest(format!("invalid limit {v:?}: must be an integer"))),
+                Err(_) => Err(Error::BadRequest(format!(
+                    "invalid limit {v:?}: must be an integer"
+                ))),
             },
         }
     }
@@ -71,9 +79,15 @@ pub fn parse_time(v: &str) -> Option<i64> {
     }
     if let Ok(n) = v.parse::<i64>() {
         let digits = v.trim_start_matches('-').len();
-        return Some(if digits <= 10 { n.saturating_mul(1_000_000_000) } else { n });
+        return Some(if digits <= 10 {
+            n.saturating_mul(1_000_000_000)
+        } else {
+            n
+        });
     }
-    chrono::DateTime::parse_from_rfc3339(v).ok().and_then(|t| t.timestamp_nanos_opt())
+    chrono::DateTime::parse_from_rfc3339(v)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
 }
 
 /// `step` as a Prometheus duration (`15s`, `15000ms`) or float seconds; ns.
@@ -85,12 +99,14 @@ pub fn parse_step(v: &str) -> Option<i64> {
 }
 
 fn form_pairs(src: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
-    src.split(|&b| b == b'&').filter(|s| !s.is_empty()).map(|kv| {
-        let mut it = kv.splitn(2, |&b| b == b'=');
-        let k = unescape(it.next().unwrap_or(b""));
-        let v = unescape(it.next().unwrap_or(b""));
-        (k, v)
-    })
+    src.split(|&b| b == b'&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let mut it = kv.splitn(2, |&b| b == b'=');
+            let k = unescape(it.next().unwrap_or(b""));
+            let v = unescape(it.next().unwrap_or(b""));
+            (k, v)
+        })
 }
 
 fn unescape(s: &[u8]) -> String {
@@ -99,15 +115,13 @@ fn unescape(s: &[u8]) -> String {
     while i < s.len() {
         match s[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < s.len() => {
-                match (hex(s[i + 1]), hex(s[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -132,15 +146,24 @@ mod tests {
     #[test]
     fn times_follow_loki_rules() {
         assert_eq!(parse_time("4000000000"), Some(4_000_000_000_000_000_000));
-        assert_eq!(parse_time("1700000000123456789"), Some(1_700_000_000_123_456_789));
+        assert_eq!(
+            parse_time("1700000000123456789"),
+            Some(1_700_000_000_123_456_789)
+        );
         assert_eq!(parse_time("1.5"), Some(1_500_000_000));
-        assert_eq!(parse_time("2026-08-20T10:00:00.000Z"), Some(1_787_220_000_000_000_000));
+        assert_eq!(
+            parse_time("2026-08-20T10:00:00.000Z"),
+            Some(1_787_220_000_000_000_000)
+        );
         assert_eq!(parse_time("nope"), None);
     }
 
     #[test]
     fn form_decoding() {
-        let p = Params::parse(Some("query=%7Bapp%3D%22a%22%7D+x&match[]=a&match[]=b&limit="), b"step=15");
+        let p = Params::parse(
+            Some("query=%7Bapp%3D%22a%22%7D+x&match[]=a&match[]=b&limit="),
+            b"step=15",
+        );
         assert_eq!(p.get("query"), Some(r#"{app="a"} x"#));
         assert_eq!(p.all("match[]").len(), 2);
         assert_eq!(p.get("limit"), None);

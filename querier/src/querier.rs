@@ -26,8 +26,20 @@ pub struct RecentSeries {
 /// `-target=all` this is the in-process ingester.
 #[async_trait::async_trait]
 pub trait RecentData: Send + Sync {
-    async fn chunks(&self, tenant: &str, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<RecentSeries>>;
-    async fn series(&self, tenant: &str, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<Labels>>;
+    async fn chunks(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<RecentSeries>>;
+    async fn series(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<Labels>>;
 }
 
 /// Query limits (`limits_config` keys, Loki's defaults).
@@ -46,7 +58,11 @@ pub struct QuerierConfig {
 
 impl Default for QuerierConfig {
     fn default() -> Self {
-        QuerierConfig { query_timeout: Duration::from_secs(60), max_concurrent_fetches: 64, engine: engine::Limits::default() }
+        QuerierConfig {
+            query_timeout: Duration::from_secs(60),
+            max_concurrent_fetches: 64,
+            engine: engine::Limits::default(),
+        }
     }
 }
 
@@ -92,7 +108,12 @@ impl Querier {
     }
 
     /// Parses and runs a query.
-    pub async fn query(&self, tenant: &str, query: &str, params: QueryParams) -> Result<QueryValue> {
+    pub async fn query(
+        &self,
+        tenant: &str,
+        query: &str,
+        params: QueryParams,
+    ) -> Result<QueryValue> {
         let expr = sluice_logql::parser::parse_expr(query)?;
         let fut = self.eval(tenant, expr, params);
         match tokio::time::timeout(self.cfg.query_timeout, fut).await {
@@ -118,12 +139,19 @@ impl Querier {
     async fn prepare(&self, tenant: &str, sels: &[Selection]) -> Result<PreparedSource> {
         let mut src = PreparedSource::default();
         for s in sels {
-            for r in self.recent.chunks(tenant, &s.matchers, s.from, s.through).await? {
+            for r in self
+                .recent
+                .chunks(tenant, &s.matchers, s.from, s.through)
+                .await?
+            {
                 src.add(r.labels, r.chunks);
             }
         }
         for s in sels {
-            let series = self.store.series(tenant, &s.matchers, s.from, s.through).await?;
+            let series = self
+                .store
+                .series(tenant, &s.matchers, s.from, s.through)
+                .await?;
             let refs: Vec<(Labels, sluice_storage::index::ChunkRef)> = series
                 .into_iter()
                 .flat_map(|(l, refs)| refs.into_iter().map(move |r| (l.clone(), r)))
@@ -142,15 +170,32 @@ impl Querier {
     }
 
     /// Label sets of streams matching `matchers` in `[from, through]`.
-    pub async fn series(&self, tenant: &str, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<Labels>> {
-        let mut set: BTreeSet<Labels> = self.recent.series(tenant, matchers, from, through).await?.into_iter().collect();
+    pub async fn series(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<Labels>> {
+        let mut set: BTreeSet<Labels> = self
+            .recent
+            .series(tenant, matchers, from, through)
+            .await?
+            .into_iter()
+            .collect();
         for (l, _) in self.store.series(tenant, matchers, from, through).await? {
             set.insert(l);
         }
         Ok(set.into_iter().collect())
     }
 
-    pub async fn label_names(&self, tenant: &str, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<String>> {
+    pub async fn label_names(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
         let mut names = BTreeSet::new();
         if matchers.is_empty() {
             names.extend(self.store.label_names(tenant, from, through).await?);
@@ -173,8 +218,12 @@ impl Querier {
         from: i64,
         through: i64,
     ) -> Result<Vec<String>> {
-        let mut values: BTreeSet<String> =
-            self.store.label_values(tenant, name, matchers, from, through).await?.into_iter().collect();
+        let mut values: BTreeSet<String> = self
+            .store
+            .label_values(tenant, name, matchers, from, through)
+            .await?
+            .into_iter()
+            .collect();
         for l in self.recent.series(tenant, matchers, from, through).await? {
             if let Some(v) = l.get(name) {
                 values.insert(v.to_string());
@@ -185,7 +234,13 @@ impl Querier {
 
     /// Streams, chunks, entries and uncompressed bytes matching, for
     /// `/index/stats`.
-    pub async fn stats(&self, tenant: &str, matchers: &[Matcher], from: i64, through: i64) -> Result<IndexStats> {
+    pub async fn stats(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<IndexStats> {
         let mut st = IndexStats::default();
         let mut streams = BTreeSet::new();
         for r in self.recent.chunks(tenant, matchers, from, through).await? {
@@ -193,7 +248,11 @@ impl Querier {
             for c in &r.chunks {
                 st.chunks += 1;
                 st.entries += c.entry_count() as u64;
-                st.bytes += c.blocks().iter().map(|b| b.uncompressed_bytes as u64).sum::<u64>();
+                st.bytes += c
+                    .blocks()
+                    .iter()
+                    .map(|b| b.uncompressed_bytes as u64)
+                    .sum::<u64>();
             }
         }
         for (l, refs) in self.store.series(tenant, matchers, from, through).await? {
@@ -227,14 +286,22 @@ fn selections(expr: &Expr, start: i64, end: i64, out: &mut Vec<Selection>) {
 }
 
 fn log_sel(l: &LogExpr, from: i64, through: i64) -> Selection {
-    Selection { matchers: l.selector.clone(), from, through }
+    Selection {
+        matchers: l.selector.clone(),
+        from,
+        through,
+    }
 }
 
 fn sample_sels(s: &SampleExpr, start: i64, end: i64, out: &mut Vec<Selection>) {
     match s {
         SampleExpr::RangeAgg(r) => {
             let lr = &r.range;
-            out.push(log_sel(&lr.log, start - lr.range - lr.offset, end - lr.offset + 1));
+            out.push(log_sel(
+                &lr.log,
+                start - lr.range - lr.offset,
+                end - lr.offset + 1,
+            ));
         }
         SampleExpr::VectorAgg(v) => sample_sels(&v.expr, start, end, out),
         SampleExpr::Binary(b) => {

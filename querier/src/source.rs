@@ -24,24 +24,32 @@ impl PreparedSource {
     pub fn add(&mut self, labels: Labels, chunks: Vec<ChunkData>) {
         let have = self.streams.entry(labels).or_default();
         for c in chunks {
-            let dup = have.iter().any(|h| h.bounds() == c.bounds() && h.entry_count() == c.entry_count());
+            let dup = have
+                .iter()
+                .any(|h| h.bounds() == c.bounds() && h.entry_count() == c.entry_count());
             if !dup {
                 have.push(c);
             }
         }
     }
 
-    fn matching<'a>(&'a self, p: &'a SelectParams) -> impl Iterator<Item = (&'a Labels, Vec<&'a ChunkData>)> + 'a {
-        self.streams.iter().filter(|(l, _)| l.matches(&p.matchers)).filter_map(move |(l, cs)| {
-            let cs: Vec<&ChunkData> = cs
-                .iter()
-                .filter(|c| {
-                    let (min, max) = c.bounds();
-                    min < p.end && max >= p.start
-                })
-                .collect();
-            (!cs.is_empty()).then_some((l, cs))
-        })
+    fn matching<'a>(
+        &'a self,
+        p: &'a SelectParams,
+    ) -> impl Iterator<Item = (&'a Labels, Vec<&'a ChunkData>)> + 'a {
+        self.streams
+            .iter()
+            .filter(|(l, _)| l.matches(&p.matchers))
+            .filter_map(move |(l, cs)| {
+                let cs: Vec<&ChunkData> = cs
+                    .iter()
+                    .filter(|c| {
+                        let (min, max) = c.bounds();
+                        min < p.end && max >= p.start
+                    })
+                    .collect();
+                (!cs.is_empty()).then_some((l, cs))
+            })
     }
 }
 
@@ -54,13 +62,21 @@ impl LogSource for PreparedSource {
                     .into_iter()
                     .map(|c| {
                         let it: Box<dyn Iterator<Item = Result<Entry, SourceError>> + Send> =
-                            Box::new(c.entries(p.start, p.end, p.direction).map(|r| r.map_err(src_err)));
+                            Box::new(
+                                c.entries(p.start, p.end, p.direction)
+                                    .map(|r| r.map_err(src_err)),
+                            );
                         it
                     })
                     .collect();
                 StreamReader {
                     labels: labels.clone(),
-                    entries: Box::new(Merge::new(iters, p.direction, |e: &Entry| e.ts, |a, b| a.line == b.line)),
+                    entries: Box::new(Merge::new(
+                        iters,
+                        p.direction,
+                        |e: &Entry| e.ts,
+                        |a, b| a.line == b.line,
+                    )),
                 }
             })
             .collect())
@@ -74,13 +90,21 @@ impl LogSource for PreparedSource {
                     .into_iter()
                     .map(|c| {
                         let it: Box<dyn Iterator<Item = Result<EntrySize, SourceError>> + Send> =
-                            Box::new(c.sizes(p.start, p.end, p.direction).map(|r| r.map_err(src_err)));
+                            Box::new(
+                                c.sizes(p.start, p.end, p.direction)
+                                    .map(|r| r.map_err(src_err)),
+                            );
                         it
                     })
                     .collect();
                 SizeReader {
                     labels: labels.clone(),
-                    entries: Box::new(Merge::new(iters, p.direction, |e: &EntrySize| e.ts, |a, b| a.len == b.len)),
+                    entries: Box::new(Merge::new(
+                        iters,
+                        p.direction,
+                        |e: &EntrySize| e.ts,
+                        |a, b| a.len == b.len,
+                    )),
                 }
             })
             .collect())
@@ -150,8 +174,17 @@ impl<T: Clone, K: Fn(&T) -> i64, S: Fn(&T, &T) -> bool> Merge<T, K, S> {
         match self.iters[src].next() {
             Some(Ok(item)) => {
                 let ts = (self.key)(&item);
-                let order = if self.direction == Direction::Forward { -ts } else { ts };
-                self.heap.push(Head { ts, order, src, item });
+                let order = if self.direction == Direction::Forward {
+                    -ts
+                } else {
+                    ts
+                };
+                self.heap.push(Head {
+                    ts,
+                    order,
+                    src,
+                    item,
+                });
             }
             Some(Err(e)) => self.error = Some(e),
             None => {}
@@ -175,10 +208,17 @@ impl<T: Clone, K: Fn(&T) -> i64, S: Fn(&T, &T) -> bool> Iterator for Merge<T, K,
             }
             let head = self.heap.pop()?;
             self.pull(head.src);
-            if self.recent.first().is_some_and(|(_, r)| (self.key)(r) != head.ts) {
+            if self
+                .recent
+                .first()
+                .is_some_and(|(_, r)| (self.key)(r) != head.ts)
+            {
                 self.recent.clear();
             }
-            let dup = self.recent.iter().any(|(src, r)| *src != head.src && (self.same)(r, &head.item));
+            let dup = self
+                .recent
+                .iter()
+                .any(|(src, r)| *src != head.src && (self.same)(r, &head.item));
             if dup {
                 continue;
             }
@@ -202,7 +242,10 @@ mod tests {
     #[test]
     fn merges_in_order_and_drops_cross_source_duplicates() {
         let m = Merge::new(
-            vec![it(vec![(1, 1), (3, 1), (3, 1), (5, 1)]), it(vec![(2, 1), (3, 1), (6, 1)])],
+            vec![
+                it(vec![(1, 1), (3, 1), (3, 1), (5, 1)]),
+                it(vec![(2, 1), (3, 1), (6, 1)]),
+            ],
             Direction::Forward,
             |e: &EntrySize| e.ts,
             |a, b| a.len == b.len,

@@ -22,12 +22,17 @@ fn sigkill_during_pushes_loses_no_acknowledged_entry() {
         let stop = stop.clone();
         let url = url.clone();
         workers.push(std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
             let mut seq = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 // each worker owns streams w*10 .. w*10+10
                 let req = proto_batch("crash", w * 10..w * 10 + 10, seq..seq + 50, base);
-                let body = snap::raw::Encoder::new().compress_vec(&prost::Message::encode_to_vec(&req)).unwrap();
+                let body = snap::raw::Encoder::new()
+                    .compress_vec(&prost::Message::encode_to_vec(&req))
+                    .unwrap();
                 let r = client
                     .post(format!("{url}/loki/api/v1/push"))
                     .header("Content-Type", "application/x-protobuf")
@@ -36,13 +41,12 @@ fn sigkill_during_pushes_loses_no_acknowledged_entry() {
                 match r {
                     Ok(r) if r.status().as_u16() == 204 => {
                         let mut a = acked.lock().unwrap();
-                        for st in &req.streams {
-                            let labels = st.labels.replace(['{', '}', '"', ' '], "");
-                            for e in &st.entries {
+                        for st in w * 10..w * 10 + 10 {
+                            for i in seq..seq + 50 {
                                 a.insert((
-                                    labels.clone(),
-                                    e.timestamp.unwrap().unix_nanos(),
-                                    String::from_utf8(e.line.to_vec()).unwrap(),
+                                    entry_labels("crash", st, i),
+                                    base + (i as i64) * 1_000_000 + st as i64,
+                                    line(st, i),
                                 ));
                             }
                         }
@@ -66,10 +70,16 @@ fn sigkill_during_pushes_loses_no_acknowledged_entry() {
     assert!(acked.len() >= 20_000);
 
     let s = start(dir.path(), "");
-    let got: BTreeSet<(String, i64, String)> =
-        s.all_entries(r#"{via="crash"}"#, base, now_ns()).into_iter().collect();
+    let got: BTreeSet<(String, i64, String)> = s
+        .all_entries(r#"{via="crash"}"#, base, now_ns())
+        .into_iter()
+        .collect();
     let missing: Vec<_> = acked.difference(&got).take(5).collect();
-    assert!(missing.is_empty(), "{} acknowledged entries lost, e.g. {missing:?}", acked.difference(&got).count());
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged entries lost, e.g. {missing:?}",
+        acked.difference(&got).count()
+    );
 }
 
 #[test]
@@ -90,7 +100,10 @@ fn flushed_data_survives_losing_the_wal() {
     let after = s.all_entries(r#"{via="flush"}"#, base, now_ns());
     assert_eq!(after, before);
     // the restarted process sees the stored labels too
-    let v = s.get_json("/loki/api/v1/label/stream/values", &[("start", base.to_string())]);
+    let v = s.get_json(
+        "/loki/api/v1/label/stream/values",
+        &[("start", base.to_string())],
+    );
     assert_eq!(v["data"].as_array().unwrap().len(), 20);
 }
 

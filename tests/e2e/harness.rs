@@ -7,7 +7,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use sluice_proto::logproto::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
+use sluice_proto::logproto::{
+    EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp,
+};
 
 pub struct Server {
     pub child: Child,
@@ -45,18 +47,27 @@ pub fn start(data: &Path, extra_yaml: &str) -> Server {
             }
             if !sent {
                 if let Some(i) = line.find("addr=") {
-                    let addr = line[i + 5..].split_whitespace().next().unwrap_or("").to_string();
+                    let addr = line[i + 5..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
                     let _ = tx.send(addr);
                     sent = true;
                 }
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("sluice printed its listen address");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("sluice printed its listen address");
     let s = Server {
         child,
         url: format!("http://{addr}"),
-        client: reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+        client: reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap(),
     };
     s.wait_ready(Duration::from_secs(30));
     s
@@ -83,7 +94,11 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) {
-        let st = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let st = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(st.success());
         let t0 = Instant::now();
         loop {
@@ -91,13 +106,18 @@ impl Server {
                 assert!(st.success(), "sluice exited with {st}");
                 return;
             }
-            assert!(t0.elapsed() < Duration::from_secs(60), "sluice did not stop on SIGTERM");
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "sluice did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     pub fn push_proto(&self, req: &PushRequest) -> reqwest::blocking::Response {
-        let body = snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).unwrap();
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .unwrap();
         self.client
             .post(format!("{}/loki/api/v1/push", self.url))
             .header("Content-Type", "application/x-protobuf")
@@ -116,7 +136,12 @@ impl Server {
     }
 
     pub fn get(&self, path: &str, params: &[(&str, String)]) -> (u16, String) {
-        let r = self.client.get(format!("{}{}", self.url, path)).query(params).send().unwrap();
+        let r = self
+            .client
+            .get(format!("{}{}", self.url, path))
+            .query(params)
+            .send()
+            .unwrap();
         (r.status().as_u16(), r.text().unwrap())
     }
 
@@ -127,7 +152,11 @@ impl Server {
     }
 
     pub fn flush(&self) {
-        let r = self.client.post(format!("{}/flush", self.url)).send().unwrap();
+        let r = self
+            .client
+            .post(format!("{}/flush", self.url))
+            .send()
+            .unwrap();
         assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
     }
 
@@ -178,7 +207,11 @@ pub fn entries_of(v: &serde_json::Value) -> Vec<(String, i64, String)> {
     for s in v["data"]["result"].as_array().unwrap() {
         let labels = label_string(&s["stream"]);
         for e in s["values"].as_array().unwrap() {
-            let ts: i64 = e[0].as_str().expect("timestamp is a string").parse().unwrap();
+            let ts: i64 = e[0]
+                .as_str()
+                .expect("timestamp is a string")
+                .parse()
+                .unwrap();
             out.push((labels.clone(), ts, e[1].as_str().unwrap().to_string()));
         }
     }
@@ -186,19 +219,48 @@ pub fn entries_of(v: &serde_json::Value) -> Vec<(String, i64, String)> {
 }
 
 pub fn label_string(m: &serde_json::Value) -> String {
-    let mut pairs: Vec<(String, String)> =
-        m.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
+    let mut pairs: Vec<(String, String)> = m
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+/// The labels a query returns for entry `i` of stream `s`: the stream's
+/// labels plus its structured metadata, sorted (Loki's non-categorized form).
+pub fn entry_labels(via: &str, s: usize, i: usize) -> String {
+    match trace_id(s, i) {
+        Some(t) => format!("app=e2e,stream=s{s},trace_id={t},via={via}"),
+        None => format!("app=e2e,stream=s{s},via={via}"),
+    }
+}
+
+/// Every third entry carries a `trace_id` structured-metadata field.
+fn trace_id(s: usize, i: usize) -> Option<String> {
+    (i % 3 == 0).then(|| format!("{s:04x}{i:08x}"))
 }
 
 /// A deterministic line for stream `s`, entry `i`.
 pub fn line(s: usize, i: usize) -> String {
-    format!("level=info stream={s} seq={i} msg=\"request handled\" path=/api/v1/items/{} took={}ms", i % 97, (i * 7) % 500)
+    format!(
+        "level=info stream={s} seq={i} msg=\"request handled\" path=/api/v1/items/{} took={}ms",
+        i % 97,
+        (i * 7) % 500
+    )
 }
 
 /// A protobuf push of `entries` entries for each stream in `streams`.
@@ -215,13 +277,17 @@ pub fn proto_batch(
                 entries: seqs
                     .clone()
                     .map(|i| EntryAdapter {
-                        timestamp: Some(Timestamp::from_unix_nanos(base + (i as i64) * 1_000_000 + s as i64)),
+                        timestamp: Some(Timestamp::from_unix_nanos(
+                            base + (i as i64) * 1_000_000 + s as i64,
+                        )),
                         line: line(s, i).into(),
-                        structured_metadata: if i % 3 == 0 {
-                            vec![LabelPairAdapter { name: "trace_id".into(), value: format!("{s:04x}{i:08x}") }]
-                        } else {
-                            vec![]
-                        },
+                        structured_metadata: trace_id(s, i)
+                            .map(|value| LabelPairAdapter {
+                                name: "trace_id".into(),
+                                value,
+                            })
+                            .into_iter()
+                            .collect(),
                         parsed: vec![],
                     })
                     .collect(),

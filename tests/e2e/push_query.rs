@@ -15,7 +15,12 @@ fn push_100k_by_protobuf_and_json_and_query_back() {
 
     // 50 streams by protobuf+snappy, 50 by JSON, 1000 entries each, in batches
     for chunk in (0..PER_STREAM).step_by(250) {
-        let r = s.push_proto(&proto_batch("proto", 0..STREAMS / 2, chunk..chunk + 250, base));
+        let r = s.push_proto(&proto_batch(
+            "proto",
+            0..STREAMS / 2,
+            chunk..chunk + 250,
+            base,
+        ));
         assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap());
         let req = proto_batch("json", STREAMS / 2..STREAMS, chunk..chunk + 250, base);
         let body = serde_json::json!({
@@ -49,15 +54,22 @@ fn push_100k_by_protobuf_and_json_and_query_back() {
         .flat_map(|st| {
             let via = if st < STREAMS / 2 { "proto" } else { "json" };
             (0..PER_STREAM).map(move |i| {
-                (format!("app=e2e,stream=s{st},via={via}"), base + (i as i64) * 1_000_000 + st as i64, line(st, i))
+                (
+                    entry_labels(via, st, i),
+                    base + (i as i64) * 1_000_000 + st as i64,
+                    line(st, i),
+                )
             })
         })
         .collect();
     let got: BTreeSet<(String, i64, String)> = all.into_iter().collect();
     assert_eq!(got, expected);
 
-    // one stream, forward and backward, with a limit
-    for (dir, first) in [("forward", 0usize), ("backward", PER_STREAM - 1)] {
+    // one stream, forward and backward, with a limit: the oldest or newest 10
+    for (dir, seqs) in [
+        ("forward", 0..10),
+        ("backward", PER_STREAM - 10..PER_STREAM),
+    ] {
         let v = s.get_json(
             "/loki/api/v1/query_range",
             &[
@@ -68,22 +80,45 @@ fn push_100k_by_protobuf_and_json_and_query_back() {
                 ("direction", dir.into()),
             ],
         );
-        let e = entries_of(&v);
-        assert_eq!(e.len(), 10);
-        assert_eq!(e[0].2, line(7, first), "{dir}");
-        let ts: Vec<i64> = e.iter().map(|x| x.1).collect();
-        let mut sorted = ts.clone();
-        sorted.sort();
-        if dir == "backward" {
-            sorted.reverse();
+        let mut got = entries_of(&v);
+        got.sort();
+        let mut want: Vec<_> = seqs
+            .map(|i| {
+                (
+                    entry_labels("proto", 7, i),
+                    base + (i as i64) * 1_000_000 + 7,
+                    line(7, i),
+                )
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "{dir}");
+        // within each returned stream, entries are ordered by direction
+        for st in v["data"]["result"].as_array().unwrap() {
+            let ts: Vec<i64> = st["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e[0].as_str().unwrap().parse().unwrap())
+                .collect();
+            let mut sorted = ts.clone();
+            sorted.sort();
+            if dir == "backward" {
+                sorted.reverse();
+            }
+            assert_eq!(ts, sorted, "{dir} order");
         }
-        assert_eq!(ts, sorted, "{dir} order");
     }
 
     // limit across streams picks the newest entries overall
     let v = s.get_json(
         "/loki/api/v1/query_range",
-        &[("query", r#"{app="e2e"}"#.into()), ("start", base.to_string()), ("end", end.to_string()), ("limit", "5".into())],
+        &[
+            ("query", r#"{app="e2e"}"#.into()),
+            ("start", base.to_string()),
+            ("end", end.to_string()),
+            ("limit", "5".into()),
+        ],
     );
     let mut newest: Vec<i64> = expected.iter().map(|e| e.1).collect();
     newest.sort();
@@ -97,7 +132,10 @@ fn push_100k_by_protobuf_and_json_and_query_back() {
     let v = s.get_json(
         "/loki/api/v1/query",
         &[
-            ("query", r#"sum by (via) (count_over_time({app="e2e"} |= "seq=99 " [2h]))"#.into()),
+            (
+                "query",
+                r#"sum by (via) (count_over_time({app="e2e"} |= "seq=99 " [2h]))"#.into(),
+            ),
             ("time", end.to_string()),
         ],
     );
@@ -108,18 +146,35 @@ fn push_100k_by_protobuf_and_json_and_query_back() {
     }
 
     // labels, label values, series
-    let v = s.get_json("/loki/api/v1/labels", &[("start", base.to_string()), ("end", end.to_string())]);
+    let v = s.get_json(
+        "/loki/api/v1/labels",
+        &[("start", base.to_string()), ("end", end.to_string())],
+    );
     assert_eq!(v["data"], serde_json::json!(["app", "stream", "via"]));
-    let v = s.get_json("/loki/api/v1/label/via/values", &[("start", base.to_string()), ("end", end.to_string())]);
+    let v = s.get_json(
+        "/loki/api/v1/label/via/values",
+        &[("start", base.to_string()), ("end", end.to_string())],
+    );
     assert_eq!(v["data"], serde_json::json!(["json", "proto"]));
     let v = s.get_json(
         "/loki/api/v1/series",
-        &[("match[]", r#"{stream="s3"}"#.into()), ("start", base.to_string()), ("end", end.to_string())],
+        &[
+            ("match[]", r#"{stream="s3"}"#.into()),
+            ("start", base.to_string()),
+            ("end", end.to_string()),
+        ],
     );
-    assert_eq!(v["data"], serde_json::json!([{"app": "e2e", "stream": "s3", "via": "proto"}]));
+    assert_eq!(
+        v["data"],
+        serde_json::json!([{"app": "e2e", "stream": "s3", "via": "proto"}])
+    );
     let v = s.get_json(
         "/loki/api/v1/index/stats",
-        &[("query", r#"{app="e2e"}"#.into()), ("start", base.to_string()), ("end", end.to_string())],
+        &[
+            ("query", r#"{app="e2e"}"#.into()),
+            ("start", base.to_string()),
+            ("end", end.to_string()),
+        ],
     );
     assert_eq!(v["streams"], 100);
     assert_eq!(v["entries"], 100_000);
@@ -130,7 +185,10 @@ fn parse_labels(s: &str) -> serde_json::Map<String, serde_json::Value> {
         .split(", ")
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap();
-            (k.to_string(), serde_json::Value::String(v.trim_matches('"').to_string()))
+            (
+                k.to_string(),
+                serde_json::Value::String(v.trim_matches('"').to_string()),
+            )
         })
         .collect()
 }
@@ -140,7 +198,11 @@ fn bad_input_gets_clear_4xx() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path(), "server:\n  max_request_body_size: 1048576\n");
     let post = |ct: &str, enc: Option<&str>, body: Vec<u8>| {
-        let mut r = s.client.post(format!("{}/loki/api/v1/push", s.url)).header("Content-Type", ct).body(body);
+        let mut r = s
+            .client
+            .post(format!("{}/loki/api/v1/push", s.url))
+            .header("Content-Type", ct)
+            .body(body);
         if let Some(e) = enc {
             r = r.header("Content-Encoding", e);
         }
@@ -148,10 +210,16 @@ fn bad_input_gets_clear_4xx() {
         (r.status().as_u16(), r.text().unwrap())
     };
     // not snappy
-    let (st, body) = post("application/x-protobuf", None, b"\xff\xff\xffnot snappy".to_vec());
+    let (st, body) = post(
+        "application/x-protobuf",
+        None,
+        b"\x0a\xff\xff\xff\xff".to_vec(),
+    );
     assert_eq!(st, 400, "{body}");
     // snappy of garbage protobuf
-    let garbage = snap::raw::Encoder::new().compress_vec(b"\x0a\xff\xff\xff\xff\x0f").unwrap();
+    let garbage = snap::raw::Encoder::new()
+        .compress_vec(b"\x0a\xff\xff\xff\xff\x0f")
+        .unwrap();
     let (st, body) = post("application/x-protobuf", None, garbage);
     assert_eq!(st, 400, "{body}");
     // malformed JSON
@@ -170,11 +238,17 @@ fn bad_input_gets_clear_4xx() {
     let (st, body) = post("application/json", Some("gzip"), enc.finish().unwrap());
     assert_eq!(st, 204, "{body}");
     // bad query
-    let (st, body) = s.get("/loki/api/v1/query_range", &[("query", r#"{app="gz""#.into())]);
+    let (st, body) = s.get(
+        "/loki/api/v1/query_range",
+        &[("query", r#"{app="gz""#.into())],
+    );
     assert_eq!(st, 400);
     assert!(body.contains("parse error"), "{body}");
     // the server is still fine
-    let v = s.get_json("/loki/api/v1/query_range", &[("query", r#"{app="gz"}"#.into())]);
+    let v = s.get_json(
+        "/loki/api/v1/query_range",
+        &[("query", r#"{app="gz"}"#.into())],
+    );
     assert_eq!(entries_of(&v).len(), 1);
 }
 
@@ -184,7 +258,15 @@ fn grafana_health_check_answers_two() {
     let s = start(dir.path(), "");
     let v = s.get_json(
         "/loki/api/v1/query",
-        &[("query", "vector(1)+vector(1)".into()), ("time", "4000000000".into()), ("direction", "backward".into())],
+        &[
+            ("query", "vector(1)+vector(1)".into()),
+            ("time", "4000000000".into()),
+            ("direction", "backward".into()),
+        ],
     );
-    assert_eq!(v["data"]["result"][0]["value"], serde_json::json!([4000000000u64, "2"]), "{v}");
+    assert_eq!(
+        v["data"]["result"][0]["value"],
+        serde_json::json!([4000000000u64, "2"]),
+        "{v}"
+    );
 }
