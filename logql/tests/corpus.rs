@@ -175,3 +175,24 @@ fn conformance_queries() {
     }
     assert!(n > 100);
 }
+
+#[test]
+fn parsing_is_fast() {
+    let rows = meta();
+    let queries: Vec<&str> = rows.iter().map(|r| r["query"].as_str().unwrap()).collect();
+    let bytes: usize = queries.iter().map(|q| q.len()).sum();
+    let rounds = 20;
+    let t = std::time::Instant::now();
+    for _ in 0..rounds {
+        for q in &queries {
+            let _ = std::hint::black_box(parse_expr(q));
+        }
+    }
+    let per = t.elapsed() / (rounds * queries.len() as u32);
+    println!(
+        "parsed {} queries ({bytes} bytes) x{rounds}: {per:?} per query",
+        queries.len()
+    );
+    // generous bound for unoptimized builds on a busy machine
+    assert!(per.as_micros() < 2_000, "parsing takes {per:?} per query");
+}
