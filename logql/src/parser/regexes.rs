@@ -29,7 +29,10 @@ pub(crate) fn go_regex_error(pattern: &str, e: &regex::Error) -> String {
     }
     if text.contains("missing expression") {
         let frag = pattern.trim_start_matches(['(', '|', '^']);
-        return go("missing argument to repetition operator", &frag[..frag.len().min(1)]);
+        return go(
+            "missing argument to repetition operator",
+            &frag[..frag.len().min(1)],
+        );
     }
     if text.contains("invalid character class range") {
         return go("invalid character class range", pattern);
