@@ -133,6 +133,10 @@ fn check(q: &str) {
     match parse_expr(q) {
         Ok(e) => {
             let printed = e.to_string();
+            if printed.contains("NaN") || printed.contains("Inf") {
+                // Loki prints folded NaN/Inf literals as `NaN`/`+Inf`, which no parser reads back
+                return;
+            }
             let again = parse_expr(&printed)
                 .unwrap_or_else(|err| panic!("{q:?} printed {printed:?}: {err}"));
             assert_eq!(

@@ -106,7 +106,8 @@ fn pattern_pieces(p: &str) -> Vec<Piece<'_>> {
             rest = &rest[name.len() + 2..];
             continue;
         }
-        let next = rest[1..].find('<').map_or(rest.len(), |i| i + 1);
+        let first = rest.chars().next().map_or(1, char::len_utf8);
+        let next = rest[first..].find('<').map_or(rest.len(), |i| i + first);
         if !matches!(out.last(), Some(Piece::Literal)) {
             out.push(Piece::Literal);
         }
