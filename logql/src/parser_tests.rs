@@ -53,3 +53,17 @@ fn error_messages() {
         assert_eq!(err(q), want, "{q}");
     }
 }
+
+#[test]
+fn regex_errors_with_multibyte_text_do_not_panic() {
+    for q in [
+        r#"{a=~"µ*"}"#,
+        r#"{a=~"*µ"}"#,
+        r#"{a="b"} | pattern "µ<x>""#,
+        r#"{a=~"[µ"}"#,
+        r#"{a=~"(µ"}"#,
+    ] {
+        let _ = parse_expr(q);
+    }
+    assert!(err(r#"{a=~"*µ"}"#).contains("missing argument to repetition operator: `*`"));
+}

@@ -29,10 +29,8 @@ pub(crate) fn go_regex_error(pattern: &str, e: &regex::Error) -> String {
     }
     if text.contains("missing expression") {
         let frag = pattern.trim_start_matches(['(', '|', '^']);
-        return go(
-            "missing argument to repetition operator",
-            &frag[..frag.len().min(1)],
-        );
+        let op: String = frag.chars().take(1).collect();
+        return go("missing argument to repetition operator", &op);
     }
     if text.contains("invalid character class range") {
         return go("invalid character class range", pattern);
