@@ -28,8 +28,16 @@ pub(crate) fn go_regex_error(pattern: &str, e: &regex::Error) -> String {
         return go("missing closing ]", frag);
     }
     if text.contains("missing expression") {
-        let frag = pattern.trim_start_matches(['(', '|', '^']);
-        let op: String = frag.chars().take(1).collect();
+        // the first repetition operator that is not a group's `(?`
+        let mut prev = ' ';
+        let mut op = String::new();
+        for c in pattern.chars() {
+            if matches!(c, '*' | '+') || (c == '?' && prev != '(') {
+                op.push(c);
+                break;
+            }
+            prev = c;
+        }
         return go("missing argument to repetition operator", &op);
     }
     if text.contains("invalid character class range") {
