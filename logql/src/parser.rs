@@ -17,6 +17,8 @@ mod lexer;
 mod lit;
 mod pipeline;
 mod regexes;
+mod token;
+mod units;
 
 use std::cmp::Reverse;
 
@@ -24,7 +26,7 @@ use crate::ast::{Expr, LogExpr};
 use crate::error::{Error, Result};
 use crate::labels::Matcher;
 
-use lexer::{Tok, Token};
+use token::{Tok, Token};
 
 /// Loki rejects queries of this many bytes or more.
 const MAX_INPUT_SIZE: usize = 128 * 1024;

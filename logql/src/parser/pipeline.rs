@@ -8,7 +8,7 @@ use crate::ast::{
 use crate::error::{Error, Result};
 use crate::labels::{MatchOp, Matcher};
 
-use super::lexer::{Kw, Tok};
+use super::token::{Kw, Tok};
 use super::{regexes, P};
 
 impl P {
