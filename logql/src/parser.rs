@@ -69,6 +69,14 @@ pub fn parse_expr(input: &str) -> Result<Expr> {
     Ok(expr)
 }
 
+impl std::str::FromStr for Expr {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        parse_expr(s)
+    }
+}
+
 /// Parses a stream selector such as `{app="api", env=~"prod|dev"}` (the
 /// `match[]` of `/series`, the `query` of label values). Anything more than
 /// a selector is rejected.

@@ -237,7 +237,17 @@ fn pathological_inputs_are_fast_and_safe() {
     let sums = vec!["sum(count_over_time({a=\"b\"}[1m]))"; 3_000].join(" + ");
     let big = "a".repeat(200_000);
     let funcs = "rate ".repeat(25_000);
-    for q in [deep, chain, ors, pows, sums, big, funcs] {
+    let aggs = format!(
+        "{}count_over_time({{a=\"b\"}}[1m]){}",
+        "sum(label_replace(".repeat(60),
+        ",\"a\",\"b\",\"c\",\"d\"))".repeat(60)
+    );
+    let filters = format!(
+        "{{a=\"b\"}} | {}x=\"1\"{}",
+        "(".repeat(120),
+        ")".repeat(120)
+    );
+    for q in [deep, chain, ors, pows, sums, big, funcs, aggs, filters] {
         let t = Instant::now();
         check(&q);
         println!(
