@@ -1,10 +1,12 @@
 //! The LogQL parser: text to `ast::Expr`, with Loki's validation and Loki's
 //! error messages.
 //!
-//! `lexer` turns the query into tokens (its literal sub-lexers use `nom`);
-//! the grammar is recursive descent over the tokens (precedence climbing for
-//! binary operators), so every query is parsed in one pass with bounded
-//! look-ahead: no backtracking. Syntax errors read like goyacc's
+//! `lexer` turns the query into tokens the way Loki's lexer does (`units`
+//! reads Prometheus durations with `nom`); the grammar is recursive descent
+//! over the tokens (precedence climbing for binary operators), so every
+//! query is parsed in one pass with bounded look-ahead and no backtracking.
+//! Working on tokens rather than characters is what lets errors name the
+//! unexpected token and the expected ones exactly as goyacc does. Syntax errors read like goyacc's
 //! (`parse error at line 1, col 15: syntax error: unexpected $end, expecting
 //! STRING or ip`). Checks that Loki makes while building its AST (wrong
 //! aggregation parameters, unwrap rules, binary operation legs, the
