@@ -137,7 +137,14 @@ fn render_with(
 fn loki_line_formatter_cases() {
     let bb: &[(&str, &str)] = &[("foo", "blip"), ("bar", "blop")];
     let up: &[(&str, &str)] = &[("foo", "BLIp"), ("bar", "blop")];
-    let cases: Vec<(&str, &[(&str, &str)], &str, i64, &str)> = vec![
+    type Case<'a> = (
+        &'a str,
+        &'a [(&'static str, &'static str)],
+        &'static str,
+        i64,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         ("foo{{.foo}}buzz{{  .bar  }}", bb, "", 0, "fooblipbuzzblop"),
         (
             r#"foo{{.foo}}buzz{{ Replace .bar "blop" "bar" -1 }}"#,
@@ -404,5 +411,160 @@ fn referenced_labels() {
     for (src, want) in cases {
         let t = Template::parse(src).unwrap();
         assert_eq!(t.referenced_labels(), want, "{src}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_bounded() {
+    let run = || {
+        let deep = format!("{{{{ {}1{} }}}}", "(".repeat(99), ")".repeat(99));
+        assert_eq!(ok(&deep), "1");
+        let too_deep = format!("{{{{ {}1{} }}}}", "(".repeat(101), ")".repeat(101));
+        let e = Template::parse(&too_deep).unwrap_err().to_string();
+        assert_eq!(e, "template: line:1: max expression depth exceeded");
+        let ifs = format!("{}x{}", "{{ if true }}".repeat(99), "{{ end }}".repeat(99));
+        assert_eq!(ok(&ifs), "x");
+        // `else if` chains are not nesting: any length works.
+        let chain = format!(
+            "{{{{ if false }}}}{}{{{{ else if true }}}}x{{{{ end }}}}",
+            "{{ else if false }}".repeat(5000)
+        );
+        assert_eq!(ok(&chain), "x");
+    };
+    // Run on a thread with a 2 MiB stack, like a small worker thread.
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn large_widths_and_counts_are_refused() {
+    assert_eq!(
+        ok(r#"{{ printf "%.2000000f|%2000000d" 1.5 7 }}"#),
+        "1.500000|7"
+    );
+    assert!(render("{{ repeat 100000000 \"abc\" }}").is_err());
+    assert!(render("{{ indent 100000000 \"abc\" }}").is_err());
+    assert!(render("{{ alignLeft 100000000 \"abc\" }}").is_err());
+    assert_eq!(
+        ok("{{ range 100000000000 }}{{ break }}{{ end }}done"),
+        "done"
+    );
+}
+
+mod prop {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::super::Template;
+    use super::data;
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "{{",
+        "}}",
+        "{{-",
+        "-}}",
+        " ",
+        "\n",
+        ".",
+        ".user",
+        ".a.b",
+        "$",
+        "$x",
+        ":=",
+        "=",
+        "|",
+        "(",
+        ")",
+        "\"",
+        "`",
+        "'",
+        "\"s\"",
+        "1",
+        "-2",
+        "3.5",
+        "0x1",
+        "if",
+        "else",
+        "end",
+        "range",
+        "with",
+        "break",
+        "continue",
+        "nil",
+        "true",
+        "printf",
+        "\"%d %s %v %5.2f %x %q\"",
+        "len",
+        "index",
+        "eq",
+        "lt",
+        "and",
+        "or",
+        "not",
+        "slice",
+        "int",
+        "add",
+        "div",
+        "divf",
+        "trunc",
+        "substr",
+        "regexReplaceAll",
+        "\"[a-z]+\"",
+        "\"(\"",
+        "fromJson",
+        "\"[1,{\\\"a\\\":2}]\"",
+        "__line__",
+        "__timestamp__",
+        "date",
+        "\"2006-01-02\"",
+        "toDate",
+        "unixToTime",
+        "\"1700000000\"",
+        "b64dec",
+        "urldecode",
+        "\"%zz\"",
+        "/*",
+        "*/",
+        ",",
+        "default",
+        "bytes",
+        "duration",
+        "title",
+        "upper",
+        "repeat",
+        "alignRight",
+        "round",
+        "html",
+        "js",
+        "print",
+        "mod",
+        "0",
+        "-1",
+        "999999999999",
+        "é",
+        "{{/* c */}}",
+    ];
+
+    fn soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(src in "\\PC{0,80}") {
+            let _ = Template::parse(&src);
+        }
+
+        #[test]
+        fn token_soup_parses_and_renders_without_panic(src in soup()) {
+            if let Ok(t) = Template::parse(&src) {
+                let mut out = String::new();
+                let _ = t.render(&data(), &mut out);
+                let _ = t.referenced_labels();
+            }
+        }
     }
 }
