@@ -20,14 +20,15 @@ pub(crate) struct ExecError {
     pub msg: String,
 }
 
-type EResult<T> = Result<T, ExecError>;
+/// Boxed so that results stay small on the (hot) success path.
+type EResult<T> = Result<T, Box<ExecError>>;
 
 fn err<T>(pos: usize, context: impl Display, msg: String) -> EResult<T> {
-    Err(ExecError {
+    Err(Box::new(ExecError {
         pos,
         context: context.to_string(),
         msg,
-    })
+    }))
 }
 
 /// How a list walk ended.
@@ -41,7 +42,8 @@ pub(crate) enum Flow {
 pub(crate) struct Exec<'a> {
     pub data: &'a dyn TemplateData,
     vars: Vec<(&'a str, Value<'a>)>,
-    stack: Vec<Value<'a>>,
+    /// The `$` variable, at the bottom of the variable stack.
+    dollar: Value<'a>,
 }
 
 /// The parameter type a given argument position of `f` has.
@@ -64,8 +66,8 @@ impl<'a> Exec<'a> {
     pub(crate) fn new(data: &'a dyn TemplateData) -> Self {
         Exec {
             data,
-            vars: vec![("$", Value::Data)],
-            stack: Vec::new(),
+            vars: Vec::new(),
+            dollar: Value::Data,
         }
     }
 
@@ -82,6 +84,11 @@ impl<'a> Exec<'a> {
                     Flow::Normal
                 }
                 Node::Action(pipe) => {
+                    // Fast path for the common `{{.label}}`.
+                    if let (Value::Data, Some(name)) = (dot, pipe.single_field()) {
+                        out.push_str(self.data.label(name).unwrap_or(""));
+                        continue;
+                    }
                     let v = self.eval_pipeline(dot, pipe)?;
                     if pipe.decl.is_empty() {
                         print_value(out, &v, self.data);
@@ -245,6 +252,9 @@ impl<'a> Exec<'a> {
     fn var_value(&self, name: &str, pos: usize) -> EResult<Value<'a>> {
         match self.vars.iter().rev().find(|(n, _)| *n == name) {
             Some((_, v)) => Ok(v.clone()),
+            // `$` is the data unless reassigned (kept off the stack so a
+            // render allocates nothing for it).
+            None if name == "$" => Ok(self.dollar.clone()),
             None => err(pos, name, format!("undefined variable: {name}")),
         }
     }
@@ -253,6 +263,10 @@ impl<'a> Exec<'a> {
         match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
             Some(slot) => {
                 slot.1 = v;
+                Ok(())
+            }
+            None if name == "$" => {
+                self.dollar = v;
                 Ok(())
             }
             None => err(pos, name, format!("undefined variable: {name}")),
@@ -427,28 +441,34 @@ impl<'a> Exec<'a> {
             }
             return Ok(fin.unwrap_or(v));
         }
-        let base = self.stack.len();
+        // Arguments live in a small array on the stack (no allocation for
+        // the usual up to four arguments).
+        let mut small: [Value<'a>; 4] = Default::default();
+        let mut big = Vec::new();
+        let argv: &mut [Value<'a>] = if num_in <= small.len() {
+            &mut small[..num_in]
+        } else {
+            big.resize(num_in, Value::Nil);
+            &mut big
+        };
         for (i, a) in args.iter().enumerate() {
-            let v = self.eval_arg(dot, param(f, i), a)?;
-            self.stack.push(v);
+            argv[i] = self.eval_arg(dot, param(f, i), a)?;
         }
         if let Some(v) = fin {
-            let v = self.validate(v, param(f, num_in - 1), cmd.pos, cmd)?;
-            self.stack.push(v);
+            argv[num_in - 1] = self.validate(v, param(f, num_in - 1), cmd.pos, cmd)?;
         }
+        let full = cmd
+            .args
+            .get(1..)
+            .is_some_and(|rest| std::ptr::eq(rest, args));
         let ctx = CallCtx {
             data: self.data,
-            regex: cmd
-                .regex
-                .as_ref()
-                .filter(|_| cmd.args.len() > 1 && std::ptr::eq(&cmd.args[1..], args)),
+            regex: cmd.regex.as_ref().filter(|_| full),
         };
-        let r = funcs::call(f, &mut self.stack[base..], &ctx);
-        self.stack.truncate(base);
-        match r {
+        match funcs::call(f, argv, &ctx) {
             Ok(v) => Ok(v),
             Err(e) => {
-                let context = if std::ptr::eq(&cmd.args[1..], args) {
+                let context = if full {
                     cmd.to_string()
                 } else {
                     f.name().to_string()

@@ -33,8 +33,23 @@ fn sub<'a>(v: &Value<'a>, f: impl for<'x> FnOnce(&'x str) -> &'x str) -> Value<'
     }
 }
 
-/// Go's `unicode.ToUpper`/`ToLower` per character: single-character
+/// Go's `unicode.ToUpper`/`ToLower` of one character: single-character
 /// mappings only (Go leaves 'ß' alone where Rust gives "SS").
+fn case_char(c: char, upper: bool) -> char {
+    fn single(mut it: impl Iterator<Item = char>, c: char) -> char {
+        match (it.next(), it.next()) {
+            (Some(m), None) => m,
+            _ => c,
+        }
+    }
+    if upper {
+        single(c.to_uppercase(), c)
+    } else {
+        single(c.to_lowercase(), c)
+    }
+}
+
+/// Go's `strings.ToUpper`/`ToLower`.
 fn map_case(src: &str, upper: bool) -> String {
     if src.is_ascii() {
         return if upper {
@@ -43,22 +58,10 @@ fn map_case(src: &str, upper: bool) -> String {
             src.to_ascii_lowercase()
         };
     }
-    src.chars()
-        .map(|c| {
-            let mut it: Box<dyn Iterator<Item = char>> = if upper {
-                Box::new(c.to_uppercase())
-            } else {
-                Box::new(c.to_lowercase())
-            };
-            match (it.next(), it.next()) {
-                (Some(m), None) => m,
-                _ => c,
-            }
-        })
-        .collect()
+    src.chars().map(|c| case_char(c, upper)).collect()
 }
 
-/// Go's deprecated `strings.Title`.
+/// Go's deprecated `strings.Title`: upper-cases the first letter of words.
 fn title(src: &str) -> String {
     fn is_sep(c: char) -> bool {
         if c.is_ascii() {
@@ -70,17 +73,12 @@ fn title(src: &str) -> String {
         c.is_whitespace()
     }
     let mut prev = ' ';
-    src.chars()
-        .map(|c| {
-            let out = if is_sep(prev) {
-                map_case(c.encode_utf8(&mut [0; 4]), true)
-            } else {
-                c.to_string()
-            };
-            prev = c;
-            out
-        })
-        .collect()
+    let mut out = String::with_capacity(src.len());
+    for c in src.chars() {
+        out.push(if is_sep(prev) { case_char(c, true) } else { c });
+        prev = c;
+    }
+    out
 }
 
 fn rune_slice(src: &str, start: usize, end: usize) -> &str {

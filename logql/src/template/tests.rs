@@ -568,3 +568,54 @@ mod prop {
         }
     }
 }
+
+/// Rough render cost; run with
+/// `cargo test -p sluice-logql --release --lib template::tests::render_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn render_speed() {
+    let d = data();
+    let templates = [
+        "plain text",
+        "{{.level}}",
+        "{{ 1 }}",
+        "{{.level}} {{.path}} {{.status}}",
+        "{{ .path | upper }} {{ .user | title }}",
+        r#"{{ if eq .level "error" }}ERR{{ else }}ok{{ end }} {{ .status }}"#,
+        r#"{{ printf "%05d" (int .ts_seq) }} {{ trunc 5 .path }}"#,
+        r#"{{ replace "/api/v1" "" .path }} {{ regexReplaceAll "[aeiou]" .user "_" }}"#,
+        "{{ __line__ | len }}",
+        "{{ if gt (int .took) 1000 }}slow{{ else }}fast{{ end }}",
+        "{{.user}}-{{.method}}",
+    ];
+    // Minimum over rounds, to see through a busy machine.
+    let time = |f: &mut dyn FnMut()| {
+        let mut best = f64::MAX;
+        for _ in 0..20 {
+            let n = 20_000;
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
+        }
+        best
+    };
+    let mut out = String::with_capacity(256);
+    let ns = time(&mut || {
+        out.clear();
+        for k in ["level", "path", "status"] {
+            out.push_str(std::hint::black_box(&d).label(k).unwrap_or(""));
+            out.push(' ');
+        }
+    });
+    eprintln!("{ns:>8.1} ns/render  baseline: three label lookups by hand");
+    for src in templates {
+        let t = Template::parse(src).unwrap();
+        let ns = time(&mut || {
+            out.clear();
+            t.render(&d, &mut out).unwrap();
+        });
+        eprintln!("{ns:>8.1} ns/render  {src}");
+    }
+}
