@@ -17,16 +17,20 @@
 //! regular expressions use the `regex` crate, whose `\d`, `\w`, `\s`, `\b`
 //! are Unicode-aware where Go's are ASCII-only.
 
+mod args;
 mod ast;
+mod encode;
 mod exec;
 mod funcs;
 mod gofmt;
 mod lex;
+mod literal;
 mod math;
 mod parse;
 mod printf;
 mod strfuncs;
 mod time;
+mod timeparse;
 mod value;
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use super::encode;
 use super::gofmt;
 use super::math::{self, DecOp};
 use super::strfuncs;
@@ -242,9 +243,9 @@ pub(crate) fn call<'a>(
                 }
             };
             Value::owned(match f {
-                Html => strfuncs::html_escape(&text),
-                Js => strfuncs::js_escape(&text),
-                _ => strfuncs::query_escape(&text),
+                Html => encode::html_escape(&text),
+                Js => encode::js_escape(&text),
+                _ => encode::query_escape(&text),
             })
         }
         Call => {
@@ -370,15 +371,17 @@ pub(crate) fn call<'a>(
             t.in_utc().format(&mut out, s(&args[0]));
             Value::owned(out)
         }
-        ToDate => {
-            Value::Time(super::time::parse(s(&args[0]), s(&args[1])).unwrap_or_else(GoTime::zero))
+        ToDate => Value::Time(
+            super::timeparse::parse(s(&args[0]), s(&args[1])).unwrap_or_else(GoTime::zero),
+        ),
+        ToDateInZone => Value::Time(
+            super::timeparse::parse(s(&args[0]), s(&args[2])).unwrap_or_else(GoTime::zero),
+        ),
+        UnixToTime => Value::Time(encode::unix_to_time(s(&args[0]))?),
+        Duration | DurationSeconds => {
+            Value::Float(super::timeparse::parse_duration_secs(s(&args[0]))?)
         }
-        ToDateInZone => {
-            Value::Time(super::time::parse(s(&args[0]), s(&args[2])).unwrap_or_else(GoTime::zero))
-        }
-        UnixToTime => Value::Time(strfuncs::unix_to_time(s(&args[0]))?),
-        Duration | DurationSeconds => Value::Float(super::time::parse_duration_secs(s(&args[0]))?),
-        Bytes => Value::Float(strfuncs::parse_bytes(s(&args[0]))?),
+        Bytes => Value::Float(encode::parse_bytes(s(&args[0]))?),
         FromJson => match serde_json::from_str::<serde_json::Value>(s(&args[0])) {
             Ok(v) => super::value::from_json(v),
             Err(_) => Value::Nil,
