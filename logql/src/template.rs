@@ -14,8 +14,8 @@
 //! actions, no complex numbers, times are in UTC (the server's local zone
 //! is taken to be UTC and `toDateInZone` treats every zone as UTC), sprig's
 //! byte-based `trunc`/`substr` are rune-based (as Loki's own versions), and
-//! regular expressions use the `regex` crate, whose `\d`, `\w`, `\s`, `\b`
-//! are Unicode-aware where Go's are ASCII-only.
+//! regular expressions run on the `regex` crate (Go's ASCII-only `\d`,
+//! `\w`, `\s`, `\b` are rewritten to keep Go's matches).
 
 mod args;
 mod ast;
@@ -23,6 +23,7 @@ mod encode;
 mod exec;
 mod funcs;
 mod gofmt;
+mod goregex;
 mod lex;
 mod literal;
 mod math;

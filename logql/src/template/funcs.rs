@@ -164,20 +164,6 @@ impl Func {
     }
 }
 
-/// Go's regexp compile error text (approximate: the detail is the regex crate's).
-pub(crate) fn regex_error(re: &str, e: &regex::Error) -> String {
-    let detail = match e {
-        regex::Error::Syntax(s) => s
-            .lines()
-            .last()
-            .unwrap_or("")
-            .trim_start_matches("error: ")
-            .to_string(),
-        other => other.to_string(),
-    };
-    format!("error parsing regexp: {detail}: `{re}`")
-}
-
 /// What a call needs besides its arguments.
 pub(crate) struct CallCtx<'a, 'r> {
     pub data: &'a dyn TemplateData,
@@ -269,8 +255,7 @@ pub(crate) fn call<'a>(
             let re = match ctx.regex {
                 Some(r) => r.as_ref().map_err(Clone::clone)?,
                 None => {
-                    compiled =
-                        regex::Regex::new(s(&args[0])).map_err(|e| regex_error(s(&args[0]), &e))?;
+                    compiled = super::goregex::compile(s(&args[0]))?;
                     &compiled
                 }
             };

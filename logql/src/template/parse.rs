@@ -426,7 +426,7 @@ impl<'s> Parser<'s> {
         }
         let regex = match (&args[0], args.get(1)) {
             (Arg::Func { func, .. }, Some(Arg::String { value, .. })) if func.takes_regex() => {
-                Some(regex::Regex::new(value).map_err(|e| super::funcs::regex_error(value, &e)))
+                Some(super::goregex::compile(value))
             }
             _ => None,
         };
