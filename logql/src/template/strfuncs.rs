@@ -80,6 +80,33 @@ fn title(src: &str) -> String {
     out
 }
 
+/// `s[start:end]` on the bytes of a Go string. A cut inside a UTF-8
+/// sequence leaves invalid bytes in Go; each becomes U+FFFD here (what
+/// Loki's JSON output shows for them).
+fn byte_sub<'a>(v: &Value<'a>, start: usize, end: usize) -> Value<'a> {
+    let src = s(v);
+    if src.is_char_boundary(start) && src.is_char_boundary(end) {
+        return sub(v, |x| &x[start..end]);
+    }
+    let mut out = String::new();
+    let mut rest = &src.as_bytes()[start..end];
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                out.push('\u{fffd}');
+                rest = &bad[1..];
+            }
+        }
+    }
+    Value::owned(out)
+}
+
 fn rune_slice(src: &str, start: usize, end: usize) -> &str {
     let mut idx = src
         .char_indices()
@@ -140,34 +167,42 @@ pub(crate) fn call_string_func<'a>(f: Func, args: &mut [Value<'a>]) -> Result<Va
         Contains => Value::Bool(s(&args[1]).contains(s(&args[0]))),
         HasPrefix => Value::Bool(s(&args[1]).starts_with(s(&args[0]))),
         HasSuffix => Value::Bool(s(&args[1]).ends_with(s(&args[0]))),
+        // sprig's trunc and substr slice bytes, as Go strings do.
         Trunc => {
             let c = int(&args[0]);
-            let l = s(&args[1]).chars().count() as i64;
+            let l = s(&args[1]).len() as i64;
             if c < 0 && l + c > 0 {
-                sub(&args[1], |x| rune_slice(x, (l + c) as usize, l as usize))
+                byte_sub(&args[1], (l + c) as usize, l as usize)
             } else if c >= 0 && l > c {
-                sub(&args[1], |x| rune_slice(x, 0, c as usize))
+                byte_sub(&args[1], 0, c as usize)
             } else {
                 std::mem::take(&mut args[1])
             }
         }
         Substr => {
-            let (mut start, mut end) = (int(&args[0]), int(&args[1]));
-            let l = s(&args[2]).chars().count() as i64;
-            end = end.min(l);
-            start = start.min(l);
+            let (start, end) = (int(&args[0]), int(&args[1]));
+            let l = s(&args[2]).len() as i64;
+            let oob = |m: String| Err(format!("runtime error: slice bounds out of range {m}"));
             if start < 0 {
-                if end < 0 {
-                    Value::str("")
-                } else {
-                    sub(&args[2], |x| rune_slice(x, 0, end as usize))
+                // s[:end]
+                if end > l {
+                    return oob(format!("[:{end}] with length {l}"));
                 }
-            } else if end < 0 {
-                sub(&args[2], |x| rune_slice(x, start as usize, l as usize))
-            } else if start > end {
-                Value::str("")
+                if end < 0 {
+                    return oob(format!("[:{end}]"));
+                }
+                byte_sub(&args[2], 0, end as usize)
+            } else if end < 0 || end > l {
+                // s[start:]
+                if start > l {
+                    return oob(format!("[{start}:{l}]"));
+                }
+                byte_sub(&args[2], start as usize, l as usize)
             } else {
-                sub(&args[2], |x| rune_slice(x, start as usize, end as usize))
+                if start > end {
+                    return oob(format!("[{start}:{end}]"));
+                }
+                byte_sub(&args[2], start as usize, end as usize)
             }
         }
         AlignLeft | AlignRight => {
