@@ -357,11 +357,17 @@ pub(crate) fn call<'a>(
             Value::owned(out)
         }
         ToDate => Value::Time(
-            super::timeparse::parse(s(&args[0]), s(&args[1])).unwrap_or_else(GoTime::zero),
+            super::timeparse::parse(s(&args[0]), s(&args[1]), None).unwrap_or_else(GoTime::zero),
         ),
-        ToDateInZone => Value::Time(
-            super::timeparse::parse(s(&args[0]), s(&args[2])).unwrap_or_else(GoTime::zero),
-        ),
+        ToDateInZone => {
+            // "UTC", "Local" (the server's zone, UTC here) and unknown zones are UTC.
+            let zone = match s(&args[1]) {
+                "" | "UTC" | "Local" => None,
+                name => super::zone::load(name),
+            };
+            let t = super::timeparse::parse(s(&args[0]), s(&args[2]), zone.as_deref());
+            Value::Time(t.unwrap_or_else(GoTime::zero))
+        }
         UnixToTime => Value::Time(encode::unix_to_time(s(&args[0]))?),
         Duration | DurationSeconds => {
             Value::Float(super::timeparse::parse_duration_secs(s(&args[0]))?)

@@ -6,18 +6,20 @@
 
 use std::fmt::Write as _;
 
+use super::zone::ZoneName;
+
 /// Seconds from 0001-01-01 (Go's zero time) to the Unix epoch.
 const ZERO_UNIX: i64 = -62_135_596_800;
 
-/// An instant with a fixed offset; `utc` names the zone "UTC".
+/// An instant with the offset and zone name it is shown in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct GoTime {
     pub secs: i64,
     pub nsec: u32,
     /// Offset east of UTC in seconds.
     pub offset: i32,
-    /// Whether the zone is UTC (named "UTC"); otherwise the zone is unnamed.
-    pub utc: bool,
+    /// The zone abbreviation ("UTC", "CET"); empty for an unnamed fixed zone.
+    pub zone: ZoneName,
 }
 
 pub(super) const MONTHS: [&str; 12] = [
@@ -101,7 +103,7 @@ impl GoTime {
             secs: ZERO_UNIX,
             nsec: 0,
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
         }
     }
 
@@ -111,7 +113,7 @@ impl GoTime {
             secs: ns.div_euclid(1_000_000_000),
             nsec: ns.rem_euclid(1_000_000_000) as u32,
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
         }
     }
 
@@ -121,7 +123,7 @@ impl GoTime {
             secs: s,
             nsec: nsec.rem_euclid(1_000_000_000) as u32,
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
         }
     }
 
@@ -133,7 +135,7 @@ impl GoTime {
             secs: d.as_secs() as i64,
             nsec: d.subsec_nanos(),
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
         }
     }
 
@@ -141,7 +143,7 @@ impl GoTime {
     pub(crate) fn in_utc(self) -> GoTime {
         GoTime {
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
             ..self
         }
     }
@@ -180,8 +182,13 @@ impl GoTime {
         }
     }
 
-    fn zone_name(self) -> Option<&'static str> {
-        self.utc.then_some("UTC")
+    fn zone_name(&self) -> Option<&str> {
+        Some(self.zone.as_str()).filter(|n| !n.is_empty())
+    }
+
+    /// The year in the time's own zone.
+    pub(crate) fn year(self) -> i64 {
+        self.civil().year
     }
 
     /// Go's `Time.String()`: "2006-01-02 15:04:05.999999999 -0700 MST".

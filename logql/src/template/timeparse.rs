@@ -5,16 +5,19 @@
 use super::time::{
     civil_from_days, days_from_civil, days_in_month, is_leap, next_std, GoTime, Std, DAYS, MONTHS,
 };
+use super::zone::{Zone, ZoneName};
 
 /// Go's `time.Parse(layout, value)` in UTC; `None` on any error (the
 /// template functions that parse turn errors into the zero time).
-pub(crate) fn parse(layout: &str, value: &str) -> Option<GoTime> {
+pub(crate) fn parse(layout: &str, value: &str, loc: Option<&Zone>) -> Option<GoTime> {
     let mut v = value;
     let mut rest = layout;
     let (mut year, mut month, mut day, mut hour, mut min, mut sec, mut nsec) =
         (0i64, 1u32, 1u32, 0u32, 0u32, 0u32, 0u32);
     let mut pm: Option<bool> = None;
     let mut offset: Option<i32> = None;
+    let mut zone_name: Option<&str> = None;
+    let mut z_utc = false;
     let mut yday: Option<u32> = None;
     loop {
         let (prefix, std, after) = next_std(rest);
@@ -109,14 +112,14 @@ pub(crate) fn parse(layout: &str, value: &str) -> Option<GoTime> {
             }
             Std::Tz => {
                 if let Some(r) = v.strip_prefix("UTC") {
-                    offset = Some(0);
+                    z_utc = true;
                     v = r;
                 } else {
                     let n = v.bytes().take_while(u8::is_ascii_uppercase).count();
                     if n < 3 {
                         return None;
                     }
-                    offset.get_or_insert(0);
+                    zone_name = Some(&v[..n]);
                     v = &v[n..];
                 }
             }
@@ -127,7 +130,7 @@ pub(crate) fn parse(layout: &str, value: &str) -> Option<GoTime> {
                 mins,
             } => {
                 if iso && v.starts_with('Z') {
-                    offset = Some(0);
+                    z_utc = true;
                     v = &v[1..];
                     continue;
                 }
@@ -205,13 +208,61 @@ pub(crate) fn parse(layout: &str, value: &str) -> Option<GoTime> {
         return None;
     }
     let local = days_from_civil(year, month, day) * 86_400 + (hour * 3600 + min * 60 + sec) as i64;
-    let off = offset.unwrap_or(0);
-    Some(GoTime {
+    Some(place(local, nsec, z_utc, offset, zone_name, loc))
+}
+
+/// Go's choice of location for a parsed time (the end of `time.parse`):
+/// explicit UTC, an explicit offset (the location if it agrees, else a fixed
+/// zone), a zone abbreviation, or the location itself.
+fn place(
+    local: i64,
+    nsec: u32,
+    z_utc: bool,
+    offset: Option<i32>,
+    name: Option<&str>,
+    loc: Option<&Zone>,
+) -> GoTime {
+    let fixed = |off: i32, zone: ZoneName| GoTime {
         secs: local - off as i64,
         nsec,
         offset: off,
-        utc: off == 0,
-    })
+        zone,
+    };
+    let in_loc = |unix: i64| match loc {
+        Some(z) => z.lookup(unix),
+        None => (0, ZoneName::UTC),
+    };
+    if z_utc {
+        return fixed(0, ZoneName::UTC);
+    }
+    if let Some(off) = offset {
+        let (loc_off, loc_name) = in_loc(local - off as i64);
+        if loc_off == off && name.is_none_or(|n| n == loc_name.as_str()) {
+            return fixed(off, loc_name);
+        }
+        return fixed(off, name.map_or(ZoneName::NONE, ZoneName::new));
+    }
+    if let Some(n) = name {
+        let (loc_off, loc_name) = match loc {
+            Some(z) => z.offset_for_local(local),
+            None => (0, ZoneName::UTC),
+        };
+        if loc_name.as_str() == n {
+            return fixed(loc_off, loc_name);
+        }
+        let gmt = n
+            .strip_prefix("GMT")
+            .and_then(|h| h.parse::<i32>().ok())
+            .unwrap_or(0);
+        return fixed(gmt * 3600, ZoneName::new(n));
+    }
+    match loc {
+        Some(z) => {
+            let (off, zn) = z.offset_for_local(local);
+            fixed(off, zn)
+        }
+        None => fixed(0, ZoneName::UTC),
+    }
 }
 
 fn frac_nanos(d: &str) -> u32 {
