@@ -85,7 +85,7 @@ pub trait TemplateData {
 }
 
 /// A parsed template, ready to render many times (cheap to share: `Send + Sync`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Template {
     name: String,
     src: String,

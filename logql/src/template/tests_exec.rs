@@ -84,6 +84,10 @@ fn literals_and_printing() {
         ("{{ js \"it's <b>\" }}", "it\\'s \\u003Cb\\u003E"),
         ("{{ urlquery \"a b&c\" }}", "a+b%26c"),
         (
+            "{{ html nil }}|{{ urlquery 1 2 }}|{{ print nil }}",
+            "&lt;no value&gt;|1+2|<nil>",
+        ),
+        (
             "{{ and 1 0 }}|{{ and 1 \"x\" }}|{{ or 0 \"\" }}|{{ or 0 \"y\" }}",
             "0|x||y",
         ),
