@@ -15,6 +15,12 @@ pub(crate) enum Node {
     Range(Branch),
     Break,
     Continue,
+    /// `{{template "name" pipeline}}` (also what `{{block}}` leaves in place).
+    Template {
+        pos: usize,
+        name: Box<str>,
+        pipe: Option<Pipe>,
+    },
 }
 
 /// The shared shape of `if`, `with` and `range`.
@@ -201,7 +207,8 @@ impl fmt::Display for Pipe {
 pub(crate) fn visit_fields<'a>(nodes: &'a [Node], f: &mut dyn FnMut(&'a str)) {
     for n in nodes {
         match n {
-            Node::Text(_) | Node::Break | Node::Continue => {}
+            // Like Loki, `{{template}}` arguments are not looked at.
+            Node::Text(_) | Node::Break | Node::Continue | Node::Template { .. } => {}
             Node::Action(p) => visit_pipe(p, f),
             Node::If(c) => {
                 for (pipe, list) in &c.arms {
