@@ -103,7 +103,13 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn validate(&self, v: Value<'a>, p: P, pos: usize, node: &dyn Display) -> EResult<Value<'a>> {
+    pub(super) fn validate(
+        &self,
+        v: Value<'a>,
+        p: P,
+        pos: usize,
+        node: &dyn Display,
+    ) -> EResult<Value<'a>> {
         let ok = match (p, &v) {
             (P::Any, _) => true,
             (P::Str, Value::Str(_))
@@ -145,11 +151,11 @@ impl<'a> Exec<'a> {
                 return err(pos, arg, format!("cannot assign nil to {}", type_name(p)));
             }
             Arg::Field { idents, .. } => {
-                self.eval_field_chain(dot.clone(), idents, pos, arg, &[], None)?
+                self.eval_field_chain(dot, dot.clone(), idents, arg, &[], None)?
             }
             Arg::Variable { name, fields, .. } => {
                 let v = self.var_value(name, pos)?;
-                self.eval_field_chain(v, fields, pos, arg, &[], None)?
+                self.eval_field_chain(dot, v, fields, arg, &[], None)?
             }
             Arg::Pipe(pipe) => self.eval_pipeline(dot, pipe)?,
             Arg::Func { func, .. } => self.eval_call_bare(dot, *func, pos)?,
@@ -162,7 +168,7 @@ impl<'a> Exec<'a> {
                     );
                 }
                 let recv = self.eval_arg(dot, P::Any, node)?;
-                self.eval_field_chain(recv, fields, pos, arg, &[], None)?
+                self.eval_field_chain(dot, recv, fields, arg, &[], None)?
             }
             Arg::Bool(_, b) => match p {
                 P::Any => return Ok(Value::Bool(*b)),

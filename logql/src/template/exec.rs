@@ -421,8 +421,8 @@ impl<'a> Exec<'a> {
     ) -> EResult<Value<'a>> {
         let first = &cmd.args[0];
         match first {
-            Arg::Field { pos, idents } => {
-                self.eval_field_chain(dot.clone(), idents, *pos, first, &cmd.args, fin)
+            Arg::Field { idents, .. } => {
+                self.eval_field_chain(dot, dot.clone(), idents, first, &cmd.args, fin)
             }
             Arg::Chain { pos, node, fields } => {
                 if matches!(**node, Arg::Nil(_)) {
@@ -433,7 +433,7 @@ impl<'a> Exec<'a> {
                     );
                 }
                 let recv = self.eval_arg(dot, P::Any, node)?;
-                self.eval_field_chain(recv, fields, *pos, first, &cmd.args, fin)
+                self.eval_field_chain(dot, recv, fields, first, &cmd.args, fin)
             }
             Arg::Func { pos, func } => self.eval_call(dot, *func, *pos, cmd, &cmd.args[1..], fin),
             Arg::Pipe(p) => {
@@ -446,7 +446,7 @@ impl<'a> Exec<'a> {
                     self.not_a_function(&cmd.args, &fin)?;
                     return Ok(v);
                 }
-                self.eval_field_chain(v, fields, *pos, first, &cmd.args, fin)
+                self.eval_field_chain(dot, v, fields, first, &cmd.args, fin)
             }
             Arg::Nil(pos) => err(*pos, first, "nil is not a command".into()),
             _ => {
@@ -458,16 +458,20 @@ impl<'a> Exec<'a> {
 
     pub(super) fn eval_field_chain(
         &mut self,
+        dot: &Value<'a>,
         mut recv: Value<'a>,
         idents: &'a [Box<str>],
-        pos: usize,
         node: &Arg,
         args: &'a [Arg],
         fin: Option<Value<'a>>,
     ) -> EResult<Value<'a>> {
+        let pos = node.pos();
         let n = idents.len();
         for (i, name) in idents.iter().enumerate() {
             let has_args = i == n - 1 && (args.len() > 1 || fin.is_some());
+            if let (true, Value::Time(t)) = (has_args, &recv) {
+                return self.time_method_call(dot, *t, name, pos, node, &args[1..], fin);
+            }
             let from_map = matches!(recv, Value::Map(_));
             recv = self.eval_field(recv, name, has_args, pos, node)?;
             if from_map && i < n - 1 && matches!(recv, Value::Nil) {
@@ -479,6 +483,53 @@ impl<'a> Exec<'a> {
             }
         }
         Ok(recv)
+    }
+
+    /// A `time.Time` method with arguments; only `Format(layout)` exists.
+    #[allow(clippy::too_many_arguments)]
+    fn time_method_call(
+        &mut self,
+        dot: &Value<'a>,
+        t: super::time::GoTime,
+        name: &str,
+        pos: usize,
+        node: &Arg,
+        args: &'a [Arg],
+        fin: Option<Value<'a>>,
+    ) -> EResult<Value<'a>> {
+        if name != "Format" {
+            let got = args.len() + fin.is_some() as usize;
+            return match super::time::method(t, name) {
+                Some(_) => err(
+                    pos,
+                    node,
+                    format!("wrong number of args for {name}: want 0 got {got}"),
+                ),
+                None => err(
+                    pos,
+                    node,
+                    format!("can't evaluate field {name} in type time.Time"),
+                ),
+            };
+        }
+        let got = args.len() + fin.is_some() as usize;
+        if got != 1 {
+            return err(
+                pos,
+                node,
+                format!("wrong number of args for Format: want 1 got {got}"),
+            );
+        }
+        let layout = match (args.first(), fin) {
+            (Some(a), _) => self.eval_arg(dot, P::Str, a)?,
+            (None, Some(v)) => self.validate(v, P::Str, pos, node)?,
+            (None, None) => Value::Nil,
+        };
+        let mut out = String::new();
+        if let Value::Str(l) = &layout {
+            t.format(&mut out, l);
+        }
+        Ok(Value::owned(out))
     }
 
     pub(super) fn eval_field(

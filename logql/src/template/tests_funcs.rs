@@ -217,6 +217,14 @@ fn time_functions() {
         ),
         (r#"{{ date "2006" 0 }}"#, "1970"),
         (
+            r#"{{ __timestamp__.Format "2006-01-02 15:04" }}"#,
+            "2023-11-14 22:13",
+        ),
+        (
+            r#"{{ "Jan 2" | __timestamp__.Format }}|{{ __timestamp__.Unix }}"#,
+            "Nov 14|1700000000",
+        ),
+        (
             r#"{{ toDateInZone "2006-01-02T15:04:05.999999999Z" "UTC" "2021-11-02T10:00:00.123Z" | unixEpochMillis }}"#,
             "1635847200123",
         ),
