@@ -232,6 +232,53 @@ impl<'a> Exec<'a> {
         };
         err(arg.pos(), arg, msg)
     }
+
+    /// A `time.Time` method with arguments; only `Format(layout)` exists.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn time_method_call(
+        &mut self,
+        dot: &Value<'a>,
+        t: super::time::GoTime,
+        name: &str,
+        pos: usize,
+        node: &Arg,
+        args: &'a [Arg],
+        fin: Option<Value<'a>>,
+    ) -> EResult<Value<'a>> {
+        if name != "Format" {
+            let got = args.len() + fin.is_some() as usize;
+            return match super::time::method(t, name) {
+                Some(_) => err(
+                    pos,
+                    node,
+                    format!("wrong number of args for {name}: want 0 got {got}"),
+                ),
+                None => err(
+                    pos,
+                    node,
+                    format!("can't evaluate field {name} in type time.Time"),
+                ),
+            };
+        }
+        let got = args.len() + fin.is_some() as usize;
+        if got != 1 {
+            return err(
+                pos,
+                node,
+                format!("wrong number of args for Format: want 1 got {got}"),
+            );
+        }
+        let layout = match (args.first(), fin) {
+            (Some(a), _) => self.eval_arg(dot, P::Str, a)?,
+            (None, Some(v)) => self.validate(v, P::Str, pos, node)?,
+            (None, None) => Value::Nil,
+        };
+        let mut out = String::new();
+        if let Value::Str(l) = &layout {
+            t.format(&mut out, l);
+        }
+        Ok(Value::owned(out))
+    }
 }
 
 /// Go's `idealConstant`: a number literal passed as `interface{}`.

@@ -232,38 +232,14 @@ impl<'a> Exec<'a> {
     fn walk_range(&mut self, dot: &Value<'a>, b: &'a Branch, out: &mut String) -> EResult<Flow> {
         let mark = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
-        let items: Vec<(Value<'a>, Value<'a>)> = match &val {
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, v)| (Value::owned(k.clone()), v.clone()))
-                .collect(),
-            Value::Data => sorted_labels(self.data)
-                .into_iter()
-                .map(|(k, v)| (Value::owned(k), Value::owned(v)))
-                .collect(),
-            Value::Int(n) | Value::Int64(n) => {
-                if b.pipe.decl.len() > 1 {
-                    return err(
-                        b.pipe.pos,
-                        &b.pipe,
-                        format!("can't use {n} to iterate over more than one variable"),
-                    );
-                }
-                let n = *n;
-                return self.range_int(dot, b, n, mark, out);
+        if let Value::Int(n) | Value::Int64(n) = val {
+            if b.pipe.decl.len() > 1 {
+                let msg = format!("can't use {n} to iterate over more than one variable");
+                return err(b.pipe.pos, &b.pipe, msg);
             }
-            Value::Nil => Vec::new(),
-            other => {
-                let mut s = String::new();
-                print_value(&mut s, other, self.data);
-                return err(b.pipe.pos, &b.pipe, format!("range can't iterate over {s}"));
-            }
-        };
+            return self.range_int(dot, b, n, mark, out);
+        }
+        let items = self.range_items(b, &val)?;
         let inner = self.vars.len();
         let empty = items.is_empty();
         for (index, elem) in items {
@@ -306,6 +282,32 @@ impl<'a> Exec<'a> {
     }
 
     /// `range` over an integer n: 0..n, without materialising the items.
+    /// The (index, element) pairs `range` visits: slices in order, maps
+    /// sorted by key.
+    fn range_items(&self, b: &Branch, val: &Value<'a>) -> EResult<Vec<(Value<'a>, Value<'a>)>> {
+        Ok(match val {
+            Value::List(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
+                .collect(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, v)| (Value::owned(k.clone()), v.clone()))
+                .collect(),
+            Value::Data => sorted_labels(self.data)
+                .into_iter()
+                .map(|(k, v)| (Value::owned(k), Value::owned(v)))
+                .collect(),
+            Value::Nil => Vec::new(),
+            other => {
+                let mut s = String::new();
+                print_value(&mut s, other, self.data);
+                return err(b.pipe.pos, &b.pipe, format!("range can't iterate over {s}"));
+            }
+        })
+    }
+
     /// Guards `range` against runaway loops: a bound on iterations per
     /// render and on the output size (Go has neither; Loki would run out of
     /// time or memory instead).
@@ -483,53 +485,6 @@ impl<'a> Exec<'a> {
             }
         }
         Ok(recv)
-    }
-
-    /// A `time.Time` method with arguments; only `Format(layout)` exists.
-    #[allow(clippy::too_many_arguments)]
-    fn time_method_call(
-        &mut self,
-        dot: &Value<'a>,
-        t: super::time::GoTime,
-        name: &str,
-        pos: usize,
-        node: &Arg,
-        args: &'a [Arg],
-        fin: Option<Value<'a>>,
-    ) -> EResult<Value<'a>> {
-        if name != "Format" {
-            let got = args.len() + fin.is_some() as usize;
-            return match super::time::method(t, name) {
-                Some(_) => err(
-                    pos,
-                    node,
-                    format!("wrong number of args for {name}: want 0 got {got}"),
-                ),
-                None => err(
-                    pos,
-                    node,
-                    format!("can't evaluate field {name} in type time.Time"),
-                ),
-            };
-        }
-        let got = args.len() + fin.is_some() as usize;
-        if got != 1 {
-            return err(
-                pos,
-                node,
-                format!("wrong number of args for Format: want 1 got {got}"),
-            );
-        }
-        let layout = match (args.first(), fin) {
-            (Some(a), _) => self.eval_arg(dot, P::Str, a)?,
-            (None, Some(v)) => self.validate(v, P::Str, pos, node)?,
-            (None, None) => Value::Nil,
-        };
-        let mut out = String::new();
-        if let Value::Str(l) = &layout {
-            t.format(&mut out, l);
-        }
-        Ok(Value::owned(out))
     }
 
     pub(super) fn eval_field(
