@@ -6,27 +6,40 @@ use std::fmt;
 use super::funcs::Func;
 
 /// A node of a list: text or an action.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Node {
     Text(Box<str>),
     Action(Pipe),
-    If(Branch),
+    If(IfChain),
     With(Branch),
     Range(Branch),
     Break,
     Continue,
+    /// `{{template "name" pipeline}}` (also what `{{block}}` leaves in place).
+    Template {
+        pos: usize,
+        name: Box<str>,
+        pipe: Option<Pipe>,
+    },
 }
 
 /// The shared shape of `if`, `with` and `range`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Branch {
     pub pipe: Pipe,
     pub list: Vec<Node>,
     pub else_list: Option<Vec<Node>>,
 }
 
+/// `if` with its `else if` arms: the first arm whose pipeline is true runs.
+#[derive(Debug, Clone)]
+pub(crate) struct IfChain {
+    pub arms: Vec<(Pipe, Vec<Node>)>,
+    pub else_list: Option<Vec<Node>>,
+}
+
 /// A pipeline with optional variable declarations.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Pipe {
     pub pos: usize,
     pub is_assign: bool,
@@ -35,7 +48,7 @@ pub(crate) struct Pipe {
 }
 
 /// One command of a pipeline: a function and its arguments, or a value.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Command {
     pub pos: usize,
     pub args: Vec<Arg>,
@@ -55,7 +68,7 @@ pub(crate) struct Number {
 }
 
 /// An operand.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Arg {
     Func {
         pos: usize,
@@ -85,6 +98,19 @@ pub(crate) enum Arg {
         node: Box<Arg>,
         fields: Vec<Box<str>>,
     },
+}
+
+impl Pipe {
+    /// `Some(name)` when the pipeline is exactly `.name` with no declarations.
+    pub(crate) fn single_field(&self) -> Option<&str> {
+        match (self.decl.is_empty(), self.cmds.as_slice()) {
+            (true, [Command { args, .. }]) => match args.as_slice() {
+                [Arg::Field { idents, .. }] if idents.len() == 1 => Some(&idents[0]),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 impl Arg {
@@ -181,9 +207,19 @@ impl fmt::Display for Pipe {
 pub(crate) fn visit_fields<'a>(nodes: &'a [Node], f: &mut dyn FnMut(&'a str)) {
     for n in nodes {
         match n {
-            Node::Text(_) | Node::Break | Node::Continue => {}
+            // Like Loki, `{{template}}` arguments are not looked at.
+            Node::Text(_) | Node::Break | Node::Continue | Node::Template { .. } => {}
             Node::Action(p) => visit_pipe(p, f),
-            Node::If(b) | Node::With(b) | Node::Range(b) => {
+            Node::If(c) => {
+                for (pipe, list) in &c.arms {
+                    visit_pipe(pipe, f);
+                    visit_fields(list, f);
+                }
+                if let Some(e) = &c.else_list {
+                    visit_fields(e, f);
+                }
+            }
+            Node::With(b) | Node::Range(b) => {
                 visit_pipe(&b.pipe, f);
                 visit_fields(&b.list, f);
                 if let Some(e) = &b.else_list {

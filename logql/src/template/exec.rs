@@ -6,8 +6,8 @@
 
 use std::fmt::Display;
 
-use super::ast::{Arg, Branch, Command, Node, Number, Pipe};
-use super::funcs::{self, CallCtx, Func, P};
+use super::ast::{Arg, Branch, Command, IfChain, Node, Pipe};
+use super::funcs::P;
 use super::gofmt::print_value;
 use super::value::{sorted_labels, Value};
 use super::TemplateData;
@@ -18,16 +18,20 @@ pub(crate) struct ExecError {
     pub pos: usize,
     pub context: String,
     pub msg: String,
+    /// The named template that was executing (`None`: the root).
+    pub template: Option<String>,
 }
 
-type EResult<T> = Result<T, ExecError>;
+/// Boxed so that results stay small on the (hot) success path.
+pub(super) type EResult<T> = Result<T, Box<ExecError>>;
 
-fn err<T>(pos: usize, context: impl Display, msg: String) -> EResult<T> {
-    Err(ExecError {
+pub(super) fn err<T>(pos: usize, context: impl Display, msg: String) -> EResult<T> {
+    Err(Box::new(ExecError {
         pos,
         context: context.to_string(),
         msg,
-    })
+        template: None,
+    }))
 }
 
 /// How a list walk ended.
@@ -38,35 +42,69 @@ pub(crate) enum Flow {
     Continue,
 }
 
+/// Named templates: `{{define}}`d ones and the root under its own name.
+pub(crate) struct Templates<'a> {
+    pub root_name: &'a str,
+    pub root: &'a [Node],
+    pub defs: &'a [(String, Vec<Node>)],
+}
+
+/// Nesting limit for `{{template}}` calls (Go allows 100000; each level
+/// costs stack here).
+const MAX_TEMPLATE_DEPTH: usize = 100;
+
+/// Limit on nested blocks (`if`/`with`/`range` bodies and template calls)
+/// during execution, so recursion through templates cannot exhaust the stack.
+const MAX_NESTING: usize = 250;
+
+/// Iterations of all `range` loops in one render.
+const MAX_ITERATIONS: u64 = 10_000_000;
+
+/// Output size at which `range` loops stop.
+const MAX_OUTPUT: usize = 64 << 20;
+
 pub(crate) struct Exec<'a> {
     pub data: &'a dyn TemplateData,
+    templates: Templates<'a>,
+    depth: usize,
+    nesting: usize,
+    iterations: u64,
     vars: Vec<(&'a str, Value<'a>)>,
-    stack: Vec<Value<'a>>,
-}
-
-/// The parameter type a given argument position of `f` has.
-fn param(f: Func, i: usize) -> P {
-    let sig = f.sig();
-    sig.fixed.get(i).copied().or(sig.variadic).unwrap_or(P::Any)
-}
-
-fn type_name(p: P) -> &'static str {
-    match p {
-        P::Str => "string",
-        P::Int => "int",
-        P::Float => "float64",
-        P::Time => "time.Time",
-        P::Any => "interface {}",
-    }
+    /// The `$` variable, at the bottom of the variable stack.
+    dollar: Value<'a>,
 }
 
 impl<'a> Exec<'a> {
-    pub(crate) fn new(data: &'a dyn TemplateData) -> Self {
+    pub(crate) fn new(data: &'a dyn TemplateData, templates: Templates<'a>) -> Self {
         Exec {
             data,
-            vars: vec![("$", Value::Data)],
-            stack: Vec::new(),
+            templates,
+            depth: 0,
+            nesting: 0,
+            iterations: 0,
+            vars: Vec::new(),
+            dollar: Value::Data,
         }
+    }
+
+    /// Walks a nested list (a block body or a template), counting nesting.
+    fn walk_nested(
+        &mut self,
+        dot: &Value<'a>,
+        nodes: &'a [Node],
+        out: &mut String,
+    ) -> EResult<Flow> {
+        if self.nesting >= MAX_NESTING {
+            return err(
+                0,
+                "",
+                format!("exceeded maximum template nesting ({MAX_NESTING})"),
+            );
+        }
+        self.nesting += 1;
+        let r = self.walk(dot, nodes, out);
+        self.nesting -= 1;
+        r
     }
 
     pub(crate) fn walk(
@@ -82,17 +120,26 @@ impl<'a> Exec<'a> {
                     Flow::Normal
                 }
                 Node::Action(pipe) => {
+                    // Fast path for the common `{{.label}}`.
+                    if let (Value::Data, Some(name)) = (dot, pipe.single_field()) {
+                        out.push_str(self.data.label(name).unwrap_or(""));
+                        continue;
+                    }
                     let v = self.eval_pipeline(dot, pipe)?;
                     if pipe.decl.is_empty() {
                         print_value(out, &v, self.data);
                     }
                     Flow::Normal
                 }
-                Node::If(b) => self.walk_if_with(dot, b, false, out)?,
-                Node::With(b) => self.walk_if_with(dot, b, true, out)?,
+                Node::If(c) => self.walk_if(dot, c, out)?,
+                Node::With(b) => self.walk_with(dot, b, out)?,
                 Node::Range(b) => self.walk_range(dot, b, out)?,
                 Node::Break => Flow::Break,
                 Node::Continue => Flow::Continue,
+                Node::Template { pos, name, pipe } => {
+                    self.walk_template(dot, *pos, name, pipe.as_ref(), out)?;
+                    Flow::Normal
+                }
             };
             if flow != Flow::Normal {
                 return Ok(flow);
@@ -101,23 +148,80 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn walk_if_with(
+    /// `{{template "name" pipeline}}`: runs the named template with the
+    /// pipeline's value as dot and `$`, and no other variables.
+    fn walk_template(
         &mut self,
         dot: &Value<'a>,
-        b: &'a Branch,
-        with: bool,
+        pos: usize,
+        name: &'a str,
+        pipe: Option<&'a Pipe>,
         out: &mut String,
-    ) -> EResult<Flow> {
+    ) -> EResult<()> {
+        let context = || match pipe {
+            None => format!("{{{{template {}}}}}", super::gofmt::quote(name)),
+            Some(p) => format!("{{{{template {} {p}}}}}", super::gofmt::quote(name)),
+        };
+        let body = match self.templates.defs.iter().find(|(n, _)| n == name) {
+            Some((_, body)) => body.as_slice(),
+            None if name == self.templates.root_name => self.templates.root,
+            None => {
+                return err(
+                    pos,
+                    context(),
+                    format!("template {} not defined", super::gofmt::quote(name)),
+                )
+            }
+        };
+        if self.depth >= MAX_TEMPLATE_DEPTH {
+            return err(
+                pos,
+                context(),
+                format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"),
+            );
+        }
+        let dot = match pipe {
+            Some(p) => self.eval_pipeline(dot, p)?,
+            None => Value::Nil,
+        };
+        let vars = std::mem::take(&mut self.vars);
+        let dollar = std::mem::replace(&mut self.dollar, dot.clone());
+        self.depth += 1;
+        let r = self.walk_nested(&dot, body, out);
+        self.depth -= 1;
+        self.vars = vars;
+        self.dollar = dollar;
+        r.map(|_| ()).map_err(|mut e| {
+            e.template.get_or_insert_with(|| name.to_string());
+            e
+        })
+    }
+
+    fn walk_if(&mut self, dot: &Value<'a>, c: &'a IfChain, out: &mut String) -> EResult<Flow> {
+        let mark = self.vars.len();
+        let mut flow = None;
+        for (pipe, list) in &c.arms {
+            if self.eval_pipeline(dot, pipe)?.truth(self.data) {
+                flow = Some(self.walk_nested(dot, list, out)?);
+                break;
+            }
+        }
+        let flow = match (flow, &c.else_list) {
+            (Some(f), _) => f,
+            (None, Some(e)) => self.walk_nested(dot, e, out)?,
+            (None, None) => Flow::Normal,
+        };
+        self.vars.truncate(mark);
+        Ok(flow)
+    }
+
+    fn walk_with(&mut self, dot: &Value<'a>, b: &'a Branch, out: &mut String) -> EResult<Flow> {
         let mark = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let flow = if val.truth(self.data) {
-            if with {
-                self.walk(&val, &b.list, out)?
-            } else {
-                self.walk(dot, &b.list, out)?
-            }
+            self.walk_nested(&val, &b.list, out)?
         } else if let Some(e) = &b.else_list {
-            self.walk(dot, e, out)?
+            self.walk_nested(dot, e, out)?
         } else {
             Flow::Normal
         };
@@ -128,40 +232,18 @@ impl<'a> Exec<'a> {
     fn walk_range(&mut self, dot: &Value<'a>, b: &'a Branch, out: &mut String) -> EResult<Flow> {
         let mark = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
-        let items: Vec<(Value<'a>, Value<'a>)> = match &val {
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, v)| (Value::owned(k.clone()), v.clone()))
-                .collect(),
-            Value::Data => sorted_labels(self.data)
-                .into_iter()
-                .map(|(k, v)| (Value::owned(k), Value::owned(v)))
-                .collect(),
-            Value::Int(n) | Value::Int64(n) => {
-                if b.pipe.decl.len() > 1 {
-                    return err(
-                        b.pipe.pos,
-                        &b.pipe,
-                        format!("can't use {n} to iterate over more than one variable"),
-                    );
-                }
-                (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+        if let Value::Int(n) | Value::Int64(n) = val {
+            if b.pipe.decl.len() > 1 {
+                let msg = format!("can't use {n} to iterate over more than one variable");
+                return err(b.pipe.pos, &b.pipe, msg);
             }
-            Value::Nil => Vec::new(),
-            other => {
-                let mut s = String::new();
-                print_value(&mut s, other, self.data);
-                return err(b.pipe.pos, &b.pipe, format!("range can't iterate over {s}"));
-            }
-        };
+            return self.range_int(dot, b, n, mark, out);
+        }
+        let items = self.range_items(b, &val)?;
         let inner = self.vars.len();
         let empty = items.is_empty();
         for (index, elem) in items {
+            self.check_budget(b, out)?;
             let decl = &b.pipe.decl;
             if !decl.is_empty() {
                 if b.pipe.is_assign {
@@ -182,7 +264,7 @@ impl<'a> Exec<'a> {
                     }
                 }
             }
-            let flow = self.walk(&elem, &b.list, out)?;
+            let flow = self.walk_nested(&elem, &b.list, out)?;
             self.vars.truncate(inner);
             if flow == Flow::Break {
                 break;
@@ -190,7 +272,7 @@ impl<'a> Exec<'a> {
         }
         if empty {
             if let Some(e) = &b.else_list {
-                let flow = self.walk(dot, e, out)?;
+                let flow = self.walk_nested(dot, e, out)?;
                 self.vars.truncate(mark);
                 return Ok(flow);
             }
@@ -199,9 +281,95 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn var_value(&self, name: &str, pos: usize) -> EResult<Value<'a>> {
+    /// `range` over an integer n: 0..n, without materialising the items.
+    /// The (index, element) pairs `range` visits: slices in order, maps
+    /// sorted by key.
+    fn range_items(&self, b: &Branch, val: &Value<'a>) -> EResult<Vec<(Value<'a>, Value<'a>)>> {
+        Ok(match val {
+            Value::List(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
+                .collect(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, v)| (Value::owned(k.clone()), v.clone()))
+                .collect(),
+            Value::Data => sorted_labels(self.data)
+                .into_iter()
+                .map(|(k, v)| (Value::owned(k), Value::owned(v)))
+                .collect(),
+            Value::Nil => Vec::new(),
+            other => {
+                let mut s = String::new();
+                print_value(&mut s, other, self.data);
+                return err(b.pipe.pos, &b.pipe, format!("range can't iterate over {s}"));
+            }
+        })
+    }
+
+    /// Guards `range` against runaway loops: a bound on iterations per
+    /// render and on the output size (Go has neither; Loki would run out of
+    /// time or memory instead).
+    fn check_budget(&mut self, b: &Branch, out: &str) -> EResult<()> {
+        self.iterations += 1;
+        if self.iterations > MAX_ITERATIONS {
+            return err(
+                b.pipe.pos,
+                &b.pipe,
+                format!("range: more than {MAX_ITERATIONS} iterations"),
+            );
+        }
+        if out.len() > MAX_OUTPUT {
+            return err(
+                b.pipe.pos,
+                &b.pipe,
+                format!("template output larger than {MAX_OUTPUT} bytes"),
+            );
+        }
+        Ok(())
+    }
+
+    fn range_int(
+        &mut self,
+        dot: &Value<'a>,
+        b: &'a Branch,
+        n: i64,
+        mark: usize,
+        out: &mut String,
+    ) -> EResult<Flow> {
+        let inner = self.vars.len();
+        for i in 0..n.max(0) {
+            self.check_budget(b, out)?;
+            if !b.pipe.decl.is_empty() {
+                if b.pipe.is_assign {
+                    self.set_var(&b.pipe.decl[0], Value::Int(i), b.pipe.pos)?;
+                } else {
+                    let top = self.vars.len() - 1;
+                    self.vars[top].1 = Value::Int(i);
+                }
+            }
+            let flow = self.walk_nested(&Value::Int(i), &b.list, out)?;
+            self.vars.truncate(inner);
+            if flow == Flow::Break {
+                break;
+            }
+        }
+        if n <= 0 {
+            if let Some(e) = &b.else_list {
+                self.walk_nested(dot, e, out)?;
+            }
+        }
+        self.vars.truncate(mark);
+        Ok(Flow::Normal)
+    }
+
+    pub(super) fn var_value(&self, name: &str, pos: usize) -> EResult<Value<'a>> {
         match self.vars.iter().rev().find(|(n, _)| *n == name) {
             Some((_, v)) => Ok(v.clone()),
+            // `$` is the data unless reassigned (kept off the stack so a
+            // render allocates nothing for it).
+            None if name == "$" => Ok(self.dollar.clone()),
             None => err(pos, name, format!("undefined variable: {name}")),
         }
     }
@@ -210,6 +378,10 @@ impl<'a> Exec<'a> {
         match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
             Some(slot) => {
                 slot.1 = v;
+                Ok(())
+            }
+            None if name == "$" => {
+                self.dollar = v;
                 Ok(())
             }
             None => err(pos, name, format!("undefined variable: {name}")),
@@ -251,8 +423,8 @@ impl<'a> Exec<'a> {
     ) -> EResult<Value<'a>> {
         let first = &cmd.args[0];
         match first {
-            Arg::Field { pos, idents } => {
-                self.eval_field_chain(dot.clone(), idents, *pos, first, &cmd.args, fin)
+            Arg::Field { idents, .. } => {
+                self.eval_field_chain(dot, dot.clone(), idents, first, &cmd.args, fin)
             }
             Arg::Chain { pos, node, fields } => {
                 if matches!(**node, Arg::Nil(_)) {
@@ -263,7 +435,7 @@ impl<'a> Exec<'a> {
                     );
                 }
                 let recv = self.eval_arg(dot, P::Any, node)?;
-                self.eval_field_chain(recv, fields, *pos, first, &cmd.args, fin)
+                self.eval_field_chain(dot, recv, fields, first, &cmd.args, fin)
             }
             Arg::Func { pos, func } => self.eval_call(dot, *func, *pos, cmd, &cmd.args[1..], fin),
             Arg::Pipe(p) => {
@@ -276,7 +448,7 @@ impl<'a> Exec<'a> {
                     self.not_a_function(&cmd.args, &fin)?;
                     return Ok(v);
                 }
-                self.eval_field_chain(v, fields, *pos, first, &cmd.args, fin)
+                self.eval_field_chain(dot, v, fields, first, &cmd.args, fin)
             }
             Arg::Nil(pos) => err(*pos, first, "nil is not a command".into()),
             _ => {
@@ -286,18 +458,22 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn eval_field_chain(
+    pub(super) fn eval_field_chain(
         &mut self,
+        dot: &Value<'a>,
         mut recv: Value<'a>,
         idents: &'a [Box<str>],
-        pos: usize,
         node: &Arg,
         args: &'a [Arg],
         fin: Option<Value<'a>>,
     ) -> EResult<Value<'a>> {
+        let pos = node.pos();
         let n = idents.len();
         for (i, name) in idents.iter().enumerate() {
             let has_args = i == n - 1 && (args.len() > 1 || fin.is_some());
+            if let (true, Value::Time(t)) = (has_args, &recv) {
+                return self.time_method_call(dot, *t, name, pos, node, &args[1..], fin);
+            }
             let from_map = matches!(recv, Value::Map(_));
             recv = self.eval_field(recv, name, has_args, pos, node)?;
             if from_map && i < n - 1 && matches!(recv, Value::Nil) {
@@ -311,7 +487,7 @@ impl<'a> Exec<'a> {
         Ok(recv)
     }
 
-    fn eval_field(
+    pub(super) fn eval_field(
         &mut self,
         recv: Value<'a>,
         name: &'a str,
@@ -342,218 +518,5 @@ impl<'a> Exec<'a> {
                 format!("can't evaluate field {name} in type {}", other.type_name()),
             ),
         }
-    }
-
-    fn eval_call(
-        &mut self,
-        dot: &Value<'a>,
-        f: Func,
-        fpos: usize,
-        cmd: &'a Command,
-        args: &'a [Arg],
-        fin: Option<Value<'a>>,
-    ) -> EResult<Value<'a>> {
-        let sig = f.sig();
-        let num_in = args.len() + fin.is_some() as usize;
-        if sig.variadic.is_some() {
-            if num_in < sig.fixed.len() {
-                let msg = format!(
-                    "wrong number of args for {}: want at least {} got {}",
-                    f.name(),
-                    sig.fixed.len(),
-                    args.len()
-                );
-                return err(fpos, f.name(), msg);
-            }
-        } else if num_in != sig.fixed.len() {
-            let msg = format!(
-                "wrong number of args for {}: want {} got {}",
-                f.name(),
-                sig.fixed.len(),
-                num_in
-            );
-            return err(fpos, f.name(), msg);
-        }
-        if matches!(f, Func::And | Func::Or) {
-            let mut v = Value::Nil;
-            for a in args {
-                v = self.eval_arg(dot, P::Any, a)?;
-                if v.truth(self.data) == (f == Func::Or) {
-                    return Ok(v);
-                }
-            }
-            return Ok(fin.unwrap_or(v));
-        }
-        let base = self.stack.len();
-        for (i, a) in args.iter().enumerate() {
-            let v = self.eval_arg(dot, param(f, i), a)?;
-            self.stack.push(v);
-        }
-        if let Some(v) = fin {
-            let v = self.validate(v, param(f, num_in - 1), cmd.pos, cmd)?;
-            self.stack.push(v);
-        }
-        let ctx = CallCtx {
-            data: self.data,
-            regex: cmd
-                .regex
-                .as_ref()
-                .filter(|_| cmd.args.len() > 1 && std::ptr::eq(&cmd.args[1..], args)),
-        };
-        let r = funcs::call(f, &mut self.stack[base..], &ctx);
-        self.stack.truncate(base);
-        match r {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let context = if std::ptr::eq(&cmd.args[1..], args) {
-                    cmd.to_string()
-                } else {
-                    f.name().to_string()
-                };
-                err(cmd.pos, context, format!("error calling {}: {e}", f.name()))
-            }
-        }
-    }
-
-    fn validate(&self, v: Value<'a>, p: P, pos: usize, node: &dyn Display) -> EResult<Value<'a>> {
-        let ok = match (p, &v) {
-            (P::Any, _) => true,
-            (P::Str, Value::Str(_))
-            | (P::Int, Value::Int(_))
-            | (P::Float, Value::Float(_))
-            | (P::Time, Value::Time(_)) => true,
-            (_, Value::Nil) => {
-                return err(
-                    pos,
-                    node,
-                    format!("invalid value; expected {}", type_name(p)),
-                )
-            }
-            _ => false,
-        };
-        if ok {
-            Ok(v)
-        } else {
-            err(
-                pos,
-                node,
-                format!(
-                    "wrong type for value; expected {}; got {}",
-                    type_name(p),
-                    v.type_name()
-                ),
-            )
-        }
-    }
-
-    fn eval_arg(&mut self, dot: &Value<'a>, p: P, arg: &'a Arg) -> EResult<Value<'a>> {
-        let pos = arg.pos();
-        let v = match arg {
-            Arg::Dot(_) => dot.clone(),
-            Arg::Nil(_) => {
-                if p == P::Any {
-                    return Ok(Value::Nil);
-                }
-                return err(pos, arg, format!("cannot assign nil to {}", type_name(p)));
-            }
-            Arg::Field { idents, .. } => {
-                self.eval_field_chain(dot.clone(), idents, pos, arg, &[], None)?
-            }
-            Arg::Variable { name, fields, .. } => {
-                let v = self.var_value(name, pos)?;
-                self.eval_field_chain(v, fields, pos, arg, &[], None)?
-            }
-            Arg::Pipe(pipe) => self.eval_pipeline(dot, pipe)?,
-            Arg::Func { func, .. } => self.eval_call_bare(dot, *func, pos)?,
-            Arg::Chain { node, fields, .. } => {
-                if matches!(**node, Arg::Nil(_)) {
-                    return err(
-                        pos,
-                        arg,
-                        format!("indirection through explicit nil in {arg}"),
-                    );
-                }
-                let recv = self.eval_arg(dot, P::Any, node)?;
-                self.eval_field_chain(recv, fields, pos, arg, &[], None)?
-            }
-            Arg::Bool(_, b) => match p {
-                P::Any => return Ok(Value::Bool(*b)),
-                _ => return self.literal_mismatch(p, arg),
-            },
-            Arg::String { value, .. } => match p {
-                P::Any | P::Str => return Ok(Value::str(value)),
-                _ => return self.literal_mismatch(p, arg),
-            },
-            Arg::Number(_, n) => {
-                return match (p, n.int, n.float) {
-                    (P::Any, ..) => ideal_constant(n, pos, arg),
-                    (P::Int, Some(i), _) => Ok(Value::Int(i)),
-                    (P::Float, _, Some(f)) => Ok(Value::Float(f)),
-                    _ => self.literal_mismatch(p, arg),
-                }
-            }
-        };
-        self.validate(v, p, pos, arg)
-    }
-
-    /// A function named as an argument: called with no arguments.
-    fn eval_call_bare(&mut self, dot: &Value<'a>, f: Func, pos: usize) -> EResult<Value<'a>> {
-        static NO_ARGS: Command = Command {
-            pos: 0,
-            args: Vec::new(),
-            regex: None,
-        };
-        let sig = f.sig();
-        if !sig.fixed.is_empty() {
-            let want = if sig.variadic.is_some() {
-                "want at least"
-            } else {
-                "want"
-            };
-            return err(
-                pos,
-                f.name(),
-                format!(
-                    "wrong number of args for {}: {want} {} got 0",
-                    f.name(),
-                    sig.fixed.len()
-                ),
-            );
-        }
-        self.eval_call(dot, f, pos, &NO_ARGS, &[], None)
-            .map_err(|mut e| {
-                e.pos = pos;
-                e.context = f.name().to_string();
-                e
-            })
-    }
-
-    fn literal_mismatch<T>(&self, p: P, arg: &Arg) -> EResult<T> {
-        let msg = match p {
-            P::Str => format!("expected string; found {arg}"),
-            P::Int => format!("expected integer; found {arg}"),
-            P::Float => format!("expected float; found {arg}"),
-            P::Time => format!("can't handle {arg} for arg of type time.Time"),
-            P::Any => format!("can't handle {arg}"),
-        };
-        err(arg.pos(), arg, msg)
-    }
-}
-
-/// Go's `idealConstant`: a number literal passed as `interface{}`.
-fn ideal_constant<'a>(n: &Number, pos: usize, arg: &Arg) -> EResult<Value<'a>> {
-    let t = &n.text;
-    let hex_int = t.len() > 2
-        && t.starts_with('0')
-        && matches!(t.as_bytes()[1], b'x' | b'X')
-        && !t.contains(['p', 'P']);
-    if let Some(f) = n.float {
-        if !n.is_char && !hex_int && t.contains(['.', 'e', 'E', 'p', 'P']) {
-            return Ok(Value::Float(f));
-        }
-    }
-    match n.int {
-        Some(i) => Ok(Value::Int(i)),
-        None => err(pos, arg, format!("{t} overflows int")),
     }
 }
