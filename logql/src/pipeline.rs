@@ -24,7 +24,6 @@ mod line_filter;
 mod logfmt;
 mod pattern;
 mod stage;
-mod tmpl;
 
 #[cfg(test)]
 mod conformance_tests;
