@@ -86,7 +86,7 @@ impl Pipeline {
     pub fn new(stages: &[Stage]) -> crate::Result<Pipeline> {
         let mut compiled = Vec::with_capacity(stages.len());
         for s in stages {
-            compiled.push(CStage::compile(s)?);
+            compiled.push(CStage::compile(s).map_err(|e| stage_error(s, e))?);
         }
         Ok(Pipeline {
             stages: Arc::new(compiled),
@@ -114,6 +114,15 @@ impl Pipeline {
             line_buf: Vec::new(),
             scratch: Scratch::new(&self.stages),
         }
+    }
+}
+
+/// Loki reports a stage that cannot be built as `stage '<stage>' : <error>`
+/// inside a parse error (HTTP 400).
+fn stage_error(stage: &Stage, e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::BadQuery(msg) => crate::Error::ParseNoPos(format!("stage '{stage}' : {msg}")),
+        other => other,
     }
 }
 

@@ -341,6 +341,48 @@ fn categories_and_caching() {
 }
 
 #[test]
+fn build_errors_name_the_stage() {
+    let e = Pipeline::new(&[lit(LineFilterOp::Regex, "(")]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("parse error : stage '|~ \"(\"' : error parsing regexp"),
+        "{e}"
+    );
+    let bad_ip = Stage::LabelFilter(LabelFilter::Ip {
+        name: "a".into(),
+        negated: false,
+        pattern: "nope".into(),
+    });
+    let e = Pipeline::new(&[bad_ip]).unwrap_err();
+    assert!(
+        e.to_string().ends_with(r#"ip: invalid pattern: "nope""#),
+        "{e}"
+    );
+    let e = Pipeline::new(&[Stage::LineFormat("{{ .a ".into())]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("invalid line template: template: line:1"),
+        "{e}"
+    );
+    let dup = Stage::LabelFormat(vec![
+        LabelFormatOp::Rename {
+            dst: "a".into(),
+            src: "b".into(),
+        },
+        LabelFormatOp::Rename {
+            dst: "a".into(),
+            src: "c".into(),
+        },
+    ]);
+    let e = Pipeline::new(&[dup]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("multiple label name 'a' not allowed in a single format operation"),
+        "{e}"
+    );
+}
+
+#[test]
 fn required_literals_and_noop() {
     use LineFilterOp::*;
     let p = Pipeline::new(&[
