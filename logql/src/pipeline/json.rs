@@ -320,49 +320,153 @@ enum PathElem {
     Index(usize),
 }
 
-fn parse_path(expr: &str) -> std::result::Result<Vec<PathElem>, String> {
-    let b = expr.as_bytes();
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Field(String),
+    Str(String),
+    Index(usize),
+    Dot,
+    Lsb,
+    Rsb,
+    End,
+}
+
+impl Tok {
+    fn name(&self) -> &'static str {
+        match self {
+            Tok::Field(_) => "FIELD",
+            Tok::Str(_) => "STRING",
+            Tok::Index(_) => "INDEX",
+            Tok::Dot => "DOT",
+            Tok::Lsb => "LSB",
+            Tok::Rsb => "RSB",
+            Tok::End => "$end",
+        }
+    }
+}
+
+/// Tokens of a `json` extraction expression (Loki's jsonexpr lexer).
+fn lex_path(expr: &str) -> std::result::Result<Vec<Tok>, String> {
     let mut out = Vec::new();
-    let mut i = 0;
-    let mut expect_field = true;
-    while i < b.len() {
-        match b[i] {
-            b'.' => {
-                if expect_field {
-                    return Err("syntax error: unexpected .".into());
-                }
-                expect_field = true;
-                i += 1;
+    let mut chars = expr.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
             }
-            b'[' => {
-                let close = expr[i..].find(']').ok_or("syntax error: missing ]")? + i;
-                let inner = expr[i + 1..close].trim();
-                if let Some(q) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-                    out.push(PathElem::Key(q.to_string()));
-                } else {
-                    let n: usize = inner
-                        .parse()
-                        .map_err(|_| format!("syntax error: bad index {inner}"))?;
-                    out.push(PathElem::Index(n));
+            '.' => {
+                chars.next();
+                out.push(Tok::Dot);
+            }
+            '[' => {
+                chars.next();
+                out.push(Tok::Lsb);
+            }
+            ']' => {
+                chars.next();
+                out.push(Tok::Rsb);
+            }
+            '"' => {
+                chars.next();
+                let mut s = String::new();
+                let mut closed = false;
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        '\\' => match chars.next() {
+                            Some((_, e)) => s.push(match e {
+                                'n' => '\n',
+                                't' => '\t',
+                                'r' => '\r',
+                                other => other,
+                            }),
+                            None => break,
+                        },
+                        c => s.push(c),
+                    }
                 }
-                expect_field = false;
-                i = close + 1;
+                if !closed {
+                    return Err("literal not terminated".into());
+                }
+                out.push(Tok::Str(s));
             }
             _ => {
-                if !expect_field {
-                    return Err("syntax error: unexpected field".into());
+                let start = i;
+                let mut end = expr.len();
+                while let Some(&(j, c)) = chars.peek() {
+                    if c.is_whitespace() || matches!(c, '.' | '[' | ']' | '"') {
+                        end = j;
+                        break;
+                    }
+                    chars.next();
                 }
-                let end = expr[i..].find(['.', '[']).map_or(b.len(), |p| p + i);
-                out.push(PathElem::Key(expr[i..end].to_string()));
-                expect_field = false;
-                i = end;
+                let word = &expr[start..end];
+                let after_lsb = out.last() == Some(&Tok::Lsb);
+                match word.parse::<usize>() {
+                    Ok(n) if after_lsb => out.push(Tok::Index(n)),
+                    _ => out.push(Tok::Field(word.to_string())),
+                }
             }
         }
     }
-    if out.is_empty() || (expect_field && !out.is_empty() && b.last() == Some(&b'.')) {
-        return Err("syntax error: unexpected end".into());
-    }
+    out.push(Tok::End);
     Ok(out)
+}
+
+/// Parses `a.b[0]["c d"]` into path elements, with goyacc-style errors.
+fn parse_path(expr: &str) -> std::result::Result<Vec<PathElem>, String> {
+    let toks = lex_path(expr)?;
+    let err = |t: &Tok, expecting: &str| {
+        if expecting.is_empty() {
+            format!("syntax error: unexpected {}", t.name())
+        } else {
+            format!(
+                "syntax error: unexpected {}, expecting {expecting}",
+                t.name()
+            )
+        }
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    // start: FIELD or `[`
+    match &toks[0] {
+        Tok::Field(f) => {
+            out.push(PathElem::Key(f.clone()));
+            i = 1;
+        }
+        Tok::Lsb => {}
+        t => return Err(err(t, "LSB or FIELD")),
+    }
+    loop {
+        match &toks[i] {
+            Tok::End if !out.is_empty() => return Ok(out),
+            Tok::Dot if !out.is_empty() => {
+                i += 1;
+                match &toks[i] {
+                    Tok::Field(f) => out.push(PathElem::Key(f.clone())),
+                    t => return Err(err(t, "FIELD")),
+                }
+                i += 1;
+            }
+            Tok::Lsb => {
+                i += 1;
+                match &toks[i] {
+                    Tok::Str(s) => out.push(PathElem::Key(s.clone())),
+                    Tok::Index(n) => out.push(PathElem::Index(*n)),
+                    t => return Err(err(t, "STRING or INDEX")),
+                }
+                i += 1;
+                match &toks[i] {
+                    Tok::Rsb => i += 1,
+                    t => return Err(err(t, "RSB")),
+                }
+            }
+            t => return Err(err(t, "")),
+        }
+    }
 }
 
 fn array_nth(d: &[u8], n: usize) -> Option<(&[u8], JType)> {
@@ -451,7 +555,7 @@ impl JsonExtractor {
             return;
         }
         for (id, path) in &self.exprs {
-            let key: Cow<'_, str> = if lbs.base_has(id) {
+            let key: Cow<'_, str> = if lbs.base_has(id) || lbs.has_in(Cat::Meta, id) {
                 Cow::Owned(format!("{id}{DUPLICATE_SUFFIX}"))
             } else {
                 Cow::Borrowed(id)
@@ -558,6 +662,14 @@ mod tests {
         assert_eq!(lookup(d, &p).unwrap().0, br#"{"name":"carol","id":7}"#);
         assert!(lookup(d, &parse_path("nope").unwrap()).is_none());
         assert!(parse_path("a..b").is_err());
+        assert_eq!(
+            parse_path("a.b[2]").unwrap(),
+            vec![
+                PathElem::Key("a".into()),
+                PathElem::Key("b".into()),
+                PathElem::Index(2)
+            ]
+        );
     }
 
     #[test]

@@ -326,7 +326,7 @@ impl LogfmtExtractor {
                 if *src != key {
                     continue;
                 }
-                if lbs.base_has(id) {
+                if lbs.base_has(id) || lbs.has_in(Cat::Meta, id) {
                     let dup = format!("{id}{DUPLICATE_SUFFIX}");
                     lbs.set(Cat::Parsed, &dup, &value);
                 } else {

@@ -619,3 +619,242 @@ fn throughput() {
         n as f64 / start.elapsed().as_secs_f64() / 1000.0
     );
 }
+
+/// Runs one parser stage over `line` with stream labels `base` and
+/// structured metadata `sm`; returns `all` labels as `k=v,...`.
+fn parse_with(stage: Stage, base: &[(&str, &str)], sm: &[(&str, &str)], line: &str) -> String {
+    let p = Pipeline::new(&[stage]).unwrap();
+    let base = Labels::new(
+        base.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let sm: Vec<(String, String)> = sm
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut sp = p.for_stream(&base);
+    let out = sp.process(0, line.as_bytes(), &sm).unwrap();
+    let v: Vec<String> = out
+        .labels
+        .all
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    v.join(",")
+}
+
+#[test]
+fn logfmt_cases_from_loki() {
+    let lf = |strict, keep_empty| {
+        Stage::Parser(Parser::Logfmt {
+            strict,
+            keep_empty,
+            extractions: vec![],
+        })
+    };
+    let foo = &[("foo", "bar")][..];
+    // (line, base, sm, want, want with --strict)
+    let cases: &[(&str, &[(&str, &str)], &[(&str, &str)], &str, &str)] = &[
+        ("foobar====wqe=sdad1r", foo, &[], "foo=bar", "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 8 : unexpected '=',foo=bar"),
+        ("buzz=foo bar=\u{FFFD}f", &[], &[], "bar= f,buzz=foo", ""),
+        ("buzz bar=foo", foo, &[], "bar=foo,foo=bar", ""),
+        (r#"foobar="foo\nbar\tbaz""#, foo, &[], "foo=bar,foobar=foo\nbar\tbaz", ""),
+        (r#"foobar="foo ba\\r baz""#, foo, &[], "foo=bar,foobar=foo ba\\r baz", ""),
+        (r#"foobar="foo bar" foobar=10ms"#, foo, &[], "foo=bar,foobar=foo bar", ""),
+        (r#"foo="foo bar" foobar=10ms"#, foo, &[], "foo=bar,foo_extracted=foo bar,foobar=10ms", ""),
+        (r#"foo="foo bar" foo.bar=10ms test-dash=foo"#, foo, &[], "foo=bar,foo_bar=10ms,foo_extracted=foo bar,test_dash=foo", ""),
+        (
+            r#"foo="foo bar" =notkey bar=10ms"#,
+            foo,
+            &[],
+            "bar=10ms,foo=bar,foo_extracted=foo bar",
+            "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 15 : unexpected '=',foo=bar,foo_extracted=foo bar",
+        ),
+        (
+            "foo=\"foo bar\" b\u{FFFD}r=10ms",
+            foo,
+            &[],
+            "foo=bar,foo_extracted=foo bar",
+            "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 20 : invalid key,foo=bar,foo_extracted=foo bar",
+        ),
+        (
+            r#"foo="foo bar" bu"zz=10ms"#,
+            foo,
+            &[],
+            "foo=bar,foo_extracted=foo bar",
+            "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 17 : unexpected '\"',foo=bar,foo_extracted=foo bar",
+        ),
+        (
+            r#"bar=bu=zz foo="foo bar""#,
+            foo,
+            &[],
+            "foo=bar,foo_extracted=foo bar",
+            "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 7 : unexpected '=',foo=bar",
+        ),
+        ("app=foo level=error", &[], &[("app", "foo_sm")], "app=foo_sm,app_extracted=foo,level=error", ""),
+    ];
+    for (line, base, sm, want, want_strict) in cases {
+        assert_eq!(
+            parse_with(lf(false, false), base, sm, line),
+            *want,
+            "{line}"
+        );
+        let ws = if want_strict.is_empty() {
+            want
+        } else {
+            want_strict
+        };
+        assert_eq!(
+            parse_with(lf(true, false), base, sm, line),
+            *ws,
+            "strict {line}"
+        );
+    }
+    assert_eq!(
+        parse_with(lf(false, true), foo, &[], "foo bar=buzz"),
+        "bar=buzz,foo=bar,foo_extracted="
+    );
+    assert_eq!(
+        parse_with(lf(false, false), foo, &[], "foo=b\u{FFFD}r bar=buzz"),
+        "bar=buzz,foo=bar,foo_extracted=b r"
+    );
+}
+
+#[test]
+fn json_cases_from_loki() {
+    let cases: &[(&str, &[(&str, &str)], &[(&str, &str)], &str)] = &[
+        (
+            r#"{"app":"bar","namespace":"prod","pod":{"uuid":"bar","deployment":{"ref":"foobar"}}}"#,
+            &[("app", "foo"), ("pod_uuid", "foo")],
+            &[],
+            "app=foo,app_extracted=bar,namespace=prod,pod_deployment_ref=foobar,pod_uuid=foo,pod_uuid_extracted=bar",
+        ),
+        (r#"{"counter":1, "price": {"_net_":5.56909}}"#, &[], &[], "counter=1,price__net_=5.56909"),
+        (r#"{" ": {"foo":"bar"}}"#, &[], &[], "foo=bar"),
+        (r#"{"counter":1,"foo":"foo\\\"bar", "price": {"_net_":5.56909}}"#, &[], &[], "counter=1,foo=foo\\\"bar,price__net_=5.56909"),
+        ("{\"counter\":1,\"foo\":\"\u{FFFD}\", \"price\": {\"_net_\":5.56909}}", &[], &[], "counter=1,foo= ,price__net_=5.56909"),
+        (r#"{"counter":1, "price": {"net_":["10","20"]}}"#, &[], &[], "counter=1"),
+        (r#"{"cou-nter":1}"#, &[], &[], "cou_nter=1"),
+        (r#"{"foo":{"cou-nter":1}}""#, &[], &[], "foo_cou_nter=1"),
+        (r#"{n}"#, &[], &[], "__error__=JSONParserErr,__error_details__=Value looks like object, but can't find closing '}' symbol"),
+        (r#"{"app":"foo","namespace":"prod","pod":"pod_parsed"}"#, &[], &[("pod", "pod_sm")], "app=foo,namespace=prod,pod=pod_sm,pod_extracted=pod_parsed"),
+        (r#"{"app":"foo","app":"duplicate"}"#, &[], &[], "app=foo"),
+    ];
+    for (line, base, sm, want) in cases {
+        assert_eq!(
+            parse_with(Stage::Parser(Parser::Json(vec![])), base, sm, line),
+            *want,
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn json_expression_cases_from_loki() {
+    let line = r#"{"app":"foo","field with space":"value","field with ÜFT8👌":"value","null_field":null,"bool_field":false,"namespace":"prod","pod":{"uuid":"foo","deployment":{"ref":"foobar", "params": [1,2,3,"string_value"]}}}"#;
+    let ex = |label: &str, expr: &str| {
+        Stage::Parser(Parser::Json(vec![LabelExtraction {
+            label: label.into(),
+            expression: Some(expr.into()),
+        }]))
+    };
+    let cases: &[(&str, &str, &[(&str, &str)], &[(&str, &str)], &str)] = &[
+        ("test", r#"["field with space"]"#, &[], &[], "test=value"),
+        ("utf8", r#"["field with ÜFT8👌"]"#, &[], &[], "utf8=value"),
+        ("uuid", r#"pod["uuid"]"#, &[], &[], "uuid=foo"),
+        ("uuid", r#"["pod"]["uuid"]"#, &[], &[], "uuid=foo"),
+        ("uuid", r#"["pod"].uuid"#, &[], &[], "uuid=foo"),
+        ("param", "pod.deployment.params[0]", &[], &[], "param=1"),
+        ("undefined", r#"pod[""]"#, &[], &[], "undefined="),
+        ("param", r#"pod.deployment.params[""]"#, &[], &[], "param="),
+        (
+            "param",
+            "pod.deployment.params[3]",
+            &[],
+            &[],
+            "param=string_value",
+        ),
+        (
+            "params",
+            "pod.deployment.params",
+            &[],
+            &[],
+            r#"params=[1,2,3,"string_value"]"#,
+        ),
+        (
+            "deployment",
+            "pod.deployment",
+            &[],
+            &[],
+            r#"deployment={"ref":"foobar", "params": [1,2,3,"string_value"]}"#,
+        ),
+        ("nf", "null_field", &[], &[], "nf="),
+        ("bool", "bool_field", &[], &[], "bool=false"),
+        (
+            "uuid",
+            "pod.uuid",
+            &[("uuid", "bar")],
+            &[],
+            "uuid=bar,uuid_extracted=foo",
+        ),
+        (
+            "app",
+            "app",
+            &[],
+            &[("app", "app_sm")],
+            "app=app_sm,app_extracted=foo",
+        ),
+    ];
+    for (label, expr, base, sm, want) in cases {
+        assert_eq!(parse_with(ex(label, expr), base, sm, line), *want, "{expr}");
+    }
+    assert_eq!(parse_with(ex("uuid", "pod.uuid"), &[], &[], "{}"), "uuid=");
+    assert_eq!(
+        parse_with(
+            ex("uuid", "will.not.work"),
+            &[("foo", "bar")],
+            &[],
+            "invalid json"
+        ),
+        "__error__=JSONParserErr,foo=bar"
+    );
+    assert_eq!(
+        parse_with(ex("uuid", "will.not.work"), &[("foo", "bar")], &[], ""),
+        "foo=bar"
+    );
+    assert_eq!(
+        parse_with(
+            ex("app", "app"),
+            &[],
+            &[],
+            r#"{"app":"{ \"key\": \"value\", \"key2\":\"value2\"}"}"#
+        ),
+        r#"app={ "key": "value", "key2":"value2"}"#
+    );
+    assert_eq!(
+        parse_with(
+            ex("app", "app"),
+            &[],
+            &[],
+            r#"{"app":{"name":"great \"loki\""}"#
+        ),
+        r#"app={"name":"great \"loki\""}"#
+    );
+    let errs = [
+        ("field with space", "unexpected FIELD"),
+        (r#""pod"]"#, "unexpected STRING, expecting LSB or FIELD"),
+        (r#"["pod""#, "unexpected $end, expecting RSB"),
+        (r#"["pod""uuid"]"#, "unexpected STRING, expecting RSB"),
+        ("pod..uuid", "unexpected DOT, expecting FIELD"),
+    ];
+    for (expr, msg) in errs {
+        let e = Pipeline::new(&[ex("app", expr)]).unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!(
+                "cannot parse expression [{expr}]: syntax error: {msg}"
+            )),
+            "{e}"
+        );
+    }
+}
