@@ -607,7 +607,7 @@ impl Unpacker {
                 return Ok(());
             }
             let mut field = String::from_utf8_lossy(key).into_owned();
-            if lbs.base_has(&field) {
+            if lbs.base_has(&field) || lbs.has_in(Cat::Meta, &field) {
                 field.push_str(DUPLICATE_SUFFIX);
             }
             let value = read_value(v, ty).into_owned();

@@ -858,3 +858,121 @@ fn json_expression_cases_from_loki() {
         );
     }
 }
+
+#[test]
+fn unpack_and_pattern_cases_from_loki() {
+    let run1 = |stage: Stage, base: &[(&str, &str)], sm: &[(&str, &str)], line: &str| {
+        let p = Pipeline::new(&[stage]).unwrap();
+        let base = Labels::new(
+            base.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let sm: Vec<(String, String)> = sm
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut sp = p.for_stream(&base);
+        let out = sp.process(0, line.as_bytes(), &sm).unwrap();
+        let v: Vec<String> = out
+            .labels
+            .all
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        (v.join(","), String::from_utf8(out.line.to_vec()).unwrap())
+    };
+    let unpack = || Stage::Parser(Parser::Unpack);
+    let cluster = &[("cluster", "us-central1")][..];
+    let packed =
+        r#"{"bar":1,"app":"foo","namespace":"prod","_entry":"some message","pod":{"uid":"1"}}"#;
+    assert_eq!(
+        run1(unpack(), cluster, &[], packed),
+        (
+            "app=foo,cluster=us-central1,namespace=prod".into(),
+            "some message".into()
+        )
+    );
+    let not_obj = r#""app":"foo","_entry":"x""#;
+    assert_eq!(
+        run1(unpack(), &[], &[], not_obj),
+        (
+            "__error__=JSONParserErr,__error_details__=expecting json object(6), but it is not"
+                .into(),
+            not_obj.into()
+        )
+    );
+    assert_eq!(
+        run1(unpack(), cluster, &[], ""),
+        ("cluster=us-central1".into(), "".into())
+    );
+    assert_eq!(
+        run1(
+            unpack(),
+            &[("app", "bar"), ("cluster", "us-central1")],
+            &[],
+            packed
+        ),
+        (
+            "app=bar,app_extracted=foo,cluster=us-central1,namespace=prod".into(),
+            "some message".into()
+        )
+    );
+    let unpacked = r#"{"bar":1,"app":"foo","namespace":"prod","pod":{"uid":"1"}}"#;
+    assert_eq!(
+        run1(unpack(), &[("app", "bar")], &[], unpacked),
+        ("app=bar".into(), unpacked.into())
+    );
+    let escaped = r#"{"_entry":"I0303 kubelet] \"Pod status updated\" pod=\"x\" status=Running"}"#;
+    assert_eq!(
+        run1(unpack(), &[], &[], escaped).1,
+        r#"I0303 kubelet] "Pod status updated" pod="x" status=Running"#
+    );
+    assert_eq!(
+        run1(
+            unpack(),
+            &[("foo", "bar")],
+            &[],
+            r#"{"foo.bar":"10ms","test-dash":"foo","_entry":"some message"}"#
+        )
+        .0,
+        "foo=bar,foo_bar=10ms,test_dash=foo"
+    );
+    assert_eq!(
+        run1(
+            unpack(),
+            &[],
+            &[("app", "foo_sm")],
+            r#"{"app":"foo","namespace":"prod","_entry":"some message"}"#
+        )
+        .0,
+        "app=foo_sm,app_extracted=foo,namespace=prod"
+    );
+
+    let pat = |p: &str| Stage::Parser(Parser::Pattern(p.into()));
+    let apache = r#"127.0.0.1 user-identifier frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#;
+    let p1 = r#"<ip> <userid> <user> [<_>] "<method> <path> <_>" <status> <size>"#;
+    assert_eq!(
+        run1(pat(p1), &[("foo", "bar")], &[], apache).0,
+        "foo=bar,ip=127.0.0.1,method=GET,path=/apache_pb.gif,size=2326,status=200,user=frank,userid=user-identifier"
+    );
+    assert_eq!(
+        run1(pat(p1), &[], &[("user", "not_frank")], apache).0,
+        "ip=127.0.0.1,method=GET,path=/apache_pb.gif,size=2326,status=200,user=not_frank,user_extracted=frank,userid=user-identifier"
+    );
+    let logline = r#"level=debug ts=2021-05-19T07:54:26.864644382Z caller=logging.go:66 traceID=7fbb92fd0eb9c65d msg="POST /loki/api/v1/push (204) 1.238734ms""#;
+    assert_eq!(
+        run1(
+            pat(r#"<_> msg="<method> <path> (<status>) <duration>""#),
+            &[("method", "bar")],
+            &[],
+            logline
+        )
+        .0,
+        "duration=1.238734ms,method=bar,method_extracted=POST,path=/loki/api/v1/push,status=204"
+    );
+    assert_eq!(
+        run1(pat(r#"foo <f>""#), &[("method", "bar")], &[], "bar").0,
+        "method=bar"
+    );
+}
