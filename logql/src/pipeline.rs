@@ -159,7 +159,7 @@ pub(crate) struct ResultCache {
 }
 
 /// Distinct label sets cached per stream before falling back to `spare`.
-const MAX_CACHED_RESULTS: usize = 256;
+const MAX_CACHED_RESULTS: usize = 64;
 
 impl ResultCache {
     /// Returns the result for these sorted, de-duplicated labels.

@@ -976,3 +976,40 @@ fn unpack_and_pattern_cases_from_loki() {
         "method=bar"
     );
 }
+
+#[test]
+fn many_distinct_label_sets_stay_correct() {
+    let p = Pipeline::new(&[logfmt()]).unwrap();
+    let mut sp = p.for_stream(&stream("api"));
+    for round in 0..2 {
+        for i in 0..300 {
+            let line = format!("seq={i} level=info");
+            let out = sp.process(i, line.as_bytes(), &[]).unwrap();
+            assert_eq!(
+                out.labels.all.get("seq"),
+                Some(i.to_string().as_str()),
+                "round {round}"
+            );
+            assert_eq!(out.labels.hash, out.labels.all.fingerprint());
+            assert_eq!(out.labels.parsed.len(), 2);
+            assert_eq!(out.labels.stream, stream("api"));
+        }
+    }
+    let ex = SampleExtractor::new(
+        &range(vec![logfmt()], None),
+        RangeOp::CountOverTime,
+        Some(&Grouping {
+            without: true,
+            labels: vec!["level".into()],
+        }),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("api"));
+    for i in 0..300 {
+        let line = format!("seq={i} level=info");
+        let (_, l) = s.process(i, line.as_bytes(), &[]).unwrap();
+        assert_eq!(l.all.get("seq"), Some(i.to_string().as_str()));
+        assert!(l.all.get("level").is_none());
+        assert_eq!(l.hash, l.all.fingerprint());
+    }
+}
