@@ -16,6 +16,7 @@ mod scan;
 pub(crate) use path::JsonExtractor;
 use scan::{object_each, read_value, unescape, JType, MALFORMED_ESCAPE};
 
+/// `| json` with no parameters.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JsonParser;
 
@@ -72,6 +73,7 @@ fn walk(
     })
 }
 
+/// `| unpack`: string members become labels, `_entry` replaces the line.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Unpacker;
 

@@ -277,8 +277,6 @@ impl JsonExtractor {
     }
 }
 
-/// `| unpack`: string members become labels, `_entry` replaces the line.
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]

@@ -250,8 +250,6 @@ pub(super) fn read_value(v: &[u8], ty: JType) -> Cow<'_, str> {
     }
 }
 
-/// `| json` with no parameters.
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
