@@ -79,6 +79,7 @@ pub struct Processed<'a> {
 pub struct Pipeline {
     stages: Arc<Vec<CStage>>,
     required: Vec<String>,
+    hints: Option<Arc<Vec<String>>>,
 }
 
 impl Pipeline {
@@ -91,6 +92,7 @@ impl Pipeline {
         Ok(Pipeline {
             stages: Arc::new(compiled),
             required: required_literals(stages),
+            hints: None,
         })
     }
 
@@ -106,14 +108,60 @@ impl Pipeline {
 
     /// Cheap: the per-stream state is created lazily and reused.
     pub fn for_stream(&self, stream: &Labels) -> StreamPipeline {
+        let mut builder = LabelsBuilder::new(stream.clone());
+        builder.set_hints(self.hints.clone());
         StreamPipeline {
             stages: Arc::clone(&self.stages),
-            builder: LabelsBuilder::new(stream.clone()),
+            builder,
             base_result: LabelsResult::from_stream(stream.clone()),
             cache: ResultCache::default(),
             line_buf: Vec::new(),
             scratch: Scratch::new(&self.stages),
         }
+    }
+}
+
+impl Pipeline {
+    /// Restricts `json`/`logfmt` extraction to `needed` labels, when the
+    /// stages allow it: only line filters, parsers and label filters (whose
+    /// labels are added to `needed`). Used by metric queries grouped `by`.
+    pub(crate) fn with_hints(mut self, stages: &[Stage], mut needed: Vec<String>) -> Pipeline {
+        for s in stages {
+            match s {
+                Stage::LineFilter(_) | Stage::Decolorize => {}
+                Stage::Parser(_) => {}
+                Stage::LabelFilter(f) => label_filter_names(f, &mut needed),
+                _ => return self,
+            }
+        }
+        let mut hints = Vec::with_capacity(needed.len() * 2);
+        for n in needed {
+            if let Some(base) = n.strip_suffix(builder::DUPLICATE_SUFFIX) {
+                hints.push(base.to_string());
+            }
+            hints.push(n);
+        }
+        hints.sort();
+        hints.dedup();
+        self.hints = Some(Arc::new(hints));
+        self
+    }
+}
+
+/// Label names a label filter reads.
+pub(crate) fn label_filter_names(f: &crate::ast::LabelFilter, out: &mut Vec<String>) {
+    use crate::ast::LabelFilter as F;
+    match f {
+        F::And(a, b) | F::Or(a, b) => {
+            label_filter_names(a, out);
+            label_filter_names(b, out);
+        }
+        F::Paren(a) => label_filter_names(a, out),
+        F::String(m) => out.push(m.name.clone()),
+        F::Number { name, .. }
+        | F::Duration { name, .. }
+        | F::Bytes { name, .. }
+        | F::Ip { name, .. } => out.push(name.clone()),
     }
 }
 

@@ -88,6 +88,9 @@ pub(crate) struct LabelsBuilder {
     /// Names set as parsed labels during this entry: later parsers do not
     /// overwrite them (Loki's `ParserHint.Extracted`).
     extracted: Slots,
+    /// When set, the only labels a metric query needs: `json`/`logfmt`
+    /// skip every other key (Loki's parser hints).
+    hints: Option<std::sync::Arc<Vec<String>>>,
 }
 
 impl LabelsBuilder {
@@ -100,6 +103,27 @@ impl LabelsBuilder {
             err: String::new(),
             err_details: String::new(),
             extracted: Slots::default(),
+            hints: None,
+        }
+    }
+
+    pub(crate) fn set_hints(&mut self, hints: Option<std::sync::Arc<Vec<String>>>) {
+        self.hints = hints;
+    }
+
+    /// Whether a parser should extract the (sanitised) key `name`.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        match &self.hints {
+            None => true,
+            Some(h) => h.iter().any(|x| x == name),
+        }
+    }
+
+    /// Whether any needed label starts with the JSON object prefix `p`.
+    pub(crate) fn wants_prefix(&self, p: &str) -> bool {
+        match &self.hints {
+            None => true,
+            Some(h) => h.iter().any(|x| x.starts_with(p)),
         }
     }
 

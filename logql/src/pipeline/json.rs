@@ -53,6 +53,9 @@ fn walk(
                     name.push('_');
                     append_sanitized(name, &key, false);
                 }
+                if !lbs.wants(name) {
+                    return Ok(());
+                }
                 let v = read_value(value, ty);
                 lbs.set_from_parser(name, &v);
                 Ok(())
@@ -64,7 +67,11 @@ fn walk(
                     prefix.push('_');
                 }
                 append_sanitized(prefix, &key, lead);
-                let r = walk(value, prefix, lbs, name);
+                let r = if lbs.wants_prefix(prefix) {
+                    walk(value, prefix, lbs, name)
+                } else {
+                    Ok(())
+                };
                 prefix.truncate(len);
                 r
             }

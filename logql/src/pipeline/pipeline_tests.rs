@@ -1013,3 +1013,54 @@ fn many_distinct_label_sets_stay_correct() {
         assert_eq!(l.hash, l.all.fingerprint());
     }
 }
+
+#[test]
+fn grouped_extraction_with_parser_hints() {
+    // by (queue): json extracts only what the grouping, the filter and the
+    // unwrap read, and the answer is unchanged
+    let uw = Unwrap {
+        label: "latency_ms".into(),
+        conversion: None,
+        post_filters: vec![],
+    };
+    let by = Grouping {
+        without: false,
+        labels: vec!["queue".into()],
+    };
+    let stages = vec![json(), num("job_id", CmpOp::Gt, 1000.0)];
+    let ex =
+        SampleExtractor::new(&range(stages, Some(uw)), RangeOp::MaxOverTime, Some(&by)).unwrap();
+    let mut s = ex.for_stream(&stream("worker"));
+    let (v, l) = s.process(1, JSON.as_bytes(), &[]).unwrap();
+    assert_eq!(
+        (v, l.all.to_string()),
+        (988.0, r#"{queue="billing"}"#.to_string())
+    );
+    assert!(s
+        .process(2, JSON.replace("1195", "7").as_bytes(), &[])
+        .is_none());
+    // nested objects are entered only when a needed label lies below them
+    let by_user = Grouping {
+        without: false,
+        labels: vec!["user_name".into()],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![json()], None),
+        RangeOp::CountOverTime,
+        Some(&by_user),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("auth"));
+    let (_, l) = s.process(1, NESTED.as_bytes(), &[]).unwrap();
+    assert_eq!(l.all.to_string(), r#"{user_name="carol"}"#);
+    // a line_format stage disables hints (templates may read any label)
+    let lf = Stage::LineFormat("{{.level}}".into());
+    let ex = SampleExtractor::new(
+        &range(vec![json(), lf], None),
+        RangeOp::BytesOverTime,
+        Some(&by_user),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("auth"));
+    assert_eq!(s.process(1, NESTED.as_bytes(), &[]).unwrap().0, 5.0);
+}
