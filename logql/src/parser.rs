@@ -1,10 +1,12 @@
 //! The LogQL parser: text to `ast::Expr`, with Loki's validation and Loki's
 //! error messages.
 //!
-//! `lexer` turns the query into tokens (its literal sub-lexers use `nom`);
-//! the grammar is recursive descent over the tokens (precedence climbing for
-//! binary operators), so every query is parsed in one pass with bounded
-//! look-ahead: no backtracking. Syntax errors read like goyacc's
+//! `lexer` turns the query into tokens the way Loki's lexer does (`units`
+//! reads Prometheus durations with `nom`); the grammar is recursive descent
+//! over the tokens (precedence climbing for binary operators), so every
+//! query is parsed in one pass with bounded look-ahead and no backtracking.
+//! Working on tokens rather than characters is what lets errors name the
+//! unexpected token and the expected ones exactly as goyacc does. Syntax errors read like goyacc's
 //! (`parse error at line 1, col 15: syntax error: unexpected $end, expecting
 //! STRING or ip`). Checks that Loki makes while building its AST (wrong
 //! aggregation parameters, unwrap rules, binary operation legs, the
@@ -17,6 +19,8 @@ mod lexer;
 mod lit;
 mod pipeline;
 mod regexes;
+mod token;
+mod units;
 
 use std::cmp::Reverse;
 
@@ -24,7 +28,7 @@ use crate::ast::{Expr, LogExpr};
 use crate::error::{Error, Result};
 use crate::labels::Matcher;
 
-use lexer::{Tok, Token};
+use token::{Tok, Token};
 
 /// Loki rejects queries of this many bytes or more.
 const MAX_INPUT_SIZE: usize = 128 * 1024;
@@ -65,6 +69,14 @@ pub fn parse_expr(input: &str) -> Result<Expr> {
         return Err(e);
     }
     Ok(expr)
+}
+
+impl std::str::FromStr for Expr {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        parse_expr(s)
+    }
 }
 
 /// Parses a stream selector such as `{app="api", env=~"prod|dev"}` (the

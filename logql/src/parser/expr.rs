@@ -9,7 +9,7 @@ use crate::ast::{
 use crate::error::{Error, Result};
 use crate::printer::{range_op_name, vector_op_name};
 
-use super::lexer::{Kw, Tok};
+use super::token::{Kw, Tok};
 use super::{lit, regexes, P};
 
 /// Binary operator, its precedence and whether it is right-associative.

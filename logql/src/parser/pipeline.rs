@@ -8,7 +8,7 @@ use crate::ast::{
 use crate::error::{Error, Result};
 use crate::labels::{MatchOp, Matcher};
 
-use super::lexer::{Kw, Tok};
+use super::token::{Kw, Tok};
 use super::{regexes, P};
 
 impl P {
@@ -151,7 +151,22 @@ impl P {
         if matches!(t, Tok::Ident(_) | Tok::LParen) {
             return Ok(Stage::LabelFilter(self.label_filter(0)?));
         }
-        let Tok::Kw(kw) = t else {
+        let stage_kw = matches!(
+            t,
+            Tok::Kw(
+                Kw::Json
+                    | Kw::Logfmt
+                    | Kw::Regexp
+                    | Kw::Pattern
+                    | Kw::Unpack
+                    | Kw::LineFmt
+                    | Kw::LabelFmt
+                    | Kw::Decolorize
+                    | Kw::Drop
+                    | Kw::Keep
+            )
+        );
+        let (Tok::Kw(kw), true) = (t, stage_kw) else {
             return Err(self.unexpected(&[]));
         };
         self.bump();
@@ -189,10 +204,8 @@ impl P {
             Kw::Decolorize => Stage::Decolorize,
             Kw::Drop => Stage::Drop(self.named_matchers()?),
             Kw::Keep => Stage::Keep(self.named_matchers()?),
-            _ => {
-                self.i -= 1;
-                return Err(self.unexpected(&[]));
-            }
+            // not a stage keyword: rejected above
+            _ => return Err(self.unexpected(&[])),
         })
     }
 

@@ -10,7 +10,7 @@ use super::funcs::Func;
 pub(crate) enum Node {
     Text(Box<str>),
     Action(Pipe),
-    If(Branch),
+    If(IfChain),
     With(Branch),
     Range(Branch),
     Break,
@@ -22,6 +22,13 @@ pub(crate) enum Node {
 pub(crate) struct Branch {
     pub pipe: Pipe,
     pub list: Vec<Node>,
+    pub else_list: Option<Vec<Node>>,
+}
+
+/// `if` with its `else if` arms: the first arm whose pipeline is true runs.
+#[derive(Debug)]
+pub(crate) struct IfChain {
+    pub arms: Vec<(Pipe, Vec<Node>)>,
     pub else_list: Option<Vec<Node>>,
 }
 
@@ -85,6 +92,19 @@ pub(crate) enum Arg {
         node: Box<Arg>,
         fields: Vec<Box<str>>,
     },
+}
+
+impl Pipe {
+    /// `Some(name)` when the pipeline is exactly `.name` with no declarations.
+    pub(crate) fn single_field(&self) -> Option<&str> {
+        match (self.decl.is_empty(), self.cmds.as_slice()) {
+            (true, [Command { args, .. }]) => match args.as_slice() {
+                [Arg::Field { idents, .. }] if idents.len() == 1 => Some(&idents[0]),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 impl Arg {
@@ -183,7 +203,16 @@ pub(crate) fn visit_fields<'a>(nodes: &'a [Node], f: &mut dyn FnMut(&'a str)) {
         match n {
             Node::Text(_) | Node::Break | Node::Continue => {}
             Node::Action(p) => visit_pipe(p, f),
-            Node::If(b) | Node::With(b) | Node::Range(b) => {
+            Node::If(c) => {
+                for (pipe, list) in &c.arms {
+                    visit_pipe(pipe, f);
+                    visit_fields(list, f);
+                }
+                if let Some(e) = &c.else_list {
+                    visit_fields(e, f);
+                }
+            }
+            Node::With(b) | Node::Range(b) => {
                 visit_pipe(&b.pipe, f);
                 visit_fields(&b.list, f);
                 if let Some(e) = &b.else_list {

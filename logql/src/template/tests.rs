@@ -137,7 +137,14 @@ fn render_with(
 fn loki_line_formatter_cases() {
     let bb: &[(&str, &str)] = &[("foo", "blip"), ("bar", "blop")];
     let up: &[(&str, &str)] = &[("foo", "BLIp"), ("bar", "blop")];
-    let cases: Vec<(&str, &[(&str, &str)], &str, i64, &str)> = vec![
+    type Case<'a> = (
+        &'a str,
+        &'a [(&'static str, &'static str)],
+        &'static str,
+        i64,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         ("foo{{.foo}}buzz{{  .bar  }}", bb, "", 0, "fooblipbuzzblop"),
         (
             r#"foo{{.foo}}buzz{{ Replace .bar "blop" "bar" -1 }}"#,
@@ -347,29 +354,47 @@ fn loki_line_formatter_cases() {
     }
 }
 
-/// Loki's `Test_trunc` and `Test_substring` (rune-based).
+/// sprig's `trunc` and `substr` (the ones Loki registers) slice bytes like
+/// Go; a cut inside a character leaves U+FFFD per stray byte. (Loki's own
+/// rune-based `trunc`/`substring` in fmt.go are not in its function map.)
 #[test]
-fn loki_trunc_and_substr() {
+fn sprig_trunc_and_substr() {
     let s = "Hello, 世界";
-    for (c, want) in [(-1, "界"), (1, "H"), (0, ""), (20, s), (-20, s)] {
-        let src = format!(r#"{{{{ trunc {c} "{s}" }}}}"#);
+    let cases = [
+        ("trunc -3", "界"),
+        ("trunc 1", "H"),
+        ("trunc 0", ""),
+        ("trunc 20", s),
+        ("trunc -20", s),
+        ("trunc 8", "Hello, \u{fffd}"),
+        ("trunc -2", "\u{fffd}\u{fffd}"),
+        ("substr 1 3", "el"),
+        ("substr -1 5", "Hello"),
+        ("substr 7 100", "世界"),
+        ("substr 7 -1", "世界"),
+        ("substr 1 1", ""),
+        ("substr 7 8", "\u{fffd}"),
+    ];
+    for (call, want) in cases {
+        let src = format!(r#"{{{{ {call} "{s}" }}}}"#);
         assert_eq!(ok(&src), want, "{src}");
     }
-    let cases = [
-        (1, 8, "ello, 世"),
-        (-10, 8, "Hello, 世"),
-        (1, 10, "ello, 世界"),
-        (-1, 10, "Hello, 世界"),
-        (-1, 1, "H"),
-        (-1, -1, ""),
-        (20, -1, ""),
-        (1, 1, ""),
-        (5, 1, ""),
-        (3, -1, "lo, 世界"),
+    let errors = [
+        ("substr 5 1", "slice bounds out of range [5:1]"),
+        (
+            "substr -1 20",
+            "slice bounds out of range [:20] with length 13",
+        ),
+        ("substr -1 -1", "slice bounds out of range [:-1]"),
+        ("substr 20 -1", "slice bounds out of range [20:13]"),
     ];
-    for (start, end, want) in cases {
-        let src = format!(r#"{{{{ substr {start} {end} "{s}" }}}}"#);
-        assert_eq!(ok(&src), want, "{src}");
+    for (call, want) in errors {
+        let src = format!(r#"{{{{ {call} "{s}" }}}}"#);
+        let e = render(&src).unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!("error calling substr: runtime error: {want}")),
+            "{src}: {e}"
+        );
     }
 }
 
@@ -404,5 +429,211 @@ fn referenced_labels() {
     for (src, want) in cases {
         let t = Template::parse(src).unwrap();
         assert_eq!(t.referenced_labels(), want, "{src}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_bounded() {
+    let run = || {
+        let deep = format!("{{{{ {}1{} }}}}", "(".repeat(99), ")".repeat(99));
+        assert_eq!(ok(&deep), "1");
+        let too_deep = format!("{{{{ {}1{} }}}}", "(".repeat(101), ")".repeat(101));
+        let e = Template::parse(&too_deep).unwrap_err().to_string();
+        assert_eq!(e, "template: line:1: max expression depth exceeded");
+        let ifs = format!("{}x{}", "{{ if true }}".repeat(99), "{{ end }}".repeat(99));
+        assert_eq!(ok(&ifs), "x");
+        // `else if` chains are not nesting: any length works.
+        let chain = format!(
+            "{{{{ if false }}}}{}{{{{ else if true }}}}x{{{{ end }}}}",
+            "{{ else if false }}".repeat(5000)
+        );
+        assert_eq!(ok(&chain), "x");
+    };
+    // Run on a thread with a 2 MiB stack, like a small worker thread.
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn large_widths_and_counts_are_refused() {
+    assert_eq!(
+        ok(r#"{{ printf "%.2000000f|%2000000d" 1.5 7 }}"#),
+        "1.500000|7"
+    );
+    assert!(render("{{ repeat 100000000 \"abc\" }}").is_err());
+    assert!(render("{{ indent 100000000 \"abc\" }}").is_err());
+    assert!(render("{{ alignLeft 100000000 \"abc\" }}").is_err());
+    assert_eq!(
+        ok("{{ range 100000000000 }}{{ break }}{{ end }}done"),
+        "done"
+    );
+}
+
+mod prop {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::super::Template;
+    use super::data;
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "{{",
+        "}}",
+        "{{-",
+        "-}}",
+        " ",
+        "\n",
+        ".",
+        ".user",
+        ".a.b",
+        "$",
+        "$x",
+        ":=",
+        "=",
+        "|",
+        "(",
+        ")",
+        "\"",
+        "`",
+        "'",
+        "\"s\"",
+        "1",
+        "-2",
+        "3.5",
+        "0x1",
+        "if",
+        "else",
+        "end",
+        "range",
+        "with",
+        "break",
+        "continue",
+        "nil",
+        "true",
+        "printf",
+        "\"%d %s %v %5.2f %x %q\"",
+        "len",
+        "index",
+        "eq",
+        "lt",
+        "and",
+        "or",
+        "not",
+        "slice",
+        "int",
+        "add",
+        "div",
+        "divf",
+        "trunc",
+        "substr",
+        "regexReplaceAll",
+        "\"[a-z]+\"",
+        "\"(\"",
+        "fromJson",
+        "\"[1,{\\\"a\\\":2}]\"",
+        "__line__",
+        "__timestamp__",
+        "date",
+        "\"2006-01-02\"",
+        "toDate",
+        "unixToTime",
+        "\"1700000000\"",
+        "b64dec",
+        "urldecode",
+        "\"%zz\"",
+        "/*",
+        "*/",
+        ",",
+        "default",
+        "bytes",
+        "duration",
+        "title",
+        "upper",
+        "repeat",
+        "alignRight",
+        "round",
+        "html",
+        "js",
+        "print",
+        "mod",
+        "0",
+        "-1",
+        "999999999999",
+        "é",
+        "{{/* c */}}",
+    ];
+
+    fn soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(src in "\\PC{0,80}") {
+            let _ = Template::parse(&src);
+        }
+
+        #[test]
+        fn token_soup_parses_and_renders_without_panic(src in soup()) {
+            if let Ok(t) = Template::parse(&src) {
+                let mut out = String::new();
+                let _ = t.render(&data(), &mut out);
+                let _ = t.referenced_labels();
+            }
+        }
+    }
+}
+
+/// Rough render cost; run with
+/// `cargo test -p sluice-logql --release --lib template::tests::render_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn render_speed() {
+    let d = data();
+    let templates = [
+        "plain text",
+        "{{.level}}",
+        "{{ 1 }}",
+        "{{.level}} {{.path}} {{.status}}",
+        "{{ .path | upper }} {{ .user | title }}",
+        r#"{{ if eq .level "error" }}ERR{{ else }}ok{{ end }} {{ .status }}"#,
+        r#"{{ printf "%05d" (int .ts_seq) }} {{ trunc 5 .path }}"#,
+        r#"{{ replace "/api/v1" "" .path }} {{ regexReplaceAll "[aeiou]" .user "_" }}"#,
+        "{{ __line__ | len }}",
+        "{{ if gt (int .took) 1000 }}slow{{ else }}fast{{ end }}",
+        "{{.user}}-{{.method}}",
+    ];
+    // Minimum over rounds, to see through a busy machine.
+    let time = |f: &mut dyn FnMut()| {
+        let mut best = f64::MAX;
+        for _ in 0..20 {
+            let n = 20_000;
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
+        }
+        best
+    };
+    let mut out = String::with_capacity(256);
+    let ns = time(&mut || {
+        out.clear();
+        for k in ["level", "path", "status"] {
+            out.push_str(std::hint::black_box(&d).label(k).unwrap_or(""));
+            out.push(' ');
+        }
+    });
+    eprintln!("{ns:>8.1} ns/render  baseline: three label lookups by hand");
+    for src in templates {
+        let t = Template::parse(src).unwrap();
+        let ns = time(&mut || {
+            out.clear();
+            t.render(&d, &mut out).unwrap();
+        });
+        eprintln!("{ns:>8.1} ns/render  {src}");
     }
 }
