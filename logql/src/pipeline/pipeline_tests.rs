@@ -1083,3 +1083,53 @@ fn first_extraction_wins_across_stages() {
     let l = labels_of("api", vec![json(), logfmt()], r#"{"a":"1"}"#);
     assert!(l.contains("a=1"), "{l}");
 }
+
+#[test]
+fn label_format_cases_from_loki() {
+    let rename = |dst: &str, src: &str| LabelFormatOp::Rename {
+        dst: dst.into(),
+        src: src.into(),
+    };
+    let tmpl = |dst: &str, t: &str| LabelFormatOp::Template {
+        dst: dst.into(),
+        template: t.into(),
+    };
+    let base = &[("foo", "blip"), ("bar", "blop")][..];
+    let cases: Vec<(Vec<LabelFormatOp>, &str)> = vec![
+        (vec![rename("baz", "foo")], "bar=blop,baz=blip"),
+        (vec![rename("bar", "foo")], "bar=blip"),
+        (vec![tmpl("foo", "{{.foo}} and {{.bar}}")], "bar=blop,foo=blip and blop"),
+        (vec![tmpl("blip", "{{.foo}} and {{.bar}}"), rename("bar", "foo")], "bar=blip,blip=blip and blop"),
+        (vec![tmpl("blip", "{{.foo | ToUpper }} and {{.bar}}"), rename("bar", "foo")], "bar=blip,blip=BLIP and blop"),
+        (vec![tmpl("blip", r#"{{.nope | default "-" }} and {{.bar}}"#)], "bar=blop,blip=- and blop,foo=blip"),
+        (
+            vec![tmpl("bar", r#"{{replace "test" .foo}}"#)],
+            "__error__=TemplateFormatErr,__error_details__=template: label:1:2: executing \"label\" at <replace>: wrong number of args for replace: want 3 got 2,bar=blop,foo=blip",
+        ),
+        (vec![tmpl("line", "{{ __line__ }}")], "bar=blop,foo=blip,line=test line"),
+        (vec![tmpl("ts", r#"{{ __timestamp__ | date "2006-01-02" }}"#)], "bar=blop,foo=blip,ts=2022-08-26"),
+        (vec![tmpl("ts", "{{ __timestamp__ | unixEpoch }}")], "bar=blop,foo=blip,ts=1661518453"),
+    ];
+    for (ops, want) in cases {
+        let p = Pipeline::new(&[Stage::LabelFormat(ops.clone())]).unwrap();
+        let b = Labels::new(
+            base.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let mut sp = p.for_stream(&b);
+        let out = sp.process(1661518453244672570, b"test line", &[]).unwrap();
+        let got: Vec<String> = out
+            .labels
+            .all
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(got.join(","), want, "{ops:?}");
+    }
+    let e = Pipeline::new(&[Stage::LabelFormat(vec![rename("__error__", "bar")])]).unwrap_err();
+    assert!(
+        e.to_string().ends_with("__error__ cannot be formatted"),
+        "{e}"
+    );
+}
