@@ -1133,3 +1133,26 @@ fn label_format_cases_from_loki() {
         "{e}"
     );
 }
+
+#[test]
+fn thread_safety() {
+    fn shared<T: Send + Sync>() {}
+    fn owned<T: Send>() {}
+    shared::<Pipeline>();
+    shared::<SampleExtractor>();
+    shared::<LabelsResult>();
+    owned::<StreamPipeline>();
+    owned::<StreamSampleExtractor>();
+}
+
+#[test]
+fn line_format_error_keeps_the_line() {
+    let lf = Stage::LineFormat(r#"{{ div 1 0 }}"#.into());
+    let (line, labels) = run("api", vec![lf], "original", &[]).unwrap();
+    assert_eq!(line, "original");
+    assert!(labels.contains("__error__=TemplateFormatErr"), "{labels}");
+    assert!(
+        labels.contains("__error_details__=template: line:1:3: executing \"line\" at <div 1 0>"),
+        "{labels}"
+    );
+}
