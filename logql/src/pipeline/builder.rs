@@ -268,10 +268,19 @@ impl LabelsBuilder {
 
     /// Adds structured metadata; names clashing with stream labels get the
     /// `_extracted` suffix, `__error__`/`__error_details__` set the error.
+    /// Invalid names are sanitised first (`a-b` becomes `a_b`).
     pub(crate) fn add_metadata(&mut self, pairs: &[(String, String)]) {
         for (k, v) in pairs {
-            if self.base_has(k) {
-                let name = format!("{k}{DUPLICATE_SUFFIX}");
+            let valid = crate::labels::is_valid_label_name(k);
+            if !valid || self.base_has(k) {
+                let mut name = if valid {
+                    k.clone()
+                } else {
+                    sanitize_label_key(k, true)
+                };
+                if self.base_has(&name) {
+                    name.push_str(DUPLICATE_SUFFIX);
+                }
                 self.add_metadata_one(&name, v);
             } else {
                 self.add_metadata_one(k, v);

@@ -1156,3 +1156,87 @@ fn line_format_error_keeps_the_line() {
         "{labels}"
     );
 }
+
+#[test]
+fn structured_metadata_cases_from_loki() {
+    let base = &[("foo", "bar")][..];
+    let p = Pipeline::new(&[
+        sfilter("foo", MatchOp::Eq, "bar"),
+        sfilter("user", MatchOp::Eq, "bob"),
+        Stage::LineFormat("lbs {{.foo}} {{.user}}".into()),
+    ])
+    .unwrap();
+    let b = Labels::new(
+        base.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let mut sp = p.for_stream(&b);
+    let sm = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let out = sp
+        .process(0, b"line", &sm(&[("user", "bob"), ("foo", "baz")]))
+        .unwrap();
+    assert_eq!(out.line, b"lbs bar bob");
+    assert_eq!(
+        out.labels.all.to_string(),
+        r#"{foo="bar", foo_extracted="baz", user="bob"}"#
+    );
+    assert_eq!(out.labels.stream, b);
+    assert_eq!(out.labels.structured_metadata.len(), 2);
+    assert!(sp.process(0, b"line", &[]).is_none());
+    let out = sp
+        .process(0, b"", &sm(&[("user", "bob"), ("zsomething-bad", "foo")]))
+        .unwrap();
+    assert_eq!(
+        out.labels.all.to_string(),
+        r#"{foo="bar", user="bob", zsomething_bad="foo"}"#
+    );
+}
+
+#[test]
+fn drop_error_with_matching_value_from_loki() {
+    let strict = Stage::Parser(Parser::Logfmt {
+        strict: true,
+        keep_empty: false,
+        extractions: vec![],
+    });
+    let drop = Stage::Drop(vec![
+        LabelSelectItem::Matcher(m("__error__", MatchOp::Eq, "LogfmtParserErr")),
+        LabelSelectItem::Matcher(m("status", MatchOp::Eq, "200")),
+        LabelSelectItem::Name("app".into()),
+    ]);
+    let stages = vec![strict, json(), drop];
+    let l = parse_with_stages(
+        stages.clone(),
+        "level=info ts=2020-10-18T18:04:22.147378997Z caller=metrics.go:81 status=200",
+    );
+    assert_eq!(
+        l,
+        "__error__=JSONParserErr,__error_details__=Value looks like object, but can't find closing '}' symbol,caller=metrics.go:81,level=info,ts=2020-10-18T18:04:22.147378997Z"
+    );
+    let l = parse_with_stages(
+        stages,
+        r#"{"app":"foo","namespace":"prod","pod":{"uuid":"foo","deployment":{"ref":"foobar"}}}"#,
+    );
+    assert_eq!(
+        l,
+        "__error_details__=logfmt syntax error at pos 2 : unexpected '\"',namespace=prod,pod_deployment_ref=foobar,pod_uuid=foo"
+    );
+}
+
+fn parse_with_stages(stages: Vec<Stage>, line: &str) -> String {
+    let p = Pipeline::new(&stages).unwrap();
+    let mut sp = p.for_stream(&Labels::default());
+    let out = sp.process(0, line.as_bytes(), &[]).unwrap();
+    let v: Vec<String> = out
+        .labels
+        .all
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    v.join(",")
+}
