@@ -11,7 +11,16 @@
 //!
 //! Label results are cached per stream by label-set hash, so an entry whose
 //! labels did not change (or changed to a set seen before) costs no label
-//! allocation.
+//! allocation; past the cache size one result is rebuilt in place. Metric
+//! queries grouped `by (...)` pass parser hints so `json`/`logfmt` skip keys
+//! nothing reads, as Loki does.
+//!
+//! Known differences from Loki, all deliberate: JSON keys that sanitise to
+//! an empty name are skipped (Loki emits an empty label name);
+//! `(?i)literal` line filters use a correct case-insensitive search (Loki's
+//! fast path misses some overlapping matches); regex error texts come from
+//! the `regex` crate; a stream label renamed by `label_format` stays in the
+//! stream category.
 
 mod builder;
 mod convert;
