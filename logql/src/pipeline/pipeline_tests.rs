@@ -1240,3 +1240,21 @@ fn parse_with_stages(stages: Vec<Stage>, line: &str) -> String {
         .collect();
     v.join(",")
 }
+
+proptest! {
+    #[test]
+    fn structured_looking_lines_never_panic(line in r#"[{}\[\]":,= a-z0-9\\.\x1b\-]{0,80}"#) {
+        let stages = vec![
+            json(),
+            Stage::Parser(Parser::Logfmt { strict: true, keep_empty: true, extractions: vec![] }),
+            Stage::Parser(Parser::Unpack),
+            Stage::Parser(Parser::Json(vec![LabelExtraction { label: "x".into(), expression: Some(r#"a["b"][0]"#.into()) }])),
+            Stage::Decolorize,
+            Stage::Drop(vec![LabelSelectItem::Name("a".into())]),
+        ];
+        let p = Pipeline::new(&stages).unwrap();
+        let mut sp = p.for_stream(&stream("x"));
+        let out = sp.process(0, line.as_bytes(), &[]).unwrap();
+        prop_assert_eq!(out.labels.hash, out.labels.all.fingerprint());
+    }
+}
