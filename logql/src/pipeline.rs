@@ -213,6 +213,7 @@ pub(crate) struct ResultCache {
     map: HashMap<u64, Vec<LabelsResult>>,
     entries: usize,
     spare: LabelsResult,
+    hash_buf: Vec<u8>,
 }
 
 /// Distinct label sets cached per stream before falling back to `spare`.
@@ -222,7 +223,7 @@ impl ResultCache {
     /// Returns the result for these sorted, de-duplicated labels.
     /// `categorise` false puts every label in `stream`.
     pub(crate) fn get(&mut self, pairs: &[(Cat, &str, &str)], categorise: bool) -> &LabelsResult {
-        let hash = hash_pairs(pairs);
+        let hash = hash_pairs(pairs, &mut self.hash_buf);
         let same = |r: &LabelsResult| {
             r.all.len() == pairs.len()
                 && r.all
@@ -252,15 +253,17 @@ impl ResultCache {
     }
 }
 
-fn hash_pairs(pairs: &[(Cat, &str, &str)]) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+/// `Labels::fingerprint` of these pairs: one-shot xxh3 over the same bytes
+/// the streaming fingerprint feeds (`k 0xff v 0xfe` per label).
+fn hash_pairs(pairs: &[(Cat, &str, &str)], buf: &mut Vec<u8>) -> u64 {
+    buf.clear();
     for (_, k, v) in pairs {
-        h.update(k.as_bytes());
-        h.update(&[0xff]);
-        h.update(v.as_bytes());
-        h.update(&[0xfe]);
+        buf.extend_from_slice(k.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(v.as_bytes());
+        buf.push(0xfe);
     }
-    h.digest()
+    xxhash_rust::xxh3::xxh3_64(buf)
 }
 
 /// Overwrites `dst` with `src`, reusing its strings.
