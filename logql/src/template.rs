@@ -10,8 +10,7 @@
 //! beyond the output.
 //!
 //! Behaviour follows Go's text/template and Loki's `pkg/logql/log/fmt.go`,
-//! including error texts. Known differences: no `define`/`template`/`block`
-//! actions, no complex numbers; the server's local zone is taken to be UTC
+//! including error texts. Known differences: no complex numbers; the server's local zone is taken to be UTC
 //! (`now`, `date`, `__timestamp__`, `toDate`), while `toDateInZone` reads
 //! named zones from the system tz database like Go; where
 //! Go would emit invalid UTF-8 (sprig's byte-based `trunc`/`substr`
@@ -58,9 +57,11 @@ pub enum TemplateError {
     },
     /// An error while rendering, e.g. `template: line:1:3: executing "line"
     /// at <div 1 0>: error calling div: runtime error: integer divide by zero`.
-    #[error("template: {name}:{line}:{col}: executing \"{name}\" at <{context}>: {msg}")]
+    #[error("template: {name}:{line}:{col}: executing \"{template}\" at <{context}>: {msg}")]
     Exec {
         name: String,
+        /// The template executing: `name`, or a `{{define}}`d one.
+        template: String,
         line: usize,
         col: usize,
         context: String,
@@ -85,11 +86,12 @@ pub trait TemplateData {
 }
 
 /// A parsed template, ready to render many times (cheap to share: `Send + Sync`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Template {
     name: String,
     src: String,
     root: Vec<ast::Node>,
+    defs: Vec<(String, Vec<ast::Node>)>,
 }
 
 impl Template {
@@ -103,10 +105,11 @@ impl Template {
     /// error messages.
     pub fn parse_named(name: &str, src: &str) -> Result<Template, TemplateError> {
         match parse::parse(src) {
-            Ok(root) => Ok(Template {
+            Ok((root, defs)) => Ok(Template {
                 name: name.to_string(),
                 src: src.to_string(),
                 root,
+                defs,
             }),
             Err(e) => Err(TemplateError::Parse {
                 name: name.to_string(),
@@ -120,7 +123,12 @@ impl Template {
     /// `out` is left as it was.
     pub fn render(&self, data: &dyn TemplateData, out: &mut String) -> Result<(), TemplateError> {
         let start = out.len();
-        let mut exec = exec::Exec::new(data);
+        let templates = exec::Templates {
+            root_name: &self.name,
+            root: &self.root,
+            defs: &self.defs,
+        };
+        let mut exec = exec::Exec::new(data, templates);
         match exec.walk(&value::Value::Data, &self.root, out) {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -133,6 +141,7 @@ impl Template {
                 };
                 Err(TemplateError::Exec {
                     name: self.name.clone(),
+                    template: e.template.unwrap_or_else(|| self.name.clone()),
                     line,
                     col,
                     context: e.context,

@@ -103,7 +103,13 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn validate(&self, v: Value<'a>, p: P, pos: usize, node: &dyn Display) -> EResult<Value<'a>> {
+    pub(super) fn validate(
+        &self,
+        v: Value<'a>,
+        p: P,
+        pos: usize,
+        node: &dyn Display,
+    ) -> EResult<Value<'a>> {
         let ok = match (p, &v) {
             (P::Any, _) => true,
             (P::Str, Value::Str(_))
@@ -145,11 +151,11 @@ impl<'a> Exec<'a> {
                 return err(pos, arg, format!("cannot assign nil to {}", type_name(p)));
             }
             Arg::Field { idents, .. } => {
-                self.eval_field_chain(dot.clone(), idents, pos, arg, &[], None)?
+                self.eval_field_chain(dot, dot.clone(), idents, arg, &[], None)?
             }
             Arg::Variable { name, fields, .. } => {
                 let v = self.var_value(name, pos)?;
-                self.eval_field_chain(v, fields, pos, arg, &[], None)?
+                self.eval_field_chain(dot, v, fields, arg, &[], None)?
             }
             Arg::Pipe(pipe) => self.eval_pipeline(dot, pipe)?,
             Arg::Func { func, .. } => self.eval_call_bare(dot, *func, pos)?,
@@ -162,7 +168,7 @@ impl<'a> Exec<'a> {
                     );
                 }
                 let recv = self.eval_arg(dot, P::Any, node)?;
-                self.eval_field_chain(recv, fields, pos, arg, &[], None)?
+                self.eval_field_chain(dot, recv, fields, arg, &[], None)?
             }
             Arg::Bool(_, b) => match p {
                 P::Any => return Ok(Value::Bool(*b)),
@@ -225,6 +231,53 @@ impl<'a> Exec<'a> {
             P::Any => format!("can't handle {arg}"),
         };
         err(arg.pos(), arg, msg)
+    }
+
+    /// A `time.Time` method with arguments; only `Format(layout)` exists.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn time_method_call(
+        &mut self,
+        dot: &Value<'a>,
+        t: super::time::GoTime,
+        name: &str,
+        pos: usize,
+        node: &Arg,
+        args: &'a [Arg],
+        fin: Option<Value<'a>>,
+    ) -> EResult<Value<'a>> {
+        if name != "Format" {
+            let got = args.len() + fin.is_some() as usize;
+            return match super::time::method(t, name) {
+                Some(_) => err(
+                    pos,
+                    node,
+                    format!("wrong number of args for {name}: want 0 got {got}"),
+                ),
+                None => err(
+                    pos,
+                    node,
+                    format!("can't evaluate field {name} in type time.Time"),
+                ),
+            };
+        }
+        let got = args.len() + fin.is_some() as usize;
+        if got != 1 {
+            return err(
+                pos,
+                node,
+                format!("wrong number of args for Format: want 1 got {got}"),
+            );
+        }
+        let layout = match (args.first(), fin) {
+            (Some(a), _) => self.eval_arg(dot, P::Str, a)?,
+            (None, Some(v)) => self.validate(v, P::Str, pos, node)?,
+            (None, None) => Value::Nil,
+        };
+        let mut out = String::new();
+        if let Value::Str(l) = &layout {
+            t.format(&mut out, l);
+        }
+        Ok(Value::owned(out))
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use super::funcs::Func;
 
 /// A node of a list: text or an action.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Node {
     Text(Box<str>),
     Action(Pipe),
@@ -15,10 +15,16 @@ pub(crate) enum Node {
     Range(Branch),
     Break,
     Continue,
+    /// `{{template "name" pipeline}}` (also what `{{block}}` leaves in place).
+    Template {
+        pos: usize,
+        name: Box<str>,
+        pipe: Option<Pipe>,
+    },
 }
 
 /// The shared shape of `if`, `with` and `range`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Branch {
     pub pipe: Pipe,
     pub list: Vec<Node>,
@@ -26,14 +32,14 @@ pub(crate) struct Branch {
 }
 
 /// `if` with its `else if` arms: the first arm whose pipeline is true runs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct IfChain {
     pub arms: Vec<(Pipe, Vec<Node>)>,
     pub else_list: Option<Vec<Node>>,
 }
 
 /// A pipeline with optional variable declarations.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Pipe {
     pub pos: usize,
     pub is_assign: bool,
@@ -42,7 +48,7 @@ pub(crate) struct Pipe {
 }
 
 /// One command of a pipeline: a function and its arguments, or a value.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Command {
     pub pos: usize,
     pub args: Vec<Arg>,
@@ -62,7 +68,7 @@ pub(crate) struct Number {
 }
 
 /// An operand.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Arg {
     Func {
         pos: usize,
@@ -201,7 +207,8 @@ impl fmt::Display for Pipe {
 pub(crate) fn visit_fields<'a>(nodes: &'a [Node], f: &mut dyn FnMut(&'a str)) {
     for n in nodes {
         match n {
-            Node::Text(_) | Node::Break | Node::Continue => {}
+            // Like Loki, `{{template}}` arguments are not looked at.
+            Node::Text(_) | Node::Break | Node::Continue | Node::Template { .. } => {}
             Node::Action(p) => visit_pipe(p, f),
             Node::If(c) => {
                 for (pipe, list) in &c.arms {

@@ -18,6 +18,8 @@ pub(crate) struct ExecError {
     pub pos: usize,
     pub context: String,
     pub msg: String,
+    /// The named template that was executing (`None`: the root).
+    pub template: Option<String>,
 }
 
 /// Boxed so that results stay small on the (hot) success path.
@@ -28,6 +30,7 @@ pub(super) fn err<T>(pos: usize, context: impl Display, msg: String) -> EResult<
         pos,
         context: context.to_string(),
         msg,
+        template: None,
     }))
 }
 
@@ -39,20 +42,69 @@ pub(crate) enum Flow {
     Continue,
 }
 
+/// Named templates: `{{define}}`d ones and the root under its own name.
+pub(crate) struct Templates<'a> {
+    pub root_name: &'a str,
+    pub root: &'a [Node],
+    pub defs: &'a [(String, Vec<Node>)],
+}
+
+/// Nesting limit for `{{template}}` calls (Go allows 100000; each level
+/// costs stack here).
+const MAX_TEMPLATE_DEPTH: usize = 100;
+
+/// Limit on nested blocks (`if`/`with`/`range` bodies and template calls)
+/// during execution, so recursion through templates cannot exhaust the stack.
+const MAX_NESTING: usize = 250;
+
+/// Iterations of all `range` loops in one render.
+const MAX_ITERATIONS: u64 = 10_000_000;
+
+/// Output size at which `range` loops stop.
+const MAX_OUTPUT: usize = 64 << 20;
+
 pub(crate) struct Exec<'a> {
     pub data: &'a dyn TemplateData,
+    templates: Templates<'a>,
+    depth: usize,
+    nesting: usize,
+    iterations: u64,
     vars: Vec<(&'a str, Value<'a>)>,
     /// The `$` variable, at the bottom of the variable stack.
     dollar: Value<'a>,
 }
 
 impl<'a> Exec<'a> {
-    pub(crate) fn new(data: &'a dyn TemplateData) -> Self {
+    pub(crate) fn new(data: &'a dyn TemplateData, templates: Templates<'a>) -> Self {
         Exec {
             data,
+            templates,
+            depth: 0,
+            nesting: 0,
+            iterations: 0,
             vars: Vec::new(),
             dollar: Value::Data,
         }
+    }
+
+    /// Walks a nested list (a block body or a template), counting nesting.
+    fn walk_nested(
+        &mut self,
+        dot: &Value<'a>,
+        nodes: &'a [Node],
+        out: &mut String,
+    ) -> EResult<Flow> {
+        if self.nesting >= MAX_NESTING {
+            return err(
+                0,
+                "",
+                format!("exceeded maximum template nesting ({MAX_NESTING})"),
+            );
+        }
+        self.nesting += 1;
+        let r = self.walk(dot, nodes, out);
+        self.nesting -= 1;
+        r
     }
 
     pub(crate) fn walk(
@@ -84,6 +136,10 @@ impl<'a> Exec<'a> {
                 Node::Range(b) => self.walk_range(dot, b, out)?,
                 Node::Break => Flow::Break,
                 Node::Continue => Flow::Continue,
+                Node::Template { pos, name, pipe } => {
+                    self.walk_template(dot, *pos, name, pipe.as_ref(), out)?;
+                    Flow::Normal
+                }
             };
             if flow != Flow::Normal {
                 return Ok(flow);
@@ -92,18 +148,67 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
+    /// `{{template "name" pipeline}}`: runs the named template with the
+    /// pipeline's value as dot and `$`, and no other variables.
+    fn walk_template(
+        &mut self,
+        dot: &Value<'a>,
+        pos: usize,
+        name: &'a str,
+        pipe: Option<&'a Pipe>,
+        out: &mut String,
+    ) -> EResult<()> {
+        let context = || match pipe {
+            None => format!("{{{{template {}}}}}", super::gofmt::quote(name)),
+            Some(p) => format!("{{{{template {} {p}}}}}", super::gofmt::quote(name)),
+        };
+        let body = match self.templates.defs.iter().find(|(n, _)| n == name) {
+            Some((_, body)) => body.as_slice(),
+            None if name == self.templates.root_name => self.templates.root,
+            None => {
+                return err(
+                    pos,
+                    context(),
+                    format!("template {} not defined", super::gofmt::quote(name)),
+                )
+            }
+        };
+        if self.depth >= MAX_TEMPLATE_DEPTH {
+            return err(
+                pos,
+                context(),
+                format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"),
+            );
+        }
+        let dot = match pipe {
+            Some(p) => self.eval_pipeline(dot, p)?,
+            None => Value::Nil,
+        };
+        let vars = std::mem::take(&mut self.vars);
+        let dollar = std::mem::replace(&mut self.dollar, dot.clone());
+        self.depth += 1;
+        let r = self.walk_nested(&dot, body, out);
+        self.depth -= 1;
+        self.vars = vars;
+        self.dollar = dollar;
+        r.map(|_| ()).map_err(|mut e| {
+            e.template.get_or_insert_with(|| name.to_string());
+            e
+        })
+    }
+
     fn walk_if(&mut self, dot: &Value<'a>, c: &'a IfChain, out: &mut String) -> EResult<Flow> {
         let mark = self.vars.len();
         let mut flow = None;
         for (pipe, list) in &c.arms {
             if self.eval_pipeline(dot, pipe)?.truth(self.data) {
-                flow = Some(self.walk(dot, list, out)?);
+                flow = Some(self.walk_nested(dot, list, out)?);
                 break;
             }
         }
         let flow = match (flow, &c.else_list) {
             (Some(f), _) => f,
-            (None, Some(e)) => self.walk(dot, e, out)?,
+            (None, Some(e)) => self.walk_nested(dot, e, out)?,
             (None, None) => Flow::Normal,
         };
         self.vars.truncate(mark);
@@ -114,9 +219,9 @@ impl<'a> Exec<'a> {
         let mark = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let flow = if val.truth(self.data) {
-            self.walk(&val, &b.list, out)?
+            self.walk_nested(&val, &b.list, out)?
         } else if let Some(e) = &b.else_list {
-            self.walk(dot, e, out)?
+            self.walk_nested(dot, e, out)?
         } else {
             Flow::Normal
         };
@@ -127,41 +232,18 @@ impl<'a> Exec<'a> {
     fn walk_range(&mut self, dot: &Value<'a>, b: &'a Branch, out: &mut String) -> EResult<Flow> {
         let mark = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
-        let items: Vec<(Value<'a>, Value<'a>)> = match &val {
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, v)| (Value::owned(k.clone()), v.clone()))
-                .collect(),
-            Value::Data => sorted_labels(self.data)
-                .into_iter()
-                .map(|(k, v)| (Value::owned(k), Value::owned(v)))
-                .collect(),
-            Value::Int(n) | Value::Int64(n) => {
-                if b.pipe.decl.len() > 1 {
-                    return err(
-                        b.pipe.pos,
-                        &b.pipe,
-                        format!("can't use {n} to iterate over more than one variable"),
-                    );
-                }
-                let n = *n;
-                return self.range_int(dot, b, n, mark, out);
+        if let Value::Int(n) | Value::Int64(n) = val {
+            if b.pipe.decl.len() > 1 {
+                let msg = format!("can't use {n} to iterate over more than one variable");
+                return err(b.pipe.pos, &b.pipe, msg);
             }
-            Value::Nil => Vec::new(),
-            other => {
-                let mut s = String::new();
-                print_value(&mut s, other, self.data);
-                return err(b.pipe.pos, &b.pipe, format!("range can't iterate over {s}"));
-            }
-        };
+            return self.range_int(dot, b, n, mark, out);
+        }
+        let items = self.range_items(b, &val)?;
         let inner = self.vars.len();
         let empty = items.is_empty();
         for (index, elem) in items {
+            self.check_budget(b, out)?;
             let decl = &b.pipe.decl;
             if !decl.is_empty() {
                 if b.pipe.is_assign {
@@ -182,7 +264,7 @@ impl<'a> Exec<'a> {
                     }
                 }
             }
-            let flow = self.walk(&elem, &b.list, out)?;
+            let flow = self.walk_nested(&elem, &b.list, out)?;
             self.vars.truncate(inner);
             if flow == Flow::Break {
                 break;
@@ -190,7 +272,7 @@ impl<'a> Exec<'a> {
         }
         if empty {
             if let Some(e) = &b.else_list {
-                let flow = self.walk(dot, e, out)?;
+                let flow = self.walk_nested(dot, e, out)?;
                 self.vars.truncate(mark);
                 return Ok(flow);
             }
@@ -200,6 +282,54 @@ impl<'a> Exec<'a> {
     }
 
     /// `range` over an integer n: 0..n, without materialising the items.
+    /// The (index, element) pairs `range` visits: slices in order, maps
+    /// sorted by key.
+    fn range_items(&self, b: &Branch, val: &Value<'a>) -> EResult<Vec<(Value<'a>, Value<'a>)>> {
+        Ok(match val {
+            Value::List(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
+                .collect(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, v)| (Value::owned(k.clone()), v.clone()))
+                .collect(),
+            Value::Data => sorted_labels(self.data)
+                .into_iter()
+                .map(|(k, v)| (Value::owned(k), Value::owned(v)))
+                .collect(),
+            Value::Nil => Vec::new(),
+            other => {
+                let mut s = String::new();
+                print_value(&mut s, other, self.data);
+                return err(b.pipe.pos, &b.pipe, format!("range can't iterate over {s}"));
+            }
+        })
+    }
+
+    /// Guards `range` against runaway loops: a bound on iterations per
+    /// render and on the output size (Go has neither; Loki would run out of
+    /// time or memory instead).
+    fn check_budget(&mut self, b: &Branch, out: &str) -> EResult<()> {
+        self.iterations += 1;
+        if self.iterations > MAX_ITERATIONS {
+            return err(
+                b.pipe.pos,
+                &b.pipe,
+                format!("range: more than {MAX_ITERATIONS} iterations"),
+            );
+        }
+        if out.len() > MAX_OUTPUT {
+            return err(
+                b.pipe.pos,
+                &b.pipe,
+                format!("template output larger than {MAX_OUTPUT} bytes"),
+            );
+        }
+        Ok(())
+    }
+
     fn range_int(
         &mut self,
         dot: &Value<'a>,
@@ -210,6 +340,7 @@ impl<'a> Exec<'a> {
     ) -> EResult<Flow> {
         let inner = self.vars.len();
         for i in 0..n.max(0) {
+            self.check_budget(b, out)?;
             if !b.pipe.decl.is_empty() {
                 if b.pipe.is_assign {
                     self.set_var(&b.pipe.decl[0], Value::Int(i), b.pipe.pos)?;
@@ -218,7 +349,7 @@ impl<'a> Exec<'a> {
                     self.vars[top].1 = Value::Int(i);
                 }
             }
-            let flow = self.walk(&Value::Int(i), &b.list, out)?;
+            let flow = self.walk_nested(&Value::Int(i), &b.list, out)?;
             self.vars.truncate(inner);
             if flow == Flow::Break {
                 break;
@@ -226,7 +357,7 @@ impl<'a> Exec<'a> {
         }
         if n <= 0 {
             if let Some(e) = &b.else_list {
-                self.walk(dot, e, out)?;
+                self.walk_nested(dot, e, out)?;
             }
         }
         self.vars.truncate(mark);
@@ -292,8 +423,8 @@ impl<'a> Exec<'a> {
     ) -> EResult<Value<'a>> {
         let first = &cmd.args[0];
         match first {
-            Arg::Field { pos, idents } => {
-                self.eval_field_chain(dot.clone(), idents, *pos, first, &cmd.args, fin)
+            Arg::Field { idents, .. } => {
+                self.eval_field_chain(dot, dot.clone(), idents, first, &cmd.args, fin)
             }
             Arg::Chain { pos, node, fields } => {
                 if matches!(**node, Arg::Nil(_)) {
@@ -304,7 +435,7 @@ impl<'a> Exec<'a> {
                     );
                 }
                 let recv = self.eval_arg(dot, P::Any, node)?;
-                self.eval_field_chain(recv, fields, *pos, first, &cmd.args, fin)
+                self.eval_field_chain(dot, recv, fields, first, &cmd.args, fin)
             }
             Arg::Func { pos, func } => self.eval_call(dot, *func, *pos, cmd, &cmd.args[1..], fin),
             Arg::Pipe(p) => {
@@ -317,7 +448,7 @@ impl<'a> Exec<'a> {
                     self.not_a_function(&cmd.args, &fin)?;
                     return Ok(v);
                 }
-                self.eval_field_chain(v, fields, *pos, first, &cmd.args, fin)
+                self.eval_field_chain(dot, v, fields, first, &cmd.args, fin)
             }
             Arg::Nil(pos) => err(*pos, first, "nil is not a command".into()),
             _ => {
@@ -329,16 +460,20 @@ impl<'a> Exec<'a> {
 
     pub(super) fn eval_field_chain(
         &mut self,
+        dot: &Value<'a>,
         mut recv: Value<'a>,
         idents: &'a [Box<str>],
-        pos: usize,
         node: &Arg,
         args: &'a [Arg],
         fin: Option<Value<'a>>,
     ) -> EResult<Value<'a>> {
+        let pos = node.pos();
         let n = idents.len();
         for (i, name) in idents.iter().enumerate() {
             let has_args = i == n - 1 && (args.len() > 1 || fin.is_some());
+            if let (true, Value::Time(t)) = (has_args, &recv) {
+                return self.time_method_call(dot, *t, name, pos, node, &args[1..], fin);
+            }
             let from_map = matches!(recv, Value::Map(_));
             recv = self.eval_field(recv, name, has_args, pos, node)?;
             if from_map && i < n - 1 && matches!(recv, Value::Nil) {

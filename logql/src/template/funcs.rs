@@ -223,6 +223,12 @@ pub(crate) fn call<'a>(
             let text = match &*args {
                 [Value::Str(s)] => Cow::Borrowed(s.as_ref()),
                 _ => {
+                    // Go's evalArgs prints a nil argument as "<no value>".
+                    for a in args.iter_mut() {
+                        if matches!(a, Value::Nil) {
+                            *a = Value::str("<no value>");
+                        }
+                    }
                     let mut out = String::new();
                     gofmt::sprint(&mut out, args, ctx.data);
                     Cow::Owned(out)

@@ -8,6 +8,8 @@ use super::funcs::Func;
 use super::lex::{self, Item, Tok};
 use super::literal::{parse_number, unquote};
 
+mod define;
+
 /// A parse error: line and message (without the `template: name:line:` prefix).
 #[derive(Debug)]
 pub(crate) struct ParseError {
@@ -36,10 +38,15 @@ struct Parser<'s> {
     /// Line of the current token, for error messages.
     line: usize,
     action_line: usize,
+    /// Templates named by `{{define}}` and `{{block}}`.
+    defs: Vec<(String, Vec<Node>)>,
 }
 
-/// Parses template source into its node list.
-pub(crate) fn parse(src: &str) -> PResult<Vec<Node>> {
+/// Parsed source: the root nodes and the named templates it defines.
+pub(crate) type Parsed = (Vec<Node>, Vec<(String, Vec<Node>)>);
+
+/// Parses template source into its node list and named templates.
+pub(crate) fn parse(src: &str) -> PResult<Parsed> {
     let mut p = Parser {
         items: lex::lex(src),
         idx: 0,
@@ -48,18 +55,16 @@ pub(crate) fn parse(src: &str) -> PResult<Vec<Node>> {
         depth: 0,
         line: 1,
         action_line: 0,
+        defs: Vec::new(),
     };
     let mut root = Vec::new();
     while p.peek().typ != Tok::Eof {
         if p.peek().typ == Tok::LeftDelim {
             let save = p.idx;
             p.next();
-            let t = p.next_non_space();
-            if matches!(t.typ, Tok::Define | Tok::Template | Tok::Block) {
-                return Err(p.err(format!(
-                    "{{{{{}}}}} actions are not supported by line_format/label_format",
-                    t.val
-                )));
+            if p.next_non_space().typ == Tok::Define {
+                p.definition()?;
+                continue;
             }
             p.idx = save;
         }
@@ -69,7 +74,7 @@ pub(crate) fn parse(src: &str) -> PResult<Vec<Node>> {
             Err(ListEnd::Else) => return Err(p.err("unexpected {{else}}".into())),
         }
     }
-    Ok(root)
+    Ok((root, p.defs))
 }
 
 impl<'s> Parser<'s> {
@@ -172,10 +177,8 @@ impl<'s> Parser<'s> {
     fn action(&mut self) -> PResult<Result<Node, ListEnd>> {
         let t = self.next_non_space();
         match t.typ {
-            Tok::Block | Tok::Define | Tok::Template => Err(self.err(format!(
-                "{{{{{}}}}} actions are not supported by line_format/label_format",
-                t.val
-            ))),
+            Tok::Template => Ok(Ok(self.template_call()?)),
+            Tok::Block => Ok(Ok(self.block()?)),
             Tok::Break | Tok::Continue => {
                 let name = if t.typ == Tok::Break {
                     "break"

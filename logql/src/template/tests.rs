@@ -448,6 +448,15 @@ fn deep_nesting_is_bounded() {
             "{{ else if false }}".repeat(5000)
         );
         assert_eq!(ok(&chain), "x");
+        // Recursion through templates inside deep blocks is bounded too.
+        let rec = format!(
+            "{{{{define \"r\"}}}}{}({}{{{{template \"r\" (add . 1)}}}}{}{{{{end}}}}{{{{template \"r\" 0}}}}",
+            "{{ if true }}".repeat(90),
+            "{{ ( ( ( ( ( ( ( ( 1 ) ) ) ) ) ) ) ) }}",
+            "{{ end }}".repeat(90)
+        );
+        let e = render(&rec).unwrap_err().to_string();
+        assert!(e.contains("exceeded maximum template"), "{e}");
     };
     // Run on a thread with a 2 MiB stack, like a small worker thread.
     std::thread::Builder::new()
@@ -470,6 +479,17 @@ fn large_widths_and_counts_are_refused() {
     assert_eq!(
         ok("{{ range 100000000000 }}{{ break }}{{ end }}done"),
         "done"
+    );
+    let e = render("{{ range 100000000000 }}{{ end }}")
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("range: more than 10000000 iterations"), "{e}");
+    let e = render("{{ range 1000000 }}{{ repeat 1000 \"x\" }}{{ end }}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("template output larger than 67108864 bytes"),
+        "{e}"
     );
 }
 
@@ -564,6 +584,13 @@ mod prop {
         "999999999999",
         "é",
         "{{/* c */}}",
+        "define",
+        "template",
+        "block",
+        "\"x\"",
+        "{{define \"x\"}}",
+        "{{template \"x\" .}}",
+        "{{template \"line\"}}",
     ];
 
     fn soup() -> impl Strategy<Value = String> {

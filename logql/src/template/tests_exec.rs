@@ -84,6 +84,10 @@ fn literals_and_printing() {
         ("{{ js \"it's <b>\" }}", "it\\'s \\u003Cb\\u003E"),
         ("{{ urlquery \"a b&c\" }}", "a+b%26c"),
         (
+            "{{ html nil }}|{{ urlquery 1 2 }}|{{ print nil }}",
+            "&lt;no value&gt;|1+2|<nil>",
+        ),
+        (
             "{{ and 1 0 }}|{{ and 1 \"x\" }}|{{ or 0 \"\" }}|{{ or 0 \"y\" }}",
             "0|x||y",
         ),
@@ -250,8 +254,28 @@ fn parse_errors() {
             "template: line:1: expected end; found {{else}}",
         ),
         (
-            "{{ define \"x\" }}{{ end }}",
-            "template: line:1: {{define}} actions are not supported by line_format/label_format",
+            "{{ if true }}{{ define \"x\" }}{{ end }}{{ end }}",
+            "template: line:1: unexpected <define> in command",
+        ),
+        (
+            "{{ define \"x\" }}a{{ else }}{{ end }}",
+            "template: line:1: unexpected {{else}} in define clause",
+        ),
+        (
+            "{{ define \"x\" }}a{{ end }}{{ define \"x\" }}b{{ end }}",
+            r#"template: line:1: template: multiple definition of template "x""#,
+        ),
+        (
+            "{{ $y := 1 }}{{ define \"x\" }}{{ $y }}{{ end }}",
+            r#"template: line:1: undefined variable "$y""#,
+        ),
+        (
+            "{{ template x }}",
+            "template: line:1: unexpected \"x\" in template clause",
+        ),
+        (
+            "{{ template 1 }}",
+            "template: line:1: unexpected \"1\" in template clause",
         ),
     ];
     for (src, want) in cases {
@@ -417,4 +441,55 @@ fn template_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Template>();
     check::<TemplateError>();
+}
+
+#[test]
+fn named_templates() {
+    let cases = [
+        (
+            r#"{{define "x"}}[{{.}}]{{end}}{{template "x" .user}}"#,
+            "[alice]",
+        ),
+        (
+            r#"{{template "x" .user}}{{define "x"}}[{{.}}]{{end}}"#,
+            "[alice]",
+        ),
+        (r#"{{block "b" .user}}<{{.}}>{{end}}"#, "<alice>"),
+        (
+            r#"{{define "x"}}{{ $ }}{{end}}{{ $y := 1 }}{{template "x" 2}}{{ $y }}"#,
+            "21",
+        ),
+        (
+            r#"{{define "x"}}{{ . }}{{end}}{{template "x"}}"#,
+            "<no value>",
+        ),
+        (
+            r#"{{define "x"}}{{ .a }}{{end}}{{template "x"}}"#,
+            "<no value>",
+        ),
+        (
+            r#"{{define "x"}}{{ .method }}{{end}}{{template "x" $}}"#,
+            "GET",
+        ),
+    ];
+    for (src, want) in cases {
+        assert_eq!(ok(src), want, "{src}");
+    }
+    let errors = [
+        (
+            r#"{{template "x"}}"#,
+            r#"template: line:1:11: executing "line" at <{{template "x"}}>: template "x" not defined"#,
+        ),
+        (
+            r#"{{define "x"}}{{ div 1 0 }}{{end}}{{template "x"}}"#,
+            r#"template: line:1:17: executing "x" at <div 1 0>: error calling div: runtime error: integer divide by zero"#,
+        ),
+        (
+            r#"{{define "r"}}{{template "r"}}{{end}}{{template "r"}}"#,
+            r#"template: line:1:25: executing "r" at <{{template "r"}}>: exceeded maximum template depth (100)"#,
+        ),
+    ];
+    for (src, want) in errors {
+        assert_eq!(render(src).unwrap_err().to_string(), want, "{src}");
+    }
 }

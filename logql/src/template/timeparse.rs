@@ -162,10 +162,11 @@ pub(crate) fn parse(layout: &str, value: &str, loc: Option<&Zone>) -> Option<GoT
                 offset = Some(sign * total);
                 v = r;
             }
-            Std::Frac { digits, trim, sep } => {
+            // Go accepts '.' or ',' whatever the layout's separator.
+            Std::Frac { digits, trim, .. } => {
                 if trim {
                     if v.len() >= 2
-                        && v.as_bytes()[0] == sep as u8
+                        && matches!(v.as_bytes()[0], b'.' | b',')
                         && v.as_bytes()[1].is_ascii_digit()
                     {
                         let n = v[1..].bytes().take_while(u8::is_ascii_digit).count();
@@ -173,7 +174,7 @@ pub(crate) fn parse(layout: &str, value: &str, loc: Option<&Zone>) -> Option<GoT
                         v = &v[1 + n..];
                     }
                 } else {
-                    let r = v.strip_prefix(sep)?;
+                    let r = v.strip_prefix(['.', ','])?;
                     let d = r.get(..digits)?;
                     if !d.bytes().all(|c| c.is_ascii_digit()) {
                         return None;
