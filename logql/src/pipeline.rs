@@ -11,7 +11,16 @@
 //!
 //! Label results are cached per stream by label-set hash, so an entry whose
 //! labels did not change (or changed to a set seen before) costs no label
-//! allocation.
+//! allocation; past the cache size one result is rebuilt in place. Metric
+//! queries grouped `by (...)` pass parser hints so `json`/`logfmt` skip keys
+//! nothing reads, as Loki does.
+//!
+//! Known differences from Loki, all deliberate: JSON keys that sanitise to
+//! an empty name are skipped (Loki emits an empty label name);
+//! `(?i)literal` line filters use a correct case-insensitive search (Loki's
+//! fast path misses some overlapping matches); regex error texts come from
+//! the `regex` crate; a stream label renamed by `label_format` stays in the
+//! stream category.
 
 mod builder;
 mod convert;
@@ -24,7 +33,6 @@ mod line_filter;
 mod logfmt;
 mod pattern;
 mod stage;
-mod tmpl;
 
 #[cfg(test)]
 mod conformance_tests;
@@ -80,6 +88,7 @@ pub struct Processed<'a> {
 pub struct Pipeline {
     stages: Arc<Vec<CStage>>,
     required: Vec<String>,
+    hints: Option<Arc<Vec<String>>>,
 }
 
 impl Pipeline {
@@ -87,11 +96,12 @@ impl Pipeline {
     pub fn new(stages: &[Stage]) -> crate::Result<Pipeline> {
         let mut compiled = Vec::with_capacity(stages.len());
         for s in stages {
-            compiled.push(CStage::compile(s)?);
+            compiled.push(CStage::compile(s).map_err(|e| stage_error(s, e))?);
         }
         Ok(Pipeline {
             stages: Arc::new(compiled),
             required: required_literals(stages),
+            hints: None,
         })
     }
 
@@ -107,14 +117,69 @@ impl Pipeline {
 
     /// Cheap: the per-stream state is created lazily and reused.
     pub fn for_stream(&self, stream: &Labels) -> StreamPipeline {
+        let mut builder = LabelsBuilder::new(stream.clone());
+        builder.set_hints(self.hints.clone());
         StreamPipeline {
             stages: Arc::clone(&self.stages),
-            builder: LabelsBuilder::new(stream.clone()),
+            builder,
             base_result: LabelsResult::from_stream(stream.clone()),
             cache: ResultCache::default(),
             line_buf: Vec::new(),
             scratch: Scratch::new(&self.stages),
         }
+    }
+}
+
+impl Pipeline {
+    /// Restricts `json`/`logfmt` extraction to `needed` labels, when the
+    /// stages allow it: only line filters, parsers and label filters (whose
+    /// labels are added to `needed`). Used by metric queries grouped `by`.
+    pub(crate) fn with_hints(mut self, stages: &[Stage], mut needed: Vec<String>) -> Pipeline {
+        for s in stages {
+            match s {
+                Stage::LineFilter(_) | Stage::Decolorize => {}
+                Stage::Parser(_) => {}
+                Stage::LabelFilter(f) => label_filter_names(f, &mut needed),
+                _ => return self,
+            }
+        }
+        let mut hints = Vec::with_capacity(needed.len() * 2);
+        for n in needed {
+            if let Some(base) = n.strip_suffix(builder::DUPLICATE_SUFFIX) {
+                hints.push(base.to_string());
+            }
+            hints.push(n);
+        }
+        hints.sort();
+        hints.dedup();
+        self.hints = Some(Arc::new(hints));
+        self
+    }
+}
+
+/// Label names a label filter reads.
+pub(crate) fn label_filter_names(f: &crate::ast::LabelFilter, out: &mut Vec<String>) {
+    use crate::ast::LabelFilter as F;
+    match f {
+        F::And(a, b) | F::Or(a, b) => {
+            label_filter_names(a, out);
+            label_filter_names(b, out);
+        }
+        F::Paren(a) => label_filter_names(a, out),
+        F::String(m) => out.push(m.name.clone()),
+        F::Number { name, .. }
+        | F::Duration { name, .. }
+        | F::Bytes { name, .. }
+        | F::Ip { name, .. } => out.push(name.clone()),
+    }
+}
+
+/// Loki reports a stage that cannot be built as `stage '<stage>' : <error>`
+/// inside a parse error (HTTP 400).
+fn stage_error(stage: &Stage, e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::BadQuery(msg) => crate::Error::ParseNoPos(format!("stage '{stage}' : {msg}")),
+        other => other,
     }
 }
 
@@ -148,16 +213,17 @@ pub(crate) struct ResultCache {
     map: HashMap<u64, Vec<LabelsResult>>,
     entries: usize,
     spare: LabelsResult,
+    hash_buf: Vec<u8>,
 }
 
 /// Distinct label sets cached per stream before falling back to `spare`.
-const MAX_CACHED_RESULTS: usize = 256;
+const MAX_CACHED_RESULTS: usize = 64;
 
 impl ResultCache {
     /// Returns the result for these sorted, de-duplicated labels.
     /// `categorise` false puts every label in `stream`.
     pub(crate) fn get(&mut self, pairs: &[(Cat, &str, &str)], categorise: bool) -> &LabelsResult {
-        let hash = hash_pairs(pairs);
+        let hash = hash_pairs(pairs, &mut self.hash_buf);
         let same = |r: &LabelsResult| {
             r.all.len() == pairs.len()
                 && r.all
@@ -187,15 +253,17 @@ impl ResultCache {
     }
 }
 
-fn hash_pairs(pairs: &[(Cat, &str, &str)]) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+/// `Labels::fingerprint` of these pairs: one-shot xxh3 over the same bytes
+/// the streaming fingerprint feeds (`k 0xff v 0xfe` per label).
+fn hash_pairs(pairs: &[(Cat, &str, &str)], buf: &mut Vec<u8>) -> u64 {
+    buf.clear();
     for (_, k, v) in pairs {
-        h.update(k.as_bytes());
-        h.update(&[0xff]);
-        h.update(v.as_bytes());
-        h.update(&[0xfe]);
+        buf.extend_from_slice(k.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(v.as_bytes());
+        buf.push(0xfe);
     }
-    h.digest()
+    xxhash_rust::xxh3::xxh3_64(buf)
 }
 
 /// Overwrites `dst` with `src`, reusing its strings.

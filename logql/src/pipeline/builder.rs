@@ -56,6 +56,11 @@ impl Slots {
             v.push_str(value);
             return;
         }
+        self.push_new(name, value);
+    }
+
+    /// Appends a name known not to be present.
+    pub(crate) fn push_new(&mut self, name: &str, value: &str) {
         if self.len < self.items.len() {
             let (n, v) = &mut self.items[self.len];
             n.clear();
@@ -69,6 +74,9 @@ impl Slots {
     }
 
     pub(crate) fn remove(&mut self, name: &str) {
+        if self.len == 0 {
+            return;
+        }
         if let Some(i) = self.position(name) {
             self.items[i..self.len].rotate_left(1);
             self.len -= 1;
@@ -85,9 +93,13 @@ pub(crate) struct LabelsBuilder {
     del_len: usize,
     pub(crate) err: String,
     pub(crate) err_details: String,
-    /// Names set as parsed labels during this entry: later parsers do not
-    /// overwrite them (Loki's `ParserHint.Extracted`).
-    extracted: Slots,
+    /// Parsed labels deleted again during this entry. A name set as a parsed
+    /// label (still in `add[Parsed]` or listed here) is never overwritten by
+    /// a later parser (Loki's `ParserHint.Extracted`).
+    extracted_deleted: Slots,
+    /// When set, the only labels a metric query needs: `json`/`logfmt`
+    /// skip every other key (Loki's parser hints).
+    hints: Option<std::sync::Arc<Vec<String>>>,
 }
 
 impl LabelsBuilder {
@@ -99,7 +111,28 @@ impl LabelsBuilder {
             del_len: 0,
             err: String::new(),
             err_details: String::new(),
-            extracted: Slots::default(),
+            extracted_deleted: Slots::default(),
+            hints: None,
+        }
+    }
+
+    pub(crate) fn set_hints(&mut self, hints: Option<std::sync::Arc<Vec<String>>>) {
+        self.hints = hints;
+    }
+
+    /// Whether a parser should extract the (sanitised) key `name`.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        match &self.hints {
+            None => true,
+            Some(h) => h.iter().any(|x| x == name),
+        }
+    }
+
+    /// Whether any needed label starts with the JSON object prefix `p`.
+    pub(crate) fn wants_prefix(&self, p: &str) -> bool {
+        match &self.hints {
+            None => true,
+            Some(h) => h.iter().any(|x| x.starts_with(p)),
         }
     }
 
@@ -109,7 +142,7 @@ impl LabelsBuilder {
             s.clear();
         }
         self.del_len = 0;
-        self.extracted.clear();
+        self.extracted_deleted.clear();
         self.err.clear();
         self.err_details.clear();
     }
@@ -212,9 +245,6 @@ impl LabelsBuilder {
             }
         }
         self.add[cat as usize].set(name, value);
-        if cat == Cat::Parsed && !self.extracted.contains(name) {
-            self.extracted.set(name, "");
-        }
     }
 
     /// How parsers add a label: `name` (already sanitised) gets the
@@ -227,18 +257,30 @@ impl LabelsBuilder {
         if self.base_has(name) || self.has_in(Cat::Meta, name) {
             name.push_str(DUPLICATE_SUFFIX);
         }
-        if self.extracted.contains(name) {
+        if self.has_in(Cat::Parsed, name) || self.extracted_deleted.contains(name) {
             return;
         }
-        self.set(Cat::Parsed, name, value);
+        // a new parsed label: only other categories may hold the name
+        self.add[Cat::Meta as usize].remove(name);
+        self.add[Cat::Stream as usize].remove(name);
+        self.add[Cat::Parsed as usize].push_new(name, value);
     }
 
     /// Adds structured metadata; names clashing with stream labels get the
     /// `_extracted` suffix, `__error__`/`__error_details__` set the error.
+    /// Invalid names are sanitised first (`a-b` becomes `a_b`).
     pub(crate) fn add_metadata(&mut self, pairs: &[(String, String)]) {
         for (k, v) in pairs {
-            if self.base_has(k) {
-                let name = format!("{k}{DUPLICATE_SUFFIX}");
+            let valid = crate::labels::is_valid_label_name(k);
+            if !valid || self.base_has(k) {
+                let mut name = if valid {
+                    k.clone()
+                } else {
+                    sanitize_label_key(k, true)
+                };
+                if self.base_has(&name) {
+                    name.push_str(DUPLICATE_SUFFIX);
+                }
                 self.add_metadata_one(&name, v);
             } else {
                 self.add_metadata_one(k, v);
@@ -261,6 +303,9 @@ impl LabelsBuilder {
     }
 
     pub(crate) fn del(&mut self, name: &str) {
+        if self.has_in(Cat::Parsed, name) && !self.extracted_deleted.contains(name) {
+            self.extracted_deleted.push_new(name, "");
+        }
         for s in &mut self.add {
             s.remove(name);
         }
@@ -335,18 +380,32 @@ pub(crate) fn append_sanitized(out: &mut String, key: &str, lead: bool) {
     }
 }
 
-/// Removes invalid UTF-8 and U+FFFD from a parsed value (Loki drops
-/// replacement runes because Prometheus rejects them).
+/// Replaces U+FFFD and every invalid UTF-8 byte of a parsed value with a
+/// space, as Loki does (Prometheus rejects the replacement rune).
 pub(crate) fn clean_value(v: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(v) {
-        Ok(s) if !s.contains('\u{FFFD}') => std::borrow::Cow::Borrowed(s),
-        _ => std::borrow::Cow::Owned(
-            String::from_utf8_lossy(v)
-                .chars()
-                .filter(|&c| c != '\u{FFFD}')
-                .collect(),
-        ),
+    if let Ok(s) = std::str::from_utf8(v) {
+        if !s.contains('\u{FFFD}') {
+            return std::borrow::Cow::Borrowed(s);
+        }
     }
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (ok, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(ok).unwrap_or_default());
+                out.push(' ');
+                // Go decodes an invalid sequence one byte at a time
+                rest = &bad[1..];
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out.replace('\u{FFFD}', " "))
 }
 
 #[cfg(test)]
@@ -383,6 +442,13 @@ mod tests {
         b.add_metadata(&[("app".into(), "x".into()), ("__error__".into(), "E".into())]);
         assert_eq!(b.get("app_extracted"), Some("x"));
         assert_eq!(b.err, "E");
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_spaces() {
+        assert_eq!(clean_value("b\u{FFFD}r".as_bytes()), "b r");
+        assert_eq!(clean_value(b"a\xe2\x82z"), "a  z");
+        assert_eq!(clean_value(b"plain"), "plain");
     }
 
     #[test]
