@@ -141,6 +141,10 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// Points per series no configuration can raise: bounds the memory of the
+/// evaluation grid.
+const MAX_POINTS: i64 = 10_000_000;
+
 /// Evaluates `expr` over `source`: a range query when `params.step > 0` or
 /// `start != end`, an instant query otherwise (see the module docs).
 pub fn evaluate(
@@ -192,12 +196,14 @@ fn evaluate_metric(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
             ));
         }
-        if limits.max_points_per_series > 0
-            && (p.end - p.start) / p.step > limits.max_points_per_series
-        {
+        let max = match limits.max_points_per_series {
+            n if n > 0 => n.min(MAX_POINTS),
+            _ => MAX_POINTS,
+        };
+        if (p.end - p.start) / p.step > max {
             return Err(Error::BadQuery(format!(
                 "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
-                group_thousands(limits.max_points_per_series)
+                group_thousands(max)
             )));
         }
     }

@@ -46,7 +46,7 @@ impl Cutoff {
     fn new(limit: usize) -> Self {
         Cutoff {
             limit,
-            best: Mutex::new(BinaryHeap::with_capacity(limit + 1)),
+            best: Mutex::new(BinaryHeap::with_capacity(limit.min(1 << 16) + 1)),
             bound: AtomicI64::new(i64::MAX),
         }
     }
