@@ -43,6 +43,9 @@ fn suite_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance")
 }
 
+/// `[ts, line, metadata or null]` as `dataset.py` emits it.
+type RawEntry = (i64, String, Option<HashMap<String, String>>);
+
 /// Runs `dataset.py` and loads its streams.
 fn load_dataset() -> MemSource {
     let script = r#"
@@ -67,10 +70,8 @@ json.dump(out, sys.stdout)
         "dataset.py failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let raw: Vec<(
-        HashMap<String, String>,
-        Vec<(i64, String, Option<HashMap<String, String>>)>,
-    )> = serde_json::from_slice(&output.stdout).expect("dataset json");
+    let raw: Vec<(HashMap<String, String>, Vec<RawEntry>)> =
+        serde_json::from_slice(&output.stdout).expect("dataset json");
     let streams = raw
         .into_iter()
         .map(|(labels, entries)| {
