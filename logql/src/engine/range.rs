@@ -21,7 +21,7 @@ use super::par;
 use super::rangefn::RangeFn;
 use super::steps::{Grid, StepVectors};
 use super::window::{Slider, Windows};
-use crate::ast::{Grouping, RangeAgg, RangeOp};
+use crate::ast::{Grouping, RangeAgg, RangeOp, Stage};
 use crate::labels::{Labels, MatchOp, Matcher};
 use crate::pipeline::{Pipeline, SampleExtractor};
 use crate::source::{Direction, LogSource, SelectParams, SizeReader, SourceError, StreamReader};
@@ -39,6 +39,8 @@ pub(crate) fn eval(
     source: &dyn LogSource,
     grid: &Grid,
 ) -> Result<StepVectors> {
+    let optimized = without_useless_line_format(agg);
+    let agg = optimized.as_ref().unwrap_or(agg);
     let range = agg.range.range;
     let offset = agg.range.offset;
     let rf = RangeFn {
@@ -89,6 +91,35 @@ pub(crate) fn eval(
         sv = absent(sv, &agg.range.log.selector);
     }
     Ok(sv)
+}
+
+/// Loki's `removeLineformat`: in a range aggregation other than
+/// `bytes_over_time`/`bytes_rate`, a `line_format` that no later parser or
+/// line filter reads is dropped before evaluation. This is visible (template
+/// errors vanish, `__line__` in a later `label_format` sees the original
+/// line), so it is reproduced, not just used as a speed-up.
+fn without_useless_line_format(agg: &RangeAgg) -> Option<RangeAgg> {
+    if matches!(agg.op, RangeOp::BytesOverTime | RangeOp::BytesRate) {
+        return None;
+    }
+    let stages = &agg.range.log.pipeline;
+    let read_later = |i: usize| {
+        stages[i..]
+            .iter()
+            .any(|s| matches!(s, Stage::Parser(_) | Stage::LineFilter(_)))
+    };
+    let keep: Vec<Stage> = stages
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| !matches!(s, Stage::LineFormat(_)) || read_later(*i))
+        .map(|(_, s)| s.clone())
+        .collect();
+    if keep.len() == stages.len() {
+        return None;
+    }
+    let mut out = agg.clone();
+    out.range.log.pipeline = keep;
+    Some(out)
 }
 
 /// Operations whose per-window value is a function of sample count and sum.
