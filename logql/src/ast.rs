@@ -3,6 +3,20 @@
 //! `parse` (parser.rs) builds it, `Display` (printer.rs) prints it back in
 //! Loki's canonical form, and the engine evaluates it. Durations are
 //! nanoseconds as `i64`.
+//!
+//! The parser builds a normalized tree, so that printing and parsing again
+//! gives an equal tree:
+//! - no `Paren` nodes (`SampleExpr::Paren`, `LabelFilter::Paren`): grouping
+//!   is in the tree's shape; the variants exist for hand-built trees;
+//! - number literals are folded (`1 + 2` is `Literal(3.0)`), as Loki does;
+//! - a negative line filter with `or` (`!= "a" or "b"`) becomes one stage
+//!   per value (`!= "a" != "b"`), Loki's meaning and printed form;
+//! - `json a` / `logfmt a` extractions always carry their expression
+//!   (`Some("a")`);
+//! - a vector aggregation's `by ()` is `grouping: None`, and
+//!   `grouping_first` is true whenever there is a grouping (the printer
+//!   always writes it first, as Loki does);
+//! - `ignoring ()` without a group modifier is `matching: None`.
 
 use crate::labels::Matcher;
 

@@ -1,10 +1,12 @@
 //! The LogQL parser: text to `ast::Expr`, with Loki's validation and Loki's
 //! error messages.
 //!
-//! `lexer` turns the query into tokens (its literal sub-lexers use `nom`);
-//! the grammar is recursive descent over the tokens (precedence climbing for
-//! binary operators), so every query is parsed in one pass with bounded
-//! look-ahead: no backtracking. Syntax errors read like goyacc's
+//! `lexer` turns the query into tokens the way Loki's lexer does (`units`
+//! reads Prometheus durations with `nom`); the grammar is recursive descent
+//! over the tokens (precedence climbing for binary operators), so every
+//! query is parsed in one pass with bounded look-ahead and no backtracking.
+//! Working on tokens rather than characters is what lets errors name the
+//! unexpected token and the expected ones exactly as goyacc does. Syntax errors read like goyacc's
 //! (`parse error at line 1, col 15: syntax error: unexpected $end, expecting
 //! STRING or ip`). Checks that Loki makes while building its AST (wrong
 //! aggregation parameters, unwrap rules, binary operation legs, the
@@ -17,6 +19,8 @@ mod lexer;
 mod lit;
 mod pipeline;
 mod regexes;
+mod token;
+mod units;
 
 use std::cmp::Reverse;
 
@@ -24,10 +28,17 @@ use crate::ast::{Expr, LogExpr};
 use crate::error::{Error, Result};
 use crate::labels::Matcher;
 
-use lexer::{Tok, Token};
+use token::{Tok, Token};
 
 /// Loki rejects queries of this many bytes or more.
 const MAX_INPUT_SIZE: usize = 128 * 1024;
+
+/// Deepest nesting of parentheses and aggregations we parse (recursion bound).
+const MAX_DEPTH: usize = 128;
+
+/// Most binary operators and label filter combinations in one query (bounds
+/// the depth of operator chains in the AST).
+const MAX_OPERATORS: usize = 2000;
 
 /// The "at least one non-empty matcher" message.
 pub const ERR_EMPTY_MATCHERS: &str = "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
@@ -44,6 +55,8 @@ pub fn parse_expr(input: &str) -> Result<Expr> {
         toks: lexer::tokenize(input),
         i: 0,
         deferred: Vec::new(),
+        depth: 0,
+        operators: 0,
     };
     let expr = p.expr(0)?;
     if !matches!(p.peek()?, Tok::Eof) {
@@ -56,6 +69,14 @@ pub fn parse_expr(input: &str) -> Result<Expr> {
         return Err(e);
     }
     Ok(expr)
+}
+
+impl std::str::FromStr for Expr {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        parse_expr(s)
+    }
 }
 
 /// Parses a stream selector such as `{app="api", env=~"prod|dev"}` (the
@@ -81,6 +102,8 @@ pub(crate) struct P {
     /// `(start token, Reverse(end token), order, error)`: sorting gives
     /// Loki's pre-order validation order.
     deferred: Vec<(usize, Reverse<usize>, u8, Error)>,
+    depth: usize,
+    operators: usize,
 }
 
 /// goyacc's token order, used to list "expecting" alternatives.
@@ -217,6 +240,32 @@ impl P {
             msg.push_str(&exp.join(" or "));
         }
         pos_err(t.line, t.col, msg)
+    }
+
+    /// Enters a recursive rule; fails past `MAX_DEPTH`.
+    pub(crate) fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Error::ParseNoPos(format!(
+                "query is nested too deeply (more than {MAX_DEPTH} levels)"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// Counts one more operator; fails past `MAX_OPERATORS`.
+    pub(crate) fn grow(&mut self) -> Result<()> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(Error::ParseNoPos(format!(
+                "query has too many operators (more than {MAX_OPERATORS})"
+            )));
+        }
+        Ok(())
     }
 
     /// Records an error Loki finds after parsing, ordered as Loki's validation walks.

@@ -24,7 +24,6 @@ mod line_filter;
 mod logfmt;
 mod pattern;
 mod stage;
-mod tmpl;
 
 #[cfg(test)]
 mod conformance_tests;
@@ -42,7 +41,7 @@ pub use extract::{SampleExtractor, StreamSampleExtractor};
 use stage::{CStage, Scratch, StageOutcome};
 
 /// The labels of a processed entry, split as Grafana's categorize-labels needs them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LabelsResult {
     /// Stream + structured metadata + parsed labels after drop/keep/label_format,
     /// including `__error__`/`__error_details__` when set.
@@ -80,6 +79,7 @@ pub struct Processed<'a> {
 pub struct Pipeline {
     stages: Arc<Vec<CStage>>,
     required: Vec<String>,
+    hints: Option<Arc<Vec<String>>>,
 }
 
 impl Pipeline {
@@ -87,11 +87,12 @@ impl Pipeline {
     pub fn new(stages: &[Stage]) -> crate::Result<Pipeline> {
         let mut compiled = Vec::with_capacity(stages.len());
         for s in stages {
-            compiled.push(CStage::compile(s)?);
+            compiled.push(CStage::compile(s).map_err(|e| stage_error(s, e))?);
         }
         Ok(Pipeline {
             stages: Arc::new(compiled),
             required: required_literals(stages),
+            hints: None,
         })
     }
 
@@ -107,14 +108,69 @@ impl Pipeline {
 
     /// Cheap: the per-stream state is created lazily and reused.
     pub fn for_stream(&self, stream: &Labels) -> StreamPipeline {
+        let mut builder = LabelsBuilder::new(stream.clone());
+        builder.set_hints(self.hints.clone());
         StreamPipeline {
             stages: Arc::clone(&self.stages),
-            builder: LabelsBuilder::new(stream.clone()),
+            builder,
             base_result: LabelsResult::from_stream(stream.clone()),
             cache: ResultCache::default(),
             line_buf: Vec::new(),
             scratch: Scratch::new(&self.stages),
         }
+    }
+}
+
+impl Pipeline {
+    /// Restricts `json`/`logfmt` extraction to `needed` labels, when the
+    /// stages allow it: only line filters, parsers and label filters (whose
+    /// labels are added to `needed`). Used by metric queries grouped `by`.
+    pub(crate) fn with_hints(mut self, stages: &[Stage], mut needed: Vec<String>) -> Pipeline {
+        for s in stages {
+            match s {
+                Stage::LineFilter(_) | Stage::Decolorize => {}
+                Stage::Parser(_) => {}
+                Stage::LabelFilter(f) => label_filter_names(f, &mut needed),
+                _ => return self,
+            }
+        }
+        let mut hints = Vec::with_capacity(needed.len() * 2);
+        for n in needed {
+            if let Some(base) = n.strip_suffix(builder::DUPLICATE_SUFFIX) {
+                hints.push(base.to_string());
+            }
+            hints.push(n);
+        }
+        hints.sort();
+        hints.dedup();
+        self.hints = Some(Arc::new(hints));
+        self
+    }
+}
+
+/// Label names a label filter reads.
+pub(crate) fn label_filter_names(f: &crate::ast::LabelFilter, out: &mut Vec<String>) {
+    use crate::ast::LabelFilter as F;
+    match f {
+        F::And(a, b) | F::Or(a, b) => {
+            label_filter_names(a, out);
+            label_filter_names(b, out);
+        }
+        F::Paren(a) => label_filter_names(a, out),
+        F::String(m) => out.push(m.name.clone()),
+        F::Number { name, .. }
+        | F::Duration { name, .. }
+        | F::Bytes { name, .. }
+        | F::Ip { name, .. } => out.push(name.clone()),
+    }
+}
+
+/// Loki reports a stage that cannot be built as `stage '<stage>' : <error>`
+/// inside a parse error (HTTP 400).
+fn stage_error(stage: &Stage, e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::BadQuery(msg) => crate::Error::ParseNoPos(format!("stage '{stage}' : {msg}")),
+        other => other,
     }
 }
 
@@ -140,37 +196,46 @@ fn required_literals(stages: &[Stage]) -> Vec<String> {
     out
 }
 
-/// Cache of computed label results keyed by label-set hash.
+/// Cache of computed label results keyed by label-set hash. Once full,
+/// further label sets are built into one reusable `spare` result whose
+/// buffers are recycled, so high-cardinality labels cost no allocation.
 #[derive(Default, Debug)]
 pub(crate) struct ResultCache {
     map: HashMap<u64, Vec<LabelsResult>>,
     entries: usize,
+    spare: LabelsResult,
 }
 
-const MAX_CACHED_RESULTS: usize = 4096;
+/// Distinct label sets cached per stream before falling back to `spare`.
+const MAX_CACHED_RESULTS: usize = 64;
 
 impl ResultCache {
-    /// Returns the cached result for these sorted, de-duplicated labels, or
-    /// builds it. `categorise` false puts every label in `stream`.
+    /// Returns the result for these sorted, de-duplicated labels.
+    /// `categorise` false puts every label in `stream`.
     pub(crate) fn get(&mut self, pairs: &[(Cat, &str, &str)], categorise: bool) -> &LabelsResult {
         let hash = hash_pairs(pairs);
-        let found = self.map.get(&hash).and_then(|bucket| {
-            bucket.iter().position(|r| {
-                r.all.len() == pairs.len()
-                    && r.all
-                        .iter()
-                        .zip(pairs)
-                        .all(|((k, v), (_, pk, pv))| k == *pk && v == *pv)
-            })
-        });
+        let same = |r: &LabelsResult| {
+            r.all.len() == pairs.len()
+                && r.all
+                    .iter()
+                    .zip(pairs)
+                    .all(|((k, v), (_, pk, pv))| k == *pk && v == *pv)
+        };
+        let found = self
+            .map
+            .get(&hash)
+            .and_then(|bucket| bucket.iter().position(same));
         if let Some(i) = found {
             return &self.map[&hash][i];
         }
         if self.entries >= MAX_CACHED_RESULTS {
-            self.map.clear();
-            self.entries = 0;
+            if !(self.spare.hash == hash && same(&self.spare)) {
+                rebuild(&mut self.spare, pairs, hash, categorise);
+            }
+            return &self.spare;
         }
-        let result = build_result(pairs, hash, categorise);
+        let mut result = LabelsResult::default();
+        rebuild(&mut result, pairs, hash, categorise);
         self.entries += 1;
         let bucket = self.map.entry(hash).or_default();
         bucket.push(result);
@@ -189,32 +254,47 @@ fn hash_pairs(pairs: &[(Cat, &str, &str)]) -> u64 {
     h.digest()
 }
 
-fn build_result(pairs: &[(Cat, &str, &str)], hash: u64, categorise: bool) -> LabelsResult {
-    let own = |(_, k, v): &(Cat, &str, &str)| (k.to_string(), v.to_string());
-    let all = Labels::from_sorted(pairs.iter().map(own).collect());
-    if !categorise {
-        return LabelsResult {
-            stream: all.clone(),
-            all,
-            structured_metadata: Vec::new(),
-            parsed: Vec::new(),
-            hash,
-        };
+/// Overwrites `dst` with `src`, reusing its strings.
+fn refill<'p>(
+    dst: &mut Vec<(String, String)>,
+    src: impl Iterator<Item = &'p (Cat, &'p str, &'p str)>,
+) {
+    let mut n = 0;
+    for (_, k, v) in src {
+        if n < dst.len() {
+            let (dk, dv) = &mut dst[n];
+            dk.clear();
+            dk.push_str(k);
+            dv.clear();
+            dv.push_str(v);
+        } else {
+            dst.push((k.to_string(), v.to_string()));
+        }
+        n += 1;
     }
-    let pick = |c: Cat| {
-        pairs
-            .iter()
-            .filter(|p| p.0 == c)
-            .map(own)
-            .collect::<Vec<_>>()
-    };
-    LabelsResult {
-        stream: Labels::from_sorted(pick(Cat::Stream)),
-        structured_metadata: pick(Cat::Meta),
-        parsed: pick(Cat::Parsed),
-        all,
-        hash,
+    dst.truncate(n);
+}
+
+/// Rebuilds `r` in place for the given labels.
+fn rebuild(r: &mut LabelsResult, pairs: &[(Cat, &str, &str)], hash: u64, categorise: bool) {
+    let mut all = std::mem::take(&mut r.all).into_pairs();
+    refill(&mut all, pairs.iter());
+    r.all = Labels::from_sorted(all);
+    r.hash = hash;
+    let mut stream = std::mem::take(&mut r.stream).into_pairs();
+    if categorise {
+        refill(&mut stream, pairs.iter().filter(|p| p.0 == Cat::Stream));
+        refill(
+            &mut r.structured_metadata,
+            pairs.iter().filter(|p| p.0 == Cat::Meta),
+        );
+        refill(&mut r.parsed, pairs.iter().filter(|p| p.0 == Cat::Parsed));
+    } else {
+        refill(&mut stream, pairs.iter());
+        r.structured_metadata.clear();
+        r.parsed.clear();
     }
+    r.stream = Labels::from_sorted(stream);
 }
 
 /// Sorts by name and keeps the last of equal names.

@@ -31,6 +31,10 @@ mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_exec;
+#[cfg(test)]
+mod tests_funcs;
 
 /// A template error; `Display` is Go's text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -175,3 +175,44 @@ fn conformance_queries() {
     }
     assert!(n > 100);
 }
+
+#[test]
+fn parsing_is_fast() {
+    let rows = meta();
+    let queries: Vec<&str> = rows.iter().map(|r| r["query"].as_str().unwrap()).collect();
+    let bytes: usize = queries.iter().map(|q| q.len()).sum();
+    let rounds = 20;
+    let t = std::time::Instant::now();
+    for _ in 0..rounds {
+        for q in &queries {
+            let _ = std::hint::black_box(parse_expr(q));
+        }
+    }
+    let per = t.elapsed() / (rounds * queries.len() as u32);
+    println!(
+        "parsed {} queries ({bytes} bytes) x{rounds}: {per:?} per query",
+        queries.len()
+    );
+    let plain: Vec<&str> = queries
+        .iter()
+        .copied()
+        .filter(|q| {
+            !["=~", "!~", "regexp", "label_replace"]
+                .iter()
+                .any(|r| q.contains(r))
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    for _ in 0..rounds {
+        for q in &plain {
+            let _ = std::hint::black_box(parse_expr(q));
+        }
+    }
+    let per_plain = t.elapsed() / (rounds * plain.len() as u32);
+    println!(
+        "{} queries without regexes: {per_plain:?} per query",
+        plain.len()
+    );
+    // generous bound for unoptimized builds on a busy machine
+    assert!(per.as_micros() < 2_000, "parsing takes {per:?} per query");
+}

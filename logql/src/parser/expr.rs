@@ -9,7 +9,7 @@ use crate::ast::{
 use crate::error::{Error, Result};
 use crate::printer::{range_op_name, vector_op_name};
 
-use super::lexer::{Kw, Tok};
+use super::token::{Kw, Tok};
 use super::{lit, regexes, P};
 
 /// Binary operator, its precedence and whether it is right-associative.
@@ -42,6 +42,7 @@ fn placeholder() -> Expr {
 impl P {
     /// `expr` with operators binding at least as tightly as `min_prec`.
     pub(crate) fn expr(&mut self, min_prec: u8) -> Result<Expr> {
+        self.enter()?;
         let start = self.pos();
         let mut lhs = self.operand()?;
         while let Some((op, prec, right)) = binop(self.peek()?) {
@@ -49,10 +50,12 @@ impl P {
                 break;
             }
             self.bump();
+            self.grow()?;
             let (return_bool, matching) = self.bin_modifiers()?;
             let rhs = self.expr(if right { prec } else { prec + 1 })?;
             lhs = self.make_binop(op, return_bool, matching, lhs, rhs, start);
         }
+        self.leave();
         Ok(lhs)
     }
 

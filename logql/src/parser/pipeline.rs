@@ -8,7 +8,7 @@ use crate::ast::{
 use crate::error::{Error, Result};
 use crate::labels::{MatchOp, Matcher};
 
-use super::lexer::{Kw, Tok};
+use super::token::{Kw, Tok};
 use super::{regexes, P};
 
 impl P {
@@ -151,7 +151,22 @@ impl P {
         if matches!(t, Tok::Ident(_) | Tok::LParen) {
             return Ok(Stage::LabelFilter(self.label_filter(0)?));
         }
-        let Tok::Kw(kw) = t else {
+        let stage_kw = matches!(
+            t,
+            Tok::Kw(
+                Kw::Json
+                    | Kw::Logfmt
+                    | Kw::Regexp
+                    | Kw::Pattern
+                    | Kw::Unpack
+                    | Kw::LineFmt
+                    | Kw::LabelFmt
+                    | Kw::Decolorize
+                    | Kw::Drop
+                    | Kw::Keep
+            )
+        );
+        let (Tok::Kw(kw), true) = (t, stage_kw) else {
             return Err(self.unexpected(&[]));
         };
         self.bump();
@@ -189,10 +204,8 @@ impl P {
             Kw::Decolorize => Stage::Decolorize,
             Kw::Drop => Stage::Drop(self.named_matchers()?),
             Kw::Keep => Stage::Keep(self.named_matchers()?),
-            _ => {
-                self.i -= 1;
-                return Err(self.unexpected(&[]));
-            }
+            // not a stage keyword: rejected above
+            _ => return Err(self.unexpected(&[])),
         })
     }
 
@@ -260,30 +273,45 @@ impl P {
 
     /// Label filter expression; `or` binds loosest, then `and`; `,` and
     /// juxtaposition take everything to their right (goyacc's shift
-    /// preference in Loki's grammar).
+    /// preference in Loki's grammar). Those right-leaning chains are built
+    /// without recursion.
     pub(crate) fn label_filter(&mut self, min_prec: u8) -> Result<LabelFilter> {
+        self.enter()?;
+        let mut pending: Vec<LabelFilter> = Vec::new();
+        let mut min_prec = min_prec;
         let mut lhs = self.label_filter_primary()?;
         loop {
-            let (prec, is_or, consume) = match self.peek()? {
-                Tok::Kw(Kw::Or) => (1, true, true),
-                Tok::Kw(Kw::And) => (2, false, true),
-                Tok::Comma => (u8::MAX, false, true),
-                Tok::Ident(_) | Tok::LParen => (u8::MAX, false, false),
-                _ => return Ok(lhs),
+            let (prec, is_or) = match self.peek()? {
+                Tok::Kw(Kw::Or) => (1, true),
+                Tok::Kw(Kw::And) => (2, false),
+                Tok::Comma | Tok::Ident(_) | Tok::LParen => {
+                    // `lhs , REST`: REST is a whole label filter expression
+                    self.eat(&Tok::Comma)?;
+                    self.grow()?;
+                    pending.push(lhs);
+                    min_prec = 0;
+                    lhs = self.label_filter_primary()?;
+                    continue;
+                }
+                _ => break,
             };
             if prec < min_prec {
-                return Ok(lhs);
+                break;
             }
-            if consume {
-                self.bump();
-            }
-            let rhs = self.label_filter(if prec == u8::MAX { 0 } else { prec + 1 })?;
+            self.bump();
+            self.grow()?;
+            let rhs = self.label_filter(prec + 1)?;
             lhs = if is_or {
                 LabelFilter::Or(Box::new(lhs), Box::new(rhs))
             } else {
                 LabelFilter::And(Box::new(lhs), Box::new(rhs))
             };
         }
+        while let Some(p) = pending.pop() {
+            lhs = LabelFilter::And(Box::new(p), Box::new(lhs));
+        }
+        self.leave();
+        Ok(lhs)
     }
 
     fn label_filter_primary(&mut self) -> Result<LabelFilter> {
@@ -344,6 +372,13 @@ impl P {
     /// The argument of a range aggregation: a log expression with a range,
     /// optional unwrap and offset, in any of the orders Loki's grammar allows.
     pub(crate) fn log_range(&mut self) -> Result<LogRange> {
+        self.enter()?;
+        let r = self.log_range_inner();
+        self.leave();
+        r
+    }
+
+    fn log_range_inner(&mut self) -> Result<LogRange> {
         if self.eat(&Tok::LParen)? {
             if self.is(&Tok::LParen)? {
                 let r = self.log_range()?;

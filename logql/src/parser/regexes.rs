@@ -8,23 +8,53 @@ use crate::labels::is_valid_label_name;
 /// (`error parsing regexp: invalid escape sequence: `\q``).
 pub(crate) fn go_regex_error(pattern: &str, e: &regex::Error) -> String {
     let text = e.to_string();
+    let go = |code: &str, frag: &str| format!("error parsing regexp: {code}: `{frag}`");
     if text.contains("escape") {
         if let Some(esc) = bad_escape(pattern) {
-            return format!("error parsing regexp: invalid escape sequence: `{esc}`");
+            return go("invalid escape sequence", &esc);
+        }
+        if pattern.ends_with('\\') {
+            return go("trailing backslash at end of expression", "");
         }
     }
     if text.contains("unclosed group") {
-        return format!("error parsing regexp: missing closing ): `{pattern}`");
+        return go("missing closing )", pattern);
     }
     if text.contains("unopened group") {
-        return format!("error parsing regexp: unexpected ): `{pattern}`");
+        return go("unexpected )", pattern);
+    }
+    if text.contains("unclosed character class") {
+        let frag = pattern.rfind('[').map_or(pattern, |i| &pattern[i..]);
+        return go("missing closing ]", frag);
+    }
+    if text.contains("missing expression") {
+        // the first repetition operator that is not a group's `(?`
+        let mut prev = ' ';
+        let mut op = String::new();
+        for c in pattern.chars() {
+            if matches!(c, '*' | '+') || (c == '?' && prev != '(') {
+                op.push(c);
+                break;
+            }
+            prev = c;
+        }
+        return go("missing argument to repetition operator", &op);
+    }
+    if text.contains("invalid character class range") {
+        return go("invalid character class range", pattern);
+    }
+    if text.contains("look-around") {
+        return go("invalid or unsupported Perl syntax", pattern);
+    }
+    if text.contains("repetition") || text.contains("decimal") {
+        return go("invalid repeat count", pattern);
     }
     let detail = text
         .lines()
         .rev()
         .find_map(|l| l.trim().strip_prefix("error: "))
         .unwrap_or(text.as_str());
-    format!("error parsing regexp: {detail}: `{pattern}`")
+    go(detail, pattern)
 }
 
 /// The first escape Go's RE2 syntax rejects.
@@ -82,7 +112,8 @@ fn pattern_pieces(p: &str) -> Vec<Piece<'_>> {
             rest = &rest[name.len() + 2..];
             continue;
         }
-        let next = rest[1..].find('<').map_or(rest.len(), |i| i + 1);
+        let first = rest.chars().next().map_or(1, char::len_utf8);
+        let next = rest[first..].find('<').map_or(rest.len(), |i| i + first);
         if !matches!(out.last(), Some(Piece::Literal)) {
             out.push(Piece::Literal);
         }
@@ -148,7 +179,8 @@ mod tests {
     fn regexp_parser() {
         assert!(check_regexp_parser("(?P<a>\\d+)").is_ok());
         assert!(check_regexp_parser("(\\d+)").is_err());
-        let e = regex::Regex::new("a\\q").err();
-        assert!(e.is_some_and(|e| go_regex_error("a\\q", &e).ends_with("`\\q`")));
+        let pat = ["a", "\\q"].concat();
+        let e = regex::Regex::new(&pat).err();
+        assert!(e.is_some_and(|e| go_regex_error(&pat, &e).ends_with("`\\q`")));
     }
 }

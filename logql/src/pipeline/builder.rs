@@ -88,6 +88,9 @@ pub(crate) struct LabelsBuilder {
     /// Names set as parsed labels during this entry: later parsers do not
     /// overwrite them (Loki's `ParserHint.Extracted`).
     extracted: Slots,
+    /// When set, the only labels a metric query needs: `json`/`logfmt`
+    /// skip every other key (Loki's parser hints).
+    hints: Option<std::sync::Arc<Vec<String>>>,
 }
 
 impl LabelsBuilder {
@@ -100,6 +103,27 @@ impl LabelsBuilder {
             err: String::new(),
             err_details: String::new(),
             extracted: Slots::default(),
+            hints: None,
+        }
+    }
+
+    pub(crate) fn set_hints(&mut self, hints: Option<std::sync::Arc<Vec<String>>>) {
+        self.hints = hints;
+    }
+
+    /// Whether a parser should extract the (sanitised) key `name`.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        match &self.hints {
+            None => true,
+            Some(h) => h.iter().any(|x| x == name),
+        }
+    }
+
+    /// Whether any needed label starts with the JSON object prefix `p`.
+    pub(crate) fn wants_prefix(&self, p: &str) -> bool {
+        match &self.hints {
+            None => true,
+            Some(h) => h.iter().any(|x| x.starts_with(p)),
         }
     }
 
@@ -335,18 +359,32 @@ pub(crate) fn append_sanitized(out: &mut String, key: &str, lead: bool) {
     }
 }
 
-/// Removes invalid UTF-8 and U+FFFD from a parsed value (Loki drops
-/// replacement runes because Prometheus rejects them).
+/// Replaces U+FFFD and every invalid UTF-8 byte of a parsed value with a
+/// space, as Loki does (Prometheus rejects the replacement rune).
 pub(crate) fn clean_value(v: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(v) {
-        Ok(s) if !s.contains('\u{FFFD}') => std::borrow::Cow::Borrowed(s),
-        _ => std::borrow::Cow::Owned(
-            String::from_utf8_lossy(v)
-                .chars()
-                .filter(|&c| c != '\u{FFFD}')
-                .collect(),
-        ),
+    if let Ok(s) = std::str::from_utf8(v) {
+        if !s.contains('\u{FFFD}') {
+            return std::borrow::Cow::Borrowed(s);
+        }
     }
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (ok, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(ok).unwrap_or_default());
+                out.push(' ');
+                // Go decodes an invalid sequence one byte at a time
+                rest = &bad[1..];
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out.replace('\u{FFFD}', " "))
 }
 
 #[cfg(test)]
@@ -383,6 +421,13 @@ mod tests {
         b.add_metadata(&[("app".into(), "x".into()), ("__error__".into(), "E".into())]);
         assert_eq!(b.get("app_extracted"), Some("x"));
         assert_eq!(b.err, "E");
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_spaces() {
+        assert_eq!(clean_value("b\u{FFFD}r".as_bytes()), "b r");
+        assert_eq!(clean_value(b"a\xe2\x82z"), "a  z");
+        assert_eq!(clean_value(b"plain"), "plain");
     }
 
     #[test]

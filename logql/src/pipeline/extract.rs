@@ -45,7 +45,7 @@ impl SampleExtractor {
         op: RangeOp,
         grouping: Option<&Grouping>,
     ) -> Result<SampleExtractor> {
-        let pipeline = Pipeline::new(&range.log.pipeline)?;
+        let mut pipeline = Pipeline::new(&range.log.pipeline)?;
         let mut groups = grouping.map(|g| (g.without, g.labels.clone()));
         let value = match &range.unwrap {
             Some(u) => {
@@ -81,6 +81,20 @@ impl SampleExtractor {
         };
         if matches!(&groups, Some((false, g)) if g.is_empty()) && range.unwrap.is_none() {
             groups = None;
+        }
+        // With a `by` grouping only the grouped labels (and the ones filters
+        // and unwrap read) reach the result, so parsers may skip the rest.
+        if let Some((false, g)) = &groups {
+            if !g.is_empty() {
+                let mut needed = g.clone();
+                if let Some(u) = &range.unwrap {
+                    needed.push(u.label.clone());
+                    for f in &u.post_filters {
+                        super::label_filter_names(f, &mut needed);
+                    }
+                }
+                pipeline = pipeline.with_hints(&range.log.pipeline, needed);
+            }
         }
         Ok(SampleExtractor {
             pipeline,

@@ -2,12 +2,13 @@
 //! `keep` and `decolorize`.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use regex::bytes::Regex;
 
 use super::builder::{Cat, LabelsBuilder, ERROR_DETAILS_LABEL, ERROR_LABEL};
-use super::tmpl::{Tmpl, TmplData};
 use crate::ast::{LabelFormatOp, LabelSelectItem};
+use crate::template::{Template as Tmpl, TemplateData as TmplData};
 use crate::{Error, Result};
 
 pub(crate) const TEMPLATE_ERR: &str = "TemplateFormatErr";
@@ -35,6 +36,9 @@ impl TmplData for LiveData<'_> {
     fn timestamp_ns(&self) -> i64 {
         self.ts
     }
+    fn for_each_label(&self, f: &mut dyn FnMut(&str, &str)) {
+        self.lbs.for_each(|_, k, v| f(k, v));
+    }
 }
 
 /// Template data over a snapshot taken at the start of a stage.
@@ -57,22 +61,27 @@ impl TmplData for SnapshotData<'_> {
     fn timestamp_ns(&self) -> i64 {
         self.ts
     }
+    fn for_each_label(&self, f: &mut dyn FnMut(&str, &str)) {
+        for (k, v) in self.pairs {
+            f(k, v);
+        }
+    }
 }
 
-fn template_error(src: &str, e: String) -> Error {
-    Error::BadQuery(format!("invalid line template: {e} (template {src:?})"))
+fn template_error(e: crate::template::TemplateError) -> Error {
+    Error::BadQuery(format!("invalid line template: {e}"))
 }
 
 /// `| line_format "..."`.
 #[derive(Debug, Clone)]
 pub(crate) struct LineFormat {
-    tmpl: Tmpl,
+    tmpl: Arc<Tmpl>,
 }
 
 impl LineFormat {
     pub(crate) fn new(src: &str) -> Result<LineFormat> {
         Ok(LineFormat {
-            tmpl: Tmpl::parse(src).map_err(|e| template_error(src, e))?,
+            tmpl: Arc::new(Tmpl::parse(src).map_err(template_error)?),
         })
     }
 
@@ -98,7 +107,7 @@ impl LineFormat {
         match res {
             Ok(()) => true,
             Err(e) => {
-                lbs.set_err(TEMPLATE_ERR, Some(&e));
+                lbs.set_err(TEMPLATE_ERR, Some(&e.to_string()));
                 false
             }
         }
@@ -108,7 +117,7 @@ impl LineFormat {
 #[derive(Debug, Clone)]
 enum FmtOp {
     Rename { dst: String, src: String },
-    Template { dst: String, tmpl: Tmpl },
+    Template { dst: String, tmpl: Arc<Tmpl> },
 }
 
 /// `| label_format a=b, c="{{...}}"`.
@@ -152,7 +161,7 @@ impl LabelFormat {
                     });
                 }
                 LabelFormatOp::Template { dst, template } => {
-                    let tmpl = Tmpl::parse(template).map_err(|e| {
+                    let tmpl = Tmpl::parse_named("label", template).map_err(|e| {
                         Error::BadQuery(format!("invalid template for label '{dst}': {e}"))
                     })?;
                     if tmpl.referenced_labels().iter().any(|l| touched.contains(l)) {
@@ -161,7 +170,7 @@ impl LabelFormat {
                     touched.push(dst.clone());
                     out.push(FmtOp::Template {
                         dst: dst.clone(),
-                        tmpl,
+                        tmpl: Arc::new(tmpl),
                     });
                 }
             }
@@ -215,7 +224,7 @@ impl LabelFormat {
                     };
                     match res {
                         Ok(()) => lbs.set(Cat::Parsed, dst, render),
-                        Err(e) => lbs.set_err(TEMPLATE_ERR, Some(&e)),
+                        Err(e) => lbs.set_err(TEMPLATE_ERR, Some(&e.to_string())),
                     }
                 }
             }

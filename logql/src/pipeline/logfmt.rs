@@ -275,12 +275,15 @@ impl LogfmtParser {
             let Ok(raw) = std::str::from_utf8(kv.key) else {
                 continue;
             };
+            name.clear();
+            append_sanitized(name, raw, true);
+            if !lbs.wants(name) {
+                continue;
+            }
             let value = kv.value.as_deref().map(clean_value).unwrap_or_default();
             if !self.keep_empty && value.is_empty() {
                 continue;
             }
-            name.clear();
-            append_sanitized(name, raw, true);
             lbs.set_from_parser(name, &value);
         }
         if self.strict {
@@ -326,7 +329,7 @@ impl LogfmtExtractor {
                 if *src != key {
                     continue;
                 }
-                if lbs.base_has(id) {
+                if lbs.base_has(id) || lbs.has_in(Cat::Meta, id) {
                     let dup = format!("{id}{DUPLICATE_SUFFIX}");
                     lbs.set(Cat::Parsed, &dup, &value);
                 } else {

@@ -341,6 +341,48 @@ fn categories_and_caching() {
 }
 
 #[test]
+fn build_errors_name_the_stage() {
+    let e = Pipeline::new(&[lit(LineFilterOp::Regex, "(")]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("parse error : stage '|~ \"(\"' : error parsing regexp"),
+        "{e}"
+    );
+    let bad_ip = Stage::LabelFilter(LabelFilter::Ip {
+        name: "a".into(),
+        negated: false,
+        pattern: "nope".into(),
+    });
+    let e = Pipeline::new(&[bad_ip]).unwrap_err();
+    assert!(
+        e.to_string().ends_with(r#"ip: invalid pattern: "nope""#),
+        "{e}"
+    );
+    let e = Pipeline::new(&[Stage::LineFormat("{{ .a ".into())]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("invalid line template: template: line:1"),
+        "{e}"
+    );
+    let dup = Stage::LabelFormat(vec![
+        LabelFormatOp::Rename {
+            dst: "a".into(),
+            src: "b".into(),
+        },
+        LabelFormatOp::Rename {
+            dst: "a".into(),
+            src: "c".into(),
+        },
+    ]);
+    let e = Pipeline::new(&[dup]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("multiple label name 'a' not allowed in a single format operation"),
+        "{e}"
+    );
+}
+
+#[test]
 fn required_literals_and_noop() {
     use LineFilterOp::*;
     let p = Pipeline::new(&[
@@ -472,4 +514,553 @@ proptest! {
         let p = Pipeline::new(&[ip, Stage::Parser(Parser::Regexp("(?P<x>\\d+)".into()))]).unwrap();
         let _ = p.for_stream(&stream("x")).process(0, &line, &[]);
     }
+}
+
+/// Throughput probe: `cargo test -p sluice-logql --release throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let n = 200_000;
+    let run_case = |name: &str, app: &str, stages: Vec<Stage>, line: &str| {
+        let p = Pipeline::new(&stages).unwrap();
+        let mut sp = p.for_stream(&stream(app));
+        let start = std::time::Instant::now();
+        let mut kept = 0usize;
+        for i in 0..n {
+            if sp.process(i as i64, line.as_bytes(), &[]).is_some() {
+                kept += 1;
+            }
+        }
+        let el = start.elapsed();
+        eprintln!(
+            "{name:40} {:>8.0} klines/s ({kept} kept)",
+            n as f64 / el.as_secs_f64() / 1000.0
+        );
+    };
+    run_case("noop", "api", vec![], LOGFMT);
+    run_case(
+        "|= miss",
+        "api",
+        vec![lit(LineFilterOp::Contains, "needle-7f3a")],
+        LOGFMT,
+    );
+    run_case(
+        "|~ regex",
+        "db",
+        vec![lit(LineFilterOp::Regex, "took [0-9]{4}ms")],
+        PLAIN,
+    );
+    run_case("logfmt", "api", vec![logfmt()], LOGFMT);
+    run_case(
+        "logfmt | status >= 500",
+        "api",
+        vec![logfmt(), num("status", CmpOp::Gte, 500.0)],
+        LOGFMT,
+    );
+    run_case("json", "worker", vec![json()], JSON);
+    run_case("json nested", "auth", vec![json()], NESTED);
+    run_case(
+        "logfmt | line_format",
+        "api",
+        vec![
+            logfmt(),
+            Stage::LineFormat("{{.level}} {{.path}} {{.status}}".into()),
+        ],
+        LOGFMT,
+    );
+    run_case(
+        "decolorize | pattern",
+        "web",
+        vec![
+            Stage::Decolorize,
+            Stage::Parser(Parser::Pattern(
+                r#"<ip> - <user> "<method> <path> <_>" <_>"#.into(),
+            )),
+        ],
+        ACCESS,
+    );
+    let lines: Vec<String> = (0..n)
+        .map(|i| LOGFMT.replace("ts_seq=492", &format!("ts_seq={i}")))
+        .collect();
+    let p = Pipeline::new(&[logfmt()]).unwrap();
+    let mut sp = p.for_stream(&stream("api"));
+    let start = std::time::Instant::now();
+    for (i, l) in lines.iter().enumerate() {
+        sp.process(i as i64, l.as_bytes(), &[]);
+    }
+    eprintln!(
+        "{:40} {:>8.0} klines/s",
+        "logfmt, unique label sets",
+        n as f64 / start.elapsed().as_secs_f64() / 1000.0
+    );
+    let uw = Unwrap {
+        label: "latency_ms".into(),
+        conversion: None,
+        post_filters: vec![],
+    };
+    let by = Grouping {
+        without: false,
+        labels: vec!["queue".into()],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![json()], Some(uw)),
+        RangeOp::AvgOverTime,
+        Some(&by),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("worker"));
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        s.process(i as i64, JSON.as_bytes(), &[]);
+    }
+    eprintln!(
+        "{:40} {:>8.0} klines/s",
+        "json | unwrap by (queue)",
+        n as f64 / start.elapsed().as_secs_f64() / 1000.0
+    );
+}
+
+/// Runs one parser stage over `line` with stream labels `base` and
+/// structured metadata `sm`; returns `all` labels as `k=v,...`.
+fn parse_with(stage: Stage, base: &[(&str, &str)], sm: &[(&str, &str)], line: &str) -> String {
+    let p = Pipeline::new(&[stage]).unwrap();
+    let base = Labels::new(
+        base.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let sm: Vec<(String, String)> = sm
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut sp = p.for_stream(&base);
+    let out = sp.process(0, line.as_bytes(), &sm).unwrap();
+    let v: Vec<String> = out
+        .labels
+        .all
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    v.join(",")
+}
+
+#[test]
+fn logfmt_cases_from_loki() {
+    let lf = |strict, keep_empty| {
+        Stage::Parser(Parser::Logfmt {
+            strict,
+            keep_empty,
+            extractions: vec![],
+        })
+    };
+    let foo = &[("foo", "bar")][..];
+    // (line, base, sm, want, want with --strict)
+    let cases: &[(&str, &[(&str, &str)], &[(&str, &str)], &str, &str)] = &[
+        ("foobar====wqe=sdad1r", foo, &[], "foo=bar", "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 8 : unexpected '=',foo=bar"),
+        ("buzz=foo bar=\u{FFFD}f", &[], &[], "bar= f,buzz=foo", ""),
+        ("buzz bar=foo", foo, &[], "bar=foo,foo=bar", ""),
+        (r#"foobar="foo\nbar\tbaz""#, foo, &[], "foo=bar,foobar=foo\nbar\tbaz", ""),
+        (r#"foobar="foo ba\\r baz""#, foo, &[], "foo=bar,foobar=foo ba\\r baz", ""),
+        (r#"foobar="foo bar" foobar=10ms"#, foo, &[], "foo=bar,foobar=foo bar", ""),
+        (r#"foo="foo bar" foobar=10ms"#, foo, &[], "foo=bar,foo_extracted=foo bar,foobar=10ms", ""),
+        (r#"foo="foo bar" foo.bar=10ms test-dash=foo"#, foo, &[], "foo=bar,foo_bar=10ms,foo_extracted=foo bar,test_dash=foo", ""),
+        (
+            r#"foo="foo bar" =notkey bar=10ms"#,
+            foo,
+            &[],
+            "bar=10ms,foo=bar,foo_extracted=foo bar",
+            "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 15 : unexpected '=',foo=bar,foo_extracted=foo bar",
+        ),
+        (
+            "foo=\"foo bar\" b\u{FFFD}r=10ms",
+            foo,
+            &[],
+            "foo=bar,foo_extracted=foo bar",
+            "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 20 : invalid key,foo=bar,foo_extracted=foo bar",
+        ),
+        (
+            r#"foo="foo bar" bu"zz=10ms"#,
+            foo,
+            &[],
+            "foo=bar,foo_extracted=foo bar",
+            "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 17 : unexpected '\"',foo=bar,foo_extracted=foo bar",
+        ),
+        (
+            r#"bar=bu=zz foo="foo bar""#,
+            foo,
+            &[],
+            "foo=bar,foo_extracted=foo bar",
+            "__error__=LogfmtParserErr,__error_details__=logfmt syntax error at pos 7 : unexpected '=',foo=bar",
+        ),
+        ("app=foo level=error", &[], &[("app", "foo_sm")], "app=foo_sm,app_extracted=foo,level=error", ""),
+    ];
+    for (line, base, sm, want, want_strict) in cases {
+        assert_eq!(
+            parse_with(lf(false, false), base, sm, line),
+            *want,
+            "{line}"
+        );
+        let ws = if want_strict.is_empty() {
+            want
+        } else {
+            want_strict
+        };
+        assert_eq!(
+            parse_with(lf(true, false), base, sm, line),
+            *ws,
+            "strict {line}"
+        );
+    }
+    assert_eq!(
+        parse_with(lf(false, true), foo, &[], "foo bar=buzz"),
+        "bar=buzz,foo=bar,foo_extracted="
+    );
+    assert_eq!(
+        parse_with(lf(false, false), foo, &[], "foo=b\u{FFFD}r bar=buzz"),
+        "bar=buzz,foo=bar,foo_extracted=b r"
+    );
+}
+
+#[test]
+fn json_cases_from_loki() {
+    let cases: &[(&str, &[(&str, &str)], &[(&str, &str)], &str)] = &[
+        (
+            r#"{"app":"bar","namespace":"prod","pod":{"uuid":"bar","deployment":{"ref":"foobar"}}}"#,
+            &[("app", "foo"), ("pod_uuid", "foo")],
+            &[],
+            "app=foo,app_extracted=bar,namespace=prod,pod_deployment_ref=foobar,pod_uuid=foo,pod_uuid_extracted=bar",
+        ),
+        (r#"{"counter":1, "price": {"_net_":5.56909}}"#, &[], &[], "counter=1,price__net_=5.56909"),
+        (r#"{" ": {"foo":"bar"}}"#, &[], &[], "foo=bar"),
+        (r#"{"counter":1,"foo":"foo\\\"bar", "price": {"_net_":5.56909}}"#, &[], &[], "counter=1,foo=foo\\\"bar,price__net_=5.56909"),
+        ("{\"counter\":1,\"foo\":\"\u{FFFD}\", \"price\": {\"_net_\":5.56909}}", &[], &[], "counter=1,foo= ,price__net_=5.56909"),
+        (r#"{"counter":1, "price": {"net_":["10","20"]}}"#, &[], &[], "counter=1"),
+        (r#"{"cou-nter":1}"#, &[], &[], "cou_nter=1"),
+        (r#"{"foo":{"cou-nter":1}}""#, &[], &[], "foo_cou_nter=1"),
+        (r#"{n}"#, &[], &[], "__error__=JSONParserErr,__error_details__=Value looks like object, but can't find closing '}' symbol"),
+        (r#"{"app":"foo","namespace":"prod","pod":"pod_parsed"}"#, &[], &[("pod", "pod_sm")], "app=foo,namespace=prod,pod=pod_sm,pod_extracted=pod_parsed"),
+        (r#"{"app":"foo","app":"duplicate"}"#, &[], &[], "app=foo"),
+    ];
+    for (line, base, sm, want) in cases {
+        assert_eq!(
+            parse_with(Stage::Parser(Parser::Json(vec![])), base, sm, line),
+            *want,
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn json_expression_cases_from_loki() {
+    let line = r#"{"app":"foo","field with space":"value","field with ÜFT8👌":"value","null_field":null,"bool_field":false,"namespace":"prod","pod":{"uuid":"foo","deployment":{"ref":"foobar", "params": [1,2,3,"string_value"]}}}"#;
+    let ex = |label: &str, expr: &str| {
+        Stage::Parser(Parser::Json(vec![LabelExtraction {
+            label: label.into(),
+            expression: Some(expr.into()),
+        }]))
+    };
+    let cases: &[(&str, &str, &[(&str, &str)], &[(&str, &str)], &str)] = &[
+        ("test", r#"["field with space"]"#, &[], &[], "test=value"),
+        ("utf8", r#"["field with ÜFT8👌"]"#, &[], &[], "utf8=value"),
+        ("uuid", r#"pod["uuid"]"#, &[], &[], "uuid=foo"),
+        ("uuid", r#"["pod"]["uuid"]"#, &[], &[], "uuid=foo"),
+        ("uuid", r#"["pod"].uuid"#, &[], &[], "uuid=foo"),
+        ("param", "pod.deployment.params[0]", &[], &[], "param=1"),
+        ("undefined", r#"pod[""]"#, &[], &[], "undefined="),
+        ("param", r#"pod.deployment.params[""]"#, &[], &[], "param="),
+        (
+            "param",
+            "pod.deployment.params[3]",
+            &[],
+            &[],
+            "param=string_value",
+        ),
+        (
+            "params",
+            "pod.deployment.params",
+            &[],
+            &[],
+            r#"params=[1,2,3,"string_value"]"#,
+        ),
+        (
+            "deployment",
+            "pod.deployment",
+            &[],
+            &[],
+            r#"deployment={"ref":"foobar", "params": [1,2,3,"string_value"]}"#,
+        ),
+        ("nf", "null_field", &[], &[], "nf="),
+        ("bool", "bool_field", &[], &[], "bool=false"),
+        (
+            "uuid",
+            "pod.uuid",
+            &[("uuid", "bar")],
+            &[],
+            "uuid=bar,uuid_extracted=foo",
+        ),
+        (
+            "app",
+            "app",
+            &[],
+            &[("app", "app_sm")],
+            "app=app_sm,app_extracted=foo",
+        ),
+    ];
+    for (label, expr, base, sm, want) in cases {
+        assert_eq!(parse_with(ex(label, expr), base, sm, line), *want, "{expr}");
+    }
+    assert_eq!(parse_with(ex("uuid", "pod.uuid"), &[], &[], "{}"), "uuid=");
+    assert_eq!(
+        parse_with(
+            ex("uuid", "will.not.work"),
+            &[("foo", "bar")],
+            &[],
+            "invalid json"
+        ),
+        "__error__=JSONParserErr,foo=bar"
+    );
+    assert_eq!(
+        parse_with(ex("uuid", "will.not.work"), &[("foo", "bar")], &[], ""),
+        "foo=bar"
+    );
+    assert_eq!(
+        parse_with(
+            ex("app", "app"),
+            &[],
+            &[],
+            r#"{"app":"{ \"key\": \"value\", \"key2\":\"value2\"}"}"#
+        ),
+        r#"app={ "key": "value", "key2":"value2"}"#
+    );
+    assert_eq!(
+        parse_with(
+            ex("app", "app"),
+            &[],
+            &[],
+            r#"{"app":{"name":"great \"loki\""}"#
+        ),
+        r#"app={"name":"great \"loki\""}"#
+    );
+    let errs = [
+        ("field with space", "unexpected FIELD"),
+        (r#""pod"]"#, "unexpected STRING, expecting LSB or FIELD"),
+        (r#"["pod""#, "unexpected $end, expecting RSB"),
+        (r#"["pod""uuid"]"#, "unexpected STRING, expecting RSB"),
+        ("pod..uuid", "unexpected DOT, expecting FIELD"),
+    ];
+    for (expr, msg) in errs {
+        let e = Pipeline::new(&[ex("app", expr)]).unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!(
+                "cannot parse expression [{expr}]: syntax error: {msg}"
+            )),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn unpack_and_pattern_cases_from_loki() {
+    let run1 = |stage: Stage, base: &[(&str, &str)], sm: &[(&str, &str)], line: &str| {
+        let p = Pipeline::new(&[stage]).unwrap();
+        let base = Labels::new(
+            base.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let sm: Vec<(String, String)> = sm
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut sp = p.for_stream(&base);
+        let out = sp.process(0, line.as_bytes(), &sm).unwrap();
+        let v: Vec<String> = out
+            .labels
+            .all
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        (v.join(","), String::from_utf8(out.line.to_vec()).unwrap())
+    };
+    let unpack = || Stage::Parser(Parser::Unpack);
+    let cluster = &[("cluster", "us-central1")][..];
+    let packed =
+        r#"{"bar":1,"app":"foo","namespace":"prod","_entry":"some message","pod":{"uid":"1"}}"#;
+    assert_eq!(
+        run1(unpack(), cluster, &[], packed),
+        (
+            "app=foo,cluster=us-central1,namespace=prod".into(),
+            "some message".into()
+        )
+    );
+    let not_obj = r#""app":"foo","_entry":"x""#;
+    assert_eq!(
+        run1(unpack(), &[], &[], not_obj),
+        (
+            "__error__=JSONParserErr,__error_details__=expecting json object(6), but it is not"
+                .into(),
+            not_obj.into()
+        )
+    );
+    assert_eq!(
+        run1(unpack(), cluster, &[], ""),
+        ("cluster=us-central1".into(), "".into())
+    );
+    assert_eq!(
+        run1(
+            unpack(),
+            &[("app", "bar"), ("cluster", "us-central1")],
+            &[],
+            packed
+        ),
+        (
+            "app=bar,app_extracted=foo,cluster=us-central1,namespace=prod".into(),
+            "some message".into()
+        )
+    );
+    let unpacked = r#"{"bar":1,"app":"foo","namespace":"prod","pod":{"uid":"1"}}"#;
+    assert_eq!(
+        run1(unpack(), &[("app", "bar")], &[], unpacked),
+        ("app=bar".into(), unpacked.into())
+    );
+    let escaped = r#"{"_entry":"I0303 kubelet] \"Pod status updated\" pod=\"x\" status=Running"}"#;
+    assert_eq!(
+        run1(unpack(), &[], &[], escaped).1,
+        r#"I0303 kubelet] "Pod status updated" pod="x" status=Running"#
+    );
+    assert_eq!(
+        run1(
+            unpack(),
+            &[("foo", "bar")],
+            &[],
+            r#"{"foo.bar":"10ms","test-dash":"foo","_entry":"some message"}"#
+        )
+        .0,
+        "foo=bar,foo_bar=10ms,test_dash=foo"
+    );
+    assert_eq!(
+        run1(
+            unpack(),
+            &[],
+            &[("app", "foo_sm")],
+            r#"{"app":"foo","namespace":"prod","_entry":"some message"}"#
+        )
+        .0,
+        "app=foo_sm,app_extracted=foo,namespace=prod"
+    );
+
+    let pat = |p: &str| Stage::Parser(Parser::Pattern(p.into()));
+    let apache = r#"127.0.0.1 user-identifier frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#;
+    let p1 = r#"<ip> <userid> <user> [<_>] "<method> <path> <_>" <status> <size>"#;
+    assert_eq!(
+        run1(pat(p1), &[("foo", "bar")], &[], apache).0,
+        "foo=bar,ip=127.0.0.1,method=GET,path=/apache_pb.gif,size=2326,status=200,user=frank,userid=user-identifier"
+    );
+    assert_eq!(
+        run1(pat(p1), &[], &[("user", "not_frank")], apache).0,
+        "ip=127.0.0.1,method=GET,path=/apache_pb.gif,size=2326,status=200,user=not_frank,user_extracted=frank,userid=user-identifier"
+    );
+    let logline = r#"level=debug ts=2021-05-19T07:54:26.864644382Z caller=logging.go:66 traceID=7fbb92fd0eb9c65d msg="POST /loki/api/v1/push (204) 1.238734ms""#;
+    assert_eq!(
+        run1(
+            pat(r#"<_> msg="<method> <path> (<status>) <duration>""#),
+            &[("method", "bar")],
+            &[],
+            logline
+        )
+        .0,
+        "duration=1.238734ms,method=bar,method_extracted=POST,path=/loki/api/v1/push,status=204"
+    );
+    assert_eq!(
+        run1(pat(r#"foo <f>""#), &[("method", "bar")], &[], "bar").0,
+        "method=bar"
+    );
+}
+
+#[test]
+fn many_distinct_label_sets_stay_correct() {
+    let p = Pipeline::new(&[logfmt()]).unwrap();
+    let mut sp = p.for_stream(&stream("api"));
+    for round in 0..2 {
+        for i in 0..300 {
+            let line = format!("seq={i} level=info");
+            let out = sp.process(i, line.as_bytes(), &[]).unwrap();
+            assert_eq!(
+                out.labels.all.get("seq"),
+                Some(i.to_string().as_str()),
+                "round {round}"
+            );
+            assert_eq!(out.labels.hash, out.labels.all.fingerprint());
+            assert_eq!(out.labels.parsed.len(), 2);
+            assert_eq!(out.labels.stream, stream("api"));
+        }
+    }
+    let ex = SampleExtractor::new(
+        &range(vec![logfmt()], None),
+        RangeOp::CountOverTime,
+        Some(&Grouping {
+            without: true,
+            labels: vec!["level".into()],
+        }),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("api"));
+    for i in 0..300 {
+        let line = format!("seq={i} level=info");
+        let (_, l) = s.process(i, line.as_bytes(), &[]).unwrap();
+        assert_eq!(l.all.get("seq"), Some(i.to_string().as_str()));
+        assert!(l.all.get("level").is_none());
+        assert_eq!(l.hash, l.all.fingerprint());
+    }
+}
+
+#[test]
+fn grouped_extraction_with_parser_hints() {
+    // by (queue): json extracts only what the grouping, the filter and the
+    // unwrap read, and the answer is unchanged
+    let uw = Unwrap {
+        label: "latency_ms".into(),
+        conversion: None,
+        post_filters: vec![],
+    };
+    let by = Grouping {
+        without: false,
+        labels: vec!["queue".into()],
+    };
+    let stages = vec![json(), num("job_id", CmpOp::Gt, 1000.0)];
+    let ex =
+        SampleExtractor::new(&range(stages, Some(uw)), RangeOp::MaxOverTime, Some(&by)).unwrap();
+    let mut s = ex.for_stream(&stream("worker"));
+    let (v, l) = s.process(1, JSON.as_bytes(), &[]).unwrap();
+    assert_eq!(
+        (v, l.all.to_string()),
+        (988.0, r#"{queue="billing"}"#.to_string())
+    );
+    assert!(s
+        .process(2, JSON.replace("1195", "7").as_bytes(), &[])
+        .is_none());
+    // nested objects are entered only when a needed label lies below them
+    let by_user = Grouping {
+        without: false,
+        labels: vec!["user_name".into()],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![json()], None),
+        RangeOp::CountOverTime,
+        Some(&by_user),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("auth"));
+    let (_, l) = s.process(1, NESTED.as_bytes(), &[]).unwrap();
+    assert_eq!(l.all.to_string(), r#"{user_name="carol"}"#);
+    // a line_format stage disables hints (templates may read any label)
+    let lf = Stage::LineFormat("{{.level}}".into());
+    let ex = SampleExtractor::new(
+        &range(vec![json(), lf], None),
+        RangeOp::BytesOverTime,
+        Some(&by_user),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("auth"));
+    assert_eq!(s.process(1, NESTED.as_bytes(), &[]).unwrap().0, 5.0);
 }

@@ -46,11 +46,8 @@ pub fn go_float_g(v: f64) -> String {
         return s;
     }
     if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        // Go prints `-0`, which Loki's lexer reads as a duration
+        return "0".into();
     }
     let sci = format!("{v:e}");
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -62,8 +59,11 @@ pub fn go_float_g(v: f64) -> String {
     format!("{v}")
 }
 
-/// Go's `FormatFloat(v, 'f', -1, 64)`.
+/// Go's `FormatFloat(v, 'f', -1, 64)` (negative zero prints as `0`, see `go_float_g`).
 pub(crate) fn go_float_f(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
     special(v).unwrap_or_else(|| format!("{v}"))
 }
 
@@ -165,7 +165,12 @@ pub fn format_prom_duration(ns: i64) -> String {
 }
 
 /// go-humanize's `Bytes` with the space removed, as Loki prints byte filters.
+/// Zero is the exception: Loki prints `0B`, which its own lexer rejects
+/// (`0B` reads as a broken binary literal), so we print `0kB`.
 pub(crate) fn humanize_bytes(b: u64) -> String {
+    if b == 0 {
+        return "0kB".into();
+    }
     if b < 10 {
         return format!("{b}B");
     }

@@ -10,7 +10,7 @@ use super::funcs::Func;
 pub(crate) enum Node {
     Text(Box<str>),
     Action(Pipe),
-    If(Branch),
+    If(IfChain),
     With(Branch),
     Range(Branch),
     Break,
@@ -22,6 +22,13 @@ pub(crate) enum Node {
 pub(crate) struct Branch {
     pub pipe: Pipe,
     pub list: Vec<Node>,
+    pub else_list: Option<Vec<Node>>,
+}
+
+/// `if` with its `else if` arms: the first arm whose pipeline is true runs.
+#[derive(Debug)]
+pub(crate) struct IfChain {
+    pub arms: Vec<(Pipe, Vec<Node>)>,
     pub else_list: Option<Vec<Node>>,
 }
 
@@ -123,10 +130,10 @@ impl fmt::Display for Arg {
             Arg::Bool(_, b) => write!(f, "{b}"),
             Arg::Number(_, n) => f.write_str(&n.text),
             Arg::String { quoted, .. } => f.write_str(quoted),
-            Arg::Pipe(p) => write!(f, "({p})"),
+            Arg::Pipe(p) => write!(f, "{p}"),
             Arg::Chain { node, fields, .. } => {
                 if matches!(**node, Arg::Pipe(_)) {
-                    write!(f, "{node}")?;
+                    write!(f, "({node})")?;
                 } else {
                     write!(f, "{node}")?;
                 }
@@ -145,7 +152,11 @@ impl fmt::Display for Command {
             if i > 0 {
                 f.write_str(" ")?;
             }
-            write!(f, "{a}")?;
+            if matches!(a, Arg::Pipe(_)) {
+                write!(f, "({a})")?;
+            } else {
+                write!(f, "{a}")?;
+            }
         }
         Ok(())
     }
@@ -179,7 +190,16 @@ pub(crate) fn visit_fields<'a>(nodes: &'a [Node], f: &mut dyn FnMut(&'a str)) {
         match n {
             Node::Text(_) | Node::Break | Node::Continue => {}
             Node::Action(p) => visit_pipe(p, f),
-            Node::If(b) | Node::With(b) | Node::Range(b) => {
+            Node::If(c) => {
+                for (pipe, list) in &c.arms {
+                    visit_pipe(pipe, f);
+                    visit_fields(list, f);
+                }
+                if let Some(e) = &c.else_list {
+                    visit_fields(e, f);
+                }
+            }
+            Node::With(b) | Node::Range(b) => {
                 visit_pipe(&b.pipe, f);
                 visit_fields(&b.list, f);
                 if let Some(e) = &b.else_list {

@@ -6,7 +6,7 @@
 
 use std::fmt::Display;
 
-use super::ast::{Arg, Branch, Command, Node, Number, Pipe};
+use super::ast::{Arg, Branch, Command, IfChain, Node, Number, Pipe};
 use super::funcs::{self, CallCtx, Func, P};
 use super::gofmt::print_value;
 use super::value::{sorted_labels, Value};
@@ -88,8 +88,8 @@ impl<'a> Exec<'a> {
                     }
                     Flow::Normal
                 }
-                Node::If(b) => self.walk_if_with(dot, b, false, out)?,
-                Node::With(b) => self.walk_if_with(dot, b, true, out)?,
+                Node::If(c) => self.walk_if(dot, c, out)?,
+                Node::With(b) => self.walk_with(dot, b, out)?,
                 Node::Range(b) => self.walk_range(dot, b, out)?,
                 Node::Break => Flow::Break,
                 Node::Continue => Flow::Continue,
@@ -101,21 +101,29 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn walk_if_with(
-        &mut self,
-        dot: &Value<'a>,
-        b: &'a Branch,
-        with: bool,
-        out: &mut String,
-    ) -> EResult<Flow> {
+    fn walk_if(&mut self, dot: &Value<'a>, c: &'a IfChain, out: &mut String) -> EResult<Flow> {
+        let mark = self.vars.len();
+        let mut flow = None;
+        for (pipe, list) in &c.arms {
+            if self.eval_pipeline(dot, pipe)?.truth(self.data) {
+                flow = Some(self.walk(dot, list, out)?);
+                break;
+            }
+        }
+        let flow = match (flow, &c.else_list) {
+            (Some(f), _) => f,
+            (None, Some(e)) => self.walk(dot, e, out)?,
+            (None, None) => Flow::Normal,
+        };
+        self.vars.truncate(mark);
+        Ok(flow)
+    }
+
+    fn walk_with(&mut self, dot: &Value<'a>, b: &'a Branch, out: &mut String) -> EResult<Flow> {
         let mark = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let flow = if val.truth(self.data) {
-            if with {
-                self.walk(&val, &b.list, out)?
-            } else {
-                self.walk(dot, &b.list, out)?
-            }
+            self.walk(&val, &b.list, out)?
         } else if let Some(e) = &b.else_list {
             self.walk(dot, e, out)?
         } else {
@@ -150,7 +158,8 @@ impl<'a> Exec<'a> {
                         format!("can't use {n} to iterate over more than one variable"),
                     );
                 }
-                (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+                let n = *n;
+                return self.range_int(dot, b, n, mark, out);
             }
             Value::Nil => Vec::new(),
             other => {
@@ -193,6 +202,40 @@ impl<'a> Exec<'a> {
                 let flow = self.walk(dot, e, out)?;
                 self.vars.truncate(mark);
                 return Ok(flow);
+            }
+        }
+        self.vars.truncate(mark);
+        Ok(Flow::Normal)
+    }
+
+    /// `range` over an integer n: 0..n, without materialising the items.
+    fn range_int(
+        &mut self,
+        dot: &Value<'a>,
+        b: &'a Branch,
+        n: i64,
+        mark: usize,
+        out: &mut String,
+    ) -> EResult<Flow> {
+        let inner = self.vars.len();
+        for i in 0..n.max(0) {
+            if !b.pipe.decl.is_empty() {
+                if b.pipe.is_assign {
+                    self.set_var(&b.pipe.decl[0], Value::Int(i), b.pipe.pos)?;
+                } else {
+                    let top = self.vars.len() - 1;
+                    self.vars[top].1 = Value::Int(i);
+                }
+            }
+            let flow = self.walk(&Value::Int(i), &b.list, out)?;
+            self.vars.truncate(inner);
+            if flow == Flow::Break {
+                break;
+            }
+        }
+        if n <= 0 {
+            if let Some(e) = &b.else_list {
+                self.walk(dot, e, out)?;
             }
         }
         self.vars.truncate(mark);

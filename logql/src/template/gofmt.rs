@@ -49,8 +49,12 @@ fn quote_with(s: &str, q: char, ascii_only: bool) -> String {
 
 /// Approximates Go's `unicode.IsPrint` for non-ASCII characters.
 fn is_print(c: char) -> bool {
-    !(c.is_control() || c.is_whitespace() && c != ' ' || ('\u{e000}'..='\u{f8ff}').contains(&c))
-        && !matches!(c as u32, 0xad | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x206f | 0xfeff | 0xfff9..=0xfffb)
+    let format_char = matches!(
+        c as u32,
+        0xad | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x206f | 0xfeff | 0xfff9..=0xfffb
+    );
+    let private_use = ('\u{e000}'..='\u{f8ff}').contains(&c);
+    !(c.is_control() || (c.is_whitespace() && c != ' ') || private_use || format_char)
 }
 
 /// Go's `%#U` for a character, as lexer errors print it.

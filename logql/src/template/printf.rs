@@ -9,6 +9,9 @@ use super::gofmt::{format_float, print_value, quote};
 use super::value::Value;
 use super::TemplateData;
 
+/// Go's fmt rejects widths and precisions above 1e6 (`tooLarge`).
+const MAX_WIDTH: usize = 1_000_000;
+
 #[derive(Default, Clone, Copy)]
 struct Flags {
     plus: bool,
@@ -71,7 +74,7 @@ pub(crate) fn sprintf(out: &mut String, format: &str, args: &[Value<'_>], data: 
         if i < b.len() && b[i] == b'*' {
             i += 1;
             match args.get(arg_num) {
-                Some(Value::Int(n) | Value::Int64(n)) => {
+                Some(Value::Int(n) | Value::Int64(n)) if n.unsigned_abs() <= MAX_WIDTH as u64 => {
                     if *n < 0 {
                         f.minus = true;
                         f.zero = false;
@@ -87,7 +90,7 @@ pub(crate) fn sprintf(out: &mut String, format: &str, args: &[Value<'_>], data: 
                 i += 1;
             }
             if i > s {
-                f.wid = format[s..i].parse().ok();
+                f.wid = format[s..i].parse().ok().filter(|w| *w <= MAX_WIDTH);
             }
         }
         if i < b.len() && b[i] == b'.' {
@@ -96,7 +99,11 @@ pub(crate) fn sprintf(out: &mut String, format: &str, args: &[Value<'_>], data: 
             if i < b.len() && b[i] == b'*' {
                 i += 1;
                 match args.get(arg_num) {
-                    Some(Value::Int(n) | Value::Int64(n)) if *n >= 0 => f.prec = Some(*n as usize),
+                    Some(Value::Int(n) | Value::Int64(n))
+                        if *n >= 0 && *n as u64 <= MAX_WIDTH as u64 =>
+                    {
+                        f.prec = Some(*n as usize)
+                    }
                     _ => out.push_str("%!(BADPREC)"),
                 }
                 arg_num += 1;
@@ -105,7 +112,12 @@ pub(crate) fn sprintf(out: &mut String, format: &str, args: &[Value<'_>], data: 
                 while i < b.len() && b[i].is_ascii_digit() {
                     i += 1;
                 }
-                f.prec = Some(format[s..i].parse().unwrap_or(0));
+                // Go ignores a precision it considers too large.
+                f.prec = match format[s..i].parse::<usize>() {
+                    Ok(p) if p > MAX_WIDTH => None,
+                    Ok(p) => Some(p),
+                    Err(_) => Some(0),
+                };
             }
         }
         arg_index(&mut i, &mut arg_num, &mut reordered);

@@ -179,6 +179,9 @@ pub(crate) fn call_string_func<'a>(f: Func, args: &mut [Value<'a>]) -> Result<Va
             if count < 0 || count == l {
                 std::mem::take(&mut args[1])
             } else if count > l {
+                if count as u64 > MAX_REPEAT {
+                    return Err("strings: Repeat output length overflow".into());
+                }
                 let pad = " ".repeat((count - l) as usize);
                 Value::owned(if f == AlignLeft {
                     format!("{}{pad}", s(&args[1]))
@@ -197,6 +200,9 @@ pub(crate) fn call_string_func<'a>(f: Func, args: &mut [Value<'a>]) -> Result<Va
             let n = int(&args[0]);
             if n < 0 {
                 return Err("strings: negative Repeat count".into());
+            }
+            if n as u64 > MAX_REPEAT {
+                return Err("strings: Repeat output length overflow".into());
             }
             let pad = " ".repeat(n as usize);
             let body = format!("{pad}{}", s(&args[1]).replace('\n', &format!("\n{pad}")));
