@@ -29,11 +29,7 @@ use sluice_logql::source::{Direction, Entry, MemSource};
 use sluice_logql::{parser, Error, Labels};
 
 /// Query ids (line numbers in `queries.txt`) that do not pass yet.
-const KNOWN_FAILURES: &[&str] = &[
-    // template actions beyond field references, pending the pipeline's use
-    // of the Go template engine
-    "45", "46", "47", "48", "49", "107",
-];
+const KNOWN_FAILURES: &[&str] = &[];
 
 /// An hour boundary, like the recording's base time.
 const BASE_S: i64 = 1_699_999_200;
