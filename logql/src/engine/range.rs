@@ -61,8 +61,8 @@ pub(crate) fn eval(
     };
     let sel = SelectParams {
         matchers: agg.range.log.selector.clone(),
-        start: grid.start - range - offset,
-        end: grid.end - offset + 1,
+        start: grid.start.saturating_sub(range).saturating_sub(offset),
+        end: grid.end.saturating_sub(offset).saturating_add(1),
         direction: Direction::Forward,
         required_literals: Pipeline::new(&agg.range.log.pipeline)?.required_literals(),
     };
