@@ -7,7 +7,7 @@
 //!
 //! - Log queries (`logs`) read `[start, end)`, run the pipeline per stream on
 //!   both cores and keep the first `limit` entries in `direction` across
-//!   streams (ties broken by the output stream's fingerprint). They are
+//!   streams (ties broken by the source stream's label hash, as Loki does). They are
 //!   refused as instant queries, as Loki does.
 //! - Metric queries are evaluated bottom-up into per-step vectors
 //!   (`steps::StepVectors`): range aggregations (`range`) read each stream
@@ -211,6 +211,19 @@ fn evaluate_metric(
     let grid = steps::Grid::new(p);
     let node = sample::eval(expr, source, &grid)?;
     steps::into_value(node, &grid, expr, limits)
+}
+
+/// Prometheus' `labels.Hash()` (xxHash64 of `name 0xff value 0xff ...`):
+/// Loki breaks timestamp ties between streams by it.
+pub(crate) fn stream_hash(labels: &Labels) -> u64 {
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for (k, v) in labels.iter() {
+        h.update(k.as_bytes());
+        h.update(&[0xff]);
+        h.update(v.as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest()
 }
 
 /// Loki refuses selectors whose matchers all accept the empty string.

@@ -317,14 +317,14 @@ fn finish_additive(accs: Vec<Acc>, rf: &RangeFn, len: usize) -> StepVectors {
 #[derive(Default)]
 struct Samples {
     points: Vec<(i64, f64)>,
-    /// `(stream fingerprint, index of its first point)` for each run of
+    /// `(stream hash, index of its first point)` for each run of
     /// points read from one stream.
     runs: Vec<(u64, usize)>,
 }
 
 impl Samples {
-    /// Time order across streams; equal timestamps ordered by stream
-    /// fingerprint, as Loki's sample heap orders them by stream hash.
+    /// Time order across streams; equal timestamps ordered by stream hash,
+    /// as Loki's sample heap orders them.
     fn sort(&mut self) {
         if self.runs.len() < 2 {
             return;
@@ -344,7 +344,7 @@ type Coll = Table<Samples>;
 
 impl Coll {
     fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor) -> Result<()> {
-        let stream_fp = r.labels.fingerprint();
+        let stream_fp = crate::engine::stream_hash(&r.labels);
         let mut sx = ex.for_stream(&r.labels);
         let mut local: HashMap<u64, usize> = HashMap::new();
         let mut last: Option<(u64, usize)> = None;

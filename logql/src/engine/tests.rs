@@ -741,3 +741,48 @@ fn log_limit_matches_a_full_sort_over_many_streams() {
         }
     }
 }
+
+#[test]
+fn stream_hash_is_prometheus_labels_hash() {
+    // xxHash64 of "a\xffb\xff" with seed 0, as Go's labels.FromStrings("a", "b").Hash()
+    let h = stream_hash(&labels(&[("a", "b")]));
+    assert_eq!(h, xxhash_rust::xxh64::xxh64(b"a\xffb\xff", 0));
+    assert_ne!(h, stream_hash(&labels(&[("a", "c")])));
+}
+
+#[test]
+fn timestamp_ties_break_by_stream_hash() {
+    let (x, y) = (
+        labels(&[("app", "t"), ("s", "x")]),
+        labels(&[("app", "t"), ("s", "y")]),
+    );
+    let src = MemSource {
+        streams: vec![
+            (x.clone(), vec![entry(S, "from x")]),
+            (y.clone(), vec![entry(S, "from y")]),
+        ],
+    };
+    let first = if stream_hash(&x) < stream_hash(&y) {
+        "from x"
+    } else {
+        "from y"
+    };
+    for direction in [Direction::Forward, Direction::Backward] {
+        let p = QueryParams {
+            start: BASE,
+            end: BASE + 10 * S,
+            step: 0,
+            direction,
+            limit: 1,
+        };
+        let v = evaluate(
+            &Expr::Log(log(vec![eq("app", "t")], vec![])),
+            &src,
+            &p,
+            &Limits::default(),
+        )
+        .unwrap();
+        let lines: Vec<String> = stream_lines(v).into_iter().flat_map(|(_, l)| l).collect();
+        assert_eq!(lines, vec![first.to_string()], "{direction:?}");
+    }
+}
