@@ -6,9 +6,10 @@
 //! it is a range query.
 //!
 //! - Log queries (`logs`) read `[start, end)`, run the pipeline per stream on
-//!   both cores and keep the first `limit` entries in `direction` across
-//!   streams (ties broken by the source stream's label hash, as Loki does). They are
-//!   refused as instant queries, as Loki does.
+//!   all cores and keep the first `limit` entries in `direction` across
+//!   streams (timestamp ties broken by the source stream's label hash, as
+//!   Loki does). They are refused as instant queries, as Loki does. A `limit`
+//!   of 0 returns nothing (the HTTP layer applies Loki's default of 100).
 //! - Metric queries are evaluated bottom-up into per-step vectors
 //!   (`steps::StepVectors`): range aggregations (`range`) read each stream
 //!   once, in time order, and slide windows `(t - range - offset, t - offset]`
@@ -16,8 +17,11 @@
 //!   operators (`binop`), `label_replace` and `vector()` then work step by
 //!   step. A range query answers a matrix (a scalar becomes one series with
 //!   no labels), an instant query a vector, or a scalar for a bare literal.
+//!   `approx_topk` is answered exactly, as `topk` (Loki needs sharding for
+//!   it and refuses it otherwise).
 //!
-//! Limits (`Limits`) carry Loki's defaults and messages.
+//! Limits (`Limits`) carry Loki's defaults and messages; a limit of 0
+//! disables it.
 
 mod binop;
 mod logs;
