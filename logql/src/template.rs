@@ -11,23 +11,32 @@
 //!
 //! Behaviour follows Go's text/template and Loki's `pkg/logql/log/fmt.go`,
 //! including error texts. Known differences: no `define`/`template`/`block`
-//! actions, no complex numbers, times are in UTC (the server's local zone
-//! is taken to be UTC and `toDateInZone` treats every zone as UTC), sprig's
-//! byte-based `trunc`/`substr` are rune-based (as Loki's own versions), and
-//! regular expressions use the `regex` crate, whose `\d`, `\w`, `\s`, `\b`
-//! are Unicode-aware where Go's are ASCII-only.
+//! actions, no complex numbers; the server's local zone is taken to be UTC
+//! (`now`, `date`, `__timestamp__`, `toDate`), while `toDateInZone` reads
+//! named zones from the system tz database like Go; where
+//! Go would emit invalid UTF-8 (sprig's byte-based `trunc`/`substr`
+//! cutting a character, `\x` escapes) each stray byte becomes U+FFFD, as
+//! Loki's JSON output shows it; regular expressions run on the `regex` crate
+//! (Go's ASCII-only `\d`, `\w`, `\s`, `\b` are rewritten to keep Go's
+//! matches).
 
+mod args;
 mod ast;
+mod encode;
 mod exec;
 mod funcs;
 mod gofmt;
+mod goregex;
 mod lex;
+mod literal;
 mod math;
 mod parse;
 mod printf;
 mod strfuncs;
 mod time;
+mod timeparse;
 mod value;
+mod zone;
 
 #[cfg(test)]
 mod tests;

@@ -56,6 +56,11 @@ impl Slots {
             v.push_str(value);
             return;
         }
+        self.push_new(name, value);
+    }
+
+    /// Appends a name known not to be present.
+    pub(crate) fn push_new(&mut self, name: &str, value: &str) {
         if self.len < self.items.len() {
             let (n, v) = &mut self.items[self.len];
             n.clear();
@@ -69,6 +74,9 @@ impl Slots {
     }
 
     pub(crate) fn remove(&mut self, name: &str) {
+        if self.len == 0 {
+            return;
+        }
         if let Some(i) = self.position(name) {
             self.items[i..self.len].rotate_left(1);
             self.len -= 1;
@@ -85,9 +93,10 @@ pub(crate) struct LabelsBuilder {
     del_len: usize,
     pub(crate) err: String,
     pub(crate) err_details: String,
-    /// Names set as parsed labels during this entry: later parsers do not
-    /// overwrite them (Loki's `ParserHint.Extracted`).
-    extracted: Slots,
+    /// Parsed labels deleted again during this entry. A name set as a parsed
+    /// label (still in `add[Parsed]` or listed here) is never overwritten by
+    /// a later parser (Loki's `ParserHint.Extracted`).
+    extracted_deleted: Slots,
     /// When set, the only labels a metric query needs: `json`/`logfmt`
     /// skip every other key (Loki's parser hints).
     hints: Option<std::sync::Arc<Vec<String>>>,
@@ -102,7 +111,7 @@ impl LabelsBuilder {
             del_len: 0,
             err: String::new(),
             err_details: String::new(),
-            extracted: Slots::default(),
+            extracted_deleted: Slots::default(),
             hints: None,
         }
     }
@@ -133,7 +142,7 @@ impl LabelsBuilder {
             s.clear();
         }
         self.del_len = 0;
-        self.extracted.clear();
+        self.extracted_deleted.clear();
         self.err.clear();
         self.err_details.clear();
     }
@@ -236,9 +245,6 @@ impl LabelsBuilder {
             }
         }
         self.add[cat as usize].set(name, value);
-        if cat == Cat::Parsed && !self.extracted.contains(name) {
-            self.extracted.set(name, "");
-        }
     }
 
     /// How parsers add a label: `name` (already sanitised) gets the
@@ -251,10 +257,13 @@ impl LabelsBuilder {
         if self.base_has(name) || self.has_in(Cat::Meta, name) {
             name.push_str(DUPLICATE_SUFFIX);
         }
-        if self.extracted.contains(name) {
+        if self.has_in(Cat::Parsed, name) || self.extracted_deleted.contains(name) {
             return;
         }
-        self.set(Cat::Parsed, name, value);
+        // a new parsed label: only other categories may hold the name
+        self.add[Cat::Meta as usize].remove(name);
+        self.add[Cat::Stream as usize].remove(name);
+        self.add[Cat::Parsed as usize].push_new(name, value);
     }
 
     /// Adds structured metadata; names clashing with stream labels get the
@@ -285,6 +294,9 @@ impl LabelsBuilder {
     }
 
     pub(crate) fn del(&mut self, name: &str) {
+        if self.has_in(Cat::Parsed, name) && !self.extracted_deleted.contains(name) {
+            self.extracted_deleted.push_new(name, "");
+        }
         for s in &mut self.add {
             s.remove(name);
         }

@@ -6,8 +6,9 @@
 use super::builder::LabelsBuilder;
 use super::convert::{parse_bytes, parse_duration, parse_float};
 use super::ip::IpMatcher;
+use super::line_filter::compile_go_regex;
 use crate::ast::{CmpOp, LabelFilter};
-use crate::labels::Matcher;
+use crate::labels::{MatchOp, Matcher};
 use crate::{Error, Result};
 
 pub(crate) const LABEL_FILTER_ERR: &str = "LabelFilterErr";
@@ -17,7 +18,14 @@ pub(crate) const LABEL_FILTER_ERR: &str = "LabelFilterErr";
 pub(crate) enum LabelFilterer {
     And(Box<LabelFilterer>, Box<LabelFilterer>),
     Or(Box<LabelFilterer>, Box<LabelFilterer>),
+    /// `=` / `!=`.
     String(Matcher),
+    /// `=~` / `!~` with Loki's label-regex semantics.
+    Regex {
+        name: String,
+        negated: bool,
+        m: LabelRegex,
+    },
     Number {
         name: String,
         op: CmpOp,
@@ -61,7 +69,14 @@ impl LabelFilterer {
                 LabelFilterer::Or(Box::new(Self::compile(a)?), Box::new(Self::compile(b)?))
             }
             LabelFilter::Paren(inner) => Self::compile(inner)?,
-            LabelFilter::String(m) => LabelFilterer::String(m.clone()),
+            LabelFilter::String(m) => match m.op {
+                MatchOp::Eq | MatchOp::Neq => LabelFilterer::String(m.clone()),
+                MatchOp::Re | MatchOp::Nre => LabelFilterer::Regex {
+                    name: m.name.clone(),
+                    negated: m.op == MatchOp::Nre,
+                    m: LabelRegex::compile(&m.value)?,
+                },
+            },
             LabelFilter::Number { name, op, value } => LabelFilterer::Number {
                 name: name.clone(),
                 op: *op,
@@ -99,6 +114,7 @@ impl LabelFilterer {
             }
             LabelFilterer::Or(a, b) => a.process(lbs) || b.process(lbs),
             LabelFilterer::String(m) => m.matches(lbs.value(&m.name)),
+            LabelFilterer::Regex { name, negated, m } => m.matches(lbs.value(name)) != *negated,
             LabelFilterer::Number { name, op, value } => {
                 let Some(v) = lbs.get(name) else { return false };
                 match parse_float(v) {
@@ -127,6 +143,34 @@ impl LabelFilterer {
                 let Some(v) = lbs.get(name) else { return false };
                 ip.matches_line(v.as_bytes()) != *negated
             }
+        }
+    }
+}
+
+/// A label regex as Loki evaluates it: `""` and `.*` match everything
+/// (Loki simplifies them to an always-true filter), `.+` any non-empty
+/// value, anything else the whole value (`^(?:re)$`, `.` not matching `\n`).
+#[derive(Debug, Clone)]
+pub(crate) enum LabelRegex {
+    Any,
+    NonEmpty,
+    Re(regex::bytes::Regex),
+}
+
+impl LabelRegex {
+    fn compile(src: &str) -> Result<LabelRegex> {
+        Ok(match src {
+            "" | ".*" => LabelRegex::Any,
+            ".+" => LabelRegex::NonEmpty,
+            _ => LabelRegex::Re(compile_go_regex(&format!("^(?:{src})$"))?),
+        })
+    }
+
+    fn matches(&self, v: &str) -> bool {
+        match self {
+            LabelRegex::Any => true,
+            LabelRegex::NonEmpty => !v.is_empty(),
+            LabelRegex::Re(re) => re.is_match(v.as_bytes()),
         }
     }
 }
@@ -254,5 +298,33 @@ mod tests {
         let mut e = builder(&[]);
         e.set_err("JSONParserErr", None);
         assert!(!f.process(&mut e));
+    }
+
+    #[test]
+    fn label_regexes() {
+        let re = |name: &str, op: MatchOp, v: &str| {
+            LabelFilterer::compile(&LabelFilter::String(Matcher::new(name, op, v).unwrap()))
+                .unwrap()
+        };
+        let cases: &[(&str, MatchOp, &str, &str, bool)] = &[
+            ("foo", MatchOp::Re, "", "x", true),
+            ("foo", MatchOp::Nre, "", "x", false),
+            ("foo", MatchOp::Re, ".*", "a\nb", true),
+            ("foo", MatchOp::Re, "a.*", "a\nb", false),
+            ("foo", MatchOp::Re, ".+", "", false),
+            ("foo", MatchOp::Re, "(?i)hello", "HELLO", true),
+            ("foo", MatchOp::Re, "hel", "hello", false),
+            ("foo", MatchOp::Re, "warn|error", "error", true),
+            ("foo", MatchOp::Nre, "warn|error", "info", true),
+            ("foo", MatchOp::Re, r"\d+", "٣", false),
+        ];
+        for (name, op, v, value, want) in cases {
+            let mut b = builder(&[(name, value)]);
+            assert_eq!(
+                re(name, *op, v).process(&mut b),
+                *want,
+                "{name}{op:?}{v:?} on {value:?}"
+            );
+        }
     }
 }

@@ -17,6 +17,8 @@ pub(crate) enum LineFilterer {
     True,
     /// `!= ""`: Loki negates the always-true filter, so nothing passes.
     False,
+    /// `|~ ".+"`: Loki simplifies it to "the line is not empty".
+    NotEmpty,
     Contains(Box<memmem::Finder<'static>>),
     ContainsAsciiCi(Vec<u8>),
     Regex(Regex),
@@ -32,6 +34,7 @@ impl LineFilterer {
         match self {
             LineFilterer::True => true,
             LineFilterer::False => false,
+            LineFilterer::NotEmpty => !line.is_empty(),
             LineFilterer::Contains(f) => f.find(line).is_some(),
             LineFilterer::ContainsAsciiCi(n) => contains_ascii_ci(line, n),
             LineFilterer::Regex(r) => r.is_match(line),
@@ -109,6 +112,9 @@ const REGEX_META: &[u8] = b"\\.+*?()|[]{}^$";
 fn compile_regex_filter(src: &str) -> Result<LineFilterer> {
     if src.is_empty() || src == ".*" {
         return Ok(LineFilterer::True);
+    }
+    if src == ".+" {
+        return Ok(LineFilterer::NotEmpty);
     }
     if !src.bytes().any(|c| REGEX_META.contains(&c)) {
         return Ok(contains(src.as_bytes()));
@@ -255,6 +261,9 @@ mod tests {
             (Pattern, &["<_> took <_>"], "query took 5ms", true),
             (NotPattern, &["<_> took <_>"], "query took 5ms", false),
             (Regex, &["a|b"], "zzb", true),
+            (Regex, &[".+"], "\n", true),
+            (Regex, &[".+"], "", false),
+            (NotRegex, &[".*"], "x", false),
         ];
         for (op, vals, line, want) in cases {
             assert_eq!(

@@ -1064,3 +1064,22 @@ fn grouped_extraction_with_parser_hints() {
     let mut s = ex.for_stream(&stream("auth"));
     assert_eq!(s.process(1, NESTED.as_bytes(), &[]).unwrap().0, 5.0);
 }
+
+#[test]
+fn first_extraction_wins_across_stages() {
+    let drop_level = Stage::Drop(vec![LabelSelectItem::Name("level".into())]);
+    let l = labels_of(
+        "api",
+        vec![logfmt(), drop_level, logfmt()],
+        "level=info user=bob",
+    );
+    assert_eq!(l, "app=api,env=prod,service_name=api,user=bob");
+    let set_level = Stage::LabelFormat(vec![LabelFormatOp::Template {
+        dst: "level".into(),
+        template: "x".into(),
+    }]);
+    let l = labels_of("api", vec![set_level, logfmt()], "level=info");
+    assert_eq!(l, "app=api,env=prod,level=x,service_name=api");
+    let l = labels_of("api", vec![json(), logfmt()], r#"{"a":"1"}"#);
+    assert!(l.contains("a=1"), "{l}");
+}

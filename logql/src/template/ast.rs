@@ -94,6 +94,19 @@ pub(crate) enum Arg {
     },
 }
 
+impl Pipe {
+    /// `Some(name)` when the pipeline is exactly `.name` with no declarations.
+    pub(crate) fn single_field(&self) -> Option<&str> {
+        match (self.decl.is_empty(), self.cmds.as_slice()) {
+            (true, [Command { args, .. }]) => match args.as_slice() {
+                [Arg::Field { idents, .. }] if idents.len() == 1 => Some(&idents[0]),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 impl Arg {
     pub(crate) fn pos(&self) -> usize {
         match self {

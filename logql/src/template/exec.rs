@@ -6,8 +6,8 @@
 
 use std::fmt::Display;
 
-use super::ast::{Arg, Branch, Command, IfChain, Node, Number, Pipe};
-use super::funcs::{self, CallCtx, Func, P};
+use super::ast::{Arg, Branch, Command, IfChain, Node, Pipe};
+use super::funcs::P;
 use super::gofmt::print_value;
 use super::value::{sorted_labels, Value};
 use super::TemplateData;
@@ -20,14 +20,15 @@ pub(crate) struct ExecError {
     pub msg: String,
 }
 
-type EResult<T> = Result<T, ExecError>;
+/// Boxed so that results stay small on the (hot) success path.
+pub(super) type EResult<T> = Result<T, Box<ExecError>>;
 
-fn err<T>(pos: usize, context: impl Display, msg: String) -> EResult<T> {
-    Err(ExecError {
+pub(super) fn err<T>(pos: usize, context: impl Display, msg: String) -> EResult<T> {
+    Err(Box::new(ExecError {
         pos,
         context: context.to_string(),
         msg,
-    })
+    }))
 }
 
 /// How a list walk ended.
@@ -41,31 +42,16 @@ pub(crate) enum Flow {
 pub(crate) struct Exec<'a> {
     pub data: &'a dyn TemplateData,
     vars: Vec<(&'a str, Value<'a>)>,
-    stack: Vec<Value<'a>>,
-}
-
-/// The parameter type a given argument position of `f` has.
-fn param(f: Func, i: usize) -> P {
-    let sig = f.sig();
-    sig.fixed.get(i).copied().or(sig.variadic).unwrap_or(P::Any)
-}
-
-fn type_name(p: P) -> &'static str {
-    match p {
-        P::Str => "string",
-        P::Int => "int",
-        P::Float => "float64",
-        P::Time => "time.Time",
-        P::Any => "interface {}",
-    }
+    /// The `$` variable, at the bottom of the variable stack.
+    dollar: Value<'a>,
 }
 
 impl<'a> Exec<'a> {
     pub(crate) fn new(data: &'a dyn TemplateData) -> Self {
         Exec {
             data,
-            vars: vec![("$", Value::Data)],
-            stack: Vec::new(),
+            vars: Vec::new(),
+            dollar: Value::Data,
         }
     }
 
@@ -82,6 +68,11 @@ impl<'a> Exec<'a> {
                     Flow::Normal
                 }
                 Node::Action(pipe) => {
+                    // Fast path for the common `{{.label}}`.
+                    if let (Value::Data, Some(name)) = (dot, pipe.single_field()) {
+                        out.push_str(self.data.label(name).unwrap_or(""));
+                        continue;
+                    }
                     let v = self.eval_pipeline(dot, pipe)?;
                     if pipe.decl.is_empty() {
                         print_value(out, &v, self.data);
@@ -242,9 +233,12 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn var_value(&self, name: &str, pos: usize) -> EResult<Value<'a>> {
+    pub(super) fn var_value(&self, name: &str, pos: usize) -> EResult<Value<'a>> {
         match self.vars.iter().rev().find(|(n, _)| *n == name) {
             Some((_, v)) => Ok(v.clone()),
+            // `$` is the data unless reassigned (kept off the stack so a
+            // render allocates nothing for it).
+            None if name == "$" => Ok(self.dollar.clone()),
             None => err(pos, name, format!("undefined variable: {name}")),
         }
     }
@@ -253,6 +247,10 @@ impl<'a> Exec<'a> {
         match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
             Some(slot) => {
                 slot.1 = v;
+                Ok(())
+            }
+            None if name == "$" => {
+                self.dollar = v;
                 Ok(())
             }
             None => err(pos, name, format!("undefined variable: {name}")),
@@ -329,7 +327,7 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn eval_field_chain(
+    pub(super) fn eval_field_chain(
         &mut self,
         mut recv: Value<'a>,
         idents: &'a [Box<str>],
@@ -354,7 +352,7 @@ impl<'a> Exec<'a> {
         Ok(recv)
     }
 
-    fn eval_field(
+    pub(super) fn eval_field(
         &mut self,
         recv: Value<'a>,
         name: &'a str,
@@ -385,218 +383,5 @@ impl<'a> Exec<'a> {
                 format!("can't evaluate field {name} in type {}", other.type_name()),
             ),
         }
-    }
-
-    fn eval_call(
-        &mut self,
-        dot: &Value<'a>,
-        f: Func,
-        fpos: usize,
-        cmd: &'a Command,
-        args: &'a [Arg],
-        fin: Option<Value<'a>>,
-    ) -> EResult<Value<'a>> {
-        let sig = f.sig();
-        let num_in = args.len() + fin.is_some() as usize;
-        if sig.variadic.is_some() {
-            if num_in < sig.fixed.len() {
-                let msg = format!(
-                    "wrong number of args for {}: want at least {} got {}",
-                    f.name(),
-                    sig.fixed.len(),
-                    args.len()
-                );
-                return err(fpos, f.name(), msg);
-            }
-        } else if num_in != sig.fixed.len() {
-            let msg = format!(
-                "wrong number of args for {}: want {} got {}",
-                f.name(),
-                sig.fixed.len(),
-                num_in
-            );
-            return err(fpos, f.name(), msg);
-        }
-        if matches!(f, Func::And | Func::Or) {
-            let mut v = Value::Nil;
-            for a in args {
-                v = self.eval_arg(dot, P::Any, a)?;
-                if v.truth(self.data) == (f == Func::Or) {
-                    return Ok(v);
-                }
-            }
-            return Ok(fin.unwrap_or(v));
-        }
-        let base = self.stack.len();
-        for (i, a) in args.iter().enumerate() {
-            let v = self.eval_arg(dot, param(f, i), a)?;
-            self.stack.push(v);
-        }
-        if let Some(v) = fin {
-            let v = self.validate(v, param(f, num_in - 1), cmd.pos, cmd)?;
-            self.stack.push(v);
-        }
-        let ctx = CallCtx {
-            data: self.data,
-            regex: cmd
-                .regex
-                .as_ref()
-                .filter(|_| cmd.args.len() > 1 && std::ptr::eq(&cmd.args[1..], args)),
-        };
-        let r = funcs::call(f, &mut self.stack[base..], &ctx);
-        self.stack.truncate(base);
-        match r {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let context = if std::ptr::eq(&cmd.args[1..], args) {
-                    cmd.to_string()
-                } else {
-                    f.name().to_string()
-                };
-                err(cmd.pos, context, format!("error calling {}: {e}", f.name()))
-            }
-        }
-    }
-
-    fn validate(&self, v: Value<'a>, p: P, pos: usize, node: &dyn Display) -> EResult<Value<'a>> {
-        let ok = match (p, &v) {
-            (P::Any, _) => true,
-            (P::Str, Value::Str(_))
-            | (P::Int, Value::Int(_))
-            | (P::Float, Value::Float(_))
-            | (P::Time, Value::Time(_)) => true,
-            (_, Value::Nil) => {
-                return err(
-                    pos,
-                    node,
-                    format!("invalid value; expected {}", type_name(p)),
-                )
-            }
-            _ => false,
-        };
-        if ok {
-            Ok(v)
-        } else {
-            err(
-                pos,
-                node,
-                format!(
-                    "wrong type for value; expected {}; got {}",
-                    type_name(p),
-                    v.type_name()
-                ),
-            )
-        }
-    }
-
-    fn eval_arg(&mut self, dot: &Value<'a>, p: P, arg: &'a Arg) -> EResult<Value<'a>> {
-        let pos = arg.pos();
-        let v = match arg {
-            Arg::Dot(_) => dot.clone(),
-            Arg::Nil(_) => {
-                if p == P::Any {
-                    return Ok(Value::Nil);
-                }
-                return err(pos, arg, format!("cannot assign nil to {}", type_name(p)));
-            }
-            Arg::Field { idents, .. } => {
-                self.eval_field_chain(dot.clone(), idents, pos, arg, &[], None)?
-            }
-            Arg::Variable { name, fields, .. } => {
-                let v = self.var_value(name, pos)?;
-                self.eval_field_chain(v, fields, pos, arg, &[], None)?
-            }
-            Arg::Pipe(pipe) => self.eval_pipeline(dot, pipe)?,
-            Arg::Func { func, .. } => self.eval_call_bare(dot, *func, pos)?,
-            Arg::Chain { node, fields, .. } => {
-                if matches!(**node, Arg::Nil(_)) {
-                    return err(
-                        pos,
-                        arg,
-                        format!("indirection through explicit nil in {arg}"),
-                    );
-                }
-                let recv = self.eval_arg(dot, P::Any, node)?;
-                self.eval_field_chain(recv, fields, pos, arg, &[], None)?
-            }
-            Arg::Bool(_, b) => match p {
-                P::Any => return Ok(Value::Bool(*b)),
-                _ => return self.literal_mismatch(p, arg),
-            },
-            Arg::String { value, .. } => match p {
-                P::Any | P::Str => return Ok(Value::str(value)),
-                _ => return self.literal_mismatch(p, arg),
-            },
-            Arg::Number(_, n) => {
-                return match (p, n.int, n.float) {
-                    (P::Any, ..) => ideal_constant(n, pos, arg),
-                    (P::Int, Some(i), _) => Ok(Value::Int(i)),
-                    (P::Float, _, Some(f)) => Ok(Value::Float(f)),
-                    _ => self.literal_mismatch(p, arg),
-                }
-            }
-        };
-        self.validate(v, p, pos, arg)
-    }
-
-    /// A function named as an argument: called with no arguments.
-    fn eval_call_bare(&mut self, dot: &Value<'a>, f: Func, pos: usize) -> EResult<Value<'a>> {
-        static NO_ARGS: Command = Command {
-            pos: 0,
-            args: Vec::new(),
-            regex: None,
-        };
-        let sig = f.sig();
-        if !sig.fixed.is_empty() {
-            let want = if sig.variadic.is_some() {
-                "want at least"
-            } else {
-                "want"
-            };
-            return err(
-                pos,
-                f.name(),
-                format!(
-                    "wrong number of args for {}: {want} {} got 0",
-                    f.name(),
-                    sig.fixed.len()
-                ),
-            );
-        }
-        self.eval_call(dot, f, pos, &NO_ARGS, &[], None)
-            .map_err(|mut e| {
-                e.pos = pos;
-                e.context = f.name().to_string();
-                e
-            })
-    }
-
-    fn literal_mismatch<T>(&self, p: P, arg: &Arg) -> EResult<T> {
-        let msg = match p {
-            P::Str => format!("expected string; found {arg}"),
-            P::Int => format!("expected integer; found {arg}"),
-            P::Float => format!("expected float; found {arg}"),
-            P::Time => format!("can't handle {arg} for arg of type time.Time"),
-            P::Any => format!("can't handle {arg}"),
-        };
-        err(arg.pos(), arg, msg)
-    }
-}
-
-/// Go's `idealConstant`: a number literal passed as `interface{}`.
-fn ideal_constant<'a>(n: &Number, pos: usize, arg: &Arg) -> EResult<Value<'a>> {
-    let t = &n.text;
-    let hex_int = t.len() > 2
-        && t.starts_with('0')
-        && matches!(t.as_bytes()[1], b'x' | b'X')
-        && !t.contains(['p', 'P']);
-    if let Some(f) = n.float {
-        if !n.is_char && !hex_int && t.contains(['.', 'e', 'E', 'p', 'P']) {
-            return Ok(Value::Float(f));
-        }
-    }
-    match n.int {
-        Some(i) => Ok(Value::Int(i)),
-        None => err(pos, arg, format!("{t} overflows int")),
     }
 }

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use super::encode;
 use super::gofmt;
 use super::math::{self, DecOp};
 use super::strfuncs;
@@ -163,20 +164,6 @@ impl Func {
     }
 }
 
-/// Go's regexp compile error text (approximate: the detail is the regex crate's).
-pub(crate) fn regex_error(re: &str, e: &regex::Error) -> String {
-    let detail = match e {
-        regex::Error::Syntax(s) => s
-            .lines()
-            .last()
-            .unwrap_or("")
-            .trim_start_matches("error: ")
-            .to_string(),
-        other => other.to_string(),
-    };
-    format!("error parsing regexp: {detail}: `{re}`")
-}
-
 /// What a call needs besides its arguments.
 pub(crate) struct CallCtx<'a, 'r> {
     pub data: &'a dyn TemplateData,
@@ -242,9 +229,9 @@ pub(crate) fn call<'a>(
                 }
             };
             Value::owned(match f {
-                Html => strfuncs::html_escape(&text),
-                Js => strfuncs::js_escape(&text),
-                _ => strfuncs::query_escape(&text),
+                Html => encode::html_escape(&text),
+                Js => encode::js_escape(&text),
+                _ => encode::query_escape(&text),
             })
         }
         Call => {
@@ -268,8 +255,7 @@ pub(crate) fn call<'a>(
             let re = match ctx.regex {
                 Some(r) => r.as_ref().map_err(Clone::clone)?,
                 None => {
-                    compiled =
-                        regex::Regex::new(s(&args[0])).map_err(|e| regex_error(s(&args[0]), &e))?;
+                    compiled = super::goregex::compile(s(&args[0]))?;
                     &compiled
                 }
             };
@@ -370,15 +356,23 @@ pub(crate) fn call<'a>(
             t.in_utc().format(&mut out, s(&args[0]));
             Value::owned(out)
         }
-        ToDate => {
-            Value::Time(super::time::parse(s(&args[0]), s(&args[1])).unwrap_or_else(GoTime::zero))
-        }
+        ToDate => Value::Time(
+            super::timeparse::parse(s(&args[0]), s(&args[1]), None).unwrap_or_else(GoTime::zero),
+        ),
         ToDateInZone => {
-            Value::Time(super::time::parse(s(&args[0]), s(&args[2])).unwrap_or_else(GoTime::zero))
+            // "UTC", "Local" (the server's zone, UTC here) and unknown zones are UTC.
+            let zone = match s(&args[1]) {
+                "" | "UTC" | "Local" => None,
+                name => super::zone::load(name),
+            };
+            let t = super::timeparse::parse(s(&args[0]), s(&args[2]), zone.as_deref());
+            Value::Time(t.unwrap_or_else(GoTime::zero))
         }
-        UnixToTime => Value::Time(strfuncs::unix_to_time(s(&args[0]))?),
-        Duration | DurationSeconds => Value::Float(super::time::parse_duration_secs(s(&args[0]))?),
-        Bytes => Value::Float(strfuncs::parse_bytes(s(&args[0]))?),
+        UnixToTime => Value::Time(encode::unix_to_time(s(&args[0]))?),
+        Duration | DurationSeconds => {
+            Value::Float(super::timeparse::parse_duration_secs(s(&args[0]))?)
+        }
+        Bytes => Value::Float(encode::parse_bytes(s(&args[0]))?),
         FromJson => match serde_json::from_str::<serde_json::Value>(s(&args[0])) {
             Ok(v) => super::value::from_json(v),
             Err(_) => Value::Nil,

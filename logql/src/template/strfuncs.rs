@@ -1,12 +1,11 @@
-//! String, encoding and collection functions of the function map: Go's
-//! `strings` functions, sprig's string helpers (with Loki's rune-safe
-//! `trunc`/`substr`), base64, URL and HTML/JS escaping, `index`/`slice`,
-//! humanized byte sizes and `unixToTime`.
+//! String and collection functions of the function map: Go's `strings`
+//! functions, sprig's string helpers (with Loki's rune-safe
+//! `trunc`/`substr`), sprig's `empty`, and the builtins `index`/`slice`.
 
 use std::borrow::Cow;
 
+use super::encode;
 use super::funcs::Func;
-use super::time::GoTime;
 use super::value::Value;
 use super::TemplateData;
 
@@ -33,8 +32,23 @@ fn sub<'a>(v: &Value<'a>, f: impl for<'x> FnOnce(&'x str) -> &'x str) -> Value<'
     }
 }
 
-/// Go's `unicode.ToUpper`/`ToLower` per character: single-character
+/// Go's `unicode.ToUpper`/`ToLower` of one character: single-character
 /// mappings only (Go leaves 'ß' alone where Rust gives "SS").
+fn case_char(c: char, upper: bool) -> char {
+    fn single(mut it: impl Iterator<Item = char>, c: char) -> char {
+        match (it.next(), it.next()) {
+            (Some(m), None) => m,
+            _ => c,
+        }
+    }
+    if upper {
+        single(c.to_uppercase(), c)
+    } else {
+        single(c.to_lowercase(), c)
+    }
+}
+
+/// Go's `strings.ToUpper`/`ToLower`.
 fn map_case(src: &str, upper: bool) -> String {
     if src.is_ascii() {
         return if upper {
@@ -43,22 +57,10 @@ fn map_case(src: &str, upper: bool) -> String {
             src.to_ascii_lowercase()
         };
     }
-    src.chars()
-        .map(|c| {
-            let mut it: Box<dyn Iterator<Item = char>> = if upper {
-                Box::new(c.to_uppercase())
-            } else {
-                Box::new(c.to_lowercase())
-            };
-            match (it.next(), it.next()) {
-                (Some(m), None) => m,
-                _ => c,
-            }
-        })
-        .collect()
+    src.chars().map(|c| case_char(c, upper)).collect()
 }
 
-/// Go's deprecated `strings.Title`.
+/// Go's deprecated `strings.Title`: upper-cases the first letter of words.
 fn title(src: &str) -> String {
     fn is_sep(c: char) -> bool {
         if c.is_ascii() {
@@ -70,17 +72,39 @@ fn title(src: &str) -> String {
         c.is_whitespace()
     }
     let mut prev = ' ';
-    src.chars()
-        .map(|c| {
-            let out = if is_sep(prev) {
-                map_case(c.encode_utf8(&mut [0; 4]), true)
-            } else {
-                c.to_string()
-            };
-            prev = c;
-            out
-        })
-        .collect()
+    let mut out = String::with_capacity(src.len());
+    for c in src.chars() {
+        out.push(if is_sep(prev) { case_char(c, true) } else { c });
+        prev = c;
+    }
+    out
+}
+
+/// `s[start:end]` on the bytes of a Go string. A cut inside a UTF-8
+/// sequence leaves invalid bytes in Go; each becomes U+FFFD here (what
+/// Loki's JSON output shows for them).
+fn byte_sub<'a>(v: &Value<'a>, start: usize, end: usize) -> Value<'a> {
+    let src = s(v);
+    if src.is_char_boundary(start) && src.is_char_boundary(end) {
+        return sub(v, |x| &x[start..end]);
+    }
+    let mut out = String::new();
+    let mut rest = &src.as_bytes()[start..end];
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                out.push('\u{fffd}');
+                rest = &bad[1..];
+            }
+        }
+    }
+    Value::owned(out)
 }
 
 fn rune_slice(src: &str, start: usize, end: usize) -> &str {
@@ -143,34 +167,42 @@ pub(crate) fn call_string_func<'a>(f: Func, args: &mut [Value<'a>]) -> Result<Va
         Contains => Value::Bool(s(&args[1]).contains(s(&args[0]))),
         HasPrefix => Value::Bool(s(&args[1]).starts_with(s(&args[0]))),
         HasSuffix => Value::Bool(s(&args[1]).ends_with(s(&args[0]))),
+        // sprig's trunc and substr slice bytes, as Go strings do.
         Trunc => {
             let c = int(&args[0]);
-            let l = s(&args[1]).chars().count() as i64;
+            let l = s(&args[1]).len() as i64;
             if c < 0 && l + c > 0 {
-                sub(&args[1], |x| rune_slice(x, (l + c) as usize, l as usize))
+                byte_sub(&args[1], (l + c) as usize, l as usize)
             } else if c >= 0 && l > c {
-                sub(&args[1], |x| rune_slice(x, 0, c as usize))
+                byte_sub(&args[1], 0, c as usize)
             } else {
                 std::mem::take(&mut args[1])
             }
         }
         Substr => {
-            let (mut start, mut end) = (int(&args[0]), int(&args[1]));
-            let l = s(&args[2]).chars().count() as i64;
-            end = end.min(l);
-            start = start.min(l);
+            let (start, end) = (int(&args[0]), int(&args[1]));
+            let l = s(&args[2]).len() as i64;
+            let oob = |m: String| Err(format!("runtime error: slice bounds out of range {m}"));
             if start < 0 {
-                if end < 0 {
-                    Value::str("")
-                } else {
-                    sub(&args[2], |x| rune_slice(x, 0, end as usize))
+                // s[:end]
+                if end > l {
+                    return oob(format!("[:{end}] with length {l}"));
                 }
-            } else if end < 0 {
-                sub(&args[2], |x| rune_slice(x, start as usize, l as usize))
-            } else if start > end {
-                Value::str("")
+                if end < 0 {
+                    return oob(format!("[:{end}]"));
+                }
+                byte_sub(&args[2], 0, end as usize)
+            } else if end < 0 || end > l {
+                // s[start:]
+                if start > l {
+                    return oob(format!("[{start}:{l}]"));
+                }
+                byte_sub(&args[2], start as usize, l as usize)
             } else {
-                sub(&args[2], |x| rune_slice(x, start as usize, end as usize))
+                if start > end {
+                    return oob(format!("[{start}:{end}]"));
+                }
+                byte_sub(&args[2], start as usize, end as usize)
             }
         }
         AlignLeft | AlignRight => {
@@ -223,10 +255,10 @@ pub(crate) fn call_string_func<'a>(f: Func, args: &mut [Value<'a>]) -> Result<Va
                 _ => return Err("strings: Repeat output length overflow".into()),
             }
         }
-        Urlencode => Value::owned(query_escape(s(&args[0]))),
-        Urldecode => Value::owned(query_unescape(s(&args[0]))?),
-        B64enc => Value::owned(b64_encode(s(&args[0]).as_bytes())),
-        B64dec => Value::owned(match b64_decode(s(&args[0])) {
+        Urlencode => Value::owned(encode::query_escape(s(&args[0]))),
+        Urldecode => Value::owned(encode::query_unescape(s(&args[0]))?),
+        B64enc => Value::owned(encode::b64_encode(s(&args[0]).as_bytes())),
+        B64dec => Value::owned(match encode::b64_decode(s(&args[0])) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => e,
         }),
@@ -243,160 +275,6 @@ pub(crate) fn empty(v: &Value<'_>, data: &dyn TemplateData) -> bool {
         Value::Time(_) => false,
         v => !v.truth(data),
     }
-}
-
-/// Go's `url.QueryEscape`.
-pub(crate) fn query_escape(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    for b in src.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => {
-                out.push('%');
-                out.push(char::from(b"0123456789ABCDEF"[(b >> 4) as usize]));
-                out.push(char::from(b"0123456789ABCDEF"[(b & 15) as usize]));
-            }
-        }
-    }
-    out
-}
-
-/// Go's `url.QueryUnescape`.
-fn query_unescape(src: &str) -> Result<String, String> {
-    let b = src.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (
-                    b.get(i + 1).and_then(|&c| hex(c)),
-                    b.get(i + 2).and_then(|&c| hex(c)),
-                ) {
-                    (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
-                    _ => {
-                        let end = (i + 3).min(b.len());
-                        let esc = String::from_utf8_lossy(&b[i..end]).into_owned();
-                        return Err(format!("invalid URL escape {}", super::gofmt::quote(&esc)));
-                    }
-                }
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn b64_encode(src: &[u8]) -> String {
-    let mut out = String::with_capacity(src.len().div_ceil(3) * 4);
-    for chunk in src.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |a, (i, &b)| a | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Go's `base64.StdEncoding.DecodeString` (strict padding, CR/LF ignored).
-fn b64_decode(src: &str) -> Result<Vec<u8>, String> {
-    let err = |i: usize| format!("illegal base64 data at input byte {i}");
-    let b: Vec<(usize, u8)> = src
-        .bytes()
-        .enumerate()
-        .filter(|(_, c)| *c != b'\r' && *c != b'\n')
-        .collect();
-    let mut out = Vec::with_capacity(b.len() / 4 * 3);
-    let mut i = 0;
-    while i < b.len() {
-        let mut vals = [0u32; 4];
-        let mut n = 0;
-        while n < 4 {
-            let Some(&(pos, c)) = b.get(i + n) else {
-                return Err(err(b[i].0));
-            };
-            if c == b'=' {
-                if n < 2 {
-                    return Err(err(pos));
-                }
-                if n == 2 {
-                    match b.get(i + 3) {
-                        Some((_, b'=')) => {}
-                        Some(&(p, _)) => return Err(err(p)),
-                        None => return Err(err(src.len())),
-                    }
-                }
-                if let Some(&(p, _)) = b.get(i + 4) {
-                    return Err(err(p));
-                }
-                break;
-            }
-            vals[n] = B64.iter().position(|&x| x == c).ok_or_else(|| err(pos))? as u32;
-            n += 1;
-        }
-        let v = vals[0] << 18 | vals[1] << 12 | vals[2] << 6 | vals[3];
-        out.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8][..n - 1]);
-        i += 4;
-    }
-    Ok(out)
-}
-
-/// Go's `template.HTMLEscapeString`.
-pub(crate) fn html_escape(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    for c in src.chars() {
-        match c {
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\0' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Go's `template.JSEscapeString`.
-pub(crate) fn js_escape(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    for c in src.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '"' => out.push_str("\\\""),
-            '<' => out.push_str("\\u003C"),
-            '>' => out.push_str("\\u003E"),
-            '&' => out.push_str("\\u0026"),
-            '=' => out.push_str("\\u003D"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c if !c.is_ascii() && c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Go's builtin `index`.
@@ -501,60 +379,4 @@ pub(crate) fn slice<'a>(args: &mut [Value<'a>]) -> Result<Value<'a>, String> {
         Value::List(l) => Value::List(std::rc::Rc::new(l[idx[0]..idx[1]].to_vec())),
         _ => Value::Nil,
     })
-}
-
-/// Loki's `unixToTime`: 5, 10, 13, 16 or 19 digits are days, seconds,
-/// milliseconds, microseconds or nanoseconds.
-pub(crate) fn unix_to_time(epoch: &str) -> Result<GoTime, String> {
-    let i: i64 = epoch.parse().map_err(|_| {
-        format!(
-            "unable to parse time '{epoch}': strconv.ParseInt: parsing {}: invalid syntax",
-            super::gofmt::quote(epoch)
-        )
-    })?;
-    Ok(match epoch.len() {
-        5 => GoTime::from_unix(i.wrapping_mul(86_400), 0),
-        10 => GoTime::from_unix(i, 0),
-        13 => GoTime::from_unix(0, i.wrapping_mul(1_000_000)),
-        16 => GoTime::from_unix(0, i.wrapping_mul(1_000)),
-        19 => GoTime::from_unix(0, i),
-        _ => return Err(format!("unable to parse time '{epoch}': %!w(<nil>)")),
-    })
-}
-
-/// go-humanize's `ParseBytes`, as a float (Loki's `bytes`).
-pub(crate) fn parse_bytes(src: &str) -> Result<f64, String> {
-    let last = src
-        .bytes()
-        .take_while(|c| c.is_ascii_digit() || *c == b'.' || *c == b',')
-        .count();
-    let num = src[..last].replace(',', "");
-    let f: f64 = num.parse().map_err(|_| {
-        format!(
-            "strconv.ParseFloat: parsing {}: invalid syntax",
-            super::gofmt::quote(&num)
-        )
-    })?;
-    let extra = src[last..].trim().to_lowercase();
-    let m: f64 = match extra.as_str() {
-        "" | "b" => 1.0,
-        "kib" | "ki" => 1024.0,
-        "kb" | "k" => 1e3,
-        "mib" | "mi" => 1024f64.powi(2),
-        "mb" | "m" => 1e6,
-        "gib" | "gi" => 1024f64.powi(3),
-        "gb" | "g" => 1e9,
-        "tib" | "ti" => 1024f64.powi(4),
-        "tb" | "t" => 1e12,
-        "pib" | "pi" => 1024f64.powi(5),
-        "pb" | "p" => 1e15,
-        "eib" | "ei" => 1024f64.powi(6),
-        "eb" | "e" => 1e18,
-        _ => return Err(format!("unhandled size name: {extra}")),
-    };
-    let v = f * m;
-    if v >= u64::MAX as f64 {
-        return Err(format!("too large: {src}"));
-    }
-    Ok((v as u64) as f64)
 }

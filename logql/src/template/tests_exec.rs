@@ -369,3 +369,52 @@ fn failed_render_leaves_output_untouched() {
     ok_t.render(&data(), &mut out).unwrap();
     assert_eq!(out, "keep+alice");
 }
+
+#[test]
+fn dollar_variable() {
+    assert_eq!(ok("{{ with .user }}{{ $.method }}{{ end }}"), "GET");
+    assert_eq!(ok("{{ if true }}{{ $ = 1 }}{{ end }}{{ $ }}"), "1");
+    assert_eq!(
+        ok("{{ $x := 1 }}{{ if true }}{{ $ = 2 }}{{ $y := 3 }}{{ end }}{{ $x }}{{ $ }}"),
+        "12"
+    );
+}
+
+#[test]
+fn lexer_error_texts() {
+    let cases = [
+        ("{{ a@ }}", "template: line:1: bad character U+0040 '@'"),
+        ("{{ .a# }}", "template: line:1: bad character U+0023 '#'"),
+        (
+            "{{ 'ab' }}",
+            "template: line:1: malformed character constant: 'ab'",
+        ),
+        (
+            "{{ 'a }}",
+            "template: line:1: unterminated character constant",
+        ),
+        (
+            "{{ `abc }}",
+            "template: line:1: unterminated raw quoted string",
+        ),
+        ("{{ \"\\q\" }}", "template: line:1: invalid syntax"),
+        (
+            "{{ 99999999999999999999 }}",
+            "template: line:1: integer overflow: \"99999999999999999999\"",
+        ),
+        ("{{ .a :x }}", "template: line:1: expected :="),
+    ];
+    for (src, want) in cases {
+        match Template::parse(src) {
+            Ok(_) => panic!("{src}: parsed"),
+            Err(e) => assert_eq!(e.to_string(), want, "{src}"),
+        }
+    }
+}
+
+#[test]
+fn template_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Template>();
+    check::<TemplateError>();
+}

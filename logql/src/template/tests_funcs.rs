@@ -224,3 +224,60 @@ fn time_functions() {
     let year: i64 = ok(r#"{{ date "2006" now }}"#).parse().unwrap();
     assert!(year >= 2024, "{year}");
 }
+
+#[test]
+fn named_time_zones() {
+    let cases = [
+        (
+            r#"{{ toDateInZone "2006-01-02" "Nowhere/X" "2021-11-02" }}"#,
+            "2021-11-02 00:00:00 +0000 UTC",
+        ),
+        (
+            r#"{{ toDateInZone "2006-01-02" "Local" "2021-11-02" }}"#,
+            "2021-11-02 00:00:00 +0000 UTC",
+        ),
+        (
+            r#"{{ toDate "2006-01-02 15:04:05 MST" "2021-11-02 10:00:00 GMT" }}"#,
+            "2021-11-02 10:00:00 +0000 GMT",
+        ),
+        (
+            r#"{{ toDate "2006-01-02 15:04:05 MST" "2021-11-02 10:00:00 UTC" | unixEpoch }}"#,
+            "1635847200",
+        ),
+    ];
+    for (src, want) in cases {
+        assert_eq!(ok(src), want, "{src}");
+    }
+    if super::zone::load("Europe/Paris").is_none() {
+        return; // no tz database on this machine
+    }
+    let cases = [
+        (
+            r#"{{ toDateInZone "2006-01-02 15:04" "Europe/Paris" "2021-07-01 12:00" }}"#,
+            "2021-07-01 12:00:00 +0200 CEST",
+        ),
+        (
+            r#"{{ toDateInZone "2006-01-02 15:04" "Europe/Paris" "2021-07-01 12:00" | unixEpoch }}"#,
+            "1625133600",
+        ),
+        (
+            r#"{{ toDateInZone "2006-01-02" "Europe/Paris" "2021-11-02" | unixEpoch }}"#,
+            "1635807600",
+        ),
+        (
+            r#"{{ toDateInZone "2006-01-02T15:04:05Z07:00" "Europe/Paris" "2021-07-01T12:00:00+02:00" }}"#,
+            "2021-07-01 12:00:00 +0200 CEST",
+        ),
+        (
+            r#"{{ toDateInZone "2006-01-02T15:04:05Z07:00" "Europe/Paris" "2021-07-01T12:00:00+05:00" }}"#,
+            "2021-07-01 12:00:00 +0500 +0500",
+        ),
+        (
+            r#"{{ toDateInZone "2006-01-02 15:04" "America/New_York" "2021-01-15 08:30" | date "15:04 MST" }}"#,
+            "13:30 UTC",
+        ),
+    ];
+    for (src, want) in cases {
+        assert_eq!(ok(src), want, "{src}");
+    }
+}

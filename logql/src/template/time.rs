@@ -6,21 +6,23 @@
 
 use std::fmt::Write as _;
 
+use super::zone::ZoneName;
+
 /// Seconds from 0001-01-01 (Go's zero time) to the Unix epoch.
 const ZERO_UNIX: i64 = -62_135_596_800;
 
-/// An instant with a fixed offset; `utc` names the zone "UTC".
+/// An instant with the offset and zone name it is shown in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct GoTime {
     pub secs: i64,
     pub nsec: u32,
     /// Offset east of UTC in seconds.
     pub offset: i32,
-    /// Whether the zone is UTC (named "UTC"); otherwise the zone is unnamed.
-    pub utc: bool,
+    /// The zone abbreviation ("UTC", "CET"); empty for an unnamed fixed zone.
+    pub zone: ZoneName,
 }
 
-const MONTHS: [&str; 12] = [
+pub(super) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -34,7 +36,7 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
+pub(super) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",
@@ -45,7 +47,7 @@ const DAYS: [&str; 7] = [
 ];
 
 /// Days since 1970-01-01 to civil date (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(super) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -59,7 +61,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Civil date to days since 1970-01-01.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(super) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
@@ -69,11 +71,11 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn is_leap(y: i64) -> bool {
+pub(super) fn is_leap(y: i64) -> bool {
     y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
+pub(super) fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         2 if is_leap(y) => 29,
         2 => 28,
@@ -101,7 +103,7 @@ impl GoTime {
             secs: ZERO_UNIX,
             nsec: 0,
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
         }
     }
 
@@ -111,7 +113,7 @@ impl GoTime {
             secs: ns.div_euclid(1_000_000_000),
             nsec: ns.rem_euclid(1_000_000_000) as u32,
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
         }
     }
 
@@ -121,7 +123,7 @@ impl GoTime {
             secs: s,
             nsec: nsec.rem_euclid(1_000_000_000) as u32,
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
         }
     }
 
@@ -133,7 +135,7 @@ impl GoTime {
             secs: d.as_secs() as i64,
             nsec: d.subsec_nanos(),
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
         }
     }
 
@@ -141,7 +143,7 @@ impl GoTime {
     pub(crate) fn in_utc(self) -> GoTime {
         GoTime {
             offset: 0,
-            utc: true,
+            zone: ZoneName::UTC,
             ..self
         }
     }
@@ -180,8 +182,13 @@ impl GoTime {
         }
     }
 
-    fn zone_name(self) -> Option<&'static str> {
-        self.utc.then_some("UTC")
+    fn zone_name(&self) -> Option<&str> {
+        Some(self.zone.as_str()).filter(|n| !n.is_empty())
+    }
+
+    /// The year in the time's own zone.
+    pub(crate) fn year(self) -> i64 {
+        self.civil().year
     }
 
     /// Go's `Time.String()`: "2006-01-02 15:04:05.999999999 -0700 MST".
@@ -295,7 +302,7 @@ fn push_int(out: &mut String, v: i64, width: usize) {
 
 /// A layout element (Go's `std*` constants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Std {
+pub(super) enum Std {
     LongMonth,
     Month,
     NumMonth,
@@ -333,7 +340,7 @@ enum Std {
 }
 
 /// Go's `nextStdChunk`: the literal prefix, the next element, and the rest.
-fn next_std(layout: &str) -> (&str, Option<Std>, &str) {
+pub(super) fn next_std(layout: &str) -> (&str, Option<Std>, &str) {
     let b = layout.as_bytes();
     let at = |i: usize, s: &str| layout[i..].starts_with(s);
     for i in 0..b.len() {
@@ -412,304 +419,6 @@ fn next_std(layout: &str) -> (&str, Option<Std>, &str) {
         return (&layout[..i], Some(std), &layout[i + len..]);
     }
     (layout, None, "")
-}
-
-/// Go's `time.Parse(layout, value)` in UTC; `None` on any error (the
-/// template functions that parse turn errors into the zero time).
-pub(crate) fn parse(layout: &str, value: &str) -> Option<GoTime> {
-    let mut v = value;
-    let mut rest = layout;
-    let (mut year, mut month, mut day, mut hour, mut min, mut sec, mut nsec) =
-        (0i64, 1u32, 1u32, 0u32, 0u32, 0u32, 0u32);
-    let mut pm: Option<bool> = None;
-    let mut offset: Option<i32> = None;
-    let mut yday: Option<u32> = None;
-    loop {
-        let (prefix, std, after) = next_std(rest);
-        v = v.strip_prefix(prefix)?;
-        let Some(std) = std else {
-            if !v.is_empty() {
-                return None;
-            }
-            break;
-        };
-        rest = after;
-        match std {
-            Std::LongYear => {
-                let (n, r) = take_digits(v, 4, 4)?;
-                year = n as i64;
-                v = r;
-            }
-            Std::Year => {
-                let (n, r) = take_digits(v, 2, 2)?;
-                year = if n >= 69 {
-                    1900 + n as i64
-                } else {
-                    2000 + n as i64
-                };
-                v = r;
-            }
-            Std::LongMonth | Std::Month => {
-                let full = std == Std::LongMonth;
-                let (i, r) = lookup(v, &MONTHS, full)?;
-                month = i as u32 + 1;
-                v = r;
-            }
-            Std::NumMonth | Std::ZeroMonth => {
-                let (n, r) = take_digits(v, if std == Std::ZeroMonth { 2 } else { 1 }, 2)?;
-                month = n;
-                v = r;
-            }
-            Std::LongWeekDay | Std::WeekDay => {
-                let (_, r) = lookup(v, &DAYS, std == Std::LongWeekDay)?;
-                v = r;
-            }
-            Std::Day | Std::UnderDay | Std::ZeroDay => {
-                if std == Std::UnderDay {
-                    v = v.strip_prefix(' ').unwrap_or(v);
-                }
-                let (n, r) = take_digits(v, if std == Std::ZeroDay { 2 } else { 1 }, 2)?;
-                day = n;
-                v = r;
-            }
-            Std::UnderYearDay | Std::ZeroYearDay => {
-                let t = v.trim_start_matches(' ');
-                let (n, r) = take_digits(t, 3, 3).or_else(|| take_digits(t, 1, 3))?;
-                yday = Some(n);
-                v = r;
-            }
-            Std::Hour | Std::Hour12 | Std::ZeroHour12 => {
-                let fixed = std != Std::Hour12;
-                let (n, r) = take_digits(v, if fixed { 2 } else { 1 }, 2)?;
-                hour = n;
-                v = r;
-            }
-            Std::Minute | Std::ZeroMinute => {
-                let (n, r) = take_digits(v, if std == Std::ZeroMinute { 2 } else { 1 }, 2)?;
-                min = n;
-                v = r;
-            }
-            Std::Second | Std::ZeroSecond => {
-                let (n, r) = take_digits(v, if std == Std::ZeroSecond { 2 } else { 1 }, 2)?;
-                sec = n;
-                v = r;
-                // Go accepts fractional seconds after seconds even if the
-                // layout has none, unless the layout itself continues with them.
-                let next_is_frac = matches!(next_std(rest), ("", Some(Std::Frac { .. }), _));
-                if !next_is_frac
-                    && v.len() >= 2
-                    && matches!(v.as_bytes()[0], b'.' | b',')
-                    && v.as_bytes()[1].is_ascii_digit()
-                {
-                    let n = v[1..].bytes().take_while(u8::is_ascii_digit).count();
-                    nsec = frac_nanos(&v[1..1 + n]);
-                    v = &v[1 + n..];
-                }
-            }
-            Std::PM | Std::Pm => {
-                let p = v.get(..2)?;
-                pm = Some(match p.to_ascii_uppercase().as_str() {
-                    "PM" => true,
-                    "AM" => false,
-                    _ => return None,
-                });
-                v = &v[2..];
-            }
-            Std::Tz => {
-                if let Some(r) = v.strip_prefix("UTC") {
-                    offset = Some(0);
-                    v = r;
-                } else {
-                    let n = v.bytes().take_while(u8::is_ascii_uppercase).count();
-                    if n < 3 {
-                        return None;
-                    }
-                    offset.get_or_insert(0);
-                    v = &v[n..];
-                }
-            }
-            Std::Offset {
-                iso,
-                colon,
-                secs,
-                mins,
-            } => {
-                if iso && v.starts_with('Z') {
-                    offset = Some(0);
-                    v = &v[1..];
-                    continue;
-                }
-                let sign = match v.as_bytes().first()? {
-                    b'+' => 1,
-                    b'-' => -1,
-                    _ => return None,
-                };
-                let mut r = &v[1..];
-                let (h, r2) = take_digits(r, 2, 2)?;
-                r = r2;
-                let mut total = h as i32 * 3600;
-                if mins {
-                    if colon {
-                        r = r.strip_prefix(':')?;
-                    }
-                    let (m, r2) = take_digits(r, 2, 2)?;
-                    total += m as i32 * 60;
-                    r = r2;
-                }
-                if secs {
-                    if colon {
-                        r = r.strip_prefix(':')?;
-                    }
-                    let (s, r2) = take_digits(r, 2, 2)?;
-                    total += s as i32;
-                    r = r2;
-                }
-                offset = Some(sign * total);
-                v = r;
-            }
-            Std::Frac { digits, trim, sep } => {
-                if trim {
-                    if v.len() >= 2
-                        && v.as_bytes()[0] == sep as u8
-                        && v.as_bytes()[1].is_ascii_digit()
-                    {
-                        let n = v[1..].bytes().take_while(u8::is_ascii_digit).count();
-                        nsec = frac_nanos(&v[1..1 + n]);
-                        v = &v[1 + n..];
-                    }
-                } else {
-                    let r = v.strip_prefix(sep)?;
-                    let d = r.get(..digits)?;
-                    if !d.bytes().all(|c| c.is_ascii_digit()) {
-                        return None;
-                    }
-                    nsec = frac_nanos(d);
-                    v = &r[digits..];
-                }
-            }
-        }
-    }
-    match pm {
-        Some(true) if hour < 12 => hour += 12,
-        Some(false) if hour == 12 => hour = 0,
-        _ => {}
-    }
-    if let Some(yd) = yday {
-        if yd < 1 || yd > if is_leap(year) { 366 } else { 365 } {
-            return None;
-        }
-        let d = days_from_civil(year, 1, 1) + yd as i64 - 1;
-        let (_, m, dd) = civil_from_days(d);
-        month = m;
-        day = dd;
-    }
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || min > 59
-        || sec > 59
-    {
-        return None;
-    }
-    let local = days_from_civil(year, month, day) * 86_400 + (hour * 3600 + min * 60 + sec) as i64;
-    let off = offset.unwrap_or(0);
-    Some(GoTime {
-        secs: local - off as i64,
-        nsec,
-        offset: off,
-        utc: off == 0,
-    })
-}
-
-fn frac_nanos(d: &str) -> u32 {
-    let mut s: String = d.chars().take(9).collect();
-    while s.len() < 9 {
-        s.push('0');
-    }
-    s.parse().unwrap_or(0)
-}
-
-fn take_digits(v: &str, min: usize, max: usize) -> Option<(u32, &str)> {
-    let n = v.bytes().take(max).take_while(u8::is_ascii_digit).count();
-    if n < min {
-        return None;
-    }
-    Some((v[..n].parse().ok()?, &v[n..]))
-}
-
-fn lookup<'v>(v: &'v str, names: &[&str], full: bool) -> Option<(usize, &'v str)> {
-    for (i, name) in names.iter().enumerate() {
-        let n = if full { *name } else { &name[..3] };
-        if v.len() >= n.len() && v.is_char_boundary(n.len()) && v[..n.len()].eq_ignore_ascii_case(n)
-        {
-            return Some((i, &v[n.len()..]));
-        }
-    }
-    None
-}
-
-/// Go's `time.ParseDuration`, in seconds (Loki's `duration`).
-pub(crate) fn parse_duration_secs(s: &str) -> Result<f64, String> {
-    let err = || format!("time: invalid duration {}", super::gofmt::quote(s));
-    let (neg, mut rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest == "0" {
-        return Ok(0.0);
-    }
-    if rest.is_empty() {
-        return Err(err());
-    }
-    let mut total_ns: f64 = 0.0;
-    while !rest.is_empty() {
-        let n = rest
-            .bytes()
-            .take_while(|c| c.is_ascii_digit() || *c == b'.')
-            .count();
-        if n == 0 || rest[..n] == *"." {
-            return Err(err());
-        }
-        let num: f64 = rest[..n].parse().map_err(|_| err())?;
-        rest = &rest[n..];
-        let u = rest
-            .bytes()
-            .take_while(|c| !c.is_ascii_digit() && *c != b'.')
-            .count();
-        let unit = &rest[..u];
-        rest = &rest[u..];
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => {
-                return Err(format!(
-                    "time: missing unit in duration {}",
-                    super::gofmt::quote(s)
-                ))
-            }
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    super::gofmt::quote(unit),
-                    super::gofmt::quote(s)
-                ))
-            }
-        };
-        total_ns += (num * scale).trunc();
-    }
-    if total_ns > i64::MAX as f64 {
-        return Err(err());
-    }
-    // Go's Duration holds whole nanoseconds; Seconds() splits them.
-    let ns = total_ns as i64;
-    let secs = (ns / 1_000_000_000) as f64 + (ns % 1_000_000_000) as f64 / 1e9;
-    Ok(if neg { -secs } else { secs })
 }
 
 /// The argument-less `time.Time` methods a template can call (`.Unix`, ...).
