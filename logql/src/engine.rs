@@ -111,6 +111,18 @@ pub enum QueryValue {
     Scalar { ts: i64, value: f64 },
 }
 
+impl QueryValue {
+    /// Loki's `resultType`: `streams`, `matrix`, `vector` or `scalar`.
+    pub fn result_type(&self) -> &'static str {
+        match self {
+            QueryValue::Streams(_) => "streams",
+            QueryValue::Matrix(_) => "matrix",
+            QueryValue::Vector(_) => "vector",
+            QueryValue::Scalar { .. } => "scalar",
+        }
+    }
+}
+
 /// Entries sharing one final label set, in the query's direction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stream {
