@@ -6,9 +6,10 @@
 //! it is a range query.
 //!
 //! - Log queries (`logs`) read `[start, end)`, run the pipeline per stream on
-//!   both cores and keep the first `limit` entries in `direction` across
-//!   streams (ties broken by the output stream's fingerprint). They are
-//!   refused as instant queries, as Loki does.
+//!   all cores and keep the first `limit` entries in `direction` across
+//!   streams (timestamp ties broken by the source stream's label hash, as
+//!   Loki does). They are refused as instant queries, as Loki does. A `limit`
+//!   of 0 returns nothing (the HTTP layer applies Loki's default of 100).
 //! - Metric queries are evaluated bottom-up into per-step vectors
 //!   (`steps::StepVectors`): range aggregations (`range`) read each stream
 //!   once, in time order, and slide windows `(t - range - offset, t - offset]`
@@ -16,8 +17,11 @@
 //!   operators (`binop`), `label_replace` and `vector()` then work step by
 //!   step. A range query answers a matrix (a scalar becomes one series with
 //!   no labels), an instant query a vector, or a scalar for a bare literal.
+//!   `approx_topk` is answered exactly, as `topk` (Loki needs sharding for
+//!   it and refuses it otherwise).
 //!
-//! Limits (`Limits`) carry Loki's defaults and messages.
+//! Limits (`Limits`) carry Loki's defaults and messages; a limit of 0
+//! disables it.
 
 mod binop;
 mod logs;
@@ -107,6 +111,18 @@ pub enum QueryValue {
     Scalar { ts: i64, value: f64 },
 }
 
+impl QueryValue {
+    /// Loki's `resultType`: `streams`, `matrix`, `vector` or `scalar`.
+    pub fn result_type(&self) -> &'static str {
+        match self {
+            QueryValue::Streams(_) => "streams",
+            QueryValue::Matrix(_) => "matrix",
+            QueryValue::Vector(_) => "vector",
+            QueryValue::Scalar { .. } => "scalar",
+        }
+    }
+}
+
 /// Entries sharing one final label set, in the query's direction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stream {
@@ -140,6 +156,10 @@ pub struct Sample {
     pub ts: i64,
     pub value: f64,
 }
+
+/// Points per series no configuration can raise: bounds the memory of the
+/// evaluation grid.
+const MAX_POINTS: i64 = 10_000_000;
 
 /// Evaluates `expr` over `source`: a range query when `params.step > 0` or
 /// `start != end`, an instant query otherwise (see the module docs).
@@ -192,12 +212,14 @@ fn evaluate_metric(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
             ));
         }
-        if limits.max_points_per_series > 0
-            && (p.end - p.start) / p.step > limits.max_points_per_series
-        {
+        let max = match limits.max_points_per_series {
+            n if n > 0 => n.min(MAX_POINTS),
+            _ => MAX_POINTS,
+        };
+        if (p.end - p.start) / p.step > max {
             return Err(Error::BadQuery(format!(
                 "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
-                group_thousands(limits.max_points_per_series)
+                group_thousands(max)
             )));
         }
     }
@@ -205,6 +227,19 @@ fn evaluate_metric(
     let grid = steps::Grid::new(p);
     let node = sample::eval(expr, source, &grid)?;
     steps::into_value(node, &grid, expr, limits)
+}
+
+/// Prometheus' `labels.Hash()` (xxHash64 of `name 0xff value 0xff ...`):
+/// Loki breaks timestamp ties between streams by it.
+pub(crate) fn stream_hash(labels: &Labels) -> u64 {
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for (k, v) in labels.iter() {
+        h.update(k.as_bytes());
+        h.update(&[0xff]);
+        h.update(v.as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest()
 }
 
 /// Loki refuses selectors whose matchers all accept the empty string.
@@ -240,7 +275,7 @@ fn group_thousands(n: i64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

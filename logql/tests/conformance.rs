@@ -29,11 +29,7 @@ use sluice_logql::source::{Direction, Entry, MemSource};
 use sluice_logql::{parser, Error, Labels};
 
 /// Query ids (line numbers in `queries.txt`) that do not pass yet.
-const KNOWN_FAILURES: &[&str] = &[
-    // template actions beyond field references, pending the pipeline's use
-    // of the Go template engine
-    "45", "46", "47", "48", "49", "107",
-];
+const KNOWN_FAILURES: &[&str] = &[];
 
 /// An hour boundary, like the recording's base time.
 const BASE_S: i64 = 1_699_999_200;
@@ -42,6 +38,9 @@ const NS: i64 = 1_000_000_000;
 fn suite_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance")
 }
+
+/// `[ts, line, metadata or null]` as `dataset.py` emits it.
+type RawEntry = (i64, String, Option<HashMap<String, String>>);
 
 /// Runs `dataset.py` and loads its streams.
 fn load_dataset() -> MemSource {
@@ -67,10 +66,8 @@ json.dump(out, sys.stdout)
         "dataset.py failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let raw: Vec<(
-        HashMap<String, String>,
-        Vec<(i64, String, Option<HashMap<String, String>>)>,
-    )> = serde_json::from_slice(&output.stdout).expect("dataset json");
+    let raw: Vec<(HashMap<String, String>, Vec<RawEntry>)> =
+        serde_json::from_slice(&output.stdout).expect("dataset json");
     let streams = raw
         .into_iter()
         .map(|(labels, entries)| {
@@ -363,4 +360,153 @@ fn loki_conformance_in_process() {
         fixed.is_empty(),
         "queries in KNOWN_FAILURES now pass, remove them from the list: {fixed:?}"
     );
+}
+
+/// Throughput over one million lines (run in release:
+/// `cargo test -p sluice-logql --release --test conformance -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn perf_one_million_lines() {
+    use sluice_logql::source::{
+        EntrySize, LogSource, SelectParams, SizeReader, SourceError, StreamReader,
+    };
+    use std::time::Instant;
+
+    /// Streams sorted once; `select` hands out cheap clones.
+    struct Prebuilt(Vec<(Labels, std::sync::Arc<Vec<Entry>>)>);
+    impl LogSource for Prebuilt {
+        fn select(&self, p: &SelectParams) -> Result<Vec<StreamReader>, SourceError> {
+            let mut out = Vec::new();
+            for (labels, entries) in &self.0 {
+                if !labels.matches(&p.matchers) {
+                    continue;
+                }
+                let entries = std::sync::Arc::clone(entries);
+                let (start, end) = (p.start, p.end);
+                let lo = entries.partition_point(|e| e.ts < start);
+                let hi = entries.partition_point(|e| e.ts < end);
+                let it: Box<dyn Iterator<Item = Result<Entry, SourceError>> + Send> =
+                    if p.direction == Direction::Forward {
+                        Box::new((lo..hi).map(move |i| Ok(entries[i].clone())))
+                    } else {
+                        Box::new((lo..hi).rev().map(move |i| Ok(entries[i].clone())))
+                    };
+                out.push(StreamReader {
+                    labels: labels.clone(),
+                    entries: it,
+                });
+            }
+            Ok(out)
+        }
+
+        fn select_sizes(&self, p: &SelectParams) -> Result<Vec<SizeReader>, SourceError> {
+            let mut out = Vec::new();
+            for (labels, entries) in &self.0 {
+                if !labels.matches(&p.matchers) {
+                    continue;
+                }
+                let entries = std::sync::Arc::clone(entries);
+                let lo = entries.partition_point(|e| e.ts < p.start);
+                let hi = entries.partition_point(|e| e.ts < p.end);
+                let it = (lo..hi).map(move |i| {
+                    Ok(EntrySize {
+                        ts: entries[i].ts,
+                        len: entries[i].line.len() as u32,
+                    })
+                });
+                out.push(SizeReader {
+                    labels: labels.clone(),
+                    entries: Box::new(it),
+                });
+            }
+            Ok(out)
+        }
+    }
+
+    let apps = ["api", "web", "db", "worker", "auth"];
+    let levels = ["debug", "info", "info", "warn", "error"];
+    let mut streams = Vec::new();
+    let per_stream = 10_000i64;
+    for s in 0..100i64 {
+        let app = apps[(s % 5) as usize];
+        let labels = Labels::new(vec![
+            ("app".into(), app.into()),
+            ("pod".into(), format!("{app}-{s}")),
+        ]);
+        let mut entries = Vec::with_capacity(per_stream as usize);
+        for i in 0..per_stream {
+            let ts = BASE_S * NS + i * 3600 * NS / per_stream + s;
+            let line = format!(
+                "level={} ts_seq={i} method=GET path=/api/v1/users status={} latency={}ms msg=\"handled request{}\"",
+                levels[((i * 7 + s) % 5) as usize],
+                200 + (i % 4) * 100,
+                (i * 13) % 2000,
+                if i % 1000 == 7 { " needle" } else { "" }
+            );
+            entries.push(Entry {
+                ts,
+                line: Bytes::from(line),
+                metadata: Vec::new(),
+            });
+        }
+        streams.push((labels, std::sync::Arc::new(entries)));
+    }
+    let source = Prebuilt(streams);
+    let range = QueryParams {
+        start: BASE_S * NS,
+        end: (BASE_S + 3600) * NS,
+        step: 60 * NS,
+        direction: Direction::Backward,
+        limit: 100,
+    };
+    let queries = [
+        "sum by (app) (count_over_time({app=~\".+\"}[5m]))",
+        "count_over_time({app=\"api\"}[1m])",
+        "sum by (app) (rate({app=~\".+\"} |= \"error\" [5m]))",
+        "sum by (level) (count_over_time({app=~\".+\"} | logfmt [5m]))",
+        "quantile_over_time(0.99, {app=~\".+\"} | logfmt | unwrap duration(latency) [5m]) by (app)",
+        "{app=~\".+\"} |= \"needle\"",
+        "{app=~\".+\"}",
+    ];
+    let only: Option<usize> = std::env::var("PERF_ONLY").ok().and_then(|s| s.parse().ok());
+    let rounds: usize = std::env::var("PERF_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    for (i, q) in queries
+        .iter()
+        .enumerate()
+        .cycle()
+        .take(queries.len() * rounds)
+    {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
+        let expr = parser::parse_expr(q).unwrap();
+        let cpu = cpu_ms();
+        let t = Instant::now();
+        let v = evaluate(&expr, &source, &range, &Limits::default()).unwrap();
+        let n = match &v {
+            QueryValue::Matrix(m) => m.len(),
+            QueryValue::Streams(s) => s.iter().map(|s| s.entries.len()).sum(),
+            _ => 0,
+        };
+        println!(
+            "{:>8.1} ms wall {:>6} ms cpu  {n:>5}  {q}",
+            t.elapsed().as_secs_f64() * 1e3,
+            cpu_ms() - cpu
+        );
+    }
+}
+
+/// This process' user + system CPU time in milliseconds (10 ms resolution).
+fn cpu_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // after the command name: state is field 0, utime 11, stime 12 (clock ticks, 100 Hz)
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 10
 }

@@ -5,8 +5,8 @@
 //! Workers share a cutoff: once `limit` entries are known, a stream stops at
 //! its first entry that falls after the current `limit`-th best timestamp,
 //! since every later entry of that stream ranks lower still. Ties on the
-//! timestamp are broken by the output stream's fingerprint, as Loki's heap
-//! iterator breaks them by stream hash.
+//! timestamp are broken by the source stream's Prometheus label hash, as
+//! Loki's heap iterator breaks them.
 
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -24,6 +24,8 @@ use crate::{Error, Result};
 /// An entry that may make the answer. `key` orders entries best first.
 struct Candidate {
     key: i64,
+    /// Prometheus hash of the source stream's labels: Loki's tie-break.
+    stream: u64,
     ts: i64,
     line: Bytes,
     labels: Arc<Output>,
@@ -46,7 +48,7 @@ impl Cutoff {
     fn new(limit: usize) -> Self {
         Cutoff {
             limit,
-            best: Mutex::new(BinaryHeap::with_capacity(limit + 1)),
+            best: Mutex::new(BinaryHeap::with_capacity(limit.min(1 << 16) + 1)),
             bound: AtomicI64::new(i64::MAX),
         }
     }
@@ -98,7 +100,7 @@ pub(crate) fn eval(expr: &LogExpr, source: &dyn LogSource, p: &QueryParams) -> R
         read_stream(r, &pipeline, forward, &cutoff, out)
     })?;
     let mut all: Vec<Candidate> = parts.into_iter().flatten().collect();
-    all.sort_by_key(|c| (c.key, c.labels.fp));
+    all.sort_by_key(|c| (c.key, c.stream));
     all.truncate(limit);
     Ok(group(all))
 }
@@ -110,12 +112,13 @@ fn read_stream(
     cutoff: &Cutoff,
     out: &mut Vec<Candidate>,
 ) -> Result<()> {
+    let stream = crate::engine::stream_hash(&r.labels);
     let mut sp = pipeline.for_stream(&r.labels);
     let mut outputs: HashMap<u64, Arc<Output>> = HashMap::new();
     let mut kept = 0usize;
     for e in r.entries {
         let e = e.map_err(|e| Error::Source(e.0))?;
-        let key = if forward { e.ts } else { -e.ts };
+        let key = if forward { e.ts } else { e.ts.saturating_neg() };
         if cutoff.excludes(key) {
             break;
         }
@@ -141,6 +144,7 @@ fn read_stream(
         };
         out.push(Candidate {
             key,
+            stream,
             ts: e.ts,
             line,
             labels,

@@ -80,6 +80,7 @@ pub(crate) fn chunks(len: usize, size: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

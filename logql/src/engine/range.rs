@@ -21,7 +21,7 @@ use super::par;
 use super::rangefn::RangeFn;
 use super::steps::{Grid, StepVectors};
 use super::window::{Slider, Windows};
-use crate::ast::{Grouping, RangeAgg, RangeOp};
+use crate::ast::{Grouping, RangeAgg, RangeOp, Stage};
 use crate::labels::{Labels, MatchOp, Matcher};
 use crate::pipeline::{Pipeline, SampleExtractor};
 use crate::source::{Direction, LogSource, SelectParams, SizeReader, SourceError, StreamReader};
@@ -39,6 +39,8 @@ pub(crate) fn eval(
     source: &dyn LogSource,
     grid: &Grid,
 ) -> Result<StepVectors> {
+    let optimized = without_useless_line_format(agg);
+    let agg = optimized.as_ref().unwrap_or(agg);
     let range = agg.range.range;
     let offset = agg.range.offset;
     let rf = RangeFn {
@@ -59,8 +61,8 @@ pub(crate) fn eval(
     };
     let sel = SelectParams {
         matchers: agg.range.log.selector.clone(),
-        start: grid.start - range - offset,
-        end: grid.end - offset + 1,
+        start: grid.start.saturating_sub(range).saturating_sub(offset),
+        end: grid.end.saturating_sub(offset).saturating_add(1),
         direction: Direction::Forward,
         required_literals: Pipeline::new(&agg.range.log.pipeline)?.required_literals(),
     };
@@ -89,6 +91,35 @@ pub(crate) fn eval(
         sv = absent(sv, &agg.range.log.selector);
     }
     Ok(sv)
+}
+
+/// Loki's `removeLineformat`: in a range aggregation other than
+/// `bytes_over_time`/`bytes_rate`, a `line_format` that no later parser or
+/// line filter reads is dropped before evaluation. This is visible (template
+/// errors vanish, `__line__` in a later `label_format` sees the original
+/// line), so it is reproduced, not just used as a speed-up.
+fn without_useless_line_format(agg: &RangeAgg) -> Option<RangeAgg> {
+    if matches!(agg.op, RangeOp::BytesOverTime | RangeOp::BytesRate) {
+        return None;
+    }
+    let stages = &agg.range.log.pipeline;
+    let read_later = |i: usize| {
+        stages[i..]
+            .iter()
+            .any(|s| matches!(s, Stage::Parser(_) | Stage::LineFilter(_)))
+    };
+    let keep: Vec<Stage> = stages
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| !matches!(s, Stage::LineFormat(_)) || read_later(*i))
+        .map(|(_, s)| s.clone())
+        .collect();
+    if keep.len() == stages.len() {
+        return None;
+    }
+    let mut out = agg.clone();
+    out.range.log.pipeline = keep;
+    Some(out)
 }
 
 /// Operations whose per-window value is a function of sample count and sum.
@@ -165,6 +196,8 @@ impl<T: Default> Table<T> {
     }
 
     /// Merges tables from several workers; `join` combines two series' data.
+    /// Series come out ordered by fingerprint, so answers do not depend on
+    /// which worker read which stream.
     fn merge(tables: Vec<Table<T>>, mut join: impl FnMut(&mut T, T)) -> Vec<(Labels, T)> {
         let mut out: Table<T> = Table::default();
         for t in tables {
@@ -178,7 +211,9 @@ impl<T: Default> Table<T> {
                 }
             }
         }
-        out.series.into_iter().map(|(l, _, d)| (l, d)).collect()
+        let mut series = out.series;
+        series.sort_by_key(|s| s.1);
+        series.into_iter().map(|(l, _, d)| (l, d)).collect()
     }
 }
 
@@ -248,7 +283,12 @@ fn finish_additive(accs: Vec<Acc>, rf: &RangeFn, len: usize) -> StepVectors {
     let secs = rf.range as f64 / 1e9;
     for (id, (labels, mut points)) in series.into_iter().enumerate() {
         if !points.windows(2).all(|p| p[0].0 < p[1].0) {
-            points.sort_by_key(|p| p.0);
+            // a canonical order within a step keeps float sums reproducible
+            points.sort_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then(a.2.total_cmp(&b.2))
+                    .then(a.1.total_cmp(&b.1))
+            });
         }
         let mut i = 0;
         while i < points.len() {
@@ -273,17 +313,38 @@ fn finish_additive(accs: Vec<Acc>, rf: &RangeFn, len: usize) -> StepVectors {
     sv
 }
 
-/// Samples `(ts, value)` of one series and whether they are in time order.
+/// Samples `(ts, value)` of one series, with the streams they came from.
 #[derive(Default)]
 struct Samples {
     points: Vec<(i64, f64)>,
-    unsorted: bool,
+    /// `(stream hash, index of its first point)` for each run of
+    /// points read from one stream.
+    runs: Vec<(u64, usize)>,
+}
+
+impl Samples {
+    /// Time order across streams; equal timestamps ordered by stream hash,
+    /// as Loki's sample heap orders them.
+    fn sort(&mut self) {
+        if self.runs.len() < 2 {
+            return;
+        }
+        let mut keyed: Vec<(i64, u64, f64)> = Vec::with_capacity(self.points.len());
+        for (r, &(fp, start)) in self.runs.iter().enumerate() {
+            let end = self.runs.get(r + 1).map_or(self.points.len(), |n| n.1);
+            keyed.extend(self.points[start..end].iter().map(|&(ts, v)| (ts, fp, v)));
+        }
+        keyed.sort_by_key(|&(ts, fp, _)| (ts, fp));
+        self.points = keyed.into_iter().map(|(ts, _, v)| (ts, v)).collect();
+        self.runs.truncate(1);
+    }
 }
 
 type Coll = Table<Samples>;
 
 impl Coll {
     fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor) -> Result<()> {
+        let stream_fp = crate::engine::stream_hash(&r.labels);
         let mut sx = ex.for_stream(&r.labels);
         let mut local: HashMap<u64, usize> = HashMap::new();
         let mut last: Option<(u64, usize)> = None;
@@ -299,9 +360,8 @@ impl Coll {
                         Some(&id) => id,
                         None => {
                             let id = self.intern(&lr.all);
-                            // a series seen in an earlier stream gets interleaved samples
                             let s = &mut self.series[id].2;
-                            s.unsorted |= !s.points.is_empty();
+                            s.runs.push((stream_fp, s.points.len()));
                             local.insert(lr.hash, id);
                             id
                         }
@@ -318,13 +378,13 @@ impl Coll {
 
 fn finish_collected(colls: Vec<Coll>, rf: &RangeFn, w: &Windows) -> Result<StepVectors> {
     let mut series = Table::merge(colls, |a, b| {
+        let shift = a.points.len();
+        a.runs
+            .extend(b.runs.into_iter().map(|(fp, i)| (fp, i + shift)));
         a.points.extend(b.points);
-        a.unsorted = true;
     });
     for (_, s) in &mut series {
-        if s.unsorted {
-            s.points.sort_by_key(|p| p.0);
-        }
+        s.sort();
     }
     let parts = par::run(
         par::chunks(series.len(), SERIES_CHUNK),
@@ -337,10 +397,18 @@ fn finish_collected(colls: Vec<Coll>, rf: &RangeFn, w: &Windows) -> Result<StepV
             Ok(())
         },
     )?;
+    let parts_len = parts.len();
     let mut sv = StepVectors::empty(w.grid.len);
     for part in parts {
         for (k, step) in part.into_iter().enumerate() {
             sv.steps[k].extend(step);
+        }
+    }
+    // workers took chunks in any order; series order is part of the answer's
+    // reproducibility (float sums, ties in topk)
+    if parts_len > 1 {
+        for step in &mut sv.steps {
+            step.sort_unstable_by_key(|p| p.0);
         }
     }
     sv.labels = series.into_iter().map(|(l, _)| l).collect();

@@ -101,7 +101,7 @@ fn stdvar(samples: &[(i64, f64)]) -> f64 {
     aux / count
 }
 
-/// Prometheus' quantile: sorts `values`, interpolates between the two
+/// Prometheus' quantile: reorders `values`, interpolates between the two
 /// nearest ranks; NaN for no values, ±Inf for `q` outside [0, 1].
 pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if values.is_empty() {
@@ -113,19 +113,27 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    // NaN sorts first, as in Loki's HeapByMaxValue
-    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+    // NaN orders first, as in Loki's HeapByMaxValue; only the two ranks
+    // around the quantile are needed, so select instead of sorting
+    let order = |a: &f64, b: &f64| match (a.is_nan(), b.is_nan()) {
         (true, true) => std::cmp::Ordering::Equal,
         (true, false) => std::cmp::Ordering::Less,
         (false, true) => std::cmp::Ordering::Greater,
         _ => a.total_cmp(b),
-    });
+    };
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
     let upper = (lower + 1.0).min(n - 1.0);
     let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+    let (_, lo, above) = values.select_nth_unstable_by(lower as usize, order);
+    let lo = *lo;
+    let hi = if upper > lower {
+        above.iter().copied().min_by(order).unwrap_or(lo)
+    } else {
+        lo
+    };
+    lo * (1.0 - weight) + hi * weight
 }
 
 /// Loki's `rate_counter`: Prometheus' extrapolated counter rate as Loki
@@ -243,6 +251,29 @@ mod tests {
         let mut q = f(RangeOp::QuantileOverTime);
         q.param = 0.25;
         assert_eq!(q.apply(&s(&[10.0, 20.0, 30.0, 40.0, 50.0])), 20.0);
+    }
+
+    #[test]
+    fn quantile_by_selection_equals_sorting() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as f64 / 1000.0
+        };
+        for n in 1..40 {
+            let v: Vec<f64> = (0..n).map(|_| next().floor()).collect();
+            let mut sorted = v.clone();
+            sorted.sort_by(|a, b| a.total_cmp(b));
+            for q in [0.0, 0.1, 0.25, 0.5, 0.9, 0.99, 1.0] {
+                let rank = q * (n as f64 - 1.0);
+                let (lo, w) = (rank.floor() as usize, rank - rank.floor());
+                let hi = (lo + 1).min(n - 1);
+                let want = sorted[lo] * (1.0 - w) + sorted[hi] * w;
+                assert_eq!(quantile(q, &mut v.clone()), want, "n={n} q={q}");
+            }
+        }
     }
 
     #[test]

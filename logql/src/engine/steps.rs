@@ -56,8 +56,9 @@ impl Grid {
         if t <= self.start {
             return 0;
         }
-        let k = (t - self.start + self.step - 1) / self.step;
-        (k as usize).min(self.len)
+        let k = (i128::from(t) - i128::from(self.start) + i128::from(self.step) - 1)
+            / i128::from(self.step);
+        usize::try_from(k).unwrap_or(usize::MAX).min(self.len)
     }
 }
 

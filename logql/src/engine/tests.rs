@@ -671,3 +671,118 @@ fn durations_print_like_go_and_prometheus() {
     assert_eq!(format_go_duration(250_000_000), "250ms");
     assert_eq!(format_go_duration(722 * 3600 * S), "722h0m0s");
 }
+
+#[test]
+fn log_limit_matches_a_full_sort_over_many_streams() {
+    // 50 streams with interleaved, colliding timestamps
+    let mut seed = 11u64;
+    let mut next = |m: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % m
+    };
+    let mut streams = Vec::new();
+    for s in 0..50 {
+        let mut ts: Vec<i64> = (0..40).map(|_| next(5000) as i64 * 1_000_000).collect();
+        ts.sort_unstable();
+        ts.dedup();
+        let entries = ts
+            .iter()
+            .map(|&t| entry(t, &format!("s{s} t{t}")))
+            .collect();
+        streams.push((labels(&[("app", "x"), ("s", &s.to_string())]), entries));
+    }
+    let src = MemSource { streams };
+    for direction in [Direction::Forward, Direction::Backward] {
+        for limit in [1u32, 7, 100, 1000, 5000] {
+            let p = QueryParams {
+                start: BASE,
+                end: BASE + 10 * S,
+                step: 0,
+                direction,
+                limit,
+            };
+            let v = evaluate(
+                &Expr::Log(log(vec![eq("app", "x")], vec![])),
+                &src,
+                &p,
+                &Limits::default(),
+            )
+            .unwrap();
+            let QueryValue::Streams(got) = v else {
+                panic!()
+            };
+            let mut got_ts: Vec<i64> = got
+                .iter()
+                .flat_map(|s| s.entries.iter().map(|e| e.ts))
+                .collect();
+            let mut all: Vec<i64> = src
+                .streams
+                .iter()
+                .flat_map(|(_, e)| e.iter().map(|e| e.ts))
+                .collect();
+            all.sort_unstable();
+            if direction == Direction::Backward {
+                all.reverse();
+                got_ts.sort_unstable_by(|a, b| b.cmp(a));
+            } else {
+                got_ts.sort_unstable();
+            }
+            all.truncate(limit as usize);
+            assert_eq!(got_ts, all, "{direction:?} limit {limit}");
+            for s in &got {
+                let ordered = s.entries.windows(2).all(|w| match direction {
+                    Direction::Forward => w[0].ts <= w[1].ts,
+                    Direction::Backward => w[0].ts >= w[1].ts,
+                });
+                assert!(ordered, "entries of {} out of order", s.labels);
+            }
+        }
+    }
+}
+
+#[test]
+fn stream_hash_is_prometheus_labels_hash() {
+    // xxHash64 of "a\xffb\xff" with seed 0, as Go's labels.FromStrings("a", "b").Hash()
+    let h = stream_hash(&labels(&[("a", "b")]));
+    assert_eq!(h, xxhash_rust::xxh64::xxh64(b"a\xffb\xff", 0));
+    assert_ne!(h, stream_hash(&labels(&[("a", "c")])));
+}
+
+#[test]
+fn timestamp_ties_break_by_stream_hash() {
+    let (x, y) = (
+        labels(&[("app", "t"), ("s", "x")]),
+        labels(&[("app", "t"), ("s", "y")]),
+    );
+    let src = MemSource {
+        streams: vec![
+            (x.clone(), vec![entry(S, "from x")]),
+            (y.clone(), vec![entry(S, "from y")]),
+        ],
+    };
+    let first = if stream_hash(&x) < stream_hash(&y) {
+        "from x"
+    } else {
+        "from y"
+    };
+    for direction in [Direction::Forward, Direction::Backward] {
+        let p = QueryParams {
+            start: BASE,
+            end: BASE + 10 * S,
+            step: 0,
+            direction,
+            limit: 1,
+        };
+        let v = evaluate(
+            &Expr::Log(log(vec![eq("app", "t")], vec![])),
+            &src,
+            &p,
+            &Limits::default(),
+        )
+        .unwrap();
+        let lines: Vec<String> = stream_lines(v).into_iter().flat_map(|(_, l)| l).collect();
+        assert_eq!(lines, vec![first.to_string()], "{direction:?}");
+    }
+}

@@ -21,7 +21,7 @@ pub(crate) struct Windows {
 impl Windows {
     /// Inclusive end of step `k`'s window.
     fn end(&self, k: usize) -> i64 {
-        self.grid.ts(k) - self.offset
+        self.grid.ts(k).saturating_sub(self.offset)
     }
 
     /// The first step whose window end is at or after `ts`.
@@ -40,7 +40,7 @@ impl Windows {
         let mut k = self.first_step_seeing(samples[0].0);
         while k < self.grid.len {
             let end = self.end(k);
-            let start = end - self.range;
+            let start = end.saturating_sub(self.range);
             while lo < n && samples[lo].0 <= start {
                 lo += 1;
             }
@@ -100,7 +100,7 @@ impl Slider {
     }
 
     fn emit_step(&mut self, w: &Windows, emit: &mut impl FnMut(usize, f64, f64)) {
-        let start = w.end(self.k) - w.range;
+        let start = w.end(self.k).saturating_sub(w.range);
         while let Some(&(ts, v)) = self.buf.front() {
             if ts > start {
                 break;
