@@ -6,6 +6,7 @@ mod block;
 mod checkpoint;
 mod codec;
 mod data;
+mod lines;
 
 use std::fmt;
 use std::str::FromStr;
@@ -144,7 +145,7 @@ impl Head {
         for (i, pairs) in &self.md {
             md[*i as usize] = pairs;
         }
-        let mut b = BlockBuilder::new(self.lines.len());
+        let mut b = BlockBuilder::new(self.len(), self.lines.len());
         for i in order {
             let i = i as usize;
             b.push(self.ts[i], self.line(i), md[i]);

@@ -173,7 +173,10 @@ pub async fn suite_midnight_spanning_chunk(store: Store) {
     let l = labels(&[("app", "night")]);
     // 10 entries from 5 s before midnight to 4 s after
     let r = put(&store, "t3", &l, day_start - 5_000_000_000, 10).await;
-    store.write_index("t3", std::slice::from_ref(&r)).await.unwrap();
+    store
+        .write_index("t3", std::slice::from_ref(&r))
+        .await
+        .unwrap();
     let before = store
         .series("t3", &[], day_start - 2_000_000_000, day_start - 1)
         .await
