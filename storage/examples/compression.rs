@@ -6,7 +6,7 @@
 //! `trace_id`), pushes them round-robin in batches of 100 per stream into
 //! `MemChunk`s, encodes every chunk, then decodes and scans them.
 //!
-//! Run: `cargo run -p sluice-storage --release --example compression [lines] [streams] [encoding]`
+//! Run: `cargo run -p sluice-storage --release --example compression [lines] [streams] [encoding] [block KiB]`
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -134,24 +134,20 @@ struct Stream {
     chunk: MemChunk,
 }
 
+/// CPU time of this thread (CLOCK_THREAD_CPUTIME_ID: precise even for
+/// short intervals, unlike getrusage's tick-sampled times).
 fn cpu_seconds() -> f64 {
-    // SAFETY-free: getrusage only writes into the struct we pass.
-    let mut u: libc::rusage = unsafe_zeroed();
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     #[allow(unsafe_code)]
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
     if rc != 0 {
         return 0.0;
     }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
-fn unsafe_zeroed() -> libc::rusage {
-    #[allow(unsafe_code)]
-    // SAFETY: rusage is a plain C struct of integers; all-zero is valid.
-    unsafe {
-        std::mem::zeroed()
-    }
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 fn main() {
@@ -162,10 +158,13 @@ fn main() {
         .unwrap_or(1_000_000);
     let nstreams: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(500);
     let encoding: Encoding = args.get(3).and_then(|s| s.parse().ok()).unwrap_or_default();
-    let cfg = ChunkConfig {
+    let mut cfg = ChunkConfig {
         encoding,
         ..ChunkConfig::default()
     };
+    if let Some(kib) = args.get(4).and_then(|s| s.parse::<usize>().ok()) {
+        cfg.block_size = kib * 1024;
+    }
     let per_stream = total / nstreams;
     let step = 3600 * 1_000_000_000 / per_stream as i64;
     let mut streams: Vec<Stream> = (0..nstreams)
@@ -240,7 +239,10 @@ fn main() {
     drop(batches);
 
     let stored: u64 = encoded.iter().map(|b| b.len() as u64).sum();
-    println!("encoding            {encoding}");
+    println!(
+        "encoding            {encoding}, block size {} KiB",
+        cfg.block_size / 1024
+    );
     println!(
         "lines               {lines} over {nstreams} streams, {} chunks",
         encoded.len()
