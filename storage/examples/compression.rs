@@ -10,8 +10,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::time::Instant;
-
 use sluice_logql::source::Direction;
 use sluice_storage::{ChunkConfig, ChunkData, Encoding, MemChunk};
 
@@ -165,6 +163,14 @@ fn main() {
     if let Some(kib) = args.get(4).and_then(|s| s.parse::<usize>().ok()) {
         cfg.block_size = kib * 1024;
     }
+    let c0 = cpu_seconds();
+    for _ in 0..20_000 {
+        std::hint::black_box(cpu_seconds());
+    }
+    eprintln!(
+        "timer overhead: {:.0} ns per call",
+        (cpu_seconds() - c0) * 1e9 / 20_000.0
+    );
     let per_stream = total / nstreams;
     let step = 3600 * 1_000_000_000 / per_stream as i64;
     let mut streams: Vec<Stream> = (0..nstreams)
@@ -177,14 +183,18 @@ fn main() {
         })
         .collect();
 
-    // generate first, so the timings below are the chunk code only
-    let t = Instant::now();
-    let mut batches: Vec<(usize, Vec<GenEntry>)> = Vec::new();
+    // each batch is generated just before it is appended (untimed), so its
+    // lines are hot in cache as in an ingester that just decoded a push
+    let mut encoded: Vec<bytes::Bytes> = Vec::new();
+    let (mut raw, mut lines) = (0u64, 0u64);
+    let mut append_cpu = 0.0;
+    let mut encode_cpu = 0.0;
+    let mut peak_mem = 0usize;
+    let mut batch: Vec<GenEntry> = Vec::with_capacity(100);
     for round in 0..per_stream.div_ceil(100) {
-        for (si, s) in streams.iter_mut().enumerate() {
-            let n = (per_stream - round * 100).min(100);
-            let mut b = Vec::with_capacity(n as usize);
-            for _ in 0..n {
+        for s in streams.iter_mut() {
+            batch.clear();
+            for _ in 0..(per_stream - round * 100).min(100) {
                 s.ts += s.rng.int(1, 2 * step as u64 - 1) as i64;
                 let l = line(s.app, &mut s.rng, s.seq);
                 s.seq += 1;
@@ -193,42 +203,24 @@ fn main() {
                 } else {
                     Vec::new()
                 };
-                b.push((s.ts, l, md));
+                raw += l.len() as u64;
+                lines += 1;
+                batch.push((s.ts, l, md));
             }
-            batches.push((si, b));
+            let c0 = cpu_seconds();
+            for (ts, l, md) in &batch {
+                s.chunk.append(*ts, l.as_bytes(), md);
+            }
+            let full = s.chunk.is_full();
+            append_cpu += cpu_seconds() - c0;
+            if full {
+                let c1 = cpu_seconds();
+                encoded.push(s.chunk.encode());
+                s.chunk = MemChunk::new(&cfg);
+                encode_cpu += cpu_seconds() - c1;
+            }
         }
-    }
-    let raw: u64 = batches
-        .iter()
-        .flat_map(|(_, b)| b.iter().map(|e| e.1.len() as u64))
-        .sum();
-    let lines: u64 = batches.iter().map(|(_, b)| b.len() as u64).sum();
-    eprintln!(
-        "generated {lines} lines in {:.2}s",
-        t.elapsed().as_secs_f64()
-    );
-
-    let mut encoded: Vec<bytes::Bytes> = Vec::new();
-    let mut append_cpu = 0.0;
-    let mut encode_cpu = 0.0;
-    let mut peak_mem = 0usize;
-    for (i, (si, batch)) in batches.iter().enumerate() {
-        let c0 = cpu_seconds();
-        let s = &mut streams[*si];
-        for (ts, l, md) in batch {
-            s.chunk.append(*ts, l.as_bytes(), md);
-        }
-        let full = s.chunk.is_full();
-        append_cpu += cpu_seconds() - c0;
-        if full {
-            let c1 = cpu_seconds();
-            encoded.push(s.chunk.encode());
-            s.chunk = MemChunk::new(&cfg);
-            encode_cpu += cpu_seconds() - c1;
-        }
-        if i % 500 == 0 {
-            peak_mem = peak_mem.max(streams.iter().map(|s| s.chunk.memory_bytes()).sum());
-        }
+        peak_mem = peak_mem.max(streams.iter().map(|s| s.chunk.memory_bytes()).sum());
     }
     peak_mem = peak_mem.max(streams.iter().map(|s| s.chunk.memory_bytes()).sum());
     let c1 = cpu_seconds();
@@ -236,7 +228,6 @@ fn main() {
         encoded.push(s.chunk.encode());
     }
     encode_cpu += cpu_seconds() - c1;
-    drop(batches);
 
     let stored: u64 = encoded.iter().map(|b| b.len() as u64).sum();
     println!(

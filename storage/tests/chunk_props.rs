@@ -42,7 +42,8 @@ fn line_strategy() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
-    let md = proptest::collection::vec(("[a-c]{1,2}", "[0-9a-f]{0,16}"), 0..3);
+    let value = prop_oneof!["[0-9a-f]{0,16}", "[0-9a-fA-F é]{0,6}"];
+    let md = proptest::collection::vec(("[a-c]{1,2}", value), 0..3);
     (
         prop_oneof![0i64..40, -5i64..5, Just(i64::MIN + 1), Just(i64::MAX - 1)],
         line_strategy(),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::{codec, lines, Encoding};
 use crate::error::{Error, Result};
-use crate::varint::{put_bytes, put_uvarint, put_varint, Reader};
+use crate::varint::{put_uvarint, put_varint, Reader};
 
 /// Summary of one block, kept in the chunk's block index: queries use it to
 /// skip blocks unread.
@@ -114,7 +114,7 @@ impl BlockBuilder {
             let mut m = Vec::new();
             put_uvarint(&mut m, self.dict.len() as u64);
             for s in &self.dict {
-                put_bytes(&mut m, s.as_bytes());
+                put_dict_string(&mut m, s);
             }
             m.extend_from_slice(&self.meta_refs);
             m
@@ -197,6 +197,58 @@ fn read_timestamps(r: &mut Reader, n: usize) -> Result<Vec<i64>> {
     Ok(ts)
 }
 
+fn is_lower_hex(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() % 2 == 0
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+fn hex_val(c: u8) -> u8 {
+    if c <= b'9' {
+        c - b'0'
+    } else {
+        c - b'a' + 10
+    }
+}
+
+/// A dictionary string: uvarint `len << 1 | hex`, then the bytes; lowercase
+/// hex strings of even length (trace and span ids) are stored as the bytes
+/// they spell, half the size.
+fn put_dict_string(out: &mut Vec<u8>, s: &str) {
+    if is_lower_hex(s) {
+        put_uvarint(out, ((s.len() as u64) << 1) | 1);
+        out.extend(
+            s.as_bytes()
+                .chunks_exact(2)
+                .map(|p| hex_val(p[0]) << 4 | hex_val(p[1])),
+        );
+    } else {
+        put_uvarint(out, (s.len() as u64) << 1);
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn read_dict_string(r: &mut Reader) -> Result<String> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let tag = r.uvarint()?;
+    let len = usize::try_from(tag >> 1).map_err(|_| r.err("string too long"))?;
+    if tag & 1 == 0 {
+        let b = r.take(len)?;
+        return String::from_utf8(b.to_vec()).map_err(|_| r.err("invalid utf-8 string"));
+    }
+    if len % 2 != 0 {
+        return Err(r.err("odd-length hex string"));
+    }
+    let b = r.take(len / 2)?;
+    let mut s = String::with_capacity(len);
+    for &x in b {
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 15)]));
+    }
+    Ok(s)
+}
+
 /// Sections above this size are refused as corrupt (blocks are ~256 KiB).
 const MAX_SECTION: usize = 1 << 28;
 
@@ -247,7 +299,7 @@ impl EncodedBlock {
         let dict_len = r.count(1)?;
         let mut dict = Vec::with_capacity(dict_len);
         for _ in 0..dict_len {
-            dict.push(r.string()?);
+            dict.push(read_dict_string(&mut r)?);
         }
         let get = |r: &Reader, id: u64| {
             dict.get(id as usize)
