@@ -162,12 +162,17 @@ fn write_timestamps(ts: &[i64], out: &mut Vec<u8>) {
         exp -= 1;
     }
     let div = 10u64.pow(u32::from(exp));
-    let max = deltas.iter().map(|d| d / div).max().unwrap_or(0);
+    let vals: Vec<u64> = if div == 1 {
+        deltas
+    } else {
+        deltas.iter().map(|d| d / div).collect()
+    };
+    let max = vals.iter().copied().max().unwrap_or(0);
     let width = (8 - max.leading_zeros() / 8) as u8;
     out.push(exp);
     out.push(width);
     for plane in 0..width {
-        out.extend(deltas.iter().map(|d| ((d / div) >> (8 * plane)) as u8));
+        out.extend(vals.iter().map(|v| (v >> (8 * plane)) as u8));
     }
 }
 
