@@ -204,7 +204,7 @@ fn read_timestamps(r: &mut Reader, n: usize) -> Result<Vec<i64>> {
 
 fn is_lower_hex(s: &str) -> bool {
     !s.is_empty()
-        && s.len() % 2 == 0
+        && s.len().is_multiple_of(2)
         && s.bytes()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
@@ -242,7 +242,7 @@ fn read_dict_string(r: &mut Reader) -> Result<String> {
         let b = r.take(len)?;
         return String::from_utf8(b.to_vec()).map_err(|_| r.err("invalid utf-8 string"));
     }
-    if len % 2 != 0 {
+    if !len.is_multiple_of(2) {
         return Err(r.err("odd-length hex string"));
     }
     let b = r.take(len / 2)?;
