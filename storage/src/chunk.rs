@@ -18,7 +18,10 @@ use crate::error::Error;
 use block::{BlockBuilder, EncodedBlock};
 
 /// Compression of block sections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Encoding {
     None,
     Snappy,
