@@ -40,6 +40,15 @@ fn split_line(b: &[u8], tmpl: &mut Vec<u8>, cols: &mut Vec<Vec<u64>>) {
     let mut i = 0;
     let mut lit = 0; // start of the pending literal span
     while i < b.len() {
+        // skip 8 plain bytes at a time
+        if let Some(w) = b.get(i..i + 8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            if !has_special(u64::from_le_bytes(a)) {
+                i += 8;
+                continue;
+            }
+        }
         let c = b[i];
         if c > b'9' || (c < b'0' && c > ESC) {
             i += 1;
@@ -73,6 +82,15 @@ fn split_line(b: &[u8], tmpl: &mut Vec<u8>, cols: &mut Vec<Vec<u64>>) {
         lit = j;
     }
     tmpl.extend_from_slice(&b[lit..]);
+}
+
+/// Whether any byte of `x` is an ASCII digit or at most `ESC` (SWAR: a byte
+/// below `n` exists iff `(x - n·0x01..) & !x & 0x80..` is non-zero).
+fn has_special(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_less = |y: u64, n: u64| y.wrapping_sub(ONES * n) & !y & HIGH != 0;
+    has_less(x ^ (ONES * u64::from(b'0')), 10) || has_less(x, u64::from(ESC) + 1)
 }
 
 fn write_columns(cols: &[Vec<u64>]) -> Vec<u8> {
@@ -149,9 +167,7 @@ pub fn join(tmpl: &[u8], numbers: &[u8], lens: &[u32], total: usize) -> Result<V
         while out.len() < end {
             // copy the literal span up to the next marker
             let rest = tmpl.get(t..).ok_or_else(|| bad("template too short"))?;
-            let span = rest
-                .iter()
-                .position(|&c| c <= ESC)
+            let span = memchr::memchr3(0, NUM, ESC, rest)
                 .unwrap_or(rest.len())
                 .min(end - out.len());
             out.extend_from_slice(&rest[..span]);
@@ -227,6 +243,21 @@ mod tests {
     fn numbers_leave_the_template() {
         let (t, _) = roundtrip(&[b"took 1234ms rows=5678", b"took 99ms rows=1"]);
         assert_eq!(t, b"took \x01ms rows=\x01took \x01ms rows=\x01".len());
+    }
+
+    #[test]
+    fn special_byte_detection() {
+        for b in 0..=255u8 {
+            let special = b.is_ascii_digit() || b <= ESC;
+            for pos in 0..8 {
+                let mut w = [b'x'; 8];
+                w[pos] = b;
+                assert_eq!(has_special(u64::from_le_bytes(w)), special, "byte {b} at {pos}");
+                let mut w = [0xffu8; 8];
+                w[pos] = b;
+                assert_eq!(has_special(u64::from_le_bytes(w)), special, "byte {b} at {pos} among 0xff");
+            }
+        }
     }
 
     #[test]
