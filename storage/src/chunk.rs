@@ -6,6 +6,7 @@ mod block;
 mod checkpoint;
 mod codec;
 mod data;
+mod lines;
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,7 +18,10 @@ use crate::error::Error;
 use block::{BlockBuilder, EncodedBlock};
 
 /// Compression of block sections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Encoding {
     None,
     Snappy,
@@ -97,13 +101,28 @@ impl Default for ChunkConfig {
     }
 }
 
+/// Size of the pages holding head line bytes.
+const PAGE_SIZE: usize = 16 * 1024;
+
+/// A line in the head's pages.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    page: u32,
+    off: u32,
+    len: u32,
+}
+
 /// Entries not yet cut into a block, in append order.
 #[derive(Clone, Debug, Default)]
 struct Head {
     ts: Vec<i64>,
-    /// End offset of each line in `lines`.
-    ends: Vec<u32>,
-    lines: Vec<u8>,
+    /// Where each line is in `pages`.
+    locs: Vec<Loc>,
+    /// Line bytes in fixed pages that never reallocate (appending never
+    /// copies earlier lines, and freed pages are reused by the allocator).
+    pages: Vec<Vec<u8>>,
+    /// Sum of line lengths.
+    bytes: usize,
     /// Sparse structured metadata: (entry index, pairs).
     md: Vec<(u32, Vec<(String, String)>)>,
     /// Whether `ts` is non-decreasing.
@@ -116,8 +135,9 @@ impl Head {
     }
 
     fn line(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.lines[start..self.ends[i] as usize]
+        let l = self.locs[i];
+        let start = l.off as usize;
+        &self.pages[l.page as usize][start..start + l.len as usize]
     }
 
     fn push(&mut self, ts: i64, line: &[u8], md: &[(String, String)]) {
@@ -130,8 +150,23 @@ impl Head {
             self.md.push((self.ts.len() as u32, md.to_vec()));
         }
         self.ts.push(ts);
-        self.lines.extend_from_slice(line);
-        self.ends.push(self.lines.len() as u32);
+        let fits = self
+            .pages
+            .last()
+            .is_some_and(|p| p.capacity() - p.len() >= line.len());
+        if !fits {
+            self.pages
+                .push(Vec::with_capacity(PAGE_SIZE.max(line.len())));
+        }
+        let page = self.pages.len() - 1;
+        let p = &mut self.pages[page];
+        self.locs.push(Loc {
+            page: page as u32,
+            off: p.len() as u32,
+            len: line.len() as u32,
+        });
+        p.extend_from_slice(line);
+        self.bytes += line.len();
     }
 
     /// Builds a block of the head's entries in timestamp order (stable).
@@ -144,7 +179,7 @@ impl Head {
         for (i, pairs) in &self.md {
             md[*i as usize] = pairs;
         }
-        let mut b = BlockBuilder::new(self.lines.len());
+        let mut b = BlockBuilder::new(self.len(), self.bytes);
         for i in order {
             let i = i as usize;
             b.push(self.ts[i], self.line(i), md[i]);
@@ -158,7 +193,8 @@ impl Head {
             .iter()
             .map(|(_, p)| 32 + p.iter().map(|(k, v)| 48 + k.len() + v.len()).sum::<usize>())
             .sum();
-        self.ts.capacity() * 8 + self.ends.capacity() * 4 + self.lines.capacity() + md
+        let pages: usize = self.pages.iter().map(|p| p.capacity()).sum();
+        self.ts.capacity() * 8 + self.locs.capacity() * std::mem::size_of::<Loc>() + pages + md
     }
 }
 
@@ -204,9 +240,7 @@ impl MemChunk {
         }
         self.last = Some((ts, h));
         self.head.push(ts, line, structured_metadata);
-        if self.head.lines.len() >= self.cfg.block_size
-            || self.head.lines.len() > u32::MAX as usize / 2
-        {
+        if self.head.bytes >= self.cfg.block_size || self.head.bytes > u32::MAX as usize / 2 {
             self.cut_block();
         }
     }
@@ -258,7 +292,7 @@ impl MemChunk {
 
     /// Sum of line lengths.
     pub fn uncompressed_bytes(&self) -> usize {
-        self.block_line_bytes + self.head.lines.len()
+        self.block_line_bytes + self.head.bytes
     }
 
     /// Bytes of the cut blocks.

@@ -224,6 +224,39 @@ async fn filesystem_store() {
 }
 
 #[tokio::test]
+async fn in_memory_store() {
+    let os = std::sync::Arc::new(object_store::memory::InMemory::new());
+    run_all(|| Store::from_object_store(os.clone(), "prefix/".to_string())).await;
+}
+
+#[tokio::test]
+async fn corrupt_objects_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(&StoreConfig::Filesystem {
+        dir: dir.path().to_path_buf(),
+    })
+    .unwrap();
+    let l = labels(&[("app", "x")]);
+    let (_, r) = put(&store, "t1", &l, T0, 3).await;
+    store.write_index("t1", &[(l, r)]).await.unwrap();
+    let chunk_path = dir.path().join(r.object_key("t1"));
+    let mut bytes = std::fs::read(&chunk_path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&chunk_path, &bytes).unwrap();
+    assert!(store.get_chunk("t1", &r).await.is_err());
+    let day_dir = dir.path().join(format!("t1/index/v1/{}", T0 / DAY_NS));
+    let seg = std::fs::read_dir(&day_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&seg, b"SLIX\x01garbage").unwrap();
+    assert!(store.series("t1", &[], T0, T0 + 1).await.is_err());
+}
+
+#[tokio::test]
 async fn s3_store() {
     let Ok(bucket) = std::env::var("SLUICE_TEST_S3_BUCKET") else {
         eprintln!("SLUICE_TEST_S3_BUCKET not set; skipping the S3 run");

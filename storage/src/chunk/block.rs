@@ -5,10 +5,11 @@
 use bytes::Bytes;
 use sluice_logql::source::{Entry, EntrySize};
 
-use super::codec;
-use super::Encoding;
+use std::collections::HashMap;
+
+use super::{codec, lines, Encoding};
 use crate::error::{Error, Result};
-use crate::varint::{put_bytes, put_uvarint, put_varint, Reader};
+use crate::varint::{put_uvarint, put_varint, Reader};
 
 /// Summary of one block, kept in the chunk's block index: queries use it to
 /// skip blocks unread.
@@ -25,15 +26,22 @@ pub struct BlockMeta {
 pub const SEC_TS: usize = 0;
 pub const SEC_META: usize = 1;
 pub const SEC_LINES: usize = 2;
+pub const SEC_NUMS: usize = 3;
+pub const SECTIONS: usize = 4;
+
+/// Block flag: the lines section holds a template stream and `SEC_NUMS` its
+/// numbers (see `lines.rs`).
+pub const FLAG_NUMERIC_COLUMNS: u8 = 1;
 
 /// A compressed block plus what is needed to read it.
 #[derive(Clone, Debug)]
 pub struct EncodedBlock {
     pub meta: BlockMeta,
     pub encoding: Encoding,
+    pub flags: u8,
     /// (uncompressed, compressed) length of each section.
-    pub sections: [(u32, u32); 3],
-    /// The three compressed sections, back to back.
+    pub sections: [(u32, u32); SECTIONS],
+    /// The compressed sections, back to back.
     pub data: Bytes,
     /// crc32 (IEEE) of `data`.
     pub crc: u32,
@@ -41,34 +49,25 @@ pub struct EncodedBlock {
 
 /// Builds a block from entries already sorted by timestamp.
 pub struct BlockBuilder {
-    ts: Vec<u8>,
-    lens: Vec<u8>,
+    ts: Vec<i64>,
+    lens: Vec<u32>,
     meta_refs: Vec<u8>,
     dict: Vec<String>,
-    dict_ids: std::collections::HashMap<String, u32>,
+    dict_ids: HashMap<String, u32>,
     has_meta: bool,
     lines: Vec<u8>,
-    prev_ts: i64,
-    meta: BlockMeta,
 }
 
 impl BlockBuilder {
-    pub fn new(line_capacity: usize) -> Self {
+    pub fn new(entries: usize, line_bytes: usize) -> Self {
         BlockBuilder {
-            ts: Vec::new(),
-            lens: Vec::new(),
-            meta_refs: Vec::new(),
+            ts: Vec::with_capacity(entries),
+            lens: Vec::with_capacity(entries),
+            meta_refs: Vec::with_capacity(entries),
             dict: Vec::new(),
-            dict_ids: Default::default(),
+            dict_ids: HashMap::new(),
             has_meta: false,
-            lines: Vec::with_capacity(line_capacity),
-            prev_ts: 0,
-            meta: BlockMeta {
-                min_ts: i64::MAX,
-                max_ts: i64::MIN,
-                entries: 0,
-                uncompressed_bytes: 0,
-            },
+            lines: Vec::with_capacity(line_bytes),
         }
     }
 
@@ -84,17 +83,8 @@ impl BlockBuilder {
 
     /// Adds the next entry; `ts` must not be below the previous one.
     pub fn push(&mut self, ts: i64, line: &[u8], md: &[(String, String)]) {
-        if self.meta.entries == 0 {
-            put_varint(&mut self.ts, ts);
-            self.meta.min_ts = ts;
-        } else {
-            put_uvarint(&mut self.ts, ts.wrapping_sub(self.prev_ts) as u64);
-        }
-        self.prev_ts = ts;
-        self.meta.max_ts = ts;
-        self.meta.entries += 1;
-        self.meta.uncompressed_bytes += line.len() as u64;
-        put_uvarint(&mut self.lens, line.len() as u64);
+        self.ts.push(ts);
+        self.lens.push(line.len() as u32);
         self.lines.extend_from_slice(line);
         put_uvarint(&mut self.meta_refs, md.len() as u64);
         for (k, v) in md {
@@ -106,23 +96,40 @@ impl BlockBuilder {
         }
     }
 
-    /// Compresses the sections into a block.
-    pub fn finish(mut self, encoding: Encoding, level: i32) -> Result<EncodedBlock> {
-        self.ts.extend_from_slice(&self.lens);
+    /// Compresses the sections into a block. With zstd, lines are split
+    /// into a template stream and number columns first.
+    pub fn finish(self, encoding: Encoding, level: i32) -> Result<EncodedBlock> {
+        let meta = BlockMeta {
+            min_ts: self.ts.first().copied().unwrap_or(0),
+            max_ts: self.ts.last().copied().unwrap_or(0),
+            entries: len_u32(self.ts.len())?,
+            uncompressed_bytes: self.lines.len() as u64,
+        };
+        let mut ts = Vec::with_capacity(self.ts.len() * 5);
+        write_timestamps(&self.ts, &mut ts);
+        for &l in &self.lens {
+            put_uvarint(&mut ts, u64::from(l));
+        }
         let meta_raw = if self.has_meta {
             let mut m = Vec::new();
             put_uvarint(&mut m, self.dict.len() as u64);
             for s in &self.dict {
-                put_bytes(&mut m, s.as_bytes());
+                put_dict_string(&mut m, s);
             }
             m.extend_from_slice(&self.meta_refs);
             m
         } else {
             Vec::new()
         };
-        let raws: [&[u8]; 3] = [&self.ts, &meta_raw, &self.lines];
-        let mut data = Vec::new();
-        let mut sections = [(0u32, 0u32); 3];
+        let (flags, lines, nums) = if encoding == Encoding::Zstd {
+            let (t, n) = lines::split(&self.lines, self.lens.iter().map(|&l| l as usize));
+            (FLAG_NUMERIC_COLUMNS, t, n)
+        } else {
+            (0, self.lines, Vec::new())
+        };
+        let raws: [&[u8]; SECTIONS] = [&ts, &meta_raw, &lines, &nums];
+        let mut data = Vec::with_capacity(lines.len() / 4);
+        let mut sections = [(0u32, 0u32); SECTIONS];
         for (i, raw) in raws.iter().enumerate() {
             let start = data.len();
             codec::compress(encoding, level, raw, &mut data)?;
@@ -130,14 +137,125 @@ impl BlockBuilder {
         }
         let crc = crc32fast::hash(&data);
         Ok(EncodedBlock {
-            meta: self.meta,
+            meta,
             encoding,
+            flags,
             sections,
             data: Bytes::from(data),
             crc,
         })
     }
 }
+
+/// Timestamps: varint first, then the deltas (sorted input, so >= 0)
+/// divided by the largest power of ten (up to 10^9) dividing all of them,
+/// stored as `width` little-endian byte planes (all lowest bytes first).
+fn write_timestamps(ts: &[i64], out: &mut Vec<u8>) {
+    let Some(&first) = ts.first() else { return };
+    put_varint(out, first);
+    let deltas: Vec<u64> = ts
+        .windows(2)
+        .map(|w| w[1].wrapping_sub(w[0]) as u64)
+        .collect();
+    let mut exp = 9u8;
+    while exp > 0 && deltas.iter().any(|d| d % 10u64.pow(u32::from(exp)) != 0) {
+        exp -= 1;
+    }
+    let div = 10u64.pow(u32::from(exp));
+    let vals: Vec<u64> = if div == 1 {
+        deltas
+    } else {
+        deltas.iter().map(|d| d / div).collect()
+    };
+    let max = vals.iter().copied().max().unwrap_or(0);
+    let width = (8 - max.leading_zeros() / 8) as u8;
+    out.push(exp);
+    out.push(width);
+    for plane in 0..width {
+        out.extend(vals.iter().map(|v| (v >> (8 * plane)) as u8));
+    }
+}
+
+fn read_timestamps(r: &mut Reader, n: usize) -> Result<Vec<i64>> {
+    let mut ts = Vec::with_capacity(n);
+    if n == 0 {
+        return Ok(ts);
+    }
+    let first = r.varint()?;
+    let exp = r.u8()?;
+    let width = usize::from(r.u8()?);
+    if exp > 18 || width > 8 {
+        return Err(r.err("bad timestamp encoding"));
+    }
+    let div = 10i64.pow(u32::from(exp));
+    let planes = r.take(width * (n - 1))?;
+    ts.push(first);
+    let mut t = first;
+    for i in 0..n - 1 {
+        let mut d = 0u64;
+        for p in 0..width {
+            d |= u64::from(planes[p * (n - 1) + i]) << (8 * p);
+        }
+        t = t.wrapping_add((d as i64).wrapping_mul(div));
+        ts.push(t);
+    }
+    Ok(ts)
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    !s.is_empty()
+        && s.len().is_multiple_of(2)
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+fn hex_val(c: u8) -> u8 {
+    if c <= b'9' {
+        c - b'0'
+    } else {
+        c - b'a' + 10
+    }
+}
+
+/// A dictionary string: uvarint `len << 1 | hex`, then the bytes; lowercase
+/// hex strings of even length (trace and span ids) are stored as the bytes
+/// they spell, half the size.
+fn put_dict_string(out: &mut Vec<u8>, s: &str) {
+    if is_lower_hex(s) {
+        put_uvarint(out, ((s.len() as u64) << 1) | 1);
+        out.extend(
+            s.as_bytes()
+                .chunks_exact(2)
+                .map(|p| hex_val(p[0]) << 4 | hex_val(p[1])),
+        );
+    } else {
+        put_uvarint(out, (s.len() as u64) << 1);
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn read_dict_string(r: &mut Reader) -> Result<String> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let tag = r.uvarint()?;
+    let len = usize::try_from(tag >> 1).map_err(|_| r.err("string too long"))?;
+    if tag & 1 == 0 {
+        let b = r.take(len)?;
+        return String::from_utf8(b.to_vec()).map_err(|_| r.err("invalid utf-8 string"));
+    }
+    if !len.is_multiple_of(2) {
+        return Err(r.err("odd-length hex string"));
+    }
+    let b = r.take(len / 2)?;
+    let mut s = String::with_capacity(len);
+    for &x in b {
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 15)]));
+    }
+    Ok(s)
+}
+
+/// Sections above this size are refused as corrupt (blocks are ~256 KiB).
+const MAX_SECTION: usize = 1 << 28;
 
 fn len_u32(n: usize) -> Result<u32> {
     u32::try_from(n)
@@ -160,17 +278,11 @@ impl EncodedBlock {
         let raw = self.section(SEC_TS)?;
         let n = self.meta.entries as usize;
         let mut r = Reader::new(&raw, "block timestamps");
-        let mut ts = Vec::with_capacity(n.min(raw.len()));
-        let mut t = 0i64;
-        for i in 0..n {
-            t = if i == 0 {
-                r.varint()?
-            } else {
-                t.wrapping_add(r.uvarint()? as i64)
-            };
-            ts.push(t);
+        if n > raw.len() {
+            return Err(r.err("more entries than timestamp bytes"));
         }
-        let mut out = Vec::with_capacity(ts.len());
+        let ts = read_timestamps(&mut r, n)?;
+        let mut out = Vec::with_capacity(n);
         for t in ts {
             let len = u32::try_from(r.uvarint()?).map_err(|_| r.err("line length too large"))?;
             out.push(EntrySize { ts: t, len });
@@ -192,7 +304,7 @@ impl EncodedBlock {
         let dict_len = r.count(1)?;
         let mut dict = Vec::with_capacity(dict_len);
         for _ in 0..dict_len {
-            dict.push(r.string()?);
+            dict.push(read_dict_string(&mut r)?);
         }
         let get = |r: &Reader, id: u64| {
             dict.get(id as usize)
@@ -222,7 +334,20 @@ impl EncodedBlock {
     pub fn entries(&self) -> Result<Vec<Entry>> {
         let sizes = self.sizes()?;
         let md = self.metadata()?;
-        let lines = Bytes::from(self.section(SEC_LINES)?);
+        let lines = self.section(SEC_LINES)?;
+        let lines = if self.flags & FLAG_NUMERIC_COLUMNS != 0 {
+            let lens: Vec<u32> = sizes.iter().map(|s| s.len).collect();
+            let total = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(usize::MAX);
+            lines::join(
+                &lines,
+                &self.section(SEC_NUMS)?,
+                &lens,
+                total.min(MAX_SECTION),
+            )?
+        } else {
+            lines
+        };
+        let lines = Bytes::from(lines);
         let mut off = 0usize;
         let mut out = Vec::with_capacity(sizes.len());
         for (s, metadata) in sizes.into_iter().zip(md) {
@@ -252,6 +377,7 @@ impl EncodedBlock {
     /// Appends this block's index entry (everything but the data).
     pub fn write_index_entry(&self, offset: u64, out: &mut Vec<u8>) {
         out.push(self.encoding.to_byte());
+        out.push(self.flags);
         put_varint(out, self.meta.min_ts);
         put_uvarint(out, self.meta.max_ts.wrapping_sub(self.meta.min_ts) as u64);
         put_uvarint(out, u64::from(self.meta.entries));
@@ -268,6 +394,10 @@ impl EncodedBlock {
     pub fn read_index_entry(r: &mut Reader) -> Result<(EncodedBlock, u64)> {
         let encoding =
             Encoding::from_byte(r.u8()?).ok_or_else(|| r.err("unknown block encoding"))?;
+        let flags = r.u8()?;
+        if flags & !FLAG_NUMERIC_COLUMNS != 0 {
+            return Err(r.err("unknown block flags"));
+        }
         let min_ts = r.varint()?;
         let max_ts = min_ts.wrapping_add(r.uvarint()? as i64);
         if max_ts < min_ts {
@@ -276,11 +406,14 @@ impl EncodedBlock {
         let entries = u32::try_from(r.uvarint()?).map_err(|_| r.err("entry count too large"))?;
         let uncompressed_bytes = r.uvarint()?;
         let offset = r.uvarint()?;
-        let mut sections = [(0u32, 0u32); 3];
+        let mut sections = [(0u32, 0u32); SECTIONS];
         for s in &mut sections {
-            let raw = u32::try_from(r.uvarint()?).map_err(|_| r.err("section too large"))?;
-            let comp = u32::try_from(r.uvarint()?).map_err(|_| r.err("section too large"))?;
-            *s = (raw, comp);
+            let raw = r.uvarint()?;
+            let comp = r.uvarint()?;
+            if raw > MAX_SECTION as u64 || comp > MAX_SECTION as u64 {
+                return Err(r.err("section larger than 256 MiB"));
+            }
+            *s = (raw as u32, comp as u32);
         }
         let crc = r.u32_le()?;
         let meta = BlockMeta {
@@ -293,6 +426,7 @@ impl EncodedBlock {
             EncodedBlock {
                 meta,
                 encoding,
+                flags,
                 sections,
                 data: Bytes::new(),
                 crc,

@@ -3,8 +3,42 @@
 use super::Encoding;
 use crate::error::{Error, Result};
 
-/// zstd level used when a block is cut in the ingester (fast).
-pub const ZSTD_CUT_LEVEL: i32 = 1;
+use std::cell::RefCell;
+
+/// zstd level used when a block is cut in the ingester.
+pub const ZSTD_CUT_LEVEL: i32 = 3;
+
+thread_local! {
+    // zstd contexts are costly to create; keep one of each per thread
+    static CCTX: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static DCTX: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn zstd_compress(level: i32, raw: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+    CCTX.with(|c| {
+        let mut c = c.borrow_mut();
+        let cctx = match c.as_mut() {
+            Some(cctx) => {
+                cctx.set_compression_level(level)?;
+                cctx
+            }
+            None => c.insert(zstd::bulk::Compressor::new(level)?),
+        };
+        out.extend_from_slice(&cctx.compress(raw)?);
+        Ok(())
+    })
+}
+
+fn zstd_decompress(comp: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
+    DCTX.with(|d| {
+        let mut d = d.borrow_mut();
+        let dctx = match d.as_mut() {
+            Some(dctx) => dctx,
+            None => d.insert(zstd::bulk::Decompressor::new()?),
+        };
+        dctx.decompress(comp, raw_len)
+    })
+}
 
 fn codec_err(encoding: Encoding, e: impl std::fmt::Display) -> Error {
     Error::Codec {
@@ -30,8 +64,7 @@ pub fn compress(encoding: Encoding, level: i32, raw: &[u8], out: &mut Vec<u8>) -
         }
         Encoding::Lz4 => out.extend_from_slice(&lz4_flex::block::compress(raw)),
         Encoding::Zstd => {
-            let c = zstd::bulk::compress(raw, level).map_err(|e| codec_err(encoding, e))?;
-            out.extend_from_slice(&c);
+            zstd_compress(level, raw, out).map_err(|e| codec_err(encoding, e))?;
         }
     }
     Ok(())
@@ -62,9 +95,7 @@ pub fn decompress(encoding: Encoding, comp: &[u8], raw_len: usize) -> Result<Vec
         Encoding::Lz4 => {
             lz4_flex::block::decompress(comp, raw_len).map_err(|e| codec_err(encoding, e))?
         }
-        Encoding::Zstd => {
-            zstd::bulk::decompress(comp, raw_len).map_err(|e| codec_err(encoding, e))?
-        }
+        Encoding::Zstd => zstd_decompress(comp, raw_len).map_err(|e| codec_err(encoding, e))?,
     };
     if out.len() != raw_len {
         return Err(Error::corrupt(

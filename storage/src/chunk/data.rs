@@ -130,6 +130,18 @@ impl ChunkData {
         self.blocks.iter().map(|b| b.data.len()).sum()
     }
 
+    /// Compressed bytes per section over all blocks: timestamps + lengths,
+    /// structured metadata, lines (or line templates), line numbers.
+    pub fn column_bytes(&self) -> [u64; 4] {
+        let mut out = [0u64; 4];
+        for b in self.blocks.iter() {
+            for (o, s) in out.iter_mut().zip(b.sections) {
+                *o += u64::from(s.1);
+            }
+        }
+        out
+    }
+
     /// Groups of time-overlapping blocks touching `[start, end)`, groups in
     /// `direction` order; block indices within a group in append order.
     fn groups(&self, start: i64, end: i64, direction: Direction) -> Vec<Vec<usize>> {

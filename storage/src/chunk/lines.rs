@@ -1,0 +1,273 @@
+//! Numeric-column line transform: splits the line bytes of a block into a
+//! *template* stream (the text with every number replaced by a marker) and
+//! per-slot *number columns* (the k-th number of every line in column k,
+//! delta-coded when that is smaller). Log lines of one stream repeat their
+//! template text, so the template stream compresses several times better
+//! than the raw lines, and numbers at the same position share a column.
+//!
+//! A *number* is a maximal run of ASCII digits of at most 19 bytes that
+//! does not start with `0` unless it is exactly `0`; other digit runs stay
+//! literal, so decoding reproduces the bytes exactly. In the template,
+//! `0x01` marks a number and `0x02` escapes a literal `0x01` or `0x02`.
+//!
+//! Number section: uvarint column count, then per column: uvarint value
+//! count, mode byte (0 plain, 1 zigzag delta from the previous value), and
+//! uvarint values.
+
+use crate::error::{Error, Result};
+use crate::varint::{put_uvarint, unzigzag, zigzag, Reader};
+
+const NUM: u8 = 0x01;
+const ESC: u8 = 0x02;
+const MAX_DIGITS: usize = 19;
+
+/// Splits `lines` (concatenated; `lens` gives each line's length) into the
+/// template stream and the number section.
+pub fn split(lines: &[u8], lens: impl Iterator<Item = usize>) -> (Vec<u8>, Vec<u8>) {
+    let mut tmpl = Vec::with_capacity(lines.len());
+    let mut cols: Vec<Vec<u64>> = Vec::new();
+    let mut start = 0;
+    for len in lens {
+        let line = &lines[start..start + len];
+        start += len;
+        split_line(line, &mut tmpl, &mut cols);
+    }
+    (tmpl, write_columns(&cols))
+}
+
+fn split_line(b: &[u8], tmpl: &mut Vec<u8>, cols: &mut Vec<Vec<u64>>) {
+    let mut slot = 0;
+    let mut i = 0;
+    let mut lit = 0; // start of the pending literal span
+    while i < b.len() {
+        // skip 8 plain bytes at a time
+        if let Some(w) = b.get(i..i + 8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            if !has_special(u64::from_le_bytes(a)) {
+                i += 8;
+                continue;
+            }
+        }
+        let c = b[i];
+        if c > b'9' || (c < b'0' && c > ESC) {
+            i += 1;
+            continue;
+        }
+        tmpl.extend_from_slice(&b[lit..i]);
+        if c <= ESC {
+            tmpl.push(ESC);
+            tmpl.push(c);
+            i += 1;
+            lit = i;
+            continue;
+        }
+        let mut j = i;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        let run = &b[i..j];
+        if run.len() > MAX_DIGITS || (run[0] == b'0' && run.len() > 1) {
+            tmpl.extend_from_slice(run);
+        } else {
+            let v = run.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+            tmpl.push(NUM);
+            if cols.len() <= slot {
+                cols.push(Vec::new());
+            }
+            cols[slot].push(v);
+            slot += 1;
+        }
+        i = j;
+        lit = j;
+    }
+    tmpl.extend_from_slice(&b[lit..]);
+}
+
+/// Whether any byte of `x` is an ASCII digit or at most `ESC` (SWAR: a byte
+/// below `n` exists iff `(x - n·0x01..) & !x & 0x80..` is non-zero).
+fn has_special(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_less = |y: u64, n: u64| y.wrapping_sub(ONES * n) & !y & HIGH != 0;
+    has_less(x ^ (ONES * u64::from(b'0')), 10) || has_less(x, u64::from(ESC) + 1)
+}
+
+fn write_columns(cols: &[Vec<u64>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if cols.is_empty() {
+        return out;
+    }
+    put_uvarint(&mut out, cols.len() as u64);
+    let mut plain = Vec::new();
+    let mut delta = Vec::new();
+    for col in cols {
+        plain.clear();
+        delta.clear();
+        let mut prev = 0u64;
+        for &v in col {
+            put_uvarint(&mut plain, v);
+            put_uvarint(&mut delta, zigzag((v as i64).wrapping_sub(prev as i64)));
+            prev = v;
+        }
+        put_uvarint(&mut out, col.len() as u64);
+        if delta.len() < plain.len() {
+            out.push(1);
+            out.extend_from_slice(&delta);
+        } else {
+            out.push(0);
+            out.extend_from_slice(&plain);
+        }
+    }
+    out
+}
+
+fn read_columns(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut r = Reader::new(buf, "line numbers");
+    let n = r.count(2)?;
+    let mut cols = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = r.count(1)?;
+        let mode = r.u8()?;
+        let mut col = Vec::with_capacity(k);
+        let mut prev = 0u64;
+        for _ in 0..k {
+            let v = r.uvarint()?;
+            let v = match mode {
+                0 => v,
+                1 => (prev as i64).wrapping_add(unzigzag(v)) as u64,
+                _ => return Err(r.err("unknown number column mode")),
+            };
+            col.push(v);
+            prev = v;
+        }
+        cols.push(col);
+    }
+    if !r.is_empty() {
+        return Err(r.err("trailing bytes"));
+    }
+    Ok(cols)
+}
+
+/// Rebuilds the concatenated lines from a template stream and number
+/// section; `lens` are the original line lengths.
+pub fn join(tmpl: &[u8], numbers: &[u8], lens: &[u32], total: usize) -> Result<Vec<u8>> {
+    let bad = |why: &str| Error::corrupt("block lines", why.to_string());
+    let cols = read_columns(numbers)?;
+    let mut cursor = vec![0usize; cols.len()];
+    let mut out = Vec::with_capacity(total);
+    let mut t = 0;
+    let mut digits = [0u8; 20];
+    for &len in lens {
+        let end = out.len() + len as usize;
+        let mut slot = 0;
+        while out.len() < end {
+            // copy the literal span up to the next marker
+            let rest = tmpl.get(t..).ok_or_else(|| bad("template too short"))?;
+            let span = memchr::memchr3(0, NUM, ESC, rest)
+                .unwrap_or(rest.len())
+                .min(end - out.len());
+            out.extend_from_slice(&rest[..span]);
+            t += span;
+            if out.len() >= end {
+                break;
+            }
+            match tmpl.get(t) {
+                Some(&ESC) => {
+                    out.push(*tmpl.get(t + 1).ok_or_else(|| bad("dangling escape"))?);
+                    t += 2;
+                }
+                Some(&NUM) => {
+                    let col = cols
+                        .get(slot)
+                        .ok_or_else(|| bad("number slot without column"))?;
+                    let v = *col
+                        .get(cursor[slot])
+                        .ok_or_else(|| bad("number column too short"))?;
+                    cursor[slot] += 1;
+                    slot += 1;
+                    let mut p = digits.len();
+                    let mut x = v;
+                    loop {
+                        p -= 1;
+                        digits[p] = b'0' + (x % 10) as u8;
+                        x /= 10;
+                        if x == 0 {
+                            break;
+                        }
+                    }
+                    out.extend_from_slice(&digits[p..]);
+                    t += 1;
+                }
+                _ => return Err(bad("template too short")),
+            }
+        }
+        if out.len() != end {
+            return Err(bad("line longer than its recorded length"));
+        }
+    }
+    if t != tmpl.len() || cursor.iter().zip(&cols).any(|(c, col)| *c != col.len()) {
+        return Err(bad("unused template bytes or numbers"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn roundtrip(lines: &[&[u8]]) -> (usize, usize) {
+        let cat: Vec<u8> = lines.concat();
+        let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
+        let (t, n) = split(&cat, lens.iter().map(|&l| l as usize));
+        assert_eq!(join(&t, &n, &lens, cat.len()).unwrap(), cat);
+        (t.len(), n.len())
+    }
+
+    #[test]
+    fn exact_roundtrip_of_tricky_numbers() {
+        roundtrip(&[
+            b"level=info ts_seq=12 status=200 duration=0.045s bytes=0 007 x",
+            b"\x01\x02 escapes \x02\x01 and 18446744073709551615 99999999999999999999 00 0",
+            b"",
+            b"12",
+            b"a1b22c333",
+        ]);
+    }
+
+    #[test]
+    fn numbers_leave_the_template() {
+        let (t, _) = roundtrip(&[b"took 1234ms rows=5678", b"took 99ms rows=1"]);
+        assert_eq!(t, b"took \x01ms rows=\x01took \x01ms rows=\x01".len());
+    }
+
+    #[test]
+    fn special_byte_detection() {
+        for b in 0..=255u8 {
+            let special = b.is_ascii_digit() || b <= ESC;
+            for pos in 0..8 {
+                let mut w = [b'x'; 8];
+                w[pos] = b;
+                assert_eq!(has_special(u64::from_le_bytes(w)), special, "byte {b} at {pos}");
+                let mut w = [0xffu8; 8];
+                w[pos] = b;
+                assert_eq!(has_special(u64::from_le_bytes(w)), special, "byte {b} at {pos} among 0xff");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_inputs_are_errors() {
+        let cat = b"a 12 b 345".to_vec();
+        let lens = [10u32];
+        let (t, n) = split(&cat, lens.iter().map(|&l| l as usize));
+        assert!(join(&t, &n, &[11], 11).is_err());
+        assert!(join(&t, &n, &[9], 9).is_err());
+        assert!(join(&t, &[], &lens, 10).is_err());
+        assert!(join(&t[..t.len() - 1], &n, &lens, 10).is_err());
+    }
+}
