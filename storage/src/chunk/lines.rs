@@ -252,10 +252,18 @@ mod tests {
             for pos in 0..8 {
                 let mut w = [b'x'; 8];
                 w[pos] = b;
-                assert_eq!(has_special(u64::from_le_bytes(w)), special, "byte {b} at {pos}");
+                assert_eq!(
+                    has_special(u64::from_le_bytes(w)),
+                    special,
+                    "byte {b} at {pos}"
+                );
                 let mut w = [0xffu8; 8];
                 w[pos] = b;
-                assert_eq!(has_special(u64::from_le_bytes(w)), special, "byte {b} at {pos} among 0xff");
+                assert_eq!(
+                    has_special(u64::from_le_bytes(w)),
+                    special,
+                    "byte {b} at {pos} among 0xff"
+                );
             }
         }
     }
