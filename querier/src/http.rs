@@ -3,9 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -104,31 +103,36 @@ struct Req {
     categorize: bool,
 }
 
-fn request(st: &HttpState, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<Req, Response> {
-    let tenant =
-        tenant(headers, st.auth_enabled).map_err(|(c, m)| error_response(c.as_u16(), &m))?;
-    let categorize = headers
-        .get_all("x-loki-response-encoding-flags")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
-    Ok(Req {
-        tenant,
-        params: Params::parse(uri.query(), body),
-        categorize,
-    })
+/// Every handler's request: tenant, merged query-string and form
+/// parameters, and Grafana's encoding flags.
+impl axum::extract::FromRequest<Arc<HttpState>> for Req {
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        st: &Arc<HttpState>,
+    ) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let tenant = tenant(&parts.headers, st.auth_enabled)
+            .map_err(|(c, m)| error_response(c.as_u16(), &m))?;
+        let categorize = parts
+            .headers
+            .get_all("x-loki-response-encoding-flags")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
+        let body = axum::body::to_bytes(body, 16 << 20)
+            .await
+            .map_err(|e| error_response(400, &format!("reading the request body: {e}")))?;
+        Ok(Req {
+            tenant,
+            params: Params::parse(parts.uri.query(), &body),
+            categorize,
+        })
+    }
 }
 
-async fn query_range(
-    State(st): State<Arc<HttpState>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let req = match request(&st, &headers, &uri, &body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+async fn query_range(State(st): State<Arc<HttpState>>, req: Req) -> Response {
     respond(run_range(&st, &req).await)
 }
 
@@ -180,29 +184,20 @@ async fn run(st: &HttpState, req: &Req, params: QueryParams) -> Result<String> {
     Ok(json::query_response(&v, req.categorize, secs, 0, 0))
 }
 
-async fn query(
-    State(st): State<Arc<HttpState>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let req = match request(&st, &headers, &uri, &body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
+async fn query(State(st): State<Arc<HttpState>>, req: Req) -> Response {
+    respond(run_instant(&st, &req).await)
+}
+
+async fn run_instant(st: &HttpState, req: &Req) -> Result<String> {
+    let t = req.params.time("time", now_ns())?;
+    let params = QueryParams {
+        start: t,
+        end: t,
+        step: 0,
+        direction: req.params.direction()?,
+        limit: req.params.limit()?,
     };
-    let r = async {
-        let t = req.params.time("time", now_ns())?;
-        let params = QueryParams {
-            start: t,
-            end: t,
-            step: 0,
-            direction: req.params.direction()?,
-            limit: req.params.limit()?,
-        };
-        run(&st, &req, params).await
-    }
-    .await;
-    respond(r)
+    run(st, req, params).await
 }
 
 /// `start`/`end` for label and series lookups (default: the last 6 hours).
@@ -231,60 +226,40 @@ fn string_list(items: &[String]) -> String {
     o
 }
 
-async fn labels(
-    State(st): State<Arc<HttpState>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let req = match request(&st, &headers, &uri, &body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+/// The lookup range and optional `query` selector of a label or stats
+/// request.
+fn lookup(req: &Req) -> Result<(i64, i64, Vec<Matcher>)> {
+    let (start, end) = lookup_range(&req.params)?;
+    Ok((start, end, selector(req.params.get("query"))?))
+}
+
+async fn labels(State(st): State<Arc<HttpState>>, req: Req) -> Response {
     let r = async {
-        let (start, end) = lookup_range(&req.params)?;
-        let m = selector(req.params.get("query"))?;
-        let names = st.querier.label_names(&req.tenant, &m, start, end).await?;
-        Ok(string_list(&names))
-    }
-    .await;
-    respond(r)
+        let (start, end, m) = lookup(&req)?;
+        Ok(string_list(
+            &st.querier.label_names(&req.tenant, &m, start, end).await?,
+        ))
+    };
+    respond(r.await)
 }
 
 async fn label_values(
     State(st): State<Arc<HttpState>>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
+    req: Req,
 ) -> Response {
-    let req = match request(&st, &headers, &uri, &body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
     let r = async {
-        let (start, end) = lookup_range(&req.params)?;
-        let m = selector(req.params.get("query"))?;
-        let values = st
-            .querier
-            .label_values(&req.tenant, &name, &m, start, end)
-            .await?;
-        Ok(string_list(&values))
-    }
-    .await;
-    respond(r)
+        let (start, end, m) = lookup(&req)?;
+        Ok(string_list(
+            &st.querier
+                .label_values(&req.tenant, &name, &m, start, end)
+                .await?,
+        ))
+    };
+    respond(r.await)
 }
 
-async fn series(
-    State(st): State<Arc<HttpState>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let req = match request(&st, &headers, &uri, &body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+async fn series(State(st): State<Arc<HttpState>>, req: Req) -> Response {
     let r = async {
         let (start, end) = lookup_range(&req.params)?;
         let groups: Vec<Vec<Matcher>> = match req.params.all("match[]") {
@@ -307,27 +282,15 @@ async fn series(
         }
         o.push_str("]}");
         Ok(o)
-    }
-    .await;
-    respond(r)
+    };
+    respond(r.await)
 }
 
-async fn index_stats(
-    State(st): State<Arc<HttpState>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let req = match request(&st, &headers, &uri, &body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+async fn index_stats(State(st): State<Arc<HttpState>>, req: Req) -> Response {
     let r = async {
-        let (start, end) = lookup_range(&req.params)?;
-        let m = selector(req.params.get("query"))?;
+        let (start, end, m) = lookup(&req)?;
         let s = st.querier.stats(&req.tenant, &m, start, end).await?;
         serde_json::to_string(&s).map_err(|e| Error::Internal(e.to_string()))
-    }
-    .await;
-    respond(r)
+    };
+    respond(r.await)
 }
