@@ -53,60 +53,52 @@ impl PreparedSource {
     }
 }
 
+impl PreparedSource {
+    /// One merged, de-duplicated iterator per matching stream, each chunk
+    /// read with `open`.
+    fn merged<T: Clone + Send + 'static>(
+        &self,
+        p: &SelectParams,
+        open: impl Fn(&ChunkData) -> BoxIter<T>,
+        key: fn(&T) -> i64,
+        same: fn(&T, &T) -> bool,
+    ) -> Vec<(Labels, BoxIter<T>)> {
+        self.matching(p)
+            .map(|(labels, chunks)| {
+                let iters = chunks.into_iter().map(&open).collect();
+                let merged: BoxIter<T> = Box::new(Merge::new(iters, p.direction, key, same));
+                (labels.clone(), merged)
+            })
+            .collect()
+    }
+}
+
 impl LogSource for PreparedSource {
     fn select(&self, p: &SelectParams) -> Result<Vec<StreamReader>, SourceError> {
+        let open = |c: &ChunkData| -> BoxIter<Entry> {
+            Box::new(
+                c.entries(p.start, p.end, p.direction)
+                    .map(|r| r.map_err(src_err)),
+            )
+        };
         Ok(self
-            .matching(p)
-            .map(|(labels, chunks)| {
-                let iters: Vec<_> = chunks
-                    .into_iter()
-                    .map(|c| {
-                        let it: Box<dyn Iterator<Item = Result<Entry, SourceError>> + Send> =
-                            Box::new(
-                                c.entries(p.start, p.end, p.direction)
-                                    .map(|r| r.map_err(src_err)),
-                            );
-                        it
-                    })
-                    .collect();
-                StreamReader {
-                    labels: labels.clone(),
-                    entries: Box::new(Merge::new(
-                        iters,
-                        p.direction,
-                        |e: &Entry| e.ts,
-                        |a, b| a.line == b.line,
-                    )),
-                }
-            })
+            .merged(p, open, |e| e.ts, |a, b| a.line == b.line)
+            .into_iter()
+            .map(|(labels, entries)| StreamReader { labels, entries })
             .collect())
     }
 
     fn select_sizes(&self, p: &SelectParams) -> Result<Vec<SizeReader>, SourceError> {
+        let open = |c: &ChunkData| -> BoxIter<EntrySize> {
+            Box::new(
+                c.sizes(p.start, p.end, p.direction)
+                    .map(|r| r.map_err(src_err)),
+            )
+        };
         Ok(self
-            .matching(p)
-            .map(|(labels, chunks)| {
-                let iters: Vec<_> = chunks
-                    .into_iter()
-                    .map(|c| {
-                        let it: Box<dyn Iterator<Item = Result<EntrySize, SourceError>> + Send> =
-                            Box::new(
-                                c.sizes(p.start, p.end, p.direction)
-                                    .map(|r| r.map_err(src_err)),
-                            );
-                        it
-                    })
-                    .collect();
-                SizeReader {
-                    labels: labels.clone(),
-                    entries: Box::new(Merge::new(
-                        iters,
-                        p.direction,
-                        |e: &EntrySize| e.ts,
-                        |a, b| a.len == b.len,
-                    )),
-                }
-            })
+            .merged(p, open, |e| e.ts, |a, b| a.len == b.len)
+            .into_iter()
+            .map(|(labels, entries)| SizeReader { labels, entries })
             .collect())
     }
 }
@@ -119,12 +111,12 @@ type BoxIter<T> = Box<dyn Iterator<Item = Result<T, SourceError>> + Send>;
 
 /// K-way merge of per-chunk iterators in timestamp order, dropping an entry
 /// equal (same timestamp and `same`) to one from another chunk.
-struct Merge<T, K, S> {
+struct Merge<T> {
     iters: Vec<BoxIter<T>>,
     heap: BinaryHeap<Head<T>>,
     direction: Direction,
-    key: K,
-    same: S,
+    key: fn(&T) -> i64,
+    same: fn(&T, &T) -> bool,
     /// Entries already emitted at the current timestamp, with their source.
     recent: Vec<(usize, T)>,
     error: Option<SourceError>,
@@ -156,8 +148,13 @@ impl<T> Ord for Head<T> {
     }
 }
 
-impl<T: Clone, K: Fn(&T) -> i64, S: Fn(&T, &T) -> bool> Merge<T, K, S> {
-    fn new(iters: Vec<BoxIter<T>>, direction: Direction, key: K, same: S) -> Self {
+impl<T: Clone> Merge<T> {
+    fn new(
+        iters: Vec<BoxIter<T>>,
+        direction: Direction,
+        key: fn(&T) -> i64,
+        same: fn(&T, &T) -> bool,
+    ) -> Self {
         Merge {
             iters,
             heap: BinaryHeap::new(),
@@ -192,7 +189,7 @@ impl<T: Clone, K: Fn(&T) -> i64, S: Fn(&T, &T) -> bool> Merge<T, K, S> {
     }
 }
 
-impl<T: Clone, K: Fn(&T) -> i64, S: Fn(&T, &T) -> bool> Iterator for Merge<T, K, S> {
+impl<T: Clone> Iterator for Merge<T> {
     type Item = Result<T, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
