@@ -68,6 +68,23 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
     tracing::info!(%addr, "http server listening");
 
+    let grpc_addr: std::net::SocketAddr = format!(
+        "{}:{}",
+        cfg.server.grpc_listen_address, cfg.server.grpc_listen_port
+    )
+    .parse()
+    .with_context(|| "server.grpc_listen_address/port is not a valid socket address".to_string())?;
+    let (health, health_svc) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    let grpc = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_svc)
+            .serve_with_shutdown(grpc_addr, shutdown_signal()),
+    );
+    tracing::info!(addr = %grpc_addr, "grpc server listening");
+
     // replay the WAL in the background; /ready turns 200 when it is done
     let ing_cfg = cfg.ingester.clone();
     let wal_dir = cfg.wal_dir();
@@ -78,6 +95,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Ok(Ok(ing)) => {
                 ing.spawn_loops();
                 slot2.set(ing);
+                health
+                    .set_service_status("", tonic_health::ServingStatus::Serving)
+                    .await;
                 tracing::info!("ingester ready");
             }
             Ok(Err(e)) => {
@@ -96,6 +116,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("http server")?;
     tracing::info!("shutting down: flushing chunks");
+    grpc.abort();
     if let Some(ing) = slot.get() {
         ing.shutdown().await.context("flushing on shutdown")?;
     }

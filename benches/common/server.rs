@@ -33,6 +33,7 @@ impl Server {
         .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg(format!("-config.file={}", cfg.display()))
+            .arg("-server.grpc-listen-port=0")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -32,6 +32,7 @@ pub fn start(data: &Path, extra_yaml: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg(format!("-config.file={}", cfg.display()))
         .arg("-server.http-listen-port=0")
+        .arg("-server.grpc-listen-port=0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
