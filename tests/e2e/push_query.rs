@@ -270,3 +270,63 @@ fn grafana_health_check_answers_two() {
         "{v}"
     );
 }
+
+#[test]
+fn out_of_order_window_tenants_and_rate_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        "auth_enabled: true\nlimits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 0.01\n  ingestion_burst_size_mb: 0.01\n",
+    );
+    let push = |tenant: Option<&str>, ts: i64, line: &str| {
+        let body = serde_json::json!({"streams": [{"stream": {"app": "ooo"}, "values": [[ts.to_string(), line]]}]});
+        let mut r = s
+            .client
+            .post(format!("{}/loki/api/v1/push", s.url))
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        if let Some(t) = tenant {
+            r = r.header("X-Scope-OrgID", t);
+        }
+        let r = r.send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let now = now_ns();
+    let min = 60_000_000_000i64;
+    assert_eq!(push(None, now, "x").0, 401, "no tenant");
+    assert_eq!(push(Some("a"), now, "newest").0, 204);
+    // out of order, but within max_chunk_age/2 of the newest entry: accepted
+    assert_eq!(push(Some("a"), now - 10 * min, "older").0, 204);
+    // more than an hour behind the newest entry of the stream: rejected
+    let (st, body) = push(Some("a"), now - 90 * min, "too old");
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("too far behind"), "{body}");
+    // tenants are isolated
+    let q = |tenant: &str| {
+        let r = s
+            .client
+            .get(format!("{}/loki/api/v1/query_range", s.url))
+            .header("X-Scope-OrgID", tenant)
+            .query(&[
+                ("query", r#"{app="ooo"}"#),
+                ("start", &(now - 120 * min).to_string()),
+                ("end", &(now + 1).to_string()),
+            ])
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let mut lines: Vec<String> = entries_of(&r.json().unwrap())
+            .into_iter()
+            .map(|e| e.2)
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(q("a"), vec!["newest".to_string(), "older".to_string()]);
+    assert!(q("b").is_empty());
+    // a 10 kB/s rate limit with a 10 kB burst: a 20 kB push is refused with 429
+    let big = "y".repeat(20_000);
+    let (st, body) = push(Some("b"), now, &big);
+    assert_eq!(st, 429, "{body}");
+    assert!(q("b").is_empty(), "a refused push stores nothing");
+}
