@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -146,10 +146,41 @@ fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-async fn push(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+/// Reads a request body of at most `limit` bytes: a larger declared
+/// `Content-Length` is refused with 413 before anything is read, and so is
+/// a body that turns out larger while it streams in.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Response> {
+    let too_large = |size: String| {
+        error_response(
+            413,
+            &format!("request body too large: {size} bytes, limit: {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > limit as u64) {
+        return Err(too_large(n.to_string()));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
+            too_large(format!("more than {limit}"))
+        } else {
+            error_response(400, &format!("reading the request body: {e}"))
+        }
+    })
+}
+
+async fn push(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let tenant = match tenant(&headers, app.cfg.auth_enabled) {
         Ok(t) => t,
         Err((code, msg)) => return error_response(code.as_u16(), &msg),
+    };
+    let body = match read_body(&headers, body, app.cfg.server.max_request_body_size).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
     };
     let h = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let req = match sluice_distributor::decode_push(

@@ -21,10 +21,17 @@ pub struct Server {
 pub fn start(data: &Path, extra_yaml: &str) -> Server {
     let cfg = data.join("sluice.yaml");
     std::fs::create_dir_all(data).unwrap();
+    // the default limits let tests push old timestamps fast; a test that
+    // sets its own `limits_config` replaces them
+    let limits = if extra_yaml.contains("limits_config:") {
+        ""
+    } else {
+        "limits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 1024\n  ingestion_burst_size_mb: 1024\n"
+    };
     std::fs::write(
         &cfg,
         format!(
-            "common:\n  path_prefix: {}\nlimits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 1024\n  ingestion_burst_size_mb: 1024\n{extra_yaml}",
+            "common:\n  path_prefix: {}\n{limits}{extra_yaml}",
             data.display()
         ),
     )

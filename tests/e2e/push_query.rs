@@ -228,9 +228,26 @@ fn bad_input_gets_clear_4xx() {
     // not gzip
     let (st, body) = post("application/json", Some("gzip"), b"plain".to_vec());
     assert_eq!(st, 400, "{body}");
-    // too large
-    let (st, _) = post("application/json", None, vec![b' '; 2 << 20]);
-    assert_eq!(st, 413);
+    // too large, by its Content-Length: refused before the body is read
+    {
+        use std::io::{Read, Write};
+        let addr = s.url.trim_start_matches("http://");
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            c,
+            "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            2 << 20
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 413", "{}", String::from_utf8_lossy(&head));
+    }
+    // too large once decompressed: a gzip bomb
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut bomb, &vec![b' '; 8 << 20]).unwrap();
+    let (st, body) = post("application/json", Some("gzip"), bomb.finish().unwrap());
+    assert_eq!(st, 413, "{body}");
     // gzip JSON works
     let json = serde_json::json!({"streams": [{"stream": {"app": "gz"}, "values": [[now_ns().to_string(), "hello gzip"]]}]});
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
