@@ -54,6 +54,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .merge(sluice_querier::http::routes(Arc::new(HttpState {
             querier,
             auth_enabled: cfg.auth_enabled,
+            tail: slot.tail(),
         })))
         .fallback(|| async { error_response(404, "404 page not found") })
         .layer(DefaultBodyLimit::max(cfg.server.max_request_body_size));

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::json;
 use crate::params::{parse_step, Params};
 use crate::querier::Querier;
+use crate::tail::TailHub;
 
 const NS: i64 = 1_000_000_000;
 /// Loki's cap on points per series in a range query.
@@ -26,6 +27,8 @@ pub struct HttpState {
     pub querier: Querier,
     /// With `auth_enabled: false` every request is tenant `fake`.
     pub auth_enabled: bool,
+    /// Entries pushed to this process, for live tail.
+    pub tail: Arc<TailHub>,
 }
 
 /// The query routes, to be merged into the server's router.
@@ -47,6 +50,7 @@ pub fn routes(state: Arc<HttpState>) -> Router {
             "/loki/api/v1/index/stats",
             get(index_stats).post(index_stats),
         )
+        .route("/loki/api/v1/tail", get(crate::tail::tail_handler))
         .with_state(state)
 }
 
@@ -98,13 +102,18 @@ fn respond(r: Result<String>) -> Response {
     }
 }
 
-struct Req {
-    tenant: String,
-    params: Params,
-    categorize: bool,
+pub(crate) struct Req {
+    pub(crate) tenant: String,
+    pub(crate) params: Params,
+    pub(crate) categorize: bool,
 }
 
-fn request(st: &HttpState, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<Req, Response> {
+pub(crate) fn request(
+    st: &HttpState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Req, Response> {
     let tenant =
         tenant(headers, st.auth_enabled).map_err(|(c, m)| error_response(c.as_u16(), &m))?;
     let categorize = headers

@@ -1,7 +1,7 @@
 //! The querier: runs LogQL over recent data (ingesters) and stored chunks
 //! (object store), drops duplicates between them, and serves Loki's HTTP
 //! query API (`query_range`, `query`, `labels`, `label/{name}/values`,
-//! `series`, `index/stats`) with Loki's JSON shapes.
+//! `series`, `index/stats`, live `tail`) with Loki's JSON shapes.
 
 mod error;
 pub mod http;
@@ -9,6 +9,7 @@ mod json;
 pub mod params;
 mod querier;
 mod source;
+pub mod tail;
 
 pub use error::{Error, Result};
 pub use querier::{Querier, QuerierConfig, RecentData, RecentSeries};
