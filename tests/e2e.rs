@@ -4,6 +4,8 @@
 
 mod e2e {
     mod durability;
+    mod grafana;
     pub mod harness;
     mod push_query;
+    pub mod tail_client;
 }
