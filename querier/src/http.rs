@@ -108,6 +108,8 @@ pub(crate) struct Req {
     pub(crate) categorize: bool,
 }
 
+// the error is a ready-made response; requests are not a hot loop
+#[allow(clippy::result_large_err)]
 pub(crate) fn request(
     st: &HttpState,
     headers: &HeaderMap,
