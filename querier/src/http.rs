@@ -51,6 +51,35 @@ pub fn routes(state: Arc<HttpState>) -> Router {
             get(index_stats).post(index_stats),
         )
         .route("/loki/api/v1/tail", get(crate::tail::tail_handler))
+        .route(
+            "/loki/api/v1/format_query",
+            get(crate::format::format_query).post(crate::format::format_query),
+        )
+        .route(
+            "/loki/api/v1/index/volume",
+            get(crate::volume::volume).post(crate::volume::volume),
+        )
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(crate::volume::volume_range).post(crate::volume::volume_range),
+        )
+        .route(
+            "/loki/api/v1/drilldown-limits",
+            get(crate::drilldown::drilldown_limits),
+        )
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(crate::drilldown::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(crate::drilldown::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(crate::drilldown::detected_field_values),
+        )
+        .route("/loki/api/v1/patterns", get(crate::drilldown::patterns))
         .with_state(state)
 }
 
@@ -69,7 +98,7 @@ pub fn tenant(headers: &HeaderMap, auth_enabled: bool) -> Result<String, (Status
     }
 }
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -95,7 +124,7 @@ fn json_response(body: String) -> Response {
         .into_response()
 }
 
-fn respond(r: Result<String>) -> Response {
+pub(crate) fn respond(r: Result<String>) -> Response {
     match r {
         Ok(body) => json_response(body),
         Err(e) => error_response(e.status(), &e.to_string()),
@@ -217,20 +246,20 @@ async fn query(
 }
 
 /// `start`/`end` for label and series lookups (default: the last 6 hours).
-fn lookup_range(p: &Params) -> Result<(i64, i64)> {
+pub(crate) fn lookup_range(p: &Params) -> Result<(i64, i64)> {
     let end = p.time("end", now_ns())?;
     let start = p.time("start", end - 6 * 3600 * NS)?;
     Ok((start, end))
 }
 
-fn selector(q: Option<&str>) -> Result<Vec<Matcher>> {
+pub(crate) fn selector(q: Option<&str>) -> Result<Vec<Matcher>> {
     match q {
         None => Ok(Vec::new()),
         Some(q) => Ok(sluice_logql::parser::parse_selector(q)?),
     }
 }
 
-fn string_list(items: &[String]) -> String {
+pub(crate) fn string_list(items: &[String]) -> String {
     let mut o = String::from(r#"{"status":"success","data":["#);
     for (i, s) in items.iter().enumerate() {
         if i > 0 {
