@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e {
+    mod drilldown;
     mod durability;
     mod grafana;
     pub mod harness;
