@@ -44,6 +44,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let router = Router::new()
         .route("/loki/api/v1/push", post(push))
         .route("/api/prom/push", post(push))
+        .route("/otlp/v1/logs", post(push_otlp))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/config", get(config))
@@ -142,6 +143,30 @@ async fn push(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         Err(e) => return error_response(e.status(), &e.to_string()),
     };
     match app.distributor.push(&tenant, req, now_ns()).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error_response(e.status(), &e.to_string()),
+    }
+}
+
+/// `POST /otlp/v1/logs`: OTLP/HTTP logs, protobuf or JSON.
+async fn push_otlp(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let tenant = match tenant(&headers, app.cfg.auth_enabled) {
+        Ok(t) => t,
+        Err((code, msg)) => return error_response(code.as_u16(), &msg),
+    };
+    let h = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let now = now_ns();
+    let req = match sluice_distributor::decode_otlp(
+        h(header::CONTENT_TYPE),
+        h(header::CONTENT_ENCODING),
+        body,
+        app.cfg.server.max_request_body_size,
+        now,
+    ) {
+        Ok(r) => r,
+        Err(e) => return error_response(e.status(), &e.to_string()),
+    };
+    match app.distributor.push(&tenant, req, now).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error_response(e.status(), &e.to_string()),
     }
