@@ -7,6 +7,7 @@ mod e2e {
     mod durability;
     mod grafana;
     pub mod harness;
+    mod otlp;
     mod push_query;
     pub mod tail_client;
 }
