@@ -10,4 +10,5 @@ mod e2e {
     mod otlp;
     mod push_query;
     pub mod tail_client;
+    mod tail_soak;
 }

@@ -15,6 +15,7 @@
 
 mod conn;
 mod frame;
+mod metrics;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -105,9 +106,11 @@ impl Subscriber {
         let cost = s.cost();
         let prev = self.buffered.fetch_add(cost, Ordering::AcqRel);
         if prev + cost <= budget && self.tx.send(s.clone()).is_ok() {
+            metrics::BUFFERED_BYTES.add(cost as i64);
             return;
         }
         self.buffered.fetch_sub(cost, Ordering::AcqRel);
+        metrics::DROPPED_ENTRIES.inc_by(s.entries.len() as u64);
         let mut d = self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
         d.total += s.entries.len() as u64;
         for e in &s.entries {
@@ -192,6 +195,7 @@ impl TailHub {
             .unwrap_or_else(PoisonError::into_inner)
             .push(sub.clone());
         self.active.fetch_add(1, Ordering::AcqRel);
+        metrics::CONNECTIONS.inc();
         Subscription {
             hub: self.clone(),
             sub,
@@ -229,7 +233,9 @@ impl Subscription {
 
     /// Marks a received batch as processed, releasing its budget.
     pub fn release(&self, s: &PushedStream) {
-        self.sub.buffered.fetch_sub(s.cost(), Ordering::AcqRel);
+        let cost = s.cost();
+        self.sub.buffered.fetch_sub(cost, Ordering::AcqRel);
+        metrics::BUFFERED_BYTES.sub(cost as i64);
     }
 
     /// Bytes currently queued for this connection.
@@ -260,7 +266,11 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        // after `remove` nothing is offered any more: what is still
+        // queued leaves the gauge with the queue
         self.hub.remove(self.sub.id);
+        metrics::CONNECTIONS.dec();
+        metrics::BUFFERED_BYTES.sub(self.sub.buffered.load(Ordering::Acquire) as i64);
     }
 }
 

@@ -42,7 +42,7 @@ use crate::querier::Querier;
 /// Longest a frame may wait for the client to take it.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a closing client gets to take the close frame.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 const NS: i64 = 1_000_000_000;
 /// Per-stream pipelines kept per connection before the cache starts over.
 const MAX_PIPELINES: usize = 4096;
@@ -159,8 +159,15 @@ pub async fn tail_handler(
 enum End {
     /// The client closed or the socket failed: nothing more to send.
     Gone,
-    /// Close with 1011 and this reason.
-    Error(String),
+    /// Close with 1011 and `reason`; `kind` labels the metric.
+    Error { kind: &'static str, reason: String },
+}
+
+fn error(kind: &'static str, reason: impl Into<String>) -> End {
+    End::Error {
+        kind,
+        reason: reason.into(),
+    }
 }
 
 struct Tailer {
@@ -204,7 +211,7 @@ impl Tailer {
                 biased;
                 _ = &mut gone => return End::Gone,
                 _ = &mut deadline => {
-                    return End::Error("reached tail max duration limit".into())
+                    return error("max_duration", "reached tail max duration limit")
                 }
                 _ = ping.tick() => {
                     if let Err(end) = self.send(Message::Ping(Default::default())).await {
@@ -213,7 +220,7 @@ impl Tailer {
                 }
                 batch = sub.recv() => {
                     let Some(batch) = batch else {
-                        return End::Error("tail hub closed".into());
+                        return error("error", "tail hub closed");
                     };
                     if let Err(end) = self.live(batch).await {
                         return end;
@@ -238,7 +245,7 @@ impl Tailer {
         let streams = match querier.query(tenant, &plan.query, params).await {
             Ok(QueryValue::Streams(s)) => s,
             Ok(_) => return Ok(()),
-            Err(e) => return Err(End::Error(e.to_string())),
+            Err(e) => return Err(error("error", e.to_string())),
         };
         let mut all: Vec<(&Labels, &sluice_logql::engine::StreamEntry)> = streams
             .iter()
@@ -283,9 +290,12 @@ impl Tailer {
         }
         let dropped = self.sub.as_ref().map_or(0, |s| s.dropped_total());
         if dropped > self.limits.max_dropped_entries {
-            return Err(End::Error(format!(
-                "too many dropped entries ({dropped}): the client is not reading fast enough"
-            )));
+            return Err(error(
+                "too_slow",
+                format!(
+                    "too many dropped entries ({dropped}): the client is not reading fast enough"
+                ),
+            ));
         }
         Ok(())
     }
@@ -346,10 +356,12 @@ impl Tailer {
         self.seen.clear();
         match end {
             End::Gone => {
+                super::metrics::CLOSED.with_label_values(&["client"]).inc();
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.sink.close()).await;
             }
-            End::Error(reason) => {
-                tracing::info!(%reason, "closing tail connection");
+            End::Error { kind, reason } => {
+                super::metrics::CLOSED.with_label_values(&[kind]).inc();
+                tracing::info!(%reason, kind, "closing tail connection");
                 let frame = CloseFrame {
                     code: close_code::ERROR,
                     reason: truncate(&reason, 123).into(),
@@ -368,10 +380,13 @@ async fn send_timed(sink: &mut SplitSink<WebSocket, Message>, m: Message) -> Res
     match tokio::time::timeout(SEND_TIMEOUT, sink.send(m)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::Gone),
-        Err(_) => Err(End::Error(format!(
-            "the client did not read a frame for {}s: too slow, closing the tail",
-            SEND_TIMEOUT.as_secs()
-        ))),
+        Err(_) => Err(error(
+            "too_slow",
+            format!(
+                "the client did not read a frame for {}s: too slow, closing the tail",
+                SEND_TIMEOUT.as_secs()
+            ),
+        )),
     }
 }
 
