@@ -157,6 +157,22 @@ fn drilldown_endpoints() {
     assert_eq!(fields["trace_id"]["parsers"], serde_json::Value::Null);
     assert_eq!(fields["trace_id"]["cardinality"], 40);
 
+    // the form Drilldown sends once parsers are known
+    let v = s.get_json(
+        "/loki/api/v1/detected_fields",
+        &with(&[(
+            "query",
+            r#"{service_name="checkout"} | logfmt | drop __error__, __error_details__ | status="201""#,
+        )]),
+    );
+    let status = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["label"] == "status")
+        .unwrap();
+    assert_eq!(status["cardinality"], 1);
+
     let v = s.get_json(
         "/loki/api/v1/detected_field/user/values",
         &with(&[("query", q)]),

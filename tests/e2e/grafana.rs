@@ -336,6 +336,24 @@ fn live_tail_backfill_then_live_entries() {
     assert!(ct.starts_with("text/plain"), "{ct}");
     assert!(body.contains("parse error"), "{body}");
 
+    // also when the request is a real WebSocket upgrade
+    let url = format!(
+        "{}/loki/api/v1/tail?query={}",
+        s.url.replacen("http://", "ws://", 1),
+        tail_client::urlencode("count_over_time({app=\"shop\"}[1m])")
+    );
+    match tungstenite::connect(url) {
+        Err(tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 400);
+            let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or(b"")).to_string();
+            assert!(body.contains("only supported for log queries"), "{body}");
+        }
+        other => panic!(
+            "expected a 400 before the upgrade, got {:?}",
+            other.map(|r| r.1)
+        ),
+    }
+
     let now = now_ns();
     seed(&s, now - 30 * NS, 20);
 
