@@ -5,22 +5,33 @@ use std::sync::{Arc, OnceLock};
 
 use sluice_ingester::Ingester;
 use sluice_logql::labels::{Labels, Matcher};
+use sluice_logql::source::Entry;
 use sluice_proto::logproto::PushRequest;
 use sluice_proto::service::{Code, Pusher, ServiceError};
+use sluice_querier::tail::{PushedStream, TailHub};
 use sluice_querier::{RecentData, RecentSeries};
 
 /// The ingester, once its WAL has been replayed. Until then pushes get 503
-/// and queries see no recent data.
+/// and queries see no recent data. Acknowledged pushes are also handed to
+/// the live-tail hub.
 #[derive(Default)]
-pub struct IngesterSlot(OnceLock<Arc<Ingester>>);
+pub struct IngesterSlot {
+    ingester: OnceLock<Arc<Ingester>>,
+    tail: Arc<TailHub>,
+}
 
 impl IngesterSlot {
     pub fn set(&self, ing: Arc<Ingester>) {
-        let _ = self.0.set(ing);
+        let _ = self.ingester.set(ing);
     }
 
     pub fn get(&self) -> Option<&Arc<Ingester>> {
-        self.0.get()
+        self.ingester.get()
+    }
+
+    /// The hub live-tail connections subscribe to.
+    pub fn tail(&self) -> Arc<TailHub> {
+        self.tail.clone()
     }
 
     fn ready(&self) -> Result<&Arc<Ingester>, ServiceError> {
@@ -33,8 +44,53 @@ impl IngesterSlot {
 #[async_trait::async_trait]
 impl Pusher for IngesterSlot {
     async fn push(&self, tenant: &str, req: PushRequest) -> Result<(), ServiceError> {
-        self.ready()?.push(tenant, req).await
+        let ing = self.ready()?;
+        let tailed = self.tail.is_active().then(|| tail_batch(&req));
+        ing.push(tenant, req).await?;
+        if let Some(streams) = tailed {
+            self.tail.publish(tenant, &streams);
+        }
+        Ok(())
     }
+}
+
+/// A push as the tail hub takes it: labels parsed, each stream's lines
+/// copied into one buffer of their own (a queued batch must not keep the
+/// whole request body alive).
+fn tail_batch(req: &PushRequest) -> Vec<PushedStream> {
+    let mut out = Vec::with_capacity(req.streams.len());
+    for s in &req.streams {
+        // the distributor already validated and canonicalised the labels
+        let Ok(parsed) = sluice_distributor::ParsedLabels::parse(&s.labels) else {
+            continue;
+        };
+        let labels = Arc::new(Labels::new(parsed.pairs));
+        let mut buf = bytes::BytesMut::with_capacity(s.entries.iter().map(|e| e.line.len()).sum());
+        for e in &s.entries {
+            buf.extend_from_slice(&e.line);
+        }
+        let buf = buf.freeze();
+        let mut at = 0;
+        let entries = s
+            .entries
+            .iter()
+            .map(|e| {
+                let line = buf.slice(at..at + e.line.len());
+                at += e.line.len();
+                Entry {
+                    ts: e.timestamp.map_or(0, |t| t.unix_nanos()),
+                    line,
+                    metadata: e
+                        .structured_metadata
+                        .iter()
+                        .map(|m| (m.name.clone(), m.value.clone()))
+                        .collect(),
+                }
+            })
+            .collect();
+        out.push(PushedStream { labels, entries });
+    }
+    out
 }
 
 #[async_trait::async_trait]

@@ -10,8 +10,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use sluice_distributor::Distributor;
+use sluice_distributor::{Distributor, PushError};
 use sluice_ingester::Ingester;
+use sluice_proto::logproto::PushRequest;
 use sluice_querier::http::{error_response, tenant, HttpState};
 use sluice_querier::{Querier, QuerierConfig};
 use sluice_storage::store::Store;
@@ -44,6 +45,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let router = Router::new()
         .route("/loki/api/v1/push", post(push))
         .route("/api/prom/push", post(push))
+        .route("/otlp/v1/logs", post(push_otlp))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/config", get(config))
@@ -54,6 +56,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .merge(sluice_querier::http::routes(Arc::new(HttpState {
             querier,
             auth_enabled: cfg.auth_enabled,
+            tail: slot.tail(),
         })))
         .fallback(|| async { error_response(404, "404 page not found") })
         .layer(DefaultBodyLimit::max(cfg.server.max_request_body_size));
@@ -174,25 +177,44 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 }
 
 async fn push(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let tenant = match tenant(&headers, app.cfg.auth_enabled) {
+    ingest(&app, &headers, body, |ct, ce, body, limit, _| {
+        sluice_distributor::decode_push(ct, ce, body, limit)
+    })
+    .await
+}
+
+/// `POST /otlp/v1/logs`: OTLP/HTTP logs, protobuf or JSON.
+async fn push_otlp(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    ingest(&app, &headers, body, sluice_distributor::decode_otlp).await
+}
+
+type Decoder = fn(Option<&str>, Option<&str>, Bytes, usize, i64) -> Result<PushRequest, PushError>;
+
+/// The push path shared by Loki's and OTLP's endpoints: tenant, bounded
+/// body, decode, then the distributor (validation, limits, ingester).
+async fn ingest(app: &App, headers: &HeaderMap, body: Body, decode: Decoder) -> Response {
+    let tenant = match tenant(headers, app.cfg.auth_enabled) {
         Ok(t) => t,
         Err((code, msg)) => return error_response(code.as_u16(), &msg),
     };
-    let body = match read_body(&headers, body, app.cfg.server.max_request_body_size).await {
+    let limit = app.cfg.server.max_request_body_size;
+    let body = match read_body(headers, body, limit).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
     let h = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let req = match sluice_distributor::decode_push(
+    let now = now_ns();
+    let req = match decode(
         h(header::CONTENT_TYPE),
         h(header::CONTENT_ENCODING),
         body,
-        app.cfg.server.max_request_body_size,
+        limit,
+        now,
     ) {
         Ok(r) => r,
         Err(e) => return error_response(e.status(), &e.to_string()),
     };
-    match app.distributor.push(&tenant, req, now_ns()).await {
+    match app.distributor.push(&tenant, req, now).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error_response(e.status(), &e.to_string()),
     }

@@ -3,7 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e {
+    mod drilldown;
     mod durability;
+    mod grafana;
     pub mod harness;
+    mod otlp;
     mod push_query;
+    pub mod tail_client;
+    mod tail_soak;
 }

@@ -89,7 +89,7 @@ fn snappy_corrupt() -> PushError {
 }
 
 /// Reads a gzip/deflate stream to its end, refusing more than `max` bytes.
-fn inflate(
+pub(crate) fn inflate(
     reader: impl Read,
     what: &str,
     max: usize,

@@ -6,7 +6,8 @@
 //!
 //! The HTTP layer calls [`validate_tenant_id`], [`decode_push`] then
 //! [`Distributor::push`], and maps a [`PushError`] to `status()` and its
-//! `Display` text (204 on `Ok`).
+//! `Display` text (204 on `Ok`). OTLP/HTTP logs go through [`decode_otlp`]
+//! instead of [`decode_push`].
 //!
 //! Where this differs from Loki 3 on purpose or for now:
 //! - an absent `Content-Type` is read as protobuf (Loki's `mime` check
@@ -24,6 +25,7 @@ pub mod distributor;
 pub mod error;
 pub mod label_cache;
 pub mod limits;
+pub mod otlp;
 pub mod rate;
 pub mod stream_labels;
 pub mod tenant;
@@ -35,5 +37,6 @@ pub use distributor::{validate_push, validate_push_cached, Distributor, PushStat
 pub use error::{PushError, Result};
 pub use label_cache::{LabelCache, ParsedLabels};
 pub use limits::{Limits, RateStrategy, StaticLimits, TenantLimits};
+pub use otlp::decode_otlp;
 pub use tenant::validate_tenant_id;
 pub use validate::{DiscardReason, Discarded};

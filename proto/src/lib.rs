@@ -1,5 +1,7 @@
 //! Wire types shared by every Sluice service. Depends on nothing of ours.
 //!
+//! `otlp` holds the OpenTelemetry logs messages `POST /otlp/v1/logs` takes.
+//!
 //! `logproto` mirrors the messages of Loki's `pkg/push/push.proto`
 //! field-for-field, so a snappy-compressed `PushRequest` from Promtail,
 //! Alloy or any Loki client decodes here unchanged. Field numbers are part
@@ -11,4 +13,5 @@
 //! `string` and `bytes` field share one wire encoding).
 
 pub mod logproto;
+pub mod otlp;
 pub mod service;

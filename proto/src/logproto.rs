@@ -71,6 +71,7 @@ pub struct LabelPairAdapter {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use prost::Message;
 

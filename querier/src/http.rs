@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::json;
 use crate::params::{parse_step, Params};
 use crate::querier::Querier;
+use crate::tail::TailHub;
 
 const NS: i64 = 1_000_000_000;
 /// Loki's cap on points per series in a range query.
@@ -25,6 +26,8 @@ pub struct HttpState {
     pub querier: Querier,
     /// With `auth_enabled: false` every request is tenant `fake`.
     pub auth_enabled: bool,
+    /// Entries pushed to this process, for live tail.
+    pub tail: Arc<TailHub>,
 }
 
 /// The query routes, to be merged into the server's router.
@@ -46,6 +49,36 @@ pub fn routes(state: Arc<HttpState>) -> Router {
             "/loki/api/v1/index/stats",
             get(index_stats).post(index_stats),
         )
+        .route("/loki/api/v1/tail", get(crate::tail::tail_handler))
+        .route(
+            "/loki/api/v1/format_query",
+            get(crate::format::format_query).post(crate::format::format_query),
+        )
+        .route(
+            "/loki/api/v1/index/volume",
+            get(crate::volume::volume).post(crate::volume::volume),
+        )
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(crate::volume::volume_range).post(crate::volume::volume_range),
+        )
+        .route(
+            "/loki/api/v1/drilldown-limits",
+            get(crate::drilldown::drilldown_limits),
+        )
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(crate::drilldown::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(crate::drilldown::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(crate::drilldown::detected_field_values),
+        )
+        .route("/loki/api/v1/patterns", get(crate::drilldown::patterns))
         .with_state(state)
 }
 
@@ -64,7 +97,7 @@ pub fn tenant(headers: &HeaderMap, auth_enabled: bool) -> Result<String, (Status
     }
 }
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -90,17 +123,17 @@ fn json_response(body: String) -> Response {
         .into_response()
 }
 
-fn respond(r: Result<String>) -> Response {
+pub(crate) fn respond(r: Result<String>) -> Response {
     match r {
         Ok(body) => json_response(body),
         Err(e) => error_response(e.status(), &e.to_string()),
     }
 }
 
-struct Req {
-    tenant: String,
-    params: Params,
-    categorize: bool,
+pub(crate) struct Req {
+    pub(crate) tenant: String,
+    pub(crate) params: Params,
+    pub(crate) categorize: bool,
 }
 
 /// Every handler's request: tenant, merged query-string and form
@@ -201,20 +234,20 @@ async fn run_instant(st: &HttpState, req: &Req) -> Result<String> {
 }
 
 /// `start`/`end` for label and series lookups (default: the last 6 hours).
-fn lookup_range(p: &Params) -> Result<(i64, i64)> {
+pub(crate) fn lookup_range(p: &Params) -> Result<(i64, i64)> {
     let end = p.time("end", now_ns())?;
     let start = p.time("start", end - 6 * 3600 * NS)?;
     Ok((start, end))
 }
 
-fn selector(q: Option<&str>) -> Result<Vec<Matcher>> {
+pub(crate) fn selector(q: Option<&str>) -> Result<Vec<Matcher>> {
     match q {
         None => Ok(Vec::new()),
         Some(q) => Ok(sluice_logql::parser::parse_selector(q)?),
     }
 }
 
-fn string_list(items: &[String]) -> String {
+pub(crate) fn string_list(items: &[String]) -> String {
     let mut o = String::from(r#"{"status":"success","data":["#);
     for (i, s) in items.iter().enumerate() {
         if i > 0 {

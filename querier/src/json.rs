@@ -168,7 +168,7 @@ pub fn write_labels(o: &mut String, l: &Labels) {
     write_pairs(o, l.iter());
 }
 
-fn write_pairs<'a>(o: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
+pub(crate) fn write_pairs<'a>(o: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
     o.push('{');
     for (i, (k, v)) in pairs.enumerate() {
         if i > 0 {

@@ -259,7 +259,7 @@ pub fn entry_labels(via: &str, s: usize, i: usize) -> String {
 
 /// Every third entry carries a `trace_id` structured-metadata field.
 fn trace_id(s: usize, i: usize) -> Option<String> {
-    (i % 3 == 0).then(|| format!("{s:04x}{i:08x}"))
+    i.is_multiple_of(3).then(|| format!("{s:04x}{i:08x}"))
 }
 
 /// A deterministic line for stream `s`, entry `i`.
