@@ -66,7 +66,7 @@ impl Ingester {
             by_tenant
                 .entry(&item.tenant)
                 .or_default()
-                .push((item.labels.clone(), r.clone()));
+                .push((item.labels.clone(), *r));
         }
         let mut failed_tenants = Vec::new();
         for (tenant, chunks) in by_tenant {

@@ -180,7 +180,7 @@ impl Ingester {
         let t = self.tenant_or_create(tenant);
         let now = Instant::now();
         // Loki accepts entries up to half of max_chunk_age behind the newest
-        let window = (!replay).then(|| self.cfg.max_chunk_age.as_nanos() as i64 / 2);
+        let window = (!replay).then_some(self.cfg.max_chunk_age.as_nanos() as i64 / 2);
         let mut errors = Vec::new();
         let mut n = 0u64;
         let mut md_buf: Vec<(String, String)> = Vec::new();
@@ -303,11 +303,7 @@ impl Ingester {
             for c in &s.chunks {
                 chunks += 1;
                 entries += c.entry_count() as u64;
-                bytes += c
-                    .blocks()
-                    .iter()
-                    .map(|b| b.uncompressed_bytes as u64)
-                    .sum::<u64>();
+                bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
             }
         }
         (snaps.len() as u64, chunks, entries, bytes)
