@@ -310,6 +310,27 @@ mod tests {
     }
 
     #[test]
+    fn shipped_configs_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cfg = Config::from_file(&root.join("deploy/conformance.yaml")).unwrap();
+        let (limits, _) = split_limits(&cfg.limits_config).unwrap();
+        assert!(!limits.discover_log_levels);
+        assert!(limits.discover_service_name.is_empty());
+        assert!(!limits.reject_old_samples);
+        let ds: serde_yaml::Value = serde_yaml::from_str(
+            &std::fs::read_to_string(root.join("deploy/grafana/datasource.yaml")).unwrap(),
+        )
+        .unwrap();
+        let d = &ds["datasources"][0];
+        assert_eq!(d["type"], "loki");
+        let port = Config::default().server.http_listen_port;
+        assert_eq!(
+            d["url"].as_str().unwrap(),
+            format!("http://127.0.0.1:{port}")
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.yaml");
