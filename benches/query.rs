@@ -83,18 +83,24 @@ fn main() {
     eprintln!("pushing {lines} lines over {streams} streams ...");
     push(&srv, streams, per_stream, base, span);
     let window = (base, base + span + 1);
+    // SLUICE_BENCH_ONLY=<substring of a case name> runs only matching cases
+    // (for profiling the server with `perf record -p`)
+    let only = std::env::var("SLUICE_BENCH_ONLY").unwrap_or_default();
+    let cases: Vec<&Case> = CASES.iter().filter(|c| c.name.contains(&only)).collect();
+    eprintln!("querying (memory), server pid {} ...", srv.child.id());
 
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
-    let mem: Vec<(f64, usize)> = CASES
+    let mem: Vec<(f64, usize)> = cases
         .iter()
         .map(|c| measure(&srv, &client, c, window, runs))
         .collect();
     eprintln!("flushing ...");
     srv.flush();
-    let store: Vec<(f64, usize)> = CASES
+    eprintln!("querying (store) ...");
+    let store: Vec<(f64, usize)> = cases
         .iter()
         .map(|c| measure(&srv, &client, c, window, runs))
         .collect();
@@ -104,7 +110,7 @@ fn main() {
         "  {:<16} {:>8} {:>10} {:>10} {:>8} {:>12} {:>12}  results",
         "query", "target", "memory", "store", "loki", "loki/memory", "loki/store"
     );
-    for ((c, m), s) in CASES.iter().zip(&mem).zip(&store) {
+    for ((c, m), s) in cases.iter().zip(&mem).zip(&store) {
         println!(
             "  {:<16} {:>8.3} {:>10.3} {:>10.3} {:>8.2} {:>11.1}x {:>11.1}x  {}/{}{}",
             c.name,
@@ -123,7 +129,7 @@ fn main() {
             }
         );
     }
-    for c in &CASES {
+    for c in &cases {
         println!("    {}: {}", c.name, c.query);
     }
 }

@@ -71,12 +71,12 @@ impl LogSource for PreparedSource {
                     .collect();
                 StreamReader {
                     labels: labels.clone(),
-                    entries: Box::new(Merge::new(
+                    entries: merged(
                         iters,
                         p.direction,
                         |e: &Entry| e.ts,
                         |a, b| a.line == b.line,
-                    )),
+                    ),
                 }
             })
             .collect())
@@ -99,12 +99,12 @@ impl LogSource for PreparedSource {
                     .collect();
                 SizeReader {
                     labels: labels.clone(),
-                    entries: Box::new(Merge::new(
+                    entries: merged(
                         iters,
                         p.direction,
                         |e: &EntrySize| e.ts,
                         |a, b| a.len == b.len,
-                    )),
+                    ),
                 }
             })
             .collect())
@@ -116,6 +116,24 @@ fn src_err(e: sluice_storage::Error) -> SourceError {
 }
 
 type BoxIter<T> = Box<dyn Iterator<Item = Result<T, SourceError>> + Send>;
+
+/// One stream's entries from its chunks: a single chunk's iterator as is
+/// (already ordered and filtered), several merged.
+fn merged<T, K, S>(mut iters: Vec<BoxIter<T>>, direction: Direction, key: K, same: S) -> BoxIter<T>
+where
+    T: Clone + Send + 'static,
+    K: Fn(&T) -> i64 + Send + 'static,
+    S: Fn(&T, &T) -> bool + Send + 'static,
+{
+    match iters.pop() {
+        Some(only) if iters.is_empty() => only,
+        Some(last) => {
+            iters.push(last);
+            Box::new(Merge::new(iters, direction, key, same))
+        }
+        None => Box::new(std::iter::empty()),
+    }
+}
 
 /// K-way merge of per-chunk iterators in timestamp order, dropping an entry
 /// equal (same timestamp and `same`) to one from another chunk.
@@ -222,7 +240,9 @@ impl<T: Clone, K: Fn(&T) -> i64, S: Fn(&T, &T) -> bool> Iterator for Merge<T, K,
             if dup {
                 continue;
             }
-            if self.iters.len() > 1 {
+            // only an entry another head shares the timestamp with can be
+            // duplicated later (each source's next entry is already in the heap)
+            if self.heap.peek().is_some_and(|h| h.ts == head.ts) {
                 self.recent.push((head.src, head.item.clone()));
             }
             return Some(Ok(head.item));

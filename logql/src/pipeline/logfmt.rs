@@ -276,9 +276,17 @@ impl LogfmtParser {
                 continue;
             };
             name.clear();
-            append_sanitized(name, raw, true);
-            if !lbs.wants(name) {
-                continue;
+            if is_label_name(kv.key) {
+                // already what sanitising would give: ask before copying
+                if !lbs.wants(raw) {
+                    continue;
+                }
+                name.push_str(raw);
+            } else {
+                append_sanitized(name, raw, true);
+                if !lbs.wants(name) {
+                    continue;
+                }
             }
             let value = kv.value.as_deref().map(clean_value).unwrap_or_default();
             if !self.keep_empty && value.is_empty() {
@@ -292,6 +300,13 @@ impl LogfmtParser {
             }
         }
     }
+}
+
+/// Whether `key` is a valid label name (`[A-Za-z_][A-Za-z0-9_]*`), which
+/// `append_sanitized` leaves unchanged.
+fn is_label_name(key: &[u8]) -> bool {
+    key.first().is_some_and(|c| !c.is_ascii_digit())
+        && key.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// `| logfmt a="key", b`: only the listed keys, each under its label name.
