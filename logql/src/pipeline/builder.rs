@@ -362,6 +362,13 @@ pub(crate) fn sanitize_label_key(key: &str, is_prefix: bool) -> String {
     out
 }
 
+/// Whether `key` is a valid label name (`[A-Za-z_][A-Za-z0-9_]*`), which
+/// `append_sanitized` leaves unchanged.
+pub(crate) fn is_label_name(key: &[u8]) -> bool {
+    key.first().is_some_and(|c| !c.is_ascii_digit())
+        && key.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
 /// Appends `key` sanitised; a leading digit gets `_` when `lead` is true.
 pub(crate) fn append_sanitized(out: &mut String, key: &str, lead: bool) {
     let key = key.trim();

@@ -4,7 +4,8 @@
 use std::borrow::Cow;
 
 use super::builder::{
-    append_sanitized, clean_value, sanitize_label_key, Cat, LabelsBuilder, DUPLICATE_SUFFIX,
+    append_sanitized, clean_value, is_label_name, sanitize_label_key, Cat, LabelsBuilder,
+    DUPLICATE_SUFFIX,
 };
 
 pub(crate) const LOGFMT_ERR: &str = "LogfmtParserErr";
@@ -300,13 +301,6 @@ impl LogfmtParser {
             }
         }
     }
-}
-
-/// Whether `key` is a valid label name (`[A-Za-z_][A-Za-z0-9_]*`), which
-/// `append_sanitized` leaves unchanged.
-fn is_label_name(key: &[u8]) -> bool {
-    key.first().is_some_and(|c| !c.is_ascii_digit())
-        && key.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// `| logfmt a="key", b`: only the listed keys, each under its label name.
