@@ -419,6 +419,20 @@ pub(crate) fn clean_value(v: &[u8]) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn label_names_are_exactly_what_sanitising_keeps() {
+        for key in [
+            "level", "_x", "a1_b", "1a", "a-b", "a b", " a", "", "é", "a.b",
+        ] {
+            let unchanged = sanitize_label_key(key, true) == key;
+            assert_eq!(
+                is_label_name(key.as_bytes()),
+                unchanged && !key.is_empty(),
+                "{key:?}"
+            );
+        }
+    }
+
     fn base() -> Labels {
         Labels::new(vec![
             ("app".into(), "api".into()),
