@@ -248,11 +248,7 @@ impl Querier {
             for c in &r.chunks {
                 st.chunks += 1;
                 st.entries += c.entry_count() as u64;
-                st.bytes += c
-                    .blocks()
-                    .iter()
-                    .map(|b| b.uncompressed_bytes as u64)
-                    .sum::<u64>();
+                st.bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
             }
         }
         for (l, refs) in self.store.series(tenant, matchers, from, through).await? {
