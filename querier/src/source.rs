@@ -66,8 +66,7 @@ impl PreparedSource {
         self.matching(p)
             .map(|(labels, chunks)| {
                 let iters = chunks.into_iter().map(&open).collect();
-                let merged: BoxIter<T> = Box::new(Merge::new(iters, p.direction, key, same));
-                (labels.clone(), merged)
+                (labels.clone(), merge_chunks(iters, p.direction, key, same))
             })
             .collect()
     }
@@ -108,6 +107,24 @@ fn src_err(e: sluice_storage::Error) -> SourceError {
 }
 
 type BoxIter<T> = Box<dyn Iterator<Item = Result<T, SourceError>> + Send>;
+
+/// One stream's entries from its chunks: a single chunk's iterator as is
+/// (already ordered and filtered), several merged.
+fn merge_chunks<T: Clone + Send + 'static>(
+    mut iters: Vec<BoxIter<T>>,
+    direction: Direction,
+    key: fn(&T) -> i64,
+    same: fn(&T, &T) -> bool,
+) -> BoxIter<T> {
+    match iters.pop() {
+        Some(only) if iters.is_empty() => only,
+        Some(last) => {
+            iters.push(last);
+            Box::new(Merge::new(iters, direction, key, same))
+        }
+        None => Box::new(std::iter::empty()),
+    }
+}
 
 /// K-way merge of per-chunk iterators in timestamp order, dropping an entry
 /// equal (same timestamp and `same`) to one from another chunk.
@@ -219,7 +236,9 @@ impl<T: Clone> Iterator for Merge<T> {
             if dup {
                 continue;
             }
-            if self.iters.len() > 1 {
+            // only an entry another head shares the timestamp with can be
+            // duplicated later (each source's next entry is already in the heap)
+            if self.heap.peek().is_some_and(|h| h.ts == head.ts) {
                 self.recent.push((head.src, head.item.clone()));
             }
             return Some(Ok(head.item));

@@ -362,6 +362,13 @@ pub(crate) fn sanitize_label_key(key: &str, is_prefix: bool) -> String {
     out
 }
 
+/// Whether `key` is a valid label name (`[A-Za-z_][A-Za-z0-9_]*`), which
+/// `append_sanitized` leaves unchanged.
+pub(crate) fn is_label_name(key: &[u8]) -> bool {
+    key.first().is_some_and(|c| !c.is_ascii_digit())
+        && key.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
 /// Appends `key` sanitised; a leading digit gets `_` when `lead` is true.
 pub(crate) fn append_sanitized(out: &mut String, key: &str, lead: bool) {
     let key = key.trim();
@@ -411,6 +418,20 @@ pub(crate) fn clean_value(v: &[u8]) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_names_are_exactly_what_sanitising_keeps() {
+        for key in [
+            "level", "_x", "a1_b", "1a", "a-b", "a b", " a", "", "é", "a.b",
+        ] {
+            let unchanged = sanitize_label_key(key, true) == key;
+            assert_eq!(
+                is_label_name(key.as_bytes()),
+                unchanged && !key.is_empty(),
+                "{key:?}"
+            );
+        }
+    }
 
     fn base() -> Labels {
         Labels::new(vec![

@@ -6,7 +6,9 @@
 //! with that reader's error text in `__error_details__` (labels found before
 //! the error stay).
 
-use super::builder::{append_sanitized, sanitize_label_key, Cat, LabelsBuilder, DUPLICATE_SUFFIX};
+use super::builder::{
+    append_sanitized, is_label_name, sanitize_label_key, Cat, LabelsBuilder, DUPLICATE_SUFFIX,
+};
 
 pub(crate) const JSON_ERR: &str = "JSONParserErr";
 
@@ -42,6 +44,19 @@ fn walk(
     name: &mut String,
 ) -> std::result::Result<(), &'static str> {
     object_each(obj, &mut |key, value, ty| {
+        let scalar = matches!(ty, JType::String | JType::Number | JType::Boolean);
+        if scalar && prefix.is_empty() && is_label_name(key) {
+            // a plain top-level key is its own label name: ask before copying
+            let key = std::str::from_utf8(key).unwrap_or_default();
+            if !lbs.wants(key) {
+                return Ok(());
+            }
+            name.clear();
+            name.push_str(key);
+            let v = read_value(value, ty);
+            lbs.set_from_parser(name, &v);
+            return Ok(());
+        }
         let key = String::from_utf8_lossy(key);
         match ty {
             JType::String | JType::Number | JType::Boolean => {

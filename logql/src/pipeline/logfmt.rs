@@ -4,7 +4,8 @@
 use std::borrow::Cow;
 
 use super::builder::{
-    append_sanitized, clean_value, sanitize_label_key, Cat, LabelsBuilder, DUPLICATE_SUFFIX,
+    append_sanitized, clean_value, is_label_name, sanitize_label_key, Cat, LabelsBuilder,
+    DUPLICATE_SUFFIX,
 };
 
 pub(crate) const LOGFMT_ERR: &str = "LogfmtParserErr";
@@ -276,9 +277,17 @@ impl LogfmtParser {
                 continue;
             };
             name.clear();
-            append_sanitized(name, raw, true);
-            if !lbs.wants(name) {
-                continue;
+            if is_label_name(kv.key) {
+                // already what sanitising would give: ask before copying
+                if !lbs.wants(raw) {
+                    continue;
+                }
+                name.push_str(raw);
+            } else {
+                append_sanitized(name, raw, true);
+                if !lbs.wants(name) {
+                    continue;
+                }
             }
             let value = kv.value.as_deref().map(clean_value).unwrap_or_default();
             if !self.keep_empty && value.is_empty() {
