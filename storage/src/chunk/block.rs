@@ -33,6 +33,10 @@ pub const SECTIONS: usize = 4;
 /// numbers (see `lines.rs`).
 pub const FLAG_NUMERIC_COLUMNS: u8 = 1;
 
+/// Block flag (with `FLAG_NUMERIC_COLUMNS`): number columns are keyed by
+/// the template context before each number instead of its position.
+pub const FLAG_CONTEXT_COLUMNS: u8 = 2;
+
 /// A compressed block plus what is needed to read it.
 #[derive(Clone, Debug)]
 pub struct EncodedBlock {
@@ -123,7 +127,7 @@ impl BlockBuilder {
         };
         let (flags, lines, nums) = if encoding == Encoding::Zstd {
             let (t, n) = lines::split(&self.lines, self.lens.iter().map(|&l| l as usize));
-            (FLAG_NUMERIC_COLUMNS, t, n)
+            (FLAG_NUMERIC_COLUMNS | FLAG_CONTEXT_COLUMNS, t, n)
         } else {
             (0, self.lines, Vec::new())
         };
@@ -132,7 +136,14 @@ impl BlockBuilder {
         let mut sections = [(0u32, 0u32); SECTIONS];
         for (i, raw) in raws.iter().enumerate() {
             let start = data.len();
-            codec::compress(encoding, level, raw, &mut data)?;
+            // only the template text gains from a slower level; timestamps,
+            // metadata and number columns compress as well at level 1
+            let lv = if i == SEC_LINES {
+                level
+            } else {
+                level.min(codec::ZSTD_COLUMN_LEVEL)
+            };
+            codec::compress(encoding, lv, raw, &mut data)?;
             sections[i] = (len_u32(raw.len())?, len_u32(data.len() - start)?);
         }
         let crc = crc32fast::hash(&data);
@@ -343,6 +354,7 @@ impl EncodedBlock {
                 &self.section(SEC_NUMS)?,
                 &lens,
                 total.min(MAX_SECTION),
+                self.flags & FLAG_CONTEXT_COLUMNS != 0,
             )?
         } else {
             lines
@@ -395,7 +407,7 @@ impl EncodedBlock {
         let encoding =
             Encoding::from_byte(r.u8()?).ok_or_else(|| r.err("unknown block encoding"))?;
         let flags = r.u8()?;
-        if flags & !FLAG_NUMERIC_COLUMNS != 0 {
+        if flags & !(FLAG_NUMERIC_COLUMNS | FLAG_CONTEXT_COLUMNS) != 0 {
             return Err(r.err("unknown block flags"));
         }
         let min_ts = r.varint()?;

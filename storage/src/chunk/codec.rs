@@ -5,8 +5,15 @@ use crate::error::{Error, Result};
 
 use std::cell::RefCell;
 
-/// zstd level used when a block is cut in the ingester.
-pub const ZSTD_CUT_LEVEL: i32 = 3;
+/// zstd level of the line (template) section when a block is cut in the
+/// ingester. On the ingest benchmark's data, templates shrink from 6.0 to
+/// 4.8 bytes per line going from level 3 to 4 (level 6: 4.3, level 9: 3.7)
+/// for about 0.07 µs more per line (level 6: ~0.15, level 9: ~0.3).
+pub const ZSTD_CUT_LEVEL: i32 = 4;
+
+/// zstd level of the timestamp, metadata and number sections: higher levels
+/// gain under 1% there.
+pub const ZSTD_COLUMN_LEVEL: i32 = 1;
 
 thread_local! {
     // zstd contexts are costly to create; keep one of each per thread

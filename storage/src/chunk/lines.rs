@@ -21,22 +21,95 @@ const NUM: u8 = 0x01;
 const ESC: u8 = 0x02;
 const MAX_DIGITS: usize = 19;
 
+/// Most number columns a block keeps apart; numbers whose context is new
+/// once this many exist share the last column.
+const MAX_COLUMNS: usize = 64;
+
+/// Template bytes before a number that pick its column.
+const CONTEXT: usize = 8;
+
+/// Assigns numbers to columns. Plain mode: the k-th number of a line goes
+/// to column k. Context mode: the column is keyed by the up to `CONTEXT`
+/// template bytes of the same line before the number (and how often that
+/// context already occurred in the line), so a field keeps its column when
+/// earlier numbers of the line come and go. The decoder replays the same
+/// assignment from the template, so the keys are never stored.
+pub struct Columns {
+    by_context: bool,
+    keys: Vec<u64>,
+    line_keys: Vec<u64>,
+    slot: usize,
+}
+
+impl Columns {
+    pub fn new(by_context: bool) -> Self {
+        Columns {
+            by_context,
+            keys: Vec::new(),
+            line_keys: Vec::new(),
+            slot: 0,
+        }
+    }
+
+    fn start_line(&mut self) {
+        self.line_keys.clear();
+        self.slot = 0;
+    }
+
+    /// The column of the next number; `line_tmpl` is the template of the
+    /// current line so far.
+    fn next(&mut self, line_tmpl: &[u8]) -> usize {
+        if !self.by_context {
+            self.slot += 1;
+            return self.slot - 1;
+        }
+        let ctx = &line_tmpl[line_tmpl.len().saturating_sub(CONTEXT)..];
+        // FNV-1a; a collision only merges two columns, on both sides alike
+        let mut k = 0xcbf2_9ce4_8422_2325u64 ^ ctx.len() as u64;
+        for &b in ctx {
+            k = (k ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let occ = self.line_keys.iter().filter(|&&x| x == k).count() as u64;
+        self.line_keys.push(k);
+        let key = k ^ occ.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if let Some(i) = self.keys.iter().position(|&x| x == key) {
+            return i;
+        }
+        if self.keys.len() < MAX_COLUMNS {
+            self.keys.push(key);
+        }
+        self.keys.len() - 1
+    }
+}
+
 /// Splits `lines` (concatenated; `lens` gives each line's length) into the
-/// template stream and the number section.
+/// template stream and the number section, with context-keyed columns.
 pub fn split(lines: &[u8], lens: impl Iterator<Item = usize>) -> (Vec<u8>, Vec<u8>) {
+    split_with(lines, lens, true)
+}
+
+/// [`split`] with the column assignment chosen (positional without
+/// `by_context`, as blocks without `FLAG_CONTEXT_COLUMNS` were written).
+fn split_with(
+    lines: &[u8],
+    lens: impl Iterator<Item = usize>,
+    by_context: bool,
+) -> (Vec<u8>, Vec<u8>) {
     let mut tmpl = Vec::with_capacity(lines.len());
     let mut cols: Vec<Vec<u64>> = Vec::new();
+    let mut assign = Columns::new(by_context);
     let mut start = 0;
     for len in lens {
         let line = &lines[start..start + len];
         start += len;
-        split_line(line, &mut tmpl, &mut cols);
+        assign.start_line();
+        split_line(line, &mut tmpl, &mut cols, &mut assign);
     }
     (tmpl, write_columns(&cols))
 }
 
-fn split_line(b: &[u8], tmpl: &mut Vec<u8>, cols: &mut Vec<Vec<u64>>) {
-    let mut slot = 0;
+fn split_line(b: &[u8], tmpl: &mut Vec<u8>, cols: &mut Vec<Vec<u64>>, assign: &mut Columns) {
+    let line_start = tmpl.len();
     let mut i = 0;
     let mut lit = 0; // start of the pending literal span
     while i < b.len() {
@@ -71,12 +144,12 @@ fn split_line(b: &[u8], tmpl: &mut Vec<u8>, cols: &mut Vec<Vec<u64>>) {
             tmpl.extend_from_slice(run);
         } else {
             let v = run.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+            let col = assign.next(&tmpl[line_start..]);
             tmpl.push(NUM);
-            if cols.len() <= slot {
+            if cols.len() <= col {
                 cols.push(Vec::new());
             }
-            cols[slot].push(v);
-            slot += 1;
+            cols[col].push(v);
         }
         i = j;
         lit = j;
@@ -154,16 +227,25 @@ fn read_columns(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
 
 /// Rebuilds the concatenated lines from a template stream and number
 /// section; `lens` are the original line lengths.
-pub fn join(tmpl: &[u8], numbers: &[u8], lens: &[u32], total: usize) -> Result<Vec<u8>> {
+/// `by_context` selects the column assignment the block was written with.
+pub fn join(
+    tmpl: &[u8],
+    numbers: &[u8],
+    lens: &[u32],
+    total: usize,
+    by_context: bool,
+) -> Result<Vec<u8>> {
     let bad = |why: &str| Error::corrupt("block lines", why.to_string());
     let cols = read_columns(numbers)?;
+    let mut assign = Columns::new(by_context);
     let mut cursor = vec![0usize; cols.len()];
     let mut out = Vec::with_capacity(total);
     let mut t = 0;
     let mut digits = [0u8; 20];
     for &len in lens {
         let end = out.len() + len as usize;
-        let mut slot = 0;
+        let line_start = t;
+        assign.start_line();
         while out.len() < end {
             // copy the literal span up to the next marker
             let rest = tmpl.get(t..).ok_or_else(|| bad("template too short"))?;
@@ -181,6 +263,7 @@ pub fn join(tmpl: &[u8], numbers: &[u8], lens: &[u32], total: usize) -> Result<V
                     t += 2;
                 }
                 Some(&NUM) => {
+                    let slot = assign.next(&tmpl[line_start..t]);
                     let col = cols
                         .get(slot)
                         .ok_or_else(|| bad("number slot without column"))?;
@@ -188,7 +271,6 @@ pub fn join(tmpl: &[u8], numbers: &[u8], lens: &[u32], total: usize) -> Result<V
                         .get(cursor[slot])
                         .ok_or_else(|| bad("number column too short"))?;
                     cursor[slot] += 1;
-                    slot += 1;
                     let mut p = digits.len();
                     let mut x = v;
                     loop {
@@ -224,7 +306,7 @@ mod tests {
         let cat: Vec<u8> = lines.concat();
         let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
         let (t, n) = split(&cat, lens.iter().map(|&l| l as usize));
-        assert_eq!(join(&t, &n, &lens, cat.len()).unwrap(), cat);
+        assert_eq!(join(&t, &n, &lens, cat.len(), true).unwrap(), cat);
         (t.len(), n.len())
     }
 
@@ -243,6 +325,49 @@ mod tests {
     fn numbers_leave_the_template() {
         let (t, _) = roundtrip(&[b"took 1234ms rows=5678", b"took 99ms rows=1"]);
         assert_eq!(t, b"took \x01ms rows=\x01took \x01ms rows=\x01".len());
+    }
+
+    #[test]
+    fn optional_numbers_keep_fields_in_their_columns() {
+        let lines: [&[u8]; 5] = [
+            b"path=/api/v1/users status=200 bytes=5",
+            b"path=/healthz status=404 bytes=6",
+            b"path=/api/v1/users status=500 bytes=7",
+            b"ip=10.1.2.3 ip=10.4.5.6",
+            b"xxxxxxxx=1 xxxxxxxx=2",
+        ];
+        let cat: Vec<u8> = lines.concat();
+        let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
+        let (t, n) = split(&cat, lens.iter().map(|&l| l as usize));
+        let cols = read_columns(&n).unwrap();
+        assert_eq!(cols[0], vec![1, 1]); // v1
+        assert_eq!(cols[1], vec![200, 404, 500]); // status
+        assert_eq!(cols[2], vec![5, 6, 7]); // bytes
+                                            // each octet of both addresses has its own context
+        assert_eq!(cols[3], vec![10]);
+        assert_eq!(cols[7], vec![10]);
+        // a context repeated within a line is told apart by its occurrence
+        assert_eq!(cols[11], vec![1]);
+        assert_eq!(cols[12], vec![2]);
+        assert_eq!(cols.len(), 13);
+        assert_eq!(join(&t, &n, &lens, cat.len(), true).unwrap(), cat);
+        // positional blocks (written before context keys) still decode
+        let (t, n) = split_with(&cat, lens.iter().map(|&l| l as usize), false);
+        assert_eq!(read_columns(&n).unwrap()[1], vec![200, 6, 500, 1, 2]);
+        assert_eq!(join(&t, &n, &lens, cat.len(), false).unwrap(), cat);
+        assert!(join(&t, &n, &lens, cat.len(), true).is_err());
+    }
+
+    #[test]
+    fn column_count_is_capped() {
+        let lines: Vec<Vec<u8>> = (0..200)
+            .map(|i| format!("k{i:03}x={i} unique{i}y={}", i * 2).into_bytes())
+            .collect();
+        let cat: Vec<u8> = lines.concat();
+        let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
+        let (t, n) = split(&cat, lens.iter().map(|&l| l as usize));
+        assert_eq!(read_columns(&n).unwrap().len(), MAX_COLUMNS);
+        assert_eq!(join(&t, &n, &lens, cat.len(), true).unwrap(), cat);
     }
 
     #[test]
@@ -273,9 +398,9 @@ mod tests {
         let cat = b"a 12 b 345".to_vec();
         let lens = [10u32];
         let (t, n) = split(&cat, lens.iter().map(|&l| l as usize));
-        assert!(join(&t, &n, &[11], 11).is_err());
-        assert!(join(&t, &n, &[9], 9).is_err());
-        assert!(join(&t, &[], &lens, 10).is_err());
-        assert!(join(&t[..t.len() - 1], &n, &lens, 10).is_err());
+        assert!(join(&t, &n, &[11], 11, true).is_err());
+        assert!(join(&t, &n, &[9], 9, true).is_err());
+        assert!(join(&t, &[], &lens, 10, true).is_err());
+        assert!(join(&t[..t.len() - 1], &n, &lens, 10, true).is_err());
     }
 }
