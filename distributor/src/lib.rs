@@ -29,7 +29,7 @@ pub mod otlp;
 pub mod rate;
 pub mod stream_labels;
 pub mod tenant;
-pub mod time_fmt;
+pub use sluice_logql::time as time_fmt;
 pub mod validate;
 
 pub use decode::decode_push;

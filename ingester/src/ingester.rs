@@ -214,8 +214,8 @@ impl Ingester {
                     "entry with timestamp {ts} ignored, reason: 'entry too far behind, entry timestamp is: {ts}, \
                      oldest acceptable timestamp is: {oldest}',\nuser '{tenant}', total ignored: {behind} out of {total} \
                      for stream: {labels}",
-                    ts = fmt_rfc3339(ts),
-                    oldest = fmt_rfc3339(oldest),
+                    ts = sluice_logql::time::format_rfc3339(ts),
+                    oldest = sluice_logql::time::format_rfc3339(oldest),
                     total = s.entries.len(),
                     labels = s.labels,
                 ));
@@ -286,29 +286,6 @@ impl Ingester {
             .collect()
     }
 
-    /// Number of in-memory streams, chunks and entries and uncompressed bytes
-    /// matching, for `/index/stats`.
-    pub fn stats(
-        &self,
-        tenant: &str,
-        matchers: &[Matcher],
-        from: i64,
-        through: i64,
-    ) -> (u64, u64, u64, u64) {
-        let snaps = self.snapshot(tenant, matchers, from, through);
-        let mut chunks = 0u64;
-        let mut entries = 0u64;
-        let mut bytes = 0u64;
-        for s in &snaps {
-            for c in &s.chunks {
-                chunks += 1;
-                entries += c.entry_count() as u64;
-                bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
-            }
-        }
-        (snaps.len() as u64, chunks, entries, bytes)
-    }
-
     /// Stops accepting pushes.
     pub fn begin_shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
@@ -367,46 +344,4 @@ pub(crate) fn parse_labels(s: &str) -> Option<Labels> {
     Some(Labels::new(
         matchers.into_iter().map(|m| (m.name, m.value)).collect(),
     ))
-}
-
-pub(crate) fn fmt_rfc3339(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let nanos = ns.rem_euclid(1_000_000_000) as u32;
-    let days = secs.div_euclid(86400);
-    let sod = secs.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_rfc3339() {
-        assert_eq!(fmt_rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            fmt_rfc3339(1_700_000_000_000_000_001),
-            "2023-11-14T22:13:20.000000001Z"
-        );
-    }
 }

@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod printer;
 pub mod source;
 pub mod template;
+pub mod time;
 
 pub use error::{Error, Result};
 pub use labels::{Labels, MatchOp, Matcher};

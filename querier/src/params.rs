@@ -85,9 +85,7 @@ pub fn parse_time(v: &str) -> Option<i64> {
             n
         });
     }
-    chrono::DateTime::parse_from_rfc3339(v)
-        .ok()
-        .and_then(|t| t.timestamp_nanos_opt())
+    sluice_logql::time::parse_rfc3339(v)
 }
 
 /// `step` as a Prometheus duration (`15s`, `15000ms`) or float seconds; ns.
