@@ -173,7 +173,11 @@ fn service_name_table() {
             r#"{service_name="", app="a"}"#,
             r#"{app="a", service_name="a"}"#,
         ),
-        (&default, r#"{app=""}"#, r#"{service_name="unknown_service"}"#),
+        (
+            &default,
+            r#"{app=""}"#,
+            r#"{service_name="unknown_service"}"#,
+        ),
         // an empty list turns discovery off
         (&[], r#"{app="a"}"#, r#"{app="a"}"#),
     ];
@@ -260,7 +264,12 @@ fn aggregated_metric_stream_stops_discovery_for_the_rest_of_the_push() {
             (r#"{app="c"}"#, vec![entry("x", &[])]),
         ],
     );
-    let labels: Vec<&str> = v.request.streams.iter().map(|s| s.labels.as_str()).collect();
+    let labels: Vec<&str> = v
+        .request
+        .streams
+        .iter()
+        .map(|s| s.labels.as_str())
+        .collect();
     assert_eq!(
         labels,
         [
@@ -398,7 +407,12 @@ fn level_from_entry_table() {
 fn level_rules_table() {
     let limits = Limits::default();
     let levels = Levels::new(&limits);
-    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)], &'a str, &'a str);
+    type Case<'a> = (
+        &'a [(&'a str, &'a str)],
+        &'a [(&'a str, &'a str)],
+        &'a str,
+        &'a str,
+    );
     let cases: &[Case] = &[
         // the earliest word wins; words need boundaries on both sides
         (&[], &[], "info then error", "info"),
@@ -415,8 +429,18 @@ fn level_rules_table() {
         (&[], &[], "trace\tid", "trace"),
         (&[], &[], "", "unknown"),
         // a stream label beats metadata and the line; values normalised
-        (&[("level", "WaRn")], &[("severity", "debug")], "error", "warn"),
-        (&[("SeverityText", "debug")], &[], r#"{"level":"error"}"#, "debug"),
+        (
+            &[("level", "WaRn")],
+            &[("severity", "debug")],
+            "error",
+            "warn",
+        ),
+        (
+            &[("SeverityText", "debug")],
+            &[],
+            r#"{"level":"error"}"#,
+            "debug",
+        ),
         (&[("lvl", "banana")], &[], "error", "banana"),
         // label names are exact
         (&[("LeVeL", "warning")], &[], "x", "unknown"),
@@ -434,11 +458,26 @@ fn level_rules_table() {
         (&[], &[], "lvl=debug level=info", "info"),
         (&[], &[], "LeVeL=warn", "warn"),
         // JSON: document order, exact keys, two object levels searched
-        (&[], &[], r#"{"severity":"critical","level":"error"}"#, "critical"),
-        (&[], &[], r#"{"level":"error","severity":"critical"}"#, "error"),
+        (
+            &[],
+            &[],
+            r#"{"severity":"critical","level":"error"}"#,
+            "critical",
+        ),
+        (
+            &[],
+            &[],
+            r#"{"level":"error","severity":"critical"}"#,
+            "error",
+        ),
         (&[], &[], r#"{"lEvEl":"information"}"#, "unknown"),
         (&[], &[], r#"{"log":{"level":"warn"}}"#, "warn"),
-        (&[], &[], r#"{"a":{"b":{"level":"information"}}}"#, "unknown"),
+        (
+            &[],
+            &[],
+            r#"{"a":{"b":{"level":"information"}}}"#,
+            "unknown",
+        ),
         (&[], &[], r#"{"log.level":"dbg"}"#, "debug"),
         (&[], &[], r#"  {"level": 5, "msg": "x"} "#, "unknown"),
         (&[], &[], r#"{"arr":[{"level":"wrn"}],"x":"y"}"#, "unknown"),
@@ -534,7 +573,10 @@ fn existing_detected_level_is_normalised_in_place() {
     // an empty detected_level counts as absent and is filled
     let v = push(
         &limits,
-        &[(r#"{a="b"}"#, vec![entry("[warn] x", &[(DETECTED_LEVEL, "")])])],
+        &[(
+            r#"{a="b"}"#,
+            vec![entry("[warn] x", &[(DETECTED_LEVEL, "")])],
+        )],
     );
     assert_eq!(
         v.request.streams[0].entries[0].structured_metadata,

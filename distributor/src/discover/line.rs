@@ -399,8 +399,7 @@ impl<'a> Json<'a> {
                     }
                 }
                 Some(b'{')
-                    if (max_depth <= 0 || depth + 1 < max_depth)
-                        && depth + 1 < JSON_HARD_DEPTH =>
+                    if (max_depth <= 0 || depth + 1 < max_depth) && depth + 1 < JSON_HARD_DEPTH =>
                 {
                     if let Some(v) = self.object(depth + 1, fields, max_depth)? {
                         return Ok(Some(v));
