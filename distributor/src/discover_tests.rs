@@ -285,7 +285,8 @@ fn aggregated_metric_stream_stops_discovery_for_the_rest_of_the_push() {
 fn level_from_entry_table() {
     let limits = Limits::default();
     let levels = Levels::new(&limits);
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         ("error", &[("severity_number", "7")], "debug"),
         ("", &[("severity_number", "foo")], "info"),
         ("x", &[("severity_number", "0")], "unknown"),
