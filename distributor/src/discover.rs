@@ -25,6 +25,18 @@
 //! `information` → `info`; …); a value that is no level word is kept as it
 //! is. Field names are exact in labels, metadata and JSON, and
 //! case-insensitive in logfmt.
+//!
+//! Where this differs from Loki:
+//! - OTLP pushes: `decode_otlp` still adds `service_name="unknown_service"`
+//!   itself when `service.name` is missing, so discovery never picks a
+//!   `k8s_job_name`-like OTLP label (Loki does, from indexed attributes);
+//! - the added `detected_level` is not counted in the push's accepted
+//!   bytes (Loki counts received bytes before detection too, but its rate
+//!   limiter sees lines only);
+//! - nested JSON is searched at most 64 objects deep even with an
+//!   unlimited `log_level_from_json_max_depth`; XML lines are not parsed;
+//! - case-insensitive comparisons are ASCII-only (Go folds a few non-ASCII
+//!   letters, e.g. `ſ` = `s`, which only matters for logfmt key names).
 
 mod line;
 
