@@ -13,6 +13,7 @@ use std::sync::Arc;
 use sluice_proto::logproto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
 use sluice_proto::service::Pusher;
 
+use crate::discover::{Levels, ServiceNames};
 use crate::error::PushError;
 use crate::label_cache::{LabelCache, ParsedLabels};
 use crate::limits::{Limits, StaticLimits, TenantLimits};
@@ -151,19 +152,23 @@ pub fn validate_push(
 /// [`validate_push`] reading parsed label strings through `cache`.
 pub fn validate_push_cached(
     limits: &Limits,
-    req: PushRequest,
+    mut req: PushRequest,
     now_ns: i64,
     cache: Option<&LabelCache>,
 ) -> Result<Validated, PushError> {
-    // like Loki's HTTP handler, every label string must parse first
+    // like Loki's HTTP handler, every label string must parse first (and
+    // gets its discovered `service_name` there)
     let mut parsed: Vec<Arc<ParsedLabels>> = Vec::with_capacity(req.streams.len());
-    for s in &req.streams {
+    let mut service_names = ServiceNames::new(limits);
+    for s in &mut req.streams {
         let p = match cache {
             Some(c) => c.get(&s.labels),
             None => ParsedLabels::parse(&s.labels).map(Arc::new),
         };
-        parsed.push(p.map_err(PushError::InvalidLabels)?);
+        let p = p.map_err(PushError::InvalidLabels)?;
+        parsed.push(service_names.apply(p, &mut s.labels));
     }
+    let levels = Levels::new(limits);
 
     let ctx = ValidationContext::new(limits, now_ns);
     let mut errors = GroupedErrors::default();
@@ -185,7 +190,7 @@ pub fn validate_push_cached(
             errors.add(msg);
             continue;
         }
-        let kept = validate_entries(
+        let mut kept = validate_entries(
             &ctx,
             &p.canonical,
             std::mem::take(&mut stream.entries),
@@ -195,6 +200,7 @@ pub fn validate_push_cached(
         if kept.is_empty() {
             continue;
         }
+        levels.apply(&p.pairs, &mut kept);
         match by_labels.get(p.canonical.as_str()) {
             Some(&i) => out[i].entries.extend(kept),
             None => {

@@ -35,7 +35,14 @@ impl Pusher for Recorder {
     }
 }
 
+/// These tests are about validation: discovery (tested in
+/// `discover_tests.rs`) is turned off so label strings stay as pushed.
 fn setup(limits: Limits) -> (Distributor, Arc<Recorder>) {
+    let limits = Limits {
+        discover_service_name: vec![],
+        discover_log_levels: false,
+        ..limits
+    };
     let rec = Arc::new(Recorder::default());
     (Distributor::new(limits, rec.clone()), rec)
 }

@@ -12,15 +12,15 @@
 //! Where this differs from Loki 3 on purpose or for now:
 //! - an absent `Content-Type` is read as protobuf (Loki's `mime` check
 //!   answers 400 `mime: no media type`);
-//! - `discover_service_name` and `discover_log_levels` are accepted in the
-//!   limits but not applied, so label-validation messages quote the label
-//!   string as received, never one with a discovered `service_name`;
+//! - `service_name` discovery and `detected_level` detection
+//!   ([`discover`]) follow Loki 3; the differences are listed there;
 //! - streams with equal label sets in one push are merged into one;
 //! - several failures are listed in first-seen order (Loki's order is
 //!   random); label syntax errors are phrased like Prometheus' parser but
 //!   not guaranteed byte-identical to its yacc messages.
 
 pub mod decode;
+pub mod discover;
 pub mod distributor;
 pub mod error;
 pub mod label_cache;

@@ -72,13 +72,19 @@ pub struct Limits {
     /// Give entries of a stream that share a timestamp but differ in line
     /// increasing timestamps (+1ns each), so none is deduplicated away.
     pub increment_duplicate_timestamp: bool,
-    /// Labels from which a `service_name` label is derived. Accepted and
-    /// kept for configuration compatibility; not applied here yet (the
-    /// push path leaves streams without `service_name` unchanged).
+    /// A stream without a `service_name` label gets one, from the first of
+    /// these labels it has, else `unknown_service`; empty = off.
     pub discover_service_name: Vec<String>,
-    /// Derive a `detected_level` structured metadata field from the line.
-    /// Accepted for configuration compatibility; not applied here yet.
+    /// Give every entry a `detected_level` structured metadata pair (from
+    /// a level label or metadata field, the OTLP severity, or the line);
+    /// needs `allow_structured_metadata`.
     pub discover_log_levels: bool,
+    /// Names of the label, metadata or line field holding a level, in
+    /// precedence order; empty = Loki's default list.
+    pub log_level_fields: Vec<String>,
+    /// How deep nested JSON objects are searched for a level field (the
+    /// top object is depth 0); 0 or less = no limit.
+    pub log_level_from_json_max_depth: i64,
 }
 
 impl Default for Limits {
@@ -104,6 +110,11 @@ impl Default for Limits {
                 .map(|s| s.to_string())
                 .collect(),
             discover_log_levels: true,
+            log_level_fields: crate::discover::DEFAULT_LOG_LEVEL_FIELDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            log_level_from_json_max_depth: 2,
         }
     }
 }

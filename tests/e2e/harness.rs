@@ -21,12 +21,14 @@ pub struct Server {
 pub fn start(data: &Path, extra_yaml: &str) -> Server {
     let cfg = data.join("sluice.yaml");
     std::fs::create_dir_all(data).unwrap();
-    // the default limits let tests push old timestamps fast; a test that
-    // sets its own `limits_config` replaces them
+    // the default limits let tests push old timestamps fast and keep label
+    // sets and metadata as pushed (no `service_name`/`detected_level`
+    // discovery, which the distributor's own tests cover); a test that sets
+    // its own `limits_config` replaces them
     let limits = if extra_yaml.contains("limits_config:") {
         ""
     } else {
-        "limits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 1024\n  ingestion_burst_size_mb: 1024\n"
+        "limits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 1024\n  ingestion_burst_size_mb: 1024\n  discover_log_levels: false\n  discover_service_name: []\n"
     };
     std::fs::write(
         &cfg,

@@ -1,0 +1,468 @@
+//! Reading a log level out of a line, as Loki's `extractLogLevelFromLogLine`
+//! does: a JSON object is searched (document order, nested objects to a
+//! depth) for a string field named like a level field; a logfmt line is
+//! scanned for the level field earliest in the configured list (names
+//! compared case-insensitively); a value that is a level word wins,
+//! anything else falls back to scanning the whole line for the earliest
+//! word-bounded level word (`error`, `warn`, `info`, …), `unknown` if none.
+//!
+//! Everything here works on the line's bytes without allocating, except
+//! for a logfmt value or JSON key written with escapes (rare).
+
+use std::borrow::Cow;
+
+use super::{LEVEL_CRITICAL, LEVEL_DEBUG, LEVEL_ERROR, LEVEL_FATAL, LEVEL_INFO};
+use super::{LEVEL_TRACE, LEVEL_UNKNOWN, LEVEL_WARN};
+
+/// Spellings Loki recognises in a level field's value (ASCII
+/// case-insensitive) and the level each stands for.
+const VALUE_WORDS: [(&[u8], &str); 14] = [
+    (b"trace", LEVEL_TRACE),
+    (b"trc", LEVEL_TRACE),
+    (b"debug", LEVEL_DEBUG),
+    (b"dbg", LEVEL_DEBUG),
+    (b"info", LEVEL_INFO),
+    (b"inf", LEVEL_INFO),
+    (b"information", LEVEL_INFO),
+    (b"warn", LEVEL_WARN),
+    (b"wrn", LEVEL_WARN),
+    (b"warning", LEVEL_WARN),
+    (b"error", LEVEL_ERROR),
+    (b"err", LEVEL_ERROR),
+    (b"critical", LEVEL_CRITICAL),
+    (b"fatal", LEVEL_FATAL),
+];
+
+/// Words the whole-line scan looks for, in Loki's order (which only breaks
+/// ties at one position; the boundary rules make such ties impossible).
+const LINE_WORDS: [(&[u8], &str); 9] = [
+    (b"trace", LEVEL_TRACE),
+    (b"debug", LEVEL_DEBUG),
+    (b"fatal", LEVEL_FATAL),
+    (b"critical", LEVEL_CRITICAL),
+    (b"error", LEVEL_ERROR),
+    (b"err", LEVEL_ERROR),
+    (b"warning", LEVEL_WARN),
+    (b"warn", LEVEL_WARN),
+    (b"info", LEVEL_INFO),
+];
+
+/// Nested objects deeper than this are not searched even when the
+/// configured depth is unlimited (protects the stack from hostile lines).
+const JSON_HARD_DEPTH: i64 = 64;
+
+/// The level a field value names (`WARNING` → `warn`), if it is one.
+pub(crate) fn level_word(value: &[u8]) -> Option<&'static str> {
+    VALUE_WORDS
+        .iter()
+        .find(|(w, _)| value.eq_ignore_ascii_case(w))
+        .map(|(_, level)| *level)
+}
+
+/// The level of a line with no level elsewhere: a JSON or logfmt level
+/// field, else the whole-line word scan.
+pub(crate) fn level_of_line(line: &[u8], fields: &[&str], json_max_depth: i64) -> &'static str {
+    let value = if is_json(line) {
+        json_field(line, fields, json_max_depth).map(Cow::Borrowed)
+    } else if line.contains(&b'=') {
+        logfmt_field(line, fields)
+    } else {
+        return scan_words(line);
+    };
+    value
+        .and_then(|v| level_word(&v))
+        .unwrap_or_else(|| scan_words(line))
+}
+
+/// Loki's `isJSON`: the first non-space character is `{` and the last
+/// non-space byte is `}` (each byte read as Latin-1, as Go's loop does).
+pub fn is_json(line: &[u8]) -> bool {
+    let last = line.iter().rev().find(|&&b| !is_latin1_space(b));
+    if last != Some(&b'}') {
+        return false;
+    }
+    let mut rest = line;
+    while let Some(&b) = rest.first() {
+        if b.is_ascii() {
+            if is_latin1_space(b) {
+                rest = &rest[1..];
+                continue;
+            }
+            return b == b'{';
+        }
+        // a non-ASCII character: skip it only if it is white space
+        let Some(chunk) = rest.utf8_chunks().next() else {
+            return false;
+        };
+        match chunk.valid().chars().next() {
+            Some(c) if c.is_whitespace() => rest = &rest[c.len_utf8()..],
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn is_latin1_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | 0x85 | 0xa0)
+}
+
+/// The earliest word-bounded level word in the line (case-insensitive),
+/// `unknown` if none.
+pub(crate) fn scan_words(line: &[u8]) -> &'static str {
+    for i in 0..line.len() {
+        let first = line[i].to_ascii_lowercase();
+        if !matches!(first, b't' | b'd' | b'f' | b'c' | b'e' | b'w' | b'i') {
+            continue;
+        }
+        if i > 0 && !is_left_boundary(line[i - 1]) {
+            continue;
+        }
+        let rest = &line[i..];
+        for (word, level) in LINE_WORDS {
+            if word[0] == first
+                && rest.len() >= word.len()
+                && rest[..word.len()].eq_ignore_ascii_case(word)
+                && rest.get(word.len()).is_none_or(|&b| is_right_boundary(b))
+            {
+                return level;
+            }
+        }
+    }
+    LEVEL_UNKNOWN
+}
+
+/// Before a level word: start of line, white space, an opening bracket or
+/// quote, or `=` (not `:`, so `misc:error` is no level).
+fn is_left_boundary(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'[' | b'(' | b'{' | b'"' | b'=')
+}
+
+/// After a level word: end of line, white space, brackets, `:` (`debug:`),
+/// `,`, `!`, a quote or `=`.
+fn is_right_boundary(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t'
+            | b'\n'
+            | b'['
+            | b']'
+            | b'('
+            | b')'
+            | b'{'
+            | b'}'
+            | b':'
+            | b','
+            | b'!'
+            | b'"'
+            | b'='
+    )
+}
+
+/// The value of the logfmt field whose name (case-insensitively) comes
+/// earliest in `fields`, scanning the whole line; the scan stops at the
+/// first syntax error, as Loki's decoder loop does.
+pub(crate) fn logfmt_field<'a>(line: &'a [u8], fields: &[&str]) -> Option<Cow<'a, [u8]>> {
+    let mut best: Option<(usize, Option<Cow<'a, [u8]>>)> = None;
+    let mut scan = Logfmt { line, pos: 0 };
+    while let Some((key, value)) = scan.next_pair() {
+        let limit = best.as_ref().map_or(fields.len(), |b| b.0);
+        let hit = fields[..limit]
+            .iter()
+            .position(|f| key.eq_ignore_ascii_case(f.as_bytes()));
+        if let Some(x) = hit {
+            if x == 0 {
+                return value;
+            }
+            best = Some((x, value));
+        }
+    }
+    best.and_then(|(_, v)| v)
+}
+
+/// A logfmt scanner with the acceptance rules of Loki's decoder.
+struct Logfmt<'a> {
+    line: &'a [u8],
+    pos: usize,
+}
+
+/// A key and its value (`None` for a bare key, `key=` or `key=""`).
+type Pair<'a> = (&'a [u8], Option<Cow<'a, [u8]>>);
+
+impl<'a> Logfmt<'a> {
+    /// The next pair, `None` at the end of the line or on a syntax error.
+    fn next_pair(&mut self) -> Option<Pair<'a>> {
+        let line = self.line;
+        let skip = line[self.pos..].iter().position(|&c| c > b' ')?;
+        let start = self.pos + skip;
+        let mut i = start;
+        while i < line.len() && line[i] != b'=' {
+            match line[i] {
+                b'"' => return None,
+                c if c <= b' ' => {
+                    self.pos = i;
+                    return valid_key(&line[start..i]).then_some((&line[start..i], None));
+                }
+                _ => i += 1,
+            }
+        }
+        let key = &line[start..i];
+        self.pos = i;
+        if i == line.len() {
+            return valid_key(key).then_some((key, None));
+        }
+        if key.is_empty() || !valid_key(key) {
+            return None;
+        }
+        // after '='
+        self.pos += 1;
+        match line.get(self.pos) {
+            None => Some((key, None)),
+            Some(&c) if c <= b' ' => Some((key, None)),
+            Some(b'"') => self.quoted(key),
+            Some(_) => {
+                let vstart = self.pos;
+                let end = line[vstart..]
+                    .iter()
+                    .position(|&c| c <= b' ' || c == b'=' || c == b'"')
+                    .map_or(line.len(), |p| vstart + p);
+                if end < line.len() && line[end] > b' ' {
+                    return None; // '=' or '"' inside an unquoted value
+                }
+                self.pos = end;
+                Some((key, Some(Cow::Borrowed(&line[vstart..end]))))
+            }
+        }
+    }
+
+    fn quoted(&mut self, key: &'a [u8]) -> Option<Pair<'a>> {
+        let line = self.line;
+        let body = self.pos + 1;
+        let (mut escaped, mut has_escape) = (false, false);
+        for p in body..line.len() {
+            let c = line[p];
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                (escaped, has_escape) = (true, true);
+            } else if c == b'"' {
+                self.pos = p + 1;
+                let raw = &line[body..p];
+                if has_escape {
+                    return unquote(raw).map(|v| (key, Some(Cow::Owned(v))));
+                }
+                return Some((key, (!raw.is_empty()).then_some(Cow::Borrowed(raw))));
+            }
+        }
+        None // unterminated
+    }
+}
+
+/// Loki's decoder refuses a key holding the replacement character.
+fn valid_key(key: &[u8]) -> bool {
+    key.is_ascii() || std::str::from_utf8(key).is_ok_and(|s| !s.contains('\u{FFFD}'))
+}
+
+/// Decodes the JSON-style escapes of a quoted logfmt value.
+fn unquote(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] != b'\\' {
+            out.push(s[i]);
+            i += 1;
+            continue;
+        }
+        let e = *s.get(i + 1)?;
+        i += 2;
+        let simple = match e {
+            b'"' | b'\\' | b'/' | b'\'' => e,
+            b'b' => 8,
+            b'f' => 12,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let (c, used) = unicode_escape(&s[i..])?;
+                i += used;
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                continue;
+            }
+            _ => return None,
+        };
+        out.push(simple);
+    }
+    Some(out)
+}
+
+/// `XXXX` (after `\u`), with a following `\uXXXX` low surrogate if any.
+fn unicode_escape(s: &[u8]) -> Option<(char, usize)> {
+    let hex4 = |b: &[u8]| {
+        std::str::from_utf8(b.get(..4)?)
+            .ok()
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let hi = hex4(s)?;
+    if (0xD800..0xDC00).contains(&hi) && s.get(4..6) == Some(b"\\u") {
+        if let Some(lo) = hex4(&s[6..]).filter(|lo| (0xDC00..0xE000).contains(lo)) {
+            let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+            return Some((char::from_u32(cp).unwrap_or('\u{FFFD}'), 10));
+        }
+    }
+    Some((char::from_u32(hi).unwrap_or('\u{FFFD}'), 4))
+}
+
+/// The raw (still escaped) value of the first string member, in document
+/// order, whose key is exactly one of `fields`, searching nested objects
+/// while their depth is below `max_depth` (the top object is depth 0;
+/// `max_depth <= 0` means no limit). Malformed JSON ends the search with
+/// what was found before it.
+pub(crate) fn json_field<'a>(line: &'a [u8], fields: &[&str], max_depth: i64) -> Option<&'a [u8]> {
+    let mut j = Json { b: line, pos: 0 };
+    j.ws();
+    j.object(0, fields, max_depth).ok().flatten()
+}
+
+/// A JSON cursor over one line.
+struct Json<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+/// Malformed JSON.
+struct Bad;
+
+impl<'a> Json<'a> {
+    fn ws(&mut self) {
+        while matches!(self.b.get(self.pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Result<(), Bad> {
+        self.ws();
+        if self.b.get(self.pos) != Some(&c) {
+            return Err(Bad);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// A string at the cursor: its raw body and whether it has escapes.
+    fn string(&mut self) -> Result<(&'a [u8], bool), Bad> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let mut has_escape = false;
+        while let Some(&c) = self.b.get(self.pos) {
+            match c {
+                b'\\' => {
+                    has_escape = true;
+                    self.pos += 2;
+                }
+                b'"' => {
+                    self.pos += 1;
+                    return Ok((&self.b[start..self.pos - 1], has_escape));
+                }
+                _ => self.pos += 1,
+            }
+        }
+        Err(Bad)
+    }
+
+    /// Searches the object at the cursor (at `depth`).
+    fn object(
+        &mut self,
+        depth: i64,
+        fields: &[&str],
+        max_depth: i64,
+    ) -> Result<Option<&'a [u8]>, Bad> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.b.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            return Ok(None);
+        }
+        loop {
+            let (raw_key, escaped) = self.string()?;
+            let key: Cow<[u8]> = if escaped {
+                Cow::Owned(unquote(raw_key).ok_or(Bad)?)
+            } else {
+                Cow::Borrowed(raw_key)
+            };
+            self.eat(b':')?;
+            self.ws();
+            match self.b.get(self.pos) {
+                Some(b'"') => {
+                    let (value, _) = self.string()?;
+                    if fields.iter().any(|f| f.as_bytes() == key.as_ref()) {
+                        return Ok(Some(value));
+                    }
+                }
+                Some(b'{')
+                    if (max_depth <= 0 || depth + 1 < max_depth) && depth + 1 < JSON_HARD_DEPTH =>
+                {
+                    if let Some(v) = self.object(depth + 1, fields, max_depth)? {
+                        return Ok(Some(v));
+                    }
+                }
+                Some(_) => self.skip_value()?,
+                None => return Err(Bad),
+            }
+            self.ws();
+            match self.b.get(self.pos) {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(None);
+                }
+                _ => return Err(Bad),
+            }
+        }
+    }
+
+    /// Skips any value at the cursor (nesting tracked iteratively).
+    fn skip_value(&mut self) -> Result<(), Bad> {
+        match self.b.get(self.pos) {
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                while let Some(&c) = self.b.get(self.pos) {
+                    match c {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.pos += 1;
+                                return Ok(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.pos += 1;
+                }
+                Err(Bad)
+            }
+            Some(_) => {
+                let start = self.pos;
+                while let Some(&c) = self.b.get(self.pos) {
+                    if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return Err(Bad);
+                }
+                Ok(())
+            }
+            None => Err(Bad),
+        }
+    }
+}
