@@ -8,7 +8,6 @@
 //! A chunk's bytes are `MemChunk::to_checkpoint`.
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -55,40 +54,26 @@ impl Ingester {
     fn serialise(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 << 20);
         out.extend_from_slice(MAGIC);
-        let tenants: Vec<(String, Arc<crate::ingester::Tenant>)> = self
-            .tenants
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let mut chunk_buf = Vec::new();
-        for (tenant, t) in tenants {
-            let streams: Vec<(u64, crate::ingester::StreamRef)> = t
-                .streams
-                .read()
+        for (tenant, fp, s) in self.all_streams() {
+            let s = s.lock();
+            let live: Vec<&MemChunk> = s
+                .chunks
                 .iter()
-                .map(|(k, v)| (*k, v.clone()))
+                .map(|c| c.chunk())
+                .filter(|c| c.entry_count() > 0)
                 .collect();
-            for (fp, s) in streams {
-                let s = s.lock();
-                let live: Vec<&MemChunk> = s
-                    .chunks
-                    .iter()
-                    .map(|c| c.chunk())
-                    .filter(|c| c.entry_count() > 0)
-                    .collect();
-                if live.is_empty() {
-                    continue;
-                }
-                put_bytes(&mut out, tenant.as_bytes());
-                put_bytes(&mut out, s.labels_str.as_bytes());
-                out.extend_from_slice(&fp.to_le_bytes());
-                put_uvarint(&mut out, live.len() as u64);
-                for c in live {
-                    chunk_buf.clear();
-                    c.to_checkpoint(&mut chunk_buf);
-                    put_bytes(&mut out, &chunk_buf);
-                }
+            if live.is_empty() {
+                continue;
+            }
+            put_bytes(&mut out, tenant.as_bytes());
+            put_bytes(&mut out, s.labels_str.as_bytes());
+            out.extend_from_slice(&fp.to_le_bytes());
+            put_uvarint(&mut out, live.len() as u64);
+            for c in live {
+                chunk_buf.clear();
+                c.to_checkpoint(&mut chunk_buf);
+                put_bytes(&mut out, &chunk_buf);
             }
         }
         out

@@ -104,42 +104,28 @@ impl Ingester {
     /// Picks the chunks due for flushing and marks them in flight.
     fn pick(&self, force: bool) -> Vec<FlushItem> {
         let now = Instant::now();
-        let tenants: Vec<(String, Arc<crate::ingester::Tenant>)> = self
-            .tenants
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let mut items = Vec::new();
-        for (tenant, t) in tenants {
-            let streams: Vec<(u64, StreamRef)> = t
-                .streams
-                .read()
-                .iter()
-                .map(|(k, v)| (*k, v.clone()))
-                .collect();
-            for (fp, sref) in streams {
-                let mut s = sref.lock();
-                let labels = s.labels.clone();
-                for slot in s.chunks.iter_mut() {
-                    if slot.flushing || slot.chunk().entry_count() == 0 {
-                        continue;
-                    }
-                    let closed = matches!(slot.state, crate::stream::ChunkState::Closed(_));
-                    let due = force
-                        || closed
-                        || now.duration_since(slot.created) >= self.cfg.max_chunk_age
-                        || now.duration_since(slot.last_append) >= self.cfg.chunk_idle_period;
-                    if due {
-                        slot.flushing = true;
-                        items.push(FlushItem {
-                            tenant: tenant.clone(),
-                            stream: sref.clone(),
-                            labels: labels.clone(),
-                            fingerprint: fp,
-                            chunk: slot.close(),
-                        });
-                    }
+        for (tenant, fp, sref) in self.all_streams() {
+            let mut s = sref.lock();
+            let labels = s.labels.clone();
+            for slot in s.chunks.iter_mut() {
+                if slot.flushing || slot.chunk().entry_count() == 0 {
+                    continue;
+                }
+                let closed = matches!(slot.state, crate::stream::ChunkState::Closed(_));
+                let due = force
+                    || closed
+                    || now.duration_since(slot.created) >= self.cfg.max_chunk_age
+                    || now.duration_since(slot.last_append) >= self.cfg.chunk_idle_period;
+                if due {
+                    slot.flushing = true;
+                    items.push(FlushItem {
+                        tenant: tenant.clone(),
+                        stream: sref.clone(),
+                        labels: labels.clone(),
+                        fingerprint: fp,
+                        chunk: slot.close(),
+                    });
                 }
             }
         }

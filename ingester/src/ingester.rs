@@ -225,6 +225,27 @@ impl Ingester {
         errors
     }
 
+    /// Every in-memory stream with its tenant and fingerprint, listed under
+    /// short read locks so callers can lock streams one at a time.
+    pub(crate) fn all_streams(&self) -> Vec<(String, u64, StreamRef)> {
+        let tenants: Vec<(String, Arc<Tenant>)> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (tenant, t) in tenants {
+            out.extend(
+                t.streams
+                    .read()
+                    .iter()
+                    .map(|(fp, s)| (tenant.clone(), *fp, s.clone())),
+            );
+        }
+        out
+    }
+
     /// Read-only views of the chunks of every stream matching `matchers`
     /// that overlap `[from, through]`.
     pub fn snapshot(
