@@ -81,12 +81,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     health
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
-    let grpc = tokio::spawn(
-        tonic::transport::Server::builder()
+    let grpc = tokio::spawn(async move {
+        let served = tonic::transport::Server::builder()
             .add_service(health_svc)
-            .serve_with_shutdown(grpc_addr, shutdown_signal()),
-    );
-    tracing::info!(addr = %grpc_addr, "grpc server listening");
+            .serve_with_shutdown(grpc_addr, shutdown_signal())
+            .await;
+        if let Err(e) = served {
+            // like a taken HTTP port, a gRPC port we cannot serve is fatal
+            tracing::error!(error = %e, addr = %grpc_addr, "grpc server failed");
+            std::process::exit(1);
+        }
+    });
+    tracing::info!(addr = %grpc_addr, "grpc server starting");
 
     // replay the WAL in the background; /ready turns 200 when it is done
     let ing_cfg = cfg.ingester.clone();
