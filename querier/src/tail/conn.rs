@@ -42,7 +42,7 @@ use crate::querier::Querier;
 /// Longest a frame may wait for the client to take it. Generous: memory is
 /// bounded by the per-connection budget anyway, and a reader on a loaded
 /// machine must not be mistaken for a stuck one.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing client gets to take the close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 const NS: i64 = 1_000_000_000;
