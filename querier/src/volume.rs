@@ -71,12 +71,18 @@ fn target_list(t: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// The per-stream LogQL query behind `aggregateBy=labels`.
-fn stream_query(query: &str, range_ns: i64) -> Result<String> {
+/// The per-stream LogQL query behind `aggregateBy=labels`: grouped by
+/// every stream label name `names` (so structured metadata, not being
+/// stream labels, does not split or add groups).
+fn stream_query(query: &str, names: &[String], range_ns: i64) -> Result<String> {
     let matchers = sluice_logql::parser::parse_selector(query)?;
     let sel: Vec<String> = matchers.iter().map(|m| m.to_string()).collect();
     let ms = (range_ns / 1_000_000).max(1);
-    Ok(format!("bytes_over_time({{{}}}[{ms}ms])", sel.join(", ")))
+    Ok(format!(
+        "sum by ({}) (bytes_over_time({{{}}}[{ms}ms]))",
+        names.join(", "),
+        sel.join(", ")
+    ))
 }
 
 /// Sums per-stream volumes by label name: `{"<name>": ""}` per name
@@ -200,7 +206,20 @@ async fn run(st: &HttpState, req: &Req, range: bool) -> Result<String> {
     }
     let q = match agg {
         AggregateBy::Series => volume_query(query, p.get("targetLabels"), window)?,
-        AggregateBy::Labels => stream_query(query, window)?,
+        AggregateBy::Labels => {
+            let matchers = sluice_logql::parser::parse_selector(query)?;
+            let series = st
+                .querier
+                .series(&req.tenant, &matchers, start, end)
+                .await?;
+            let names: std::collections::BTreeSet<String> = series
+                .iter()
+                .flat_map(|l| l.iter().map(|(k, _)| k.to_string()))
+                .filter(|k| !k.starts_with("__"))
+                .collect();
+            let names: Vec<String> = names.into_iter().collect();
+            stream_query(query, &names, window)?
+        }
     };
     let t0 = Instant::now();
     let v = st.querier.query(&req.tenant, &q, params).await?;
@@ -270,8 +289,8 @@ mod tests {
         assert_eq!(aggregate_by(Some("labels")).unwrap(), AggregateBy::Labels);
         assert!(aggregate_by(Some("streams")).is_err());
         assert_eq!(
-            stream_query(r#"{app=~".+"}"#, NS).unwrap(),
-            r#"bytes_over_time({app=~".+"}[1000ms])"#
+            stream_query(r#"{app=~".+"}"#, &["app".into(), "env".into()], NS).unwrap(),
+            r#"sum by (app, env) (bytes_over_time({app=~".+"}[1000ms]))"#
         );
         let s = |m, value| Sample {
             metric: m,
