@@ -111,8 +111,11 @@ async fn entries(st: &HttpState, req: &Req, lines: usize) -> Result<Vec<(Labels,
 }
 
 /// `GET /loki/api/v1/detected_labels`: stream labels of the matching
-/// streams with their number of distinct values. An empty `query` means
-/// every stream.
+/// streams with their number of distinct values, by name. An empty
+/// `query` means every stream. As Loki does, a label whose values are all
+/// IDs (numbers or UUIDs) is left out, unless it has at most two values,
+/// all `0`/`1` (a flag), or is one of `cluster`, `namespace`, `instance`,
+/// `pod`, which are always kept.
 pub async fn detected_labels(State(st): State<Arc<HttpState>>, req: Req) -> Response {
     let r = async {
         let (start, end) = range(&req.params)?;
@@ -141,12 +144,51 @@ pub async fn detected_labels(State(st): State<Arc<HttpState>>, req: Req) -> Resp
         }
         let labels: Vec<_> = values
             .iter()
+            .filter(|(k, v)| keep_label(k, v))
             .map(|(k, v)| json!({"label": k, "cardinality": v.len()}))
             .collect();
         Ok(json!({ "detectedLabels": labels }).to_string())
     }
     .await;
     respond(r)
+}
+
+/// Loki's rule for which stream labels `detected_labels` reports.
+fn keep_label(name: &str, values: &BTreeSet<String>) -> bool {
+    if values.is_empty() {
+        return false;
+    }
+    if matches!(name, "cluster" | "namespace" | "instance" | "pod") {
+        return true;
+    }
+    if values.len() <= 2 && values.iter().all(|v| v == "0" || v == "1") {
+        return true;
+    }
+    !values
+        .iter()
+        .all(|v| v.parse::<f64>().is_ok() || is_uuid(v))
+}
+
+/// A UUID in one of the forms Go's `uuid.Parse` takes: 36 characters
+/// with dashes, optionally in braces or after `urn:uuid:`, or 32 hex
+/// digits.
+fn is_uuid(v: &str) -> bool {
+    let v = v
+        .strip_prefix("urn:uuid:")
+        .or_else(|| v.strip_prefix('{').and_then(|x| x.strip_suffix('}')))
+        .unwrap_or(v);
+    let b = v.as_bytes();
+    match b.len() {
+        32 => b.iter().all(u8::is_ascii_hexdigit),
+        36 => b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        }),
+        _ => false,
+    }
 }
 
 /// `GET /loki/api/v1/detected_fields`.
@@ -197,4 +239,35 @@ pub async fn patterns(State(st): State<Arc<HttpState>>, req: Req) -> Response {
     }
     .await;
     respond(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn detected_label_rules() {
+        assert!(keep_label("app", &set(&["api"])));
+        assert!(keep_label("app", &set(&["1", "api", "3"])));
+        assert!(!keep_label("app", &set(&[])));
+        assert!(!keep_label("pid", &set(&["12", "13", "1.5"])));
+        assert!(!keep_label("id", &set(&["7"])));
+        assert!(!keep_label(
+            "trace",
+            &set(&[
+                "123e4567-e89b-12d3-a456-426614174000",
+                "{123e4567-e89b-12d3-a456-426614174001}"
+            ])
+        ));
+        assert!(keep_label("flag", &set(&["0", "1"])));
+        assert!(!keep_label("flag", &set(&["0", "1", "2"])));
+        assert!(keep_label("pod", &set(&["1", "2", "3"])));
+        assert!(keep_label("instance", &set(&["10"])));
+        assert!(is_uuid("123e4567e89b12d3a456426614174000"));
+        assert!(!is_uuid("123e4567-e89b-12d3-a456-42661417400g"));
+    }
 }

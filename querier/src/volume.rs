@@ -9,16 +9,22 @@
 //! `sum by (<labels>) (bytes_over_time(<selector>[<range>]))`, evaluated
 //! once at `end` over `[start, end]` for `volume` and every `step` for
 //! `volume_range`.
+//!
+//! `aggregateBy=labels` (default `series`) gives one element per label
+//! *name* instead, `{"<name>": ""}`, holding the bytes of every matching
+//! stream carrying that label (restricted to `targetLabels` when given).
+//! Elements are ordered by their first value, largest first, then by
+//! name, as Loki orders them.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
 
 use axum::response::Response;
-use sluice_logql::engine::{QueryParams, QueryValue};
-use sluice_logql::labels::is_valid_label_name;
+use sluice_logql::engine::{QueryParams, QueryValue, Sample, Series};
+use sluice_logql::labels::{is_valid_label_name, Labels};
 use sluice_logql::source::Direction;
 
 use crate::error::{Error, Result};
@@ -36,16 +42,102 @@ pub async fn volume_range(State(st): State<Arc<HttpState>>, req: Req) -> Respons
     respond(run(&st, &req, true).await)
 }
 
+/// How streams are grouped: Loki's `aggregateBy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AggregateBy {
+    Series,
+    Labels,
+}
+
+fn aggregate_by(v: Option<&str>) -> Result<AggregateBy> {
+    match v {
+        None | Some("") | Some("series") => Ok(AggregateBy::Series),
+        Some("labels") => Ok(AggregateBy::Labels),
+        Some(o) => Err(Error::BadRequest(format!(
+            "invalid aggregateBy {o:?}: must be series or labels"
+        ))),
+    }
+}
+
+/// `targetLabels` as a list of names.
+fn target_list(t: Option<&str>) -> Vec<String> {
+    t.map(|t| {
+        t.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The per-stream LogQL query behind `aggregateBy=labels`: grouped by
+/// every stream label name `names` (so structured metadata, not being
+/// stream labels, does not split or add groups).
+fn stream_query(query: &str, names: &[String], range_ns: i64) -> Result<String> {
+    let matchers = sluice_logql::parser::parse_selector(query)?;
+    let sel: Vec<String> = matchers.iter().map(|m| m.to_string()).collect();
+    let ms = (range_ns / 1_000_000).max(1);
+    Ok(format!(
+        "sum by ({}) (bytes_over_time({{{}}}[{ms}ms]))",
+        names.join(", "),
+        sel.join(", ")
+    ))
+}
+
+/// Sums per-stream volumes by label name: `{"<name>": ""}` per name
+/// (only `targets` when not empty; `__` names skipped).
+fn by_label_name(v: QueryValue, targets: &[String]) -> QueryValue {
+    let keep =
+        |k: &str| !k.starts_with("__") && (targets.is_empty() || targets.iter().any(|t| t == k));
+    let metric = |k: &str| Labels::from_sorted(vec![(k.to_string(), String::new())]);
+    match v {
+        QueryValue::Vector(s) => {
+            let mut sums: BTreeMap<String, (i64, f64)> = BTreeMap::new();
+            for x in &s {
+                for (k, _) in x.metric.iter().filter(|(k, _)| keep(k)) {
+                    let e = sums.entry(k.to_string()).or_insert((x.ts, 0.0));
+                    e.1 += x.value;
+                }
+            }
+            QueryValue::Vector(
+                sums.into_iter()
+                    .map(|(k, (ts, value))| Sample {
+                        metric: metric(&k),
+                        ts,
+                        value,
+                    })
+                    .collect(),
+            )
+        }
+        QueryValue::Matrix(m) => {
+            let mut sums: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+            for x in &m {
+                for (k, _) in x.metric.iter().filter(|(k, _)| keep(k)) {
+                    let e = sums.entry(k.to_string()).or_default();
+                    for (t, v) in &x.points {
+                        *e.entry(*t).or_insert(0.0) += v;
+                    }
+                }
+            }
+            QueryValue::Matrix(
+                sums.into_iter()
+                    .map(|(k, pts)| Series {
+                        metric: metric(&k),
+                        points: pts.into_iter().collect(),
+                    })
+                    .collect(),
+            )
+        }
+        other => other,
+    }
+}
+
 /// The LogQL query answering a volume request.
 fn volume_query(query: &str, target_labels: Option<&str>, range_ns: i64) -> Result<String> {
     let matchers = sluice_logql::parser::parse_selector(query)?;
     let mut by: Vec<String> = match target_labels {
-        Some(t) => t
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        Some(_) => target_list(target_labels),
         None => matchers
             .iter()
             .map(|m| m.name.clone())
@@ -105,9 +197,36 @@ async fn run(st: &HttpState, req: &Req, range: bool) -> Result<String> {
         QueryParams::instant(end)
     };
     let window = if range { params.step } else { end - start };
-    let q = volume_query(query, p.get("targetLabels"), window)?;
+    let agg = aggregate_by(p.get("aggregateBy"))?;
+    let targets = target_list(p.get("targetLabels"));
+    if let Some(bad) = targets.iter().find(|n| !is_valid_label_name(n)) {
+        return Err(Error::BadRequest(format!(
+            "invalid label name {bad:?} in targetLabels"
+        )));
+    }
+    let q = match agg {
+        AggregateBy::Series => volume_query(query, p.get("targetLabels"), window)?,
+        AggregateBy::Labels => {
+            let matchers = sluice_logql::parser::parse_selector(query)?;
+            let series = st
+                .querier
+                .series(&req.tenant, &matchers, start, end)
+                .await?;
+            let names: std::collections::BTreeSet<String> = series
+                .iter()
+                .flat_map(|l| l.iter().map(|(k, _)| k.to_string()))
+                .filter(|k| !k.starts_with("__"))
+                .collect();
+            let names: Vec<String> = names.into_iter().collect();
+            stream_query(query, &names, window)?
+        }
+    };
     let t0 = Instant::now();
     let v = st.querier.query(&req.tenant, &q, params).await?;
+    let v = match agg {
+        AggregateBy::Series => v,
+        AggregateBy::Labels => by_label_name(v, &targets),
+    };
     let v = top(v, limit);
     Ok(json::query_response(
         &v,
@@ -118,7 +237,8 @@ async fn run(st: &HttpState, req: &Req, range: bool) -> Result<String> {
     ))
 }
 
-/// The `limit` largest groups, largest first.
+/// The `limit` largest groups, largest first (a matrix by its first
+/// point, as Loki sorts), ties by labels.
 fn top(v: QueryValue, limit: usize) -> QueryValue {
     match v {
         QueryValue::Vector(mut s) => {
@@ -127,15 +247,8 @@ fn top(v: QueryValue, limit: usize) -> QueryValue {
             QueryValue::Vector(s)
         }
         QueryValue::Matrix(mut m) => {
-            let totals: HashMap<_, f64> = m
-                .iter()
-                .map(|s| (s.metric.clone(), s.points.iter().map(|p| p.1).sum()))
-                .collect();
-            let total = |s: &sluice_logql::engine::Series| totals.get(&s.metric).copied();
-            m.sort_by(|a, b| {
-                let (ta, tb) = (total(a).unwrap_or(0.0), total(b).unwrap_or(0.0));
-                tb.total_cmp(&ta).then(a.metric.cmp(&b.metric))
-            });
+            let first = |s: &Series| s.points.first().map_or(0.0, |p| p.1);
+            m.sort_by(|a, b| first(b).total_cmp(&first(a)).then(a.metric.cmp(&b.metric)));
             m.truncate(limit);
             QueryValue::Matrix(m)
         }
@@ -145,7 +258,7 @@ fn top(v: QueryValue, limit: usize) -> QueryValue {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -160,5 +273,74 @@ mod tests {
         );
         assert!(volume_query(r#"{app="a"}"#, Some("bad-name"), NS).is_err());
         assert!(volume_query(r#"{app="a"} |= "x""#, None, NS).is_err());
+    }
+
+    fn l(p: &[(&str, &str)]) -> Labels {
+        Labels::new(
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn aggregates_by_label_name() {
+        assert_eq!(aggregate_by(None).unwrap(), AggregateBy::Series);
+        assert_eq!(aggregate_by(Some("labels")).unwrap(), AggregateBy::Labels);
+        assert!(aggregate_by(Some("streams")).is_err());
+        assert_eq!(
+            stream_query(r#"{app=~".+"}"#, &["app".into(), "env".into()], NS).unwrap(),
+            r#"sum by (app, env) (bytes_over_time({app=~".+"}[1000ms]))"#
+        );
+        let s = |m, value| Sample {
+            metric: m,
+            ts: 5,
+            value,
+        };
+        let v = QueryValue::Vector(vec![
+            s(l(&[("app", "a"), ("host", "h1")]), 10.0),
+            s(l(&[("app", "b"), ("env", "p")]), 30.0),
+            s(l(&[("app", "c"), ("__stream_shard__", "1")]), 1.0),
+        ]);
+        let QueryValue::Vector(out) = top(by_label_name(v.clone(), &[]), 100) else {
+            panic!()
+        };
+        let got: Vec<_> = out.iter().map(|x| (x.metric.clone(), x.value)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (l(&[("app", "")]), 41.0),
+                (l(&[("env", "")]), 30.0),
+                (l(&[("host", "")]), 10.0)
+            ]
+        );
+        let QueryValue::Vector(out) = by_label_name(v, &["host".into()]) else {
+            panic!()
+        };
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].metric, l(&[("host", "")]));
+    }
+
+    #[test]
+    fn matrix_ordered_by_first_point_then_limited() {
+        let m = QueryValue::Matrix(vec![
+            Series {
+                metric: l(&[("a", "1")]),
+                points: vec![(1, 1.0), (2, 100.0)],
+            },
+            Series {
+                metric: l(&[("a", "2")]),
+                points: vec![(1, 5.0)],
+            },
+            Series {
+                metric: l(&[("a", "0")]),
+                points: vec![(1, 5.0)],
+            },
+        ]);
+        let QueryValue::Matrix(out) = top(m, 2) else {
+            panic!()
+        };
+        let names: Vec<_> = out.iter().map(|s| s.metric.get("a").unwrap()).collect();
+        assert_eq!(names, vec!["0", "2"]);
     }
 }

@@ -127,6 +127,32 @@ fn drilldown_endpoints() {
         .collect();
     assert_eq!(levels, ["info", "error"], "largest first");
 
+    // aggregateBy=labels: one element per label name, `{"<name>": ""}`
+    let v = s.get_json(
+        "/loki/api/v1/index/volume",
+        &with(&[
+            ("query", r#"{service_name=~".+"}"#),
+            ("aggregateBy", "labels"),
+        ]),
+    );
+    let result = v["data"]["result"].as_array().unwrap();
+    let names: Vec<&serde_json::Value> = result.iter().map(|r| &r["metric"]).collect();
+    assert_eq!(
+        names,
+        [
+            &serde_json::json!({"cluster": ""}),
+            &serde_json::json!({"level": ""}),
+            &serde_json::json!({"service_name": ""}),
+        ],
+        "equal volumes, ordered by name"
+    );
+    assert_eq!(result[0]["value"][1], result[2]["value"][1]);
+    let (code, _) = s.get(
+        "/loki/api/v1/index/volume",
+        &with(&[("query", "{cluster=\"eu\"}"), ("aggregateBy", "streams")]),
+    );
+    assert_eq!(code, 400);
+
     // labels tab: an empty query means every stream
     let v = s.get_json("/loki/api/v1/detected_labels", &with(&[("query", "")]));
     assert_eq!(

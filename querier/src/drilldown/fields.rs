@@ -3,7 +3,9 @@
 //! `{`) or else `logfmt`, with a type guessed from the values (`int`,
 //! `float`, `boolean`, `duration`, `bytes`, else `string`), the number of
 //! distinct values and the parsers that produced it (`null` for
-//! structured metadata only).
+//! structured metadata only). Fields the `json` parser yields also carry
+//! `jsonPath`, the original keys leading to the value (`user_name` from
+//! `{"user":{"name":…}}` has `["user","name"]`), as Loki reports it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +23,7 @@ pub struct Field {
     pub values: BTreeSet<String>,
     pub typ: Option<&'static str>,
     pub parsers: BTreeSet<&'static str>,
+    pub json_path: Option<Vec<String>>,
 }
 
 impl Field {
@@ -82,8 +85,52 @@ pub fn detect(entries: &[(Labels, StreamEntry)], limit: usize) -> BTreeMap<Strin
         for (k, v) in &p.labels.parsed {
             add(&mut out, k, v, Some(name));
         }
+        if is_json {
+            if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&e.line) {
+                let mut paths = Vec::new();
+                json_paths(&o, &mut Vec::new(), &mut paths);
+                for (k, path) in paths {
+                    if let Some(f) = out.get_mut(&k) {
+                        f.json_path.get_or_insert(path);
+                    }
+                }
+            }
+        }
     }
     out
+}
+
+/// The flattened name (keys sanitized and joined by `_`, as the `json`
+/// parser names them) and key path of every leaf of `o`.
+fn json_paths(
+    o: &serde_json::Map<String, Value>,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<(String, Vec<String>)>,
+) {
+    for (k, v) in o {
+        prefix.push(k.clone());
+        match v {
+            Value::Object(inner) => json_paths(inner, prefix, out),
+            _ => {
+                let name: Vec<String> = prefix
+                    .iter()
+                    .map(|p| {
+                        p.chars()
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() || c == '_' {
+                                    c
+                                } else {
+                                    '_'
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                out.push((name.join("_"), prefix.clone()));
+            }
+        }
+        prefix.pop();
+    }
 }
 
 pub fn to_json(fields: &BTreeMap<String, Field>) -> Vec<Value> {
@@ -95,12 +142,16 @@ pub fn to_json(fields: &BTreeMap<String, Field>) -> Vec<Value> {
             } else {
                 json!(f.parsers)
             };
-            json!({
+            let mut o = json!({
                 "label": k,
                 "type": f.typ.unwrap_or("string"),
                 "cardinality": f.values.len(),
                 "parsers": parsers,
-            })
+            });
+            if let (Some(p), Some(m)) = (&f.json_path, o.as_object_mut()) {
+                m.insert("jsonPath".into(), json!(p));
+            }
+            o
         })
         .collect()
 }
@@ -237,5 +288,27 @@ mod tests {
         assert_eq!(by["user"]["parsers"], json!(["json"]));
         assert_eq!(by["n"]["type"], "float");
         assert_eq!(detect(&es, 2).len(), 2);
+        assert_eq!(by["user"]["jsonPath"], json!(["user"]));
+        assert!(by["status"].get("jsonPath").is_none());
+    }
+
+    #[test]
+    fn nested_json_has_key_path() {
+        let es = vec![entry(
+            r#"{"user":{"first-name":"bob","id":3},"ok":true}"#,
+            &[],
+        )];
+        let v = to_json(&detect(&es, 100));
+        let by: BTreeMap<String, Value> = v
+            .into_iter()
+            .map(|x| (x["label"].as_str().unwrap().to_string(), x))
+            .collect();
+        assert_eq!(
+            by["user_first_name"]["jsonPath"],
+            json!(["user", "first-name"])
+        );
+        assert_eq!(by["user_id"]["jsonPath"], json!(["user", "id"]));
+        assert_eq!(by["user_id"]["parsers"], json!(["json"]));
+        assert_eq!(by["ok"]["type"], "boolean");
     }
 }
