@@ -27,9 +27,6 @@
 //! case-insensitive in logfmt.
 //!
 //! Where this differs from Loki:
-//! - OTLP pushes: `decode_otlp` still adds `service_name="unknown_service"`
-//!   itself when `service.name` is missing, so discovery never picks a
-//!   `k8s_job_name`-like OTLP label (Loki does, from indexed attributes);
 //! - the added `detected_level` is not counted in the push's accepted
 //!   bytes (Loki counts received bytes before detection too, but its rate
 //!   limiter sees lines only);

@@ -5,7 +5,9 @@
 //! - each resource becomes one stream; the resource attributes Loki
 //!   indexes by default ([`INDEXED_RESOURCE_ATTRIBUTES`]) become its
 //!   labels, names normalised (`service.name` → `service_name`); a
-//!   resource without `service.name` gets `service_name="unknown_service"`;
+//!   resource without `service.name` gets no `service_name` here: the
+//!   distributor's service-name discovery adds it (from another indexed
+//!   label such as `k8s_job_name`, else `unknown_service`), as in Loki;
 //! - every other resource attribute, the scope's attributes, name
 //!   (`scope_name`) and version (`scope_version`), and the record's
 //!   attributes become structured metadata, map values flattened to
@@ -156,9 +158,6 @@ fn split_resource(attrs: &[KeyValue]) -> (String, Vec<(String, String)>) {
         } else {
             push_attrs(&mut md, std::slice::from_ref(kv));
         }
-    }
-    if !labels.iter().any(|(k, _)| k == "service_name") {
-        labels.push(("service_name".into(), "unknown_service".into()));
     }
     labels.retain(|(_, v)| !v.is_empty());
     (Labels::new(labels).to_string(), md)

@@ -125,14 +125,12 @@ fn maps_resources_scopes_and_records_like_loki() {
 }
 
 #[test]
-fn unknown_service_when_no_service_name() {
+fn no_service_name_added_when_missing() {
+    // discovery (distributor) adds `service_name`, not the OTLP mapping
     let mut req = sample();
     req.resource_logs[0].resource = None;
     let push = to_push(req, 7);
-    assert_eq!(
-        push.streams[0].labels,
-        r#"{service_name="unknown_service"}"#
-    );
+    assert_eq!(push.streams[0].labels, "{}");
 }
 
 #[test]

@@ -1,9 +1,12 @@
-//! A simple pattern miner for `/patterns`: each line becomes a pattern by
-//! replacing every space-separated token that holds a digit with `<_>`
-//! (keeping a `key=` prefix), so `took=12ms path=/a/1` and `took=9ms
-//! path=/a/2` share `took=<_> path=<_>`. The result is a valid Loki
-//! pattern for `|> "…"`: patterns without any literal are dropped.
-//! Samples count lines per `step` bucket, as `[unix seconds, count]`.
+//! `/patterns`: Drain log-template mining ([`drain`]) over the lines a
+//! query selects, one Drain per level as Loki's pattern ingester keeps
+//! them, so `took=12ms path=/a/1` and `took=9ms path=/a/2` share
+//! `took=<_> path=<_>` while distinct templates stay apart. Templates
+//! without any literal are dropped (they are no valid `|>` pattern).
+//! Samples count lines per `step` bucket, as `[unix seconds, count]`,
+//! most frequent pattern first.
+
+mod drain;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,40 +25,6 @@ pub struct Pattern {
     /// Bucket start (unix ns) → lines.
     pub samples: BTreeMap<i64, u64>,
     pub total: u64,
-}
-
-/// The pattern of one line, or `None` if it would have no literal.
-pub fn pattern_of(line: &str) -> Option<String> {
-    let mut out = String::with_capacity(line.len());
-    let mut literal = false;
-    let mut prev_capture = false;
-    for (i, tok) in line.split(' ').enumerate() {
-        if !tok.bytes().any(|b| b.is_ascii_digit()) {
-            if i > 0 {
-                out.push(' ');
-            }
-            literal |= !tok.is_empty();
-            out.push_str(tok);
-            prev_capture = false;
-            continue;
-        }
-        match tok.find('=') {
-            Some(eq) if eq > 0 && !tok[..eq].bytes().any(|b| b.is_ascii_digit()) => {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(&tok[..=eq]);
-                literal = true;
-            }
-            // a capture right after a capture: the first one takes both
-            _ if prev_capture => continue,
-            _ if i > 0 => out.push(' '),
-            _ => {}
-        }
-        out.push_str("<_>");
-        prev_capture = true;
-    }
-    literal.then_some(out)
 }
 
 /// The level of an entry: a `level`/`detected_level` label, else a
@@ -83,22 +52,33 @@ fn level_of(labels: &Labels, line: &str) -> String {
 
 pub fn mine(entries: &[(Labels, StreamEntry)], step: i64) -> Vec<Pattern> {
     let step = step.max(1);
-    let mut by: HashMap<(String, String), Pattern> = HashMap::new();
+    // per level: the Drain tree and the counts of each of its clusters
+    let mut by: HashMap<String, (drain::Drain, Vec<Pattern>)> = HashMap::new();
     for (labels, e) in entries {
         let line = String::from_utf8_lossy(&e.line);
-        let Some(p) = pattern_of(&line) else { continue };
         let level = level_of(labels, &line);
-        let pat = by
-            .entry((p.clone(), level.clone()))
-            .or_insert_with(|| Pattern {
-                pattern: p,
+        let (d, pats) = by.entry(level.clone()).or_default();
+        let Some(id) = d.train(&line) else { continue };
+        if id == pats.len() {
+            pats.push(Pattern {
                 level,
                 ..Pattern::default()
             });
-        *pat.samples.entry(e.ts.div_euclid(step) * step).or_default() += 1;
-        pat.total += 1;
+        }
+        if let Some(p) = pats.get_mut(id) {
+            *p.samples.entry(e.ts.div_euclid(step) * step).or_default() += 1;
+            p.total += 1;
+        }
     }
-    let mut out: Vec<Pattern> = by.into_values().collect();
+    let mut out = Vec::new();
+    for (d, pats) in by.into_values() {
+        for (c, mut p) in d.clusters.iter().zip(pats) {
+            if c.has_literal() {
+                p.pattern = c.pattern();
+                out.push(p);
+            }
+        }
+    }
     out.sort_by(|a, b| b.total.cmp(&a.total).then(a.pattern.cmp(&b.pattern)));
     out.truncate(MAX_PATTERNS);
     out
@@ -121,16 +101,6 @@ pub fn to_json(ps: &[Pattern]) -> Vec<Value> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn patterns_of_lines() {
-        assert_eq!(
-            pattern_of("level=info took=12ms path=/a/1 msg=ok").unwrap(),
-            "level=info took=<_> path=<_> msg=ok"
-        );
-        assert_eq!(pattern_of("GET /items/12 200 3ms").unwrap(), "GET <_>");
-        assert_eq!(pattern_of("12 13"), None);
-    }
 
     #[test]
     fn mines_counts_per_step() {
