@@ -1,10 +1,14 @@
 //! Checks the pipeline against answers recorded from Loki for the log
-//! queries of the conformance suite. Needs the dataset dumped as JSON lines
-//! and the expected log results; run with
-//! `SLUICE_PIPE_DATA=/dir cargo test -p sluice-logql conformance -- --ignored`
-//! (`dataset.jsonl`: `{"labels","ts","line","meta"}` per entry of
-//! `dataset.py` with base 0; `expected_logs.json`: the log queries of
-//! `queries.txt` as `{"query","kind","start","end","limit","result"}`).
+//! queries and the plain range aggregations of the conformance suite
+//! (`/work/shared/conformance`). Run with
+//! `SLUICE_PIPE_DATA=/dir cargo test -p sluice-logql conformance_ -- --ignored`
+//! after writing into `/dir`, from `dataset.py` and `expected/loki.json`:
+//! - `dataset.jsonl`: one `{"labels","ts","line","meta"}` per entry of
+//!   `dataset.streams(0)` (timestamps are then offsets, as in the answers);
+//! - `expected_logs.json`: the `log`/`logf` lines of `queries.txt` as
+//!   `[{"query","kind","start","end","limit","result"}]`;
+//! - `expected_ranges.json`: the `range` lines as
+//!   `[{"query","start","end","step","result"}]`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 use std::collections::BTreeMap;
