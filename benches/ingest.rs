@@ -16,8 +16,6 @@ mod dataset;
 #[path = "common/server.rs"]
 mod server;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use prost::Message;
@@ -51,32 +49,7 @@ fn main() {
     let srv = server::Server::start(dir.path());
     let cpu0 = srv.cpu_seconds();
     let t0 = Instant::now();
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let bodies = bodies.clone();
-            let next = next.clone();
-            let url = format!("{}/loki/api/v1/push", srv.url);
-            std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(b) = bodies.get(i) else { break };
-                    let r = client
-                        .post(&url)
-                        .header("Content-Type", "application/x-protobuf")
-                        .body(b.clone())
-                        .send()
-                        .unwrap();
-                    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
+    srv.push_bodies(bodies, 4);
     let wall = t0.elapsed().as_secs_f64();
     let cpu_push = srv.cpu_seconds() - cpu0;
     let t1 = Instant::now();

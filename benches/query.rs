@@ -16,8 +16,6 @@ mod dataset;
 #[path = "common/server.rs"]
 mod server;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
@@ -153,32 +151,7 @@ fn push(srv: &server::Server, streams: usize, per_stream: usize, base: i64, span
         })
         .collect();
     drop(data);
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let bodies = bodies.clone();
-            let next = next.clone();
-            let url = format!("{}/loki/api/v1/push", srv.url);
-            std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(b) = bodies.get(i) else { break };
-                    let r = client
-                        .post(&url)
-                        .header("Content-Type", "application/x-protobuf")
-                        .body(b.clone())
-                        .send()
-                        .unwrap();
-                    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
+    srv.push_bodies(bodies, 4);
 }
 
 /// Median over `runs` runs of the server CPU-seconds one execution of the

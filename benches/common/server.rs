@@ -77,6 +77,38 @@ impl Server {
             * 1024
     }
 
+    /// Pushes snappy-compressed protobuf bodies with `clients` concurrent
+    /// HTTP clients, each taking the next body until none is left; every
+    /// push must be acknowledged with 204.
+    pub fn push_bodies(&self, bodies: Vec<Vec<u8>>, clients: usize) {
+        let bodies = std::sync::Arc::new(bodies);
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let workers: Vec<_> = (0..clients)
+            .map(|_| {
+                let bodies = bodies.clone();
+                let next = next.clone();
+                let url = format!("{}/loki/api/v1/push", self.url);
+                std::thread::spawn(move || {
+                    let client = reqwest::blocking::Client::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(b) = bodies.get(i) else { break };
+                        let r = client
+                            .post(&url)
+                            .header("Content-Type", "application/x-protobuf")
+                            .body(b.clone())
+                            .send()
+                            .unwrap();
+                        assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+    }
+
     pub fn flush(&self) {
         let r = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(600))
