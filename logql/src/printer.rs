@@ -415,17 +415,28 @@ impl Display for BinaryExpr {
         if self.return_bool {
             f.write_str(" bool")?;
         }
+        let rhs = self.rhs.to_string();
         if let Some(m) = &self.matching {
+            // Loki prints a bare `group_left`/`group_right` before the right-hand side; when
+            // that side itself starts with `(` the parser would read it as the include list,
+            // so an empty list is spelled out there.
+            let bare = |kw: &str| {
+                if rhs.starts_with('(') {
+                    format!("{kw} ()")
+                } else {
+                    kw.to_string()
+                }
+            };
             let group = match &m.card {
                 Cardinality::OneToOne => String::new(),
-                Cardinality::ManyToOne(l) if l.is_empty() => "group_left".into(),
-                Cardinality::OneToMany(l) if l.is_empty() => "group_right".into(),
+                Cardinality::ManyToOne(l) if l.is_empty() => bare("group_left"),
+                Cardinality::OneToMany(l) if l.is_empty() => bare("group_right"),
                 Cardinality::ManyToOne(l) => format!("group_left ({})", l.join(",")),
                 Cardinality::OneToMany(l) => format!("group_right ({})", l.join(",")),
             };
             let kw = if m.on { "on" } else { "ignoring" };
             write!(f, " {kw} ({}) {group}", m.labels.join(","))?;
         }
-        write!(f, " {})", self.rhs)
+        write!(f, " {rhs})")
     }
 }

@@ -228,6 +228,14 @@ proptest! {
     }
 }
 
+/// Inputs the property tests once found, kept so they never come back.
+#[test]
+fn regressions() {
+    // a bare `group_right` before a parenthesised right-hand side
+    check("sum by (app,machine) (count_over_time({app=\"foo\"}[1m])) > bool on () group_right sum by (app) (count_over_time({app=\"foo\"}[1m]))\n\t-1");
+    check("sum(rate({a=\"b\"}[1m])) * on (x) group_left (sum(rate({a=\"b\"}[1m])) + 1)");
+}
+
 #[test]
 fn pathological_inputs_are_fast_and_safe() {
     let deep = format!("{}1{}", "(".repeat(50_000), ")".repeat(50_000));
