@@ -1,6 +1,9 @@
 //! `/loki/api/v1/index/volume` and `/index/volume_range`: bytes of log
 //! lines per group of matching streams, in Prometheus vector / matrix
-//! form, largest first, at most `limit` (default 100) groups.
+//! form, largest first, at most `limit` (default 100) groups; for
+//! `volume_range` the limit holds per step, as Loki keeps the top `limit`
+//! groups of every bucket (a group can be in one bucket's top and not in
+//! another's, so the matrix may hold more than `limit` series).
 //!
 //! Streams are grouped by `targetLabels` (comma-separated) when given,
 //! else by the label names of the selector's matchers, as Loki's default
@@ -16,7 +19,7 @@
 //! Elements are ordered by their first value, largest first, then by
 //! name, as Loki orders them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -237,8 +240,10 @@ async fn run(st: &HttpState, req: &Req, range: bool) -> Result<String> {
     ))
 }
 
-/// The `limit` largest groups, largest first (a matrix by its first
-/// point, as Loki sorts), ties by labels.
+/// The `limit` largest groups, largest first, ties by labels; a matrix
+/// keeps the `limit` largest points of each step, drops series left
+/// without points, and is ordered by each series' first point, as Loki
+/// sorts it.
 fn top(v: QueryValue, limit: usize) -> QueryValue {
     match v {
         QueryValue::Vector(mut s) => {
@@ -246,14 +251,36 @@ fn top(v: QueryValue, limit: usize) -> QueryValue {
             s.truncate(limit);
             QueryValue::Vector(s)
         }
-        QueryValue::Matrix(mut m) => {
+        QueryValue::Matrix(m) => {
+            let mut m = top_per_step(m, limit);
             let first = |s: &Series| s.points.first().map_or(0.0, |p| p.1);
             m.sort_by(|a, b| first(b).total_cmp(&first(a)).then(a.metric.cmp(&b.metric)));
-            m.truncate(limit);
             QueryValue::Matrix(m)
         }
         other => other,
     }
+}
+
+/// Keeps, at every timestamp, the points of the `limit` largest series
+/// (ties by labels).
+fn top_per_step(mut m: Vec<Series>, limit: usize) -> Vec<Series> {
+    // timestamp -> (value, series index)
+    let mut steps: BTreeMap<i64, Vec<(f64, usize)>> = BTreeMap::new();
+    for (i, s) in m.iter().enumerate() {
+        for &(ts, v) in &s.points {
+            steps.entry(ts).or_default().push((v, i));
+        }
+    }
+    let mut keep: HashSet<(usize, i64)> = HashSet::new();
+    for (ts, mut points) in steps {
+        points.sort_by(|a, b| b.0.total_cmp(&a.0).then(m[a.1].metric.cmp(&m[b.1].metric)));
+        keep.extend(points.into_iter().take(limit).map(|(_, i)| (i, ts)));
+    }
+    for (i, s) in m.iter_mut().enumerate() {
+        s.points.retain(|(ts, _)| keep.contains(&(i, *ts)));
+    }
+    m.retain(|s| !s.points.is_empty());
+    m
 }
 
 #[cfg(test)]
@@ -340,7 +367,56 @@ mod tests {
         let QueryValue::Matrix(out) = top(m, 2) else {
             panic!()
         };
-        let names: Vec<_> = out.iter().map(|s| s.metric.get("a").unwrap()).collect();
-        assert_eq!(names, vec!["0", "2"]);
+        let got: Vec<_> = out
+            .iter()
+            .map(|s| (s.metric.get("a").unwrap(), s.points.clone()))
+            .collect();
+        // step 1 keeps "0" and "2" (5 each) over "1" (1); step 2 has
+        // only "1", whose first point is now 100
+        assert_eq!(
+            got,
+            vec![
+                ("1", vec![(2, 100.0)]),
+                ("0", vec![(1, 5.0)]),
+                ("2", vec![(1, 5.0)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn range_limit_is_per_step() {
+        let s = |a: &str, points: Vec<(i64, f64)>| Series {
+            metric: l(&[("app", a)]),
+            points,
+        };
+        // three apps over three steps; each step's leader differs
+        let m = QueryValue::Matrix(vec![
+            s("a", vec![(10, 9.0), (20, 1.0), (30, 1.0)]),
+            s("b", vec![(10, 1.0), (20, 9.0), (30, 2.0)]),
+            s("c", vec![(10, 2.0), (20, 2.0), (30, 9.0)]),
+        ]);
+        let QueryValue::Matrix(out) = top(m, 1) else {
+            panic!()
+        };
+        let got: Vec<_> = out
+            .iter()
+            .map(|s| (s.metric.get("app").unwrap(), s.points.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", vec![(10, 9.0)]),
+                ("b", vec![(20, 9.0)]),
+                ("c", vec![(30, 9.0)]),
+            ]
+        );
+        let QueryValue::Matrix(out) = top(
+            QueryValue::Matrix(vec![s("a", vec![(10, 1.0)]), s("b", vec![(10, 2.0)])]),
+            5,
+        ) else {
+            panic!()
+        };
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].metric.get("app"), Some("b"));
     }
 }
