@@ -11,9 +11,13 @@
 //! most [`MAX_DROPPED_RECORDS`] kept) and ride along with the next frame
 //! as `dropped_entries`, as Loki does. The pipeline runs in the connection
 //! task, never on the push path, so dropped records may name entries the
-//! query's filters would have discarded.
+//! query's filters would have discarded. Each batch is stamped with its
+//! arrival time (for `delay_for`, see [`delay`]). Once a connection has
+//! lost more than `max_dropped_entries` entries the hub signals it, so a
+//! connection blocked on a client that does not read is closed at once.
 
 mod conn;
+mod delay;
 mod frame;
 mod metrics;
 
@@ -23,7 +27,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use sluice_logql::labels::{Labels, Matcher};
 use sluice_logql::source::Entry;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
 
 pub(crate) use conn::tail_handler;
 
@@ -43,18 +48,25 @@ pub struct PushedStream {
 impl PushedStream {
     /// Bytes this batch accounts for in a connection's budget.
     fn cost(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|e| {
-                e.line.len()
-                    + 48
-                    + e.metadata
-                        .iter()
-                        .map(|(k, v)| k.len() + v.len() + 48)
-                        .sum::<usize>()
-            })
-            .sum()
+        self.entries.iter().map(entry_cost).sum()
     }
+}
+
+/// Bytes one entry accounts for in a connection's budget.
+fn entry_cost(e: &Entry) -> usize {
+    e.line.len()
+        + 48
+        + e.metadata
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 48)
+            .sum::<usize>()
+}
+
+/// A batch as queued for a connection, with the time the hub got it.
+#[derive(Debug)]
+pub struct Queued {
+    pub stream: PushedStream,
+    pub arrived: Instant,
 }
 
 /// An entry a connection could not keep up with.
@@ -96,23 +108,35 @@ struct Subscriber {
     id: u64,
     tenant: String,
     matchers: Vec<Matcher>,
-    tx: mpsc::UnboundedSender<PushedStream>,
+    tx: mpsc::UnboundedSender<Queued>,
     buffered: AtomicUsize,
     dropped: Mutex<DroppedLog>,
+    /// Signalled once more than `max_dropped_entries` were dropped.
+    overflow: Arc<Notify>,
 }
 
 impl Subscriber {
-    fn offer(&self, s: &PushedStream, budget: usize) {
+    fn offer(&self, s: &PushedStream, arrived: Instant, limits: &TailLimits) {
         let cost = s.cost();
         let prev = self.buffered.fetch_add(cost, Ordering::AcqRel);
-        if prev + cost <= budget && self.tx.send(s.clone()).is_ok() {
-            metrics::BUFFERED_BYTES.add(cost as i64);
-            return;
+        if prev + cost <= limits.max_buffered_bytes {
+            let q = Queued {
+                stream: s.clone(),
+                arrived,
+            };
+            if self.tx.send(q).is_ok() {
+                metrics::BUFFERED_BYTES.add(cost as i64);
+                return;
+            }
         }
         self.buffered.fetch_sub(cost, Ordering::AcqRel);
         metrics::DROPPED_ENTRIES.inc_by(s.entries.len() as u64);
         let mut d = self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = d.total;
         d.total += s.entries.len() as u64;
+        if before <= limits.max_dropped_entries && d.total > limits.max_dropped_entries {
+            self.overflow.notify_one();
+        }
         for e in &s.entries {
             if d.recent.len() == MAX_DROPPED_RECORDS {
                 d.recent.pop_front();
@@ -170,10 +194,11 @@ impl TailHub {
         if !self.is_active() {
             return;
         }
+        let arrived = Instant::now();
         let subs = self.subs.read().unwrap_or_else(PoisonError::into_inner);
         for sub in subs.iter().filter(|s| s.tenant == tenant) {
             for s in streams.iter().filter(|s| s.labels.matches(&sub.matchers)) {
-                sub.offer(s, self.limits.max_buffered_bytes);
+                sub.offer(s, arrived, &self.limits);
             }
         }
     }
@@ -189,6 +214,7 @@ impl TailHub {
             tx,
             buffered: AtomicUsize::new(0),
             dropped: Mutex::new(DroppedLog::default()),
+            overflow: Arc::new(Notify::new()),
         });
         self.subs
             .write()
@@ -217,25 +243,35 @@ impl TailHub {
 pub struct Subscription {
     hub: Arc<TailHub>,
     sub: Arc<Subscriber>,
-    rx: mpsc::UnboundedReceiver<PushedStream>,
+    rx: mpsc::UnboundedReceiver<Queued>,
 }
 
 impl Subscription {
     /// The next queued batch; `None` only if the hub is gone.
-    pub async fn recv(&mut self) -> Option<PushedStream> {
+    pub async fn recv(&mut self) -> Option<Queued> {
         self.rx.recv().await
     }
 
     /// A queued batch if one is ready.
-    pub fn try_recv(&mut self) -> Option<PushedStream> {
+    pub fn try_recv(&mut self) -> Option<Queued> {
         self.rx.try_recv().ok()
     }
 
     /// Marks a received batch as processed, releasing its budget.
     pub fn release(&self, s: &PushedStream) {
-        let cost = s.cost();
+        self.release_bytes(s.cost());
+    }
+
+    /// Releases `cost` bytes of budget (entries taken one by one).
+    pub fn release_bytes(&self, cost: usize) {
         self.sub.buffered.fetch_sub(cost, Ordering::AcqRel);
         metrics::BUFFERED_BYTES.sub(cost as i64);
+    }
+
+    /// Resolves once the connection lost more than `max_dropped_entries`
+    /// entries (at once if that already happened).
+    pub fn overflow_signal(&self) -> Arc<Notify> {
+        self.sub.overflow.clone()
     }
 
     /// Bytes currently queued for this connection.
@@ -305,7 +341,7 @@ mod tests {
         let mut other_tenant = hub.subscribe("t2", eq("app", "a"));
         assert_eq!(hub.subscribers(), 2);
         hub.publish("t1", &[stream("a", 2, 10), stream("b", 3, 10)]);
-        let got = a.recv().await.unwrap();
+        let got = a.recv().await.unwrap().stream;
         assert_eq!(got.labels.get("app"), Some("a"));
         assert_eq!(got.entries.len(), 2);
         assert!(a.buffered_bytes() > 0);
@@ -328,8 +364,15 @@ mod tests {
         let mut s = hub.subscribe("t", eq("app", "a"));
         hub.publish("t", &[stream("a", 5, 100)]); // 5 * 148 bytes: fits
         hub.publish("t", &[stream("a", 2000, 100)]); // over budget
-        assert_eq!(s.recv().await.unwrap().entries.len(), 5);
+        assert_eq!(s.recv().await.unwrap().stream.entries.len(), 5);
         assert!(s.try_recv().is_none());
+        // past max_dropped_entries the connection is signalled
+        tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            s.overflow_signal().notified(),
+        )
+        .await
+        .unwrap();
         let (recent, total) = s.take_dropped();
         assert_eq!(total, 2000);
         assert_eq!(recent.len(), MAX_DROPPED_RECORDS);

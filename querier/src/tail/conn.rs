@@ -6,18 +6,26 @@
 //! `limit` entries since `start`, read backward, sent oldest first), then
 //! live entries through the query's pipeline, at most 100 per frame. An
 //! entry both in the back-fill and pushed while it was read is sent once.
-//! A ping goes out every second. A client that leaves a frame unread for
-//! [`SEND_TIMEOUT`], or loses more than `max_dropped_entries` entries, or
-//! a tail older than `max_duration`, is closed with code 1011 and a
-//! reason; so is one whose back-fill query fails.
+//! A ping goes out every second.
 //!
-//! `delay_for` is validated (at most 5 seconds) but entries are not held
-//! back by it.
+//! `delay_for` (whole seconds, at most 5) holds live entries back until
+//! their timestamp plus the delay has passed and sends them in timestamp
+//! order ([`super::delay`]), as Loki's tailer does.
+//!
+//! Loki never closes a slow tail: it drops entries and reports them. Here
+//! a client that loses more than `max_dropped_entries` entries is closed
+//! as too slow right away, even while a send to it is blocked, so a
+//! reader that stopped reading cannot pin a connection; so is one that
+//! leaves a frame unread for [`SEND_TIMEOUT`]. Both, a tail older than
+//! `max_duration`, and a failed back-fill query close with code 1011 and
+//! a reason.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -30,10 +38,11 @@ use sluice_logql::ast::Expr;
 use sluice_logql::engine::{QueryParams, QueryValue};
 use sluice_logql::labels::Labels;
 use sluice_logql::pipeline::{Pipeline, StreamPipeline};
-use sluice_logql::source::Direction;
+use sluice_logql::source::{Direction, Entry};
 
+use super::delay::DelayBuffer;
 use super::frame::{EntryLabels, FrameBuilder};
-use super::{PushedStream, Subscription, TailLimits};
+use super::{PushedStream, Queued, Subscription, TailLimits};
 use crate::error::{Error, Result};
 use crate::http::{error_response, HttpState, Req};
 use crate::params::Params;
@@ -56,6 +65,7 @@ struct Plan {
     matchers: Vec<sluice_logql::labels::Matcher>,
     limit: u32,
     start: i64,
+    delay_for: Duration,
 }
 
 fn plan(p: &Params, max_limit: u32, now: i64) -> Result<Plan> {
@@ -75,9 +85,10 @@ fn plan(p: &Params, max_limit: u32, now: i64) -> Result<Plan> {
             "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max_limit})"
         )));
     }
+    let mut delay_for = Duration::ZERO;
     if let Some(d) = p.get("delay_for") {
         match d.parse::<i64>() {
-            Ok(n) if (0..=5).contains(&n) => {}
+            Ok(n) if (0..=5).contains(&n) => delay_for = Duration::from_secs(n as u64),
             Ok(_) => {
                 return Err(Error::BadRequest(
                     "delay_for can't be greater than 5".into(),
@@ -96,6 +107,7 @@ fn plan(p: &Params, max_limit: u32, now: i64) -> Result<Plan> {
         matchers: log.selector,
         limit,
         start: p.time("start", now - 3600 * NS)?,
+        delay_for,
     })
 }
 
@@ -128,7 +140,9 @@ pub(crate) async fn tail_handler(
         let (sink, stream) = socket.split();
         let mut t = Tailer {
             sink,
+            overflow: sub.overflow_signal(),
             sub: Some(sub),
+            delay: (!plan.delay_for.is_zero()).then(|| DelayBuffer::new(plan.delay_for)),
             frame: FrameBuilder::new(req.categorize),
             pipeline: plan.pipeline.clone(),
             pipelines: HashMap::new(),
@@ -156,6 +170,8 @@ pub(crate) async fn tail_handler(
 enum End {
     /// The client closed or the socket failed: nothing more to send.
     Gone,
+    /// The hub signalled too many dropped entries while a send waited.
+    Overflow,
     /// Close with 1011 and `reason`; `kind` labels the metric.
     Error { kind: &'static str, reason: String },
 }
@@ -170,6 +186,10 @@ fn error(kind: &'static str, reason: impl Into<String>) -> End {
 struct Tailer {
     sink: SplitSink<WebSocket, Message>,
     sub: Option<Subscription>,
+    /// Signalled by the hub when the connection lost too many entries.
+    overflow: Arc<Notify>,
+    /// Entries waiting out `delay_for`, if one was asked for.
+    delay: Option<DelayBuffer>,
     frame: FrameBuilder,
     pipeline: Pipeline,
     pipelines: HashMap<u64, StreamPipeline>,
@@ -200,7 +220,9 @@ impl Tailer {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let deadline = tokio::time::sleep(self.limits.max_duration);
         tokio::pin!(deadline);
+        let overflow = self.overflow.clone();
         loop {
+            let next_release = self.delay.as_ref().and_then(DelayBuffer::next_release);
             let Some(sub) = self.sub.as_mut() else {
                 return End::Gone;
             };
@@ -209,6 +231,12 @@ impl Tailer {
                 _ = &mut gone => return End::Gone,
                 _ = &mut deadline => {
                     return error("max_duration", "reached tail max duration limit")
+                }
+                _ = overflow.notified() => return self.too_slow(),
+                _ = sleep_until_some(next_release), if next_release.is_some() => {
+                    if let Err(end) = self.release_due().await {
+                        return end;
+                    }
                 }
                 _ = ping.tick() => {
                     if let Err(end) = self.send(Message::Ping(Default::default())).await {
@@ -272,41 +300,81 @@ impl Tailer {
     }
 
     /// Runs a batch and whatever else is queued through the pipeline and
-    /// sends it.
-    async fn live(&mut self, first: PushedStream) -> Result<(), End> {
+    /// sends it; with `delay_for`, holds them instead.
+    async fn live(&mut self, first: Queued) -> Result<(), End> {
         let mut next = Some(first);
-        while let Some(batch) = next.take() {
-            self.process(&batch).await?;
-            if let Some(sub) = &self.sub {
-                sub.release(&batch);
+        while let Some(q) = next.take() {
+            if let Some(delay) = self.delay.as_mut() {
+                delay.push(q.stream, q.arrived, tokio::time::Instant::now(), now_ns());
+            } else {
+                self.process(&q.stream).await?;
+                if let Some(sub) = &self.sub {
+                    sub.release(&q.stream);
+                }
             }
             next = self.sub.as_mut().and_then(|s| s.try_recv());
         }
+        if self.delay.is_some() {
+            return self.release_due().await;
+        }
+        self.end_round().await
+    }
+
+    /// Sends the held entries that are due, oldest first.
+    async fn release_due(&mut self) -> Result<(), End> {
+        let now = tokio::time::Instant::now();
+        while let Some(h) = self.delay.as_mut().and_then(|d| d.pop_due(now)) {
+            self.process_entries(&h.labels, std::slice::from_ref(&h.entry))
+                .await?;
+            if let Some(sub) = &self.sub {
+                sub.release_bytes(h.cost);
+            }
+        }
+        self.end_round().await
+    }
+
+    /// Sends what is left of the frame; closes a client that lost too
+    /// many entries.
+    async fn end_round(&mut self) -> Result<(), End> {
         if !self.frame.is_empty() {
             self.flush().await?;
         }
         let dropped = self.sub.as_ref().map_or(0, |s| s.dropped_total());
         if dropped > self.limits.max_dropped_entries {
-            return Err(error(
-                "too_slow",
-                format!(
-                    "too many dropped entries ({dropped}): the client is not reading fast enough"
-                ),
-            ));
+            return Err(self.too_slow());
         }
         Ok(())
     }
 
+    fn too_slow(&self) -> End {
+        let dropped = self.sub.as_ref().map_or(0, |s| s.dropped_total());
+        error(
+            "too_slow",
+            format!(
+                "tail connection too slow: {dropped} entries dropped, more than max_dropped_entries ({})",
+                self.limits.max_dropped_entries
+            ),
+        )
+    }
+
     async fn process(&mut self, batch: &PushedStream) -> Result<(), End> {
+        self.process_entries(&batch.labels, &batch.entries).await
+    }
+
+    async fn process_entries(
+        &mut self,
+        labels: &Arc<Labels>,
+        entries: &[Entry],
+    ) -> Result<(), End> {
         if self.pipelines.len() >= MAX_PIPELINES {
             self.pipelines.clear();
         }
-        let fp = batch.labels.fingerprint();
+        let fp = labels.fingerprint();
         let sp = self
             .pipelines
             .entry(fp)
-            .or_insert_with(|| self.pipeline.for_stream(&batch.labels));
-        for e in &batch.entries {
+            .or_insert_with(|| self.pipeline.for_stream(labels));
+        for e in entries {
             let Some(p) = sp.process(e.ts, &e.line, &e.metadata) else {
                 continue;
             };
@@ -329,7 +397,7 @@ impl Tailer {
             if self.frame.is_full() {
                 let dropped = self.sub.as_ref().map(|s| s.take_dropped().0);
                 let text = self.frame.finish(dropped.as_deref().unwrap_or(&[]));
-                send_timed(&mut self.sink, Message::Text(text.into())).await?;
+                send_timed(&mut self.sink, Message::Text(text.into()), &self.overflow).await?;
             }
         }
         Ok(())
@@ -342,13 +410,21 @@ impl Tailer {
     }
 
     async fn send(&mut self, m: Message) -> Result<(), End> {
-        send_timed(&mut self.sink, m).await
+        match send_timed(&mut self.sink, m, &self.overflow).await {
+            Err(End::Overflow) => Err(self.too_slow()),
+            r => r,
+        }
     }
 
     /// Ends the connection: on an error, stop taking entries at once, then
     /// give the client time to read the close frame and its reason.
     async fn finish(mut self, end: End) {
+        let end = match end {
+            End::Overflow => self.too_slow(),
+            end => end,
+        };
         self.sub = None;
+        self.delay = None;
         self.pipelines.clear();
         self.seen.clear();
         match end {
@@ -356,6 +432,8 @@ impl Tailer {
                 super::metrics::CLOSED.with_label_values(&["client"]).inc();
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.sink.close()).await;
             }
+            // turned into `End::Error` above
+            End::Overflow => {}
             End::Error { kind, reason } => {
                 super::metrics::CLOSED.with_label_values(&[kind]).inc();
                 tracing::info!(%reason, kind, "closing tail connection");
@@ -373,12 +451,29 @@ impl Tailer {
     }
 }
 
-async fn send_timed(sink: &mut SplitSink<WebSocket, Message>, m: Message) -> Result<(), End> {
-    match tokio::time::timeout(SEND_TIMEOUT, sink.send(m)).await {
+/// Waits until `at` (never called with `None`: the branch is disabled).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Sends `m` unless the client leaves it unread for [`SEND_TIMEOUT`] or
+/// the hub signals `overflow` meanwhile.
+async fn send_timed(
+    sink: &mut SplitSink<WebSocket, Message>,
+    m: Message,
+    overflow: &Notify,
+) -> Result<(), End> {
+    let sent = tokio::select! {
+        r = tokio::time::timeout(SEND_TIMEOUT, sink.send(m)) => r,
+        _ = overflow.notified() => return Err(End::Overflow),
+    };
+    match sent {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::Gone),
         Err(_) => Err(error(
-            "too_slow",
+            "send_timeout",
             format!(
                 "the client did not read a frame for {}s: too slow, closing the tail",
                 SEND_TIMEOUT.as_secs()
@@ -421,6 +516,9 @@ mod tests {
         assert_eq!(p.limit, 100);
         assert_eq!(p.start, now - 3600 * NS);
         assert_eq!(p.matchers.len(), 1);
+        assert_eq!(p.delay_for, Duration::ZERO);
+        let p = plan(&params("query=%7Bapp%3D%22a%22%7D&delay_for=2"), 5000, now).unwrap();
+        assert_eq!(p.delay_for, Duration::from_secs(2));
         for (q, want) in [
             ("query=%7Bapp%3D", "parse error"),
             (

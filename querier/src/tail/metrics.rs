@@ -45,7 +45,8 @@ pub static DROPPED_ENTRIES: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
-/// Closed tails by reason: `client`, `too_slow`, `max_duration`, `error`.
+/// Closed tails by reason: `client`, `too_slow` (too many dropped
+/// entries), `send_timeout`, `max_duration`, `error`.
 pub static CLOSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(
