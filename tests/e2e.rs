@@ -10,5 +10,6 @@ mod e2e {
     mod otlp;
     mod push_query;
     pub mod tail_client;
+    mod tail_delay;
     mod tail_soak;
 }
