@@ -1,12 +1,15 @@
 //! `/patterns`: Drain log-template mining ([`drain`]) over the lines a
-//! query selects, one Drain per level as Loki's pattern ingester keeps
-//! them, so `took=12ms path=/a/1` and `took=9ms path=/a/2` share
-//! `took=<_> path=<_>` while distinct templates stay apart. Templates
-//! without any literal are dropped (they are no valid `|>` pattern).
+//! query selects, one Drain per level and line format (logfmt, JSON or
+//! other, see [`tokenize`]), as Loki's pattern ingester keeps one per
+//! stream and level with the stream's format, so `took=12ms path=/a/1`
+//! and `took=9ms path=/a/2` share `took=<_> path=<_>` while distinct
+//! templates stay apart. Templates without any literal word are dropped
+//! (they are no useful `|>` pattern).
 //! Samples count lines per `step` bucket, as `[unix seconds, count]`,
 //! most frequent pattern first.
 
 mod drain;
+mod tokenize;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -53,11 +56,14 @@ fn level_of(labels: &Labels, line: &str) -> String {
 pub fn mine(entries: &[(Labels, StreamEntry)], step: i64) -> Vec<Pattern> {
     let step = step.max(1);
     // per level: the Drain tree and the counts of each of its clusters
-    let mut by: HashMap<String, (drain::Drain, Vec<Pattern>)> = HashMap::new();
+    let mut by: HashMap<(String, tokenize::Format), (drain::Drain, Vec<Pattern>)> = HashMap::new();
     for (labels, e) in entries {
         let line = String::from_utf8_lossy(&e.line);
         let level = level_of(labels, &line);
-        let (d, pats) = by.entry(level.clone()).or_default();
+        let format = tokenize::detect(&line);
+        let (d, pats) = by
+            .entry((level.clone(), format))
+            .or_insert_with(|| (drain::Drain::new(format), Vec::new()));
         let Some(id) = d.train(&line) else { continue };
         if id == pats.len() {
             pats.push(Pattern {
@@ -73,8 +79,12 @@ pub fn mine(entries: &[(Labels, StreamEntry)], step: i64) -> Vec<Pattern> {
     let mut out = Vec::new();
     for (d, pats) in by.into_values() {
         for (c, mut p) in d.clusters.iter().zip(pats) {
-            if c.has_literal() {
-                p.pattern = c.pattern();
+            p.pattern = d.pattern(c);
+            if p.pattern
+                .replace(tokenize::PARAM, "")
+                .chars()
+                .any(char::is_alphanumeric)
+            {
                 out.push(p);
             }
         }

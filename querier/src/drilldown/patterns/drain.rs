@@ -1,96 +1,57 @@
-//! Drain log-template mining, after the algorithm Loki's pattern ingester
-//! uses: lines are tokenized ([`tokenize`]), routed through a fixed-depth
-//! prefix tree (token count, then the first [`PREFIX_DEPTH`] tokens, with
-//! tokens holding a digit and overflowing nodes going to a `<_>` child),
-//! and joined to the most similar cluster of the leaf when at least
-//! [`SIM_TH`] of the tokens match; the tokens that differ become `<_>`.
+//! Drain log-template mining, after the algorithm and parameters of
+//! Loki's pattern ingester. A line is tokenized for its format
+//! ([`super::tokenize`]); lines of fewer than 4 or more than 80 tokens are
+//! not mined. The prefix tree branches on the token count, then on the
+//! line's first tokens, up to [`MAX_NODE_DEPTH`] levels (Loki's
+//! `LogClusterDepth` 30, less two): a token holding a digit takes the
+//! `<_>` branch, as does a new token once a node has [`MAX_CHILDREN`]
+//! children. A line joins the leaf's most similar cluster when at least
+//! [`SIM_TH`] of its tokens equal the template's (ties going to the
+//! template with more `<_>`); the tokens that differ become `<_>`.
+//! So templates split on literal words near the start of a line
+//! (`GET` vs `POST`) and merge on numbers, IDs and times.
+//!
+//! A Drain holds at most [`MAX_CLUSTERS`] templates; where Loki would
+//! evict the least recently used one, lines that would start a new
+//! template past the limit are not mined.
 
 use std::collections::HashMap;
 
-/// The variable-token placeholder, a capture in Loki's pattern syntax.
-pub const PARAM: &str = "<_>";
+use super::tokenize::{self, Format, PARAM};
+
 /// Share of equal tokens a line needs to join a cluster (Loki's `sim_th`).
 pub const SIM_TH: f64 = 0.3;
-/// Prefix tokens the tree branches on below the token-count level.
-const PREFIX_DEPTH: usize = 3;
-/// Children an inner node keeps before routing the rest to `<_>`.
+/// Tree levels below the token-count level (Loki's `LogClusterDepth` - 2).
+const MAX_NODE_DEPTH: usize = 28;
+/// Children an inner node keeps before routing new tokens to `<_>`.
 const MAX_CHILDREN: usize = 15;
-/// Clusters a leaf keeps; further lines join the most similar one.
-const MAX_CLUSTERS_PER_NODE: usize = 50;
-
-/// One token and whether a space separates it from the previous one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Token {
-    pub text: String,
-    pub spaced: bool,
-}
-
-/// Splits on spaces; a `key=value` token becomes `key=` and `value`
-/// (unspaced), so values vary while keys stay literal.
-pub fn tokenize(line: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    for (i, word) in line.split(' ').filter(|w| !w.is_empty()).enumerate() {
-        let spaced = i > 0;
-        match word.find('=') {
-            Some(eq) if eq > 0 && eq + 1 < word.len() => {
-                out.push(Token {
-                    text: word[..=eq].to_string(),
-                    spaced,
-                });
-                out.push(Token {
-                    text: word[eq + 1..].to_string(),
-                    spaced: false,
-                });
-            }
-            _ => out.push(Token {
-                text: word.to_string(),
-                spaced,
-            }),
-        }
-    }
-    out
-}
-
-fn has_digit(s: &str) -> bool {
-    s.bytes().any(|b| b.is_ascii_digit())
-}
+/// Templates one Drain keeps (Loki's `MaxClusters`).
+const MAX_CLUSTERS: usize = 300;
+/// Token counts outside this range are not mined.
+const MIN_TOKENS: usize = 4;
+const MAX_TOKENS: usize = 80;
 
 /// A mined template; its index in [`Drain::clusters`] is its id.
 #[derive(Debug, Clone)]
 pub struct Cluster {
-    pub tokens: Vec<Token>,
+    tokens: Vec<String>,
+    /// Spaces after each token, as in the line that started the cluster.
+    spaces: Vec<u8>,
 }
 
 impl Cluster {
-    /// The template as a Loki pattern string.
-    pub fn pattern(&self) -> String {
-        let mut s = String::new();
-        for t in &self.tokens {
-            if t.spaced {
-                s.push(' ');
-            }
-            s.push_str(&t.text);
-        }
-        s
-    }
-
-    /// Whether the template has any literal token.
-    pub fn has_literal(&self) -> bool {
-        self.tokens.iter().any(|t| t.text != PARAM)
-    }
-
     /// Equal tokens over length, and the template's `<_>` count.
-    fn similarity(&self, toks: &[Token]) -> (f64, usize) {
+    fn similarity(&self, toks: &[String]) -> (f64, usize) {
         let mut same = 0;
         let mut params = 0;
         for (a, b) in self.tokens.iter().zip(toks) {
-            if a.text == PARAM {
+            if a == PARAM {
                 params += 1;
-            } else if a.text == b.text {
+            } else if a == b {
                 same += 1;
             }
         }
-        (same as f64 / toks.len().max(1) as f64, params)
+        (same as f64 / self.tokens.len().max(1) as f64, params)
     }
 }
 
@@ -100,34 +61,72 @@ struct Node {
     clusters: Vec<usize>,
 }
 
-/// The Drain tree and its clusters.
-#[derive(Debug, Default)]
+fn has_digit(s: &str) -> bool {
+    s.chars().any(char::is_numeric)
+}
+
+/// The Drain tree and its clusters, for lines of one format.
+#[derive(Debug)]
 pub struct Drain {
+    format: Format,
     root: HashMap<usize, Node>,
     pub clusters: Vec<Cluster>,
 }
 
 impl Drain {
-    /// Adds a line; returns its cluster's id, `None` for an empty line.
+    pub fn new(format: Format) -> Self {
+        Drain {
+            format,
+            root: HashMap::new(),
+            clusters: Vec::new(),
+        }
+    }
+
+    /// A cluster's template as a Loki pattern string.
+    pub fn pattern(&self, c: &Cluster) -> String {
+        tokenize::join(self.format, &c.tokens, &c.spaces)
+    }
+
+    /// Adds a line; returns its cluster's id, `None` if it is not mined.
     pub fn train(&mut self, line: &str) -> Option<usize> {
-        let toks = tokenize(line);
-        if toks.is_empty() {
+        let t = tokenize::tokenize(self.format, line)?;
+        if !(MIN_TOKENS..=MAX_TOKENS).contains(&t.tokens.len()) {
             return None;
         }
-        let mut node = self.root.entry(toks.len()).or_default();
-        for t in toks.iter().take(PREFIX_DEPTH) {
-            let key = if has_digit(&t.text)
-                || (!node.children.contains_key(&t.text) && node.children.len() >= MAX_CHILDREN)
-            {
-                PARAM.to_string()
-            } else {
-                t.text.clone()
-            };
-            node = node.children.entry(key).or_default();
+        if let Some(id) = self.search(&t.tokens) {
+            for (a, b) in self.clusters[id].tokens.iter_mut().zip(&t.tokens) {
+                if a != b {
+                    *a = PARAM.to_string();
+                }
+            }
+            return Some(id);
+        }
+        if self.clusters.len() >= MAX_CLUSTERS {
+            return None;
+        }
+        let id = self.clusters.len();
+        self.insert(&t.tokens, id);
+        self.clusters.push(Cluster {
+            tokens: t.tokens,
+            spaces: t.spaces,
+        });
+        Some(id)
+    }
+
+    /// The best cluster for `toks`: down the tree by exact token, else by
+    /// `<_>`, then the most similar cluster of the leaf.
+    fn search(&self, toks: &[String]) -> Option<usize> {
+        let n = toks.len();
+        let mut node = self.root.get(&n)?;
+        for (depth, t) in (1..).zip(toks) {
+            if depth >= MAX_NODE_DEPTH || depth == n {
+                break;
+            }
+            node = node.children.get(t).or_else(|| node.children.get(PARAM))?;
         }
         let mut best: Option<(usize, f64, usize)> = None;
         for &id in &node.clusters {
-            let (sim, params) = self.clusters[id].similarity(&toks);
+            let (sim, params) = self.clusters[id].similarity(toks);
             let better = match best {
                 None => true,
                 Some((_, s, p)) => sim > s || (sim == s && params > p),
@@ -136,23 +135,35 @@ impl Drain {
                 best = Some((id, sim, params));
             }
         }
-        let id = match best {
-            Some((id, sim, _)) if sim >= SIM_TH || node.clusters.len() >= MAX_CLUSTERS_PER_NODE => {
-                for (a, b) in self.clusters[id].tokens.iter_mut().zip(&toks) {
-                    if a.text != b.text {
-                        a.text = PARAM.to_string();
-                    }
+        best.filter(|b| b.1 >= SIM_TH).map(|b| b.0)
+    }
+
+    /// Files a new cluster under the path of its tokens.
+    fn insert(&mut self, toks: &[String], id: usize) {
+        let n = toks.len();
+        let mut node = self.root.entry(n).or_default();
+        for (depth, t) in (1..).zip(toks) {
+            if depth >= MAX_NODE_DEPTH || depth >= n {
+                break;
+            }
+            let key = if node.children.contains_key(t) {
+                t.as_str()
+            } else if has_digit(t) {
+                PARAM
+            } else if node.children.contains_key(PARAM) {
+                if node.children.len() < MAX_CHILDREN {
+                    t.as_str()
+                } else {
+                    PARAM
                 }
-                id
-            }
-            _ => {
-                let id = self.clusters.len();
-                self.clusters.push(Cluster { tokens: toks });
-                node.clusters.push(id);
-                id
-            }
-        };
-        Some(id)
+            } else if node.children.len() + 1 < MAX_CHILDREN {
+                t.as_str()
+            } else {
+                PARAM
+            };
+            node = node.children.entry(key.to_string()).or_default();
+        }
+        node.clusters.push(id);
     }
 }
 
@@ -162,63 +173,102 @@ mod tests {
     use super::*;
 
     fn mine(lines: &[&str]) -> Vec<String> {
-        let mut d = Drain::default();
+        let format = tokenize::detect(lines[0]);
+        let mut d = Drain::new(format);
         for l in lines {
+            assert_eq!(tokenize::detect(l), format, "{l}");
             d.train(l);
         }
-        d.clusters.iter().map(Cluster::pattern).collect()
+        d.clusters.iter().map(|c| d.pattern(c)).collect()
     }
 
     #[test]
-    fn tokenizer_keeps_key_prefixes() {
-        let t = tokenize("level=info  msg=ok x");
-        let texts: Vec<_> = t.iter().map(|t| (t.text.as_str(), t.spaced)).collect();
+    fn logfmt_values_collapse_keys_stay() {
+        let got = mine(&[
+            r#"ts=2026-11-22T10:00:01.123Z level=info caller=http.go:88 msg="request done" method=GET path=/api/items status=200 took=12ms"#,
+            r#"ts=2026-11-22T10:00:02.456Z level=info caller=http.go:88 msg="request done" method=GET path=/api/items status=404 took=9ms"#,
+            r#"ts=2026-11-22T10:00:03.789Z level=info caller=http.go:88 msg="request done" method=GET path=/api/items status=200 took=1.5s"#,
+            r#"ts=2026-11-22T10:00:04.000Z level=info caller=http.go:88 msg="request done" method=POST path=/api/cart status=201 took=30ms"#,
+        ]);
         assert_eq!(
-            texts,
+            got,
             [
-                ("level=", false),
-                ("info", false),
-                ("msg=", true),
-                ("ok", false),
-                ("x", true)
+                r#"ts=<_> level=info caller=http.go:88 msg="request done" method=GET path=/api/items status=<_> took=<_>"#,
+                r#"ts=<_> level=info caller=http.go:88 msg="request done" method=POST path=/api/cart status=201 took=30ms"#,
             ]
         );
     }
 
     #[test]
-    fn logfmt_values_collapse() {
+    fn json_lines_mine_their_message() {
         let got = mine(&[
-            "level=info msg=\"request done\" user=alice took=12ms status=200",
-            "level=info msg=\"request done\" user=bob took=9ms status=200",
-            "level=info msg=\"request done\" user=carol took=31ms status=404",
+            r#"{"time":"2026-11-22T10:00:01Z","level":"error","msg":"payment failed for order 1042","order_id":1042}"#,
+            r#"{"time":"2026-11-22T10:00:02Z","level":"error","msg":"payment failed for order 77","order_id":77}"#,
+            r#"{"time":"2026-11-22T10:00:03Z","level":"error","msg":"card declined: insufficient funds for user u-311"}"#,
+            r#"{"time":"2026-11-22T10:00:04Z","level":"error","msg":"card declined: insufficient funds for user u-9"}"#,
+            r#"{"time":"2026-11-22T10:00:05Z","level":"error","code":13}"#,
         ]);
         assert_eq!(
             got,
-            ["level=info msg=\"request done\" user=<_> took=<_> status=<_>"]
+            [
+                "<_>payment failed for order <_>",
+                "<_>card declined: insufficient funds for user <_>",
+            ]
         );
     }
 
     #[test]
-    fn access_logs_collapse_and_templates_stay_apart() {
+    fn nginx_access_lines_split_on_method_and_path() {
         let got = mine(&[
-            "10.0.0.1 - - [22/Nov/2026:10:00:01] \"GET /api/items HTTP/1.1\" 200 512",
-            "10.0.0.7 - - [22/Nov/2026:10:00:02] \"POST /api/cart HTTP/1.1\" 201 48",
-            "10.0.0.9 - - [22/Nov/2026:10:00:03] \"GET /api/users HTTP/1.1\" 200 1024",
+            r#"10.0.0.1 - - [22/Nov/2026:10:00:01 +0000] "GET /api/items HTTP/1.1" 200 512 "-" "curl/8.4.0""#,
+            r#"192.168.1.20 - - [22/Nov/2026:10:00:02 +0000] "GET /api/items HTTP/1.1" 200 1024 "-" "curl/8.4.0""#,
+            r#"10.0.0.9 - - [22/Nov/2026:10:00:03 +0000] "GET /api/items HTTP/1.1" 304 0 "-" "curl/8.4.0""#,
+            r#"10.0.0.7 - - [22/Nov/2026:10:00:04 +0000] "POST /api/cart HTTP/1.1" 201 48 "-" "curl/8.4.0""#,
+            r#"10.0.0.3 - - [22/Nov/2026:10:00:05 +0000] "POST /api/cart HTTP/1.1" 201 52 "-" "curl/8.4.0""#,
+        ]);
+        assert_eq!(
+            got,
+            [
+                r#"<_> - - [<_> +0000] "GET /api/items HTTP/1.1" <_> <_> "-" "curl/8.4.0""#,
+                r#"<_> - - [<_> +0000] "POST /api/cart HTTP/1.1" 201 <_> "-" "curl/8.4.0""#,
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_lines_merge_on_numbers_and_ids() {
+        let got = mine(&[
             "connection refused to db-1 after 3 retries",
             "connection refused to db-2 after 5 retries",
+            "disk full on node a, 0 bytes left",
+            "user login from host b",
+            "ok",
         ]);
         assert_eq!(
             got,
             [
-                "<_> - - <_> <_> <_> HTTP/1.1\" <_> <_>",
                 "connection refused to <_> after <_> retries",
+                "disk full on node a, 0 bytes left",
+                "user login from host b",
             ]
         );
     }
 
     #[test]
-    fn dissimilar_lines_of_same_shape_stay_apart() {
-        let got = mine(&["disk full on node a", "user login from host b"]);
-        assert_eq!(got.len(), 2);
+    fn a_crowded_node_routes_new_words_to_the_wildcard() {
+        let words: Vec<String> = (0..20)
+            .map(|i| {
+                format!(
+                    "job {} finished cleanly",
+                    "abcdefghijklmnopqrst".chars().nth(i).unwrap()
+                )
+            })
+            .collect();
+        let lines: Vec<&str> = words.iter().map(String::as_str).collect();
+        let got = mine(&lines);
+        // 14 words get their own branch, the rest share the <_> branch
+        assert_eq!(got.len(), 15);
+        assert_eq!(got[14], "job <_> finished cleanly");
+        assert_eq!(got[0], "job a finished cleanly");
     }
 }
