@@ -7,8 +7,8 @@
 //! lets the caller skip even building the batch). Otherwise each
 //! subscriber of the tenant whose selector matches a stream gets that
 //! stream's entries queued, up to a byte budget per connection; past the
-//! budget the entries are recorded as dropped (labels and timestamp, at
-//! most [`MAX_DROPPED_RECORDS`] kept) and ride along with the next frame
+//! budget the entries are recorded as dropped (labels and timestamp, the
+//! first [`MAX_DROPPED_RECORDS`] kept) and ride along with the next frame
 //! as `dropped_entries`, as Loki does. The pipeline runs in the connection
 //! task, never on the push path, so dropped records may name entries the
 //! query's filters would have discarded. Each batch is stamped with its
@@ -137,9 +137,10 @@ impl Subscriber {
         if before <= limits.max_dropped_entries && d.total > limits.max_dropped_entries {
             self.overflow.notify_one();
         }
+        // as Loki, keep the first records until they are sent
         for e in &s.entries {
             if d.recent.len() == MAX_DROPPED_RECORDS {
-                d.recent.pop_front();
+                break;
             }
             d.recent.push_back(DroppedEntry {
                 labels: s.labels.clone(),
@@ -363,6 +364,12 @@ mod tests {
         }));
         let mut s = hub.subscribe("t", eq("app", "a"));
         hub.publish("t", &[stream("a", 5, 100)]); // 5 * 148 bytes: fits
+        hub.publish("t", &[stream("a", 10, 100)]); // over budget, at the limit
+        assert_eq!(s.dropped_total(), 10);
+        let signal = s.overflow_signal();
+        let early = tokio::time::timeout(std::time::Duration::from_millis(50), signal.notified());
+        assert!(early.await.is_err(), "signalled at the limit");
+        s.take_dropped();
         hub.publish("t", &[stream("a", 2000, 100)]); // over budget
         assert_eq!(s.recv().await.unwrap().stream.entries.len(), 5);
         assert!(s.try_recv().is_none());
@@ -374,10 +381,10 @@ mod tests {
         .await
         .unwrap();
         let (recent, total) = s.take_dropped();
-        assert_eq!(total, 2000);
+        assert_eq!(total, 2010);
         assert_eq!(recent.len(), MAX_DROPPED_RECORDS);
-        assert_eq!(recent.last().unwrap().ts, 1999);
+        assert_eq!(recent.last().unwrap().ts, 999);
         assert_eq!(s.take_dropped().0.len(), 0);
-        assert_eq!(s.dropped_total(), 2000);
+        assert_eq!(s.dropped_total(), 2010);
     }
 }

@@ -155,7 +155,7 @@ fn tail_soak_readers_get_everything_stuck_client_is_dropped() {
     let hwm = rss_kib(pid, "VmHWM:");
     let dropped = metric(&s, "sluice_querier_tail_dropped_entries_total");
     eprintln!(
-        "tail soak: max buffered {max_buffered} B, dropped {dropped}, rss {rss_before} -> {rss_after} KiB, peak {hwm} KiB"
+        "tail soak: max buffered {max_buffered} B, dropped {dropped}, stuck client closed by batch {closed_at_batch}/{BATCHES}, rss {rss_before} -> {rss_after} KiB, peak {hwm} KiB"
     );
     assert!(
         max_buffered <= (3 * BUDGET) as f64,
