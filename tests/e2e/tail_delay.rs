@@ -75,11 +75,17 @@ fn delay_for_holds_entries_and_sorts_late_ones_in() {
         first_at >= Duration::from_millis(1800),
         "first entry after {first_at:?}, before the 2s delay"
     );
-    assert!(first_at < Duration::from_secs(5), "first entry after {first_at:?}");
+    assert!(
+        first_at < Duration::from_secs(5),
+        "first entry after {first_at:?}"
+    );
     let lines: Vec<&str> = got.iter().map(|e| e.2.as_str()).collect();
     assert_eq!(lines, ["e1", "e2", "e3", "e4", "e5"]);
     let ts: Vec<i64> = got.iter().map(|e| e.1).collect();
-    assert_eq!(ts, (1..=5).map(|i| base + i * 1_000_000).collect::<Vec<_>>());
+    assert_eq!(
+        ts,
+        (1..=5).map(|i| base + i * 1_000_000).collect::<Vec<_>>()
+    );
     match t.next_frame(Duration::from_millis(1200)) {
         Err(TailEnd::Timeout) => {}
         other => panic!("unexpected {other:?}"),

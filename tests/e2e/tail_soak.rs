@@ -164,7 +164,10 @@ fn tail_soak_readers_get_everything_stuck_client_is_dropped() {
     // dropping stops with the subscription: just past the limit, not
     // everything the stuck client missed
     assert!(dropped > MAX_DROPPED, "dropped {dropped}");
-    assert!(dropped < MAX_DROPPED + 10.0 * PER_BATCH as f64, "dropped {dropped}");
+    assert!(
+        dropped < MAX_DROPPED + 10.0 * PER_BATCH as f64,
+        "dropped {dropped}"
+    );
     // 50 MB went through; the stuck client may hold at most its budget
     assert!(hwm < 256 * 1024, "peak rss {hwm} KiB");
 
