@@ -2,7 +2,8 @@
 //! snappy, JSON, gzip/deflate), validates streams and entries with Loki's
 //! rules and messages, enforces per-tenant ingestion rate limits, and hands
 //! the accepted streams, in canonical form, to the ingester through the
-//! `Pusher` service trait.
+//! `Pusher` service trait; [`ReplicatingPusher`] is that trait over the
+//! ingester ring (replication factor, quorum).
 //!
 //! The HTTP layer calls [`validate_tenant_id`], [`decode_push`] then
 //! [`Distributor::push`], and maps a [`PushError`] to `status()` and its
@@ -27,6 +28,7 @@ pub mod label_cache;
 pub mod limits;
 pub mod otlp;
 pub mod rate;
+pub mod replicate;
 pub mod stream_labels;
 pub mod tenant;
 pub use sluice_logql::time as time_fmt;
@@ -38,5 +40,6 @@ pub use error::{PushError, Result};
 pub use label_cache::{LabelCache, ParsedLabels};
 pub use limits::{Limits, RateStrategy, StaticLimits, TenantLimits};
 pub use otlp::decode_otlp;
+pub use replicate::ReplicatingPusher;
 pub use tenant::validate_tenant_id;
 pub use validate::{DiscardReason, Discarded};

@@ -33,6 +33,10 @@ pub struct PushRequest {
     pub streams: Vec<StreamAdapter>,
 }
 
+/// `logproto.PushResponse`: empty, the ack of a push.
+#[derive(Clone, Copy, PartialEq, Eq, ::prost::Message)]
+pub struct PushResponse {}
+
 /// `logproto.StreamAdapter`: one stream's labels (Prometheus text form, e.g.
 /// `{app="api", env="prod"}`) and its entries.
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -14,9 +14,28 @@ pub enum Error {
     Timeout,
     #[error("internal error: {0}")]
     Internal(String),
+    /// A call to another service (an ingester) failed; its status is kept.
+    #[error("{0}")]
+    Service(#[from] sluice_proto::service::ServiceError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The same error for a service caller (a gRPC status), message kept.
+    pub fn to_service_error(&self) -> sluice_proto::service::ServiceError {
+        use sluice_proto::service::{Code, ServiceError};
+        if let Error::Service(e) = self {
+            return e.clone();
+        }
+        let code = match self.status() {
+            400 => Code::InvalidArgument,
+            503 | 504 => Code::Unavailable,
+            _ => Code::Internal,
+        };
+        ServiceError::new(code, self.to_string())
+    }
+}
 
 impl Error {
     pub fn status(&self) -> u16 {
@@ -28,6 +47,7 @@ impl Error {
             },
             Error::Storage(_) | Error::Internal(_) => 500,
             Error::Timeout => 504,
+            Error::Service(e) => e.http_status(),
         }
     }
 }

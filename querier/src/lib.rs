@@ -3,11 +3,13 @@
 //! query API (`query_range`, `query`, `labels`, `label/{name}/values`,
 //! `series`, `index/stats`, live `tail`, `index/volume[_range]`,
 //! `format_query` and the Logs Drilldown endpoints) with Loki's JSON
-//! shapes.
+//! shapes. `grpc` carries recent data from remote ingesters and merges
+//! their replicas.
 
 mod drilldown;
 mod error;
 mod format;
+pub mod grpc;
 pub mod http;
 mod json;
 pub mod params;

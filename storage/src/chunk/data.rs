@@ -111,6 +111,13 @@ impl ChunkData {
         Ok(ChunkData::from_blocks(blocks))
     }
 
+    /// The chunk object bytes [`ChunkData::decode`] reads: the blocks as
+    /// they are (compressed or not), never re-encoded. Used to ship an
+    /// ingester's in-memory chunks to queriers.
+    pub fn encode(&self) -> Bytes {
+        write_chunk(&self.blocks)
+    }
+
     /// Minimum and maximum timestamp; `(0, 0)` for an empty chunk.
     pub fn bounds(&self) -> (i64, i64) {
         self.bounds

@@ -1,0 +1,173 @@
+//! Replication of pushes to ingesters: each stream goes to the replica set
+//! the ring gives for its token, all replicas concurrently, and a push is
+//! acknowledged once a quorum of every stream's replicas has it (Loki's
+//! `DoBatch` semantics).
+//!
+//! - A stream's token is its label fingerprint (`hash`, set by the
+//!   distributor) truncated to 32 bits.
+//! - Each ingester gets one request holding all its streams.
+//! - A stream succeeds after `addrs.len() - max_errors` replicas answered
+//!   and fails after more than `max_errors` replicas failed; the push
+//!   returns as soon as every stream succeeded or one failed. Replicas
+//!   still working after that finish in the background, so a slow replica
+//!   still receives the data.
+//! - A client error (4xx) from a replica means it stored what it accepted
+//!   and refused the rest: it counts towards the quorum, and once the push
+//!   is settled the first such error is returned as is (400 with the
+//!   ingester's message).
+//! - When a stream cannot reach its quorum, the failure that made it
+//!   impossible is returned (503 for an unreachable ingester).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sluice_proto::grpc::{ClientConfig, GrpcPusher};
+use sluice_proto::logproto::{PushRequest, StreamAdapter};
+use sluice_proto::service::{ClientPool, Code, IngesterRing, Pusher, ServiceError};
+use tokio::sync::mpsc;
+
+/// The token a stream is placed on the ring by.
+pub fn stream_token(s: &StreamAdapter) -> u32 {
+    // truncation intended: the fingerprint's low 32 bits are well mixed
+    s.hash as u32
+}
+
+/// A [`Pusher`] writing each stream to its replicas on the ring.
+pub struct ReplicatingPusher {
+    ring: Arc<dyn IngesterRing>,
+    clients: Arc<ClientPool<dyn Pusher>>,
+}
+
+/// Replies still needed for one stream.
+#[derive(Clone, Copy)]
+struct Tracker {
+    min_success: usize,
+    max_errors: usize,
+    succeeded: usize,
+    failed: usize,
+}
+
+impl ReplicatingPusher {
+    /// Replicates over `ring`, reaching instances through `clients`.
+    pub fn new(ring: Arc<dyn IngesterRing>, clients: Arc<ClientPool<dyn Pusher>>) -> Self {
+        ReplicatingPusher { ring, clients }
+    }
+
+    /// Replicates over `ring` to ingesters' gRPC `logproto.Pusher`.
+    pub fn grpc(ring: Arc<dyn IngesterRing>, cfg: ClientConfig) -> Self {
+        let clients = ClientPool::new(move |addr| {
+            GrpcPusher::connect(addr, &cfg).map(|c| Arc::new(c) as Arc<dyn Pusher>)
+        });
+        ReplicatingPusher::new(ring, Arc::new(clients))
+    }
+
+    /// Each stream's tracker and, per instance, the streams it gets.
+    #[allow(clippy::type_complexity)]
+    fn plan(
+        &self,
+        streams: &[StreamAdapter],
+    ) -> Result<(Vec<Tracker>, HashMap<String, Vec<usize>>), ServiceError> {
+        let mut trackers = Vec::with_capacity(streams.len());
+        let mut per_addr: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, s) in streams.iter().enumerate() {
+            let set = self.ring.write_set(stream_token(s))?;
+            if set.min_success() == 0 {
+                return Err(ServiceError::new(
+                    Code::Unavailable,
+                    format!("no ingester available for stream {}", s.labels),
+                ));
+            }
+            trackers.push(Tracker {
+                min_success: set.min_success(),
+                max_errors: set.max_errors,
+                succeeded: 0,
+                failed: 0,
+            });
+            for a in set.addrs {
+                per_addr.entry(a).or_default().push(i);
+            }
+        }
+        Ok((trackers, per_addr))
+    }
+}
+
+type Reply = (Vec<usize>, Result<(), ServiceError>);
+
+/// Whether a replica answered (having stored what it accepted) with a
+/// client error to pass back.
+fn is_client_error(e: &ServiceError) -> bool {
+    e.http_status() / 100 == 4
+}
+
+#[async_trait::async_trait]
+impl Pusher for ReplicatingPusher {
+    async fn push(&self, tenant: &str, req: PushRequest) -> Result<(), ServiceError> {
+        if req.streams.is_empty() {
+            return Ok(());
+        }
+        let (mut trackers, per_addr) = self.plan(&req.streams)?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
+        for (addr, idx) in per_addr {
+            let client = match self.clients.get(&addr) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send((idx, Err(e)));
+                    continue;
+                }
+            };
+            let sub = PushRequest {
+                streams: idx.iter().map(|&i| req.streams[i].clone()).collect(),
+            };
+            let (tx, tenant) = (tx.clone(), tenant.to_string());
+            tokio::spawn(async move {
+                let r = client.push(&tenant, sub).await;
+                if let Err(e) = &r {
+                    tracing::debug!(addr = %addr, tenant = %tenant, error = %e, "replica push failed");
+                }
+                // the push may have returned already: nobody listens then
+                let _ = tx.send((idx, r));
+            });
+        }
+        drop(tx);
+        let mut pending = trackers.len();
+        let mut client_error = None;
+        while let Some((idx, r)) = rx.recv().await {
+            match r {
+                Err(e) if !is_client_error(&e) => {
+                    for i in idx {
+                        let t = &mut trackers[i];
+                        t.failed += 1;
+                        if t.failed > t.max_errors && t.succeeded < t.min_success {
+                            return Err(e);
+                        }
+                    }
+                }
+                r => {
+                    if let Err(e) = r {
+                        client_error.get_or_insert(e);
+                    }
+                    for i in idx {
+                        let t = &mut trackers[i];
+                        t.succeeded += 1;
+                        if t.succeeded == t.min_success {
+                            pending -= 1;
+                        }
+                    }
+                }
+            }
+            if pending == 0 {
+                return client_error.map_or(Ok(()), Err);
+            }
+        }
+        // every reply arrived: each stream either reached its quorum or
+        // failed above, so this is unreachable; answer safely anyway
+        Err(ServiceError::new(
+            Code::Unavailable,
+            "push incomplete: replicas did not answer",
+        ))
+    }
+}
+
+#[cfg(test)]
+#[path = "replicate_tests.rs"]
+mod tests;

@@ -1,0 +1,97 @@
+//! `GrpcPusher` against a real tonic server on an ephemeral port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_proto::grpc::{pusher_server, ClientConfig, GrpcPusher};
+use sluice_proto::logproto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+use sluice_proto::service::{Code, Pusher, ServiceError};
+use tokio::net::TcpListener;
+
+#[derive(Default)]
+struct Recorder {
+    got: Mutex<Vec<(String, PushRequest)>>,
+}
+
+#[async_trait::async_trait]
+impl Pusher for Recorder {
+    async fn push(&self, tenant: &str, req: PushRequest) -> Result<(), ServiceError> {
+        if req.streams.iter().any(|s| s.labels.contains("reject")) {
+            return Err(ServiceError::new(
+                Code::InvalidArgument,
+                "entry for stream '{app=\"reject\"}' has timestamp too old",
+            ));
+        }
+        self.got.lock().unwrap().push((tenant.to_string(), req));
+        Ok(())
+    }
+}
+
+async fn serve(p: Arc<dyn Pusher>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(pusher_server(p))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l)),
+    );
+    addr
+}
+
+fn req(app: &str, line: &'static str) -> PushRequest {
+    PushRequest {
+        streams: vec![StreamAdapter {
+            labels: format!("{{app=\"{app}\"}}"),
+            entries: vec![EntryAdapter {
+                timestamp: Some(Timestamp::from_unix_nanos(1_000)),
+                line: Bytes::from_static(line.as_bytes()),
+                structured_metadata: vec![],
+                parsed: vec![],
+            }],
+            hash: 42,
+        }],
+    }
+}
+
+fn cfg() -> ClientConfig {
+    ClientConfig {
+        connect_timeout: Duration::from_millis(500),
+        timeout: Duration::from_secs(2),
+    }
+}
+
+#[tokio::test]
+async fn push_round_trip_keeps_tenant_request_and_errors() {
+    let rec = Arc::new(Recorder::default());
+    let addr = serve(rec.clone()).await;
+    let client = GrpcPusher::connect(&addr, &cfg()).unwrap();
+    client.push("team-a", req("api", "hello")).await.unwrap();
+    client.push("team-b", req("web", "bye")).await.unwrap();
+    {
+        let got = rec.got.lock().unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, "team-a");
+        assert_eq!(got[0].1, req("api", "hello"));
+        assert_eq!(got[1].0, "team-b");
+    }
+    let err = client.push("team-a", req("reject", "x")).await.unwrap_err();
+    assert_eq!(err.http_status(), 400);
+    assert_eq!(
+        err.message,
+        "entry for stream '{app=\"reject\"}' has timestamp too old"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_instance_is_unavailable() {
+    // a port nobody listens on: bind, read the port, close
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    drop(l);
+    let client = GrpcPusher::connect(&addr, &cfg()).unwrap();
+    let err = client.push("t", req("api", "x")).await.unwrap_err();
+    assert_eq!(err.http_status(), 503, "{err}");
+    assert!(err.message.starts_with(&addr), "{err}");
+}

@@ -1,0 +1,200 @@
+//! `sluice.internal.IngesterQuerier` served from a [`RecentData`] (and a
+//! [`TailHub`] for live tail).
+
+use std::collections::BTreeSet;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use sluice_logql::labels::Matcher;
+use sluice_proto::grpc::{
+    status_from_error, tenant_of, IngesterQuerier, IngesterQuerierServer, MAX_MESSAGE_BYTES,
+};
+use sluice_proto::internal::{
+    ChunkSeries, ChunksRequest, ChunksResponse, LabelNamesResponse, LabelValuesRequest,
+    LabelValuesResponse, SelectRequest, SeriesResponse, StatsResponse, TailRequest, TailResponse,
+};
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use super::convert::{entry_to_proto, labels_to_proto, matchers_from_proto};
+use crate::querier::{RecentData, RecentSeries};
+use crate::tail::TailHub;
+
+/// Chunk bytes per `Chunks` response message (well under
+/// [`MAX_MESSAGE_BYTES`]; one chunk larger than this goes alone).
+const CHUNK_BATCH_BYTES: usize = 4 << 20;
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Serves a [`RecentData`] to remote queriers.
+pub struct IngesterQuerierService {
+    recent: Arc<dyn RecentData>,
+    tail: Option<Arc<TailHub>>,
+}
+
+/// The tonic service to add to an ingester's gRPC server. `tail` is the
+/// hub acknowledged pushes are published to; without one, `Tail` answers
+/// `Unimplemented`.
+pub fn ingester_querier_server(
+    recent: Arc<dyn RecentData>,
+    tail: Option<Arc<TailHub>>,
+) -> IngesterQuerierServer<IngesterQuerierService> {
+    IngesterQuerierServer::new(IngesterQuerierService { recent, tail })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// Tenant, matchers and time range of a selection request.
+#[allow(clippy::result_large_err)] // tonic handlers return `Status`
+fn selection<T>(
+    req: &Request<T>,
+    sel: Option<&SelectRequest>,
+) -> Result<(String, Vec<Matcher>, i64, i64), Status> {
+    let tenant = tenant_of(req)?;
+    let sel = sel.cloned().unwrap_or_default();
+    let matchers = matchers_from_proto(&sel.matchers).map_err(status_from_error)?;
+    Ok((tenant, matchers, sel.from, sel.through))
+}
+
+fn status(e: crate::Error) -> Status {
+    status_from_error(e.to_service_error())
+}
+
+/// Response messages for `series`: each chunk as its object bytes, a new
+/// message once [`CHUNK_BATCH_BYTES`] is reached. A stream whose chunks
+/// span messages repeats its labels; clients merge by label set.
+fn chunk_batches(series: Vec<RecentSeries>) -> impl Iterator<Item = ChunksResponse> + Send {
+    let mut chunks = series
+        .into_iter()
+        .flat_map(|s| {
+            let labels = Arc::new(labels_to_proto(&s.labels));
+            s.chunks.into_iter().map(move |c| (labels.clone(), c))
+        });
+    std::iter::from_fn(move || {
+        let mut msg = ChunksResponse::default();
+        let mut size = 0usize;
+        while size < CHUNK_BATCH_BYTES {
+            let Some((labels, chunk)) = chunks.next() else {
+                break;
+            };
+            let bytes = chunk.encode();
+            size += bytes.len();
+            match msg.series.last_mut() {
+                Some(last) if last.labels.as_ref() == Some(&*labels) => last.chunks.push(bytes),
+                _ => msg.series.push(ChunkSeries {
+                    labels: Some((*labels).clone()),
+                    chunks: vec![bytes],
+                }),
+            }
+        }
+        (!msg.series.is_empty()).then_some(msg)
+    })
+}
+
+#[tonic::async_trait]
+impl IngesterQuerier for IngesterQuerierService {
+    type ChunksStream = ResponseStream<ChunksResponse>;
+    type TailStream = ResponseStream<TailResponse>;
+
+    async fn chunks(
+        &self,
+        req: Request<ChunksRequest>,
+    ) -> Result<Response<Self::ChunksStream>, Status> {
+        let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
+        let span = tracing::debug_span!("grpc_chunks", tenant = %tenant);
+        let series = self
+            .recent
+            .chunks(&tenant, &matchers, from, through)
+            .instrument(span)
+            .await
+            .map_err(status)?;
+        let stream = futures::stream::iter(chunk_batches(series).map(Ok));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn series(&self, req: Request<SelectRequest>) -> Result<Response<SeriesResponse>, Status> {
+        let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
+        let series = self
+            .recent
+            .series(&tenant, &matchers, from, through)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(SeriesResponse {
+            series: series.iter().map(labels_to_proto).collect(),
+        }))
+    }
+
+    async fn label_names(
+        &self,
+        req: Request<SelectRequest>,
+    ) -> Result<Response<LabelNamesResponse>, Status> {
+        let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
+        let series = self
+            .recent
+            .series(&tenant, &matchers, from, through)
+            .await
+            .map_err(status)?;
+        let names: BTreeSet<&str> = series.iter().flat_map(|l| l.iter().map(|(k, _)| k)).collect();
+        Ok(Response::new(LabelNamesResponse {
+            names: names.into_iter().map(str::to_string).collect(),
+        }))
+    }
+
+    async fn label_values(
+        &self,
+        req: Request<LabelValuesRequest>,
+    ) -> Result<Response<LabelValuesResponse>, Status> {
+        let (tenant, matchers, from, through) = selection(&req, req.get_ref().select.as_ref())?;
+        let name = &req.get_ref().name;
+        let series = self
+            .recent
+            .series(&tenant, &matchers, from, through)
+            .await
+            .map_err(status)?;
+        let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
+        Ok(Response::new(LabelValuesResponse {
+            values: values.into_iter().map(str::to_string).collect(),
+        }))
+    }
+
+    async fn stats(&self, req: Request<SelectRequest>) -> Result<Response<StatsResponse>, Status> {
+        let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
+        let series = self
+            .recent
+            .chunks(&tenant, &matchers, from, through)
+            .await
+            .map_err(status)?;
+        let mut st = StatsResponse {
+            streams: series.len() as u64,
+            ..StatsResponse::default()
+        };
+        for c in series.iter().flat_map(|s| &s.chunks) {
+            st.chunks += 1;
+            st.entries += c.entry_count() as u64;
+            st.bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
+        }
+        Ok(Response::new(st))
+    }
+
+    async fn tail(&self, req: Request<TailRequest>) -> Result<Response<Self::TailStream>, Status> {
+        let tenant = tenant_of(&req)?;
+        let matchers = matchers_from_proto(&req.get_ref().matchers).map_err(status_from_error)?;
+        let Some(hub) = &self.tail else {
+            return Err(Status::unimplemented("live tail is not served by this instance"));
+        };
+        let sub = hub.subscribe(&tenant, matchers);
+        // ends when the client goes away: dropping the stream unsubscribes
+        let stream = futures::stream::unfold(sub, |mut sub| async move {
+            let batch = sub.recv().await?;
+            sub.release(&batch);
+            let msg = TailResponse {
+                labels: Some(labels_to_proto(&batch.labels)),
+                entries: batch.entries.iter().map(entry_to_proto).collect(),
+                dropped_total: sub.dropped_total(),
+            };
+            Some((Ok(msg), sub))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
