@@ -353,7 +353,11 @@ mod tests {
             ("0", 0),
             ("1.5s", 1500),
         ] {
-            assert_eq!(duration::parse(s).unwrap(), Duration::from_millis(ms), "{s}");
+            assert_eq!(
+                duration::parse(s).unwrap(),
+                Duration::from_millis(ms),
+                "{s}"
+            );
         }
         assert!(duration::parse("5").is_ok());
         assert!(duration::parse("5x").is_err());

@@ -11,14 +11,23 @@
 //!   replicated store ([`RaftMember`] for voters, [`RaftKvClient`] for others).
 //! - [`status`] renders `GET /ring` as HTML or JSON.
 
+pub mod client;
 pub mod config;
 pub mod desc;
 pub mod error;
+mod fsutil;
+pub mod kv;
+pub mod lifecycler;
 pub mod ring;
 pub mod tokens;
 
-pub use config::{KvStoreConfig, KvStoreKind, LifecyclerConfig, RaftKvConfig, RaftPeer, RingConfig};
+pub use client::RingClient;
+pub use config::{
+    KvStoreConfig, KvStoreKind, LifecyclerConfig, RaftKvConfig, RaftPeer, RingConfig,
+};
 pub use desc::{InstanceDesc, InstanceState, RingDesc};
 pub use error::{Error, Result};
+pub use kv::{CasFn, InMemoryKv, KvStore, MembershipKv, RaftKvClient, RaftMember};
+pub use lifecycler::{HookError, InstanceSpec, Lifecycler};
 pub use ring::{quorum, Operation, ReplicationSet, Ring};
 pub use tokens::{generate_tokens, shard_key, DEFAULT_NUM_TOKENS};

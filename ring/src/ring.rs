@@ -246,8 +246,8 @@ impl Ring {
             .filter(|i| i.is_healthy(op, self.heartbeat_timeout, now))
             .cloned()
             .collect();
-        let required = self.instances.len().max(self.replication_factor)
-            - self.replication_factor / 2;
+        let required =
+            self.instances.len().max(self.replication_factor) - self.replication_factor / 2;
         if healthy.len() < required {
             let unhealthy = self
                 .instances

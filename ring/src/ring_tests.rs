@@ -26,14 +26,24 @@ fn desc_with(n: usize, seed: u64) -> RingDesc {
 
 fn add_instance(desc: &mut RingDesc, rng: &mut rand::rngs::StdRng, id: &str) {
     let taken = desc.taken_tokens();
-    let mut inst = InstanceDesc::new(id, &format!("{id}:9095"), &format!("{id}:3100"), InstanceState::Active);
+    let mut inst = InstanceDesc::new(
+        id,
+        &format!("{id}:9095"),
+        &format!("{id}:3100"),
+        InstanceState::Active,
+    );
     inst.tokens = generate_tokens_with(rng, 128, &taken);
     desc.upsert(inst);
 }
 
 fn stream_keys(n: usize) -> Vec<u32> {
     (0..n)
-        .map(|i| shard_key("fake", &format!("{{app=\"svc-{}\", pod=\"pod-{i}\"}}", i % 37)))
+        .map(|i| {
+            shard_key(
+                "fake",
+                &format!("{{app=\"svc-{}\", pod=\"pod-{i}\"}}", i % 37),
+            )
+        })
         .collect()
 }
 
@@ -67,13 +77,20 @@ fn quorum_math() {
     assert_eq!((set.instances.len(), set.max_errors), (2, 0));
     let ring = Ring::new(desc_with(1, 2), &cfg(3));
     let err = ring.get(42, Operation::Write).unwrap_err();
-    assert!(err.to_string().contains("at least 2 live replicas required, could only find 1"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("at least 2 live replicas required, could only find 1"),
+        "{err}"
+    );
 }
 
 #[test]
 fn empty_ring_is_an_error() {
     let ring = Ring::new(RingDesc::new(), &cfg(3));
-    assert!(matches!(ring.get(1, Operation::Write), Err(Error::EmptyRing)));
+    assert!(matches!(
+        ring.get(1, Operation::Write),
+        Err(Error::EmptyRing)
+    ));
     assert!(ring.owner(1).is_none());
 }
 
@@ -117,7 +134,10 @@ fn unhealthy_instances_are_skipped() {
         assert!(!read.contains("ing-1"));
     }
     assert!(hit > 0);
-    let owner_ids: HashSet<String> = stream_keys(500).into_iter().map(|k| ring.owner(k).unwrap().id).collect();
+    let owner_ids: HashSet<String> = stream_keys(500)
+        .into_iter()
+        .map(|k| ring.owner(k).unwrap().id)
+        .collect();
     assert!(!owner_ids.contains("ing-1"));
     let all = ring.all_healthy(Operation::Read).unwrap();
     assert_eq!(all.instances.len(), 3);
@@ -132,7 +152,17 @@ fn two_unhealthy_of_three_fails_writes() {
     }
     let ring = Ring::new(desc, &cfg(3));
     let err = ring.get(7, Operation::Write).unwrap_err();
-    assert!(matches!(err, Error::TooManyUnhealthy { required: 2, found: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::TooManyUnhealthy {
+                required: 2,
+                found: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(ring.all_healthy(Operation::Read).is_err());
 }
 
@@ -183,7 +213,13 @@ fn adding_a_fourth_instance_moves_about_a_quarter() {
             if before.primary(k) != after.primary(k) {
                 primary_moved += 1;
             }
-            let old: HashSet<String> = before.get(k, Operation::Write).unwrap().ids().into_iter().map(String::from).collect();
+            let old: HashSet<String> = before
+                .get(k, Operation::Write)
+                .unwrap()
+                .ids()
+                .into_iter()
+                .map(String::from)
+                .collect();
             let new = after.get(k, Operation::Write).unwrap();
             replicas_moved += new.ids().iter().filter(|id| !old.contains(**id)).count();
         }
@@ -193,7 +229,13 @@ fn adding_a_fourth_instance_moves_about_a_quarter() {
             "seed {seed}: 3 -> 4 ingesters, 10000 streams: primary owner moved {primary_frac:.3}, replica-set memberships moved {replica_frac:.3}, new instance owns {:.3}",
             after.ownership()["ing-3"]
         );
-        assert!((0.15..=0.35).contains(&primary_frac), "primary moved {primary_frac}");
-        assert!((0.15..=0.35).contains(&replica_frac), "replicas moved {replica_frac}");
+        assert!(
+            (0.15..=0.35).contains(&primary_frac),
+            "primary moved {primary_frac}"
+        );
+        assert!(
+            (0.15..=0.35).contains(&replica_frac),
+            "replicas moved {replica_frac}"
+        );
     }
 }
