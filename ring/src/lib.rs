@@ -19,6 +19,7 @@ mod fsutil;
 pub mod kv;
 pub mod lifecycler;
 pub mod ring;
+pub mod status;
 pub mod tokens;
 
 pub use client::RingClient;
