@@ -300,7 +300,7 @@ pub mod duration {
         if ms == 0 {
             return "0s".to_string();
         }
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             return format!("{ms}ms");
         }
         let mut secs = ms / 1000;

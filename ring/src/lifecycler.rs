@@ -91,7 +91,8 @@ impl Lifecycler {
         }
         shared.activate().await?;
         if let Some(path) = &shared.cfg.tokens_file_path {
-            write_tokens_file(path, &shared.local.lock().tokens).await?;
+            let tokens = shared.local.lock().tokens.clone();
+            write_tokens_file(path, &tokens).await?;
         }
         let (stop_tx, stop_rx) = oneshot::channel();
         let heartbeat = tokio::spawn(heartbeat_loop(shared.clone(), stop_rx));

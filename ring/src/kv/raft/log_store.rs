@@ -3,12 +3,15 @@
 //! Layout under the member's `dir`:
 //!
 //! - `log`: records, each `[len: u32 LE][crc32 of payload: u32 LE][payload]`,
-//!   the payload being the JSON of a [`Record`]: a `Purged(log_id)` header
-//!   (present once entries were compacted into a snapshot) then `Entry`
-//!   records in index order. New entries are appended and fsynced before
-//!   raft is told they are durable. Truncation and purging (rare) rewrite
-//!   the file atomically. A torn record at the tail (crash mid-append) is
-//!   detected by its length or checksum and cut off on open.
+//!   the payload being the JSON of a [`Record`]. Every operation appends one
+//!   or more records and fsyncs before returning (entries: before raft is
+//!   told they are durable): `Entry` (a later entry at the same index
+//!   replaces an earlier one), `Truncated(index)` (drop entries from index
+//!   on), `Purged(log_id)` (drop entries up to it; they are in a snapshot).
+//!   Replaying the records in order rebuilds the log. When the file holds
+//!   many more records than live entries it is rewritten atomically
+//!   (`Purged` header plus live entries). A torn record at the tail (crash
+//!   mid-append) is detected by its length or checksum and cut off on open.
 //! - `vote.json`: the last vote, replaced atomically and fsynced.
 //! - `committed.json`: the last known committed log id (not fsynced; it only
 //!   speeds up recovery).
@@ -38,8 +41,12 @@ type StorageResult<T> = std::result::Result<T, StorageError<u64>>;
 #[derive(Serialize, Deserialize)]
 enum Record {
     Purged(LogId<u64>),
+    Truncated(u64),
     Entry(Entry<TypeConfig>),
 }
+
+/// Compact the file when it holds more than twice the live entries plus this many records.
+const COMPACT_SLACK: usize = 256;
 
 /// File-backed raft log storage; clones share the same log (a clone is the reader).
 #[derive(Clone)]
@@ -53,6 +60,8 @@ struct LogInner {
     file: Option<std::fs::File>,
     entries: BTreeMap<u64, Entry<TypeConfig>>,
     last_purged: Option<LogId<u64>>,
+    /// Records in the file (live or not), to decide when to compact.
+    records_in_file: usize,
     vote: Option<Vote<u64>>,
     committed: Option<LogId<u64>>,
 }
@@ -84,11 +93,16 @@ fn open_blocking(dir: PathBuf) -> Result<LogInner> {
         Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
     }
     let (records, good_len) = decode_records(&bytes);
+    let records_in_file = records.len();
     let mut entries = BTreeMap::new();
     let mut last_purged = None;
     for record in records {
         match record {
-            Record::Purged(id) => last_purged = Some(id),
+            Record::Purged(id) => {
+                entries.retain(|idx, _| *idx > id.index);
+                last_purged = Some(id);
+            }
+            Record::Truncated(index) => entries.retain(|idx, _| *idx < index),
             Record::Entry(e) => {
                 entries.insert(e.log_id.index, e);
             }
@@ -111,6 +125,7 @@ fn open_blocking(dir: PathBuf) -> Result<LogInner> {
         file: Some(file),
         entries,
         last_purged,
+        records_in_file,
         vote,
         committed,
     })
@@ -183,8 +198,35 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 impl LogInner {
-    /// Rewrites the whole log file from memory (after truncate or purge).
-    async fn rewrite(&mut self) -> Result<()> {
+    /// Appends encoded records to the file and fsyncs it.
+    async fn append_records(&mut self, bytes: Vec<u8>, count: usize) -> Result<()> {
+        let Some(mut file) = self.file.take() else {
+            return Err(Error::Raft(
+                "raft log file is not open after a failed write; restart the member".to_string(),
+            ));
+        };
+        let (file, result) = tokio::task::spawn_blocking(move || {
+            let r = file.write_all(&bytes).and_then(|()| file.sync_data());
+            (file, r)
+        })
+        .await
+        .map_err(|e| Error::Raft(format!("raft log append task failed: {e}")))?;
+        self.file = Some(file);
+        result.map_err(|e| {
+            Error::io(
+                format!("appending to {}", self.dir.join("log").display()),
+                e,
+            )
+        })?;
+        self.records_in_file += count;
+        Ok(())
+    }
+
+    /// Rewrites the file with only the live entries once dead records dominate.
+    async fn maybe_compact(&mut self) -> Result<()> {
+        if self.records_in_file <= 2 * self.entries.len() + COMPACT_SLACK {
+            return Ok(());
+        }
         let mut bytes = Vec::new();
         if let Some(p) = self.last_purged {
             encode_record(&Record::Purged(p), &mut bytes)?;
@@ -192,6 +234,7 @@ impl LogInner {
         for e in self.entries.values() {
             encode_record(&Record::Entry(e.clone()), &mut bytes)?;
         }
+        let count = self.entries.len() + usize::from(self.last_purged.is_some());
         let path = self.dir.join("log");
         self.file = None;
         let file = blocking(move || {
@@ -203,6 +246,7 @@ impl LogInner {
         })
         .await?;
         self.file = Some(file);
+        self.records_in_file = count;
         Ok(())
     }
 }
@@ -270,37 +314,18 @@ impl RaftLogStorage<TypeConfig> for FileLogStore {
     {
         let mut inner = self.inner.lock().await;
         let mut bytes = Vec::new();
+        let mut count = 0;
         for e in entries {
             encode_record(&Record::Entry(e.clone()), &mut bytes).map_err(|e| write_err(&e))?;
             inner.entries.insert(e.log_id.index, e);
+            count += 1;
         }
-        let Some(mut file) = inner.file.take() else {
-            let e = Error::Raft("raft log file is not open after a failed rewrite".to_string());
-            callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-            return Err(write_err(&e));
-        };
-        let result = tokio::task::spawn_blocking(move || {
-            let r = file.write_all(&bytes).and_then(|()| file.sync_data());
-            (file, r)
-        })
-        .await;
-        match result {
-            Ok((file, r)) => {
-                inner.file = Some(file);
-                let err = r.as_ref().err().map(|e| {
-                    Error::io(
-                        "appending to the raft log",
-                        std::io::Error::new(e.kind(), e.to_string()),
-                    )
-                });
-                callback.log_io_completed(r);
-                match err {
-                    Some(e) => Err(write_err(&e)),
-                    None => Ok(()),
-                }
+        match inner.append_records(bytes, count).await {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
             }
-            Err(join) => {
-                let e = Error::Raft(format!("raft log append task failed: {join}"));
+            Err(e) => {
                 callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
                 Err(write_err(&e))
             }
@@ -310,14 +335,25 @@ impl RaftLogStorage<TypeConfig> for FileLogStore {
     async fn truncate(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
         let mut inner = self.inner.lock().await;
         inner.entries.retain(|idx, _| *idx < log_id.index);
-        inner.rewrite().await.map_err(|e| write_err(&e))
+        let mut bytes = Vec::new();
+        encode_record(&Record::Truncated(log_id.index), &mut bytes).map_err(|e| write_err(&e))?;
+        inner
+            .append_records(bytes, 1)
+            .await
+            .map_err(|e| write_err(&e))
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
         let mut inner = self.inner.lock().await;
         inner.entries.retain(|idx, _| *idx > log_id.index);
         inner.last_purged = Some(log_id);
-        inner.rewrite().await.map_err(|e| write_err(&e))
+        let mut bytes = Vec::new();
+        encode_record(&Record::Purged(log_id), &mut bytes).map_err(|e| write_err(&e))?;
+        inner
+            .append_records(bytes, 1)
+            .await
+            .map_err(|e| write_err(&e))?;
+        inner.maybe_compact().await.map_err(|e| write_err(&e))
     }
 }
 
@@ -349,6 +385,66 @@ mod tests {
         let last = corrupt.len() - 1;
         corrupt[last] ^= 0xff;
         assert_eq!(decode_records(&corrupt).0.len(), 2);
+    }
+
+    #[test]
+    fn replay_applies_truncate_and_purge_records_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        for i in 1..=5 {
+            encode_record(&Record::Entry(entry(i)), &mut bytes).unwrap();
+        }
+        encode_record(&Record::Truncated(4), &mut bytes).unwrap();
+        let mut replaced = entry(4);
+        replaced.log_id = LogId::new(CommittedLeaderId::new(2, 3), 4);
+        encode_record(&Record::Entry(replaced), &mut bytes).unwrap();
+        encode_record(
+            &Record::Purged(LogId::new(CommittedLeaderId::new(1, 1), 1)),
+            &mut bytes,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("log"), &bytes).unwrap();
+        let inner = open_blocking(dir.path().to_path_buf()).unwrap();
+        let got: Vec<(u64, u64)> = inner
+            .entries
+            .values()
+            .map(|e| (e.log_id.index, e.log_id.leader_id.term))
+            .collect();
+        assert_eq!(got, vec![(2, 1), (3, 1), (4, 2)]);
+        assert_eq!(inner.last_purged.unwrap().index, 1);
+        assert_eq!(inner.records_in_file, 8);
+    }
+
+    #[tokio::test]
+    async fn purge_compacts_a_mostly_dead_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        for i in 1..=400 {
+            encode_record(&Record::Entry(entry(i)), &mut bytes).unwrap();
+        }
+        std::fs::write(dir.path().join("log"), &bytes).unwrap();
+        let mut store = FileLogStore::open(dir.path()).await.unwrap();
+        store
+            .purge(LogId::new(CommittedLeaderId::new(1, 1), 390))
+            .await
+            .unwrap();
+        assert_eq!(store.inner.lock().await.records_in_file, 11);
+        let size = std::fs::metadata(dir.path().join("log")).unwrap().len();
+        assert!(size < bytes.len() as u64 / 10, "{size}");
+        let mut store = FileLogStore::open(dir.path()).await.unwrap();
+        let got = store.try_get_log_entries(..).await.unwrap();
+        assert_eq!(got.len(), 10);
+        assert_eq!(got[0].log_id.index, 391);
+        assert_eq!(
+            store
+                .get_log_state()
+                .await
+                .unwrap()
+                .last_purged_log_id
+                .unwrap()
+                .index,
+            390
+        );
     }
 
     #[tokio::test]
