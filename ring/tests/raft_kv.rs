@@ -376,3 +376,49 @@ async fn new_leader_takes_ring_updates_within_10s_after_the_leader_dies() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_with_a_lost_disk_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::start(5).await;
+    cluster.leader(Duration::from_secs(15)).await;
+    put(cluster.member(0), "early", 1).await;
+    let lagging = 2;
+    cluster.kill(lagging).await;
+    // Enough writes for several snapshots: the leader purges the entries the lost member needs.
+    for n in 0..30u32 {
+        put(cluster.member(n as usize % 2), &format!("ing-{}", n % 5), n).await;
+    }
+    let leader = cluster.leader(Duration::from_secs(10)).await;
+    let purged = cluster
+        .member(leader as usize - 1)
+        .raft()
+        .metrics()
+        .borrow()
+        .purged;
+    assert!(
+        purged.is_some_and(|p| p.index > 1),
+        "leader purged its log: {purged:?}"
+    );
+    std::fs::remove_dir_all(&cluster.dirs[lagging]).unwrap();
+    cluster.restart(lagging).await;
+    let expected = cluster.member(0).get(KEY).await.unwrap().unwrap();
+    let start = Instant::now();
+    loop {
+        if cluster.member(lagging).get(KEY).await.unwrap().as_ref() == Some(&expected) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "member 3 did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        cluster.dirs[lagging].join("snapshot.json").exists(),
+        "caught up through an installed snapshot"
+    );
+    println!(
+        "member with an empty disk caught up in {:?}",
+        start.elapsed()
+    );
+}

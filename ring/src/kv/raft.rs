@@ -182,6 +182,7 @@ impl RaftMember {
             election_timeout_max: millis(cfg.election_timeout_max),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_after_entries.max(1)),
             max_in_snapshot_log_to_keep: cfg.snapshot_after_entries / 2,
+            purge_batch_size: (cfg.snapshot_after_entries / 4).max(1),
             ..openraft::Config::default()
         }
         .validate()
