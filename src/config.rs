@@ -16,7 +16,8 @@ use sluice_ingester::IngesterConfig;
 pub struct Config {
     /// Require `X-Scope-OrgID`; without it every request is tenant `fake`.
     pub auth_enabled: bool,
-    /// Which modules to run: `all` (default).
+    /// Which modules to run: `all` (default), or a comma list of
+    /// `distributor`, `ingester`, `querier`, `query-frontend`.
     pub target: String,
     pub server: ServerConfig,
     pub common: CommonConfig,
@@ -74,13 +75,61 @@ impl Default for ServerConfig {
 pub struct CommonConfig {
     /// Root of local state: the WAL and, by default, the chunk store.
     pub path_prefix: PathBuf,
+    /// Host other processes reach this one at (default: the listen address,
+    /// or the hostname when listening on every interface).
+    pub instance_addr: String,
+    /// This instance's id in the rings (default: the hostname).
+    pub instance_id: String,
+    /// The ring every module uses; overrides `ingester.lifecycler.ring`.
+    pub ring: Option<sluice_ring::RingConfig>,
 }
 
 impl Default for CommonConfig {
     fn default() -> Self {
         CommonConfig {
             path_prefix: PathBuf::from("./data"),
+            instance_addr: String::new(),
+            instance_id: String::new(),
+            ring: None,
         }
+    }
+}
+
+/// The modules one process runs (`-target`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Targets {
+    pub distributor: bool,
+    pub ingester: bool,
+    pub querier: bool,
+    pub query_frontend: bool,
+    /// `all`: every module in one process, talking in-process.
+    pub all: bool,
+}
+
+impl Targets {
+    pub fn parse(s: &str) -> anyhow::Result<Targets> {
+        let mut t = Targets::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "all" => {
+                    t.all = true;
+                    t.distributor = true;
+                    t.ingester = true;
+                    t.querier = true;
+                }
+                "distributor" => t.distributor = true,
+                "ingester" => t.ingester = true,
+                "querier" => t.querier = true,
+                "query-frontend" => t.query_frontend = true,
+                other => bail!(
+                    "unknown target {other:?}: use all, distributor, ingester, querier or query-frontend (comma-separated)"
+                ),
+            }
+        }
+        if t == Targets::default() {
+            bail!("-target is empty: use all, distributor, ingester, querier or query-frontend");
+        }
+        Ok(t)
     }
 }
 
@@ -134,6 +183,8 @@ impl Default for QuerierSection {
 #[derive(Debug, Default)]
 pub struct Flags {
     pub config_file: Option<PathBuf>,
+    /// `-config.expand-env`: replace `${VAR}` and `${VAR:-default}` in the file.
+    pub expand_env: bool,
     pub overrides: Vec<(String, String)>,
     pub print_config: bool,
 }
@@ -147,6 +198,8 @@ const FLAG_KEYS: &[&str] = &[
     "server.grpc-listen-port",
     "log.level",
     "common.path-prefix",
+    "common.instance-addr",
+    "common.instance-id",
 ];
 
 pub fn parse_flags(args: impl Iterator<Item = String>) -> anyhow::Result<Flags> {
@@ -170,6 +223,10 @@ pub fn parse_flags(args: impl Iterator<Item = String>) -> anyhow::Result<Flags> 
             }
             "print-config" | "print-config-stderr" => {
                 f.print_config = true;
+                continue;
+            }
+            "config.expand-env" => {
+                f.expand_env = inline.as_deref().is_none_or(|v| v == "true");
                 continue;
             }
             _ => {}
@@ -200,7 +257,7 @@ pub fn parse_flags(args: impl Iterator<Item = String>) -> anyhow::Result<Flags> 
 impl Config {
     pub fn load(flags: &Flags) -> anyhow::Result<Config> {
         let mut cfg = match &flags.config_file {
-            Some(p) => Self::from_file(p)?,
+            Some(p) => Self::from_file(p, flags.expand_env)?,
             None => Config::default(),
         };
         for (k, v) in &flags.overrides {
@@ -210,9 +267,12 @@ impl Config {
         Ok(cfg)
     }
 
-    fn from_file(p: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(p)
+    fn from_file(p: &Path, expand_env: bool) -> anyhow::Result<Config> {
+        let mut text = std::fs::read_to_string(p)
             .with_context(|| format!("reading config file {}", p.display()))?;
+        if expand_env {
+            text = expand_env_vars(&text, |k| std::env::var(k).ok());
+        }
         let de = serde_yaml::Deserializer::from_str(&text);
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             anyhow::anyhow!("config file {}: {}: {}", p.display(), e.path(), e.inner())
@@ -234,9 +294,50 @@ impl Config {
             }
             "log.level" => self.server.log_level = v.into(),
             "common.path-prefix" => self.common.path_prefix = v.into(),
+            "common.instance-addr" => self.common.instance_addr = v.into(),
+            "common.instance-id" => self.common.instance_id = v.into(),
             _ => bail!("unknown flag"),
         }
         Ok(())
+    }
+
+    pub fn targets(&self) -> anyhow::Result<Targets> {
+        Targets::parse(&self.target)
+    }
+
+    /// The ring configuration every module shares.
+    pub fn ring(&self) -> sluice_ring::RingConfig {
+        let mut ring = self
+            .common
+            .ring
+            .clone()
+            .unwrap_or_else(|| self.ingester.lifecycler.ring.clone());
+        let raft = &mut ring.kvstore.raft;
+        if raft.dir.is_relative() {
+            raft.dir = self.common.path_prefix.join(&raft.dir);
+        }
+        ring
+    }
+
+    /// Who this process is in the rings, given the ports it listens on.
+    pub fn instance(&self, http_port: u16, grpc_port: u16) -> sluice_ring::InstanceSpec {
+        let host = if !self.common.instance_addr.is_empty() {
+            self.common.instance_addr.clone()
+        } else if ["0.0.0.0", "::", ""].contains(&self.server.grpc_listen_address.as_str()) {
+            hostname()
+        } else {
+            self.server.grpc_listen_address.clone()
+        };
+        let id = if self.common.instance_id.is_empty() {
+            hostname()
+        } else {
+            self.common.instance_id.clone()
+        };
+        sluice_ring::InstanceSpec {
+            id,
+            grpc_addr: format!("{host}:{grpc_port}"),
+            http_addr: format!("{host}:{http_port}"),
+        }
     }
 
     pub fn wal_dir(&self) -> PathBuf {
@@ -281,6 +382,45 @@ impl Config {
     }
 }
 
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` (Loki's `-config.expand-env`);
+/// an unset variable without a default becomes empty. `$$` is a literal `$`.
+fn expand_env_vars(text: &str, get: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(end) = after.strip_prefix('{').and_then(|a| a.find('}')) {
+            let body = &after[1..=end];
+            let (name, default) = match body.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (body, None),
+            };
+            match get(name) {
+                Some(v) if !v.is_empty() || default.is_none() => out.push_str(&v),
+                _ => out.push_str(default.unwrap_or("")),
+            }
+            rest = &after[end + 2..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -312,7 +452,7 @@ mod tests {
     #[test]
     fn shipped_configs_load() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let cfg = Config::from_file(&root.join("deploy/conformance.yaml")).unwrap();
+        let cfg = Config::from_file(&root.join("deploy/conformance.yaml"), false).unwrap();
         let (limits, _) = split_limits(&cfg.limits_config).unwrap();
         assert!(!limits.discover_log_levels);
         assert!(limits.discover_service_name.is_empty());
@@ -331,11 +471,32 @@ mod tests {
     }
 
     #[test]
+    fn env_expansion() {
+        let get = |k: &str| match k {
+            "A" => Some("x".to_string()),
+            "E" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(expand_env_vars("a: ${A}", get), "a: x");
+        assert_eq!(expand_env_vars("${B:-d} ${E:-f} ${E}", get), "d f ");
+        assert_eq!(expand_env_vars("$$ $x ${A", get), "$ $x ${A");
+    }
+
+    #[test]
+    fn targets_parse() {
+        let t = Targets::parse("distributor,querier").unwrap();
+        assert!(t.distributor && t.querier && !t.ingester && !t.all);
+        assert!(Targets::parse("all").unwrap().ingester);
+        let err = Targets::parse("distributer").unwrap_err().to_string();
+        assert!(err.contains("distributer"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.yaml");
         std::fs::write(&p, "server:\n  http_listen_prot: 1\n").unwrap();
-        let err = Config::from_file(&p).unwrap_err().to_string();
+        let err = Config::from_file(&p, false).unwrap_err().to_string();
         assert!(
             err.contains("server") && err.contains("http_listen_prot"),
             "{err}"

@@ -16,12 +16,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     init_tracing(&cfg.server.log_level);
-    if cfg.target != "all" {
-        anyhow::bail!(
-            "-target={} is not supported yet: only `all` (every module in one process)",
-            cfg.target
-        );
-    }
+    cfg.targets()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,18 +3,23 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use sluice_distributor::{Distributor, PushError};
+use sluice_distributor::{Distributor, PushError, ReplicatingPusher};
 use sluice_ingester::Ingester;
+use sluice_proto::grpc::{pusher_server, ClientConfig};
 use sluice_proto::logproto::PushRequest;
+use sluice_proto::service::{Code, IngesterRing, Pusher, ReplicaSet, ServiceError};
+use sluice_querier::grpc::{ingester_querier_server, ReplicatedRecentData};
 use sluice_querier::http::{error_response, tenant, HttpState};
-use sluice_querier::{Querier, QuerierConfig};
+use sluice_querier::tail::TailHub;
+use sluice_querier::{Querier, QuerierConfig, RecentData};
+use sluice_ring::{KvStore, KvStoreKind, Lifecycler, Operation, ReplicationSet, RingClient};
 use sluice_storage::store::Store;
 
 use crate::config::Config;
@@ -22,115 +27,229 @@ use crate::modules::IngesterSlot;
 
 struct App {
     cfg: Config,
-    distributor: Distributor,
-    ingester: Arc<IngesterSlot>,
+    distributor: Option<Distributor>,
+    ingester: Option<Arc<IngesterSlot>>,
+    /// Set once the ingester has joined the ring (ACTIVE).
+    joined: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let targets = cfg.targets()?;
+    let ring_cfg = cfg.ring();
+    if !targets.all && ring_cfg.kvstore.store == KvStoreKind::Inmemory {
+        bail!(
+            "-target={} runs modules in separate processes, which must share a ring: \
+             set common.ring.kvstore.store to raft and list its members",
+            cfg.target
+        );
+    }
     let store = Store::new(&cfg.store_config()?).context("opening the object store")?;
-    let slot = Arc::new(IngesterSlot::default());
+
+    // listen first: with port 0 the ring must advertise the port we got
+    let http_addr = format!(
+        "{}:{}",
+        cfg.server.http_listen_address, cfg.server.http_listen_port
+    );
+    let listener = tokio::net::TcpListener::bind(&http_addr)
+        .await
+        .with_context(|| format!("listening on {http_addr}"))?;
+    let http_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let grpc_addr = format!(
+        "{}:{}",
+        cfg.server.grpc_listen_address, cfg.server.grpc_listen_port
+    );
+    let grpc_listener = tokio::net::TcpListener::bind(&grpc_addr)
+        .await
+        .with_context(|| format!("grpc: listening on {grpc_addr}"))?;
+    let grpc_port = grpc_listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    tracing::info!(http_port, grpc_port, target = %cfg.target, "listening");
+    let spec = cfg.instance(http_port, grpc_port);
+
+    let kv = KvStore::open(&ring_cfg.kvstore)
+        .await
+        .context("opening the ring's membership store")?;
+    let ring_key = ring_cfg.key("ring");
+    let ring = Arc::new(
+        RingClient::start(kv.kv(), &ring_key, ring_cfg.clone())
+            .await
+            .context("reading the ingester ring")?,
+    );
+    let ring_view: Arc<dyn IngesterRing> = Arc::new(IngesterRingView(ring.clone()));
+    let clients = ClientConfig::default();
+
+    let slot = targets.ingester.then(|| Arc::new(IngesterSlot::default()));
+    let local = slot.clone().filter(|_| targets.all);
     let (limits, engine_limits) = crate::config::split_limits(&cfg.limits_config)?;
-    let distributor = Distributor::new(limits, slot.clone());
-    let qcfg = QuerierConfig {
-        max_concurrent_fetches: cfg.querier.max_concurrent,
-        query_timeout: engine_limits.1,
-        engine: engine_limits.0,
-    };
-    let querier = Querier::new(store.clone(), slot.clone(), qcfg);
+    let distributor = targets.distributor.then(|| {
+        let pusher: Arc<dyn Pusher> = match &local {
+            Some(s) => s.clone(),
+            None => Arc::new(ReplicatingPusher::grpc(ring_view.clone(), clients)),
+        };
+        Distributor::new(limits, pusher)
+    });
     let app = Arc::new(App {
         cfg: cfg.clone(),
         distributor,
         ingester: slot.clone(),
+        joined: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     });
-    let router = Router::new()
-        .route("/loki/api/v1/push", post(push))
-        .route("/api/prom/push", post(push))
-        .route("/otlp/v1/logs", post(push_otlp))
+
+    let mut router = Router::new()
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/config", get(config))
-        .route("/flush", post(flush).get(flush))
-        .route("/ingester/flush", post(flush))
-        .route("/loki/api/v1/status/buildinfo", get(buildinfo))
+        .route("/loki/api/v1/status/buildinfo", get(buildinfo));
+    if targets.distributor {
+        router = router
+            .route("/loki/api/v1/push", post(push))
+            .route("/api/prom/push", post(push))
+            .route("/otlp/v1/logs", post(push_otlp));
+    }
+    if targets.ingester {
+        router = router
+            .route("/flush", post(flush).get(flush))
+            .route("/ingester/flush", post(flush));
+    }
+    let mut router = router
         .with_state(app.clone())
-        .merge(sluice_querier::http::routes(Arc::new(HttpState {
-            querier,
+        .merge(sluice_ring::status::router(
+            kv.kv(),
+            &ring_key,
+            ring_cfg.heartbeat_timeout,
+        ));
+    if let Some(r) = kv.router() {
+        router = router.merge(r);
+    }
+    if targets.querier {
+        let recent: Arc<dyn RecentData> = match &local {
+            Some(s) => s.clone(),
+            None => Arc::new(ReplicatedRecentData::grpc(ring_view.clone(), clients)),
+        };
+        let qcfg = QuerierConfig {
+            max_concurrent_fetches: cfg.querier.max_concurrent,
+            query_timeout: engine_limits.1,
+            engine: engine_limits.0,
+        };
+        let tail = match &slot {
+            Some(s) => s.tail(),
+            None => Arc::new(TailHub::default()),
+        };
+        router = router.merge(sluice_querier::http::routes(Arc::new(HttpState {
+            querier: Querier::new(store.clone(), recent, qcfg),
             auth_enabled: cfg.auth_enabled,
-            tail: slot.tail(),
-        })))
+            tail,
+        })));
+    }
+    let router = router
         .fallback(|| async { error_response(404, "404 page not found") })
         .layer(DefaultBodyLimit::max(cfg.server.max_request_body_size));
 
-    let addr = format!(
-        "{}:{}",
-        cfg.server.http_listen_address, cfg.server.http_listen_port
-    );
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("listening on {addr}"))?;
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
-    tracing::info!(%addr, "http server listening");
-
-    let grpc_addr: std::net::SocketAddr = format!(
-        "{}:{}",
-        cfg.server.grpc_listen_address, cfg.server.grpc_listen_port
-    )
-    .parse()
-    .with_context(|| "server.grpc_listen_address/port is not a valid socket address".to_string())?;
     let (health, health_svc) = tonic_health::server::health_reporter();
     health
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
+    let mut grpc_router = tonic::transport::Server::builder().add_service(health_svc);
+    if let Some(slot) = &slot {
+        grpc_router = grpc_router
+            .add_service(pusher_server(slot.clone()))
+            .add_service(ingester_querier_server(slot.clone(), Some(slot.tail())));
+    }
+    let grpc_incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
     let grpc = tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
-            .add_service(health_svc)
-            .serve_with_shutdown(grpc_addr, shutdown_signal())
+        let served = grpc_router
+            .serve_with_incoming_shutdown(grpc_incoming, shutdown_signal())
             .await;
         if let Err(e) = served {
             // like a taken HTTP port, a gRPC port we cannot serve is fatal
-            tracing::error!(error = %e, addr = %grpc_addr, "grpc server failed");
+            tracing::error!(error = %e, "grpc server failed");
             std::process::exit(1);
         }
     });
-    tracing::info!(addr = %grpc_addr, "grpc server starting");
 
-    // replay the WAL in the background; /ready turns 200 when it is done
-    let ing_cfg = cfg.ingester.clone();
-    let wal_dir = cfg.wal_dir();
-    let replay = tokio::task::spawn_blocking(move || Ingester::open(ing_cfg, wal_dir, store));
-    let slot2 = slot.clone();
-    tokio::spawn(async move {
-        match replay.await {
-            Ok(Ok(ing)) => {
-                ing.spawn_loops();
-                slot2.set(ing);
-                health
-                    .set_service_status("", tonic_health::ServingStatus::Serving)
-                    .await;
-                tracing::info!("ingester ready");
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "ingester failed to start");
-                std::process::exit(1);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "ingester start-up panicked");
-                std::process::exit(1);
-            }
+    let lifecycler = Arc::new(tokio::sync::Mutex::new(None::<Lifecycler>));
+    if let Some(slot) = &slot {
+        // replay the WAL in the background, then join the ring; /ready
+        // turns 200 when both are done
+        let ing_cfg = cfg.ingester.clone();
+        let wal_dir = cfg.wal_dir();
+        let store = store.clone();
+        let replay = tokio::task::spawn_blocking(move || Ingester::open(ing_cfg, wal_dir, store));
+        let (slot, app, lifecycler) = (slot.clone(), app.clone(), lifecycler.clone());
+        let mut lc_cfg = cfg.ingester.lifecycler.clone();
+        lc_cfg.ring = ring_cfg.clone();
+        if let Some(p) = lc_cfg.tokens_file_path.as_mut().filter(|p| p.is_relative()) {
+            *p = cfg.common.path_prefix.join(&*p);
         }
-    });
+        let kv = kv.kv();
+        tokio::spawn(async move {
+            let ing = match replay.await {
+                Ok(Ok(ing)) => ing,
+                Ok(Err(e)) => fatal(&format!("ingester failed to start: {e}")),
+                Err(e) => fatal(&format!("ingester start-up panicked: {e}")),
+            };
+            ing.spawn_loops();
+            slot.set(ing);
+            match Lifecycler::start(lc_cfg, spec, &ring_key, kv).await {
+                Ok(lc) => *lifecycler.lock().await = Some(lc),
+                Err(e) => fatal(&format!("ingester could not join the ring: {e}")),
+            }
+            app.joined.store(true, std::sync::atomic::Ordering::Release);
+            health
+                .set_service_status("", tonic_health::ServingStatus::Serving)
+                .await;
+            tracing::info!("ingester ready");
+        });
+    } else {
+        app.joined.store(true, std::sync::atomic::Ordering::Release);
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+    }
 
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("http server")?;
-    tracing::info!("shutting down: flushing chunks");
     grpc.abort();
-    if let Some(ing) = slot.get() {
-        ing.shutdown().await.context("flushing on shutdown")?;
+    if let Some(ing) = slot.as_ref().and_then(|s| s.get()).cloned() {
+        tracing::info!("shutting down: leaving the ring after flushing chunks");
+        let flush = || async move { ing.shutdown().await.map_err(|e| e.into()) };
+        match lifecycler.lock().await.take() {
+            Some(lc) => lc.stop(flush).await.context("leaving the ring")?,
+            None => flush()
+                .await
+                .map_err(|e| anyhow::anyhow!("flushing on shutdown: {e}"))?,
+        }
     }
+    drop(ring);
     tracing::info!("bye");
     Ok(())
+}
+
+fn fatal(msg: &str) -> ! {
+    tracing::error!("{msg}");
+    std::process::exit(1)
+}
+
+/// The ingester ring as the distributor and querier read it.
+struct IngesterRingView(Arc<RingClient>);
+
+impl IngesterRing for IngesterRingView {
+    fn write_set(&self, token: u32) -> Result<ReplicaSet, ServiceError> {
+        replica_set(self.0.ring().get(token, Operation::Write))
+    }
+
+    fn read_set(&self) -> Result<ReplicaSet, ServiceError> {
+        replica_set(self.0.ring().all_healthy(Operation::Read))
+    }
+}
+
+fn replica_set(r: sluice_ring::Result<ReplicationSet>) -> Result<ReplicaSet, ServiceError> {
+    let set = r.map_err(|e| ServiceError::new(Code::Unavailable, e.to_string()))?;
+    Ok(ReplicaSet {
+        addrs: set.instances.iter().map(|i| i.grpc_addr.clone()).collect(),
+        max_errors: set.max_errors,
+    })
 }
 
 async fn shutdown_signal() {
@@ -220,15 +339,23 @@ async fn ingest(app: &App, headers: &HeaderMap, body: Body, decode: Decoder) -> 
         Ok(r) => r,
         Err(e) => return error_response(e.status(), &e.to_string()),
     };
-    match app.distributor.push(&tenant, req, now).await {
+    let Some(distributor) = &app.distributor else {
+        return error_response(404, "this process does not run the distributor");
+    };
+    match distributor.push(&tenant, req, now).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error_response(e.status(), &e.to_string()),
     }
 }
 
 async fn ready(State(app): State<Arc<App>>) -> Response {
-    match app.ingester.get() {
-        Some(i) if i.is_ready() => (StatusCode::OK, "ready\n").into_response(),
+    let Some(slot) = &app.ingester else {
+        return (StatusCode::OK, "ready\n").into_response();
+    };
+    let joined = app.joined.load(std::sync::atomic::Ordering::Acquire);
+    match slot.get() {
+        Some(i) if i.is_ready() && joined => (StatusCode::OK, "ready\n").into_response(),
+        Some(i) if i.is_ready() => error_response(503, "Ingester not ready: joining the ring"),
         Some(_) => error_response(503, "Ingester not ready: shutting down"),
         None => error_response(503, "Ingester not ready: replaying the WAL"),
     }
@@ -251,7 +378,7 @@ async fn config(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn flush(State(app): State<Arc<App>>) -> Response {
-    let Some(ing) = app.ingester.get() else {
+    let Some(ing) = app.ingester.as_ref().and_then(|s| s.get()) else {
         return error_response(503, "Ingester not ready: replaying the WAL");
     };
     match ing.flush(true).await {

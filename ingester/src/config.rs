@@ -28,6 +28,8 @@ pub struct IngesterConfig {
     pub flush_on_shutdown: bool,
     /// Write-ahead log.
     pub wal: WalSettings,
+    /// How this ingester joins the ring (`-target=ingester`).
+    pub lifecycler: sluice_ring::LifecyclerConfig,
 }
 
 impl Default for IngesterConfig {
@@ -41,6 +43,7 @@ impl Default for IngesterConfig {
             flush_check_period: Duration::from_secs(30),
             flush_on_shutdown: true,
             wal: WalSettings::default(),
+            lifecycler: sluice_ring::LifecyclerConfig::default(),
         }
     }
 }
