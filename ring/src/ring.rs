@@ -8,7 +8,8 @@
 //! heartbeat older than the timeout) are dropped. A quorum is
 //! `max(rf, set size) / 2 + 1`; the set carries how many errors it tolerates.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::RingConfig;
@@ -54,8 +55,8 @@ impl Operation {
 /// The instances to send one request to, and how many of them may fail.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicationSet {
-    /// Instances to contact, in ring order.
-    pub instances: Vec<InstanceDesc>,
+    /// Instances to contact, in ring order (shared with the ring, cheap to clone).
+    pub instances: Vec<Arc<InstanceDesc>>,
     /// How many of them may fail while the operation still succeeds.
     pub max_errors: usize,
 }
@@ -87,7 +88,7 @@ pub fn quorum(replication_factor: usize) -> usize {
 pub struct Ring {
     desc: RingDesc,
     /// Live instances, ordered by id.
-    instances: Vec<InstanceDesc>,
+    instances: Vec<Arc<InstanceDesc>>,
     /// Every token with the index of its instance in `instances`, sorted by token.
     tokens: Vec<(u32, usize)>,
     replication_factor: usize,
@@ -98,7 +99,8 @@ pub struct Ring {
 impl Ring {
     /// Builds the ring from a descriptor (tombstones are ignored).
     pub fn new(desc: RingDesc, cfg: &RingConfig) -> Ring {
-        let instances: Vec<InstanceDesc> = desc.live_instances().cloned().collect();
+        let instances: Vec<Arc<InstanceDesc>> =
+            desc.live_instances().cloned().map(Arc::new).collect();
         let mut tokens: Vec<(u32, usize)> = instances
             .iter()
             .enumerate()
@@ -122,7 +124,7 @@ impl Ring {
     }
 
     /// Live instances, ordered by id.
-    pub fn instances(&self) -> &[InstanceDesc] {
+    pub fn instances(&self) -> &[Arc<InstanceDesc>] {
         &self.instances
     }
 
@@ -152,6 +154,7 @@ impl Ring {
         self.instances
             .iter()
             .filter(|i| i.is_healthy(op, self.heartbeat_timeout, now))
+            .map(|i| i.as_ref())
             .collect()
     }
 
@@ -170,12 +173,13 @@ impl Ring {
     }
 
     /// Walks clockwise from `key` collecting distinct instances (dskit's `Get`).
-    fn walk(&self, key: u32, op: Operation) -> Vec<&InstanceDesc> {
+    fn walk(&self, key: u32, op: Operation) -> Vec<&Arc<InstanceDesc>> {
         let mut wanted = self.replication_factor.min(self.instances.len());
         let start = self.search(key);
-        let mut seen: HashSet<usize> = HashSet::new();
-        let mut zones: HashSet<&str> = HashSet::new();
-        let mut out = Vec::with_capacity(wanted + 1);
+        // A handful of entries at most: linear scans beat hashing here.
+        let mut seen: Vec<usize> = Vec::with_capacity(wanted + 2);
+        let mut zones: Vec<&str> = Vec::new();
+        let mut out = Vec::with_capacity(wanted + 2);
         for i in 0..self.tokens.len() {
             if out.len() >= wanted {
                 break;
@@ -186,14 +190,14 @@ impl Ring {
             }
             let inst = &self.instances[idx];
             let zone = inst.zone.as_deref().unwrap_or("");
-            if self.zone_awareness && !zone.is_empty() && zones.contains(zone) {
+            if self.zone_awareness && !zone.is_empty() && zones.contains(&zone) {
                 continue;
             }
-            seen.insert(idx);
+            seen.push(idx);
             if op.extends_on(inst.state) {
                 wanted += 1;
             } else if self.zone_awareness && !zone.is_empty() {
-                zones.insert(zone);
+                zones.push(zone);
             }
             out.push(inst);
         }
@@ -203,13 +207,13 @@ impl Ring {
     /// Drops unhealthy instances and computes the tolerated errors (dskit's `Filter`).
     fn filter(
         &self,
-        candidates: Vec<&InstanceDesc>,
+        candidates: Vec<&Arc<InstanceDesc>>,
         op: Operation,
         now_ms: i64,
     ) -> Result<ReplicationSet> {
         let rf = self.replication_factor.max(candidates.len());
         let min_success = quorum(rf);
-        let (healthy, unhealthy): (Vec<&InstanceDesc>, Vec<&InstanceDesc>) = candidates
+        let (healthy, unhealthy): (Vec<_>, Vec<_>) = candidates
             .into_iter()
             .partition(|i| i.is_healthy(op, self.heartbeat_timeout, now_ms));
         if healthy.len() < min_success {
@@ -240,7 +244,7 @@ impl Ring {
     /// failures minus the instances already unhealthy.
     pub fn all_healthy(&self, op: Operation) -> Result<ReplicationSet> {
         let now = now_ms();
-        let healthy: Vec<InstanceDesc> = self
+        let healthy: Vec<Arc<InstanceDesc>> = self
             .instances
             .iter()
             .filter(|i| i.is_healthy(op, self.heartbeat_timeout, now))
@@ -278,7 +282,7 @@ impl Ring {
         (0..self.tokens.len())
             .map(|i| &self.instances[self.tokens[(start + i) % self.tokens.len()].1])
             .find(|inst| inst.is_healthy(Operation::Write, self.heartbeat_timeout, now))
-            .cloned()
+            .map(|inst| inst.as_ref().clone())
     }
 
     /// The id of the instance whose token range holds `key` (primary owner,
