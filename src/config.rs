@@ -26,6 +26,8 @@ pub struct Config {
     /// distributor's keys) plus the query limits below.
     pub limits_config: serde_yaml::Value,
     pub querier: QuerierSection,
+    /// Alerting and recording rules (Loki's `ruler:` keys).
+    pub ruler: sluice_ruler::RulerConfig,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             storage_config: StorageSection::default(),
             limits_config: serde_yaml::Value::Mapping(Default::default()),
             querier: QuerierSection::default(),
+            ruler: sluice_ruler::RulerConfig::default(),
         }
     }
 }

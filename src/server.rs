@@ -37,6 +37,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         engine: engine_limits.0,
     };
     let querier = Querier::new(store.clone(), slot.clone(), qcfg);
+    let ruler = start_ruler(&cfg, &querier);
     let app = Arc::new(App {
         cfg: cfg.clone(),
         distributor,
@@ -58,6 +59,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             auth_enabled: cfg.auth_enabled,
             tail: slot.tail(),
         })))
+        .merge(ruler)
         .fallback(|| async { error_response(404, "404 page not found") })
         .layer(DefaultBodyLimit::max(cfg.server.max_request_body_size));
 
@@ -131,6 +133,25 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     tracing::info!("bye");
     Ok(())
+}
+
+/// The ruler over `ruler.storage.local.directory` (default
+/// `<path_prefix>/rules`), evaluating with the querier; returns its API
+/// routes (none when `ruler.enabled` or `ruler.enable_api` is false).
+fn start_ruler(cfg: &Config, querier: &Querier) -> Router {
+    if !cfg.ruler.enabled {
+        return Router::new();
+    }
+    let dir = cfg.ruler.rules_dir(&cfg.common.path_prefix);
+    let ruler = sluice_ruler::Ruler::new(cfg.ruler.clone(), dir, Arc::new(querier.clone()));
+    ruler.start();
+    if !cfg.ruler.enable_api {
+        return Router::new();
+    }
+    sluice_ruler::api::routes(Arc::new(sluice_ruler::api::ApiState {
+        ruler,
+        auth_enabled: cfg.auth_enabled,
+    }))
 }
 
 async fn shutdown_signal() {
