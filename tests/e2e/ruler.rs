@@ -82,6 +82,7 @@ fn start_alertmanager(dir: &Path) -> Proc {
 
 fn start_prometheus(dir: &Path) -> Proc {
     require(PROMETHEUS);
+    std::fs::create_dir_all(dir).unwrap();
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, "global:\n  scrape_interval: 1m\n").unwrap();
     let port = free_port();
