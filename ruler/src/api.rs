@@ -56,8 +56,9 @@ pub fn routes(state: Arc<ApiState>) -> Router {
     r.with_state(state)
 }
 
-pub(crate) fn tenant_of(st: &ApiState, headers: &HeaderMap) -> Result<String, Response> {
-    tenant(headers, st.auth_enabled).map_err(|(code, msg)| error_response(code.as_u16(), &msg))
+pub(crate) fn tenant_of(st: &ApiState, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    tenant(headers, st.auth_enabled)
+        .map_err(|(code, msg)| Box::new(error_response(code.as_u16(), &msg)))
 }
 
 fn yaml<T: serde::Serialize>(v: &T) -> Response {
@@ -83,7 +84,7 @@ fn err(e: Error) -> Response {
 async fn list_all(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let all = st.ruler.namespaces(&tenant);
     if all.is_empty() {
@@ -99,7 +100,7 @@ async fn get_namespace(
 ) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut all = st.ruler.namespaces(&tenant);
     match all.remove(&namespace) {
@@ -115,7 +116,7 @@ async fn get_group(
 ) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let found: Option<RuleGroup> = st
         .ruler
@@ -155,7 +156,7 @@ async fn post_group(
 ) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let text = match std::str::from_utf8(&body) {
         Ok(t) => t,
@@ -178,7 +179,7 @@ async fn delete_group(
 ) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     change(&st, move |r| {
         r.store().delete_group(&tenant, &namespace, &group)
@@ -193,7 +194,7 @@ async fn delete_namespace(
 ) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     change(&st, move |r| {
         r.store().delete_namespace(&tenant, &namespace)

@@ -123,6 +123,9 @@ impl Drop for Running {
     }
 }
 
+/// Loaded groups by (tenant, namespace).
+type Namespaces = BTreeMap<(String, String), Vec<Arc<Group>>>;
+
 /// The ruler service. Cheap to clone.
 #[derive(Clone)]
 pub struct Ruler {
@@ -138,7 +141,7 @@ struct Inner {
     remote: RemoteWriter,
     tctx: TemplateContext,
     /// Namespaces as last loaded successfully.
-    namespaces: Mutex<BTreeMap<(String, String), Vec<Arc<Group>>>>,
+    namespaces: Mutex<Namespaces>,
     running: Mutex<BTreeMap<GroupKey, Running>>,
     signature: Mutex<Option<Signature>>,
 }

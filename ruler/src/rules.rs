@@ -196,10 +196,12 @@ fn validate_rule(r: &RuleDef) -> Result<Rule, String> {
     }
     match sluice_logql::parser::parse_expr(&r.expr) {
         Ok(Expr::Sample(_)) => {}
-        Ok(Expr::Log(_)) => return Err(format!(
+        Ok(Expr::Log(_)) => {
+            return Err(format!(
             "expr: {:?} is a log query; rules need a metric query (e.g. count_over_time(...[5m]))",
             r.expr
-        )),
+        ))
+        }
         Err(e) => return Err(format!("expr: {e}")),
     }
     for k in r.labels.keys() {

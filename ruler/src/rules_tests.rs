@@ -3,8 +3,7 @@ use super::*;
 
 fn err_of(yaml: &str) -> String {
     parse_file("rules/fake/ns.yaml", yaml)
-        .err()
-        .expect("rejected")
+        .expect_err("rejected")
         .to_string()
 }
 

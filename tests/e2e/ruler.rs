@@ -55,7 +55,10 @@ fn wait_ready(client: &reqwest::blocking::Client, url: &str, what: &str) {
                 return;
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "{what} not ready at {url}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{what} not ready at {url}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -64,7 +67,11 @@ fn start_alertmanager(dir: &Path) -> Proc {
     require(ALERTMANAGER);
     std::fs::create_dir_all(dir.join("am")).unwrap();
     let cfg = dir.join("alertmanager.yml");
-    std::fs::write(&cfg, "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
     let port = free_port();
     let child = Command::new(ALERTMANAGER)
         .arg(format!("--config.file={}", cfg.display()))
@@ -75,7 +82,10 @@ fn start_alertmanager(dir: &Path) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("start alertmanager");
-    let p = Proc { child, url: format!("http://127.0.0.1:{port}") };
+    let p = Proc {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     wait_ready(&reqwest::blocking::Client::new(), &p.url, "alertmanager");
     p
 }
@@ -88,20 +98,29 @@ fn start_prometheus(dir: &Path) -> Proc {
     let port = free_port();
     let child = Command::new(PROMETHEUS)
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-remote-write-receiver")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus");
-    let p = Proc { child, url: format!("http://127.0.0.1:{port}") };
+    let p = Proc {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     wait_ready(&reqwest::blocking::Client::new(), &p.url, "prometheus");
     p
 }
 
 fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
 }
 
 fn write_rules(data: &Path, tenant: &str, file: &str, yaml: &str) {
@@ -111,14 +130,22 @@ fn write_rules(data: &Path, tenant: &str, file: &str, yaml: &str) {
 }
 
 fn push_lines(s: &Server, lines: &[(i64, String)]) {
-    let values: Vec<Value> = lines.iter().map(|(ts, l)| json!([ts.to_string(), l])).collect();
+    let values: Vec<Value> = lines
+        .iter()
+        .map(|(ts, l)| json!([ts.to_string(), l]))
+        .collect();
     let r = s.push_json(&json!({"streams": [{"stream": {"app": "api"}, "values": values}]}));
     assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
 }
 
 /// The alerts Alertmanager holds that are still active (not yet ended).
 fn am_alerts(client: &reqwest::blocking::Client, am: &Proc) -> Vec<Value> {
-    let v: Value = client.get(format!("{}/api/v2/alerts", am.url)).send().unwrap().json().unwrap();
+    let v: Value = client
+        .get(format!("{}/api/v2/alerts", am.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     v.as_array()
         .unwrap()
         .iter()
@@ -134,7 +161,10 @@ fn am_alerts(client: &reqwest::blocking::Client, am: &Proc) -> Vec<Value> {
 /// Now as RFC3339 in UTC, comparable as a string with Alertmanager's
 /// timestamps (both `YYYY-MM-DDTHH:MM:SS...Z`).
 fn chrono_now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // civil-from-days (Howard Hinnant's algorithm)
     let z = days + 719_468;
@@ -156,7 +186,10 @@ fn chrono_now() -> String {
 
 fn sluice_alert_state(s: &Server) -> String {
     let v = s.get_json("/prometheus/api/v1/rules", &[]);
-    v["data"]["groups"][0]["rules"][0]["state"].as_str().unwrap_or("").to_string()
+    v["data"]["groups"][0]["rules"][0]["state"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// `sum(count_over_time({app="api"} |= "error" [1m])) > 5` with `for: 30s`:
@@ -211,7 +244,11 @@ fn alert_fires_into_alertmanager_and_resolves() {
                     [(now_ns() - 50_000_000_000).to_string(), format!("level=error msg=\"boom {n}\"")],
                     [(now_ns() - 50_000_000_000 + 1).to_string(), format!("level=info msg=\"fine {n}\"")],
                 ]}]});
-                let r = http.post(format!("{url}/loki/api/v1/push")).json(&body).send().unwrap();
+                let r = http
+                    .post(format!("{url}/loki/api/v1/push"))
+                    .json(&body)
+                    .send()
+                    .unwrap();
                 assert_eq!(r.status().as_u16(), 204);
                 std::thread::sleep(Duration::from_millis(200));
             }
@@ -224,19 +261,28 @@ fn alert_fires_into_alertmanager_and_resolves() {
         if sluice_alert_state(&s) == "pending" {
             break t0.elapsed();
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "alert never went pending");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "alert never went pending"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let alerts = s.get_json("/prometheus/api/v1/alerts", &[]);
     assert_eq!(alerts["data"]["alerts"][0]["state"], "pending", "{alerts}");
-    assert!(am_alerts(&client, &am).is_empty(), "a pending alert must not be sent");
+    assert!(
+        am_alerts(&client, &am).is_empty(),
+        "a pending alert must not be sent"
+    );
 
     // firing after `for`, in Alertmanager with labels and annotations
     let alert = loop {
         if let Some(a) = am_alerts(&client, &am).into_iter().next() {
             break a;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "alert never reached alertmanager");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "alert never reached alertmanager"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     let fired_after = t0.elapsed() - pending_at;
@@ -255,7 +301,10 @@ fn alert_fires_into_alertmanager_and_resolves() {
         .parse()
         .unwrap();
     assert!(count > 5.0, "{summary}");
-    assert!(alert["annotations"]["human"].as_str().unwrap().starts_with("about "));
+    assert!(alert["annotations"]["human"]
+        .as_str()
+        .unwrap()
+        .starts_with("about "));
     assert_eq!(sluice_alert_state(&s), "firing");
 
     // errors stop: the alert resolves in Sluice and in Alertmanager
@@ -266,7 +315,10 @@ fn alert_fires_into_alertmanager_and_resolves() {
         if am_alerts(&client, &am).is_empty() {
             break;
         }
-        assert!(stopped.elapsed() < Duration::from_secs(30), "alert never resolved in alertmanager");
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "alert never resolved in alertmanager"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(sluice_alert_state(&s), "inactive");
@@ -326,7 +378,10 @@ fn recording_rule_samples_reach_prometheus() {
                 break r;
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "no recorded samples in prometheus: {v}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no recorded samples in prometheus: {v}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     };
     assert_eq!(result.len(), 1);
@@ -371,13 +426,23 @@ fn ruler_api_round_trips_a_group() {
     let r = post("team-a", GROUP);
     assert_eq!(r.status().as_u16(), 202);
     assert_eq!(r.json::<Value>().unwrap()["status"], "success");
-    assert!(data.join("rules/fake/team-a").exists(), "stored in the rules directory");
+    assert!(
+        data.join("rules/fake/team-a").exists(),
+        "stored in the rules directory"
+    );
 
     let want: serde_yaml::Value = serde_yaml::from_str(GROUP).unwrap();
     let (status, body) = s.get("/loki/api/v1/rules/team-a/api", &[]);
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_yaml::from_str::<serde_yaml::Value>(&body).unwrap(), want);
-    for path in ["/loki/api/v1/rules", "/loki/api/v1/rules/team-a", "/api/prom/rules/team-a"] {
+    assert_eq!(
+        serde_yaml::from_str::<serde_yaml::Value>(&body).unwrap(),
+        want
+    );
+    for path in [
+        "/loki/api/v1/rules",
+        "/loki/api/v1/rules/team-a",
+        "/api/prom/rules/team-a",
+    ] {
         let (status, body) = s.get(path, &[]);
         assert_eq!(status, 200, "{path}: {body}");
         let v: serde_yaml::Value = serde_yaml::from_str(&body).unwrap();
@@ -393,7 +458,10 @@ fn ruler_api_round_trips_a_group() {
         if g["rules"][0]["health"] == "ok" && g["rules"][1]["health"] == "ok" {
             break g;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "group never evaluated: {v}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "group never evaluated: {v}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(g["name"], "api");
@@ -411,17 +479,35 @@ fn ruler_api_round_trips_a_group() {
     assert!(alerting["evaluationTime"].is_number());
     let recording = &g["rules"][1];
     assert_eq!(recording["type"], "recording");
-    assert_eq!(recording["query"], "sum(count_over_time({app=\"api\"}[1m]))");
+    assert_eq!(
+        recording["query"],
+        "sum(count_over_time({app=\"api\"}[1m]))"
+    );
     let only_rec = s.get_json("/prometheus/api/v1/rules", &[("type", "record".into())]);
-    assert_eq!(only_rec["data"]["groups"][0]["rules"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        only_rec["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // a bad group is refused with the rule named, and changes nothing
-    let r = post("team-a", "name: api\nrules:\n  - alert: Broken\n    expr: 'sum(rate({app=\"api\"}[1m]) >'\n");
+    let r = post(
+        "team-a",
+        "name: api\nrules:\n  - alert: Broken\n    expr: 'sum(rate({app=\"api\"}[1m]) >'\n",
+    );
     assert_eq!(r.status().as_u16(), 400);
     let text = r.text().unwrap();
-    assert!(text.contains("group \"api\"") && text.contains("rule \"Broken\""), "{text}");
+    assert!(
+        text.contains("group \"api\"") && text.contains("rule \"Broken\""),
+        "{text}"
+    );
     let (_, body) = s.get("/loki/api/v1/rules/team-a/api", &[]);
-    assert_eq!(serde_yaml::from_str::<serde_yaml::Value>(&body).unwrap(), want);
+    assert_eq!(
+        serde_yaml::from_str::<serde_yaml::Value>(&body).unwrap(),
+        want
+    );
 
     let r = s
         .client

@@ -31,7 +31,7 @@ pub(super) async fn rules(
 ) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let kind = q.kind.as_deref().unwrap_or("");
     if !["", "alert", "record"].contains(&kind) {
@@ -52,7 +52,7 @@ pub(super) async fn rules(
 pub(super) async fn alerts(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let alerts: Vec<Value> = st
         .ruler
