@@ -48,6 +48,49 @@ pub struct RulerConfig {
     pub enable_sharding: bool,
     /// Recording rules' samples to Prometheus remote_write endpoints.
     pub remote_write: RemoteWriteConfig,
+    /// HTTP client settings for Alertmanager (basic auth or a bearer token).
+    pub alertmanager_client: AlertmanagerClientConfig,
+    /// Comma-separated tenants whose rules are evaluated (empty: all).
+    pub enabled_tenants: String,
+    /// Comma-separated tenants whose rules are not evaluated.
+    pub disabled_tenants: String,
+    /// Accepted for compatibility, not used: Sluice restores no alert
+    /// state across restarts (`for_outage_tolerance`, `for_grace_period`),
+    /// has a fixed Alertmanager list and no ruler WAL.
+    #[serde(with = "duration")]
+    pub for_outage_tolerance: Duration,
+    #[serde(with = "duration")]
+    pub for_grace_period: Duration,
+    #[serde(with = "duration")]
+    pub alertmanager_refresh_interval: Duration,
+    #[serde(with = "duration")]
+    pub flush_period: Duration,
+    pub datasource_uid: String,
+    pub query_stats_enabled: bool,
+    pub sharding_strategy: String,
+    pub sharding_algo: String,
+    /// Loki's ruler ring, WAL and evaluation-mode blocks: accepted as
+    /// written, not used.
+    #[serde(skip_serializing_if = "serde_yaml::Value::is_null")]
+    pub ring: serde_yaml::Value,
+    #[serde(skip_serializing_if = "serde_yaml::Value::is_null")]
+    pub wal: serde_yaml::Value,
+    #[serde(skip_serializing_if = "serde_yaml::Value::is_null")]
+    pub wal_cleaner: serde_yaml::Value,
+    #[serde(skip_serializing_if = "serde_yaml::Value::is_null")]
+    pub evaluation: serde_yaml::Value,
+}
+
+/// `ruler.alertmanager_client`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertmanagerClientConfig {
+    pub basic_auth_username: String,
+    pub basic_auth_password: String,
+    /// Authorization scheme for `credentials` (default `Bearer`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub credentials: String,
 }
 
 impl Default for RulerConfig {
@@ -68,6 +111,21 @@ impl Default for RulerConfig {
             enable_api: true,
             enable_sharding: false,
             remote_write: RemoteWriteConfig::default(),
+            alertmanager_client: AlertmanagerClientConfig::default(),
+            enabled_tenants: String::new(),
+            disabled_tenants: String::new(),
+            for_outage_tolerance: Duration::from_secs(3600),
+            for_grace_period: Duration::from_secs(600),
+            alertmanager_refresh_interval: Duration::from_secs(60),
+            flush_period: Duration::from_secs(60),
+            datasource_uid: String::new(),
+            query_stats_enabled: false,
+            sharding_strategy: "default".into(),
+            sharding_algo: "by-group".into(),
+            ring: serde_yaml::Value::Null,
+            wal: serde_yaml::Value::Null,
+            wal_cleaner: serde_yaml::Value::Null,
+            evaluation: serde_yaml::Value::Null,
         }
     }
 }
@@ -83,6 +141,20 @@ impl RulerConfig {
         } else {
             path_prefix.join("rules")
         }
+    }
+
+    /// Whether `tenant`'s rules are evaluated here
+    /// (`enabled_tenants`/`disabled_tenants`).
+    pub fn tenant_allowed(&self, tenant: &str) -> bool {
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect()
+        };
+        let enabled = list(&self.enabled_tenants);
+        (enabled.is_empty() || enabled.iter().any(|t| t == tenant))
+            && !list(&self.disabled_tenants).iter().any(|t| t == tenant)
     }
 
     /// The Alertmanager base URLs, without trailing slashes.
@@ -277,5 +349,72 @@ pub mod duration {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn loki_ruler_block_parses() {
+        let cfg: RulerConfig = serde_yaml::from_str(
+            r#"
+storage:
+  type: local
+  local:
+    directory: /loki/rules
+rule_path: /tmp/scratch
+alertmanager_url: http://am1:9093/, http://am2:9093
+enable_api: true
+evaluation_interval: 15s
+poll_interval: 10s
+resend_delay: 30s
+external_url: http://grafana
+enabled_tenants: a,b
+disabled_tenants: b
+ring:
+  kvstore:
+    store: inmemory
+wal:
+  dir: /loki/ruler-wal
+remote_write:
+  enabled: true
+  client:
+    url: http://prom:9090/api/v1/write
+  clients:
+    other:
+      url: http://m:8428/api/v1/write
+      remote_timeout: 5s
+      headers:
+        X-Foo: bar
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.rules_dir(std::path::Path::new("/data")),
+            PathBuf::from("/loki/rules")
+        );
+        assert_eq!(
+            cfg.alertmanager_urls(),
+            vec!["http://am1:9093", "http://am2:9093"]
+        );
+        assert_eq!(cfg.evaluation_interval, Duration::from_secs(15));
+        assert_eq!(cfg.resend_delay, Duration::from_secs(30));
+        let eps = cfg.remote_write.endpoints();
+        assert_eq!(eps.len(), 2);
+        assert_eq!(eps[1].remote_timeout, Duration::from_secs(5));
+        assert!(cfg.tenant_allowed("a") && !cfg.tenant_allowed("b") && !cfg.tenant_allowed("c"));
+        assert_eq!(
+            RulerConfig::default().rules_dir(std::path::Path::new("/data")),
+            PathBuf::from("/data/rules")
+        );
+        let bad = serde_yaml::from_str::<RulerConfig>("evaluation_intervall: 1m").unwrap_err();
+        assert!(bad.to_string().contains("evaluation_intervall"), "{bad}");
+        assert_eq!(
+            duration::format_duration(Duration::from_millis(5_400_500)),
+            "1h30m500ms"
+        );
     }
 }

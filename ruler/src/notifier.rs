@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
 use crate::alert::Notification;
+use crate::config::{AlertmanagerClientConfig, RulerConfig};
 use crate::metrics;
 
 const MAX_BATCH: usize = 64;
@@ -24,6 +25,7 @@ pub struct Notifier {
 
 struct Inner {
     urls: Vec<String>,
+    auth: AlertmanagerClientConfig,
     capacity: usize,
     generator_url: String,
     queue: Mutex<VecDeque<Value>>,
@@ -33,16 +35,13 @@ struct Inner {
 impl Notifier {
     /// Starts the sender (inside a tokio runtime); with no URLs alerts are
     /// only kept in the ruler's state.
-    pub fn start(
-        urls: Vec<String>,
-        capacity: usize,
-        timeout: Duration,
-        generator_url: String,
-    ) -> Self {
+    pub fn start(cfg: &RulerConfig) -> Self {
+        let timeout = cfg.notification_timeout;
         let inner = Arc::new(Inner {
-            urls,
-            capacity: capacity.max(1),
-            generator_url,
+            urls: cfg.alertmanager_urls(),
+            auth: cfg.alertmanager_client.clone(),
+            capacity: cfg.notification_queue_capacity.max(1),
+            generator_url: cfg.external_url.clone(),
             queue: Mutex::new(VecDeque::new()),
             ready: Notify::new(),
         });
@@ -110,9 +109,18 @@ async fn send_loop(inner: Arc<Inner>, timeout: Duration) {
         let sends = inner.urls.iter().map(|url| {
             let http = &http;
             let body = &body;
+            let inner = &inner;
             async move {
                 let endpoint = format!("{url}/api/v2/alerts");
-                match http.post(&endpoint).json(body).send().await {
+                let mut req = http.post(&endpoint).json(body);
+                let auth = &inner.auth;
+                if !auth.basic_auth_username.is_empty() {
+                    req = req.basic_auth(&auth.basic_auth_username, Some(&auth.basic_auth_password));
+                } else if !auth.credentials.is_empty() {
+                    let scheme = if auth.kind.is_empty() { "Bearer" } else { &auth.kind };
+                    req = req.header("Authorization", format!("{scheme} {}", auth.credentials));
+                }
+                match req.send().await {
                     Ok(r) if r.status().is_success() => metrics::ALERTS_SENT.inc_by(n),
                     Ok(r) => {
                         let status = r.status().as_u16();

@@ -154,12 +154,7 @@ impl Ruler {
         rules_dir: std::path::PathBuf,
         engine: Arc<dyn QueryEngine>,
     ) -> Self {
-        let notifier = Notifier::start(
-            cfg.alertmanager_urls(),
-            cfg.notification_queue_capacity,
-            cfg.notification_timeout,
-            cfg.external_url.clone(),
-        );
+        let notifier = Notifier::start(&cfg);
         let remote = RemoteWriter::start(
             cfg.remote_write.endpoints(),
             cfg.remote_write.add_org_id_header,
@@ -268,7 +263,8 @@ impl Ruler {
         let mut running = self.inner.running.lock();
         let mut next = BTreeMap::new();
         for (key, group) in wanted {
-            let owned = ownership.owns(&key.tenant, &key.namespace, &key.group);
+            let owned = self.inner.cfg.tenant_allowed(&key.tenant)
+                && ownership.owns(&key.tenant, &key.namespace, &key.group);
             let prev = running.remove(&key);
             if let Some(p) = &prev {
                 if p.group.source == group.source && p.task.is_some() == owned {
