@@ -108,8 +108,9 @@ fn parse_go_float(s: &str) -> Option<f64> {
     }
 }
 
+/// Seconds to a time at millisecond precision (Prometheus's `model.Time`).
 fn to_time(v: f64) -> GoTime {
-    GoTime::from_unix_nanos((v * 1e9) as i64)
+    GoTime::from_unix_nanos((v * 1e3).round() as i64 * 1_000_000)
 }
 
 /// `fmt.Sprintf("%.4g<suffix>", v)`.
@@ -229,6 +230,7 @@ fn strip_domain(hp: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -266,6 +268,39 @@ mod tests {
         for (v, want) in cases {
             assert_eq!(humanize_duration(v), want, "{v}");
         }
+    }
+
+    #[test]
+    fn rule_templates_call_prometheus_functions() {
+        use crate::template::{DotValue, Template, TemplateData};
+        struct NoLabels;
+        impl TemplateData for NoLabels {
+            fn label(&self, _: &str) -> Option<&str> {
+                None
+            }
+            fn line(&self) -> &str {
+                ""
+            }
+            fn timestamp_ns(&self) -> i64 {
+                0
+            }
+        }
+        let render = |src: &str| {
+            let t = Template::parse_prometheus("t", src).unwrap();
+            let mut out = String::new();
+            let dot = DotValue::Map(vec![("Value".into(), DotValue::Float(0.5))]);
+            t.render_with_dot(&NoLabels, &dot, &mut out).unwrap();
+            out
+        };
+        assert_eq!(
+            render("{{ humanizeTimestamp 1435065584.128 }}"),
+            "2015-06-23 13:19:44.128 +0000 UTC"
+        );
+        assert_eq!(render("{{ .Value | humanizePercentage }}"), "50%");
+        assert_eq!(render("{{ \"1h\" | parseDuration }}"), "3600");
+        assert_eq!(render("{{ (args 1 \"x\").arg1 }}"), "x");
+        // Loki's line_format does not see them
+        assert!(Template::parse("{{ humanize 1 }}").is_err());
     }
 
     #[test]
