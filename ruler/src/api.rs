@@ -13,12 +13,11 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
 use sluice_querier::http::{error_response, tenant};
 
 use crate::error::Error;
@@ -201,12 +200,3 @@ async fn delete_namespace(
     })
     .await
 }
-
-/// `?type=alert|record` of `/prometheus/api/v1/rules`.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct RulesQuery {
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-}
-
-pub(crate) type RulesParams = Query<RulesQuery>;

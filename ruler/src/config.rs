@@ -86,11 +86,18 @@ pub struct RulerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AlertmanagerClientConfig {
     pub basic_auth_username: String,
+    #[serde(serialize_with = "secret")]
     pub basic_auth_password: String,
     /// Authorization scheme for `credentials` (default `Bearer`).
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(serialize_with = "secret")]
     pub credentials: String,
+}
+
+/// Secrets show as `<secret>` in `/config`, as Loki shows them.
+fn secret<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if v.is_empty() { "" } else { "<secret>" })
 }
 
 impl Default for RulerConfig {
@@ -270,6 +277,7 @@ impl Default for RemoteWriteClient {
 #[serde(default, deny_unknown_fields)]
 pub struct BasicAuth {
     pub username: String,
+    #[serde(serialize_with = "secret")]
     pub password: String,
 }
 

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use sluice_logql::time::format_rfc3339;
 
-use super::{tenant_of, ApiState, RulesParams};
+use super::{tenant_of, ApiState};
 use crate::alert::{Alert, AlertState};
 use crate::rules::RuleKind;
 use crate::GroupStatus;
@@ -24,16 +24,55 @@ fn ok(data: Value) -> Response {
         .into_response()
 }
 
+/// Filters of `/prometheus/api/v1/rules`: `type`, `rule_name[]`,
+/// `rule_group[]`, `file[]`, `exclude_alerts`.
+#[derive(Debug, Default)]
+struct RulesFilter {
+    kind: String,
+    names: Vec<String>,
+    groups: Vec<String>,
+    files: Vec<String>,
+    exclude_alerts: bool,
+}
+
+impl RulesFilter {
+    fn parse(query: Option<&str>) -> Self {
+        let mut f = RulesFilter::default();
+        let Some(q) = query else { return f };
+        let Ok(url) = reqwest::Url::parse(&format!("http://x/?{q}")) else {
+            return f;
+        };
+        for (k, v) in url.query_pairs() {
+            let v = v.into_owned();
+            match k.trim_end_matches("[]") {
+                "type" => f.kind = v,
+                "rule_name" => f.names.push(v),
+                "rule_group" => f.groups.push(v),
+                "file" => f.files.push(v),
+                "exclude_alerts" => f.exclude_alerts = v == "true",
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn wants_group(&self, g: &GroupStatus) -> bool {
+        (self.groups.is_empty() || self.groups.contains(&g.key.group))
+            && (self.files.is_empty() || self.files.contains(&g.key.namespace))
+    }
+}
+
 pub(super) async fn rules(
     State(st): State<Arc<ApiState>>,
     headers: HeaderMap,
-    q: RulesParams,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let kind = q.kind.as_deref().unwrap_or("");
+    let filter = RulesFilter::parse(query.as_deref());
+    let kind = filter.kind.as_str();
     if !["", "alert", "record"].contains(&kind) {
         return sluice_querier::http::error_response(
             400,
@@ -44,7 +83,9 @@ pub(super) async fn rules(
         .ruler
         .statuses(&tenant)
         .iter()
-        .map(|g| group_json(g, kind))
+        .filter(|g| filter.wants_group(g))
+        .map(|g| group_json(g, &filter))
+        .filter(|g| filter.names.is_empty() || g["rules"].as_array().is_some_and(|r| !r.is_empty()))
         .collect();
     ok(json!({ "groups": groups }))
 }
@@ -78,9 +119,13 @@ fn pairs(p: &[(String, String)]) -> Value {
 }
 
 /// A group in Prometheus's `RuleGroup` shape.
-pub fn group_json(g: &GroupStatus, kind: &str) -> Value {
+fn group_json(g: &GroupStatus, filter: &RulesFilter) -> Value {
+    let kind = filter.kind.as_str();
     let mut rules = Vec::new();
     for (rule, st) in g.group.rules.iter().zip(&g.rules) {
+        if !filter.names.is_empty() && !filter.names.contains(&rule.name) {
+            continue;
+        }
         let raw = pairs(&rule.raw_labels);
         let mut v = match &rule.kind {
             RuleKind::Alerting {
@@ -99,7 +144,7 @@ pub fn group_json(g: &GroupStatus, kind: &str) -> Value {
                     .alerts
                     .active
                     .values()
-                    .filter(|a| a.state != AlertState::Inactive)
+                    .filter(|a| a.state != AlertState::Inactive && !filter.exclude_alerts)
                     .map(alert_json)
                     .collect();
                 json!({
@@ -182,6 +227,19 @@ pub fn go_float_e(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_filters_parse() {
+        let f = RulesFilter::parse(Some(
+            "type=alert&rule_name[]=A&rule_name%5B%5D=B&file[]=ns%2F1&rule_group=g&exclude_alerts=true",
+        ));
+        assert_eq!(f.kind, "alert");
+        assert_eq!(f.names, vec!["A", "B"]);
+        assert_eq!(f.files, vec!["ns/1"]);
+        assert_eq!(f.groups, vec!["g"]);
+        assert!(f.exclude_alerts);
+        assert!(RulesFilter::parse(None).names.is_empty());
+    }
 
     #[test]
     fn floats_like_go() {
