@@ -143,6 +143,67 @@ async fn send_loop(inner: Arc<Inner>, timeout: Duration) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn posts_to_every_alertmanager_v2_api() {
+        use axum::http::HeaderMap;
+        type Seen = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
+        let seen: Seen = Arc::default();
+        let mut urls = Vec::new();
+        for name in ["am1", "am2"] {
+            let seen = seen.clone();
+            let app = axum::Router::new().route(
+                "/prefix/api/v2/alerts",
+                axum::routing::post(move |headers: HeaderMap, body: String| {
+                    let seen = seen.clone();
+                    async move {
+                        let auth = headers
+                            .get("authorization")
+                            .map(|v| v.to_str().unwrap().to_string());
+                        seen.lock().push((
+                            name.to_string(),
+                            auth,
+                            serde_json::from_str(&body).unwrap(),
+                        ));
+                        ""
+                    }
+                }),
+            );
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            urls.push(format!("http://{}/prefix/", l.local_addr().unwrap()));
+            tokio::spawn(async move { axum::serve(l, app).await });
+        }
+        let mut cfg = RulerConfig {
+            alertmanager_url: urls.join(","),
+            ..Default::default()
+        };
+        cfg.alertmanager_client.credentials = "tok".into();
+        let n = Notifier::start(&cfg);
+        let a = Notification {
+            labels: vec![("alertname".into(), "X".into())],
+            annotations: vec![],
+            starts_at: 0,
+            ends_at: 1,
+        };
+        n.send(&[a.clone(), a]);
+        for _ in 0..500 {
+            if seen.lock().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut seen = seen.lock().clone();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[0].0, "am1");
+        assert_eq!(seen[1].0, "am2");
+        for (_, auth, body) in &seen {
+            assert_eq!(auth.as_deref(), Some("Bearer tok"));
+            assert_eq!(body.as_array().unwrap().len(), 2, "one batch");
+            assert_eq!(body[0]["labels"]["alertname"], "X");
+        }
+    }
 
     #[test]
     fn postable_alert_shape() {

@@ -262,6 +262,106 @@ mod tests {
         assert_eq!(raw[0], 0x0a);
     }
 
+    /// A receiver that answers `statuses` in turn (then 204) and keeps
+    /// what it was sent.
+    async fn receiver(
+        statuses: Vec<u16>,
+    ) -> (
+        String,
+        Arc<Mutex<Vec<(u16, axum::http::HeaderMap, Vec<u8>)>>>,
+    ) {
+        use axum::http::{HeaderMap, StatusCode};
+        let seen: Arc<Mutex<Vec<(u16, HeaderMap, Vec<u8>)>>> = Arc::default();
+        let seen2 = seen.clone();
+        let app = axum::Router::new().route(
+            "/write",
+            axum::routing::post(move |headers: HeaderMap, body: bytes::Bytes| {
+                let seen = seen2.clone();
+                let statuses = statuses.clone();
+                async move {
+                    let mut s = seen.lock();
+                    let status = statuses.get(s.len()).copied().unwrap_or(204);
+                    s.push((status, headers, body.to_vec()));
+                    StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/write", l.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l, app).await });
+        (url, seen)
+    }
+
+    fn recorded(n: usize) -> Vec<Recorded> {
+        (0..n)
+            .map(|i| Recorded {
+                tenant: "team-a".into(),
+                labels: vec![("__name__".into(), "r".into()), ("i".into(), i.to_string())],
+                value: i as f64,
+                timestamp_ms: 1000,
+            })
+            .collect()
+    }
+
+    async fn wait_len<T>(v: &Mutex<Vec<T>>, n: usize) {
+        for _ in 0..500 {
+            if v.lock().len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("expected {n} requests, got {}", v.lock().len());
+    }
+
+    #[tokio::test]
+    async fn retries_server_errors_then_delivers() {
+        let (url, seen) = receiver(vec![503, 429]).await;
+        let mut client = RemoteWriteClient {
+            url,
+            ..Default::default()
+        };
+        client.queue_config.min_backoff = Duration::from_millis(5);
+        client.headers.insert("X-Extra".into(), "1".into());
+        let w = RemoteWriter::start(vec![client], true);
+        w.push(&recorded(3));
+        wait_len(&seen, 3).await;
+        let seen = seen.lock();
+        assert_eq!(
+            seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![503, 429, 204]
+        );
+        let (_, headers, body) = &seen[2];
+        assert_eq!(headers["content-encoding"], "snappy");
+        assert_eq!(headers["x-prometheus-remote-write-version"], "0.1.0");
+        assert_eq!(headers["content-type"], "application/x-protobuf");
+        assert_eq!(headers["x-scope-orgid"], "team-a");
+        assert_eq!(headers["x-extra"], "1");
+        let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+        let req = WriteRequest::decode(raw.as_slice()).unwrap();
+        assert_eq!(req.timeseries.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried() {
+        let (url, seen) = receiver(vec![400]).await;
+        let mut client = RemoteWriteClient {
+            url,
+            ..Default::default()
+        };
+        client.queue_config.min_backoff = Duration::from_millis(5);
+        let w = RemoteWriter::start(vec![client], false);
+        w.push(&recorded(1));
+        wait_len(&seen, 1).await;
+        w.push(&recorded(1));
+        wait_len(&seen, 2).await;
+        let seen = seen.lock();
+        assert_eq!(
+            seen[1].0, 204,
+            "the next batch went out; the refused one was not retried"
+        );
+        assert!(!seen[0].1.contains_key("x-scope-orgid"));
+    }
+
     #[tokio::test]
     async fn queue_is_bounded() {
         let mut client = RemoteWriteClient {
