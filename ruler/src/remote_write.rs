@@ -262,16 +262,13 @@ mod tests {
         assert_eq!(raw[0], 0x0a);
     }
 
+    type Received = Arc<Mutex<Vec<(u16, axum::http::HeaderMap, Vec<u8>)>>>;
+
     /// A receiver that answers `statuses` in turn (then 204) and keeps
     /// what it was sent.
-    async fn receiver(
-        statuses: Vec<u16>,
-    ) -> (
-        String,
-        Arc<Mutex<Vec<(u16, axum::http::HeaderMap, Vec<u8>)>>>,
-    ) {
+    async fn receiver(statuses: Vec<u16>) -> (String, Received) {
         use axum::http::{HeaderMap, StatusCode};
-        let seen: Arc<Mutex<Vec<(u16, HeaderMap, Vec<u8>)>>> = Arc::default();
+        let seen: Received = Arc::default();
         let seen2 = seen.clone();
         let app = axum::Router::new().route(
             "/write",
