@@ -242,8 +242,10 @@ impl Ruler {
         self.reconcile();
     }
 
-    /// Starts tasks for owned groups that are new or changed, stops the rest.
-    fn reconcile(&self) {
+    /// Starts tasks for owned groups that are new or changed and stops
+    /// the ones no longer owned; call it when the ownership's answers may
+    /// have changed (e.g. the ring changed). The poll loop calls it too.
+    pub fn reconcile(&self) {
         let wanted: Vec<(GroupKey, Arc<Group>)> = {
             let ns = self.inner.namespaces.lock();
             ns.iter()
