@@ -27,6 +27,8 @@ pub struct Config {
     /// distributor's keys) plus the query limits below.
     pub limits_config: serde_yaml::Value,
     pub querier: QuerierSection,
+    /// Alerting and recording rules (Loki's `ruler:` keys).
+    pub ruler: sluice_ruler::RulerConfig,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             storage_config: StorageSection::default(),
             limits_config: serde_yaml::Value::Mapping(Default::default()),
             querier: QuerierSection::default(),
+            ruler: sluice_ruler::RulerConfig::default(),
         }
     }
 }
@@ -102,6 +105,7 @@ pub struct Targets {
     pub ingester: bool,
     pub querier: bool,
     pub query_frontend: bool,
+    pub ruler: bool,
     /// `all`: every module in one process, talking in-process.
     pub all: bool,
 }
@@ -116,18 +120,20 @@ impl Targets {
                     t.distributor = true;
                     t.ingester = true;
                     t.querier = true;
+                    t.ruler = true;
                 }
                 "distributor" => t.distributor = true,
                 "ingester" => t.ingester = true,
                 "querier" => t.querier = true,
                 "query-frontend" => t.query_frontend = true,
+                "ruler" => t.ruler = true,
                 other => bail!(
-                    "unknown target {other:?}: use all, distributor, ingester, querier or query-frontend (comma-separated)"
+                    "unknown target {other:?}: use all, distributor, ingester, querier, query-frontend or ruler (comma-separated)"
                 ),
             }
         }
         if t == Targets::default() {
-            bail!("-target is empty: use all, distributor, ingester, querier or query-frontend");
+            bail!("-target is empty: use all, distributor, ingester, querier, query-frontend or ruler");
         }
         Ok(t)
     }

@@ -9,6 +9,7 @@ mod e2e {
     pub mod harness;
     mod otlp;
     mod push_query;
+    mod ruler;
     pub mod tail_client;
     mod tail_delay;
     mod tail_soak;

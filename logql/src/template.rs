@@ -31,6 +31,7 @@ mod literal;
 mod math;
 mod parse;
 mod printf;
+mod prom;
 mod strfuncs;
 mod time;
 mod timeparse;
@@ -85,6 +86,30 @@ pub trait TemplateData {
     }
 }
 
+/// A value standing for the template's dot in [`Template::render_with_dot`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum DotValue {
+    /// The label map of the [`TemplateData`] (Go's `map[string]string`).
+    Labels,
+    Str(String),
+    Float(f64),
+    /// A map from names to values (a struct's fields, for templates).
+    Map(Vec<(String, DotValue)>),
+}
+
+impl DotValue {
+    fn to_value(&self) -> value::Value<'static> {
+        match self {
+            DotValue::Labels => value::Value::Data,
+            DotValue::Str(s) => value::Value::owned(s.clone()),
+            DotValue::Float(f) => value::Value::Float(*f),
+            DotValue::Map(m) => value::Value::Map(std::rc::Rc::new(
+                m.iter().map(|(k, v)| (k.clone(), v.to_value())).collect(),
+            )),
+        }
+    }
+}
+
 /// A parsed template, ready to render many times (cheap to share: `Send + Sync`).
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -104,7 +129,19 @@ impl Template {
     /// `line_format` and `label` for `label_format`); the name appears in
     /// error messages.
     pub fn parse_named(name: &str, src: &str) -> Result<Template, TemplateError> {
-        match parse::parse(src) {
+        Self::parse_dialect(name, src, false)
+    }
+
+    /// Parses a rule template (alert labels and annotations): Loki's
+    /// functions plus Prometheus's (`humanize`, `humanizeDuration`,
+    /// `humanizePercentage`, `humanizeTimestamp`, `match`, `reReplaceAll`,
+    /// `toUpper`, `stripPort`, `args`, ...).
+    pub fn parse_prometheus(name: &str, src: &str) -> Result<Template, TemplateError> {
+        Self::parse_dialect(name, src, true)
+    }
+
+    fn parse_dialect(name: &str, src: &str, prometheus: bool) -> Result<Template, TemplateError> {
+        match parse::parse(src, prometheus) {
             Ok((root, defs)) => Ok(Template {
                 name: name.to_string(),
                 src: src.to_string(),
@@ -122,6 +159,27 @@ impl Template {
     /// Renders the template for one entry, appending to `out`. On error
     /// `out` is left as it was.
     pub fn render(&self, data: &dyn TemplateData, out: &mut String) -> Result<(), TemplateError> {
+        self.render_dot(data, value::Value::Data, out)
+    }
+
+    /// Renders with `dot` (and `$`) as the template's data instead of the
+    /// label map; [`DotValue::Labels`] inside it stands for `data`'s labels.
+    /// Rule templates use `{Labels, Value, ...}` as Prometheus does.
+    pub fn render_with_dot(
+        &self,
+        data: &dyn TemplateData,
+        dot: &DotValue,
+        out: &mut String,
+    ) -> Result<(), TemplateError> {
+        self.render_dot(data, dot.to_value(), out)
+    }
+
+    fn render_dot(
+        &self,
+        data: &dyn TemplateData,
+        dot: value::Value<'static>,
+        out: &mut String,
+    ) -> Result<(), TemplateError> {
         let start = out.len();
         let templates = exec::Templates {
             root_name: &self.name,
@@ -129,7 +187,8 @@ impl Template {
             defs: &self.defs,
         };
         let mut exec = exec::Exec::new(data, templates);
-        match exec.walk(&value::Value::Data, &self.root, out) {
+        exec.set_dollar(dot.clone());
+        match exec.walk(&dot, &self.root, out) {
             Ok(_) => Ok(()),
             Err(e) => {
                 out.truncate(start);

@@ -87,6 +87,11 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Sets `$`, the template's data (the label map unless set).
+    pub(crate) fn set_dollar(&mut self, v: Value<'a>) {
+        self.dollar = v;
+    }
+
     /// Walks a nested list (a block body or a template), counting nesting.
     fn walk_nested(
         &mut self,

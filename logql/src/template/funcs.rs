@@ -140,11 +140,56 @@ funcs! {
     "now" => Now(),
     "unixEpoch" => UnixEpoch(Time),
     "default" => Default(Any) ... Any,
+    // Prometheus's functions, for rule templates only (`prom.rs`).
+    "humanize" => Humanize(Any),
+    "humanize1024" => Humanize1024(Any),
+    "humanizeDuration" => HumanizeDuration(Any),
+    "humanizePercentage" => HumanizePercentage(Any),
+    "humanizeTimestamp" => HumanizeTimestamp(Any),
+    "toTime" => ToTime(Any),
+    "toUpper" => PromToUpper(Str),
+    "toLower" => PromToLower(Str),
+    "match" => Match(Str, Str),
+    "reReplaceAll" => ReReplaceAll(Str, Str, Str),
+    "safeHtml" => SafeHtml(Str),
+    "stripPort" => StripPort(Str),
+    "stripDomain" => StripDomain(Str),
+    "parseDuration" => ParseDuration(Str),
+    "args" => Args() ... Any,
 }
 
 impl Func {
-    pub(crate) fn lookup(name: &str) -> Option<Func> {
-        TABLE.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    /// The function called `name`; Prometheus's functions only when
+    /// `prometheus` is set (rule templates).
+    pub(crate) fn lookup(name: &str, prometheus: bool) -> Option<Func> {
+        TABLE
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+            .filter(|f| prometheus || !f.is_prometheus())
+    }
+
+    /// Functions only rule templates see (Prometheus's function map).
+    pub(crate) fn is_prometheus(self) -> bool {
+        use Func::*;
+        matches!(
+            self,
+            Humanize
+                | Humanize1024
+                | HumanizeDuration
+                | HumanizePercentage
+                | HumanizeTimestamp
+                | ToTime
+                | PromToUpper
+                | PromToLower
+                | Match
+                | ReReplaceAll
+                | SafeHtml
+                | StripPort
+                | StripDomain
+                | ParseDuration
+                | Args
+        )
     }
 
     pub(crate) fn name(self) -> &'static str {
@@ -383,6 +428,7 @@ pub(crate) fn call<'a>(
             Ok(v) => super::value::from_json(v),
             Err(_) => Value::Nil,
         },
+        f if f.is_prometheus() => super::prom::call(f, args)?,
         _ => strfuncs::call_string_func(f, args)?,
     };
     Ok(out)

@@ -40,13 +40,16 @@ struct Parser<'s> {
     action_line: usize,
     /// Templates named by `{{define}}` and `{{block}}`.
     defs: Vec<(String, Vec<Node>)>,
+    /// Prometheus's functions are callable (rule templates).
+    prometheus: bool,
 }
 
 /// Parsed source: the root nodes and the named templates it defines.
 pub(crate) type Parsed = (Vec<Node>, Vec<(String, Vec<Node>)>);
 
-/// Parses template source into its node list and named templates.
-pub(crate) fn parse(src: &str) -> PResult<Parsed> {
+/// Parses template source into its node list and named templates;
+/// `prometheus` adds Prometheus's functions to Loki's.
+pub(crate) fn parse(src: &str, prometheus: bool) -> PResult<Parsed> {
     let mut p = Parser {
         items: lex::lex(src),
         idx: 0,
@@ -56,6 +59,7 @@ pub(crate) fn parse(src: &str) -> PResult<Parsed> {
         line: 1,
         action_line: 0,
         defs: Vec::new(),
+        prometheus,
     };
     let mut root = Vec::new();
     while p.peek().typ != Tok::Eof {
@@ -484,7 +488,7 @@ impl<'s> Parser<'s> {
         let t = self.next_non_space();
         let pos = t.pos;
         Ok(Some(match t.typ {
-            Tok::Identifier => match Func::lookup(&t.val) {
+            Tok::Identifier => match Func::lookup(&t.val, self.prometheus) {
                 Some(func) => Arg::Func { pos, func },
                 None => {
                     return Err(self.err(format!(

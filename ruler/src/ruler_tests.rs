@@ -1,0 +1,124 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use super::*;
+use sluice_logql::labels::Labels;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Returns one sample per query and counts the queries.
+struct FakeEngine {
+    value: f64,
+    queries: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl QueryEngine for FakeEngine {
+    async fn instant(&self, _: &str, _: &str, ts: i64) -> Result<Vec<Sample>, String> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        Ok(vec![Sample {
+            metric: Labels::new(vec![("app".into(), "api".into())]),
+            ts,
+            value: self.value,
+        }])
+    }
+}
+
+struct OwnNone;
+
+impl GroupOwnership for OwnNone {
+    fn owns(&self, _: &str, _: &str, _: &str) -> bool {
+        false
+    }
+}
+
+const RULES: &str = "groups:\n- name: g\n  interval: 20ms\n  rules:\n  - alert: A\n    expr: 'sum(count_over_time({app=\"api\"}[1m])) > 5'\n";
+
+async fn wait_for(mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached");
+}
+
+#[tokio::test]
+async fn evaluates_owned_groups_and_reloads_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("fake")).unwrap();
+    std::fs::write(dir.path().join("fake/ns.yaml"), RULES).unwrap();
+    let engine = Arc::new(FakeEngine {
+        value: 7.0,
+        queries: AtomicUsize::new(0),
+    });
+    let cfg = RulerConfig {
+        poll_interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let ruler = Ruler::new(cfg, dir.path().to_path_buf(), engine.clone());
+    ruler.sync(false);
+    wait_for(|| {
+        ruler
+            .statuses("fake")
+            .first()
+            .is_some_and(|g| g.rules[0].alerts.state() == crate::alert::AlertState::Firing)
+    })
+    .await;
+    let st = &ruler.statuses("fake")[0];
+    assert_eq!(st.rules[0].health, Health::Ok);
+    assert_eq!(st.interval, Duration::from_millis(20));
+
+    // a bad edit is rejected and the old group keeps running
+    std::fs::write(
+        dir.path().join("fake/ns.yaml"),
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: 'nope('\n",
+    )
+    .unwrap();
+    ruler.sync(true);
+    assert_eq!(
+        ruler.namespaces("fake")["ns.yaml"][0].rules[0].expr,
+        "sum(count_over_time({app=\"api\"}[1m])) > 5"
+    );
+    let before = engine.queries.load(Ordering::SeqCst);
+    wait_for(|| engine.queries.load(Ordering::SeqCst) > before + 2).await;
+
+    // another ruler owns it: evaluation stops here
+    ruler.set_ownership(Arc::new(OwnNone));
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let stopped = engine.queries.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(engine.queries.load(Ordering::SeqCst), stopped);
+
+    // deleting the file removes the group
+    std::fs::remove_file(dir.path().join("fake/ns.yaml")).unwrap();
+    ruler.sync(false);
+    assert!(ruler.statuses("fake").is_empty());
+    assert!(ruler.namespaces("fake").is_empty());
+}
+
+#[tokio::test]
+async fn query_errors_mark_the_rule_unhealthy() {
+    struct Failing;
+    #[async_trait::async_trait]
+    impl QueryEngine for Failing {
+        async fn instant(&self, _: &str, _: &str, _: i64) -> Result<Vec<Sample>, String> {
+            Err("boom".into())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("t")).unwrap();
+    std::fs::write(dir.path().join("t/ns"), RULES).unwrap();
+    let ruler = Ruler::new(
+        RulerConfig::default(),
+        dir.path().to_path_buf(),
+        Arc::new(Failing),
+    );
+    ruler.sync(false);
+    wait_for(|| {
+        ruler
+            .statuses("t")
+            .first()
+            .is_some_and(|g| g.rules[0].health == Health::Err)
+    })
+    .await;
+    assert_eq!(ruler.statuses("t")[0].rules[0].last_error, "boom");
+}
