@@ -54,6 +54,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {http_addr}"))?;
     let http_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(http_addr);
+    tracing::info!(%addr, "http server listening");
     let grpc_addr = format!(
         "{}:{}",
         cfg.server.grpc_listen_address, cfg.server.grpc_listen_port
@@ -62,7 +67,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("grpc: listening on {grpc_addr}"))?;
     let grpc_port = grpc_listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    tracing::info!(http_port, grpc_port, target = %cfg.target, "listening");
+    tracing::info!(grpc_port, target = %cfg.target, "grpc server listening");
     let spec = cfg.instance(http_port, grpc_port);
 
     let kv = KvStore::open(&ring_cfg.kvstore)

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e {
+    pub mod cluster;
     mod drilldown;
     mod durability;
     mod grafana;

@@ -19,8 +19,6 @@ pub struct Server {
 
 /// Extra YAML appended to the test config.
 pub fn start(data: &Path, extra_yaml: &str) -> Server {
-    let cfg = data.join("sluice.yaml");
-    std::fs::create_dir_all(data).unwrap();
     // the default limits let tests push old timestamps fast and keep label
     // sets and metadata as pushed (no `service_name`/`detected_level`
     // discovery, which the distributor's own tests cover); a test that sets
@@ -30,30 +28,44 @@ pub fn start(data: &Path, extra_yaml: &str) -> Server {
     } else {
         "limits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 1024\n  ingestion_burst_size_mb: 1024\n  discover_log_levels: false\n  discover_service_name: []\n"
     };
-    std::fs::write(
-        &cfg,
-        format!(
-            "common:\n  path_prefix: {}\n{limits}{extra_yaml}",
-            data.display()
-        ),
-    )
-    .unwrap();
+    let yaml = format!(
+        "common:\n  path_prefix: {}\n{limits}{extra_yaml}",
+        data.display()
+    );
+    let s = launch(
+        data,
+        &yaml,
+        &["-server.http-listen-port=0", "-server.grpc-listen-port=0"],
+    );
+    s.wait_ready(Duration::from_secs(30));
+    s
+}
+
+/// Writes `yaml` as `data/sluice.yaml` and starts sluice with it and
+/// `args`; returns once it listens on HTTP (not necessarily ready).
+pub fn launch(data: &Path, yaml: &str, args: &[&str]) -> Server {
+    let cfg = data.join("sluice.yaml");
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(&cfg, yaml).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg(format!("-config.file={}", cfg.display()))
-        .arg("-server.http-listen-port=0")
-        .arg("-server.grpc-listen-port=0")
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start sluice");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let name = data
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             if std::env::var_os("SLUICE_TEST_LOG").is_some() {
-                eprintln!("[sluice] {line}");
+                eprintln!("[sluice {name}] {line}");
             }
             if !sent {
                 if let Some(i) = line.find("addr=") {
@@ -71,16 +83,14 @@ pub fn start(data: &Path, extra_yaml: &str) -> Server {
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("sluice printed its listen address");
-    let s = Server {
+    Server {
         child,
         url: format!("http://{addr}"),
         client: reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()
             .unwrap(),
-    };
-    s.wait_ready(Duration::from_secs(30));
-    s
+    }
 }
 
 impl Server {

@@ -1,0 +1,391 @@
+//! Microservices on loopback: ingesters (the raft voters of the membership
+//! store), distributors and queriers as separate `sluice` processes sharing
+//! one ring; crash and failover behaviour.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::harness::{self, now_ns, Server};
+use sluice_proto::logproto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+
+/// A free loopback port (bound and released; the race with other tests is
+/// accepted).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Node {
+    pub name: String,
+    pub target: String,
+    pub raft_id: Option<u64>,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    pub server: Option<Server>,
+}
+
+/// Processes sharing one raft-backed ring, each with its own directory.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    /// The raft voters: (id, HTTP address).
+    members: Vec<(u64, String)>,
+    pub nodes: Vec<Node>,
+    /// YAML appended to every process's config.
+    pub extra: String,
+}
+
+impl Cluster {
+    /// A cluster whose first `voters` ingesters will be the raft members.
+    pub fn new(voters: usize) -> Cluster {
+        let mut c = Cluster {
+            dir: tempfile::tempdir().unwrap(),
+            members: Vec::new(),
+            nodes: Vec::new(),
+            extra: String::new(),
+        };
+        for i in 0..voters {
+            let port = free_port();
+            c.members.push((i as u64 + 1, format!("127.0.0.1:{port}")));
+            c.nodes.push(Node {
+                name: format!("ingester-{i}"),
+                target: "ingester".into(),
+                raft_id: Some(i as u64 + 1),
+                http_port: port,
+                grpc_port: free_port(),
+                server: None,
+            });
+        }
+        c
+    }
+
+    /// Adds (not starts) a process; returns its index.
+    pub fn add(&mut self, name: &str, target: &str) -> usize {
+        self.nodes.push(Node {
+            name: name.into(),
+            target: target.into(),
+            raft_id: None,
+            http_port: free_port(),
+            grpc_port: free_port(),
+            server: None,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn yaml(&self, n: &Node) -> String {
+        let data: PathBuf = self.dir.path().join(&n.name);
+        let members: String = self
+            .members
+            .iter()
+            .map(|(id, addr)| format!("          - {{id: {id}, address: \"{addr}\"}}\n"))
+            .collect();
+        let node_id = n
+            .raft_id
+            .map(|id| format!("        node_id: {id}\n"))
+            .unwrap_or_default();
+        format!(
+            "target: {target}
+common:
+  path_prefix: {data}
+  instance_addr: 127.0.0.1
+  instance_id: {name}
+  ring:
+    replication_factor: 3
+    heartbeat_timeout: 3s
+    kvstore:
+      store: raft
+      raft:
+{node_id}        heartbeat_interval: 100ms
+        election_timeout_min: 600ms
+        election_timeout_max: 1200ms
+        poll_interval: 200ms
+        members:
+{members}ingester:
+  lifecycler:
+    heartbeat_period: 300ms
+limits_config:
+  reject_old_samples: false
+  ingestion_rate_mb: 1024
+  ingestion_burst_size_mb: 1024
+  discover_log_levels: false
+  discover_service_name: []
+{extra}",
+            target = n.target,
+            data = data.display(),
+            name = n.name,
+            extra = self.extra,
+        )
+    }
+
+    /// Starts node `i` (without waiting for it to be ready).
+    pub fn start(&mut self, i: usize) {
+        let n = &self.nodes[i];
+        let yaml = self.yaml(n);
+        let data = self.dir.path().join(&n.name);
+        let http = format!("-server.http-listen-port={}", n.http_port);
+        let grpc = format!("-server.grpc-listen-port={}", n.grpc_port);
+        let s = harness::launch(&data, &yaml, &[&http, &grpc]);
+        self.nodes[i].server = Some(s);
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].server.is_none() {
+                self.start(i);
+            }
+        }
+        for n in &self.nodes {
+            n.server
+                .as_ref()
+                .unwrap()
+                .wait_ready(Duration::from_secs(60));
+        }
+    }
+
+    pub fn index(&self, name: &str) -> usize {
+        self.nodes.iter().position(|n| n.name == name).unwrap()
+    }
+
+    pub fn server(&self, name: &str) -> &Server {
+        self.nodes[self.index(name)].server.as_ref().unwrap()
+    }
+
+    pub fn kill(&mut self, name: &str) {
+        let i = self.index(name);
+        self.nodes[i].server.take().unwrap().kill();
+    }
+
+    /// Instance id → state on `via`'s `/ring` page.
+    pub fn ring_states(via: &Server) -> BTreeMap<String, String> {
+        let v = via.get_json("/ring", &[("format", "json".into())]);
+        v["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().to_string(),
+                    s["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until `via` sees exactly `want` (id → state).
+    pub fn wait_ring(via: &Server, want: &[(&str, &str)], limit: Duration) -> Duration {
+        let want: BTreeMap<String, String> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let t0 = Instant::now();
+        loop {
+            let got = Self::ring_states(via);
+            if got == want {
+                return t0.elapsed();
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "ring did not reach {want:?} in {limit:?}: {got:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+const ACTIVE3: [(&str, &str); 3] = [
+    ("ingester-0", "ACTIVE"),
+    ("ingester-1", "ACTIVE"),
+    ("ingester-2", "ACTIVE"),
+];
+
+fn batch(client: usize, seqs: std::ops::Range<usize>, base: i64) -> PushRequest {
+    PushRequest {
+        streams: (0..4)
+            .map(|s| StreamAdapter {
+                labels: format!(r#"{{app="cluster", client="c{client}", stream="s{s}"}}"#),
+                entries: seqs
+                    .clone()
+                    .map(|i| EntryAdapter {
+                        // unique across the whole test, so paging by time is exact
+                        timestamp: Some(Timestamp::from_unix_nanos(
+                            base + ((i * 4 + s) * 8 + client) as i64 * 1000,
+                        )),
+                        line: format!("client={client} stream={s} seq={i}").into(),
+                        structured_metadata: vec![],
+                        parsed: vec![],
+                    })
+                    .collect(),
+                hash: 0,
+            })
+            .collect(),
+    }
+}
+
+fn line_set(entries: &[(String, i64, String)]) -> (BTreeSet<String>, usize) {
+    let set: BTreeSet<String> = entries.iter().map(|e| e.2.clone()).collect();
+    (set, entries.len())
+}
+
+#[test]
+fn replicated_cluster_survives_an_ingester_crash_and_a_raft_leader_kill() {
+    let mut c = Cluster::new(3);
+    let d0 = c.add("distributor-0", "distributor");
+    let d1 = c.add("distributor-1", "distributor");
+    let q0 = c.add("querier-0", "querier");
+    c.add("querier-1", "querier");
+    c.start_all();
+    let took = Cluster::wait_ring(c.server("querier-0"), &ACTIVE3, Duration::from_secs(30));
+    println!("3 ingesters ACTIVE on the querier's ring after {took:?}");
+    let _ = (d0, d1, q0);
+
+    // four clients push continuously through both distributors
+    let base = now_ns() - 600_000_000_000;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let urls: Vec<String> = ["distributor-0", "distributor-1"]
+        .iter()
+        .map(|n| c.server(n).url.clone())
+        .collect();
+    let mut clients = Vec::new();
+    for client in 0..4 {
+        let (stop, acked, failures, urls) =
+            (stop.clone(), acked.clone(), failures.clone(), urls.clone());
+        clients.push(std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap();
+            let mut seq = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let req = batch(client, seq..seq + 10, base);
+                let body = snap::raw::Encoder::new()
+                    .compress_vec(&prost::Message::encode_to_vec(&req))
+                    .unwrap();
+                let url = &urls[(seq / 10) % urls.len()];
+                let r = http
+                    .post(format!("{url}/loki/api/v1/push"))
+                    .header("Content-Type", "application/x-protobuf")
+                    .body(body)
+                    .send();
+                match r {
+                    Ok(r) if r.status() == 204 => {
+                        let mut a = acked.lock().unwrap();
+                        for s in &req.streams {
+                            for e in &s.entries {
+                                a.push(String::from_utf8(e.line.to_vec()).unwrap());
+                            }
+                        }
+                    }
+                    Ok(r) => failures.lock().unwrap().push(format!(
+                        "{}: {}",
+                        r.status(),
+                        r.text().unwrap_or_default()
+                    )),
+                    Err(e) => failures.lock().unwrap().push(e.to_string()),
+                }
+                seq += 10;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    c.kill("ingester-2");
+    let killed_at = Instant::now();
+    let took = Cluster::wait_ring(
+        c.server("distributor-0"),
+        &[
+            ("ingester-0", "ACTIVE"),
+            ("ingester-1", "ACTIVE"),
+            ("ingester-2", "UNHEALTHY"),
+        ],
+        Duration::from_secs(20),
+    );
+    println!("ring noticed the SIGKILLed ingester after {took:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for t in clients {
+        t.join().unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "pushes failed with one of three ingesters down ({:?} after the kill): {failures:?}",
+        killed_at.elapsed()
+    );
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 1000, "only {} entries pushed", acked.len());
+
+    // every acknowledged entry exactly once, through either querier
+    let end = now_ns();
+    for q in ["querier-0", "querier-1"] {
+        let got = c.server(q).all_entries(r#"{app="cluster"}"#, base - 1, end);
+        let (set, n) = line_set(&got);
+        assert_eq!(set.len(), n, "{q} returned duplicates");
+        let want: BTreeSet<String> = acked.iter().cloned().collect();
+        let missing: Vec<_> = want.difference(&set).take(5).collect();
+        assert!(
+            missing.is_empty(),
+            "{q} lost acknowledged entries: {missing:?}"
+        );
+        println!(
+            "{q}: {} acknowledged entries, each returned once",
+            want.len()
+        );
+    }
+
+    // the killed ingester replays its WAL and rejoins ACTIVE
+    let i2 = c.index("ingester-2");
+    c.start(i2);
+    c.server("ingester-2").wait_ready(Duration::from_secs(60));
+    let took = Cluster::wait_ring(c.server("querier-1"), &ACTIVE3, Duration::from_secs(30));
+    println!("restarted ingester ACTIVE again after {took:?}");
+    let got = c
+        .server("querier-0")
+        .all_entries(r#"{app="cluster"}"#, base - 1, end);
+    let (set, n) = line_set(&got);
+    assert_eq!(set.len(), n, "duplicates after the restart");
+    assert!(acked.iter().all(|l| set.contains(l)));
+
+    // SIGKILL the raft leader: ring updates (a forget) go through within 10 s
+    let status = c.server("ingester-0").get_json("/raft/status", &[]);
+    let leader = status["leader"].as_u64().expect("a raft leader");
+    let leader_name = format!("ingester-{}", leader - 1);
+    c.kill(&leader_name);
+    let killed_at = Instant::now();
+    let survivor = (0..3)
+        .map(|i| format!("ingester-{i}"))
+        .find(|n| *n != leader_name)
+        .unwrap();
+    loop {
+        let r = c
+            .server("distributor-1")
+            .client
+            .post(format!("{}/ring", c.server("distributor-1").url))
+            .form(&[("forget", leader_name.as_str())])
+            .send();
+        let states = Cluster::ring_states(c.server(&survivor));
+        if r.is_ok_and(|r| r.status().is_success() || r.status().is_redirection())
+            && !states.contains_key(&leader_name)
+        {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(10),
+            "ring not updated 10 s after the raft leader was killed: {states:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "ring updated {:?} after SIGKILL of raft leader {leader_name}",
+        killed_at.elapsed()
+    );
+    // and pushes still work with two ingesters
+    let r = c.server("distributor-0").push_proto(&batch(7, 0..5, base));
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
+}
