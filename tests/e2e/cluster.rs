@@ -239,12 +239,23 @@ fn replicated_cluster_survives_an_ingester_crash_and_a_raft_leader_kill() {
     let q0 = c.add("querier-0", "querier");
     c.add("querier-1", "querier");
     c.start_all();
-    let took = Cluster::wait_ring(c.server("querier-0"), &ACTIVE3, Duration::from_secs(30));
-    println!("3 ingesters ACTIVE on the querier's ring after {took:?}");
+    for n in ["distributor-0", "distributor-1", "querier-0", "querier-1"] {
+        let took = Cluster::wait_ring(c.server(n), &ACTIVE3, Duration::from_secs(30));
+        println!("3 ingesters ACTIVE on {n}'s ring after {took:?}");
+    }
     let _ = (d0, d1, q0);
+    // the ring page reads the store; the push path reads each process's
+    // polled copy, which follows within `poll_interval`
+    let base = now_ns() - 600_000_000_000;
+    for (k, n) in ["distributor-0", "distributor-1"].iter().enumerate() {
+        let t0 = Instant::now();
+        while c.server(n).push_proto(&batch(5 + k, 0..1, base)).status() != 204 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "{n} cannot push");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 
     // four clients push continuously through both distributors
-    let base = now_ns() - 600_000_000_000;
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
