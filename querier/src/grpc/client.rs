@@ -85,8 +85,12 @@ impl GrpcRecentData {
             select: Some(select(matchers, from, through)),
         };
         let mut c = self.client.clone();
-        let resp = with_timeout(&self.addr, self.timeout, c.label_values(request(tenant, msg)?))
-            .await?;
+        let resp = with_timeout(
+            &self.addr,
+            self.timeout,
+            c.label_values(request(tenant, msg)?),
+        )
+        .await?;
         Ok(resp.into_inner().values)
     }
 

@@ -1,10 +1,10 @@
 //! Conversions between the querier's types and `sluice.internal` messages.
 
 use sluice_logql::labels::{Labels, MatchOp, Matcher};
+use sluice_logql::source::Entry;
 use sluice_proto::internal::{LabelMatcher, LabelSet, MatchType};
 use sluice_proto::logproto::{EntryAdapter, LabelPairAdapter, Timestamp};
 use sluice_proto::service::{Code, ServiceError};
-use sluice_logql::source::Entry;
 
 pub fn matchers_to_proto(ms: &[Matcher]) -> Vec<LabelMatcher> {
     ms.iter()
@@ -120,10 +120,7 @@ mod tests {
             name: "a".into(),
             value: "(".into(),
         };
-        assert_eq!(
-            matchers_from_proto(&[bad]).unwrap_err().http_status(),
-            400
-        );
+        assert_eq!(matchers_from_proto(&[bad]).unwrap_err().http_status(), 400);
         let l = Labels::new(vec![("b".into(), "2".into()), ("a".into(), "1".into())]);
         assert_eq!(labels_from_proto(Some(labels_to_proto(&l))), l);
     }

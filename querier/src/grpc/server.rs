@@ -65,12 +65,10 @@ fn status(e: crate::Error) -> Status {
 /// message once [`CHUNK_BATCH_BYTES`] is reached. A stream whose chunks
 /// span messages repeats its labels; clients merge by label set.
 fn chunk_batches(series: Vec<RecentSeries>) -> impl Iterator<Item = ChunksResponse> + Send {
-    let mut chunks = series
-        .into_iter()
-        .flat_map(|s| {
-            let labels = Arc::new(labels_to_proto(&s.labels));
-            s.chunks.into_iter().map(move |c| (labels.clone(), c))
-        });
+    let mut chunks = series.into_iter().flat_map(|s| {
+        let labels = Arc::new(labels_to_proto(&s.labels));
+        s.chunks.into_iter().map(move |c| (labels.clone(), c))
+    });
     std::iter::from_fn(move || {
         let mut msg = ChunksResponse::default();
         let mut size = 0usize;
@@ -113,7 +111,10 @@ impl IngesterQuerier for IngesterQuerierService {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn series(&self, req: Request<SelectRequest>) -> Result<Response<SeriesResponse>, Status> {
+    async fn series(
+        &self,
+        req: Request<SelectRequest>,
+    ) -> Result<Response<SeriesResponse>, Status> {
         let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
         let series = self
             .recent
@@ -135,7 +136,10 @@ impl IngesterQuerier for IngesterQuerierService {
             .series(&tenant, &matchers, from, through)
             .await
             .map_err(status)?;
-        let names: BTreeSet<&str> = series.iter().flat_map(|l| l.iter().map(|(k, _)| k)).collect();
+        let names: BTreeSet<&str> = series
+            .iter()
+            .flat_map(|l| l.iter().map(|(k, _)| k))
+            .collect();
         Ok(Response::new(LabelNamesResponse {
             names: names.into_iter().map(str::to_string).collect(),
         }))
@@ -181,7 +185,9 @@ impl IngesterQuerier for IngesterQuerierService {
         let tenant = tenant_of(&req)?;
         let matchers = matchers_from_proto(&req.get_ref().matchers).map_err(status_from_error)?;
         let Some(hub) = &self.tail else {
-            return Err(Status::unimplemented("live tail is not served by this instance"));
+            return Err(Status::unimplemented(
+                "live tail is not served by this instance",
+            ));
         };
         let sub = hub.subscribe(&tenant, matchers);
         // ends when the client goes away: dropping the stream unsubscribes
