@@ -15,6 +15,7 @@ use sluice_storage::store::Store;
 
 use crate::error::{Error, Result};
 use crate::source::PreparedSource;
+use crate::tail::PushedStream;
 
 /// One stream's in-memory chunks as an ingester returns them.
 pub struct RecentSeries {
@@ -40,7 +41,20 @@ pub trait RecentData: Send + Sync {
         from: i64,
         through: i64,
     ) -> Result<Vec<Labels>>;
+    /// Entries pushed from now on to streams matching `matchers`, each
+    /// batch with the number of entries the source dropped so far for this
+    /// tail. Remote sources implement it; the in-process ingester's pushes
+    /// reach tails through its `TailHub` instead.
+    async fn tail(&self, _tenant: &str, _matchers: &[Matcher]) -> Result<TailFeed> {
+        Err(Error::BadRequest(
+            "live tail is not available from this recent-data source".into(),
+        ))
+    }
 }
+
+/// A live tail's feed: pushed stream batches and the source's running
+/// total of dropped entries.
+pub type TailFeed = futures::stream::BoxStream<'static, Result<(PushedStream, u64)>>;
 
 /// Query limits (`limits_config` keys, Loki's defaults).
 #[derive(Clone, Debug, Deserialize, Serialize)]

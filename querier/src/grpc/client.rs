@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use sluice_logql::labels::{Labels, Matcher};
 use sluice_proto::grpc::{
@@ -19,7 +18,7 @@ use tonic::transport::Channel;
 
 use super::convert::{entry_from_proto, labels_from_proto, matchers_to_proto};
 use crate::error::{Error, Result};
-use crate::querier::{RecentData, RecentSeries};
+use crate::querier::{RecentData, RecentSeries, TailFeed};
 use crate::tail::PushedStream;
 
 /// A remote ingester's `sluice.internal.IngesterQuerier`. Cheap to clone;
@@ -108,33 +107,6 @@ impl GrpcRecentData {
         Ok(resp.into_inner())
     }
 
-    /// Entries pushed to the ingester from now on, for streams matching
-    /// `matchers`, with the total the ingester dropped for this tail so far.
-    /// Runs until dropped; no timeout applies after the stream opened.
-    pub async fn tail(
-        &self,
-        tenant: &str,
-        matchers: &[Matcher],
-    ) -> Result<BoxStream<'static, Result<(PushedStream, u64)>>> {
-        let msg = TailRequest {
-            matchers: matchers_to_proto(matchers),
-        };
-        let mut c = self.client.clone();
-        let resp = with_timeout(&self.addr, self.timeout, c.tail(request(tenant, msg)?)).await?;
-        let addr = self.addr.clone();
-        Ok(resp
-            .into_inner()
-            .map_err(move |s| Error::Service(remote_error(&addr, &s)))
-            .map_ok(|m| {
-                let s = PushedStream {
-                    labels: Arc::new(labels_from_proto(m.labels)),
-                    entries: m.entries.into_iter().map(entry_from_proto).collect(),
-                };
-                (s, m.dropped_total)
-            })
-            .boxed())
-    }
-
     async fn fetch_chunks(
         &self,
         tenant: &str,
@@ -203,5 +175,28 @@ impl RecentData for GrpcRecentData {
             .into_iter()
             .map(|l| labels_from_proto(Some(l)))
             .collect())
+    }
+
+    /// Entries pushed to the ingester from now on, for streams matching
+    /// `matchers`, with the total the ingester dropped for this tail so far.
+    /// Runs until dropped; the timeout applies to opening the stream only.
+    async fn tail(&self, tenant: &str, matchers: &[Matcher]) -> Result<TailFeed> {
+        let msg = TailRequest {
+            matchers: matchers_to_proto(matchers),
+        };
+        let mut c = self.client.clone();
+        let resp = with_timeout(&self.addr, self.timeout, c.tail(request(tenant, msg)?)).await?;
+        let addr = self.addr.clone();
+        Ok(resp
+            .into_inner()
+            .map_err(move |s| Error::Service(remote_error(&addr, &s)))
+            .map_ok(|m| {
+                let s = PushedStream {
+                    labels: Arc::new(labels_from_proto(m.labels)),
+                    entries: m.entries.into_iter().map(entry_from_proto).collect(),
+                };
+                (s, m.dropped_total)
+            })
+            .boxed())
     }
 }

@@ -11,8 +11,9 @@ use sluice_proto::service::{ClientPool, IngesterRing};
 use sluice_storage::chunk::ChunkData;
 
 use super::client::GrpcRecentData;
+use super::tail_merge::merge_tails;
 use crate::error::{Error, Result};
-use crate::querier::{RecentData, RecentSeries};
+use crate::querier::{RecentData, RecentSeries, TailFeed};
 
 /// A [`RecentData`] over all ingesters: each call goes to every instance
 /// of `read_set()` concurrently and fails only when more than `max_errors`
@@ -126,5 +127,14 @@ impl RecentData for ReplicatedRecentData {
             .await?;
         let set: BTreeSet<Labels> = answers.into_iter().flatten().collect();
         Ok(set.into_iter().collect())
+    }
+
+    /// Tails every instance of the read set (tolerating `max_errors` that
+    /// cannot be reached) and merges them, each entry delivered once.
+    async fn tail(&self, tenant: &str, matchers: &[Matcher]) -> Result<TailFeed> {
+        let feeds = self
+            .fan_out(|c| async move { c.tail(tenant, matchers).await })
+            .await?;
+        Ok(merge_tails(feeds))
     }
 }
