@@ -57,6 +57,11 @@ fn selection<T>(
     Ok((tenant, matchers, sel.from, sel.through))
 }
 
+/// The span of one RPC.
+fn span(rpc: &'static str, tenant: &str) -> tracing::Span {
+    tracing::debug_span!("ingester_querier", rpc, tenant = %tenant)
+}
+
 fn status(e: crate::Error) -> Status {
     status_from_error(e.to_service_error())
 }
@@ -100,11 +105,10 @@ impl IngesterQuerier for IngesterQuerierService {
         req: Request<ChunksRequest>,
     ) -> Result<Response<Self::ChunksStream>, Status> {
         let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
-        let span = tracing::debug_span!("grpc_chunks", tenant = %tenant);
         let series = self
             .recent
             .chunks(&tenant, &matchers, from, through)
-            .instrument(span)
+            .instrument(span("chunks", &tenant))
             .await
             .map_err(status)?;
         let stream = futures::stream::iter(chunk_batches(series).map(Ok));
@@ -119,6 +123,7 @@ impl IngesterQuerier for IngesterQuerierService {
         let series = self
             .recent
             .series(&tenant, &matchers, from, through)
+            .instrument(span("series", &tenant))
             .await
             .map_err(status)?;
         Ok(Response::new(SeriesResponse {
@@ -134,6 +139,7 @@ impl IngesterQuerier for IngesterQuerierService {
         let series = self
             .recent
             .series(&tenant, &matchers, from, through)
+            .instrument(span("label_names", &tenant))
             .await
             .map_err(status)?;
         let names: BTreeSet<&str> = series
@@ -154,6 +160,7 @@ impl IngesterQuerier for IngesterQuerierService {
         let series = self
             .recent
             .series(&tenant, &matchers, from, through)
+            .instrument(span("label_values", &tenant))
             .await
             .map_err(status)?;
         let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
@@ -167,6 +174,7 @@ impl IngesterQuerier for IngesterQuerierService {
         let series = self
             .recent
             .chunks(&tenant, &matchers, from, through)
+            .instrument(span("stats", &tenant))
             .await
             .map_err(status)?;
         let mut st = StatsResponse {
@@ -189,6 +197,7 @@ impl IngesterQuerier for IngesterQuerierService {
                 "live tail is not served by this instance",
             ));
         };
+        span("tail", &tenant).in_scope(|| tracing::debug!("tail opened"));
         let sub = hub.subscribe(&tenant, matchers);
         // ends when the client goes away: dropping the stream unsubscribes
         let stream = futures::stream::unfold(sub, |mut sub| async move {
