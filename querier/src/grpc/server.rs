@@ -213,3 +213,65 @@ impl IngesterQuerier for IngesterQuerierService {
         Ok(Response::new(Box::pin(stream)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use sluice_logql::labels::Labels;
+    use sluice_storage::{ChunkConfig, ChunkData, Encoding, MemChunk};
+
+    use super::*;
+
+    /// A chunk of `n` incompressible 64 KiB lines.
+    fn big_chunk(start: i64, n: i64) -> ChunkData {
+        let cfg = ChunkConfig {
+            encoding: Encoding::None,
+            ..ChunkConfig::default()
+        };
+        let mut c = MemChunk::new(&cfg);
+        for i in 0..n {
+            let line: Vec<u8> = (0..65_536u32)
+                .map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8 ^ i as u8)
+                .collect();
+            c.append(start + i, &line, &[]);
+        }
+        c.snapshot()
+    }
+
+    #[test]
+    fn chunks_are_batched_under_the_message_budget() {
+        let series: Vec<RecentSeries> = ["a", "b"]
+            .iter()
+            .map(|app| RecentSeries {
+                labels: Labels::new(vec![("app".into(), app.to_string())]),
+                // 3 chunks of ~2 MiB each
+                chunks: (0..3).map(|k| big_chunk(k * 100, 32)).collect(),
+            })
+            .collect();
+        let msgs: Vec<ChunksResponse> = chunk_batches(series).collect();
+        // 12 MiB in messages of at most one chunk past 4 MiB
+        assert!(msgs.len() >= 3, "{} messages", msgs.len());
+        for m in &msgs {
+            let size: usize = m
+                .series
+                .iter()
+                .flat_map(|s| &s.chunks)
+                .map(|b| b.len())
+                .sum();
+            assert!(size < CHUNK_BATCH_BYTES + (3 << 20), "{size}");
+        }
+        // every chunk once, decodable, labels kept (repeated across messages)
+        let mut per_app: std::collections::BTreeMap<String, usize> = Default::default();
+        for s in msgs.iter().flat_map(|m| &m.series) {
+            let app = s.labels.as_ref().unwrap().labels[0].value.clone();
+            for b in &s.chunks {
+                assert_eq!(ChunkData::decode(b.clone()).unwrap().entry_count(), 32);
+                *per_app.entry(app.clone()).or_default() += 1;
+            }
+        }
+        assert_eq!(
+            per_app.into_iter().collect::<Vec<_>>(),
+            vec![("a".into(), 3), ("b".into(), 3)]
+        );
+    }
+}
