@@ -41,6 +41,18 @@ pub trait RecentData: Send + Sync {
         from: i64,
         through: i64,
     ) -> Result<Vec<Labels>>;
+    /// Chunks, entries and uncompressed bytes per matching stream, for
+    /// `/index/stats`, without shipping chunks from a remote source.
+    async fn stream_stats(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<RecentStreamStats>> {
+        let series = self.chunks(tenant, matchers, from, through).await?;
+        Ok(series.iter().map(RecentStreamStats::of).collect())
+    }
     /// Entries pushed from now on to streams matching `matchers`, each
     /// batch with the number of entries the source dropped so far for this
     /// tail. Remote sources implement it; the in-process ingester's pushes
@@ -49,6 +61,33 @@ pub trait RecentData: Send + Sync {
         Err(Error::BadRequest(
             "live tail is not available from this recent-data source".into(),
         ))
+    }
+}
+
+/// One stream's in-memory totals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentStreamStats {
+    pub labels: Labels,
+    pub chunks: u64,
+    pub entries: u64,
+    /// Uncompressed line bytes.
+    pub bytes: u64,
+}
+
+impl RecentStreamStats {
+    pub fn of(s: &RecentSeries) -> Self {
+        let mut st = RecentStreamStats {
+            labels: s.labels.clone(),
+            chunks: 0,
+            entries: 0,
+            bytes: 0,
+        };
+        for c in &s.chunks {
+            st.chunks += 1;
+            st.entries += c.entry_count() as u64;
+            st.bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
+        }
+        st
     }
 }
 
@@ -257,13 +296,15 @@ impl Querier {
     ) -> Result<IndexStats> {
         let mut st = IndexStats::default();
         let mut streams = BTreeSet::new();
-        for r in self.recent.chunks(tenant, matchers, from, through).await? {
-            streams.insert(r.labels.clone());
-            for c in &r.chunks {
-                st.chunks += 1;
-                st.entries += c.entry_count() as u64;
-                st.bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
-            }
+        for r in self
+            .recent
+            .stream_stats(tenant, matchers, from, through)
+            .await?
+        {
+            st.chunks += r.chunks;
+            st.entries += r.entries;
+            st.bytes += r.bytes;
+            streams.insert(r.labels);
         }
         for (l, refs) in self.store.series(tenant, matchers, from, through).await? {
             streams.insert(l);

@@ -260,6 +260,13 @@ async fn replicas_yield_every_entry_exactly_once() {
         .await
         .unwrap();
     assert_eq!(series, vec![labels("a"), labels("b")]);
+    // each stream counted once, from its most complete replica
+    let any = [Matcher::new("app", MatchOp::Re, ".+").unwrap()];
+    let st = q
+        .stats("fake", &any, BASE - 1, BASE + 1_000_000_000)
+        .await
+        .unwrap();
+    assert_eq!((st.streams, st.chunks, st.entries), (2, 2, 660));
 
     // one ingester down: the other two still hold everything
     nodes[1].stop().await;
@@ -313,9 +320,17 @@ async fn one_remote_ingester_labels_stats_errors_and_tail() {
             .unwrap(),
         vec!["a", "b"]
     );
-    let st = c.stats("fake", &any, from, through).await.unwrap();
-    assert_eq!((st.streams, st.chunks, st.entries), (2, 2, 77));
-    assert!(st.bytes > 0);
+    let mut st = c.stream_stats("fake", &any, from, through).await.unwrap();
+    st.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let mut want = Local(node.ing.clone())
+        .stream_stats("fake", &any, from, through)
+        .await
+        .unwrap();
+    want.sort_by(|a, b| a.labels.cmp(&b.labels));
+    assert_eq!(st, want);
+    let counts: Vec<(u64, u64)> = st.iter().map(|s| (s.chunks, s.entries)).collect();
+    assert_eq!(counts, vec![(1, 55), (1, 22)]);
+    assert!(st.iter().all(|s| s.bytes > 0));
 
     // an invalid regex fails as a 400 with the reason
     let bad = sluice_proto::internal::LabelMatcher {

@@ -11,14 +11,14 @@ use sluice_proto::grpc::{
     channel, remote_error, request, with_timeout, ClientConfig, IngesterQuerierClient,
     MAX_MESSAGE_BYTES,
 };
-use sluice_proto::internal::{LabelValuesRequest, SelectRequest, StatsResponse, TailRequest};
+use sluice_proto::internal::{LabelValuesRequest, SelectRequest, TailRequest};
 use sluice_proto::service::{Code, ServiceError};
 use sluice_storage::chunk::ChunkData;
 use tonic::transport::Channel;
 
 use super::convert::{entry_from_proto, labels_from_proto, matchers_to_proto};
 use crate::error::{Error, Result};
-use crate::querier::{RecentData, RecentSeries, TailFeed};
+use crate::querier::{RecentData, RecentSeries, RecentStreamStats, TailFeed};
 use crate::tail::PushedStream;
 
 /// A remote ingester's `sluice.internal.IngesterQuerier`. Cheap to clone;
@@ -93,20 +93,6 @@ impl GrpcRecentData {
         Ok(resp.into_inner().values)
     }
 
-    /// Streams, chunks, entries and uncompressed bytes in memory.
-    pub async fn stats(
-        &self,
-        tenant: &str,
-        matchers: &[Matcher],
-        from: i64,
-        through: i64,
-    ) -> Result<StatsResponse> {
-        let req = request(tenant, select(matchers, from, through))?;
-        let mut c = self.client.clone();
-        let resp = with_timeout(&self.addr, self.timeout, c.stats(req)).await?;
-        Ok(resp.into_inner())
-    }
-
     async fn fetch_chunks(
         &self,
         tenant: &str,
@@ -174,6 +160,30 @@ impl RecentData for GrpcRecentData {
             .series
             .into_iter()
             .map(|l| labels_from_proto(Some(l)))
+            .collect())
+    }
+
+    /// Per-stream totals computed on the ingester: no chunks travel.
+    async fn stream_stats(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<RecentStreamStats>> {
+        let req = request(tenant, select(matchers, from, through))?;
+        let mut c = self.client.clone();
+        let resp = with_timeout(&self.addr, self.timeout, c.stats(req)).await?;
+        Ok(resp
+            .into_inner()
+            .per_stream
+            .into_iter()
+            .map(|s| RecentStreamStats {
+                labels: labels_from_proto(s.labels),
+                chunks: s.chunks,
+                entries: s.entries,
+                bytes: s.bytes,
+            })
             .collect())
     }
 

@@ -13,7 +13,7 @@ use sluice_storage::chunk::ChunkData;
 use super::client::GrpcRecentData;
 use super::tail_merge::merge_tails;
 use crate::error::{Error, Result};
-use crate::querier::{RecentData, RecentSeries, TailFeed};
+use crate::querier::{RecentData, RecentSeries, RecentStreamStats, TailFeed};
 
 /// A [`RecentData`] over all ingesters: each call goes to every instance
 /// of `read_set()` concurrently and fails only when more than `max_errors`
@@ -127,6 +127,34 @@ impl RecentData for ReplicatedRecentData {
             .await?;
         let set: BTreeSet<Labels> = answers.into_iter().flatten().collect();
         Ok(set.into_iter().collect())
+    }
+
+    /// Per-stream totals from every replica; a stream counted once, with
+    /// the largest totals any replica has for it (the most complete copy).
+    async fn stream_stats(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<RecentStreamStats>> {
+        let answers = self
+            .fan_out(|c| async move { c.stream_stats(tenant, matchers, from, through).await })
+            .await?;
+        let mut by_labels: HashMap<Labels, RecentStreamStats> = HashMap::new();
+        for s in answers.into_iter().flatten() {
+            match by_labels.get_mut(&s.labels) {
+                Some(have) => {
+                    have.chunks = have.chunks.max(s.chunks);
+                    have.entries = have.entries.max(s.entries);
+                    have.bytes = have.bytes.max(s.bytes);
+                }
+                None => {
+                    by_labels.insert(s.labels.clone(), s);
+                }
+            }
+        }
+        Ok(by_labels.into_values().collect())
     }
 
     /// Tails every instance of the read set (tolerating `max_errors` that

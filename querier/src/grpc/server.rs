@@ -12,7 +12,8 @@ use sluice_proto::grpc::{
 };
 use sluice_proto::internal::{
     ChunkSeries, ChunksRequest, ChunksResponse, LabelNamesResponse, LabelValuesRequest,
-    LabelValuesResponse, SelectRequest, SeriesResponse, StatsResponse, TailRequest, TailResponse,
+    LabelValuesResponse, SelectRequest, SeriesResponse, StatsResponse, StreamStats, TailRequest,
+    TailResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -171,20 +172,26 @@ impl IngesterQuerier for IngesterQuerierService {
 
     async fn stats(&self, req: Request<SelectRequest>) -> Result<Response<StatsResponse>, Status> {
         let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
-        let series = self
+        let per_stream = self
             .recent
-            .chunks(&tenant, &matchers, from, through)
+            .stream_stats(&tenant, &matchers, from, through)
             .instrument(span("stats", &tenant))
             .await
             .map_err(status)?;
         let mut st = StatsResponse {
-            streams: series.len() as u64,
+            streams: per_stream.len() as u64,
             ..StatsResponse::default()
         };
-        for c in series.iter().flat_map(|s| &s.chunks) {
-            st.chunks += 1;
-            st.entries += c.entry_count() as u64;
-            st.bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
+        for s in per_stream {
+            st.chunks += s.chunks;
+            st.entries += s.entries;
+            st.bytes += s.bytes;
+            st.per_stream.push(StreamStats {
+                labels: Some(labels_to_proto(&s.labels)),
+                chunks: s.chunks,
+                bytes: s.bytes,
+                entries: s.entries,
+            });
         }
         Ok(Response::new(st))
     }
