@@ -41,6 +41,34 @@ pub trait RecentData: Send + Sync {
         from: i64,
         through: i64,
     ) -> Result<Vec<Labels>>;
+    /// Names of labels of matching streams, sorted.
+    async fn label_names(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let series = self.series(tenant, matchers, from, through).await?;
+        let names: BTreeSet<&str> = series
+            .iter()
+            .flat_map(|l| l.iter().map(|(k, _)| k))
+            .collect();
+        Ok(names.into_iter().map(str::to_string).collect())
+    }
+    /// Values of label `name` over matching streams, sorted.
+    async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let series = self.series(tenant, matchers, from, through).await?;
+        let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
+        Ok(values.into_iter().map(str::to_string).collect())
+    }
     /// Chunks, entries and uncompressed bytes per matching stream, for
     /// `/index/stats`, without shipping chunks from a remote source.
     async fn stream_stats(
@@ -252,9 +280,7 @@ impl Querier {
         let mut names = BTreeSet::new();
         if matchers.is_empty() {
             names.extend(self.store.label_names(tenant, from, through).await?);
-            for l in self.recent.series(tenant, &[], from, through).await? {
-                names.extend(l.iter().map(|(k, _)| k.to_string()));
-            }
+            names.extend(self.recent.label_names(tenant, &[], from, through).await?);
         } else {
             for l in self.series(tenant, matchers, from, through).await? {
                 names.extend(l.iter().map(|(k, _)| k.to_string()));
@@ -277,11 +303,11 @@ impl Querier {
             .await?
             .into_iter()
             .collect();
-        for l in self.recent.series(tenant, matchers, from, through).await? {
-            if let Some(v) = l.get(name) {
-                values.insert(v.to_string());
-            }
-        }
+        values.extend(
+            self.recent
+                .label_values(tenant, name, matchers, from, through)
+                .await?,
+        );
         Ok(values.into_iter().collect())
     }
 

@@ -267,6 +267,17 @@ async fn replicas_yield_every_entry_exactly_once() {
         .await
         .unwrap();
     assert_eq!((st.streams, st.chunks, st.entries), (2, 2, 660));
+    let (from, through) = (BASE - 1, BASE + 1_000_000_000);
+    assert_eq!(
+        q.label_names("fake", &[], from, through).await.unwrap(),
+        vec!["app"]
+    );
+    assert_eq!(
+        q.label_values("fake", "app", &[], from, through)
+            .await
+            .unwrap(),
+        vec!["a", "b"]
+    );
 
     // one ingester down: the other two still hold everything
     nodes[1].stop().await;

@@ -56,43 +56,6 @@ impl GrpcRecentData {
         &self.addr
     }
 
-    /// Names of labels of in-memory streams matching `matchers`.
-    pub async fn label_names(
-        &self,
-        tenant: &str,
-        matchers: &[Matcher],
-        from: i64,
-        through: i64,
-    ) -> Result<Vec<String>> {
-        let req = request(tenant, select(matchers, from, through))?;
-        let mut c = self.client.clone();
-        let resp = with_timeout(&self.addr, self.timeout, c.label_names(req)).await?;
-        Ok(resp.into_inner().names)
-    }
-
-    /// Values of label `name` over in-memory streams matching `matchers`.
-    pub async fn label_values(
-        &self,
-        tenant: &str,
-        name: &str,
-        matchers: &[Matcher],
-        from: i64,
-        through: i64,
-    ) -> Result<Vec<String>> {
-        let msg = LabelValuesRequest {
-            name: name.to_string(),
-            select: Some(select(matchers, from, through)),
-        };
-        let mut c = self.client.clone();
-        let resp = with_timeout(
-            &self.addr,
-            self.timeout,
-            c.label_values(request(tenant, msg)?),
-        )
-        .await?;
-        Ok(resp.into_inner().values)
-    }
-
     async fn fetch_chunks(
         &self,
         tenant: &str,
@@ -161,6 +124,43 @@ impl RecentData for GrpcRecentData {
             .into_iter()
             .map(|l| labels_from_proto(Some(l)))
             .collect())
+    }
+
+    /// Names of labels of in-memory streams matching `matchers`.
+    async fn label_names(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let req = request(tenant, select(matchers, from, through))?;
+        let mut c = self.client.clone();
+        let resp = with_timeout(&self.addr, self.timeout, c.label_names(req)).await?;
+        Ok(resp.into_inner().names)
+    }
+
+    /// Values of label `name` over in-memory streams matching `matchers`.
+    async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let msg = LabelValuesRequest {
+            name: name.to_string(),
+            select: Some(select(matchers, from, through)),
+        };
+        let mut c = self.client.clone();
+        let resp = with_timeout(
+            &self.addr,
+            self.timeout,
+            c.label_values(request(tenant, msg)?),
+        )
+        .await?;
+        Ok(resp.into_inner().values)
     }
 
     /// Per-stream totals computed on the ingester: no chunks travel.

@@ -129,6 +129,35 @@ impl RecentData for ReplicatedRecentData {
         Ok(set.into_iter().collect())
     }
 
+    async fn label_names(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let answers = self
+            .fan_out(|c| async move { c.label_names(tenant, matchers, from, through).await })
+            .await?;
+        let set: BTreeSet<String> = answers.into_iter().flatten().collect();
+        Ok(set.into_iter().collect())
+    }
+
+    async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let answers = self
+            .fan_out(|c| async move { c.label_values(tenant, name, matchers, from, through).await })
+            .await?;
+        let set: BTreeSet<String> = answers.into_iter().flatten().collect();
+        Ok(set.into_iter().collect())
+    }
+
     /// Per-stream totals from every replica; a stream counted once, with
     /// the largest totals any replica has for it (the most complete copy).
     async fn stream_stats(

@@ -1,7 +1,6 @@
 //! `sluice.internal.IngesterQuerier` served from a [`RecentData`] (and a
 //! [`TailHub`] for live tail).
 
-use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -137,19 +136,13 @@ impl IngesterQuerier for IngesterQuerierService {
         req: Request<SelectRequest>,
     ) -> Result<Response<LabelNamesResponse>, Status> {
         let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
-        let series = self
+        let names = self
             .recent
-            .series(&tenant, &matchers, from, through)
+            .label_names(&tenant, &matchers, from, through)
             .instrument(span("label_names", &tenant))
             .await
             .map_err(status)?;
-        let names: BTreeSet<&str> = series
-            .iter()
-            .flat_map(|l| l.iter().map(|(k, _)| k))
-            .collect();
-        Ok(Response::new(LabelNamesResponse {
-            names: names.into_iter().map(str::to_string).collect(),
-        }))
+        Ok(Response::new(LabelNamesResponse { names }))
     }
 
     async fn label_values(
@@ -157,17 +150,13 @@ impl IngesterQuerier for IngesterQuerierService {
         req: Request<LabelValuesRequest>,
     ) -> Result<Response<LabelValuesResponse>, Status> {
         let (tenant, matchers, from, through) = selection(&req, req.get_ref().select.as_ref())?;
-        let name = &req.get_ref().name;
-        let series = self
+        let values = self
             .recent
-            .series(&tenant, &matchers, from, through)
+            .label_values(&tenant, &req.get_ref().name, &matchers, from, through)
             .instrument(span("label_values", &tenant))
             .await
             .map_err(status)?;
-        let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
-        Ok(Response::new(LabelValuesResponse {
-            values: values.into_iter().map(str::to_string).collect(),
-        }))
+        Ok(Response::new(LabelValuesResponse { values }))
     }
 
     async fn stats(&self, req: Request<SelectRequest>) -> Result<Response<StatsResponse>, Status> {
