@@ -132,6 +132,18 @@ async fn one_replica_down_still_reaches_quorum() {
     c.pusher.push("t", req(4)).await.unwrap();
     assert_eq!(c.labels(0).len(), 4);
     assert_eq!(c.labels(1).len(), 0);
+    let failures = || {
+        crate::metrics::INGESTER_APPEND_FAILURES
+            .with_label_values(&["1", "5xx"])
+            .get()
+    };
+    for _ in 0..100 {
+        if failures() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(failures() > 0);
 }
 
 #[tokio::test]
