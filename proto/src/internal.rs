@@ -5,6 +5,17 @@
 //!
 //! The tenant travels in the `x-scope-orgid` request metadata, as in Loki,
 //! not in the messages.
+//!
+//! Service `sluice.internal.IngesterQuerier` (stubs in `crate::grpc`):
+//!
+//! | RPC | request | response |
+//! |---|---|---|
+//! | `Chunks` | [`SelectRequest`] | stream of [`ChunksResponse`] (chunk object bytes, ≤ ~4 MiB per message) |
+//! | `Series` | [`SelectRequest`] | [`SeriesResponse`] |
+//! | `LabelNames` | [`SelectRequest`] | [`LabelNamesResponse`] |
+//! | `LabelValues` | [`LabelValuesRequest`] | [`LabelValuesResponse`] |
+//! | `Stats` | [`SelectRequest`] | [`StatsResponse`] (totals and per stream) |
+//! | `Tail` | [`TailRequest`] | stream of [`TailResponse`] until the client leaves |
 
 use bytes::Bytes;
 
