@@ -26,6 +26,7 @@ pub mod distributor;
 pub mod error;
 pub mod label_cache;
 pub mod limits;
+mod metrics;
 pub mod otlp;
 pub mod rate;
 pub mod replicate;

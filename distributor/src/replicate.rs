@@ -26,6 +26,8 @@ use sluice_proto::logproto::{PushRequest, StreamAdapter};
 use sluice_proto::service::{ClientPool, Code, IngesterRing, Pusher, ServiceError};
 use tokio::sync::mpsc;
 
+use crate::metrics;
+
 /// The token a stream is placed on the ring by.
 pub fn stream_token(s: &StreamAdapter) -> u32 {
     // truncation intended: the fingerprint's low 32 bits are well mixed
@@ -120,8 +122,13 @@ impl Pusher for ReplicatingPusher {
             };
             let (tx, tenant) = (tx.clone(), tenant.to_string());
             tokio::spawn(async move {
+                metrics::INGESTER_APPENDS.with_label_values(&[&addr]).inc();
                 let r = client.push(&tenant, sub).await;
                 if let Err(e) = &r {
+                    let status = if is_client_error(e) { "4xx" } else { "5xx" };
+                    metrics::INGESTER_APPEND_FAILURES
+                        .with_label_values(&[&addr, status])
+                        .inc();
                     tracing::debug!(addr = %addr, tenant = %tenant, error = %e, "replica push failed");
                 }
                 // the push may have returned already: nobody listens then

@@ -19,6 +19,8 @@ enum Mode {
 struct Fake {
     mode: Mutex<Mode>,
     got: Mutex<Vec<PushRequest>>,
+    /// A `Slow` replica answers once a permit is added.
+    gate: tokio::sync::Semaphore,
 }
 
 #[async_trait::async_trait]
@@ -27,7 +29,7 @@ impl Pusher for Fake {
         let mode = *self.mode.lock().unwrap();
         match mode {
             Mode::Down => return Err(ServiceError::new(Code::Unavailable, "connection refused")),
-            Mode::Slow => tokio::time::sleep(Duration::from_millis(300)).await,
+            Mode::Slow => drop(self.gate.acquire().await.unwrap()),
             Mode::Reject => {
                 self.got.lock().unwrap().push(req);
                 return Err(ServiceError::new(
@@ -53,6 +55,7 @@ fn cluster(n: usize, rf: usize) -> Cluster {
             Arc::new(Fake {
                 mode: Mutex::new(Mode::Ok),
                 got: Mutex::new(Vec::new()),
+                gate: tokio::sync::Semaphore::new(0),
             })
         })
         .collect();
@@ -112,7 +115,13 @@ fn req(n: u64) -> PushRequest {
 async fn each_stream_reaches_its_replica_set_in_one_request_per_instance() {
     let c = cluster(5, 3);
     c.pusher.push("t", req(10)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // replicas past the quorum may still be running
+    for _ in 0..200 {
+        if (0..5).all(|i| c.requests(i) == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     for i in 0..5 {
         assert_eq!(c.requests(i), 1, "instance {i}");
         // stream k lives on k%5, k%5+1, k%5+2
@@ -132,6 +141,18 @@ async fn one_replica_down_still_reaches_quorum() {
     c.pusher.push("t", req(4)).await.unwrap();
     assert_eq!(c.labels(0).len(), 4);
     assert_eq!(c.labels(1).len(), 0);
+    let failures = || {
+        crate::metrics::INGESTER_APPEND_FAILURES
+            .with_label_values(&["1", "5xx"])
+            .get()
+    };
+    for _ in 0..100 {
+        if failures() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(failures() > 0);
 }
 
 #[tokio::test]
@@ -166,11 +187,19 @@ async fn client_error_is_returned_as_is_after_quorum() {
 async fn returns_at_quorum_and_a_slow_replica_still_gets_the_data() {
     let c = cluster(3, 3);
     c.set(1, Mode::Slow);
-    let start = std::time::Instant::now();
-    c.pusher.push("t", req(3)).await.unwrap();
-    assert!(start.elapsed() < Duration::from_millis(250));
+    // returns while replica 1 is still blocked
+    tokio::time::timeout(Duration::from_secs(5), c.pusher.push("t", req(3)))
+        .await
+        .expect("push returns at quorum")
+        .unwrap();
     assert_eq!(c.labels(1).len(), 0);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.fakes[1].gate.add_permits(1);
+    for _ in 0..200 {
+        if c.labels(1).len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(c.labels(1).len(), 3);
 }
 

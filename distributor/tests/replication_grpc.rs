@@ -26,16 +26,24 @@ struct Node {
 }
 
 fn open_ingester(dir: &std::path::Path) -> Arc<Ingester> {
+    open_ingester_with(dir, IngesterConfig::default())
+}
+
+fn open_ingester_with(dir: &std::path::Path, cfg: IngesterConfig) -> Arc<Ingester> {
     let store = Store::new(&StoreConfig::Filesystem {
         dir: dir.join("store"),
     })
     .unwrap();
-    Ingester::open(IngesterConfig::default(), dir.join("wal"), store).unwrap()
+    Ingester::open(cfg, dir.join("wal"), store).unwrap()
 }
 
 async fn start_node() -> Node {
+    start_node_with(IngesterConfig::default()).await
+}
+
+async fn start_node_with(cfg: IngesterConfig) -> Node {
     let dir = tempfile::tempdir().unwrap();
-    let ing = open_ingester(dir.path());
+    let ing = open_ingester_with(dir.path(), cfg);
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap().to_string();
     let (tx, rx) = oneshot::channel::<()>();
@@ -43,9 +51,12 @@ async fn start_node() -> Node {
     let server = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(svc)
-            .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(l), async {
-                let _ = rx.await;
-            })
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true)),
+                async {
+                    let _ = rx.await;
+                },
+            )
             .await
             .unwrap();
     });
@@ -195,4 +206,78 @@ async fn ingester_400_arrives_intact_through_the_distributor() {
     for n in &mut nodes {
         n.stop().await;
     }
+}
+
+/// Push throughput of the same load straight into one in-process
+/// ingester and through `ReplicatingPusher` to 3 gRPC ingesters (RF=3),
+/// WAL fsync off so the figures compare the push paths, not the disk.
+/// Ignored by default; run with
+/// `cargo test -p sluice-distributor --test replication_grpc -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run explicitly with --ignored --nocapture"]
+async fn replicated_push_throughput() {
+    let mut cfg = IngesterConfig::default();
+    cfg.wal.fsync = "never".into();
+    let dir = tempfile::tempdir().unwrap();
+    let local: Arc<dyn Pusher> = open_ingester_with(dir.path(), cfg.clone());
+    bench_push("in-process, 1 ingester", local).await;
+    let mut one = start_node_with(cfg.clone()).await;
+    let direct = sluice_proto::grpc::GrpcPusher::connect(&one.addr, &client_cfg()).unwrap();
+    bench_push("gRPC, 1 ingester", Arc::new(direct)).await;
+    one.stop().await;
+    let mut nodes = vec![
+        start_node_with(cfg.clone()).await,
+        start_node_with(cfg.clone()).await,
+        start_node_with(cfg).await,
+    ];
+    let ring = StaticRing::new(nodes.iter().map(|n| n.addr.clone()).collect(), 3);
+    let pusher = Arc::new(ReplicatingPusher::grpc(Arc::new(ring), client_cfg()));
+    bench_push("gRPC, RF=3 over 3 ingesters", pusher).await;
+    for n in &mut nodes {
+        n.stop().await;
+    }
+}
+
+async fn bench_push(what: &str, pusher: Arc<dyn Pusher>) {
+    let (workers, pushes, streams, entries) = (8usize, 125usize, 10usize, 100usize);
+    let line = "x".repeat(100);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (pusher, line) = (pusher.clone(), line.clone());
+        tasks.push(tokio::spawn(async move {
+            for p in 0..pushes {
+                let req = PushRequest {
+                    streams: (0..streams)
+                        .map(|s| StreamAdapter {
+                            labels: format!("{{app=\"w{w}\", s=\"{s}\"}}"),
+                            entries: (0..entries)
+                                .map(|e| EntryAdapter {
+                                    timestamp: Some(Timestamp::from_unix_nanos(
+                                        ((p * entries + e) as i64) * 1000,
+                                    )),
+                                    line: Bytes::from(line.clone()),
+                                    structured_metadata: vec![],
+                                    parsed: vec![],
+                                })
+                                .collect(),
+                            hash: ((w * 1000 + s) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                        })
+                        .collect(),
+                };
+                pusher.push("bench", req).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let lines = (workers * pushes * streams * entries) as f64;
+    println!(
+        "{what} ({workers} clients, 1000-line pushes): {:.0} pushes/s, {:.0} lines/s, {:.1} MB/s of lines",
+        (workers * pushes) as f64 / secs,
+        lines / secs,
+        lines * 100.0 / secs / 1e6
+    );
 }

@@ -55,11 +55,13 @@ pub struct ClientConfig {
     pub timeout: Duration,
 }
 
+/// Loki's `ingester_client` defaults: a slow replica must not hold a push
+/// or a read for long when the others can answer.
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
         }
     }
 }

@@ -5,6 +5,17 @@
 //!
 //! The tenant travels in the `x-scope-orgid` request metadata, as in Loki,
 //! not in the messages.
+//!
+//! Service `sluice.internal.IngesterQuerier` (stubs in `crate::grpc`):
+//!
+//! | RPC | request | response |
+//! |---|---|---|
+//! | `Chunks` | [`SelectRequest`] | stream of [`ChunksResponse`] (chunk object bytes, ≤ ~4 MiB per message) |
+//! | `Series` | [`SelectRequest`] | [`SeriesResponse`] |
+//! | `LabelNames` | [`SelectRequest`] | [`LabelNamesResponse`] |
+//! | `LabelValues` | [`LabelValuesRequest`] | [`LabelValuesResponse`] |
+//! | `Stats` | [`SelectRequest`] | [`StatsResponse`] (totals and per stream) |
+//! | `Tail` | [`TailRequest`] | stream of [`TailResponse`] until the client leaves |
 
 use bytes::Bytes;
 
@@ -97,11 +108,28 @@ pub struct LabelValuesResponse {
     pub values: Vec<String>,
 }
 
-/// Totals over the selected streams' in-memory chunks (`/index/stats`).
-#[derive(Clone, Copy, PartialEq, Eq, ::prost::Message)]
+/// Totals over the selected streams' in-memory chunks (`/index/stats`),
+/// and the same per stream so a reader of several replicas can count each
+/// stream once.
+#[derive(Clone, PartialEq, Eq, ::prost::Message)]
 pub struct StatsResponse {
     #[prost(uint64, tag = "1")]
     pub streams: u64,
+    #[prost(uint64, tag = "2")]
+    pub chunks: u64,
+    #[prost(uint64, tag = "3")]
+    pub bytes: u64,
+    #[prost(uint64, tag = "4")]
+    pub entries: u64,
+    #[prost(message, repeated, tag = "5")]
+    pub per_stream: Vec<StreamStats>,
+}
+
+/// One stream's in-memory chunks, entries and uncompressed bytes.
+#[derive(Clone, PartialEq, Eq, ::prost::Message)]
+pub struct StreamStats {
+    #[prost(message, optional, tag = "1")]
+    pub labels: Option<LabelSet>,
     #[prost(uint64, tag = "2")]
     pub chunks: u64,
     #[prost(uint64, tag = "3")]

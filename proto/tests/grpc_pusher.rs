@@ -95,3 +95,28 @@ async fn unreachable_instance_is_unavailable() {
     assert_eq!(err.http_status(), 503, "{err}");
     assert!(err.message.starts_with(&addr), "{err}");
 }
+
+/// The wire contract with Loki: a client that knows nothing of Sluice's
+/// stubs, only the path and message, is served.
+#[tokio::test]
+async fn served_at_lokis_pusher_path() {
+    use sluice_proto::logproto::PushResponse;
+    use tonic::codec::ProstCodec;
+    use tonic::codegen::http::uri::PathAndQuery;
+
+    let rec = Arc::new(Recorder::default());
+    let addr = serve(rec.clone()).await;
+    let ch = sluice_proto::grpc::channel(&addr, &cfg()).unwrap();
+    let mut grpc = tonic::client::Grpc::new(ch);
+    grpc.ready().await.unwrap();
+    let mut r = tonic::Request::new(req("api", "raw"));
+    r.metadata_mut()
+        .insert("x-scope-orgid", "loki-tenant".parse().unwrap());
+    let codec: ProstCodec<PushRequest, PushResponse> = ProstCodec::default();
+    grpc.unary(r, PathAndQuery::from_static("/logproto.Pusher/Push"), codec)
+        .await
+        .unwrap();
+    let got = rec.got.lock().unwrap();
+    assert_eq!(got[0].0, "loki-tenant");
+    assert_eq!(got[0].1, req("api", "raw"));
+}

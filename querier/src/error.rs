@@ -22,6 +22,19 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::Query(e) => match e {
+                sluice_logql::Error::Source(_) => 500,
+                _ => 400,
+            },
+            Error::Storage(_) | Error::Internal(_) => 500,
+            Error::Timeout => 504,
+            Error::Service(e) => e.http_status(),
+        }
+    }
+
     /// The same error for a service caller (a gRPC status), message kept.
     pub fn to_service_error(&self) -> sluice_proto::service::ServiceError {
         use sluice_proto::service::{Code, ServiceError};
@@ -34,20 +47,5 @@ impl Error {
             _ => Code::Internal,
         };
         ServiceError::new(code, self.to_string())
-    }
-}
-
-impl Error {
-    pub fn status(&self) -> u16 {
-        match self {
-            Error::BadRequest(_) => 400,
-            Error::Query(e) => match e {
-                sluice_logql::Error::Source(_) => 500,
-                _ => 400,
-            },
-            Error::Storage(_) | Error::Internal(_) => 500,
-            Error::Timeout => 504,
-            Error::Service(e) => e.http_status(),
-        }
     }
 }

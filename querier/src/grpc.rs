@@ -14,7 +14,8 @@
 //!   return: one [`RecentSeries`] per label set, chunks identical across
 //!   replicas kept once. Entries duplicated across replicas' differing
 //!   chunks are dropped by the query source's k-way merge (same timestamp
-//!   and line), so each entry is returned once.
+//!   and line), so each entry is returned once. Live tails of all
+//!   replicas are merged the same way (`tail_merge`).
 //!
 //! [`RecentData`]: crate::RecentData
 //! [`RecentSeries`]: crate::RecentSeries
@@ -23,6 +24,7 @@ mod client;
 mod convert;
 mod replicated;
 mod server;
+mod tail_merge;
 
 pub use client::GrpcRecentData;
 pub use replicated::ReplicatedRecentData;

@@ -19,4 +19,4 @@ pub mod tail;
 mod volume;
 
 pub use error::{Error, Result};
-pub use querier::{Querier, QuerierConfig, RecentData, RecentSeries};
+pub use querier::{Querier, QuerierConfig, RecentData, RecentSeries, RecentStreamStats, TailFeed};

@@ -15,6 +15,7 @@ use sluice_storage::store::Store;
 
 use crate::error::{Error, Result};
 use crate::source::PreparedSource;
+use crate::tail::PushedStream;
 
 /// One stream's in-memory chunks as an ingester returns them.
 pub struct RecentSeries {
@@ -40,7 +41,87 @@ pub trait RecentData: Send + Sync {
         from: i64,
         through: i64,
     ) -> Result<Vec<Labels>>;
+    /// Names of labels of matching streams, sorted.
+    async fn label_names(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let series = self.series(tenant, matchers, from, through).await?;
+        let names: BTreeSet<&str> = series
+            .iter()
+            .flat_map(|l| l.iter().map(|(k, _)| k))
+            .collect();
+        Ok(names.into_iter().map(str::to_string).collect())
+    }
+    /// Values of label `name` over matching streams, sorted.
+    async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let series = self.series(tenant, matchers, from, through).await?;
+        let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
+        Ok(values.into_iter().map(str::to_string).collect())
+    }
+    /// Chunks, entries and uncompressed bytes per matching stream, for
+    /// `/index/stats`, without shipping chunks from a remote source.
+    async fn stream_stats(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<RecentStreamStats>> {
+        let series = self.chunks(tenant, matchers, from, through).await?;
+        Ok(series.iter().map(RecentStreamStats::of).collect())
+    }
+    /// Entries pushed from now on to streams matching `matchers`, each
+    /// batch with the number of entries the source dropped so far for this
+    /// tail. Remote sources implement it; the in-process ingester's pushes
+    /// reach tails through its `TailHub` instead.
+    async fn tail(&self, _tenant: &str, _matchers: &[Matcher]) -> Result<TailFeed> {
+        Err(Error::BadRequest(
+            "live tail is not available from this recent-data source".into(),
+        ))
+    }
 }
+
+/// One stream's in-memory totals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentStreamStats {
+    pub labels: Labels,
+    pub chunks: u64,
+    pub entries: u64,
+    /// Uncompressed line bytes.
+    pub bytes: u64,
+}
+
+impl RecentStreamStats {
+    pub fn of(s: &RecentSeries) -> Self {
+        let mut st = RecentStreamStats {
+            labels: s.labels.clone(),
+            chunks: 0,
+            entries: 0,
+            bytes: 0,
+        };
+        for c in &s.chunks {
+            st.chunks += 1;
+            st.entries += c.entry_count() as u64;
+            st.bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
+        }
+        st
+    }
+}
+
+/// A live tail's feed: pushed stream batches and the source's running
+/// total of dropped entries.
+pub type TailFeed = futures::stream::BoxStream<'static, Result<(PushedStream, u64)>>;
 
 /// Query limits (`limits_config` keys, Loki's defaults).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -199,9 +280,7 @@ impl Querier {
         let mut names = BTreeSet::new();
         if matchers.is_empty() {
             names.extend(self.store.label_names(tenant, from, through).await?);
-            for l in self.recent.series(tenant, &[], from, through).await? {
-                names.extend(l.iter().map(|(k, _)| k.to_string()));
-            }
+            names.extend(self.recent.label_names(tenant, &[], from, through).await?);
         } else {
             for l in self.series(tenant, matchers, from, through).await? {
                 names.extend(l.iter().map(|(k, _)| k.to_string()));
@@ -224,11 +303,11 @@ impl Querier {
             .await?
             .into_iter()
             .collect();
-        for l in self.recent.series(tenant, matchers, from, through).await? {
-            if let Some(v) = l.get(name) {
-                values.insert(v.to_string());
-            }
-        }
+        values.extend(
+            self.recent
+                .label_values(tenant, name, matchers, from, through)
+                .await?,
+        );
         Ok(values.into_iter().collect())
     }
 
@@ -243,13 +322,15 @@ impl Querier {
     ) -> Result<IndexStats> {
         let mut st = IndexStats::default();
         let mut streams = BTreeSet::new();
-        for r in self.recent.chunks(tenant, matchers, from, through).await? {
-            streams.insert(r.labels.clone());
-            for c in &r.chunks {
-                st.chunks += 1;
-                st.entries += c.entry_count() as u64;
-                st.bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
-            }
+        for r in self
+            .recent
+            .stream_stats(tenant, matchers, from, through)
+            .await?
+        {
+            st.chunks += r.chunks;
+            st.entries += r.entries;
+            st.bytes += r.bytes;
+            streams.insert(r.labels);
         }
         for (l, refs) in self.store.series(tenant, matchers, from, through).await? {
             streams.insert(l);

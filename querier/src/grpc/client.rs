@@ -5,21 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use sluice_logql::labels::{Labels, Matcher};
 use sluice_proto::grpc::{
     channel, remote_error, request, with_timeout, ClientConfig, IngesterQuerierClient,
     MAX_MESSAGE_BYTES,
 };
-use sluice_proto::internal::{LabelValuesRequest, SelectRequest, StatsResponse, TailRequest};
+use sluice_proto::internal::{LabelValuesRequest, SelectRequest, TailRequest};
 use sluice_proto::service::{Code, ServiceError};
 use sluice_storage::chunk::ChunkData;
 use tonic::transport::Channel;
 
 use super::convert::{entry_from_proto, labels_from_proto, matchers_to_proto};
 use crate::error::{Error, Result};
-use crate::querier::{RecentData, RecentSeries};
+use crate::querier::{RecentData, RecentSeries, RecentStreamStats, TailFeed};
 use crate::tail::PushedStream;
 
 /// A remote ingester's `sluice.internal.IngesterQuerier`. Cheap to clone;
@@ -55,84 +54,6 @@ impl GrpcRecentData {
 
     pub fn addr(&self) -> &str {
         &self.addr
-    }
-
-    /// Names of labels of in-memory streams matching `matchers`.
-    pub async fn label_names(
-        &self,
-        tenant: &str,
-        matchers: &[Matcher],
-        from: i64,
-        through: i64,
-    ) -> Result<Vec<String>> {
-        let req = request(tenant, select(matchers, from, through))?;
-        let mut c = self.client.clone();
-        let resp = with_timeout(&self.addr, self.timeout, c.label_names(req)).await?;
-        Ok(resp.into_inner().names)
-    }
-
-    /// Values of label `name` over in-memory streams matching `matchers`.
-    pub async fn label_values(
-        &self,
-        tenant: &str,
-        name: &str,
-        matchers: &[Matcher],
-        from: i64,
-        through: i64,
-    ) -> Result<Vec<String>> {
-        let msg = LabelValuesRequest {
-            name: name.to_string(),
-            select: Some(select(matchers, from, through)),
-        };
-        let mut c = self.client.clone();
-        let resp = with_timeout(
-            &self.addr,
-            self.timeout,
-            c.label_values(request(tenant, msg)?),
-        )
-        .await?;
-        Ok(resp.into_inner().values)
-    }
-
-    /// Streams, chunks, entries and uncompressed bytes in memory.
-    pub async fn stats(
-        &self,
-        tenant: &str,
-        matchers: &[Matcher],
-        from: i64,
-        through: i64,
-    ) -> Result<StatsResponse> {
-        let req = request(tenant, select(matchers, from, through))?;
-        let mut c = self.client.clone();
-        let resp = with_timeout(&self.addr, self.timeout, c.stats(req)).await?;
-        Ok(resp.into_inner())
-    }
-
-    /// Entries pushed to the ingester from now on, for streams matching
-    /// `matchers`, with the total the ingester dropped for this tail so far.
-    /// Runs until dropped; no timeout applies after the stream opened.
-    pub async fn tail(
-        &self,
-        tenant: &str,
-        matchers: &[Matcher],
-    ) -> Result<BoxStream<'static, Result<(PushedStream, u64)>>> {
-        let msg = TailRequest {
-            matchers: matchers_to_proto(matchers),
-        };
-        let mut c = self.client.clone();
-        let resp = with_timeout(&self.addr, self.timeout, c.tail(request(tenant, msg)?)).await?;
-        let addr = self.addr.clone();
-        Ok(resp
-            .into_inner()
-            .map_err(move |s| Error::Service(remote_error(&addr, &s)))
-            .map_ok(|m| {
-                let s = PushedStream {
-                    labels: Arc::new(labels_from_proto(m.labels)),
-                    entries: m.entries.into_iter().map(entry_from_proto).collect(),
-                };
-                (s, m.dropped_total)
-            })
-            .boxed())
     }
 
     async fn fetch_chunks(
@@ -203,5 +124,89 @@ impl RecentData for GrpcRecentData {
             .into_iter()
             .map(|l| labels_from_proto(Some(l)))
             .collect())
+    }
+
+    /// Names of labels of in-memory streams matching `matchers`.
+    async fn label_names(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let req = request(tenant, select(matchers, from, through))?;
+        let mut c = self.client.clone();
+        let resp = with_timeout(&self.addr, self.timeout, c.label_names(req)).await?;
+        Ok(resp.into_inner().names)
+    }
+
+    /// Values of label `name` over in-memory streams matching `matchers`.
+    async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let msg = LabelValuesRequest {
+            name: name.to_string(),
+            select: Some(select(matchers, from, through)),
+        };
+        let mut c = self.client.clone();
+        let resp = with_timeout(
+            &self.addr,
+            self.timeout,
+            c.label_values(request(tenant, msg)?),
+        )
+        .await?;
+        Ok(resp.into_inner().values)
+    }
+
+    /// Per-stream totals computed on the ingester: no chunks travel.
+    async fn stream_stats(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<RecentStreamStats>> {
+        let req = request(tenant, select(matchers, from, through))?;
+        let mut c = self.client.clone();
+        let resp = with_timeout(&self.addr, self.timeout, c.stats(req)).await?;
+        Ok(resp
+            .into_inner()
+            .per_stream
+            .into_iter()
+            .map(|s| RecentStreamStats {
+                labels: labels_from_proto(s.labels),
+                chunks: s.chunks,
+                entries: s.entries,
+                bytes: s.bytes,
+            })
+            .collect())
+    }
+
+    /// Entries pushed to the ingester from now on, for streams matching
+    /// `matchers`, with the total the ingester dropped for this tail so far.
+    /// Runs until dropped; the timeout applies to opening the stream only.
+    async fn tail(&self, tenant: &str, matchers: &[Matcher]) -> Result<TailFeed> {
+        let msg = TailRequest {
+            matchers: matchers_to_proto(matchers),
+        };
+        let mut c = self.client.clone();
+        let resp = with_timeout(&self.addr, self.timeout, c.tail(request(tenant, msg)?)).await?;
+        let addr = self.addr.clone();
+        Ok(resp
+            .into_inner()
+            .map_err(move |s| Error::Service(remote_error(&addr, &s)))
+            .map_ok(|m| {
+                let s = PushedStream {
+                    labels: Arc::new(labels_from_proto(m.labels)),
+                    entries: m.entries.into_iter().map(entry_from_proto).collect(),
+                };
+                (s, m.dropped_total)
+            })
+            .boxed())
     }
 }

@@ -11,8 +11,9 @@ use sluice_proto::service::{ClientPool, IngesterRing};
 use sluice_storage::chunk::ChunkData;
 
 use super::client::GrpcRecentData;
+use super::tail_merge::merge_tails;
 use crate::error::{Error, Result};
-use crate::querier::{RecentData, RecentSeries};
+use crate::querier::{RecentData, RecentSeries, RecentStreamStats, TailFeed};
 
 /// A [`RecentData`] over all ingesters: each call goes to every instance
 /// of `read_set()` concurrently and fails only when more than `max_errors`
@@ -126,5 +127,71 @@ impl RecentData for ReplicatedRecentData {
             .await?;
         let set: BTreeSet<Labels> = answers.into_iter().flatten().collect();
         Ok(set.into_iter().collect())
+    }
+
+    async fn label_names(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let answers = self
+            .fan_out(|c| async move { c.label_names(tenant, matchers, from, through).await })
+            .await?;
+        let set: BTreeSet<String> = answers.into_iter().flatten().collect();
+        Ok(set.into_iter().collect())
+    }
+
+    async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<String>> {
+        let answers = self
+            .fan_out(|c| async move { c.label_values(tenant, name, matchers, from, through).await })
+            .await?;
+        let set: BTreeSet<String> = answers.into_iter().flatten().collect();
+        Ok(set.into_iter().collect())
+    }
+
+    /// Per-stream totals from every replica; a stream counted once, with
+    /// the largest totals any replica has for it (the most complete copy).
+    async fn stream_stats(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<RecentStreamStats>> {
+        let answers = self
+            .fan_out(|c| async move { c.stream_stats(tenant, matchers, from, through).await })
+            .await?;
+        let mut by_labels: HashMap<Labels, RecentStreamStats> = HashMap::new();
+        for s in answers.into_iter().flatten() {
+            match by_labels.get_mut(&s.labels) {
+                Some(have) => {
+                    have.chunks = have.chunks.max(s.chunks);
+                    have.entries = have.entries.max(s.entries);
+                    have.bytes = have.bytes.max(s.bytes);
+                }
+                None => {
+                    by_labels.insert(s.labels.clone(), s);
+                }
+            }
+        }
+        Ok(by_labels.into_values().collect())
+    }
+
+    /// Tails every instance of the read set (tolerating `max_errors` that
+    /// cannot be reached) and merges them, each entry delivered once.
+    async fn tail(&self, tenant: &str, matchers: &[Matcher]) -> Result<TailFeed> {
+        let feeds = self
+            .fan_out(|c| async move { c.tail(tenant, matchers).await })
+            .await?;
+        Ok(merge_tails(feeds))
     }
 }

@@ -1,7 +1,6 @@
 //! `sluice.internal.IngesterQuerier` served from a [`RecentData`] (and a
 //! [`TailHub`] for live tail).
 
-use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -12,7 +11,8 @@ use sluice_proto::grpc::{
 };
 use sluice_proto::internal::{
     ChunkSeries, ChunksRequest, ChunksResponse, LabelNamesResponse, LabelValuesRequest,
-    LabelValuesResponse, SelectRequest, SeriesResponse, StatsResponse, TailRequest, TailResponse,
+    LabelValuesResponse, SelectRequest, SeriesResponse, StatsResponse, StreamStats, TailRequest,
+    TailResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -55,6 +55,11 @@ fn selection<T>(
     let sel = sel.cloned().unwrap_or_default();
     let matchers = matchers_from_proto(&sel.matchers).map_err(status_from_error)?;
     Ok((tenant, matchers, sel.from, sel.through))
+}
+
+/// The span of one RPC.
+fn span(rpc: &'static str, tenant: &str) -> tracing::Span {
+    tracing::debug_span!("ingester_querier", rpc, tenant = %tenant)
 }
 
 fn status(e: crate::Error) -> Status {
@@ -100,11 +105,10 @@ impl IngesterQuerier for IngesterQuerierService {
         req: Request<ChunksRequest>,
     ) -> Result<Response<Self::ChunksStream>, Status> {
         let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
-        let span = tracing::debug_span!("grpc_chunks", tenant = %tenant);
         let series = self
             .recent
             .chunks(&tenant, &matchers, from, through)
-            .instrument(span)
+            .instrument(span("chunks", &tenant))
             .await
             .map_err(status)?;
         let stream = futures::stream::iter(chunk_batches(series).map(Ok));
@@ -119,6 +123,7 @@ impl IngesterQuerier for IngesterQuerierService {
         let series = self
             .recent
             .series(&tenant, &matchers, from, through)
+            .instrument(span("series", &tenant))
             .await
             .map_err(status)?;
         Ok(Response::new(SeriesResponse {
@@ -131,18 +136,13 @@ impl IngesterQuerier for IngesterQuerierService {
         req: Request<SelectRequest>,
     ) -> Result<Response<LabelNamesResponse>, Status> {
         let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
-        let series = self
+        let names = self
             .recent
-            .series(&tenant, &matchers, from, through)
+            .label_names(&tenant, &matchers, from, through)
+            .instrument(span("label_names", &tenant))
             .await
             .map_err(status)?;
-        let names: BTreeSet<&str> = series
-            .iter()
-            .flat_map(|l| l.iter().map(|(k, _)| k))
-            .collect();
-        Ok(Response::new(LabelNamesResponse {
-            names: names.into_iter().map(str::to_string).collect(),
-        }))
+        Ok(Response::new(LabelNamesResponse { names }))
     }
 
     async fn label_values(
@@ -150,33 +150,37 @@ impl IngesterQuerier for IngesterQuerierService {
         req: Request<LabelValuesRequest>,
     ) -> Result<Response<LabelValuesResponse>, Status> {
         let (tenant, matchers, from, through) = selection(&req, req.get_ref().select.as_ref())?;
-        let name = &req.get_ref().name;
-        let series = self
+        let values = self
             .recent
-            .series(&tenant, &matchers, from, through)
+            .label_values(&tenant, &req.get_ref().name, &matchers, from, through)
+            .instrument(span("label_values", &tenant))
             .await
             .map_err(status)?;
-        let values: BTreeSet<&str> = series.iter().filter_map(|l| l.get(name)).collect();
-        Ok(Response::new(LabelValuesResponse {
-            values: values.into_iter().map(str::to_string).collect(),
-        }))
+        Ok(Response::new(LabelValuesResponse { values }))
     }
 
     async fn stats(&self, req: Request<SelectRequest>) -> Result<Response<StatsResponse>, Status> {
         let (tenant, matchers, from, through) = selection(&req, Some(req.get_ref()))?;
-        let series = self
+        let per_stream = self
             .recent
-            .chunks(&tenant, &matchers, from, through)
+            .stream_stats(&tenant, &matchers, from, through)
+            .instrument(span("stats", &tenant))
             .await
             .map_err(status)?;
         let mut st = StatsResponse {
-            streams: series.len() as u64,
+            streams: per_stream.len() as u64,
             ..StatsResponse::default()
         };
-        for c in series.iter().flat_map(|s| &s.chunks) {
-            st.chunks += 1;
-            st.entries += c.entry_count() as u64;
-            st.bytes += c.blocks().iter().map(|b| b.uncompressed_bytes).sum::<u64>();
+        for s in per_stream {
+            st.chunks += s.chunks;
+            st.entries += s.entries;
+            st.bytes += s.bytes;
+            st.per_stream.push(StreamStats {
+                labels: Some(labels_to_proto(&s.labels)),
+                chunks: s.chunks,
+                bytes: s.bytes,
+                entries: s.entries,
+            });
         }
         Ok(Response::new(st))
     }
@@ -189,6 +193,7 @@ impl IngesterQuerier for IngesterQuerierService {
                 "live tail is not served by this instance",
             ));
         };
+        span("tail", &tenant).in_scope(|| tracing::debug!("tail opened"));
         let sub = hub.subscribe(&tenant, matchers);
         // ends when the client goes away: dropping the stream unsubscribes
         let stream = futures::stream::unfold(sub, |mut sub| async move {
@@ -202,5 +207,67 @@ impl IngesterQuerier for IngesterQuerierService {
             Some((Ok(msg), sub))
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use sluice_logql::labels::Labels;
+    use sluice_storage::{ChunkConfig, ChunkData, Encoding, MemChunk};
+
+    use super::*;
+
+    /// A chunk of `n` incompressible 64 KiB lines.
+    fn big_chunk(start: i64, n: i64) -> ChunkData {
+        let cfg = ChunkConfig {
+            encoding: Encoding::None,
+            ..ChunkConfig::default()
+        };
+        let mut c = MemChunk::new(&cfg);
+        for i in 0..n {
+            let line: Vec<u8> = (0..65_536u32)
+                .map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8 ^ i as u8)
+                .collect();
+            c.append(start + i, &line, &[]);
+        }
+        c.snapshot()
+    }
+
+    #[test]
+    fn chunks_are_batched_under_the_message_budget() {
+        let series: Vec<RecentSeries> = ["a", "b"]
+            .iter()
+            .map(|app| RecentSeries {
+                labels: Labels::new(vec![("app".into(), app.to_string())]),
+                // 3 chunks of ~2 MiB each
+                chunks: (0..3).map(|k| big_chunk(k * 100, 32)).collect(),
+            })
+            .collect();
+        let msgs: Vec<ChunksResponse> = chunk_batches(series).collect();
+        // 12 MiB in messages of at most one chunk past 4 MiB
+        assert!(msgs.len() >= 3, "{} messages", msgs.len());
+        for m in &msgs {
+            let size: usize = m
+                .series
+                .iter()
+                .flat_map(|s| &s.chunks)
+                .map(|b| b.len())
+                .sum();
+            assert!(size < CHUNK_BATCH_BYTES + (3 << 20), "{size}");
+        }
+        // every chunk once, decodable, labels kept (repeated across messages)
+        let mut per_app: std::collections::BTreeMap<String, usize> = Default::default();
+        for s in msgs.iter().flat_map(|m| &m.series) {
+            let app = s.labels.as_ref().unwrap().labels[0].value.clone();
+            for b in &s.chunks {
+                assert_eq!(ChunkData::decode(b.clone()).unwrap().entry_count(), 32);
+                *per_app.entry(app.clone()).or_default() += 1;
+            }
+        }
+        assert_eq!(
+            per_app.into_iter().collect::<Vec<_>>(),
+            vec![("a".into(), 3), ("b".into(), 3)]
+        );
     }
 }
