@@ -38,6 +38,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// YAML appended to every process's config.
     pub extra: String,
+    /// The `limits_config` section.
+    pub limits: String,
 }
 
 impl Cluster {
@@ -48,6 +50,7 @@ impl Cluster {
             members: Vec::new(),
             nodes: Vec::new(),
             extra: String::new(),
+            limits: "limits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 1024\n  ingestion_burst_size_mb: 1024\n  discover_log_levels: false\n  discover_service_name: []\n".into(),
         };
         for i in 0..voters {
             let port = free_port();
@@ -108,16 +111,11 @@ common:
 {members}ingester:
   lifecycler:
     heartbeat_period: 300ms
-limits_config:
-  reject_old_samples: false
-  ingestion_rate_mb: 1024
-  ingestion_burst_size_mb: 1024
-  discover_log_levels: false
-  discover_service_name: []
-{extra}",
+{limits}{extra}",
             target = n.target,
             data = data.display(),
             name = n.name,
+            limits = self.limits,
             extra = self.extra,
         )
     }
@@ -399,4 +397,40 @@ fn replicated_cluster_survives_an_ingester_crash_and_a_raft_leader_kill() {
     // and pushes still work with two ingesters
     let r = c.server("distributor-0").push_proto(&batch(7, 0..5, base));
     assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap_or_default());
+}
+
+/// The conformance suite, pushed through both distributors and queried
+/// through a querier of the cluster, answers as `-target=all` does (126/126).
+#[test]
+fn conformance_suite_through_the_cluster() {
+    let mut c = Cluster::new(3);
+    let conformance = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/conformance.yaml"),
+    )
+    .unwrap();
+    let limits = &conformance[conformance.find("limits_config:").unwrap()..];
+    c.limits = format!("{}\n", limits.trim_end());
+    c.add("distributor-0", "distributor");
+    c.add("distributor-1", "distributor");
+    c.add("querier-0", "querier");
+    c.start_all();
+    for n in ["distributor-0", "distributor-1", "querier-0"] {
+        Cluster::wait_ring(c.server(n), &ACTIVE3, Duration::from_secs(30));
+    }
+    // the push path reads a polled copy of the ring
+    std::thread::sleep(Duration::from_millis(500));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/conformance-cluster");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&c.server("querier-0").url)
+        .arg(&c.server("distributor-0").url)
+        .arg(&c.server("distributor-1").url)
+        .output()
+        .expect("python3 runs scripts/conformance-cluster");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("126 passed, 0 failed"),
+        "conformance through the cluster: {stdout}"
+    );
 }
