@@ -9,7 +9,7 @@ mod drilldown;
 mod error;
 mod format;
 pub mod http;
-mod json;
+pub mod json;
 pub mod params;
 mod querier;
 mod source;
@@ -17,4 +17,4 @@ pub mod tail;
 mod volume;
 
 pub use error::{Error, Result};
-pub use querier::{Querier, QuerierConfig, RecentData, RecentSeries};
+pub use querier::{Querier, QuerierConfig, RecentData, RecentSeries, Shard};
