@@ -149,12 +149,14 @@ impl Frontend {
     ) -> Result<QueryValue> {
         let parts = split::split_metric(&p, self.split_ns());
         let par = self.cfg.query_range.max_query_parallelism.max(1);
-        let answers: Vec<QueryValue> = stream::iter(parts)
-            .map(|part| self.extent(cx, s, part))
-            .buffered(par)
+        // unordered, so the first failure ends the query at once
+        let mut answers: Vec<(usize, QueryValue)> = stream::iter(parts.into_iter().enumerate())
+            .map(|(i, part)| async move { self.extent(cx, s, part).await.map(|v| (i, v)) })
+            .buffer_unordered(par)
             .try_collect()
             .await?;
-        merge::concat_splits(answers)
+        answers.sort_by_key(|(i, _)| *i);
+        merge::concat_splits(answers.into_iter().map(|(_, v)| v).collect())
     }
 
     /// One split extent, from the results cache when it holds it.

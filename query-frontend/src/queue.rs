@@ -64,6 +64,10 @@ impl RequestQueue {
             let tenant = request.tenant.clone();
             let q = st.queues.entry(tenant.clone()).or_default();
             if q.len() >= self.max_outstanding {
+                // jobs of queries that gave up no longer count
+                q.retain(|j| !j.reply.is_closed());
+            }
+            if q.len() >= self.max_outstanding {
                 return Err(Error::TooManyOutstanding);
             }
             let was_empty = q.is_empty();
@@ -91,7 +95,11 @@ impl RequestQueue {
             let Some(q) = st.queues.get_mut(&tenant) else {
                 continue;
             };
-            let job = q.pop_front();
+            // skip jobs whose query already gave up (failed or cancelled)
+            let mut job = q.pop_front();
+            while job.as_ref().is_some_and(|j| j.reply.is_closed()) {
+                job = q.pop_front();
+            }
             if q.is_empty() {
                 st.queues.remove(&tenant);
             } else {
