@@ -30,6 +30,8 @@ use sluice_proto::logproto::{
 };
 use sluice_proto::service::Pusher;
 use sluice_querier::{Querier, QuerierConfig, RecentData, RecentSeries};
+use sluice_query_frontend::http::FrontendHttp;
+use sluice_query_frontend::remote::{spawn_pullers, PullServer};
 use sluice_query_frontend::{
     spawn_workers, Frontend, FrontendConfig, LocalHandler, QueryHandler, QueueHandler,
     RequestQueue, SubQuery,
@@ -282,11 +284,20 @@ fn compare(want: &QueryValue, got: &QueryValue, loose: &mut usize) -> Result<(),
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn frontend_answers_equal_the_querier_on_the_conformance_suite() {
+struct Setup {
+    querier: Querier,
+    limits: sluice_logql::engine::Limits,
+    queries: Vec<Query>,
+    base_s: i64,
+    _tmp: tempfile::TempDir,
+}
+
+/// The dataset in an in-process ingester and a querier over it, or `None`
+/// (skip) without python3 or the conformance files.
+async fn setup() -> Option<Setup> {
     let Some(dir) = conformance_dir() else {
         eprintln!("SKIPPED: shared/conformance not found (set SLUICE_CONFORMANCE_DIR)");
-        return;
+        return None;
     };
     let now_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -295,7 +306,7 @@ async fn frontend_answers_equal_the_querier_on_the_conformance_suite() {
     let base_s = ((now_s - 5400) / 3600) * 3600;
     let Some(ds) = load_dataset(&dir, base_s) else {
         eprintln!("SKIPPED: python3 could not run dataset.py");
-        return;
+        return None;
     };
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::new(&StoreConfig::Filesystem {
@@ -313,7 +324,26 @@ async fn frontend_answers_equal_the_querier_on_the_conformance_suite() {
     let querier = Querier::new(store, Arc::new(Recent(ing)), qcfg);
     let queries = load_queries(&dir, base_s);
     assert!(queries.len() >= 120, "only {} queries", queries.len());
+    Some(Setup {
+        querier,
+        limits,
+        queries,
+        base_s,
+        _tmp: tmp,
+    })
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn frontend_answers_equal_the_querier_on_the_conformance_suite() {
+    let Some(Setup {
+        querier,
+        limits,
+        queries,
+        ..
+    }) = setup().await
+    else {
+        return;
+    };
     let t0 = std::time::Instant::now();
     let mut wants = Vec::new();
     for q in &queries {
@@ -385,4 +415,177 @@ async fn frontend_answers_equal_the_querier_on_the_conformance_suite() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Whether two query responses are equal, sample values within 1e-9
+/// relative, stats aside.
+fn json_close(a: &str, b: &str) -> bool {
+    fn walk(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value as V;
+        match (a, b) {
+            (V::Object(x), V::Object(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .all(|(k, v)| k == "stats" || y.get(k).is_some_and(|w| walk(v, w)))
+            }
+            (V::Array(x), V::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(v, w)| walk(v, w))
+            }
+            (V::String(x), V::String(y)) if x != y => match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(p), Ok(q)) => (p - q).abs() <= 1e-9 * p.abs().max(q.abs()),
+                _ => false,
+            },
+            (x, y) => x == y,
+        }
+    }
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => walk(&x, &y),
+        _ => false,
+    }
+}
+
+/// Drops the timing-dependent part of a query response.
+fn without_timing(body: &str) -> String {
+    let mut out = body.to_string();
+    for key in [
+        "\"execTime\":",
+        "\"bytesProcessedPerSecond\":",
+        "\"linesProcessedPerSecond\":",
+    ] {
+        if let Some(i) = out.find(key) {
+            let rest = &out[i + key.len()..];
+            let end = rest.find([',', '}']).unwrap_or(rest.len());
+            out.replace_range(i + key.len()..i + key.len() + end, "_");
+        }
+    }
+    out
+}
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// Over HTTP, with queriers pulling work from the frontend: every metric
+/// and bad query and every third log query of the suite answers with the
+/// querier's bytes (timings aside), and other routes are proxied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_http_with_remote_queriers_the_bytes_match_the_querier() {
+    let Some(Setup {
+        querier,
+        limits,
+        queries,
+        base_s,
+        ..
+    }) = setup().await
+    else {
+        return;
+    };
+    let querier_url = serve(sluice_querier::http::routes(Arc::new(
+        sluice_querier::http::HttpState {
+            querier: querier.clone(),
+            auth_enabled: false,
+            tail: Arc::new(sluice_querier::tail::TailHub::default()),
+        },
+    )))
+    .await;
+    let mut cfg = FrontendConfig::default();
+    cfg.query_range.split_queries_by_interval = Duration::from_secs(900);
+    cfg.query_range.shard_count = 4;
+    cfg.frontend.downstream_url = Some(querier_url.clone());
+    cfg.limits = limits;
+    let queue = RequestQueue::new(cfg.frontend.max_outstanding_per_tenant);
+    let pull = PullServer::new(
+        queue.clone(),
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    );
+    let fe = Arc::new(Frontend::new(
+        cfg,
+        Arc::new(QueueHandler::new(queue.clone())),
+    ));
+    let fe_url = serve(pull.routes().merge(sluice_query_frontend::http::routes(
+        FrontendHttp::new(fe, false),
+    )))
+    .await;
+    let pullers = spawn_pullers(&fe_url, Arc::new(LocalHandler::new(querier)), 4);
+
+    let client = reqwest::Client::new();
+    let get = |base: &str, path: &str, params: &[(String, String)]| {
+        client.get(format!("{base}{path}")).query(params).send()
+    };
+    let (mut same, mut close_only, mut failures) = (0, 0, Vec::new());
+    for (i, q) in queries.iter().enumerate() {
+        let log = matches!(q.kind.as_str(), "log" | "logf");
+        if log && i % 3 != 0 {
+            continue;
+        }
+        let p = &q.params;
+        let mut params = vec![("query".to_string(), q.query.clone())];
+        let path = if q.kind == "instant" {
+            params.push(("time".into(), p.end.to_string()));
+            "/loki/api/v1/query"
+        } else {
+            params.push(("start".into(), p.start.to_string()));
+            params.push(("end".into(), p.end.to_string()));
+            if log {
+                params.push(("limit".into(), p.limit.to_string()));
+                let dir = if q.kind == "logf" {
+                    "forward"
+                } else {
+                    "backward"
+                };
+                params.push(("direction".into(), dir.into()));
+            } else if q.kind == "range" {
+                params.push(("step".into(), format!("{}s", p.step / NS)));
+            }
+            "/loki/api/v1/query_range"
+        };
+        let a = get(&querier_url, path, &params).await.unwrap();
+        let b = get(&fe_url, path, &params).await.unwrap();
+        let (sa, sb) = (a.status(), b.status());
+        let (ba, bb) = (a.text().await.unwrap(), b.text().await.unwrap());
+        if sa == sb && without_timing(&ba) == without_timing(&bb) {
+            same += 1;
+        } else if sa == sb && sa == 200 && json_close(&ba, &bb) {
+            // a sharded sum added its floats in another order
+            close_only += 1;
+        } else {
+            failures.push(format!(
+                "line {} {}: {sa} vs {sb}\n  querier:  {}\n  frontend: {}",
+                q.line,
+                q.query,
+                &ba[..ba.len().min(300)],
+                &bb[..bb.len().min(300)]
+            ));
+        }
+    }
+    // a proxied route
+    let range = [
+        ("start".to_string(), (base_s * NS).to_string()),
+        ("end".to_string(), ((base_s + 3700) * NS).to_string()),
+    ];
+    let a = get(&querier_url, "/loki/api/v1/label/app/values", &range)
+        .await
+        .unwrap();
+    let b = get(&fe_url, "/loki/api/v1/label/app/values", &range)
+        .await
+        .unwrap();
+    assert_eq!(b.status(), 200);
+    assert_eq!(a.text().await.unwrap(), b.text().await.unwrap());
+    println!(
+        "{same} responses byte-equal over HTTP with remote queriers, \
+         {close_only} equal but for float summation order (1e-9 relative)"
+    );
+    for p in pullers {
+        p.abort();
+    }
+    queue.stop();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(same + close_only > 80);
 }
