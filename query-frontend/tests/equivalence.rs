@@ -16,7 +16,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +88,7 @@ type Dataset = Vec<(
     Vec<(i64, String, Option<Vec<(String, String)>>)>,
 )>;
 
-fn load_dataset(dir: &PathBuf, base_s: i64) -> Option<Dataset> {
+fn load_dataset(dir: &Path, base_s: i64) -> Option<Dataset> {
     let script = format!(
         "import sys, json\nsys.path.insert(0, {dir:?})\nimport dataset\n\
          out = [[sorted(l.items()), [[t, line, sorted(m.items()) if m else None] for t, line, m in e]]\n\
@@ -156,7 +156,7 @@ struct Query {
     params: QueryParams,
 }
 
-fn load_queries(dir: &PathBuf, base_s: i64) -> Vec<Query> {
+fn load_queries(dir: &Path, base_s: i64) -> Vec<Query> {
     let text = std::fs::read_to_string(dir.join("queries.txt")).unwrap();
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
