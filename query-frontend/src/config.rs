@@ -69,8 +69,12 @@ pub struct QueryRangeConfig {
     /// Sub-queries of one query in flight at once (Loki's
     /// `max_query_parallelism`).
     pub max_query_parallelism: usize,
+    /// Whether metric split extents are cached (`results_cache`).
     pub cache_results: bool,
     pub results_cache: ResultsCacheConfig,
+    /// Accepted for Loki compatibility; answers are always exactly the
+    /// querier's, whose steps are `start + k*step`.
+    pub align_queries_with_step: bool,
 }
 
 impl Default for QueryRangeConfig {
@@ -83,6 +87,7 @@ impl Default for QueryRangeConfig {
             max_query_parallelism: 32,
             cache_results: false,
             results_cache: ResultsCacheConfig::default(),
+            align_queries_with_step: false,
         }
     }
 }
@@ -97,6 +102,9 @@ pub struct ResultsCacheConfig {
     /// may still change (Loki's `max_cache_freshness_per_query`).
     #[serde(with = "duration")]
     pub max_freshness: Duration,
+    /// Loki's spelling of the bound, `cache: {embedded_cache: {max_size_mb:
+    /// 100}}`; when present it overrides `max_size_bytes`.
+    pub cache: Option<LokiCache>,
 }
 
 impl Default for ResultsCacheConfig {
@@ -104,6 +112,49 @@ impl Default for ResultsCacheConfig {
         ResultsCacheConfig {
             max_size_bytes: 100 << 20,
             max_freshness: Duration::from_secs(600),
+            cache: None,
+        }
+    }
+}
+
+impl ResultsCacheConfig {
+    /// The size bound in bytes.
+    pub fn max_bytes(&self) -> usize {
+        match &self.cache {
+            Some(LokiCache {
+                embedded_cache: Some(e),
+            }) => e.max_size_mb.saturating_mul(1 << 20),
+            _ => self.max_size_bytes,
+        }
+    }
+}
+
+/// `results_cache.cache` as Loki writes it (only the in-memory cache).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LokiCache {
+    pub embedded_cache: Option<EmbeddedCache>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedCache {
+    /// Accepted for compatibility; `query_range.cache_results` turns the
+    /// cache on.
+    pub enabled: bool,
+    pub max_size_mb: usize,
+    /// Accepted for compatibility; extents never go stale (only past
+    /// `max_freshness` ones are cached), so eviction is by size only.
+    #[serde(with = "duration")]
+    pub ttl: Duration,
+}
+
+impl Default for EmbeddedCache {
+    fn default() -> Self {
+        EmbeddedCache {
+            enabled: false,
+            max_size_mb: 100,
+            ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -158,5 +209,12 @@ mod tests {
             Duration::from_secs(1800)
         );
         assert!(serde_json::from_str::<FrontendConfig>(r#"{"nope":1}"#).is_err());
+        let loki: QueryRangeConfig = serde_json::from_str(
+            r#"{"cache_results":true,"align_queries_with_step":true,
+                "results_cache":{"cache":{"embedded_cache":{"enabled":true,"max_size_mb":5,"ttl":"1h"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(loki.results_cache.max_bytes(), 5 << 20);
+        assert_eq!(d.query_range.results_cache.max_bytes(), 100 << 20);
     }
 }

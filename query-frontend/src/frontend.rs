@@ -45,7 +45,7 @@ impl Frontend {
         let cache = cfg
             .query_range
             .cache_results
-            .then(|| ResultsCache::new(cfg.query_range.results_cache.max_size_bytes));
+            .then(|| ResultsCache::new(cfg.query_range.results_cache.max_bytes()));
         Frontend {
             cfg,
             handler,
@@ -68,6 +68,7 @@ impl Frontend {
         query: &str,
         params: QueryParams,
     ) -> Result<QueryValue> {
+        crate::metrics::QUERIES.inc();
         let expr = sluice_logql::parser::parse_expr(query)?;
         let cx = Ctx {
             tenant,
@@ -131,6 +132,7 @@ impl Frontend {
         shard: Option<Shard>,
     ) -> Result<QueryValue> {
         let _permit = cx.permits.acquire().await.map_err(|_| Error::Stopping)?;
+        crate::metrics::SUBQUERIES.inc();
         self.handler
             .run(SubQuery {
                 tenant: cx.tenant.to_string(),
@@ -173,8 +175,10 @@ impl Frontend {
         });
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
             if let Some(v) = cache.get(key) {
+                crate::metrics::CACHE_HITS.inc();
                 return Ok((*v).clone());
             }
+            crate::metrics::CACHE_MISSES.inc();
         }
         let v = self.sharded(cx, s, p).await?;
         if let (Some(cache), Some(key)) = (&self.cache, key) {
@@ -194,6 +198,7 @@ impl Frontend {
         let Some(plan) = plan else {
             return self.run(cx, cx.query.to_string(), p, None).await;
         };
+        crate::metrics::SHARDED.inc();
         let shards = (0..n).map(|index| {
             let plan = &plan;
             async move {

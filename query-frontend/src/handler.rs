@@ -72,6 +72,7 @@ impl QueryHandler for RetryHandler {
                 Err(e) if e.is_retryable() && tries < self.max_tries => {
                     tracing::warn!(tenant = %req.tenant, tries, error = %e, "sub-query failed, retrying");
                     tries += 1;
+                    crate::metrics::RETRIES.inc();
                 }
                 r => return r,
             }

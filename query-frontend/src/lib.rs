@@ -23,6 +23,7 @@ mod frontend;
 mod handler;
 pub mod http;
 mod merge;
+mod metrics;
 mod queue;
 pub mod remote;
 pub mod shard;

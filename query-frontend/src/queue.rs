@@ -65,13 +65,17 @@ impl RequestQueue {
             let q = st.queues.entry(tenant.clone()).or_default();
             if q.len() >= self.max_outstanding {
                 // jobs of queries that gave up no longer count
+                let before = q.len();
                 q.retain(|j| !j.reply.is_closed());
+                crate::metrics::QUEUE_LENGTH.sub((before - q.len()) as i64);
             }
             if q.len() >= self.max_outstanding {
+                crate::metrics::DISCARDED.inc();
                 return Err(Error::TooManyOutstanding);
             }
             let was_empty = q.is_empty();
             q.push_back(Job { request, reply: tx });
+            crate::metrics::QUEUE_LENGTH.inc();
             if was_empty {
                 st.order.push_back(tenant);
             }
@@ -98,7 +102,11 @@ impl RequestQueue {
             // skip jobs whose query already gave up (failed or cancelled)
             let mut job = q.pop_front();
             while job.as_ref().is_some_and(|j| j.reply.is_closed()) {
+                crate::metrics::QUEUE_LENGTH.dec();
                 job = q.pop_front();
+            }
+            if job.is_some() {
+                crate::metrics::QUEUE_LENGTH.dec();
             }
             if q.is_empty() {
                 st.queues.remove(&tenant);
@@ -141,6 +149,7 @@ impl RequestQueue {
             st.order.clear();
             st.queues.drain().flat_map(|(_, q)| q).collect()
         };
+        crate::metrics::QUEUE_LENGTH.sub(jobs.len() as i64);
         for j in jobs {
             j.reply(Err(Error::Stopping));
         }
