@@ -20,6 +20,27 @@ pub struct FrontendConfig {
     pub limits: Limits,
 }
 
+/// Loki's `frontend_worker:` block: how a querier process takes work from
+/// query-frontends.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// The frontend's HTTP address (e.g. `http://frontend:3100`); unset, the
+    /// querier serves only its own HTTP API.
+    pub frontend_address: Option<String>,
+    /// Sub-queries this querier runs at once (pull loops).
+    pub parallelism: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            frontend_address: None,
+            parallelism: 10,
+        }
+    }
+}
+
 /// Loki's `frontend:` block.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

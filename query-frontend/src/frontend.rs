@@ -19,6 +19,7 @@ use crate::config::FrontendConfig;
 use crate::error::{Error, Result};
 use crate::handler::{QueryHandler, RetryHandler, SubQuery};
 use crate::merge::{self, StreamsMerger};
+use crate::queue::{QueueHandler, RequestQueue};
 use crate::{shard, split};
 
 /// The engine's own cap on points per series, whatever the limits say.
@@ -51,6 +52,15 @@ impl Frontend {
             handler,
             cache,
         }
+    }
+
+    /// A frontend over its own per-tenant queue: sub-queries wait there for
+    /// in-process workers (`spawn_workers`) or remote queriers pulling
+    /// through a `remote::PullServer` on the returned queue.
+    pub fn queued(cfg: FrontendConfig) -> (Arc<Frontend>, Arc<RequestQueue>) {
+        let queue = RequestQueue::new(cfg.frontend.max_outstanding_per_tenant);
+        let fe = Frontend::new(cfg, Arc::new(QueueHandler::new(queue.clone())));
+        (Arc::new(fe), queue)
     }
 
     pub fn config(&self) -> &FrontendConfig {

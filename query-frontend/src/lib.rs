@@ -31,7 +31,7 @@ mod split;
 pub mod wire;
 
 pub use cache::{CacheKey, ResultsCache};
-pub use config::{FrontendConfig, QueryRangeConfig, QueueConfig, ResultsCacheConfig};
+pub use config::{FrontendConfig, QueryRangeConfig, QueueConfig, ResultsCacheConfig, WorkerConfig};
 pub use error::{Error, Result};
 pub use frontend::Frontend;
 pub use handler::{LocalHandler, QueryHandler, RetryHandler, SubQuery};

@@ -129,9 +129,8 @@ async fn a_query_with_more_sub_queries_than_the_bound_gets_429() {
     let mut c = cfg();
     c.frontend.max_outstanding_per_tenant = 4;
     c.query_range.split_queries_by_interval = Duration::from_secs(300);
-    let queue = RequestQueue::new(c.frontend.max_outstanding_per_tenant);
     // no workers: sub-queries stay queued
-    let fe = Frontend::new(c, Arc::new(QueueHandler::new(queue.clone())));
+    let (fe, queue) = Frontend::queued(c);
     let err = fe.query("t", QUERY, range(0, 3600, 60)).await.unwrap_err();
     assert_eq!(err.status(), 429);
     assert_eq!(err.to_string(), "too many outstanding requests");

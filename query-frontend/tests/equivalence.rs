@@ -415,6 +415,39 @@ async fn frontend_answers_equal_the_querier_on_the_conformance_suite() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // a repeated dashboard query: direct, through the frontend, and again
+    // from the results cache (debug build: the ratios, not the times, mean
+    // something)
+    let mut cfg = FrontendConfig::default();
+    cfg.query_range.split_queries_by_interval = Duration::from_secs(600);
+    cfg.query_range.shard_count = 2;
+    cfg.query_range.cache_results = true;
+    cfg.limits = limits.clone();
+    let fe = Frontend::new(cfg, Arc::new(LocalHandler::new(querier.clone())));
+    let q = r#"sum by (app) (rate({app=~".+"} |= "e" [5m]))"#;
+    let p = QueryParams {
+        step: 15 * NS,
+        ..queries.iter().find(|q| q.kind == "range").unwrap().params
+    };
+    let t = std::time::Instant::now();
+    let want = querier.query(TENANT, q, p).await.unwrap();
+    let direct = t.elapsed();
+    let t = std::time::Instant::now();
+    let cold = fe.query(TENANT, q, p).await.unwrap();
+    let cold_t = t.elapsed();
+    let t = std::time::Instant::now();
+    let warm = fe.query(TENANT, q, p).await.unwrap();
+    let warm_t = t.elapsed();
+    let mut loose = 0;
+    compare(&want, &cold, &mut loose).unwrap();
+    assert_eq!(cold, warm);
+    assert_eq!(
+        fe.cache().unwrap().stats().0,
+        7,
+        "all 7 extents from the cache"
+    );
+    println!("repeated 1h query: direct {direct:?}, frontend cold {cold_t:?}, cached {warm_t:?}");
 }
 
 /// Whether two query responses are equal, sample values within 1e-9
