@@ -14,6 +14,7 @@ use axum::Router;
 use sluice_logql::engine::QueryParams;
 use sluice_querier::http::{error_response, instant_params, range_params, tenant};
 use sluice_querier::params::Params;
+use tracing::Instrument;
 
 use crate::frontend::Frontend;
 
@@ -87,8 +88,7 @@ async fn answer(
     let q = p.get("query").unwrap_or("");
     let t0 = Instant::now();
     let span = tracing::info_span!("frontend_query", tenant = %tenant);
-    let _g = span.enter();
-    match st.frontend.query(&tenant, q, params).await {
+    match st.frontend.query(&tenant, q, params).instrument(span).await {
         Ok(v) => {
             let secs = t0.elapsed().as_secs_f64();
             let body =
