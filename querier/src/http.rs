@@ -170,7 +170,13 @@ async fn query_range(State(st): State<Arc<HttpState>>, req: Req) -> Response {
 }
 
 async fn run_range(st: &HttpState, req: &Req) -> Result<String> {
-    let p = &req.params;
+    let params = range_params(&req.params)?;
+    run(st, req, params).await
+}
+
+/// The `QueryParams` of a `query_range` request, with Loki's defaults and
+/// checks (shared with the query-frontend).
+pub fn range_params(p: &Params) -> Result<QueryParams> {
     let now = now_ns();
     let end = p.time("end", now)?;
     let start = p.time("start", end - 3600 * NS)?;
@@ -199,14 +205,13 @@ async fn run_range(st: &HttpState, req: &Req) -> Result<String> {
                 .into(),
         ));
     }
-    let params = QueryParams {
+    Ok(QueryParams {
         start,
         end,
         step,
         direction: p.direction()?,
         limit: p.limit()?,
-    };
-    run(st, req, params).await
+    })
 }
 
 async fn run(st: &HttpState, req: &Req, params: QueryParams) -> Result<String> {
@@ -222,15 +227,21 @@ async fn query(State(st): State<Arc<HttpState>>, req: Req) -> Response {
 }
 
 async fn run_instant(st: &HttpState, req: &Req) -> Result<String> {
-    let t = req.params.time("time", now_ns())?;
-    let params = QueryParams {
+    let params = instant_params(&req.params)?;
+    run(st, req, params).await
+}
+
+/// The `QueryParams` of an instant `query` request (shared with the
+/// query-frontend).
+pub fn instant_params(p: &Params) -> Result<QueryParams> {
+    let t = p.time("time", now_ns())?;
+    Ok(QueryParams {
         start: t,
         end: t,
         step: 0,
-        direction: req.params.direction()?,
-        limit: req.params.limit()?,
-    };
-    run(st, req, params).await
+        direction: p.direction()?,
+        limit: p.limit()?,
+    })
 }
 
 /// `start`/`end` for label and series lookups (default: the last 6 hours).

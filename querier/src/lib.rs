@@ -11,7 +11,7 @@ mod error;
 mod format;
 pub mod grpc;
 pub mod http;
-mod json;
+pub mod json;
 pub mod params;
 mod querier;
 mod source;
@@ -19,4 +19,6 @@ pub mod tail;
 mod volume;
 
 pub use error::{Error, Result};
-pub use querier::{Querier, QuerierConfig, RecentData, RecentSeries, RecentStreamStats, TailFeed};
+pub use querier::{
+    Querier, QuerierConfig, RecentData, RecentSeries, RecentStreamStats, Shard, TailFeed,
+};

@@ -172,6 +172,23 @@ pub struct Querier {
     pub(crate) cfg: QuerierConfig,
 }
 
+/// Shard `index` of `of`: the streams whose label fingerprint is `index`
+/// modulo `of`. The query-frontend runs one sub-query per shard and merges
+/// them; a stream always falls in exactly one shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+pub struct Shard {
+    pub index: u32,
+    pub of: u32,
+}
+
+impl Shard {
+    /// Whether the stream with these labels belongs to this shard (`of == 0`
+    /// holds everything).
+    pub fn contains(&self, labels: &Labels) -> bool {
+        self.of == 0 || labels.fingerprint() % u64::from(self.of) == u64::from(self.index)
+    }
+}
+
 /// A stream selection a query reads: matchers over `[from, through)`.
 struct Selection {
     matchers: Vec<Matcher>,
@@ -195,18 +212,36 @@ impl Querier {
         query: &str,
         params: QueryParams,
     ) -> Result<QueryValue> {
+        self.query_shard(tenant, query, params, None).await
+    }
+
+    /// Like `query`, reading only the streams of `shard` (the
+    /// query-frontend's sharding hook).
+    pub async fn query_shard(
+        &self,
+        tenant: &str,
+        query: &str,
+        params: QueryParams,
+        shard: Option<Shard>,
+    ) -> Result<QueryValue> {
         let expr = sluice_logql::parser::parse_expr(query)?;
-        let fut = self.eval(tenant, expr, params);
+        let fut = self.eval(tenant, expr, params, shard);
         match tokio::time::timeout(self.cfg.query_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout),
         }
     }
 
-    async fn eval(&self, tenant: &str, expr: Expr, params: QueryParams) -> Result<QueryValue> {
+    async fn eval(
+        &self,
+        tenant: &str,
+        expr: Expr,
+        params: QueryParams,
+        shard: Option<Shard>,
+    ) -> Result<QueryValue> {
         let mut sels = Vec::new();
         selections(&expr, params.start, params.end, &mut sels);
-        let source = self.prepare(tenant, &sels).await?;
+        let source = self.prepare(tenant, &sels, shard).await?;
         let limits = self.cfg.engine.clone();
         tokio::task::spawn_blocking(move || engine::evaluate(&expr, &source, &params, &limits))
             .await
@@ -217,13 +252,21 @@ impl Querier {
     /// Fetches every chunk the selections need: ingesters first, then the
     /// store, so a chunk flushed in between is seen twice (and de-duplicated)
     /// rather than missed.
-    async fn prepare(&self, tenant: &str, sels: &[Selection]) -> Result<PreparedSource> {
+    async fn prepare(
+        &self,
+        tenant: &str,
+        sels: &[Selection],
+        shard: Option<Shard>,
+    ) -> Result<PreparedSource> {
+        let in_shard = |l: &Labels| shard.is_none_or(|s| s.contains(l));
         let mut src = PreparedSource::default();
         for s in sels {
             for r in self
                 .recent
                 .chunks(tenant, &s.matchers, s.from, s.through)
                 .await?
+                .into_iter()
+                .filter(|r| in_shard(&r.labels))
             {
                 src.add(r.labels, r.chunks);
             }
@@ -235,6 +278,7 @@ impl Querier {
                 .await?;
             let refs: Vec<(Labels, sluice_storage::index::ChunkRef)> = series
                 .into_iter()
+                .filter(|(l, _)| in_shard(l))
                 .flat_map(|(l, refs)| refs.into_iter().map(move |r| (l.clone(), r)))
                 .collect();
             let store = &self.store;
