@@ -17,7 +17,7 @@ pub struct Config {
     /// Require `X-Scope-OrgID`; without it every request is tenant `fake`.
     pub auth_enabled: bool,
     /// Which modules to run: `all` (default), or a comma list of
-    /// `distributor`, `ingester`, `querier`, `query-frontend`.
+    /// `distributor`, `ingester`, `querier`, `query-frontend`, `ruler`.
     pub target: String,
     pub server: ServerConfig,
     pub common: CommonConfig,
@@ -29,6 +29,12 @@ pub struct Config {
     pub querier: QuerierSection,
     /// Alerting and recording rules (Loki's `ruler:` keys).
     pub ruler: sluice_ruler::RulerConfig,
+    /// The query-frontend's queues (`-target=query-frontend`).
+    pub frontend: sluice_query_frontend::QueueConfig,
+    /// How the query-frontend splits, shards and caches.
+    pub query_range: sluice_query_frontend::QueryRangeConfig,
+    /// Where a querier pulls work from (`frontend_address`).
+    pub frontend_worker: sluice_query_frontend::WorkerConfig,
 }
 
 impl Default for Config {
@@ -43,6 +49,9 @@ impl Default for Config {
             limits_config: serde_yaml::Value::Mapping(Default::default()),
             querier: QuerierSection::default(),
             ruler: sluice_ruler::RulerConfig::default(),
+            frontend: Default::default(),
+            query_range: Default::default(),
+            frontend_worker: Default::default(),
         }
     }
 }
@@ -131,6 +140,9 @@ impl Targets {
                     "unknown target {other:?}: use all, distributor, ingester, querier, query-frontend or ruler (comma-separated)"
                 ),
             }
+        }
+        if t.query_frontend && (t.querier || t.all) {
+            bail!("-target: run the query-frontend in its own process, not with the querier or all (both serve the query API)");
         }
         if t == Targets::default() {
             bail!("-target is empty: use all, distributor, ingester, querier, query-frontend or ruler");

@@ -128,17 +128,44 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if targets.querier || targets.ruler {
         let recent: Arc<dyn RecentData> = match &local {
             Some(s) => s.clone(),
-            None => Arc::new(ReplicatedRecentData::grpc(ring_view.clone(), clients)),
+            // a read from ingesters may take as long as the query may
+            None => Arc::new(ReplicatedRecentData::grpc(
+                ring_view.clone(),
+                ClientConfig {
+                    timeout: engine_limits.1,
+                    ..clients
+                },
+            )),
         };
         let qcfg = QuerierConfig {
             max_concurrent_fetches: cfg.querier.max_concurrent,
             query_timeout: engine_limits.1,
-            engine: engine_limits.0,
+            engine: engine_limits.0.clone(),
         };
         let querier = Querier::new(store.clone(), recent, qcfg);
         if targets.ruler {
             let spec = spec.clone();
             router = router.merge(start_ruler(&cfg, &querier, &kv, &ring_cfg, spec).await?);
+        }
+        if let Some(addr) = cfg
+            .frontend_worker
+            .frontend_address
+            .as_ref()
+            .filter(|_| targets.querier)
+        {
+            // queriers pull split and sharded sub-queries from the frontend
+            let url = if addr.contains("://") {
+                addr.clone()
+            } else {
+                format!("http://{addr}")
+            };
+            let handler = Arc::new(sluice_query_frontend::LocalHandler::new(querier.clone()));
+            sluice_query_frontend::remote::spawn_pullers(
+                &url,
+                handler,
+                cfg.frontend_worker.parallelism,
+            );
+            tracing::info!(frontend = %url, "pulling queries from the query-frontend");
         }
         if targets.querier {
             let tail = match &slot {
@@ -152,9 +179,28 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             })));
         }
     }
-    let router = router
-        .fallback(|| async { error_response(404, "404 page not found") })
-        .layer(DefaultBodyLimit::max(cfg.server.max_request_body_size));
+    if targets.query_frontend {
+        let fcfg = sluice_query_frontend::FrontendConfig {
+            frontend: cfg.frontend.clone(),
+            query_range: cfg.query_range.clone(),
+            limits: engine_limits.0.clone(),
+        };
+        let (frontend, queue) = sluice_query_frontend::Frontend::queued(fcfg);
+        let pull = sluice_query_frontend::remote::PullServer::new(
+            queue,
+            cfg.frontend.pull_timeout,
+            cfg.frontend.querier_timeout,
+        );
+        // the frontend's routes end in a proxy to `frontend.downstream_url`
+        router = router
+            .merge(pull.routes())
+            .merge(sluice_query_frontend::http::routes(
+                sluice_query_frontend::http::FrontendHttp::new(frontend, cfg.auth_enabled),
+            ));
+    } else {
+        router = router.fallback(|| async { error_response(404, "404 page not found") });
+    }
+    let router = router.layer(DefaultBodyLimit::max(cfg.server.max_request_body_size));
 
     let (health, health_svc) = tonic_health::server::health_reporter();
     health

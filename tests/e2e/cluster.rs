@@ -40,6 +40,9 @@ pub struct Cluster {
     pub extra: String,
     /// The `limits_config` section.
     pub limits: String,
+    /// Ring heartbeat timeout and period: short to see crashes quickly,
+    /// longer where a loaded machine must not make instances look dead.
+    pub heartbeat: (&'static str, &'static str),
 }
 
 impl Cluster {
@@ -50,6 +53,7 @@ impl Cluster {
             members: Vec::new(),
             nodes: Vec::new(),
             extra: String::new(),
+            heartbeat: ("3s", "300ms"),
             limits: "limits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 1024\n  ingestion_burst_size_mb: 1024\n  discover_log_levels: false\n  discover_service_name: []\n".into(),
         };
         for i in 0..voters {
@@ -99,7 +103,7 @@ common:
   instance_id: {name}
   ring:
     replication_factor: 3
-    heartbeat_timeout: 3s
+    heartbeat_timeout: {hb_timeout}
     kvstore:
       store: raft
       raft:
@@ -110,12 +114,14 @@ common:
         members:
 {members}ingester:
   lifecycler:
-    heartbeat_period: 300ms
+    heartbeat_period: {hb_period}
 {limits}{extra}",
             target = n.target,
             data = data.display(),
             name = n.name,
             limits = self.limits,
+            hb_timeout = self.heartbeat.0,
+            hb_period = self.heartbeat.1,
             extra = self.extra,
         )
     }
@@ -400,7 +406,8 @@ fn replicated_cluster_survives_an_ingester_crash_and_a_raft_leader_kill() {
 }
 
 /// The conformance suite, pushed through both distributors and queried
-/// through a querier of the cluster, answers as `-target=all` does (126/126).
+/// through the query-frontend (splitting at 5m, sharding 4 ways, two
+/// queriers pulling the pieces), answers as `-target=all` does (126/126).
 #[test]
 fn conformance_suite_through_the_cluster() {
     let mut c = Cluster::new(3);
@@ -410,19 +417,27 @@ fn conformance_suite_through_the_cluster() {
     .unwrap();
     let limits = &conformance[conformance.find("limits_config:").unwrap()..];
     c.limits = format!("{}\n", limits.trim_end());
+    c.heartbeat = ("20s", "1s");
     c.add("distributor-0", "distributor");
     c.add("distributor-1", "distributor");
-    c.add("querier-0", "querier");
+    let q0 = c.add("querier-0", "querier");
+    c.add("querier-1", "querier");
+    let f = c.add("query-frontend", "query-frontend");
+    c.extra = format!(
+        "frontend:\n  downstream_url: http://127.0.0.1:{}\nfrontend_worker:\n  frontend_address: 127.0.0.1:{}\n  parallelism: 4\nquery_range:\n  split_queries_by_interval: 5m\n  shard_count: 4\n",
+        c.nodes[q0].http_port, c.nodes[f].http_port
+    );
     c.start_all();
-    for n in ["distributor-0", "distributor-1", "querier-0"] {
+    for n in ["distributor-0", "distributor-1", "querier-0", "querier-1"] {
         Cluster::wait_ring(c.server(n), &ACTIVE3, Duration::from_secs(30));
     }
     // the push path reads a polled copy of the ring
     std::thread::sleep(Duration::from_millis(500));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/conformance-cluster");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/conformance-cluster");
     let out = std::process::Command::new("python3")
         .arg(script)
-        .arg(&c.server("querier-0").url)
+        .arg(&c.server("query-frontend").url)
         .arg(&c.server("distributor-0").url)
         .arg(&c.server("distributor-1").url)
         .output()
@@ -431,6 +446,15 @@ fn conformance_suite_through_the_cluster() {
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         stdout.contains("126 passed, 0 failed"),
-        "conformance through the cluster: {stdout}"
+        "conformance through the query-frontend: {stdout}"
     );
+    // the frontend really split the work across both queriers
+    let metrics = c.server("query-frontend").get("/metrics", &[]).1;
+    let subqueries: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("sluice_query_frontend_subqueries_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    println!("query-frontend ran {subqueries} sub-queries");
+    assert!(subqueries > 126.0, "no splitting: {subqueries} sub-queries");
 }
