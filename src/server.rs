@@ -31,6 +31,9 @@ struct App {
     ingester: Option<Arc<IngesterSlot>>,
     /// Set once the ingester has joined the ring (ACTIVE).
     joined: Arc<std::sync::atomic::AtomicBool>,
+    /// The ingester ring as this process reads it; a distributor or querier
+    /// is ready once it sees an ACTIVE ingester there.
+    ring: Option<Arc<RingClient>>,
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -97,6 +100,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         distributor,
         ingester: slot.clone(),
         joined: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        ring: (!targets.all && (targets.distributor || targets.querier || targets.ruler))
+            .then(|| ring.clone()),
     });
 
     let mut router = Router::new()
@@ -168,9 +173,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tracing::info!(frontend = %url, "pulling queries from the query-frontend");
         }
         if targets.querier {
-            let tail = match &slot {
+            let tail = match &local {
                 Some(s) => s.tail(),
-                None => Arc::new(TailHub::default()),
+                None => Arc::new(TailHub::remote(Default::default())),
             };
             router = router.merge(sluice_querier::http::routes(Arc::new(HttpState {
                 querier,
@@ -407,6 +412,16 @@ async fn ingest(app: &App, headers: &HeaderMap, body: Body, decode: Decoder) -> 
 }
 
 async fn ready(State(app): State<Arc<App>>) -> Response {
+    if let Some(ring) = &app.ring {
+        let ring = ring.ring();
+        if !ring
+            .instances()
+            .iter()
+            .any(|i| ring.is_healthy(i, Operation::Write))
+        {
+            return error_response(503, "not ready: no healthy ACTIVE ingester in the ring yet");
+        }
+    }
     let Some(slot) = &app.ingester else {
         return (StatusCode::OK, "ready\n").into_response();
     };

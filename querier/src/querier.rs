@@ -205,6 +205,11 @@ impl Querier {
         &self.cfg
     }
 
+    /// Live entries for `matchers` from the recent-data source (ingesters).
+    pub async fn tail_feed(&self, tenant: &str, matchers: &[Matcher]) -> Result<TailFeed> {
+        self.recent.tail(tenant, matchers).await
+    }
+
     /// Parses and runs a query.
     pub async fn query(
         &self,

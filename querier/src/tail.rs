@@ -156,6 +156,9 @@ pub struct TailHub {
     active: AtomicUsize,
     next_id: AtomicU64,
     limits: TailLimits,
+    /// No ingester in this process: each tail connection is fed by its own
+    /// stream from the ingesters (`RecentData::tail`) instead of local pushes.
+    remote: bool,
 }
 
 impl Default for TailHub {
@@ -171,7 +174,21 @@ impl TailHub {
             active: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             limits,
+            remote: false,
         }
+    }
+
+    /// A hub for a querier without a local ingester: tails read from the
+    /// ingesters over `RecentData::tail`.
+    pub fn remote(limits: TailLimits) -> Self {
+        TailHub {
+            remote: true,
+            ..TailHub::new(limits)
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        self.remote
     }
 
     pub fn limits(&self) -> TailLimits {

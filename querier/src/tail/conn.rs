@@ -134,8 +134,17 @@ pub(crate) async fn tail_handler(
         Err(rej) => return rej.into_response(),
     };
     let querier = st.querier.clone();
-    let hub = st.tail.clone();
+    let shared = st.tail.clone();
     ws.on_upgrade(move |socket| async move {
+        // without a local ingester, this connection gets a hub of its own
+        // fed by the ingesters' tail streams
+        let (hub, feed) = if shared.is_remote() {
+            let hub = Arc::new(super::TailHub::new(shared.limits()));
+            let feed = remote_feed(&querier, &req.tenant, &plan.matchers, hub.clone()).await;
+            (hub, Some(feed))
+        } else {
+            (shared, None)
+        };
         let sub = hub.subscribe(&req.tenant, plan.matchers.clone());
         let (sink, stream) = socket.split();
         let mut t = Tailer {
@@ -160,10 +169,36 @@ pub(crate) async fn tail_handler(
             }
             let _ = gone_tx.send(());
         });
-        let end = t.run(&querier, &req.tenant, &plan, gone_rx).await;
+        let (end, task) = match feed {
+            Some(Err(e)) => (error("ingester", e.to_string()), None),
+            Some(Ok(task)) => (
+                t.run(&querier, &req.tenant, &plan, gone_rx).await,
+                Some(task),
+            ),
+            None => (t.run(&querier, &req.tenant, &plan, gone_rx).await, None),
+        };
         t.finish(end).await;
         reader.abort();
+        if let Some(task) = task {
+            task.abort();
+        }
     })
+}
+
+/// Starts copying the ingesters' tail of `matchers` into `hub`.
+async fn remote_feed(
+    querier: &crate::Querier,
+    tenant: &str,
+    matchers: &[sluice_logql::labels::Matcher],
+    hub: Arc<super::TailHub>,
+) -> crate::Result<tokio::task::JoinHandle<()>> {
+    let mut feed = querier.tail_feed(tenant, matchers).await?;
+    let tenant = tenant.to_string();
+    Ok(tokio::spawn(async move {
+        while let Some(Ok((stream, _dropped))) = feed.next().await {
+            hub.publish(&tenant, std::slice::from_ref(&stream));
+        }
+    }))
 }
 
 /// Why a tail ended.
