@@ -35,7 +35,6 @@ pub struct Printed {
     /// (raft id, `host:port`).
     pub members: Vec<(u64, String)>,
     pub replication_factor: usize,
-    pub path_prefix: PathBuf,
     pub wal_dir: PathBuf,
     pub raft_dir: PathBuf,
     pub rules_dir: PathBuf,
@@ -225,7 +224,6 @@ fn printed(what: &str, v: &serde_yaml::Value) -> Printed {
         replication_factor: ring.replication_factor,
         wal_dir: under_prefix(PathBuf::from(s(&v["ingester"]["wal"]["dir"])), "wal"),
         raft_dir: under_prefix(ring.kvstore.raft.dir.clone(), "raft"),
-        path_prefix,
         rules_dir,
         s3_bucket,
         s3_endpoint: scalar(&s3["endpoint"]).filter(|e| !e.is_empty()),
