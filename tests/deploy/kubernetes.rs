@@ -382,6 +382,9 @@ fn pod_env(
     env
 }
 
+/// Mount paths of a container and whether the volume there outlives the pod.
+type Persistence = Vec<(String, bool)>;
+
 /// Container paths of a pod → local copies (ConfigMaps written out; other
 /// volumes become empty local directories) and whether each persists.
 fn pod_mounts(
@@ -389,7 +392,7 @@ fn pod_mounts(
     w: &Value,
     c: &Value,
     tmp: &Path,
-) -> (Vec<(String, PathBuf)>, Vec<(String, bool)>) {
+) -> (Vec<(String, PathBuf)>, Persistence) {
     let spec = &w["spec"]["template"]["spec"];
     let mut files = Vec::new();
     let mut persistent = Vec::new();
@@ -576,4 +579,17 @@ fn service_port_to(svc: &Value, containers: &Value, http_port: u16) -> Option<u6
         };
         (container_port(containers, target) == Some(http_port)).then(|| p["port"].as_u64())?
     })
+}
+
+#[test]
+fn kubelet_expansion() {
+    let env: BTreeMap<String, String> = [("A".to_string(), "x".to_string())].into();
+    for (input, want) in [
+        ("$(A)-$(B)", "x-$(B)"),
+        ("$$(A) $$ $", "$(A) $ $"),
+        ("$(( ${P##*-} + 1 ))", "$(( ${P##*-} + 1 ))"),
+        ("$(A", "$(A"),
+    ] {
+        assert_eq!(kube_expand(input, &env), want, "{input}");
+    }
 }
