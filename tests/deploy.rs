@@ -134,3 +134,29 @@ fn http_urls_are_found() {
     );
     assert!(http_urls("http://nohost/").is_empty());
 }
+
+#[test]
+fn kubernetes_config_keeps_the_microservices_settings() {
+    // configmap.yaml says it holds deploy/microservices/sluice.yaml's
+    // settings with the cluster's names: only those may differ
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = dir.path().join("k8s.yaml");
+    let cm = &yaml_docs(&deploy_dir().join("kubernetes/configmap.yaml"))[0];
+    std::fs::write(&k8s, cm["data"]["sluice.yaml"].as_str().unwrap()).unwrap();
+    let env: std::collections::BTreeMap<String, String> =
+        [("SLUICE_RAFT_NODE_ID", "1"), ("SLUICE_S3_BUCKET", "b")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let print = |cfg: &Path| {
+        let out = deploy::sluice::try_print_config(cfg, &["-target=ingester"], &env).unwrap();
+        let mut v: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+        v["common"]["ring"]["kvstore"]["raft"]["members"] = serde_yaml::Value::Null;
+        v["storage_config"]["s3"] = serde_yaml::Value::Null;
+        v["ruler"]["external_url"] = serde_yaml::Value::Null;
+        v
+    };
+    let example = print(&deploy_dir().join("microservices/sluice.yaml"));
+    assert_eq!(print(&k8s), example);
+    assert!(!example["ingester"].is_null());
+}
