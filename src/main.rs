@@ -11,12 +11,12 @@ use anyhow::Context;
 fn main() -> anyhow::Result<()> {
     let flags = config::parse_flags(std::env::args().skip(1))?;
     let cfg = config::Config::load(&flags)?;
+    cfg.targets()?;
     if flags.print_config {
         print!("{}", serde_yaml::to_string(&cfg)?);
         return Ok(());
     }
     init_tracing(&cfg.server.log_level);
-    cfg.targets()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
