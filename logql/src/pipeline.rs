@@ -378,11 +378,15 @@ impl StreamPipeline {
     /// Runs the stages, leaving the label state in `self.builder`.
     pub(crate) fn run(&mut self, ts: i64, line: &[u8], sm: &[(String, String)]) -> Run {
         self.builder.reset();
-        if !sm.is_empty() {
-            self.builder.add_metadata(sm);
-        }
+        // line filters read no label: structured metadata joins the labels
+        // only once an entry gets past the leading ones
+        let mut pending_md = !sm.is_empty();
         let mut rewritten = false;
         for (i, stage) in self.stages.iter().enumerate() {
+            if pending_md && !matches!(stage, CStage::Line(_)) {
+                self.builder.add_metadata(sm);
+                pending_md = false;
+            }
             let cur: &[u8] = if rewritten { &self.line_buf } else { line };
             match stage.process(i, ts, cur, &mut self.builder, &mut self.scratch) {
                 StageOutcome::Pass => {}
@@ -392,6 +396,9 @@ impl StreamPipeline {
                     rewritten = true;
                 }
             }
+        }
+        if pending_md {
+            self.builder.add_metadata(sm);
         }
         if rewritten {
             Run::Rewritten

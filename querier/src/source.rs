@@ -9,7 +9,9 @@ use sluice_logql::labels::Labels;
 use sluice_logql::source::{
     Direction, Entry, EntrySize, LogSource, SelectParams, SizeReader, SourceError, StreamReader,
 };
-use sluice_storage::chunk::ChunkData;
+use std::sync::Arc;
+
+use sluice_storage::chunk::{ChunkData, LiteralFilter};
 
 /// Every stream's chunks, keyed by label set.
 #[derive(Default)]
@@ -74,9 +76,10 @@ impl PreparedSource {
 
 impl LogSource for PreparedSource {
     fn select(&self, p: &SelectParams) -> Result<Vec<StreamReader>, SourceError> {
+        let filter = LiteralFilter::new(&p.required_literals).map(Arc::new);
         let open = |c: &ChunkData| -> BoxIter<Entry> {
             Box::new(
-                c.entries(p.start, p.end, p.direction)
+                c.entries_filtered(p.start, p.end, p.direction, filter.clone())
                     .map(|r| r.map_err(src_err)),
             )
         };

@@ -7,6 +7,7 @@ use sluice_logql::source::{Entry, EntrySize};
 
 use std::collections::HashMap;
 
+use super::prefilter::LiteralFilter;
 use super::{codec, lines, Encoding};
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, put_varint, Reader};
@@ -265,6 +266,28 @@ fn read_dict_string(r: &mut Reader) -> Result<String> {
     Ok(s)
 }
 
+/// A block's structured metadata: the dictionary and, per entry, its
+/// (name id, value id) pairs `refs[starts[i]..starts[i + 1]]`.
+#[derive(Default)]
+struct MetaTable {
+    dict: Vec<String>,
+    refs: Vec<(u32, u32)>,
+    starts: Vec<u32>,
+}
+
+impl MetaTable {
+    /// Entry `i`'s pairs (ids were checked against the dictionary).
+    fn pairs(&self, i: usize) -> Vec<(String, String)> {
+        let (Some(&a), Some(&b)) = (self.starts.get(i), self.starts.get(i + 1)) else {
+            return Vec::new();
+        };
+        self.refs[a as usize..b as usize]
+            .iter()
+            .map(|&(k, v)| (self.dict[k as usize].clone(), self.dict[v as usize].clone()))
+            .collect()
+    }
+}
+
 /// Sections above this size are refused as corrupt (blocks are ~256 KiB).
 const MAX_SECTION: usize = 1 << 28;
 
@@ -304,11 +327,12 @@ impl EncodedBlock {
         Ok(out)
     }
 
-    /// Structured metadata per entry (empty vectors when the block has none).
-    fn metadata(&self) -> Result<Vec<Vec<(String, String)>>> {
+    /// Structured metadata of the block, decoded but not yet expanded into
+    /// per-entry strings.
+    fn metadata(&self) -> Result<MetaTable> {
         let n = self.meta.entries as usize;
         if self.sections[SEC_META].0 == 0 {
-            return Ok(vec![Vec::new(); n]);
+            return Ok(MetaTable::default());
         }
         let raw = self.section(SEC_META)?;
         let mut r = Reader::new(&raw, "block metadata");
@@ -317,36 +341,46 @@ impl EncodedBlock {
         for _ in 0..dict_len {
             dict.push(read_dict_string(&mut r)?);
         }
-        let get = |r: &Reader, id: u64| {
-            dict.get(id as usize)
-                .cloned()
-                .ok_or_else(|| r.err("metadata id out of dictionary"))
-        };
-        let mut out = Vec::with_capacity(n);
+        let mut refs = Vec::new();
+        let mut starts = Vec::with_capacity(n + 1);
         for _ in 0..n {
+            starts.push(refs.len() as u32);
             let k = r.count(2)?;
-            let mut pairs = Vec::with_capacity(k);
             for _ in 0..k {
-                let name_id = r.uvarint()?;
-                let name = get(&r, name_id)?;
-                let value_id = r.uvarint()?;
-                let value = get(&r, value_id)?;
-                pairs.push((name, value));
+                let name = r.uvarint()?;
+                let value = r.uvarint()?;
+                if name >= dict.len() as u64 || value >= dict.len() as u64 {
+                    return Err(r.err("metadata id out of dictionary"));
+                }
+                refs.push((name as u32, value as u32));
             }
-            out.push(pairs);
         }
+        starts.push(refs.len() as u32);
         if !r.is_empty() {
             return Err(r.err("trailing bytes in metadata section"));
         }
-        Ok(out)
+        Ok(MetaTable { dict, refs, starts })
     }
 
-    /// Every entry of the block, in timestamp order.
-    pub fn entries(&self) -> Result<Vec<Entry>> {
-        let sizes = self.sizes()?;
-        let md = self.metadata()?;
+    /// The entries of the block in timestamp order; with `filter`, only
+    /// those whose line contains all its literals. A block whose line
+    /// template cannot hold them is ruled out before its numbers, lengths
+    /// or metadata are decoded.
+    pub fn entries_filtered(&self, filter: Option<&LiteralFilter>) -> Result<Vec<Entry>> {
+        let numeric = self.flags & FLAG_NUMERIC_COLUMNS != 0;
         let lines = self.section(SEC_LINES)?;
-        let lines = if self.flags & FLAG_NUMERIC_COLUMNS != 0 {
+        if let Some(f) = filter {
+            let may = if numeric {
+                f.template_may_contain(&lines)
+            } else {
+                f.may_contain(&lines)
+            };
+            if !may {
+                return Ok(Vec::new());
+            }
+        }
+        let sizes = self.sizes()?;
+        let lines = if numeric {
             let lens: Vec<u32> = sizes.iter().map(|s| s.len).collect();
             let total = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(usize::MAX);
             lines::join(
@@ -359,29 +393,31 @@ impl EncodedBlock {
         } else {
             lines
         };
+        let total: usize = sizes.iter().map(|s| s.len as usize).sum();
+        if total != lines.len() {
+            return Err(Error::corrupt(
+                "block",
+                "line lengths do not match the line section",
+            ));
+        }
+        let keep = filter.map(|f| f.matching_lines(&lines, sizes.iter().map(|s| s.len)));
+        if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
+            return Ok(Vec::new());
+        }
+        let md = self.metadata()?;
         let lines = Bytes::from(lines);
         let mut off = 0usize;
         let mut out = Vec::with_capacity(sizes.len());
-        for (s, metadata) in sizes.into_iter().zip(md) {
+        for (i, s) in sizes.into_iter().enumerate() {
             let end = off + s.len as usize;
-            if end > lines.len() {
-                return Err(Error::corrupt(
-                    "block",
-                    "line lengths exceed the line section",
-                ));
+            if keep.as_ref().is_none_or(|k| k[i]) {
+                out.push(Entry {
+                    ts: s.ts,
+                    line: lines.slice(off..end),
+                    metadata: md.pairs(i),
+                });
             }
-            out.push(Entry {
-                ts: s.ts,
-                line: lines.slice(off..end),
-                metadata,
-            });
             off = end;
-        }
-        if off != lines.len() {
-            return Err(Error::corrupt(
-                "block",
-                "line section longer than the line lengths",
-            ));
         }
         Ok(out)
     }

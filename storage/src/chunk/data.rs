@@ -7,6 +7,8 @@ use bytes::Bytes;
 use sluice_logql::source::{Direction, Entry, EntrySize};
 
 use super::block::{BlockMeta, EncodedBlock};
+use super::headview::HeadView;
+use super::prefilter::LiteralFilter;
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, Reader};
 
@@ -22,6 +24,9 @@ const TRAILER: usize = 12;
 #[derive(Clone, Debug)]
 pub struct ChunkData {
     blocks: Arc<Vec<EncodedBlock>>,
+    /// A snapshot's head entries, read after the blocks (unit index
+    /// `blocks.len()`).
+    head: Option<Arc<HeadView>>,
     bounds: (i64, i64),
     entries: usize,
 }
@@ -51,17 +56,39 @@ pub(super) fn write_chunk(blocks: &[EncodedBlock]) -> Bytes {
 
 impl ChunkData {
     pub(super) fn from_blocks(blocks: Vec<EncodedBlock>) -> ChunkData {
-        let bounds = blocks
+        Self::from_parts(blocks, None)
+    }
+
+    pub(super) fn from_parts(blocks: Vec<EncodedBlock>, head: Option<HeadView>) -> ChunkData {
+        let metas = blocks
             .iter()
-            .map(|b| (b.meta.min_ts, b.meta.max_ts))
+            .map(|b| b.meta)
+            .chain(head.iter().map(|h| h.meta()));
+        let bounds = metas
+            .clone()
+            .map(|m| (m.min_ts, m.max_ts))
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
             .unwrap_or((0, 0));
-        let entries = blocks.iter().map(|b| b.meta.entries as usize).sum();
+        let entries = metas.map(|m| m.entries as usize).sum();
         ChunkData {
             blocks: Arc::new(blocks),
+            head: head.map(Arc::new),
             bounds,
             entries,
         }
+    }
+
+    /// Block metadata of unit `i` (a block, or the head after them).
+    fn unit_meta(&self, i: usize) -> Option<BlockMeta> {
+        match self.blocks.get(i) {
+            Some(b) => Some(b.meta),
+            None if i == self.blocks.len() => self.head.as_ref().map(|h| h.meta()),
+            None => None,
+        }
+    }
+
+    fn units(&self) -> usize {
+        self.blocks.len() + usize::from(self.head.is_some())
     }
 
     /// Parses chunk object bytes and verifies every checksum. Block data is
@@ -120,9 +147,12 @@ impl ChunkData {
         self.entries
     }
 
-    /// Per block: min/max timestamp, entry count, line bytes.
+    /// Per block (a snapshot's head last): min/max timestamp, entry
+    /// count, line bytes.
     pub fn blocks(&self) -> Vec<BlockMeta> {
-        self.blocks.iter().map(|b| b.meta).collect()
+        (0..self.units())
+            .filter_map(|i| self.unit_meta(i))
+            .collect()
     }
 
     /// Compressed bytes of all blocks.
@@ -145,16 +175,13 @@ impl ChunkData {
     /// Groups of time-overlapping blocks touching `[start, end)`, groups in
     /// `direction` order; block indices within a group in append order.
     fn groups(&self, start: i64, end: i64, direction: Direction) -> Vec<Vec<usize>> {
-        let mut idx: Vec<usize> = (0..self.blocks.len())
-            .filter(|&i| {
-                let m = &self.blocks[i].meta;
-                m.max_ts >= start && m.min_ts < end && m.entries > 0
-            })
+        let mut idx: Vec<(BlockMeta, usize)> = (0..self.units())
+            .filter_map(|i| self.unit_meta(i).map(|m| (m, i)))
+            .filter(|(m, _)| m.max_ts >= start && m.min_ts < end && m.entries > 0)
             .collect();
-        idx.sort_by_key(|&i| (self.blocks[i].meta.min_ts, i));
+        idx.sort_by_key(|(m, i)| (m.min_ts, *i));
         let mut groups: Vec<(i64, Vec<usize>)> = Vec::new();
-        for i in idx {
-            let m = &self.blocks[i].meta;
+        for (m, i) in idx {
             match groups.last_mut() {
                 Some((max, g)) if m.min_ts <= *max => {
                     *max = (*max).max(m.max_ts);
@@ -184,6 +211,19 @@ impl ChunkData {
         end: i64,
         direction: Direction,
     ) -> impl Iterator<Item = Result<Entry>> + Send + 'static {
+        self.entries_filtered(start, end, direction, None)
+    }
+
+    /// [`entries`](Self::entries) whose line contains every literal of
+    /// `filter`: blocks that cannot hold one are skipped undecoded, and no
+    /// entry is built for a line without them.
+    pub fn entries_filtered(
+        &self,
+        start: i64,
+        end: i64,
+        direction: Direction,
+        filter: Option<Arc<LiteralFilter>>,
+    ) -> impl Iterator<Item = Result<Entry>> + Send + 'static {
         let groups = self.groups(start, end, direction);
         GroupIter::new(
             self.clone(),
@@ -191,7 +231,14 @@ impl ChunkData {
             start,
             end,
             direction,
-            |b: &EncodedBlock| b.entries(),
+            move |c: &ChunkData, i: usize| match c.blocks.get(i) {
+                Some(b) => b.entries_filtered(filter.as_deref()),
+                None => Ok(c
+                    .head
+                    .as_ref()
+                    .map(|h| h.entries(filter.as_deref()))
+                    .unwrap_or_default()),
+            },
             |e: &Entry| e.ts,
         )
     }
@@ -210,7 +257,10 @@ impl ChunkData {
             start,
             end,
             direction,
-            |b: &EncodedBlock| b.sizes(),
+            |c: &ChunkData, i: usize| match c.blocks.get(i) {
+                Some(b) => b.sizes(),
+                None => Ok(c.head.as_ref().map(|h| h.sizes()).unwrap_or_default()),
+            },
             |e: &EntrySize| e.ts,
         )
     }
@@ -231,7 +281,7 @@ struct GroupIter<T, D, K> {
 
 impl<T, D, K> GroupIter<T, D, K>
 where
-    D: Fn(&EncodedBlock) -> Result<Vec<T>>,
+    D: Fn(&ChunkData, usize) -> Result<Vec<T>>,
     K: Fn(&T) -> i64,
 {
     fn new(
@@ -259,10 +309,7 @@ where
     fn load(&mut self, group: &[usize]) -> Result<Vec<T>> {
         let mut all = Vec::new();
         for &i in group {
-            let Some(b) = self.chunk.blocks.get(i) else {
-                continue;
-            };
-            let items = (self.decode)(b)?;
+            let items = (self.decode)(&self.chunk, i)?;
             all.extend(items.into_iter().filter(|e| {
                 let ts = (self.key)(e);
                 ts >= self.start && ts < self.end
@@ -281,7 +328,7 @@ where
 
 impl<T, D, K> Iterator for GroupIter<T, D, K>
 where
-    D: Fn(&EncodedBlock) -> Result<Vec<T>>,
+    D: Fn(&ChunkData, usize) -> Result<Vec<T>>,
     K: Fn(&T) -> i64,
 {
     type Item = Result<T>;

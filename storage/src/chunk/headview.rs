@@ -1,0 +1,143 @@
+//! [`HeadView`]: a query's read-only view of an open chunk's head. Full
+//! pages of line bytes and structured metadata are shared with the head
+//! (no copy, no re-encoding); only the page receiving appends, the
+//! timestamps and the line locations are copied.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sluice_logql::source::{Entry, EntrySize};
+
+use super::block::BlockMeta;
+use super::prefilter::LiteralFilter;
+use super::{Head, Loc};
+
+/// The head entries at snapshot time, in append order.
+#[derive(Debug)]
+pub(crate) struct HeadView {
+    meta: BlockMeta,
+    ts: Vec<i64>,
+    locs: Vec<Loc>,
+    pages: Vec<Bytes>,
+    md: Vec<(u32, Arc<[(String, String)]>)>,
+    sorted: bool,
+}
+
+impl HeadView {
+    pub(crate) fn new(h: &Head) -> HeadView {
+        let mut pages = h.full.clone();
+        pages.push(Bytes::copy_from_slice(&h.cur));
+        let (min_ts, max_ts) =
+            h.ts.iter()
+                .fold((i64::MAX, i64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
+        HeadView {
+            meta: BlockMeta {
+                min_ts,
+                max_ts,
+                entries: h.ts.len() as u32,
+                uncompressed_bytes: h.bytes as u64,
+            },
+            ts: h.ts.clone(),
+            locs: h.locs.clone(),
+            pages,
+            md: h.md.clone(),
+            sorted: h.sorted,
+        }
+    }
+
+    pub(crate) fn meta(&self) -> BlockMeta {
+        self.meta
+    }
+
+    /// Entry indices in timestamp order (stable: append order on ties).
+    fn order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.ts.len() as u32).collect();
+        if !self.sorted {
+            order.sort_by_key(|&i| self.ts[i as usize]);
+        }
+        order
+    }
+
+    fn line(&self, i: usize) -> Bytes {
+        let l = self.locs[i];
+        let off = l.off as usize;
+        self.pages[l.page as usize].slice(off..off + l.len as usize)
+    }
+
+    fn metadata(&self, i: usize) -> Vec<(String, String)> {
+        match self.md.binary_search_by_key(&(i as u32), |(j, _)| *j) {
+            Ok(k) => self.md[k].1.to_vec(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Which entries (append order) may contain every literal of `f`:
+    /// pages without the rarest literal are ruled out in one search.
+    fn candidates(&self, f: &LiteralFilter) -> Vec<bool> {
+        let mut keep = vec![false; self.ts.len()];
+        let mut i = 0;
+        while i < self.locs.len() {
+            let page = self.locs[i].page;
+            let mut j = i;
+            while j < self.locs.len() && self.locs[j].page == page {
+                j += 1;
+            }
+            if f.may_contain(&self.pages[page as usize]) {
+                for (k, l) in self.locs[i..j].iter().enumerate() {
+                    let off = l.off as usize;
+                    let line = &self.pages[page as usize][off..off + l.len as usize];
+                    keep[i + k] = f.matches(line);
+                }
+            }
+            i = j;
+        }
+        keep
+    }
+
+    /// Every entry in timestamp order; with `filter`, only those whose line
+    /// contains all its literals.
+    pub(crate) fn entries(&self, filter: Option<&LiteralFilter>) -> Vec<Entry> {
+        let keep = filter.map(|f| self.candidates(f));
+        let order = self.order();
+        let mut out = Vec::with_capacity(match &keep {
+            Some(k) => k.iter().filter(|&&b| b).count(),
+            None => order.len(),
+        });
+        let mut md = self.md.iter().peekable();
+        for i in order {
+            let i = i as usize;
+            if keep.as_ref().is_some_and(|k| !k[i]) {
+                continue;
+            }
+            let metadata = if self.sorted {
+                // entries come in append order: walk the sparse list
+                while md.peek().is_some_and(|(j, _)| (*j as usize) < i) {
+                    md.next();
+                }
+                match md.peek() {
+                    Some((j, pairs)) if *j as usize == i => pairs.to_vec(),
+                    _ => Vec::new(),
+                }
+            } else {
+                self.metadata(i)
+            };
+            out.push(Entry {
+                ts: self.ts[i],
+                line: self.line(i),
+                metadata,
+            });
+        }
+        out
+    }
+
+    /// Timestamps and line lengths in timestamp order.
+    pub(crate) fn sizes(&self) -> Vec<EntrySize> {
+        self.order()
+            .into_iter()
+            .map(|i| EntrySize {
+                ts: self.ts[i as usize],
+                len: self.locs[i as usize].len,
+            })
+            .collect()
+    }
+}
