@@ -7,6 +7,7 @@ use sluice_logql::source::{Entry, EntrySize};
 
 use std::collections::HashMap;
 
+use super::data::Decoded;
 use super::prefilter::LiteralFilter;
 use super::{codec, lines, Encoding};
 use crate::error::{Error, Result};
@@ -266,6 +267,15 @@ fn read_dict_string(r: &mut Reader) -> Result<String> {
     Ok(s)
 }
 
+/// Never called: a unit without entries has no index to build one for.
+fn unreachable_entry() -> Entry {
+    Entry {
+        ts: 0,
+        line: Bytes::new(),
+        metadata: Vec::new(),
+    }
+}
+
 /// A block's structured metadata: the dictionary and, per entry, its
 /// (name id, value id) pairs `refs[starts[i]..starts[i + 1]]`.
 #[derive(Default)]
@@ -365,10 +375,14 @@ impl EncodedBlock {
     /// The entries of the block in timestamp order; with `filter`, only
     /// those whose line contains all its literals. A block whose line
     /// template cannot hold them is ruled out before its numbers, lengths
-    /// or metadata are decoded.
-    pub fn entries_filtered(&self, filter: Option<&LiteralFilter>) -> Result<Vec<Entry>> {
+    /// or metadata are decoded. Entries are built on demand.
+    pub(super) fn entries_filtered(
+        &self,
+        filter: Option<&LiteralFilter>,
+    ) -> Result<Decoded<Entry>> {
         let numeric = self.flags & FLAG_NUMERIC_COLUMNS != 0;
         let lines = self.section(SEC_LINES)?;
+        let none = || Decoded::new(Vec::new(), None, Box::new(|_, _| unreachable_entry()));
         if let Some(f) = filter {
             let may = if numeric {
                 f.template_may_contain(&lines)
@@ -376,7 +390,7 @@ impl EncodedBlock {
                 f.may_contain(&lines)
             };
             if !may {
-                return Ok(Vec::new());
+                return Ok(none());
             }
         }
         let sizes = self.sizes()?;
@@ -393,8 +407,14 @@ impl EncodedBlock {
         } else {
             lines
         };
-        let total: usize = sizes.iter().map(|s| s.len as usize).sum();
-        if total != lines.len() {
+        let mut offs = Vec::with_capacity(sizes.len() + 1);
+        let mut off = 0usize;
+        offs.push(0);
+        for s in &sizes {
+            off += s.len as usize;
+            offs.push(off);
+        }
+        if off != lines.len() {
             return Err(Error::corrupt(
                 "block",
                 "line lengths do not match the line section",
@@ -402,24 +422,20 @@ impl EncodedBlock {
         }
         let keep = filter.map(|f| f.matching_lines(&lines, sizes.iter().map(|s| s.len)));
         if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
-            return Ok(Vec::new());
+            return Ok(none());
         }
         let md = self.metadata()?;
         let lines = Bytes::from(lines);
-        let mut off = 0usize;
-        let mut out = Vec::with_capacity(sizes.len());
-        for (i, s) in sizes.into_iter().enumerate() {
-            let end = off + s.len as usize;
-            if keep.as_ref().is_none_or(|k| k[i]) {
-                out.push(Entry {
-                    ts: s.ts,
-                    line: lines.slice(off..end),
-                    metadata: md.pairs(i),
-                });
-            }
-            off = end;
-        }
-        Ok(out)
+        let ts = sizes.iter().map(|s| s.ts).collect();
+        Ok(Decoded::new(
+            ts,
+            keep,
+            Box::new(move |ts, i| Entry {
+                ts,
+                line: lines.slice(offs[i]..offs[i + 1]),
+                metadata: md.pairs(i),
+            }),
+        ))
     }
 
     /// Appends this block's index entry (everything but the data).

@@ -216,7 +216,8 @@ impl ChunkData {
 
     /// [`entries`](Self::entries) whose line contains every literal of
     /// `filter`: blocks that cannot hold one are skipped undecoded, and no
-    /// entry is built for a line without them.
+    /// entry is built for a line without them. Entries are built only as
+    /// the iterator is pulled.
     pub fn entries_filtered(
         &self,
         start: i64,
@@ -228,18 +229,13 @@ impl ChunkData {
         GroupIter::new(
             self.clone(),
             groups,
-            start,
-            end,
+            (start, end),
             direction,
-            move |c: &ChunkData, i: usize| match c.blocks.get(i) {
-                Some(b) => b.entries_filtered(filter.as_deref()),
-                None => Ok(c
-                    .head
-                    .as_ref()
-                    .map(|h| h.entries(filter.as_deref()))
-                    .unwrap_or_default()),
+            move |c: &ChunkData, i: usize| match (c.blocks.get(i), &c.head) {
+                (Some(b), _) => b.entries_filtered(filter.as_deref()),
+                (None, Some(h)) => Ok(HeadView::entries(h, filter.as_deref())),
+                (None, None) => Err(Error::corrupt("chunk", "block index out of range")),
             },
-            |e: &Entry| e.ts,
         )
     }
 
@@ -254,100 +250,126 @@ impl ChunkData {
         GroupIter::new(
             self.clone(),
             groups,
-            start,
-            end,
+            (start, end),
             direction,
-            |c: &ChunkData, i: usize| match c.blocks.get(i) {
-                Some(b) => b.sizes(),
-                None => Ok(c.head.as_ref().map(|h| h.sizes()).unwrap_or_default()),
+            |c: &ChunkData, i: usize| {
+                let sizes = match (c.blocks.get(i), &c.head) {
+                    (Some(b), _) => b.sizes()?,
+                    (None, Some(h)) => h.sizes(),
+                    (None, None) => {
+                        return Err(Error::corrupt("chunk", "block index out of range"))
+                    }
+                };
+                let ts = sizes.iter().map(|s| s.ts).collect();
+                Ok(Decoded::new(ts, None, Box::new(move |_, i| sizes[i])))
             },
-            |e: &EntrySize| e.ts,
         )
     }
 }
 
+/// Makes the item of entry `i` (with timestamp `ts`) of a decoded unit.
+pub(super) type MakeItem<T> = Box<dyn Fn(i64, usize) -> T + Send>;
+
+/// A decoded block (or head): its entries' timestamps in order, which of
+/// them a filter kept, and how to build an item on demand.
+pub(super) struct Decoded<T> {
+    ts: Vec<i64>,
+    keep: Option<Vec<bool>>,
+    make: MakeItem<T>,
+}
+
+impl<T: 'static> Decoded<T> {
+    pub(super) fn new(ts: Vec<i64>, keep: Option<Vec<bool>>, make: MakeItem<T>) -> Self {
+        Decoded { ts, keep, make }
+    }
+}
+
 /// Decodes one group of blocks at a time, merging and filtering it.
-struct GroupIter<T, D, K> {
+struct GroupIter<T, D> {
     chunk: ChunkData,
     groups: std::vec::IntoIter<Vec<usize>>,
-    cur: std::vec::IntoIter<T>,
+    units: Vec<Decoded<T>>,
+    /// (unit, entry) of the current group still to yield, in order.
+    order: std::vec::IntoIter<(u32, u32)>,
     start: i64,
     end: i64,
     direction: Direction,
     decode: D,
-    key: K,
     failed: bool,
 }
 
-impl<T, D, K> GroupIter<T, D, K>
+impl<T: 'static, D> GroupIter<T, D>
 where
-    D: Fn(&ChunkData, usize) -> Result<Vec<T>>,
-    K: Fn(&T) -> i64,
+    D: Fn(&ChunkData, usize) -> Result<Decoded<T>>,
 {
     fn new(
         chunk: ChunkData,
         groups: Vec<Vec<usize>>,
-        start: i64,
-        end: i64,
+        (start, end): (i64, i64),
         direction: Direction,
         decode: D,
-        key: K,
     ) -> Self {
         GroupIter {
             chunk,
             groups: groups.into_iter(),
-            cur: Vec::new().into_iter(),
+            units: Vec::new(),
+            order: Vec::new().into_iter(),
             start,
             end,
             direction,
             decode,
-            key,
             failed: false,
         }
     }
 
-    fn load(&mut self, group: &[usize]) -> Result<Vec<T>> {
-        let mut all = Vec::new();
-        for &i in group {
-            let items = (self.decode)(&self.chunk, i)?;
-            all.extend(items.into_iter().filter(|e| {
-                let ts = (self.key)(e);
-                ts >= self.start && ts < self.end
-            }));
+    fn load(&mut self, group: &[usize]) -> Result<()> {
+        self.units.clear();
+        let mut sel: Vec<(i64, u32, u32)> = Vec::new();
+        for (u, &i) in group.iter().enumerate() {
+            let d = (self.decode)(&self.chunk, i)?;
+            for (k, &ts) in d.ts.iter().enumerate() {
+                let kept = d.keep.as_ref().is_none_or(|keep| keep[k]);
+                if kept && ts >= self.start && ts < self.end {
+                    sel.push((ts, u as u32, k as u32));
+                }
+            }
+            self.units.push(d);
         }
         if group.len() > 1 {
             // stable: equal timestamps keep block (append) order
-            all.sort_by_key(|e| (self.key)(e));
+            sel.sort_by_key(|e| e.0);
         }
         if self.direction == Direction::Backward {
-            all.reverse();
+            sel.reverse();
         }
-        Ok(all)
+        self.order = sel
+            .into_iter()
+            .map(|(_, u, k)| (u, k))
+            .collect::<Vec<_>>()
+            .into_iter();
+        Ok(())
     }
 }
 
-impl<T, D, K> Iterator for GroupIter<T, D, K>
+impl<T: 'static, D> Iterator for GroupIter<T, D>
 where
-    D: Fn(&ChunkData, usize) -> Result<Vec<T>>,
-    K: Fn(&T) -> i64,
+    D: Fn(&ChunkData, usize) -> Result<Decoded<T>>,
 {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
         loop {
-            if let Some(e) = self.cur.next() {
-                return Some(Ok(e));
+            if let Some((u, k)) = self.order.next() {
+                let d = &self.units[u as usize];
+                return Some(Ok((d.make)(d.ts[k as usize], k as usize)));
             }
             if self.failed {
                 return None;
             }
             let group = self.groups.next()?;
-            match self.load(&group) {
-                Ok(v) => self.cur = v.into_iter(),
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
+            if let Err(e) = self.load(&group) {
+                self.failed = true;
+                return Some(Err(e));
             }
         }
     }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use sluice_logql::source::{Entry, EntrySize};
 
 use super::block::BlockMeta;
+use super::data::Decoded;
 use super::prefilter::LiteralFilter;
 use super::{Head, Loc};
 
@@ -95,39 +96,25 @@ impl HeadView {
     }
 
     /// Every entry in timestamp order; with `filter`, only those whose line
-    /// contains all its literals.
-    pub(crate) fn entries(&self, filter: Option<&LiteralFilter>) -> Vec<Entry> {
-        let keep = filter.map(|f| self.candidates(f));
-        let order = self.order();
-        let mut out = Vec::with_capacity(match &keep {
-            Some(k) => k.iter().filter(|&&b| b).count(),
-            None => order.len(),
-        });
-        let mut md = self.md.iter().peekable();
-        for i in order {
-            let i = i as usize;
-            if keep.as_ref().is_some_and(|k| !k[i]) {
-                continue;
-            }
-            let metadata = if self.sorted {
-                // entries come in append order: walk the sparse list
-                while md.peek().is_some_and(|(j, _)| (*j as usize) < i) {
-                    md.next();
+    /// contains all its literals. Entries are built on demand.
+    pub(crate) fn entries(view: &Arc<HeadView>, filter: Option<&LiteralFilter>) -> Decoded<Entry> {
+        let keep = filter.map(|f| view.candidates(f));
+        let order = view.order();
+        let ts = order.iter().map(|&i| view.ts[i as usize]).collect();
+        let keep = keep.map(|k| order.iter().map(|&i| k[i as usize]).collect());
+        let v = Arc::clone(view);
+        Decoded::new(
+            ts,
+            keep,
+            Box::new(move |ts, k| {
+                let i = order[k] as usize;
+                Entry {
+                    ts,
+                    line: v.line(i),
+                    metadata: v.metadata(i),
                 }
-                match md.peek() {
-                    Some((j, pairs)) if *j as usize == i => pairs.to_vec(),
-                    _ => Vec::new(),
-                }
-            } else {
-                self.metadata(i)
-            };
-            out.push(Entry {
-                ts: self.ts[i],
-                line: self.line(i),
-                metadata,
-            });
-        }
-        out
+            }),
+        )
     }
 
     /// Timestamps and line lengths in timestamp order.
