@@ -128,6 +128,16 @@ impl LabelsBuilder {
         }
     }
 
+    /// Whether every needed label (parser hint) was extracted by a parser
+    /// for this entry: Loki's `AllRequiredExtracted`, after which parsers
+    /// stop reading the line. Never true without hints.
+    pub(crate) fn all_hints_extracted(&self) -> bool {
+        match &self.hints {
+            Some(h) if !h.is_empty() => h.iter().all(|x| self.has_in(Cat::Parsed, x)),
+            _ => false,
+        }
+    }
+
     /// Whether any needed label starts with the JSON object prefix `p`.
     pub(crate) fn wants_prefix(&self, p: &str) -> bool {
         match &self.hints {
@@ -271,6 +281,9 @@ impl LabelsBuilder {
     /// Invalid names are sanitised first (`a-b` becomes `a_b`).
     pub(crate) fn add_metadata(&mut self, pairs: &[(String, String)]) {
         for (k, v) in pairs {
+            if self.unneeded_metadata(k) {
+                continue;
+            }
             let valid = crate::labels::is_valid_label_name(k);
             if !valid || self.base_has(k) {
                 let mut name = if valid {
@@ -285,6 +298,22 @@ impl LabelsBuilder {
             } else {
                 self.add_metadata_one(k, v);
             }
+        }
+    }
+
+    /// With parser hints (a metric query grouped `by` labels, whose stages
+    /// read no label beyond the hints), a structured metadata label that is
+    /// not needed cannot reach the result: it is skipped. Error labels and
+    /// names that need sanitising are always added.
+    fn unneeded_metadata(&self, k: &str) -> bool {
+        match &self.hints {
+            Some(h) => {
+                k != ERROR_LABEL
+                    && k != ERROR_DETAILS_LABEL
+                    && !h.iter().any(|x| x == k)
+                    && crate::labels::is_valid_label_name(k)
+            }
+            None => false,
         }
     }
 
