@@ -8,6 +8,7 @@ mod codec;
 mod data;
 mod headview;
 mod lines;
+mod lines_read;
 mod prefilter;
 
 use std::fmt;

@@ -166,7 +166,19 @@ impl LabelsBuilder {
     }
 
     pub(crate) fn base_has(&self, name: &str) -> bool {
-        self.base.get(name).is_some()
+        self.base_get(name).is_some()
+    }
+
+    /// A stream label's value. Stream label sets are small: a scan that
+    /// compares lengths first beats a binary search of string compares.
+    fn base_get(&self, name: &str) -> Option<&str> {
+        if self.base.len() > 16 {
+            return self.base.get(name);
+        }
+        self.base
+            .iter()
+            .find(|(k, _)| k.len() == name.len() && *k == name)
+            .map(|(_, v)| v)
     }
 
     pub(crate) fn has_in(&self, cat: Cat, name: &str) -> bool {
@@ -201,7 +213,7 @@ impl LabelsBuilder {
         if self.deleted().iter().any(|d| d == name) {
             return None;
         }
-        self.base.get(name).filter(|v| !v.is_empty())
+        self.base_get(name).filter(|v| !v.is_empty())
     }
 
     /// The category `get` would find `name` in.

@@ -1099,9 +1099,7 @@ fn parsers_stop_once_every_needed_label_is_found() {
     )
     .unwrap();
     let mut s = ex.for_stream(&stream("api"));
-    let (_, l) = s
-        .process(1, b"a=\"unterminated level=warn", &[])
-        .unwrap();
+    let (_, l) = s.process(1, b"a=\"unterminated level=warn", &[]).unwrap();
     assert!(l.all.get("__error__").is_some());
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::data::Decoded;
 use super::prefilter::LiteralFilter;
-use super::{codec, lines, Encoding};
+use super::{codec, lines, lines_read, Encoding};
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, put_varint, Reader};
 
@@ -397,13 +397,12 @@ impl EncodedBlock {
         let lines = if numeric {
             let lens: Vec<u32> = sizes.iter().map(|s| s.len).collect();
             let total = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(usize::MAX);
-            lines::join(
-                &lines,
-                &self.section(SEC_NUMS)?,
-                &lens,
-                total.min(MAX_SECTION),
-                self.flags & FLAG_CONTEXT_COLUMNS != 0,
-            )?
+            let nums = self.section(SEC_NUMS)?;
+            if self.flags & FLAG_CONTEXT_COLUMNS != 0 {
+                lines_read::join_context(&lines, &nums, &lens, total.min(MAX_SECTION))?
+            } else {
+                lines::join(&lines, &nums, &lens, total.min(MAX_SECTION), false)?
+            }
         } else {
             lines
         };
