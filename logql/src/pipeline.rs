@@ -26,6 +26,7 @@ mod builder;
 mod convert;
 mod extract;
 mod format;
+pub(crate) mod hashmap;
 mod ip;
 mod json;
 mod label_filter;
@@ -39,7 +40,6 @@ mod conformance_tests;
 #[cfg(test)]
 mod pipeline_tests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::ast::{LineFilterOp, LineFilterValue, Stage};
@@ -210,7 +210,7 @@ fn required_literals(stages: &[Stage]) -> Vec<String> {
 /// buffers are recycled, so high-cardinality labels cost no allocation.
 #[derive(Default, Debug)]
 pub(crate) struct ResultCache {
-    map: HashMap<u64, Vec<LabelsResult>>,
+    map: hashmap::HashKeyed<Vec<LabelsResult>>,
     entries: usize,
     spare: LabelsResult,
     hash_buf: Vec<u8>,

@@ -15,7 +15,7 @@
 //! Series whose labels carry `__error__` are refused as Loki does, with its
 //! "pipeline error" message.
 
-use std::collections::HashMap;
+use crate::pipeline::hashmap::HashKeyed;
 
 use super::par;
 use super::rangefn::RangeFn;
@@ -181,7 +181,7 @@ fn sizes_only(
 /// Interns series labels by fingerprint.
 #[derive(Default)]
 struct Table<T> {
-    index: HashMap<u64, usize>,
+    index: HashKeyed<usize>,
     series: Vec<(Labels, u64, T)>,
 }
 
@@ -226,7 +226,7 @@ type Acc = Table<Partials>;
 impl Acc {
     fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor, w: &Windows) -> Result<()> {
         let mut sx = ex.for_stream(&r.labels);
-        let mut local: HashMap<u64, usize> = HashMap::new();
+        let mut local: HashKeyed<usize> = HashKeyed::default();
         let mut sliders: Vec<(usize, Slider)> = Vec::new();
         let mut last: Option<(u64, usize)> = None;
         for e in r.entries {
@@ -346,7 +346,7 @@ impl Coll {
     fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor) -> Result<()> {
         let stream_fp = crate::engine::stream_hash(&r.labels);
         let mut sx = ex.for_stream(&r.labels);
-        let mut local: HashMap<u64, usize> = HashMap::new();
+        let mut local: HashKeyed<usize> = HashKeyed::default();
         let mut last: Option<(u64, usize)> = None;
         for e in r.entries {
             let e = e.map_err(source_err)?;
