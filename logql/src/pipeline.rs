@@ -115,6 +115,12 @@ impl Pipeline {
         self.required.clone()
     }
 
+    /// The only labels parsers extract and structured metadata can matter
+    /// for, when the query allows such hints (see `with_hints`).
+    pub(crate) fn hints(&self) -> Option<&[String]> {
+        self.hints.as_deref().map(|h| h.as_slice())
+    }
+
     /// Cheap: the per-stream state is created lazily and reused.
     pub fn for_stream(&self, stream: &Labels) -> StreamPipeline {
         let mut builder = LabelsBuilder::new(stream.clone());

@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 pub use block::BlockMeta;
 pub use data::ChunkData;
-pub use prefilter::LiteralFilter;
+pub use prefilter::{LiteralFilter, ReadFilter};
 
 use crate::error::Error;
 use block::{BlockBuilder, EncodedBlock};

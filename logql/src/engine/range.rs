@@ -65,6 +65,7 @@ pub(crate) fn eval(
         end: grid.end.saturating_sub(offset).saturating_add(1),
         direction: Direction::Forward,
         required_literals: Pipeline::new(&agg.range.log.pipeline)?.required_literals(),
+        metadata_names: None,
     };
     let mut sv = if additive(agg.op) {
         let accs = match sizes_only(agg, grouping, source, &sel)? {
@@ -73,6 +74,10 @@ pub(crate) fn eval(
             }
             None => {
                 let ex = SampleExtractor::new(&agg.range, agg.op, grouping)?;
+                let sel = SelectParams {
+                    metadata_names: ex.metadata_names(),
+                    ..sel
+                };
                 par::run(select(source, &sel)?, Acc::default, |acc, r| {
                     acc.add_stream(r, &ex, &w)
                 })?
@@ -81,6 +86,10 @@ pub(crate) fn eval(
         finish_additive(accs, &rf, grid.len)
     } else {
         let ex = SampleExtractor::new(&agg.range, agg.op, grouping)?;
+        let sel = SelectParams {
+            metadata_names: ex.metadata_names(),
+            ..sel
+        };
         let colls = par::run(select(source, &sel)?, Coll::default, |c, r| {
             c.add_stream(r, &ex)
         })?;

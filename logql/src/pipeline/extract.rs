@@ -103,6 +103,12 @@ impl SampleExtractor {
         })
     }
 
+    /// Structured metadata names that can reach a sample (its labels or
+    /// value), when the pipeline's parser hints bound them; `None`: all.
+    pub fn metadata_names(&self) -> Option<Vec<String>> {
+        self.pipeline.hints().map(|h| h.to_vec())
+    }
+
     pub fn for_stream(&self, stream: &Labels) -> StreamSampleExtractor {
         let grouped_base = self.grouping.as_ref().map(|(without, g)| {
             let pairs: Vec<(String, String)> = stream

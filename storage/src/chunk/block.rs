@@ -6,9 +6,10 @@ use bytes::Bytes;
 use sluice_logql::source::{Entry, EntrySize};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::data::Decoded;
-use super::prefilter::LiteralFilter;
+use super::prefilter::ReadFilter;
 use super::{codec, lines, lines_read, Encoding};
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, put_varint, Reader};
@@ -283,6 +284,9 @@ struct MetaTable {
     dict: Vec<String>,
     refs: Vec<(u32, u32)>,
     starts: Vec<u32>,
+    /// Per dictionary id: whether a pair with that name is returned
+    /// (empty: all are).
+    keep: Vec<bool>,
 }
 
 impl MetaTable {
@@ -293,6 +297,7 @@ impl MetaTable {
         };
         self.refs[a as usize..b as usize]
             .iter()
+            .filter(|&&(k, _)| self.keep.get(k as usize).is_none_or(|&keep| keep))
             .map(|&(k, v)| (self.dict[k as usize].clone(), self.dict[v as usize].clone()))
             .collect()
     }
@@ -369,7 +374,12 @@ impl EncodedBlock {
         if !r.is_empty() {
             return Err(r.err("trailing bytes in metadata section"));
         }
-        Ok(MetaTable { dict, refs, starts })
+        Ok(MetaTable {
+            dict,
+            refs,
+            starts,
+            keep: Vec::new(),
+        })
     }
 
     /// The entries of the block in timestamp order; with `filter`, only
@@ -378,12 +388,13 @@ impl EncodedBlock {
     /// or metadata are decoded. Entries are built on demand.
     pub(super) fn entries_filtered(
         &self,
-        filter: Option<&LiteralFilter>,
+        filter: Option<Arc<ReadFilter>>,
     ) -> Result<Decoded<Entry>> {
         let numeric = self.flags & FLAG_NUMERIC_COLUMNS != 0;
         let lines = self.section(SEC_LINES)?;
         let none = || Decoded::new(Vec::new(), None, Box::new(|_, _| unreachable_entry()));
-        if let Some(f) = filter {
+        let lits = filter.as_ref().and_then(|f| f.literals.as_ref());
+        if let Some(f) = lits {
             let may = if numeric {
                 f.template_may_contain(&lines)
             } else {
@@ -419,11 +430,16 @@ impl EncodedBlock {
                 "line lengths do not match the line section",
             ));
         }
-        let keep = filter.map(|f| f.matching_lines(&lines, sizes.iter().map(|s| s.len)));
+        let keep = lits.map(|f| f.matching_lines(&lines, sizes.iter().map(|s| s.len)));
         if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
             return Ok(none());
         }
-        let md = self.metadata()?;
+        let mut md = self.metadata()?;
+        if let Some(f) = &filter {
+            if f.metadata.is_some() {
+                md.keep = md.dict.iter().map(|n| f.keeps_metadata(n)).collect();
+            }
+        }
         let lines = Bytes::from(lines);
         let ts = sizes.iter().map(|s| s.ts).collect();
         Ok(Decoded::new(

@@ -8,7 +8,7 @@ use sluice_logql::source::{Direction, Entry, EntrySize};
 
 use super::block::{BlockMeta, EncodedBlock};
 use super::headview::HeadView;
-use super::prefilter::LiteralFilter;
+use super::prefilter::ReadFilter;
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, Reader};
 
@@ -216,14 +216,15 @@ impl ChunkData {
 
     /// [`entries`](Self::entries) whose line contains every literal of
     /// `filter`: blocks that cannot hold one are skipped undecoded, and no
-    /// entry is built for a line without them. Entries are built only as
-    /// the iterator is pulled.
+    /// entry is built for a line without them; metadata pairs the filter
+    /// does not keep are left out. Entries are built only as the iterator
+    /// is pulled.
     pub fn entries_filtered(
         &self,
         start: i64,
         end: i64,
         direction: Direction,
-        filter: Option<Arc<LiteralFilter>>,
+        filter: Option<Arc<ReadFilter>>,
     ) -> impl Iterator<Item = Result<Entry>> + Send + 'static {
         let groups = self.groups(start, end, direction);
         GroupIter::new(
@@ -232,8 +233,8 @@ impl ChunkData {
             (start, end),
             direction,
             move |c: &ChunkData, i: usize| match (c.blocks.get(i), &c.head) {
-                (Some(b), _) => b.entries_filtered(filter.as_deref()),
-                (None, Some(h)) => Ok(HeadView::entries(h, filter.as_deref())),
+                (Some(b), _) => b.entries_filtered(filter.clone()),
+                (None, Some(h)) => Ok(HeadView::entries(h, filter.clone())),
                 (None, None) => Err(Error::corrupt("chunk", "block index out of range")),
             },
         )

@@ -10,7 +10,7 @@ use sluice_logql::source::{Entry, EntrySize};
 
 use super::block::BlockMeta;
 use super::data::Decoded;
-use super::prefilter::LiteralFilter;
+use super::prefilter::{LiteralFilter, ReadFilter};
 use super::{Head, Loc};
 
 /// The head entries at snapshot time, in append order.
@@ -65,9 +65,17 @@ impl HeadView {
         self.pages[l.page as usize].slice(off..off + l.len as usize)
     }
 
-    fn metadata(&self, i: usize) -> Vec<(String, String)> {
+    fn metadata(&self, i: usize, filter: Option<&ReadFilter>) -> Vec<(String, String)> {
         match self.md.binary_search_by_key(&(i as u32), |(j, _)| *j) {
-            Ok(k) => self.md[k].1.to_vec(),
+            Ok(k) => match filter {
+                Some(f) if f.metadata.is_some() => self.md[k]
+                    .1
+                    .iter()
+                    .filter(|(n, _)| f.keeps_metadata(n))
+                    .cloned()
+                    .collect(),
+                _ => self.md[k].1.to_vec(),
+            },
             Err(_) => Vec::new(),
         }
     }
@@ -97,8 +105,9 @@ impl HeadView {
 
     /// Every entry in timestamp order; with `filter`, only those whose line
     /// contains all its literals. Entries are built on demand.
-    pub(crate) fn entries(view: &Arc<HeadView>, filter: Option<&LiteralFilter>) -> Decoded<Entry> {
-        let keep = filter.map(|f| view.candidates(f));
+    pub(crate) fn entries(view: &Arc<HeadView>, filter: Option<Arc<ReadFilter>>) -> Decoded<Entry> {
+        let lits = filter.as_ref().and_then(|f| f.literals.as_ref());
+        let keep = lits.map(|f| view.candidates(f));
         let order = view.order();
         let ts = order.iter().map(|&i| view.ts[i as usize]).collect();
         let keep = keep.map(|k| order.iter().map(|&i| k[i as usize]).collect());
@@ -111,7 +120,7 @@ impl HeadView {
                 Entry {
                     ts,
                     line: v.line(i),
-                    metadata: v.metadata(i),
+                    metadata: v.metadata(i, filter.as_deref()),
                 }
             }),
         )

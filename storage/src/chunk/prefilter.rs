@@ -5,6 +5,31 @@
 
 use memchr::memmem::Finder;
 
+/// What a query needs from the entries it reads, so readers can skip the
+/// rest: lines with every literal, and which structured metadata names.
+#[derive(Default)]
+pub struct ReadFilter {
+    pub literals: Option<LiteralFilter>,
+    /// When set, only metadata pairs whose name it accepts are returned.
+    pub metadata: Option<Box<dyn Fn(&str) -> bool + Send + Sync>>,
+}
+
+impl ReadFilter {
+    /// Whether the pair named `name` is returned.
+    pub fn keeps_metadata(&self, name: &str) -> bool {
+        self.metadata.as_ref().is_none_or(|f| f(name))
+    }
+}
+
+impl std::fmt::Debug for ReadFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadFilter")
+            .field("literals", &self.literals)
+            .field("metadata", &self.metadata.is_some())
+            .finish()
+    }
+}
+
 /// Literals searched with `memchr::memmem`, longest (usually rarest) first.
 #[derive(Debug)]
 pub struct LiteralFilter {

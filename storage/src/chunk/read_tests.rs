@@ -7,7 +7,13 @@ use std::sync::Arc;
 use super::*;
 use sluice_logql::source::{Direction, Entry};
 
-fn read(c: &ChunkData, d: Direction, f: Option<Arc<LiteralFilter>>) -> Vec<Entry> {
+fn read(c: &ChunkData, d: Direction, f: Option<LiteralFilter>) -> Vec<Entry> {
+    let f = f.map(|l| {
+        Arc::new(ReadFilter {
+            literals: Some(l),
+            metadata: None,
+        })
+    });
     c.entries_filtered(i64::MIN, i64::MAX, d, f)
         .collect::<crate::Result<Vec<_>>>()
         .unwrap()
@@ -79,7 +85,7 @@ fn filtered_reads_keep_exactly_the_lines_with_every_literal() {
                 vec!["absent"],
                 vec!["7"],
             ] {
-                let f = LiteralFilter::new(&lits).map(Arc::new);
+                let f = LiteralFilter::new(&lits);
                 let got = read(&data, Direction::Backward, f);
                 let want: Vec<Entry> = read(&data, Direction::Backward, None)
                     .into_iter()
@@ -91,5 +97,26 @@ fn filtered_reads_keep_exactly_the_lines_with_every_literal() {
                 assert_eq!(got, want, "{enc} {lits:?}");
             }
         }
+    }
+}
+
+#[test]
+fn metadata_the_filter_does_not_keep_is_left_out() {
+    let c = chunk(Encoding::Zstd);
+    for data in [c.snapshot(), ChunkData::decode(c.encode()).unwrap()] {
+        let f = Arc::new(ReadFilter {
+            literals: None,
+            metadata: Some(Box::new(|n: &str| n != "trace_id")),
+        });
+        let got = data
+            .entries_filtered(i64::MIN, i64::MAX, Direction::Forward, Some(f))
+            .collect::<crate::Result<Vec<_>>>()
+            .unwrap();
+        let all = read(&data, Direction::Forward, None);
+        assert!(all.iter().any(|e| !e.metadata.is_empty()));
+        assert!(got.iter().all(|e| e.metadata.is_empty()));
+        let lines: Vec<_> = all.iter().map(|e| (e.ts, e.line.clone())).collect();
+        let got: Vec<_> = got.iter().map(|e| (e.ts, e.line.clone())).collect();
+        assert_eq!(got, lines);
     }
 }
