@@ -108,6 +108,10 @@ impl Default for ChunkConfig {
     }
 }
 
+/// One entry's structured metadata, shared between the head and query
+/// snapshots.
+pub(crate) type SharedPairs = Arc<[(String, String)]>;
+
 /// Size of the pages holding head line bytes.
 const PAGE_SIZE: usize = 16 * 1024;
 
@@ -134,7 +138,7 @@ struct Head {
     bytes: usize,
     /// Sparse structured metadata: (entry index, pairs), shared with
     /// query snapshots.
-    md: Vec<(u32, Arc<[(String, String)]>)>,
+    md: Vec<(u32, SharedPairs)>,
     /// Whether `ts` is non-decreasing.
     sorted: bool,
 }

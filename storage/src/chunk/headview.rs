@@ -11,7 +11,7 @@ use sluice_logql::source::{Entry, EntrySize};
 use super::block::BlockMeta;
 use super::data::Decoded;
 use super::prefilter::{LiteralFilter, ReadFilter};
-use super::{Head, Loc};
+use super::{Head, Loc, SharedPairs};
 
 /// The head entries at snapshot time, in append order.
 #[derive(Debug)]
@@ -20,7 +20,7 @@ pub(crate) struct HeadView {
     ts: Vec<i64>,
     locs: Vec<Loc>,
     pages: Vec<Bytes>,
-    md: Vec<(u32, Arc<[(String, String)]>)>,
+    md: Vec<(u32, SharedPairs)>,
     sorted: bool,
 }
 

@@ -5,13 +5,16 @@
 
 use memchr::memmem::Finder;
 
+/// Whether a structured metadata pair with this name is needed.
+pub type MetadataFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// What a query needs from the entries it reads, so readers can skip the
 /// rest: lines with every literal, and which structured metadata names.
 #[derive(Default)]
 pub struct ReadFilter {
     pub literals: Option<LiteralFilter>,
     /// When set, only metadata pairs whose name it accepts are returned.
-    pub metadata: Option<Box<dyn Fn(&str) -> bool + Send + Sync>>,
+    pub metadata: Option<MetadataFilter>,
 }
 
 impl ReadFilter {
