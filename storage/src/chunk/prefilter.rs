@@ -114,20 +114,25 @@ impl LiteralFilter {
         };
         let n = first.needle().len();
         let mut line = 0usize;
-        for pos in first.find_iter(buf) {
+        let mut from = 0usize;
+        while let Some(hit) = first.find(&buf[from.min(buf.len())..]) {
+            let pos = from + hit;
             while line < ends.len() && ends[line] <= pos {
                 line += 1;
             }
             if line == ends.len() {
                 break;
             }
-            if keep[line] || pos + n > ends[line] {
-                continue;
-            }
             let start = if line == 0 { 0 } else { ends[line - 1] };
-            keep[line] = self.lits[1..]
-                .iter()
-                .all(|f| f.find(&buf[start..ends[line]]).is_some());
+            if pos + n <= ends[line] {
+                keep[line] = self.lits[1..]
+                    .iter()
+                    .all(|f| f.find(&buf[start..ends[line]]).is_some());
+            }
+            // a hit spanning into the next line rules this line out (any later
+            // start in it would span too); either way go on with the next line
+            from = ends[line];
+            line += 1;
         }
         keep
     }
@@ -158,6 +163,12 @@ mod tests {
         assert_eq!(keep, vec![false, false]);
         assert!(!f.may_contain(b"no such thing"));
         assert!(f.may_contain(b"xxdiskxx"));
+        // nor does it hide an overlapping one inside the next line
+        let f = LiteralFilter::new(&["aa"]).unwrap();
+        let keep = f.matching_lines(b"xaaaya", [2u32, 2, 1, 1].into_iter());
+        assert_eq!(keep, vec![false, true, false, false]);
+        let keep = f.matching_lines(b"aaaa", [0u32, 4, 0].into_iter());
+        assert_eq!(keep, vec![false, true, false]);
     }
 
     #[test]
