@@ -141,6 +141,9 @@ struct Head {
     md: Vec<(u32, SharedPairs)>,
     /// Whether `ts` is non-decreasing.
     sorted: bool,
+    /// The query view of these entries, made by the first snapshot after
+    /// an append and shared by later ones until the next append.
+    view: std::sync::OnceLock<Arc<headview::HeadView>>,
 }
 
 impl Head {
@@ -159,6 +162,7 @@ impl Head {
     }
 
     fn push(&mut self, ts: i64, line: &[u8], md: &[(String, String)]) {
+        self.view.take();
         if self.ts.is_empty() {
             self.sorted = true;
         } else if self.ts.last().is_some_and(|&last| ts < last) {
@@ -212,7 +216,12 @@ impl Head {
             .map(|(_, p)| 32 + p.iter().map(|(k, v)| 48 + k.len() + v.len()).sum::<usize>())
             .sum();
         let pages: usize = self.full.iter().map(|p| p.len()).sum::<usize>() + self.cur.capacity();
-        self.ts.capacity() * 8 + self.locs.capacity() * std::mem::size_of::<Loc>() + pages + md
+        let view = self.view.get().map_or(0, |v| v.memory_bytes());
+        self.ts.capacity() * 8
+            + self.locs.capacity() * std::mem::size_of::<Loc>()
+            + pages
+            + md
+            + view
     }
 }
 
@@ -328,9 +337,13 @@ impl MemChunk {
     }
 
     /// A cheap immutable view: shared blocks plus the head, whose full
-    /// pages are shared and only the page receiving appends is copied.
+    /// pages are shared and only the page receiving appends is copied (once
+    /// per head state: snapshots without appends in between share it).
     pub fn snapshot(&self) -> ChunkData {
-        let head = (self.head.len() > 0).then(|| headview::HeadView::new(&self.head));
+        let head = (self.head.len() > 0).then(|| {
+            let h = &self.head;
+            Arc::clone(h.view.get_or_init(|| Arc::new(headview::HeadView::new(h))))
+        });
         ChunkData::from_parts(self.blocks.clone(), head)
     }
 

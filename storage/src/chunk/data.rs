@@ -59,7 +59,7 @@ impl ChunkData {
         Self::from_parts(blocks, None)
     }
 
-    pub(super) fn from_parts(blocks: Vec<EncodedBlock>, head: Option<HeadView>) -> ChunkData {
+    pub(super) fn from_parts(blocks: Vec<EncodedBlock>, head: Option<Arc<HeadView>>) -> ChunkData {
         let metas = blocks
             .iter()
             .map(|b| b.meta)
@@ -72,7 +72,7 @@ impl ChunkData {
         let entries = metas.map(|m| m.entries as usize).sum();
         ChunkData {
             blocks: Arc::new(blocks),
-            head: head.map(Arc::new),
+            head,
             bounds,
             entries,
         }

@@ -46,6 +46,14 @@ impl HeadView {
         }
     }
 
+    /// Heap bytes the view holds beyond the pages it shares with the head.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.ts.capacity() * 8
+            + self.locs.capacity() * std::mem::size_of::<Loc>()
+            + self.pages.last().map_or(0, |p| p.len())
+            + self.md.capacity() * 24
+    }
+
     pub(crate) fn meta(&self) -> BlockMeta {
         self.meta
     }
