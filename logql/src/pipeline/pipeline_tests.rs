@@ -1104,6 +1104,36 @@ fn parsers_stop_once_every_needed_label_is_found() {
 }
 
 #[test]
+fn grouping_by_stream_labels_under_hints_keeps_the_stream_values() {
+    let by_app = Grouping {
+        without: false,
+        labels: vec!["app".into()],
+    };
+    let uw = Unwrap {
+        label: "n".into(),
+        conversion: None,
+        post_filters: vec![],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![json()], Some(uw)),
+        RangeOp::MaxOverTime,
+        Some(&by_app),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("worker"));
+    let sm = [("app".to_string(), "meta".to_string())];
+    // the line's and the metadata's app become app_extracted, never app
+    let (v, l) = s.process(1, br#"{"app": "line", "n": 7}"#, &sm).unwrap();
+    assert_eq!(
+        (v, l.all.to_string()),
+        (7.0, r#"{app="worker"}"#.to_string())
+    );
+    // an error still reaches the labels
+    let (_, l) = s.process(2, br#"{"n": 8, "x": tru"#, &[]).unwrap();
+    assert!(l.all.get("__error__").is_some());
+}
+
+#[test]
 fn unneeded_structured_metadata_is_skipped_under_hints() {
     let by = |name: &str| Grouping {
         without: false,
