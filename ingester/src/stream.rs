@@ -9,6 +9,9 @@ use sluice_storage::chunk::{ChunkConfig, MemChunk};
 
 /// A chunk held in memory: open (receiving appends) or closed (immutable,
 /// waiting for or in the middle of a flush).
+// One per chunk slot, mostly open: boxing the open chunk would only add an
+// indirection to every append.
+#[allow(clippy::large_enum_variant)]
 pub enum ChunkState {
     Open(MemChunk),
     Closed(Arc<MemChunk>),

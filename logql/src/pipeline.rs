@@ -26,6 +26,7 @@ mod builder;
 mod convert;
 mod extract;
 mod format;
+pub(crate) mod hashmap;
 mod ip;
 mod json;
 mod label_filter;
@@ -39,7 +40,6 @@ mod conformance_tests;
 #[cfg(test)]
 mod pipeline_tests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::ast::{LineFilterOp, LineFilterValue, Stage};
@@ -113,6 +113,12 @@ impl Pipeline {
     /// `|=` filters without `or`); sources use them to skip data.
     pub fn required_literals(&self) -> Vec<String> {
         self.required.clone()
+    }
+
+    /// The only labels parsers extract and structured metadata can matter
+    /// for, when the query allows such hints (see `with_hints`).
+    pub(crate) fn hints(&self) -> Option<&[String]> {
+        self.hints.as_deref().map(|h| h.as_slice())
     }
 
     /// Cheap: the per-stream state is created lazily and reused.
@@ -210,7 +216,7 @@ fn required_literals(stages: &[Stage]) -> Vec<String> {
 /// buffers are recycled, so high-cardinality labels cost no allocation.
 #[derive(Default, Debug)]
 pub(crate) struct ResultCache {
-    map: HashMap<u64, Vec<LabelsResult>>,
+    map: hashmap::HashKeyed<Vec<LabelsResult>>,
     entries: usize,
     spare: LabelsResult,
     hash_buf: Vec<u8>,
@@ -378,11 +384,15 @@ impl StreamPipeline {
     /// Runs the stages, leaving the label state in `self.builder`.
     pub(crate) fn run(&mut self, ts: i64, line: &[u8], sm: &[(String, String)]) -> Run {
         self.builder.reset();
-        if !sm.is_empty() {
-            self.builder.add_metadata(sm);
-        }
+        // line filters read no label: structured metadata joins the labels
+        // only once an entry gets past the leading ones
+        let mut pending_md = !sm.is_empty();
         let mut rewritten = false;
         for (i, stage) in self.stages.iter().enumerate() {
+            if pending_md && !matches!(stage, CStage::Line(_)) {
+                self.builder.add_metadata(sm);
+                pending_md = false;
+            }
             let cur: &[u8] = if rewritten { &self.line_buf } else { line };
             match stage.process(i, ts, cur, &mut self.builder, &mut self.scratch) {
                 StageOutcome::Pass => {}
@@ -392,6 +402,9 @@ impl StreamPipeline {
                     rewritten = true;
                 }
             }
+        }
+        if pending_md {
+            self.builder.add_metadata(sm);
         }
         if rewritten {
             Run::Rewritten

@@ -38,6 +38,28 @@ pub struct SelectParams {
     /// source may use to skip blocks or entries; the engine still applies
     /// the full pipeline).
     pub required_literals: Vec<String>,
+    /// When set, the structured metadata names the query can read; a source
+    /// may drop other pairs (see [`SelectParams::needs_metadata`]). `None`:
+    /// every pair is needed.
+    pub metadata_names: Option<Vec<String>>,
+}
+
+impl SelectParams {
+    /// Whether a structured metadata pair named `name` must be returned:
+    /// always for `__error__`, `__error_details__` and names that are not
+    /// valid label names (the pipeline sanitises those), else when listed
+    /// in `metadata_names` (or when there is no list).
+    pub fn needs_metadata(&self, name: &str) -> bool {
+        match &self.metadata_names {
+            None => true,
+            Some(names) => {
+                name == "__error__"
+                    || name == "__error_details__"
+                    || !crate::labels::is_valid_label_name(name)
+                    || names.iter().any(|n| n == name)
+            }
+        }
+    }
 }
 
 /// Error from a source (I/O, corrupt data, limits).
@@ -106,6 +128,10 @@ impl LogSource for MemSource {
                 .iter()
                 .filter(|e| e.ts >= p.start && e.ts < p.end)
                 .cloned()
+                .map(|mut e| {
+                    e.metadata.retain(|(k, _)| p.needs_metadata(k));
+                    e
+                })
                 .collect();
             sel.sort_by_key(|e| e.ts);
             if p.direction == Direction::Backward {

@@ -9,7 +9,9 @@ use sluice_logql::labels::Labels;
 use sluice_logql::source::{
     Direction, Entry, EntrySize, LogSource, SelectParams, SizeReader, SourceError, StreamReader,
 };
-use sluice_storage::chunk::ChunkData;
+use std::sync::Arc;
+
+use sluice_storage::chunk::{ChunkData, LiteralFilter, ReadFilter};
 
 /// Every stream's chunks, keyed by label set.
 #[derive(Default)]
@@ -74,9 +76,10 @@ impl PreparedSource {
 
 impl LogSource for PreparedSource {
     fn select(&self, p: &SelectParams) -> Result<Vec<StreamReader>, SourceError> {
+        let filter = read_filter(p);
         let open = |c: &ChunkData| -> BoxIter<Entry> {
             Box::new(
-                c.entries(p.start, p.end, p.direction)
+                c.entries_filtered(p.start, p.end, p.direction, filter.clone())
                     .map(|r| r.map_err(src_err)),
             )
         };
@@ -100,6 +103,21 @@ impl LogSource for PreparedSource {
             .map(|(labels, entries)| SizeReader { labels, entries })
             .collect())
     }
+}
+
+/// What the chunk readers may skip for `p`: lines without its required
+/// literals, structured metadata it cannot use.
+fn read_filter(p: &SelectParams) -> Option<Arc<ReadFilter>> {
+    let literals = LiteralFilter::new(&p.required_literals);
+    let metadata = p.metadata_names.as_ref().map(|_| {
+        let p = p.clone();
+        Box::new(move |name: &str| p.needs_metadata(name))
+            as Box<dyn Fn(&str) -> bool + Send + Sync>
+    });
+    if literals.is_none() && metadata.is_none() {
+        return None;
+    }
+    Some(Arc::new(ReadFilter { literals, metadata }))
 }
 
 fn src_err(e: sluice_storage::Error) -> SourceError {

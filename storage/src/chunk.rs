@@ -6,13 +6,20 @@ mod block;
 mod checkpoint;
 mod codec;
 mod data;
+mod headview;
 mod lines;
+mod lines_read;
+mod prefilter;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 pub use block::BlockMeta;
 pub use data::ChunkData;
+pub use prefilter::{LiteralFilter, ReadFilter};
 
 use crate::error::Error;
 use block::{BlockBuilder, EncodedBlock};
@@ -101,12 +108,16 @@ impl Default for ChunkConfig {
     }
 }
 
+/// One entry's structured metadata, shared between the head and query
+/// snapshots.
+pub(crate) type SharedPairs = Arc<[(String, String)]>;
+
 /// Size of the pages holding head line bytes.
 const PAGE_SIZE: usize = 16 * 1024;
 
 /// A line in the head's pages.
 #[derive(Clone, Copy, Debug)]
-struct Loc {
+pub(crate) struct Loc {
     page: u32,
     off: u32,
     len: u32,
@@ -118,15 +129,21 @@ struct Head {
     ts: Vec<i64>,
     /// Where each line is in `pages`.
     locs: Vec<Loc>,
-    /// Line bytes in fixed pages that never reallocate (appending never
-    /// copies earlier lines, and freed pages are reused by the allocator).
-    pages: Vec<Vec<u8>>,
+    /// Line bytes of full pages, frozen: queries share them without a copy.
+    full: Vec<Bytes>,
+    /// The page receiving appends (fixed capacity, never reallocates;
+    /// index `full.len()`).
+    cur: Vec<u8>,
     /// Sum of line lengths.
     bytes: usize,
-    /// Sparse structured metadata: (entry index, pairs).
-    md: Vec<(u32, Vec<(String, String)>)>,
+    /// Sparse structured metadata: (entry index, pairs), shared with
+    /// query snapshots.
+    md: Vec<(u32, SharedPairs)>,
     /// Whether `ts` is non-decreasing.
     sorted: bool,
+    /// The query view of these entries, made by the first snapshot after
+    /// an append and shared by later ones until the next append.
+    view: std::sync::OnceLock<Arc<headview::HeadView>>,
 }
 
 impl Head {
@@ -134,32 +151,37 @@ impl Head {
         self.ts.len()
     }
 
+    fn page(&self, p: usize) -> &[u8] {
+        self.full.get(p).map_or(&self.cur, |b| b)
+    }
+
     fn line(&self, i: usize) -> &[u8] {
         let l = self.locs[i];
         let start = l.off as usize;
-        &self.pages[l.page as usize][start..start + l.len as usize]
+        &self.page(l.page as usize)[start..start + l.len as usize]
     }
 
     fn push(&mut self, ts: i64, line: &[u8], md: &[(String, String)]) {
+        self.view.take();
         if self.ts.is_empty() {
             self.sorted = true;
         } else if self.ts.last().is_some_and(|&last| ts < last) {
             self.sorted = false;
         }
         if !md.is_empty() {
-            self.md.push((self.ts.len() as u32, md.to_vec()));
+            self.md.push((self.ts.len() as u32, md.into()));
         }
         self.ts.push(ts);
-        let fits = self
-            .pages
-            .last()
-            .is_some_and(|p| p.capacity() - p.len() >= line.len());
+        let fits = self.cur.capacity() - self.cur.len() >= line.len();
         if !fits {
-            self.pages
-                .push(Vec::with_capacity(PAGE_SIZE.max(line.len())));
+            let fresh = Vec::with_capacity(PAGE_SIZE.max(line.len()));
+            let done = std::mem::replace(&mut self.cur, fresh);
+            if !(done.is_empty() && self.full.is_empty() && self.locs.is_empty()) {
+                self.full.push(Bytes::from(done));
+            }
         }
-        let page = self.pages.len() - 1;
-        let p = &mut self.pages[page];
+        let page = self.full.len();
+        let p = &mut self.cur;
         self.locs.push(Loc {
             page: page as u32,
             off: p.len() as u32,
@@ -177,7 +199,7 @@ impl Head {
         }
         let mut md: Vec<&[(String, String)]> = vec![&[]; self.len()];
         for (i, pairs) in &self.md {
-            md[*i as usize] = pairs;
+            md[*i as usize] = &pairs[..];
         }
         let mut b = BlockBuilder::new(self.len(), self.bytes);
         for i in order {
@@ -193,8 +215,13 @@ impl Head {
             .iter()
             .map(|(_, p)| 32 + p.iter().map(|(k, v)| 48 + k.len() + v.len()).sum::<usize>())
             .sum();
-        let pages: usize = self.pages.iter().map(|p| p.capacity()).sum();
-        self.ts.capacity() * 8 + self.locs.capacity() * std::mem::size_of::<Loc>() + pages + md
+        let pages: usize = self.full.iter().map(|p| p.len()).sum::<usize>() + self.cur.capacity();
+        let view = self.view.get().map_or(0, |v| v.memory_bytes());
+        self.ts.capacity() * 8
+            + self.locs.capacity() * std::mem::size_of::<Loc>()
+            + pages
+            + md
+            + view
     }
 }
 
@@ -309,16 +336,15 @@ impl MemChunk {
         &self.cfg
     }
 
-    /// A cheap immutable view: shared blocks plus an uncompressed copy of the head.
+    /// A cheap immutable view: shared blocks plus the head, whose full
+    /// pages are shared and only the page receiving appends is copied (once
+    /// per head state: snapshots without appends in between share it).
     pub fn snapshot(&self) -> ChunkData {
-        let mut blocks = self.blocks.clone();
-        if self.head.len() > 0 {
-            // Encoding::None only copies bytes; it fails only past 4 GiB
-            if let Ok(b) = self.head.to_block(Encoding::None, 0) {
-                blocks.push(b);
-            }
-        }
-        ChunkData::from_blocks(blocks)
+        let head = (self.head.len() > 0).then(|| {
+            let h = &self.head;
+            Arc::clone(h.view.get_or_init(|| Arc::new(headview::HeadView::new(h))))
+        });
+        ChunkData::from_parts(self.blocks.clone(), head)
     }
 
     /// Closes the chunk: the immutable object bytes to upload.
@@ -339,3 +365,6 @@ impl MemChunk {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod read_tests;

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::pipeline::hashmap::HashKeyed;
+
 use super::par;
 use super::{QueryParams, Stream, StreamEntry};
 use crate::ast::LogExpr;
@@ -92,6 +94,7 @@ pub(crate) fn eval(expr: &LogExpr, source: &dyn LogSource, p: &QueryParams) -> R
         end: p.end,
         direction: p.direction,
         required_literals: pipeline.required_literals(),
+        metadata_names: None,
     };
     let readers = source.select(&sel).map_err(|e| Error::Source(e.0))?;
     let forward = p.direction == Direction::Forward;
@@ -114,7 +117,7 @@ fn read_stream(
 ) -> Result<()> {
     let stream = crate::engine::stream_hash(&r.labels);
     let mut sp = pipeline.for_stream(&r.labels);
-    let mut outputs: HashMap<u64, Arc<Output>> = HashMap::new();
+    let mut outputs: HashKeyed<Arc<Output>> = HashKeyed::default();
     let mut kept = 0usize;
     for e in r.entries {
         let e = e.map_err(|e| Error::Source(e.0))?;

@@ -15,7 +15,7 @@
 //! Series whose labels carry `__error__` are refused as Loki does, with its
 //! "pipeline error" message.
 
-use std::collections::HashMap;
+use crate::pipeline::hashmap::HashKeyed;
 
 use super::par;
 use super::rangefn::RangeFn;
@@ -65,6 +65,7 @@ pub(crate) fn eval(
         end: grid.end.saturating_sub(offset).saturating_add(1),
         direction: Direction::Forward,
         required_literals: Pipeline::new(&agg.range.log.pipeline)?.required_literals(),
+        metadata_names: None,
     };
     let mut sv = if additive(agg.op) {
         let accs = match sizes_only(agg, grouping, source, &sel)? {
@@ -73,6 +74,10 @@ pub(crate) fn eval(
             }
             None => {
                 let ex = SampleExtractor::new(&agg.range, agg.op, grouping)?;
+                let sel = SelectParams {
+                    metadata_names: ex.metadata_names(),
+                    ..sel
+                };
                 par::run(select(source, &sel)?, Acc::default, |acc, r| {
                     acc.add_stream(r, &ex, &w)
                 })?
@@ -81,6 +86,10 @@ pub(crate) fn eval(
         finish_additive(accs, &rf, grid.len)
     } else {
         let ex = SampleExtractor::new(&agg.range, agg.op, grouping)?;
+        let sel = SelectParams {
+            metadata_names: ex.metadata_names(),
+            ..sel
+        };
         let colls = par::run(select(source, &sel)?, Coll::default, |c, r| {
             c.add_stream(r, &ex)
         })?;
@@ -181,7 +190,7 @@ fn sizes_only(
 /// Interns series labels by fingerprint.
 #[derive(Default)]
 struct Table<T> {
-    index: HashMap<u64, usize>,
+    index: HashKeyed<usize>,
     series: Vec<(Labels, u64, T)>,
 }
 
@@ -226,7 +235,7 @@ type Acc = Table<Partials>;
 impl Acc {
     fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor, w: &Windows) -> Result<()> {
         let mut sx = ex.for_stream(&r.labels);
-        let mut local: HashMap<u64, usize> = HashMap::new();
+        let mut local: HashKeyed<usize> = HashKeyed::default();
         let mut sliders: Vec<(usize, Slider)> = Vec::new();
         let mut last: Option<(u64, usize)> = None;
         for e in r.entries {
@@ -346,7 +355,7 @@ impl Coll {
     fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor) -> Result<()> {
         let stream_fp = crate::engine::stream_hash(&r.labels);
         let mut sx = ex.for_stream(&r.labels);
-        let mut local: HashMap<u64, usize> = HashMap::new();
+        let mut local: HashKeyed<usize> = HashKeyed::default();
         let mut last: Option<(u64, usize)> = None;
         for e in r.entries {
             let e = e.map_err(source_err)?;

@@ -128,6 +128,16 @@ impl LabelsBuilder {
         }
     }
 
+    /// Whether every needed label (parser hint) was extracted by a parser
+    /// for this entry: Loki's `AllRequiredExtracted`, after which parsers
+    /// stop reading the line. Never true without hints.
+    pub(crate) fn all_hints_extracted(&self) -> bool {
+        match &self.hints {
+            Some(h) if !h.is_empty() => h.iter().all(|x| self.has_in(Cat::Parsed, x)),
+            _ => false,
+        }
+    }
+
     /// Whether any needed label starts with the JSON object prefix `p`.
     pub(crate) fn wants_prefix(&self, p: &str) -> bool {
         match &self.hints {
@@ -156,7 +166,19 @@ impl LabelsBuilder {
     }
 
     pub(crate) fn base_has(&self, name: &str) -> bool {
-        self.base.get(name).is_some()
+        self.base_get(name).is_some()
+    }
+
+    /// A stream label's value. Stream label sets are small: a scan that
+    /// compares lengths first beats a binary search of string compares.
+    fn base_get(&self, name: &str) -> Option<&str> {
+        if self.base.len() > 16 {
+            return self.base.get(name);
+        }
+        self.base
+            .iter()
+            .find(|(k, _)| k.len() == name.len() && *k == name)
+            .map(|(_, v)| v)
     }
 
     pub(crate) fn has_in(&self, cat: Cat, name: &str) -> bool {
@@ -191,7 +213,7 @@ impl LabelsBuilder {
         if self.deleted().iter().any(|d| d == name) {
             return None;
         }
-        self.base.get(name).filter(|v| !v.is_empty())
+        self.base_get(name).filter(|v| !v.is_empty())
     }
 
     /// The category `get` would find `name` in.
@@ -271,6 +293,9 @@ impl LabelsBuilder {
     /// Invalid names are sanitised first (`a-b` becomes `a_b`).
     pub(crate) fn add_metadata(&mut self, pairs: &[(String, String)]) {
         for (k, v) in pairs {
+            if self.unneeded_metadata(k) {
+                continue;
+            }
             let valid = crate::labels::is_valid_label_name(k);
             if !valid || self.base_has(k) {
                 let mut name = if valid {
@@ -285,6 +310,22 @@ impl LabelsBuilder {
             } else {
                 self.add_metadata_one(k, v);
             }
+        }
+    }
+
+    /// With parser hints (a metric query grouped `by` labels, whose stages
+    /// read no label beyond the hints), a structured metadata label that is
+    /// not needed cannot reach the result: it is skipped. Error labels and
+    /// names that need sanitising are always added.
+    fn unneeded_metadata(&self, k: &str) -> bool {
+        match &self.hints {
+            Some(h) => {
+                k != ERROR_LABEL
+                    && k != ERROR_DETAILS_LABEL
+                    && !h.iter().any(|x| x == k)
+                    && crate::labels::is_valid_label_name(k)
+            }
+            None => false,
         }
     }
 

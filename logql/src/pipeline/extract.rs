@@ -103,6 +103,12 @@ impl SampleExtractor {
         })
     }
 
+    /// Structured metadata names that can reach a sample (its labels or
+    /// value), when the pipeline's parser hints bound them; `None`: all.
+    pub fn metadata_names(&self) -> Option<Vec<String>> {
+        self.pipeline.hints().map(|h| h.to_vec())
+    }
+
     pub fn for_stream(&self, stream: &Labels) -> StreamSampleExtractor {
         let grouped_base = self.grouping.as_ref().map(|(without, g)| {
             let pairs: Vec<(String, String)> = stream
@@ -112,11 +118,18 @@ impl SampleExtractor {
                 .collect();
             LabelsResult::from_stream(Labels::from_sorted(pairs))
         });
+        // Under parser hints the stages only filter and parse, and parsers
+        // and metadata never overwrite a stream label (they add
+        // `_extracted` names): a `by` grouping of stream labels only is
+        // then the stream's own grouped labels for every entry.
+        let grouped_is_base = self.pipeline.hints().is_some()
+            && matches!(&self.grouping, Some((false, g)) if g.iter().all(|n| stream.get(n).is_some()));
         StreamSampleExtractor {
             inner: self.pipeline.for_stream(stream),
             value: self.value.clone(),
             grouping: self.grouping.clone(),
             grouped_base,
+            grouped_is_base,
             grouped: ResultCache::default(),
         }
     }
@@ -129,6 +142,8 @@ pub struct StreamSampleExtractor {
     value: Value,
     grouping: Option<(bool, Vec<String>)>,
     grouped_base: Option<LabelsResult>,
+    /// The grouped labels are always `grouped_base` (see `for_stream`).
+    grouped_is_base: bool,
     grouped: ResultCache,
 }
 
@@ -187,7 +202,7 @@ impl StreamSampleExtractor {
         let s = &mut self.inner;
         let labels = match (&self.grouping, &self.grouped_base) {
             (Some((without, groups)), Some(base)) if !s.builder.has_err() => {
-                if s.builder.is_unchanged() {
+                if s.builder.is_unchanged() || self.grouped_is_base {
                     base
                 } else {
                     let mut pairs: Vec<(Cat, &str, &str)> =

@@ -31,9 +31,22 @@ impl JsonParser {
         name: &mut String,
     ) {
         prefix.clear();
-        if let Err(e) = walk(line, prefix, lbs, name) {
-            lbs.set_err(JSON_ERR, Some(e));
+        match walk(line, prefix, lbs, name) {
+            Err(FOUND_ALL) | Ok(()) => {}
+            Err(e) => lbs.set_err(JSON_ERR, Some(e)),
         }
+    }
+}
+
+/// Not an error: every needed label was found, stop reading the line (as
+/// Loki's `errFoundAllLabels` short-circuits its JSON parser).
+const FOUND_ALL: &str = "found all needed labels";
+
+fn found_all(lbs: &LabelsBuilder) -> std::result::Result<(), &'static str> {
+    if lbs.all_hints_extracted() {
+        Err(FOUND_ALL)
+    } else {
+        Ok(())
     }
 }
 
@@ -55,7 +68,7 @@ fn walk(
             name.push_str(key);
             let v = read_value(value, ty);
             lbs.set_from_parser(name, &v);
-            return Ok(());
+            return found_all(lbs);
         }
         let key = String::from_utf8_lossy(key);
         match ty {
@@ -73,7 +86,7 @@ fn walk(
                 }
                 let v = read_value(value, ty);
                 lbs.set_from_parser(name, &v);
-                Ok(())
+                found_all(lbs)
             }
             JType::Object => {
                 let len = prefix.len();

@@ -294,6 +294,10 @@ impl LogfmtParser {
                 continue;
             }
             lbs.set_from_parser(name, &value);
+            if lbs.all_hints_extracted() {
+                // Loki stops here too: later syntax errors go unnoticed
+                break;
+            }
         }
         if self.strict {
             if let Some(e) = dec.err {

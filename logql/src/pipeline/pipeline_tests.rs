@@ -1066,6 +1066,106 @@ fn grouped_extraction_with_parser_hints() {
 }
 
 #[test]
+fn parsers_stop_once_every_needed_label_is_found() {
+    let by_level = Grouping {
+        without: false,
+        labels: vec!["level".into()],
+    };
+    let strict = Stage::Parser(Parser::Logfmt {
+        strict: true,
+        keep_empty: false,
+        extractions: vec![],
+    });
+    // level found first: the broken pair after it is never read (as Loki)
+    for (stages, line) in [
+        (vec![strict.clone()], "level=warn a=\"unterminated"),
+        (vec![json()], r#"{"level": "warn", "a": tru"#),
+    ] {
+        let ex = SampleExtractor::new(
+            &range(stages, None),
+            RangeOp::CountOverTime,
+            Some(&by_level),
+        )
+        .unwrap();
+        let mut s = ex.for_stream(&stream("api"));
+        let (_, l) = s.process(1, line.as_bytes(), &[]).unwrap();
+        assert_eq!(l.all.to_string(), r#"{level="warn"}"#, "{line}");
+    }
+    // the same error before the needed label is still reported
+    let ex = SampleExtractor::new(
+        &range(vec![strict], None),
+        RangeOp::CountOverTime,
+        Some(&by_level),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("api"));
+    let (_, l) = s.process(1, b"a=\"unterminated level=warn", &[]).unwrap();
+    assert!(l.all.get("__error__").is_some());
+}
+
+#[test]
+fn grouping_by_stream_labels_under_hints_keeps_the_stream_values() {
+    let by_app = Grouping {
+        without: false,
+        labels: vec!["app".into()],
+    };
+    let uw = Unwrap {
+        label: "n".into(),
+        conversion: None,
+        post_filters: vec![],
+    };
+    let ex = SampleExtractor::new(
+        &range(vec![json()], Some(uw)),
+        RangeOp::MaxOverTime,
+        Some(&by_app),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("worker"));
+    let sm = [("app".to_string(), "meta".to_string())];
+    // the line's and the metadata's app become app_extracted, never app
+    let (v, l) = s.process(1, br#"{"app": "line", "n": 7}"#, &sm).unwrap();
+    assert_eq!(
+        (v, l.all.to_string()),
+        (7.0, r#"{app="worker"}"#.to_string())
+    );
+    // an error still reaches the labels
+    let (_, l) = s.process(2, br#"{"n": 8, "x": tru"#, &[]).unwrap();
+    assert!(l.all.get("__error__").is_some());
+}
+
+#[test]
+fn unneeded_structured_metadata_is_skipped_under_hints() {
+    let by = |name: &str| Grouping {
+        without: false,
+        labels: vec![name.into()],
+    };
+    let sm = [
+        ("trace_id".to_string(), "abc".to_string()),
+        ("level".to_string(), "meta".to_string()),
+    ];
+    // level is needed: metadata level makes the parsed one level_extracted
+    let ex = SampleExtractor::new(
+        &range(vec![logfmt()], None),
+        RangeOp::CountOverTime,
+        Some(&by("level")),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("api"));
+    let (_, l) = s.process(1, b"level=info trace_id=x", &sm).unwrap();
+    assert_eq!(l.all.to_string(), r#"{level="meta"}"#);
+    // grouped by trace_id: the metadata value wins over the line's
+    let ex = SampleExtractor::new(
+        &range(vec![logfmt()], None),
+        RangeOp::CountOverTime,
+        Some(&by("trace_id")),
+    )
+    .unwrap();
+    let mut s = ex.for_stream(&stream("api"));
+    let (_, l) = s.process(1, b"level=info trace_id=x", &sm).unwrap();
+    assert_eq!(l.all.to_string(), r#"{trace_id="abc"}"#);
+}
+
+#[test]
 fn first_extraction_wins_across_stages() {
     let drop_level = Stage::Drop(vec![LabelSelectItem::Name("level".into())]);
     let l = labels_of(

@@ -6,8 +6,11 @@ use bytes::Bytes;
 use sluice_logql::source::{Entry, EntrySize};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::{codec, lines, Encoding};
+use super::data::Decoded;
+use super::prefilter::ReadFilter;
+use super::{codec, lines, lines_read, Encoding};
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, put_varint, Reader};
 
@@ -265,6 +268,41 @@ fn read_dict_string(r: &mut Reader) -> Result<String> {
     Ok(s)
 }
 
+/// Never called: a unit without entries has no index to build one for.
+fn unreachable_entry() -> Entry {
+    Entry {
+        ts: 0,
+        line: Bytes::new(),
+        metadata: Vec::new(),
+    }
+}
+
+/// A block's structured metadata: the dictionary and, per entry, its
+/// (name id, value id) pairs `refs[starts[i]..starts[i + 1]]`.
+#[derive(Default)]
+struct MetaTable {
+    dict: Vec<String>,
+    refs: Vec<(u32, u32)>,
+    starts: Vec<u32>,
+    /// Per dictionary id: whether a pair with that name is returned
+    /// (empty: all are).
+    keep: Vec<bool>,
+}
+
+impl MetaTable {
+    /// Entry `i`'s pairs (ids were checked against the dictionary).
+    fn pairs(&self, i: usize) -> Vec<(String, String)> {
+        let (Some(&a), Some(&b)) = (self.starts.get(i), self.starts.get(i + 1)) else {
+            return Vec::new();
+        };
+        self.refs[a as usize..b as usize]
+            .iter()
+            .filter(|&&(k, _)| self.keep.get(k as usize).is_none_or(|&keep| keep))
+            .map(|&(k, v)| (self.dict[k as usize].clone(), self.dict[v as usize].clone()))
+            .collect()
+    }
+}
+
 /// Sections above this size are refused as corrupt (blocks are ~256 KiB).
 const MAX_SECTION: usize = 1 << 28;
 
@@ -304,11 +342,12 @@ impl EncodedBlock {
         Ok(out)
     }
 
-    /// Structured metadata per entry (empty vectors when the block has none).
-    fn metadata(&self) -> Result<Vec<Vec<(String, String)>>> {
+    /// Structured metadata of the block, decoded but not yet expanded into
+    /// per-entry strings.
+    fn metadata(&self) -> Result<MetaTable> {
         let n = self.meta.entries as usize;
         if self.sections[SEC_META].0 == 0 {
-            return Ok(vec![Vec::new(); n]);
+            return Ok(MetaTable::default());
         }
         let raw = self.section(SEC_META)?;
         let mut r = Reader::new(&raw, "block metadata");
@@ -317,73 +356,101 @@ impl EncodedBlock {
         for _ in 0..dict_len {
             dict.push(read_dict_string(&mut r)?);
         }
-        let get = |r: &Reader, id: u64| {
-            dict.get(id as usize)
-                .cloned()
-                .ok_or_else(|| r.err("metadata id out of dictionary"))
-        };
-        let mut out = Vec::with_capacity(n);
+        let mut refs = Vec::new();
+        let mut starts = Vec::with_capacity(n + 1);
         for _ in 0..n {
+            starts.push(refs.len() as u32);
             let k = r.count(2)?;
-            let mut pairs = Vec::with_capacity(k);
             for _ in 0..k {
-                let name_id = r.uvarint()?;
-                let name = get(&r, name_id)?;
-                let value_id = r.uvarint()?;
-                let value = get(&r, value_id)?;
-                pairs.push((name, value));
+                let name = r.uvarint()?;
+                let value = r.uvarint()?;
+                if name >= dict.len() as u64 || value >= dict.len() as u64 {
+                    return Err(r.err("metadata id out of dictionary"));
+                }
+                refs.push((name as u32, value as u32));
             }
-            out.push(pairs);
         }
+        starts.push(refs.len() as u32);
         if !r.is_empty() {
             return Err(r.err("trailing bytes in metadata section"));
         }
-        Ok(out)
+        Ok(MetaTable {
+            dict,
+            refs,
+            starts,
+            keep: Vec::new(),
+        })
     }
 
-    /// Every entry of the block, in timestamp order.
-    pub fn entries(&self) -> Result<Vec<Entry>> {
-        let sizes = self.sizes()?;
-        let md = self.metadata()?;
+    /// The entries of the block in timestamp order; with `filter`, only
+    /// those whose line contains all its literals. A block whose line
+    /// template cannot hold them is ruled out before its numbers, lengths
+    /// or metadata are decoded. Entries are built on demand.
+    pub(super) fn entries_filtered(
+        &self,
+        filter: Option<Arc<ReadFilter>>,
+    ) -> Result<Decoded<Entry>> {
+        let numeric = self.flags & FLAG_NUMERIC_COLUMNS != 0;
         let lines = self.section(SEC_LINES)?;
-        let lines = if self.flags & FLAG_NUMERIC_COLUMNS != 0 {
+        let none = || Decoded::new(Vec::new(), None, Box::new(|_, _| unreachable_entry()));
+        let lits = filter.as_ref().and_then(|f| f.literals.as_ref());
+        if let Some(f) = lits {
+            let may = if numeric {
+                f.template_may_contain(&lines)
+            } else {
+                f.may_contain(&lines)
+            };
+            if !may {
+                return Ok(none());
+            }
+        }
+        let sizes = self.sizes()?;
+        let lines = if numeric {
             let lens: Vec<u32> = sizes.iter().map(|s| s.len).collect();
             let total = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(usize::MAX);
-            lines::join(
-                &lines,
-                &self.section(SEC_NUMS)?,
-                &lens,
-                total.min(MAX_SECTION),
-                self.flags & FLAG_CONTEXT_COLUMNS != 0,
-            )?
+            let nums = self.section(SEC_NUMS)?;
+            if self.flags & FLAG_CONTEXT_COLUMNS != 0 {
+                lines_read::join_context(&lines, &nums, &lens, total.min(MAX_SECTION))?
+            } else {
+                lines::join(&lines, &nums, &lens, total.min(MAX_SECTION), false)?
+            }
         } else {
             lines
         };
-        let lines = Bytes::from(lines);
+        let mut offs = Vec::with_capacity(sizes.len() + 1);
         let mut off = 0usize;
-        let mut out = Vec::with_capacity(sizes.len());
-        for (s, metadata) in sizes.into_iter().zip(md) {
-            let end = off + s.len as usize;
-            if end > lines.len() {
-                return Err(Error::corrupt(
-                    "block",
-                    "line lengths exceed the line section",
-                ));
-            }
-            out.push(Entry {
-                ts: s.ts,
-                line: lines.slice(off..end),
-                metadata,
-            });
-            off = end;
+        offs.push(0);
+        for s in &sizes {
+            off += s.len as usize;
+            offs.push(off);
         }
         if off != lines.len() {
             return Err(Error::corrupt(
                 "block",
-                "line section longer than the line lengths",
+                "line lengths do not match the line section",
             ));
         }
-        Ok(out)
+        let keep = lits.map(|f| f.matching_lines(&lines, sizes.iter().map(|s| s.len)));
+        if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
+            return Ok(none());
+        }
+        let mut md = self.metadata()?;
+        if let Some(f) = &filter {
+            if f.metadata.is_some() {
+                md.keep = md.dict.iter().map(|n| f.keeps_metadata(n)).collect();
+            }
+        }
+        let lines = Bytes::from(lines);
+        let ts = sizes.iter().map(|s| s.ts).collect();
+        Ok(Decoded::new(
+            ts,
+            keep,
+            Box::new(move |ts, i| Entry {
+                ts,
+                line: lines.slice(offs[i]..offs[i + 1]),
+                metadata: md.pairs(i),
+            }),
+        ))
     }
 
     /// Appends this block's index entry (everything but the data).

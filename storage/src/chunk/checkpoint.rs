@@ -45,7 +45,7 @@ impl MemChunk {
             match md.peek() {
                 Some((j, pairs)) if *j as usize == i => {
                     put_uvarint(out, pairs.len() as u64);
-                    for (k, v) in pairs {
+                    for (k, v) in pairs.iter() {
                         put_bytes(out, k.as_bytes());
                         put_bytes(out, v.as_bytes());
                     }

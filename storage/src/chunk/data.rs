@@ -7,6 +7,8 @@ use bytes::Bytes;
 use sluice_logql::source::{Direction, Entry, EntrySize};
 
 use super::block::{BlockMeta, EncodedBlock};
+use super::headview::HeadView;
+use super::prefilter::ReadFilter;
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, Reader};
 
@@ -22,6 +24,9 @@ const TRAILER: usize = 12;
 #[derive(Clone, Debug)]
 pub struct ChunkData {
     blocks: Arc<Vec<EncodedBlock>>,
+    /// A snapshot's head entries, read after the blocks (unit index
+    /// `blocks.len()`).
+    head: Option<Arc<HeadView>>,
     bounds: (i64, i64),
     entries: usize,
 }
@@ -51,17 +56,39 @@ pub(super) fn write_chunk(blocks: &[EncodedBlock]) -> Bytes {
 
 impl ChunkData {
     pub(super) fn from_blocks(blocks: Vec<EncodedBlock>) -> ChunkData {
-        let bounds = blocks
+        Self::from_parts(blocks, None)
+    }
+
+    pub(super) fn from_parts(blocks: Vec<EncodedBlock>, head: Option<Arc<HeadView>>) -> ChunkData {
+        let metas = blocks
             .iter()
-            .map(|b| (b.meta.min_ts, b.meta.max_ts))
+            .map(|b| b.meta)
+            .chain(head.iter().map(|h| h.meta()));
+        let bounds = metas
+            .clone()
+            .map(|m| (m.min_ts, m.max_ts))
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
             .unwrap_or((0, 0));
-        let entries = blocks.iter().map(|b| b.meta.entries as usize).sum();
+        let entries = metas.map(|m| m.entries as usize).sum();
         ChunkData {
             blocks: Arc::new(blocks),
+            head,
             bounds,
             entries,
         }
+    }
+
+    /// Block metadata of unit `i` (a block, or the head after them).
+    fn unit_meta(&self, i: usize) -> Option<BlockMeta> {
+        match self.blocks.get(i) {
+            Some(b) => Some(b.meta),
+            None if i == self.blocks.len() => self.head.as_ref().map(|h| h.meta()),
+            None => None,
+        }
+    }
+
+    fn units(&self) -> usize {
+        self.blocks.len() + usize::from(self.head.is_some())
     }
 
     /// Parses chunk object bytes and verifies every checksum. Block data is
@@ -127,9 +154,12 @@ impl ChunkData {
         self.entries
     }
 
-    /// Per block: min/max timestamp, entry count, line bytes.
+    /// Per block (a snapshot's head last): min/max timestamp, entry
+    /// count, line bytes.
     pub fn blocks(&self) -> Vec<BlockMeta> {
-        self.blocks.iter().map(|b| b.meta).collect()
+        (0..self.units())
+            .filter_map(|i| self.unit_meta(i))
+            .collect()
     }
 
     /// Compressed bytes of all blocks.
@@ -152,16 +182,13 @@ impl ChunkData {
     /// Groups of time-overlapping blocks touching `[start, end)`, groups in
     /// `direction` order; block indices within a group in append order.
     fn groups(&self, start: i64, end: i64, direction: Direction) -> Vec<Vec<usize>> {
-        let mut idx: Vec<usize> = (0..self.blocks.len())
-            .filter(|&i| {
-                let m = &self.blocks[i].meta;
-                m.max_ts >= start && m.min_ts < end && m.entries > 0
-            })
+        let mut idx: Vec<(BlockMeta, usize)> = (0..self.units())
+            .filter_map(|i| self.unit_meta(i).map(|m| (m, i)))
+            .filter(|(m, _)| m.max_ts >= start && m.min_ts < end && m.entries > 0)
             .collect();
-        idx.sort_by_key(|&i| (self.blocks[i].meta.min_ts, i));
+        idx.sort_by_key(|(m, i)| (m.min_ts, *i));
         let mut groups: Vec<(i64, Vec<usize>)> = Vec::new();
-        for i in idx {
-            let m = &self.blocks[i].meta;
+        for (m, i) in idx {
             match groups.last_mut() {
                 Some((max, g)) if m.min_ts <= *max => {
                     *max = (*max).max(m.max_ts);
@@ -191,15 +218,32 @@ impl ChunkData {
         end: i64,
         direction: Direction,
     ) -> impl Iterator<Item = Result<Entry>> + Send + 'static {
+        self.entries_filtered(start, end, direction, None)
+    }
+
+    /// [`entries`](Self::entries) whose line contains every literal of
+    /// `filter`: blocks that cannot hold one are skipped undecoded, and no
+    /// entry is built for a line without them; metadata pairs the filter
+    /// does not keep are left out. Entries are built only as the iterator
+    /// is pulled.
+    pub fn entries_filtered(
+        &self,
+        start: i64,
+        end: i64,
+        direction: Direction,
+        filter: Option<Arc<ReadFilter>>,
+    ) -> impl Iterator<Item = Result<Entry>> + Send + 'static {
         let groups = self.groups(start, end, direction);
         GroupIter::new(
             self.clone(),
             groups,
-            start,
-            end,
+            (start, end),
             direction,
-            |b: &EncodedBlock| b.entries(),
-            |e: &Entry| e.ts,
+            move |c: &ChunkData, i: usize| match (c.blocks.get(i), &c.head) {
+                (Some(b), _) => b.entries_filtered(filter.clone()),
+                (None, Some(h)) => Ok(HeadView::entries(h, filter.clone())),
+                (None, None) => Err(Error::corrupt("chunk", "block index out of range")),
+            },
         )
     }
 
@@ -214,100 +258,126 @@ impl ChunkData {
         GroupIter::new(
             self.clone(),
             groups,
-            start,
-            end,
+            (start, end),
             direction,
-            |b: &EncodedBlock| b.sizes(),
-            |e: &EntrySize| e.ts,
+            |c: &ChunkData, i: usize| {
+                let sizes = match (c.blocks.get(i), &c.head) {
+                    (Some(b), _) => b.sizes()?,
+                    (None, Some(h)) => h.sizes(),
+                    (None, None) => {
+                        return Err(Error::corrupt("chunk", "block index out of range"))
+                    }
+                };
+                let ts = sizes.iter().map(|s| s.ts).collect();
+                Ok(Decoded::new(ts, None, Box::new(move |_, i| sizes[i])))
+            },
         )
     }
 }
 
+/// Makes the item of entry `i` (with timestamp `ts`) of a decoded unit.
+pub(super) type MakeItem<T> = Box<dyn Fn(i64, usize) -> T + Send>;
+
+/// A decoded block (or head): its entries' timestamps in order, which of
+/// them a filter kept, and how to build an item on demand.
+pub(super) struct Decoded<T> {
+    ts: Vec<i64>,
+    keep: Option<Vec<bool>>,
+    make: MakeItem<T>,
+}
+
+impl<T: 'static> Decoded<T> {
+    pub(super) fn new(ts: Vec<i64>, keep: Option<Vec<bool>>, make: MakeItem<T>) -> Self {
+        Decoded { ts, keep, make }
+    }
+}
+
 /// Decodes one group of blocks at a time, merging and filtering it.
-struct GroupIter<T, D, K> {
+struct GroupIter<T, D> {
     chunk: ChunkData,
     groups: std::vec::IntoIter<Vec<usize>>,
-    cur: std::vec::IntoIter<T>,
+    units: Vec<Decoded<T>>,
+    /// (unit, entry) of the current group still to yield, in order.
+    order: std::vec::IntoIter<(u32, u32)>,
     start: i64,
     end: i64,
     direction: Direction,
     decode: D,
-    key: K,
     failed: bool,
 }
 
-impl<T, D, K> GroupIter<T, D, K>
+impl<T: 'static, D> GroupIter<T, D>
 where
-    D: Fn(&EncodedBlock) -> Result<Vec<T>>,
-    K: Fn(&T) -> i64,
+    D: Fn(&ChunkData, usize) -> Result<Decoded<T>>,
 {
     fn new(
         chunk: ChunkData,
         groups: Vec<Vec<usize>>,
-        start: i64,
-        end: i64,
+        (start, end): (i64, i64),
         direction: Direction,
         decode: D,
-        key: K,
     ) -> Self {
         GroupIter {
             chunk,
             groups: groups.into_iter(),
-            cur: Vec::new().into_iter(),
+            units: Vec::new(),
+            order: Vec::new().into_iter(),
             start,
             end,
             direction,
             decode,
-            key,
             failed: false,
         }
     }
 
-    fn load(&mut self, group: &[usize]) -> Result<Vec<T>> {
-        let mut all = Vec::new();
-        for &i in group {
-            let Some(b) = self.chunk.blocks.get(i) else {
-                continue;
-            };
-            let items = (self.decode)(b)?;
-            all.extend(items.into_iter().filter(|e| {
-                let ts = (self.key)(e);
-                ts >= self.start && ts < self.end
-            }));
+    fn load(&mut self, group: &[usize]) -> Result<()> {
+        self.units.clear();
+        let mut sel: Vec<(i64, u32, u32)> = Vec::new();
+        for (u, &i) in group.iter().enumerate() {
+            let d = (self.decode)(&self.chunk, i)?;
+            for (k, &ts) in d.ts.iter().enumerate() {
+                let kept = d.keep.as_ref().is_none_or(|keep| keep[k]);
+                if kept && ts >= self.start && ts < self.end {
+                    sel.push((ts, u as u32, k as u32));
+                }
+            }
+            self.units.push(d);
         }
         if group.len() > 1 {
             // stable: equal timestamps keep block (append) order
-            all.sort_by_key(|e| (self.key)(e));
+            sel.sort_by_key(|e| e.0);
         }
         if self.direction == Direction::Backward {
-            all.reverse();
+            sel.reverse();
         }
-        Ok(all)
+        self.order = sel
+            .into_iter()
+            .map(|(_, u, k)| (u, k))
+            .collect::<Vec<_>>()
+            .into_iter();
+        Ok(())
     }
 }
 
-impl<T, D, K> Iterator for GroupIter<T, D, K>
+impl<T: 'static, D> Iterator for GroupIter<T, D>
 where
-    D: Fn(&EncodedBlock) -> Result<Vec<T>>,
-    K: Fn(&T) -> i64,
+    D: Fn(&ChunkData, usize) -> Result<Decoded<T>>,
 {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
         loop {
-            if let Some(e) = self.cur.next() {
-                return Some(Ok(e));
+            if let Some((u, k)) = self.order.next() {
+                let d = &self.units[u as usize];
+                return Some(Ok((d.make)(d.ts[k as usize], k as usize)));
             }
             if self.failed {
                 return None;
             }
             let group = self.groups.next()?;
-            match self.load(&group) {
-                Ok(v) => self.cur = v.into_iter(),
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
+            if let Err(e) = self.load(&group) {
+                self.failed = true;
+                return Some(Err(e));
             }
         }
     }

@@ -195,7 +195,7 @@ fn write_columns(cols: &[Vec<u64>]) -> Vec<u8> {
     out
 }
 
-fn read_columns(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
+pub(super) fn read_columns(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
     if buf.is_empty() {
         return Ok(Vec::new());
     }

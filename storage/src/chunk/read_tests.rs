@@ -1,0 +1,122 @@
+//! Tests of the read side: head snapshots and literal pre-filtering agree
+//! with plain decoding of the encoded chunk.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use super::*;
+use sluice_logql::source::{Direction, Entry};
+
+fn read(c: &ChunkData, d: Direction, f: Option<LiteralFilter>) -> Vec<Entry> {
+    let f = f.map(|l| {
+        Arc::new(ReadFilter {
+            literals: Some(l),
+            metadata: None,
+        })
+    });
+    c.entries_filtered(i64::MIN, i64::MAX, d, f)
+        .collect::<crate::Result<Vec<_>>>()
+        .unwrap()
+}
+
+/// A chunk with cut blocks and an out-of-order head, ~1/4 entries with metadata.
+fn chunk(enc: Encoding) -> MemChunk {
+    let mut c = MemChunk::new(&ChunkConfig {
+        encoding: enc,
+        block_size: 2000,
+        ..ChunkConfig::default()
+    });
+    for i in 0..300i64 {
+        let ts = 1000 + (i * 7919) % 401;
+        let line = format!("level=info n={i} needle-{} msg=\"x\x01y\"", i % 13);
+        let md = if i % 4 == 0 {
+            vec![("trace_id".to_string(), format!("{i:08x}"))]
+        } else {
+            Vec::new()
+        };
+        c.append(ts, line.as_bytes(), &md);
+    }
+    c
+}
+
+#[test]
+fn snapshot_reads_like_the_encoded_chunk() {
+    for enc in [Encoding::Zstd, Encoding::None, Encoding::Snappy] {
+        let c = chunk(enc);
+        let snap = c.snapshot();
+        let decoded = ChunkData::decode(c.encode()).unwrap();
+        assert_eq!(snap.entry_count(), 300);
+        assert_eq!(snap.bounds(), decoded.bounds());
+        for d in [Direction::Forward, Direction::Backward] {
+            let a = read(&snap, d, None);
+            assert_eq!(a.len(), 300);
+            assert_eq!(a, read(&decoded, d, None), "{enc} {d:?}");
+            let sizes: Vec<(i64, u32)> = snap
+                .sizes(i64::MIN, i64::MAX, d)
+                .map(|s| s.map(|s| (s.ts, s.len)).unwrap())
+                .collect();
+            let want: Vec<(i64, u32)> = a.iter().map(|e| (e.ts, e.line.len() as u32)).collect();
+            assert_eq!(sizes, want);
+        }
+    }
+}
+
+#[test]
+fn snapshot_is_not_changed_by_later_appends() {
+    let mut c = chunk(Encoding::Zstd);
+    let snap = c.snapshot();
+    let before = read(&snap, Direction::Forward, None);
+    for i in 0..50 {
+        c.append(5000 + i, b"later line", &[]);
+    }
+    assert_eq!(read(&snap, Direction::Forward, None), before);
+    assert_eq!(c.snapshot().entry_count(), 350);
+}
+
+#[test]
+fn filtered_reads_keep_exactly_the_lines_with_every_literal() {
+    for enc in [Encoding::Zstd, Encoding::None, Encoding::Lz4] {
+        let c = chunk(enc);
+        for data in [c.snapshot(), ChunkData::decode(c.encode()).unwrap()] {
+            for lits in [
+                vec!["needle-1"],
+                vec!["needle-12", "n=1"],
+                vec!["\x01y"],
+                vec!["absent"],
+                vec!["7"],
+            ] {
+                let f = LiteralFilter::new(&lits);
+                let got = read(&data, Direction::Backward, f);
+                let want: Vec<Entry> = read(&data, Direction::Backward, None)
+                    .into_iter()
+                    .filter(|e| {
+                        lits.iter()
+                            .all(|l| memchr::memmem::find(&e.line, l.as_bytes()).is_some())
+                    })
+                    .collect();
+                assert_eq!(got, want, "{enc} {lits:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn metadata_the_filter_does_not_keep_is_left_out() {
+    let c = chunk(Encoding::Zstd);
+    for data in [c.snapshot(), ChunkData::decode(c.encode()).unwrap()] {
+        let f = Arc::new(ReadFilter {
+            literals: None,
+            metadata: Some(Box::new(|n: &str| n != "trace_id")),
+        });
+        let got = data
+            .entries_filtered(i64::MIN, i64::MAX, Direction::Forward, Some(f))
+            .collect::<crate::Result<Vec<_>>>()
+            .unwrap();
+        let all = read(&data, Direction::Forward, None);
+        assert!(all.iter().any(|e| !e.metadata.is_empty()));
+        assert!(got.iter().all(|e| e.metadata.is_empty()));
+        let lines: Vec<_> = all.iter().map(|e| (e.ts, e.line.clone())).collect();
+        let got: Vec<_> = got.iter().map(|e| (e.ts, e.line.clone())).collect();
+        assert_eq!(got, lines);
+    }
+}
