@@ -69,7 +69,9 @@ fn status(e: crate::Error) -> Status {
 /// Response messages for `series`: each chunk as its object bytes, a new
 /// message once [`CHUNK_BATCH_BYTES`] is reached. A stream whose chunks
 /// span messages repeats its labels; clients merge by label set.
-fn chunk_batches(series: Vec<RecentSeries>) -> impl Iterator<Item = ChunksResponse> + Send {
+fn chunk_batches(
+    series: Vec<RecentSeries>,
+) -> impl Iterator<Item = Result<ChunksResponse, Status>> + Send {
     let mut chunks = series.into_iter().flat_map(|s| {
         let labels = Arc::new(labels_to_proto(&s.labels));
         s.chunks.into_iter().map(move |c| (labels.clone(), c))
@@ -81,7 +83,10 @@ fn chunk_batches(series: Vec<RecentSeries>) -> impl Iterator<Item = ChunksRespon
             let Some((labels, chunk)) = chunks.next() else {
                 break;
             };
-            let bytes = chunk.encode();
+            let bytes = match chunk.encode() {
+                Ok(b) => b,
+                Err(e) => return Some(Err(Status::internal(format!("encoding a chunk: {e}")))),
+            };
             size += bytes.len();
             match msg.series.last_mut() {
                 Some(last) if last.labels.as_ref() == Some(&*labels) => last.chunks.push(bytes),
@@ -91,7 +96,7 @@ fn chunk_batches(series: Vec<RecentSeries>) -> impl Iterator<Item = ChunksRespon
                 }),
             }
         }
-        (!msg.series.is_empty()).then_some(msg)
+        (!msg.series.is_empty()).then_some(Ok(msg))
     })
 }
 
@@ -111,7 +116,7 @@ impl IngesterQuerier for IngesterQuerierService {
             .instrument(span("chunks", &tenant))
             .await
             .map_err(status)?;
-        let stream = futures::stream::iter(chunk_batches(series).map(Ok));
+        let stream = futures::stream::iter(chunk_batches(series));
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -244,7 +249,7 @@ mod tests {
                 chunks: (0..3).map(|k| big_chunk(k * 100, 32)).collect(),
             })
             .collect();
-        let msgs: Vec<ChunksResponse> = chunk_batches(series).collect();
+        let msgs: Vec<ChunksResponse> = chunk_batches(series).map(|m| m.unwrap()).collect();
         // 12 MiB in messages of at most one chunk past 4 MiB
         assert!(msgs.len() >= 3, "{} messages", msgs.len());
         for m in &msgs {

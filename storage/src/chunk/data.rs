@@ -139,10 +139,19 @@ impl ChunkData {
     }
 
     /// The chunk object bytes [`ChunkData::decode`] reads: the blocks as
-    /// they are (compressed or not), never re-encoded. Used to ship an
-    /// ingester's in-memory chunks to queriers.
-    pub fn encode(&self) -> Bytes {
-        write_chunk(&self.blocks)
+    /// they are (compressed or not), never re-encoded, and a snapshot's
+    /// head as one more (uncompressed) block. Used to ship an ingester's
+    /// in-memory chunks to queriers.
+    pub fn encode(&self) -> crate::Result<Bytes> {
+        match &self.head {
+            None => Ok(write_chunk(&self.blocks)),
+            Some(h) => {
+                let mut blocks = Vec::with_capacity(self.blocks.len() + 1);
+                blocks.extend(self.blocks.iter().cloned());
+                blocks.push(h.to_block(super::Encoding::None, 0)?);
+                Ok(write_chunk(&blocks))
+            }
+        }
     }
 
     /// Minimum and maximum timestamp; `(0, 0)` for an empty chunk.

@@ -58,6 +58,22 @@ impl HeadView {
         self.meta
     }
 
+    /// The view's entries as one block in timestamp order (stable), for
+    /// shipping a snapshot as chunk bytes.
+    pub(crate) fn to_block(
+        &self,
+        encoding: super::Encoding,
+        level: i32,
+    ) -> crate::Result<super::block::EncodedBlock> {
+        let mut b =
+            super::block::BlockBuilder::new(self.ts.len(), self.meta.uncompressed_bytes as usize);
+        for i in self.order() {
+            let i = i as usize;
+            b.push(self.ts[i], &self.line(i), &self.metadata(i, None));
+        }
+        b.finish(encoding, level)
+    }
+
     /// Entry indices in timestamp order (stable: append order on ties).
     fn order(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.ts.len() as u32).collect();
