@@ -125,6 +125,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(r) = kv.router() {
         router = router.merge(r);
     }
+    let mut ruler_handle = None;
     if targets.querier || targets.ruler {
         let recent: Arc<dyn RecentData> = match &local {
             Some(s) => s.clone(),
@@ -138,7 +139,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let querier = Querier::new(store.clone(), recent, qcfg);
         if targets.ruler {
             let spec = spec.clone();
-            router = router.merge(start_ruler(&cfg, &querier, &kv, &ring_cfg, spec).await?);
+            let (routes, handle) = start_ruler(&cfg, &querier, &kv, &ring_cfg, spec).await?;
+            router = router.merge(routes);
+            ruler_handle = handle;
         }
         if targets.querier {
             let tail = match &slot {
@@ -223,6 +226,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("http server")?;
     grpc.abort();
+    if let Some(h) = ruler_handle {
+        h.leave().await;
+    }
     if let Some(ing) = slot.as_ref().and_then(|s| s.get()).cloned() {
         tracing::info!("shutting down: leaving the ring after flushing chunks");
         let flush = || async move { ing.shutdown().await.map_err(|e| e.into()) };
@@ -417,20 +423,23 @@ async fn buildinfo() -> Response {
 
 /// The ruler over `ruler.storage.local.directory` (default
 /// `<path_prefix>/rules`), evaluating with the querier; returns its API
-/// routes (none when `ruler.enabled` or `ruler.enable_api` is false).
+/// routes (none when `ruler.enabled` or `ruler.enable_api` is false) and
+/// the handle that leaves the ruler ring on shutdown.
 ///
 /// Rulers register in their own ring (key `ruler`); each rule group is
 /// evaluated by the ruler owning the group's hash, so several rulers share
-/// the groups and a dead one's groups move once its heartbeat times out.
+/// the groups and a dead one's groups move once its heartbeat times out
+/// (a ruler shut down cleanly leaves the ring, so its groups move at once).
+/// Like Loki's, the rules API of any ruler lists every ruler's groups.
 async fn start_ruler(
     cfg: &Config,
     querier: &Querier,
     kv: &KvStore,
     ring_cfg: &sluice_ring::RingConfig,
     spec: sluice_ring::InstanceSpec,
-) -> anyhow::Result<Router> {
+) -> anyhow::Result<(Router, Option<RulerHandle>)> {
     if !cfg.ruler.enabled {
-        return Ok(Router::new());
+        return Ok((Router::new(), None));
     }
     let dir = cfg.ruler.rules_dir(&cfg.common.path_prefix);
     let ruler = sluice_ruler::Ruler::new(cfg.ruler.clone(), dir, Arc::new(querier.clone()));
@@ -446,29 +455,55 @@ async fn start_ruler(
         .await
         .context("joining the ruler ring")?;
     let mut changes = ring.subscribe();
-    ruler.set_ownership(Arc::new(RulerRing {
+    let ring_view = Arc::new(RulerRing {
         ring: changes.clone(),
         me,
-    }));
+    });
+    ruler.set_ownership(ring_view.clone());
     ruler.start();
     let r = ruler.clone();
-    tokio::spawn(async move {
-        // keeps the ruler registered (heartbeating) for the process's life
-        let _lifecycler = lifecycler;
+    let watcher = tokio::spawn(async move {
         let _ring = ring;
         while changes.changed().await.is_ok() {
             r.reconcile();
         }
     });
+    let handle = RulerHandle {
+        ruler: ruler.clone(),
+        lifecycler,
+        watcher,
+    };
     if !cfg.ruler.enable_api {
-        return Ok(Router::new());
+        return Ok((Router::new(), Some(handle)));
     }
-    Ok(sluice_ruler::api::routes(Arc::new(
-        sluice_ruler::api::ApiState {
-            ruler,
-            auth_enabled: cfg.auth_enabled,
-        },
-    )))
+    let routes = sluice_ruler::api::routes(Arc::new(sluice_ruler::api::ApiState {
+        ruler,
+        auth_enabled: cfg.auth_enabled,
+        peers: Some(ring_view),
+    }));
+    Ok((routes, Some(handle)))
+}
+
+/// A running ruler's membership: heartbeats into the ruler ring until
+/// [`RulerHandle::leave`] (or, on a crash, until the process dies).
+struct RulerHandle {
+    ruler: sluice_ruler::Ruler,
+    lifecycler: Lifecycler,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl RulerHandle {
+    /// Stops evaluating, then leaves the ruler ring, so the other rulers
+    /// take the groups over without waiting for the heartbeat timeout.
+    async fn leave(self) {
+        self.watcher.abort();
+        self.ruler.stop();
+        let done = self.lifecycler.stop(|| async { Ok(()) }).await;
+        match done {
+            Ok(()) => tracing::info!("ruler left the ruler ring"),
+            Err(e) => tracing::warn!(error = %e, "leaving the ruler ring"),
+        }
+    }
 }
 
 /// Rule groups owned through the ruler ring.
@@ -482,5 +517,16 @@ impl sluice_ruler::GroupOwnership for RulerRing {
         let key = sluice_ring::shard_key(tenant, &format!("{namespace}\u{0}{group}"));
         let ring = self.ring.borrow().clone();
         ring.owner(key).is_some_and(|o| o.id == self.me)
+    }
+}
+
+impl sluice_ruler::api::RulerPeers for RulerRing {
+    fn others(&self) -> Vec<String> {
+        let ring = self.ring.borrow().clone();
+        ring.healthy_instances(Operation::Write)
+            .into_iter()
+            .filter(|i| i.id != self.me)
+            .map(|i| i.http_addr.clone())
+            .collect()
     }
 }

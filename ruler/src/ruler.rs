@@ -36,6 +36,15 @@ impl GroupOwnership for OwnAll {
     }
 }
 
+/// Owns no group: a ruler shutting down.
+struct OwnNothing;
+
+impl GroupOwnership for OwnNothing {
+    fn owns(&self, _: &str, _: &str, _: &str) -> bool {
+        false
+    }
+}
+
 /// Runs a rule's expression as an instant query.
 #[async_trait::async_trait]
 pub trait QueryEngine: Send + Sync {
@@ -186,6 +195,12 @@ impl Ruler {
         self.reconcile();
     }
 
+    /// Stops evaluating every group (e.g. before leaving the ruler ring on
+    /// shutdown, so the groups' next owners are the only evaluators).
+    pub fn stop(&self) {
+        self.set_ownership(Arc::new(OwnNothing));
+    }
+
     pub fn config(&self) -> &RulerConfig {
         &self.inner.cfg
     }
@@ -267,17 +282,21 @@ impl Ruler {
         for (key, group) in wanted {
             let owned = self.inner.cfg.tenant_allowed(&key.tenant)
                 && ownership.owns(&key.tenant, &key.namespace, &key.group);
-            let prev = running.remove(&key);
-            if let Some(p) = &prev {
-                if p.group.source == group.source && p.task.is_some() == owned {
-                    if let Some(p) = prev {
-                        next.insert(key, p);
-                    }
+            if !owned {
+                // another ruler evaluates it: like Loki's ruler, this one
+                // just stops (no resolved notifications; the owner sends
+                // the alerts from now on) and forgets the group's state
+                continue;
+            }
+            let prev = match running.remove(&key) {
+                Some(p) if p.group.source == group.source => {
+                    next.insert(key, p);
                     continue;
                 }
-            }
+                prev => prev,
+            };
             let status = self.new_status(&key, &group, prev.as_ref());
-            let task = owned.then(|| self.spawn_group(key.clone(), group.clone(), status.clone()));
+            let task = Some(self.spawn_group(key.clone(), group.clone(), status.clone()));
             next.insert(
                 key,
                 Running {
@@ -287,7 +306,8 @@ impl Ruler {
                 },
             );
         }
-        // groups no longer wanted are dropped here, which stops their tasks
+        // groups no longer wanted or owned are dropped here, which stops
+        // their tasks
         *running = next;
     }
 
@@ -470,7 +490,8 @@ impl Ruler {
         Ok(())
     }
 
-    /// Group statuses of a tenant, sorted by namespace and group.
+    /// Statuses of the tenant's groups this ruler evaluates (owns), sorted
+    /// by namespace and group.
     pub fn statuses(&self, tenant: &str) -> Vec<GroupStatus> {
         self.inner
             .running

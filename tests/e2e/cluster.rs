@@ -28,6 +28,8 @@ pub struct Node {
     pub http_port: u16,
     pub grpc_port: u16,
     pub server: Option<Server>,
+    /// YAML appended to this process's config only.
+    pub extra: String,
 }
 
 /// Processes sharing one raft-backed ring, each with its own directory.
@@ -59,6 +61,7 @@ impl Cluster {
                 http_port: port,
                 grpc_port: free_port(),
                 server: None,
+                extra: String::new(),
             });
         }
         c
@@ -73,6 +76,7 @@ impl Cluster {
             http_port: free_port(),
             grpc_port: free_port(),
             server: None,
+            extra: String::new(),
         });
         self.nodes.len() - 1
     }
@@ -114,11 +118,12 @@ limits_config:
   ingestion_burst_size_mb: 1024
   discover_log_levels: false
   discover_service_name: []
-{extra}",
+{extra}{node_extra}",
             target = n.target,
             data = data.display(),
             name = n.name,
             extra = self.extra,
+            node_extra = n.extra,
         )
     }
 
