@@ -464,7 +464,13 @@ async fn start_ruler(
     let r = ruler.clone();
     let watcher = tokio::spawn(async move {
         let _ring = ring;
+        let mut seen = String::new();
         while changes.changed().await.is_ok() {
+            let view = ruler_ring_summary(&changes.borrow().clone());
+            if view != seen {
+                tracing::info!(rulers = %view, "ruler ring changed");
+                seen = view;
+            }
             r.reconcile();
         }
     });
@@ -473,15 +479,20 @@ async fn start_ruler(
         lifecycler,
         watcher,
     };
+    // the ruler ring's page, as Loki serves it
+    let page = Router::new().nest(
+        "/ruler",
+        sluice_ring::status::router(kv.kv(), &key, ring_cfg.heartbeat_timeout),
+    );
     if !cfg.ruler.enable_api {
-        return Ok((Router::new(), Some(handle)));
+        return Ok((page, Some(handle)));
     }
     let routes = sluice_ruler::api::routes(Arc::new(sluice_ruler::api::ApiState {
         ruler,
         auth_enabled: cfg.auth_enabled,
         peers: Some(ring_view),
     }));
-    Ok((routes, Some(handle)))
+    Ok((page.merge(routes), Some(handle)))
 }
 
 /// A running ruler's membership: heartbeats into the ruler ring until
@@ -514,10 +525,35 @@ struct RulerRing {
 
 impl sluice_ruler::GroupOwnership for RulerRing {
     fn owns(&self, tenant: &str, namespace: &str, group: &str) -> bool {
-        let key = sluice_ring::shard_key(tenant, &format!("{namespace}\u{0}{group}"));
+        let key = group_token(tenant, namespace, group);
         let ring = self.ring.borrow().clone();
         ring.owner(key).is_some_and(|o| o.id == self.me)
     }
+}
+
+/// `id:STATE:tokens` of each healthy ruler, for the log.
+fn ruler_ring_summary(ring: &sluice_ring::Ring) -> String {
+    let mut v: Vec<String> = ring
+        .healthy_instances(Operation::Write)
+        .iter()
+        .map(|i| format!("{}:{:?}:{}", i.id, i.state, i.tokens.len()))
+        .collect();
+    v.sort();
+    v.join(",")
+}
+
+/// A rule group's place on the ruler ring, as Loki computes it: 32-bit
+/// FNV-1a of `tenant/namespace/group`. (FNV-1, the streams' hash, would
+/// put groups whose names differ only in their last characters, like
+/// `g1`, `g2`, next to each other, hence usually on the same ruler.)
+fn group_token(tenant: &str, namespace: &str, group: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let parts = [tenant, "/", namespace, "/", group];
+    for b in parts.iter().flat_map(|p| p.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
 }
 
 impl sluice_ruler::api::RulerPeers for RulerRing {

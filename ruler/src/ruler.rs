@@ -279,6 +279,7 @@ impl Ruler {
         let ownership = self.inner.ownership.lock().clone();
         let mut running = self.inner.running.lock();
         let mut next = BTreeMap::new();
+        let mut started = 0;
         for (key, group) in wanted {
             let owned = self.inner.cfg.tenant_allowed(&key.tenant)
                 && ownership.owns(&key.tenant, &key.namespace, &key.group);
@@ -297,6 +298,7 @@ impl Ruler {
             };
             let status = self.new_status(&key, &group, prev.as_ref());
             let task = Some(self.spawn_group(key.clone(), group.clone(), status.clone()));
+            started += 1;
             next.insert(
                 key,
                 Running {
@@ -304,6 +306,14 @@ impl Ruler {
                     status,
                     task,
                 },
+            );
+        }
+        if started > 0 || !running.is_empty() {
+            tracing::info!(
+                evaluated = next.len(),
+                started,
+                stopped = running.len(),
+                "rule groups evaluated here changed"
             );
         }
         // groups no longer wanted or owned are dropped here, which stops
