@@ -157,3 +157,15 @@ impl sluice_ruler::api::RulerPeers for RulerRing {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::group_token;
+
+    #[test]
+    fn group_token_is_fnv1a_of_tenant_namespace_group() {
+        assert_eq!(group_token("", "", ""), 0xa2d2_66e3);
+        assert_eq!(group_token("fake", "ns-a.yaml", "g01"), 0x02d8_dbc0);
+        assert_eq!(group_token("fake", "ns-a.yaml", "g02"), 0x05d8_e079);
+    }
+}
