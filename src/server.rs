@@ -25,6 +25,9 @@ use sluice_storage::store::Store;
 use crate::config::Config;
 use crate::modules::IngesterSlot;
 
+mod ruler;
+use ruler::start_ruler;
+
 struct App {
     cfg: Config,
     distributor: Option<Distributor>,
@@ -130,6 +133,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(r) = kv.router() {
         router = router.merge(r);
     }
+    let mut ruler_handle = None;
     if targets.querier || targets.ruler {
         let recent: Arc<dyn RecentData> = match &local {
             Some(s) => s.clone(),
@@ -150,7 +154,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let querier = Querier::new(store.clone(), recent, qcfg);
         if targets.ruler {
             let spec = spec.clone();
-            router = router.merge(start_ruler(&cfg, &querier, &kv, &ring_cfg, spec).await?);
+            let (routes, handle) = start_ruler(&cfg, &querier, &kv, &ring_cfg, spec).await?;
+            router = router.merge(routes);
+            ruler_handle = handle;
         }
         if let Some(addr) = cfg
             .frontend_worker
@@ -274,6 +280,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("http server")?;
     grpc.abort();
+    if let Some(h) = ruler_handle {
+        h.leave().await;
+    }
     if let Some(ing) = slot.as_ref().and_then(|s| s.get()).cloned() {
         tracing::info!("shutting down: leaving the ring after flushing chunks");
         let flush = || async move { ing.shutdown().await.map_err(|e| e.into()) };
@@ -474,74 +483,4 @@ async fn buildinfo() -> Response {
         body.to_string(),
     )
         .into_response()
-}
-
-/// The ruler over `ruler.storage.local.directory` (default
-/// `<path_prefix>/rules`), evaluating with the querier; returns its API
-/// routes (none when `ruler.enabled` or `ruler.enable_api` is false).
-///
-/// Rulers register in their own ring (key `ruler`); each rule group is
-/// evaluated by the ruler owning the group's hash, so several rulers share
-/// the groups and a dead one's groups move once its heartbeat times out.
-async fn start_ruler(
-    cfg: &Config,
-    querier: &Querier,
-    kv: &KvStore,
-    ring_cfg: &sluice_ring::RingConfig,
-    spec: sluice_ring::InstanceSpec,
-) -> anyhow::Result<Router> {
-    if !cfg.ruler.enabled {
-        return Ok(Router::new());
-    }
-    let dir = cfg.ruler.rules_dir(&cfg.common.path_prefix);
-    let ruler = sluice_ruler::Ruler::new(cfg.ruler.clone(), dir, Arc::new(querier.clone()));
-    let key = ring_cfg.key("ruler");
-    let ring = RingClient::start(kv.kv(), &key, ring_cfg.clone())
-        .await
-        .context("reading the ruler ring")?;
-    let mut lc_cfg = cfg.ingester.lifecycler.clone();
-    lc_cfg.ring = ring_cfg.clone();
-    lc_cfg.tokens_file_path = None;
-    let me = spec.id.clone();
-    let lifecycler = Lifecycler::start(lc_cfg, spec, &key, kv.kv())
-        .await
-        .context("joining the ruler ring")?;
-    let mut changes = ring.subscribe();
-    ruler.set_ownership(Arc::new(RulerRing {
-        ring: changes.clone(),
-        me,
-    }));
-    ruler.start();
-    let r = ruler.clone();
-    tokio::spawn(async move {
-        // keeps the ruler registered (heartbeating) for the process's life
-        let _lifecycler = lifecycler;
-        let _ring = ring;
-        while changes.changed().await.is_ok() {
-            r.reconcile();
-        }
-    });
-    if !cfg.ruler.enable_api {
-        return Ok(Router::new());
-    }
-    Ok(sluice_ruler::api::routes(Arc::new(
-        sluice_ruler::api::ApiState {
-            ruler,
-            auth_enabled: cfg.auth_enabled,
-        },
-    )))
-}
-
-/// Rule groups owned through the ruler ring.
-struct RulerRing {
-    ring: tokio::sync::watch::Receiver<Arc<sluice_ring::Ring>>,
-    me: String,
-}
-
-impl sluice_ruler::GroupOwnership for RulerRing {
-    fn owns(&self, tenant: &str, namespace: &str, group: &str) -> bool {
-        let key = sluice_ring::shard_key(tenant, &format!("{namespace}\u{0}{group}"));
-        let ring = self.ring.borrow().clone();
-        ring.owner(key).is_some_and(|o| o.id == self.me)
-    }
 }

@@ -10,7 +10,8 @@ mod e2e {
     pub mod harness;
     mod otlp;
     mod push_query;
-    mod ruler;
+    pub mod ruler;
+    mod ruler_ha;
     pub mod tail_client;
     mod tail_delay;
     mod tail_soak;

@@ -8,7 +8,8 @@
 //! - `DELETE /loki/api/v1/rules/{namespace}[/{group}]` (202 Accepted);
 //! - the same under `/api/prom/rules`;
 //! - `GET /prometheus/api/v1/rules` and `/prometheus/api/v1/alerts`:
-//!   Prometheus's JSON (rule state, health, alerts), for Grafana.
+//!   Prometheus's JSON (rule state, health, alerts), for Grafana; with
+//!   several rulers, every ruler's groups (see [`peers`]).
 
 use std::sync::Arc;
 
@@ -24,12 +25,17 @@ use crate::error::Error;
 use crate::rules::{self, RuleGroup};
 use crate::Ruler;
 
+mod peers;
 mod prom;
+
+pub use peers::{RulerPeers, LOCAL_HEADER};
 
 /// What the handlers need.
 pub struct ApiState {
     pub ruler: Ruler,
     pub auth_enabled: bool,
+    /// The other rulers of a sharded set (none for a single ruler).
+    pub peers: Option<Arc<dyn RulerPeers>>,
 }
 
 /// The ruler's routes, to merge into the server's router.

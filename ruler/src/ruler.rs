@@ -36,6 +36,15 @@ impl GroupOwnership for OwnAll {
     }
 }
 
+/// Owns no group: a ruler shutting down.
+struct OwnNothing;
+
+impl GroupOwnership for OwnNothing {
+    fn owns(&self, _: &str, _: &str, _: &str) -> bool {
+        false
+    }
+}
+
 /// Runs a rule's expression as an instant query.
 #[async_trait::async_trait]
 pub trait QueryEngine: Send + Sync {
@@ -186,6 +195,12 @@ impl Ruler {
         self.reconcile();
     }
 
+    /// Stops evaluating every group (e.g. before leaving the ruler ring on
+    /// shutdown, so the groups' next owners are the only evaluators).
+    pub fn stop(&self) {
+        self.set_ownership(Arc::new(OwnNothing));
+    }
+
     pub fn config(&self) -> &RulerConfig {
         &self.inner.cfg
     }
@@ -264,20 +279,26 @@ impl Ruler {
         let ownership = self.inner.ownership.lock().clone();
         let mut running = self.inner.running.lock();
         let mut next = BTreeMap::new();
+        let mut started = 0;
         for (key, group) in wanted {
             let owned = self.inner.cfg.tenant_allowed(&key.tenant)
                 && ownership.owns(&key.tenant, &key.namespace, &key.group);
-            let prev = running.remove(&key);
-            if let Some(p) = &prev {
-                if p.group.source == group.source && p.task.is_some() == owned {
-                    if let Some(p) = prev {
-                        next.insert(key, p);
-                    }
+            if !owned {
+                // another ruler evaluates it: like Loki's ruler, this one
+                // just stops (no resolved notifications; the owner sends
+                // the alerts from now on) and forgets the group's state
+                continue;
+            }
+            let prev = match running.remove(&key) {
+                Some(p) if p.group.source == group.source => {
+                    next.insert(key, p);
                     continue;
                 }
-            }
+                prev => prev,
+            };
             let status = self.new_status(&key, &group, prev.as_ref());
-            let task = owned.then(|| self.spawn_group(key.clone(), group.clone(), status.clone()));
+            let task = Some(self.spawn_group(key.clone(), group.clone(), status.clone()));
+            started += 1;
             next.insert(
                 key,
                 Running {
@@ -287,7 +308,16 @@ impl Ruler {
                 },
             );
         }
-        // groups no longer wanted are dropped here, which stops their tasks
+        if started > 0 || !running.is_empty() {
+            tracing::info!(
+                evaluated = next.len(),
+                started,
+                stopped = running.len(),
+                "rule groups evaluated here changed"
+            );
+        }
+        // groups no longer wanted or owned are dropped here, which stops
+        // their tasks
         *running = next;
     }
 
@@ -470,7 +500,8 @@ impl Ruler {
         Ok(())
     }
 
-    /// Group statuses of a tenant, sorted by namespace and group.
+    /// Statuses of the tenant's groups this ruler evaluates (owns), sorted
+    /// by namespace and group.
     pub fn statuses(&self, tenant: &str) -> Vec<GroupStatus> {
         self.inner
             .running

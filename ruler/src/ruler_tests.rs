@@ -87,6 +87,13 @@ async fn evaluates_owned_groups_and_reloads_changes() {
     let stopped = engine.queries.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(engine.queries.load(Ordering::SeqCst), stopped);
+    // and the group is not listed here: its owner shows it
+    assert!(ruler.statuses("fake").is_empty());
+    ruler.set_ownership(Arc::new(crate::OwnAll));
+    assert_eq!(ruler.statuses("fake").len(), 1);
+    ruler.stop();
+    assert!(ruler.statuses("fake").is_empty());
+    ruler.set_ownership(Arc::new(OwnNone));
 
     // deleting the file removes the group
     std::fs::remove_file(dir.path().join("fake/ns.yaml")).unwrap();

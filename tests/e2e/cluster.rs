@@ -28,6 +28,8 @@ pub struct Node {
     pub http_port: u16,
     pub grpc_port: u16,
     pub server: Option<Server>,
+    /// YAML appended to this process's config only.
+    pub extra: String,
 }
 
 /// Processes sharing one raft-backed ring, each with its own directory.
@@ -66,6 +68,7 @@ impl Cluster {
                 http_port: port,
                 grpc_port: free_port(),
                 server: None,
+                extra: String::new(),
             });
         }
         c
@@ -80,6 +83,7 @@ impl Cluster {
             http_port: free_port(),
             grpc_port: free_port(),
             server: None,
+            extra: String::new(),
         });
         self.nodes.len() - 1
     }
@@ -118,7 +122,7 @@ common:
 storage_config:
   filesystem:
     directory: {store}
-{limits}{extra}",
+{limits}{extra}{node_extra}",
             target = n.target,
             data = data.display(),
             name = n.name,
@@ -127,6 +131,7 @@ storage_config:
             hb_timeout = self.heartbeat.0,
             hb_period = self.heartbeat.1,
             extra = self.extra,
+            node_extra = n.extra,
         )
     }
 

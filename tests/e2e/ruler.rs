@@ -19,10 +19,10 @@ use super::harness::{self, Server};
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 
-/// A helper process, killed when dropped.
-struct Proc {
+/// A helper process (Alertmanager, Prometheus), killed when dropped.
+pub struct Proc {
     child: Child,
-    url: String,
+    pub url: String,
 }
 
 impl Drop for Proc {
@@ -63,7 +63,7 @@ fn wait_ready(client: &reqwest::blocking::Client, url: &str, what: &str) {
     }
 }
 
-fn start_alertmanager(dir: &Path) -> Proc {
+pub fn start_alertmanager(dir: &Path) -> Proc {
     require(ALERTMANAGER);
     std::fs::create_dir_all(dir.join("am")).unwrap();
     let cfg = dir.join("alertmanager.yml");

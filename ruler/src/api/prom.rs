@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use sluice_logql::time::format_rfc3339;
 
-use super::{tenant_of, ApiState};
+use super::{peers, tenant_of, ApiState};
 use crate::alert::{Alert, AlertState};
 use crate::rules::RuleKind;
 use crate::GroupStatus;
@@ -62,9 +62,27 @@ impl RulesFilter {
     }
 }
 
+/// The other rulers' `data.<field>` (none when asked by a ruler, or
+/// when not sharded).
+async fn from_peers(
+    st: &ApiState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    field: &str,
+) -> Result<Vec<Value>, Box<Response>> {
+    match &st.peers {
+        Some(p) if !peers::is_local(headers) => {
+            let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            peers::gather(p.as_ref(), headers, pq, field).await
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 pub(super) async fn rules(
     State(st): State<Arc<ApiState>>,
     headers: HeaderMap,
+    uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Response {
     let tenant = match tenant_of(&st, &headers) {
@@ -79,7 +97,7 @@ pub(super) async fn rules(
             &format!("invalid type {kind:?}: expected alert or record"),
         );
     }
-    let groups: Vec<Value> = st
+    let mut groups: Vec<Value> = st
         .ruler
         .statuses(&tenant)
         .iter()
@@ -87,15 +105,27 @@ pub(super) async fn rules(
         .map(|g| group_json(g, &filter))
         .filter(|g| filter.names.is_empty() || g["rules"].as_array().is_some_and(|r| !r.is_empty()))
         .collect();
+    match from_peers(&st, &headers, &uri, "groups").await {
+        Ok(more) => groups.extend(more),
+        Err(r) => return *r,
+    }
+    groups.sort_by(|a, b| {
+        let key = |g: &Value| (g["file"].to_string(), g["name"].to_string());
+        key(a).cmp(&key(b))
+    });
     ok(json!({ "groups": groups }))
 }
 
-pub(super) async fn alerts(State(st): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+pub(super) async fn alerts(
+    State(st): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let tenant = match tenant_of(&st, &headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let alerts: Vec<Value> = st
+    let mut alerts: Vec<Value> = st
         .ruler
         .statuses(&tenant)
         .iter()
@@ -103,6 +133,10 @@ pub(super) async fn alerts(State(st): State<Arc<ApiState>>, headers: HeaderMap) 
         .filter(|a| a.state != AlertState::Inactive)
         .map(alert_json)
         .collect();
+    match from_peers(&st, &headers, &uri, "alerts").await {
+        Ok(more) => alerts.extend(more),
+        Err(r) => return *r,
+    }
     ok(json!({ "alerts": alerts }))
 }
 
