@@ -465,7 +465,8 @@ fn replicated_cluster_survives_an_ingester_crash_and_a_raft_leader_kill() {
 
 /// The conformance suite, pushed through both distributors and queried
 /// through the query-frontend (splitting at 5m, sharding 4 ways, two
-/// queriers taking the pieces over gRPC streams to its gRPC port), answers as `-target=all` does (126/126).
+/// queriers taking the pieces over gRPC streams to its gRPC port),
+/// answers as `-target=all` does (126/126).
 #[test]
 fn conformance_suite_through_the_cluster() {
     let mut c = Cluster::new(3);
