@@ -2,7 +2,10 @@
 //! volume and config they refer to exists, and every sluice process they
 //! start gets a config the real binary accepts (`-print-config` under the
 //! environment and mounts the manifest gives it), whose raft members are
-//! the manifests' own ingesters at their service names and HTTP ports.
+//! the manifests' own ingesters at their service names and HTTP ports, and
+//! whose query path closes: queriers pull from the query-frontend's HTTP
+//! port, the frontend proxies to the queriers', the gateway sends reads to
+//! the frontend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod deploy {
@@ -84,7 +87,12 @@ fn microservices_example_config_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("sluice.yaml");
     std::fs::copy(&cfg, &copy).unwrap();
-    for (target, node) in [("ingester", Some("2")), ("distributor", None)] {
+    for (target, node) in [
+        ("ingester", Some("2")),
+        ("distributor", None),
+        ("query-frontend", None),
+        ("querier", None),
+    ] {
         let mut env = std::collections::BTreeMap::new();
         if let Some(n) = node {
             env.insert("SLUICE_RAFT_NODE_ID".to_string(), n.to_string());
@@ -105,6 +113,22 @@ fn microservices_example_config_is_accepted() {
         assert_eq!(printed.members.len(), 3, "three raft voters");
         assert_eq!(printed.replication_factor, 3);
         assert_eq!(printed.s3_bucket.as_deref(), Some("sluice"));
+        // the frontend's keys are read, not just accepted
+        let qr = &printed.query_range;
+        assert_eq!(
+            qr.split_queries_by_interval,
+            std::time::Duration::from_secs(30 * 60)
+        );
+        assert!(qr.cache_results);
+        assert_eq!(qr.results_cache.max_bytes(), 100 << 20);
+        assert_eq!(
+            printed.frontend.downstream_url.as_deref(),
+            Some("http://querier:3100")
+        );
+        assert_eq!(
+            printed.frontend_worker.frontend_address.as_deref(),
+            Some("query-frontend:3100")
+        );
     }
 }
 
@@ -121,9 +145,30 @@ fn print_config_rejects_what_a_deployment_must_not_start_with() {
     assert!(ok(&["-target=ingester"]).is_ok());
     let err = ok(&["-target=ingestor"]).unwrap_err();
     assert!(err.contains("ingestor"), "{err}");
-    std::fs::write(&p, base.replace("replication_factor", "replication_factr")).unwrap();
-    let err = ok(&["-target=ingester"]).unwrap_err();
-    assert!(err.contains("replication_factr"), "{err}");
+    for (key, typo) in [
+        ("replication_factor", "replication_factr"),
+        ("downstream_url", "downstream_ur"),
+        ("split_queries_by_interval", "split_queries_by_intervl"),
+        ("frontend_address", "frontend_adress"),
+    ] {
+        assert!(base.contains(key), "{key} is in the example");
+        std::fs::write(&p, base.replace(key, typo)).unwrap();
+        let err = ok(&["-target=query-frontend"]).unwrap_err();
+        assert!(err.contains(typo), "{err}");
+    }
+    std::fs::write(
+        &p,
+        base.replace(
+            "split_queries_by_interval: 30m",
+            "split_queries_by_interval: soon",
+        ),
+    )
+    .unwrap();
+    assert!(
+        ok(&["-target=query-frontend"]).is_err(),
+        "a bad duration is rejected"
+    );
+    assert!(ok(&["-target=querier,query-frontend"]).is_err());
 }
 
 #[test]
@@ -154,9 +199,12 @@ fn kubernetes_config_keeps_the_microservices_settings() {
         v["common"]["ring"]["kvstore"]["raft"]["members"] = serde_yaml::Value::Null;
         v["storage_config"]["s3"] = serde_yaml::Value::Null;
         v["ruler"]["external_url"] = serde_yaml::Value::Null;
+        v["frontend"]["downstream_url"] = serde_yaml::Value::Null;
+        v["frontend_worker"]["frontend_address"] = serde_yaml::Value::Null;
         v
     };
     let example = print(&deploy_dir().join("microservices/sluice.yaml"));
     assert_eq!(print(&k8s), example);
     assert!(!example["ingester"].is_null());
+    assert!(!example["query_range"].is_null());
 }

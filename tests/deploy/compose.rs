@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::sluice::{check_members, check_process, check_rules, resolve, Launch, Printed};
+use super::sluice::{
+    check_members, check_process, check_query_path, check_rules, resolve, Launch, Printed,
+};
 use crate::{http_urls, scalar, strings, yaml_docs};
 
 /// A volume entry in short syntax: (source, target, read-only).
@@ -296,6 +298,11 @@ fn check_sluice_services(base: &Path, doc: &Value) {
     assert!(rules > 0, "compose: no ruler with rule files");
     let http: BTreeMap<String, u16> = all.iter().map(|(n, p)| (n.clone(), p.http_port)).collect();
     check_members("compose", &all, |name| format!("{name}:{}", http[name]));
+    let replicas = |name: &str| services[name]["deploy"]["replicas"].as_u64().unwrap_or(1) as usize;
+    check_query_path("compose", &all, |host, port| match http.get(host) {
+        Some(p) if *p == port => vec![(host.to_string(), replicas(host))],
+        _ => Vec::new(),
+    });
     let gateway = std::fs::read_to_string(base.join("microservices/nginx.conf")).unwrap();
     for (host, port) in http_urls(&gateway) {
         assert_eq!(
@@ -304,4 +311,54 @@ fn check_sluice_services(base: &Path, doc: &Value) {
             "nginx.conf: http://{host}:{port} is not a sluice service's HTTP port"
         );
     }
+    let routes = nginx_routes(&gateway);
+    let printed: BTreeMap<&str, &Printed> = all.iter().map(|(n, p)| (n.as_str(), p)).collect();
+    for (location, target) in [
+        ("= /loki/api/v1/push", "distributor"),
+        ("= /loki/api/v1/tail", "querier"),
+        ("/loki/api/v1/rules", "ruler"),
+        ("/loki/api/", "query-frontend"),
+        ("/api/prom/", "query-frontend"),
+    ] {
+        let host = routes
+            .get(location)
+            .unwrap_or_else(|| panic!("nginx.conf: no proxied location {location}"));
+        assert!(
+            printed.get(host.as_str()).is_some_and(|p| p.runs(target)),
+            "nginx.conf: location {location} goes to {host}, which does not run the {target}"
+        );
+    }
+}
+
+/// nginx.conf's `location <pattern> { proxy_pass $var; }` blocks: pattern →
+/// the host `$var` is `set` to.
+fn nginx_routes(conf: &str) -> BTreeMap<String, String> {
+    let vars: BTreeMap<&str, String> = conf
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("set ")?.trim_end_matches(';');
+            let (var, url) = rest.split_once(char::is_whitespace)?;
+            Some((var, http_urls(url.trim()).first()?.0.clone()))
+        })
+        .collect();
+    conf.split("location ")
+        .skip(1)
+        .filter_map(|block| {
+            let (pattern, body) = block.split_once('{')?;
+            let body = body.split('}').next()?;
+            let var = body.split("proxy_pass ").nth(1)?.split(';').next()?.trim();
+            Some((pattern.trim().to_string(), vars.get(var)?.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn nginx_routes_are_read() {
+    let conf = "set $a http://one:1;\n set $b  http://two:2;\n\
+                location = /x { proxy_pass $a; }\n location /y/ {\n proxy_pass $b;\n proxy_set_header A b;\n}\n\
+                location / { return 404; }";
+    let r = nginx_routes(conf);
+    assert_eq!(r.get("= /x").map(String::as_str), Some("one"));
+    assert_eq!(r.get("/y/").map(String::as_str), Some("two"));
+    assert_eq!(r.len(), 2);
 }

@@ -40,6 +40,12 @@ pub struct Printed {
     pub rules_dir: PathBuf,
     pub s3_bucket: Option<String>,
     pub s3_endpoint: Option<String>,
+    /// `frontend:` as the binary read it.
+    pub frontend: sluice_query_frontend::QueueConfig,
+    /// `query_range:` as the binary read it.
+    pub query_range: sluice_query_frontend::QueryRangeConfig,
+    /// `frontend_worker:` as the binary read it.
+    pub frontend_worker: sluice_query_frontend::WorkerConfig,
 }
 
 impl Printed {
@@ -209,6 +215,9 @@ fn printed(what: &str, v: &serde_yaml::Value) -> Printed {
         },
     };
     let port = |k: &str| -> u16 { s(&v["server"][k]).parse().unwrap() };
+    fn section<T: serde::de::DeserializeOwned>(what: &str, v: &serde_yaml::Value, key: &str) -> T {
+        serde_yaml::from_value(v[key].clone()).unwrap_or_else(|e| panic!("{what}: {key}: {e}"))
+    }
     Printed {
         targets,
         http_listen_address: s(&v["server"]["http_listen_address"]),
@@ -227,6 +236,9 @@ fn printed(what: &str, v: &serde_yaml::Value) -> Printed {
         rules_dir,
         s3_bucket,
         s3_endpoint: scalar(&s3["endpoint"]).filter(|e| !e.is_empty()),
+        frontend: section(what, v, "frontend"),
+        query_range: section(what, v, "query_range"),
+        frontend_worker: section(what, v, "frontend_worker"),
     }
 }
 
@@ -318,6 +330,92 @@ pub fn check_members(what: &str, all: &[(String, Printed)], addr_of: impl Fn(&st
             addr,
             &addr_of(name),
             "{what}: raft member {id} is {name}, but its address is {addr}"
+        );
+    }
+}
+
+/// `host:port` of an address written with or without `http://` (and a path).
+pub fn host_port(addr: &str) -> Option<(String, u16)> {
+    let rest = addr.strip_prefix("http://").unwrap_or(addr);
+    let rest = rest.split('/').next()?;
+    let (host, port) = rest.rsplit_once(':')?;
+    Some((host.to_string(), port.parse().ok()?))
+}
+
+/// The query path hangs together: every querier pulls from a query-frontend
+/// (`frontend_worker.frontend_address`) and every query-frontend proxies to
+/// queriers (`frontend.downstream_url`). `reach(host, port)` names the
+/// processes (entries of `all`) an address reaches at their HTTP port, each
+/// with how many replicas it stands for.
+pub fn check_query_path(
+    what: &str,
+    all: &[(String, Printed)],
+    reach: impl Fn(&str, u16) -> Vec<(String, usize)>,
+) {
+    let by_name: BTreeMap<&str, &Printed> = all.iter().map(|(n, p)| (n.as_str(), p)).collect();
+    let resolve_to = |who: &str, key: &str, addr: &str| -> Vec<(&Printed, usize)> {
+        let (host, port) = host_port(addr)
+            .unwrap_or_else(|| panic!("{what}: {who}: {key} {addr:?} is not host:port"));
+        let reached = reach(&host, port);
+        assert!(
+            !reached.is_empty(),
+            "{what}: {who}: {key} {addr} reaches no sluice process's HTTP port"
+        );
+        reached
+            .into_iter()
+            .map(|(n, replicas)| (by_name[n.as_str()], replicas))
+            .collect()
+    };
+    let frontends: Vec<&(String, Printed)> = all
+        .iter()
+        .filter(|(_, p)| p.runs("query-frontend"))
+        .collect();
+    assert!(!frontends.is_empty(), "{what}: no query-frontend");
+    for (name, p) in frontends {
+        let url = p.frontend.downstream_url.as_deref().unwrap_or_else(|| {
+            panic!("{what}: {name}: frontend.downstream_url is unset (labels, series, ... fail)")
+        });
+        assert!(
+            url.starts_with("http://"),
+            "{what}: {name}: downstream_url {url} is no HTTP URL"
+        );
+        for (q, _) in resolve_to(name, "frontend.downstream_url", url) {
+            assert!(
+                q.runs("querier") && !q.runs("query-frontend"),
+                "{what}: {name}: downstream_url {url} reaches {:?}, not a querier",
+                q.targets
+            );
+        }
+        let qr = &p.query_range;
+        assert!(
+            !qr.split_queries_by_interval.is_zero(),
+            "{what}: {name}: query_range.split_queries_by_interval is 0 (no splitting)"
+        );
+        assert!(
+            !qr.cache_results || qr.results_cache.max_bytes() > 0,
+            "{what}: {name}: results cache on with no room"
+        );
+    }
+    for (name, p) in all
+        .iter()
+        .filter(|(_, p)| p.runs("querier") && !p.runs("all"))
+    {
+        let addr = p.frontend_worker.frontend_address.as_deref().unwrap_or_else(|| {
+            panic!("{what}: {name}: a querier with frontend_worker.frontend_address unset gets no work")
+        });
+        let reached = resolve_to(name, "frontend_worker.frontend_address", addr);
+        for (f, _) in &reached {
+            assert!(
+                f.runs("query-frontend"),
+                "{what}: {name}: frontend_address {addr} reaches {:?}, not the query-frontend",
+                f.targets
+            );
+        }
+        let replicas: usize = reached.iter().map(|r| r.1).sum();
+        assert_eq!(
+            replicas, 1,
+            "{what}: {name}: frontend_address {addr} spreads over {replicas} query-frontends; \
+             a result posted back may miss the one its work came from"
         );
     }
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::{container_port, Objects};
-use crate::deploy::sluice::{check_members, check_process, check_rules, resolve, Launch, Printed};
+use super::{container_port, labels, selects, Objects};
+use crate::deploy::sluice::{
+    check_members, check_process, check_query_path, check_rules, resolve, Launch, Printed,
+};
 use crate::{scalar, strings};
 
 /// kubelet's `$(VAR)` expansion of env values, command and args: `$$` is
@@ -179,6 +181,8 @@ pub(super) fn check_sluice_pods(objs: &Objects, dir: &Path) {
     // pod name → (headless service of its StatefulSet, HTTP port)
     let mut stable: BTreeMap<String, String> = BTreeMap::new();
     let mut rules_checked = 0;
+    // workload name → its pods started here, each with the replicas it stands for
+    let mut started: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
     for (kind, name, w) in objs.workloads() {
         let replicas = w["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
         let spec = &w["spec"]["template"]["spec"];
@@ -257,6 +261,11 @@ pub(super) fn check_sluice_pods(objs: &Objects, dir: &Path) {
                         .unwrap_or_else(|| panic!("{what}: rules directory is not mounted"));
                     rules_checked += check_rules(&what, &local);
                 }
+                let weight = if ordinal.is_some() { 1 } else { replicas };
+                started
+                    .entry(name.to_string())
+                    .or_default()
+                    .push((pod.clone(), weight));
                 pods.push((pod.clone(), printed));
             }
         }
@@ -268,6 +277,13 @@ pub(super) fn check_sluice_pods(objs: &Objects, dir: &Path) {
     );
     check_members("kubernetes", &pods, |pod| {
         stable.get(pod).cloned().unwrap_or_default()
+    });
+    let http: BTreeMap<&str, u16> = pods
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.http_port))
+        .collect();
+    check_query_path("kubernetes", &pods, |host, port| {
+        service_reach(objs, &started, &http, host, port)
     });
     let ingesters: Vec<&Printed> = pods
         .iter()
@@ -284,6 +300,48 @@ pub(super) fn check_sluice_pods(objs: &Objects, dir: &Path) {
         ingesters.len() >= ingesters[0].replication_factor,
         "fewer ingesters than the replication factor"
     );
+}
+
+/// The pods (with the replicas each stands for) whose HTTP port Service
+/// `host` port `port` reaches.
+fn service_reach(
+    objs: &Objects,
+    started: &BTreeMap<String, Vec<(String, usize)>>,
+    http: &BTreeMap<&str, u16>,
+    host: &str,
+    port: u16,
+) -> Vec<(String, usize)> {
+    let Some(svc) = objs.get("Service", host) else {
+        return Vec::new();
+    };
+    let Some(sp) = svc["spec"]["ports"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|p| p["port"].as_u64() == Some(u64::from(port)))
+    else {
+        return Vec::new();
+    };
+    let target = if sp["targetPort"].is_null() {
+        &sp["port"]
+    } else {
+        &sp["targetPort"]
+    };
+    let sel = labels(&svc["spec"]["selector"]);
+    let mut out = Vec::new();
+    for (_, name, w) in objs.workloads() {
+        if !selects(&sel, &labels(&w["spec"]["template"]["metadata"]["labels"])) {
+            continue;
+        }
+        let containers = &w["spec"]["template"]["spec"]["containers"];
+        let to = container_port(containers, target);
+        for (pod, weight) in started.get(name).into_iter().flatten() {
+            if to.is_some() && to == http.get(pod.as_str()).copied() {
+                out.push((pod.clone(), *weight));
+            }
+        }
+    }
+    out
 }
 
 /// The port of `svc` that reaches `http_port` of the pod's container.
