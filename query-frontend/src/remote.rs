@@ -110,6 +110,7 @@ enum Waited {
 impl Inner {
     /// Feeds one querier worker's stream until it or the frontend goes.
     async fn serve(self: Arc<Self>, mut inbound: Streaming<ClientToFrontend>, tx: Outbound) {
+        let _connected = Connected::new();
         loop {
             let job = tokio::select! {
                 j = self.queue.dequeue() => j,
@@ -189,6 +190,22 @@ impl Inner {
             // ending the stream cancels the sub-query on the querier
             Waited::Abandoned => false,
         }
+    }
+}
+
+/// Counts a connected worker stream in `connected_clients` while alive.
+struct Connected;
+
+impl Connected {
+    fn new() -> Self {
+        crate::metrics::CONNECTED_CLIENTS.inc();
+        Connected
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        crate::metrics::CONNECTED_CLIENTS.dec();
     }
 }
 

@@ -316,6 +316,13 @@ async fn remote_queriers_take_work_over_grpc() {
     assert_eq!(fake.calls.load(Ordering::SeqCst), 9 + 1);
     let tenants: Vec<String> = fake.seen.lock().iter().map(|s| s.tenant.clone()).collect();
     assert!(tenants.iter().all(|t| t == "t"));
+    // every worker holds a stream (other tests may add their own)
+    let connected = prometheus::gather()
+        .into_iter()
+        .find(|f| f.name() == "sluice_query_frontend_connected_clients")
+        .map(|f| f.get_metric()[0].get_gauge().get_value())
+        .unwrap();
+    assert!(connected >= 3.0, "{connected} connected workers");
     // errors keep their status and message across the wire
     let e = fe.query("t", "sum(", q).await.unwrap_err();
     assert_eq!(e.status(), 400);
