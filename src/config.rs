@@ -33,7 +33,7 @@ pub struct Config {
     pub frontend: sluice_query_frontend::QueueConfig,
     /// How the query-frontend splits, shards and caches.
     pub query_range: sluice_query_frontend::QueryRangeConfig,
-    /// Where a querier pulls work from (`frontend_address`).
+    /// Which query-frontend (gRPC address) a querier takes work from.
     pub frontend_worker: sluice_query_frontend::WorkerConfig,
 }
 

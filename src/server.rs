@@ -164,19 +164,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .as_ref()
             .filter(|_| targets.querier)
         {
-            // queriers pull split and sharded sub-queries from the frontend
-            let url = if addr.contains("://") {
-                addr.clone()
-            } else {
-                format!("http://{addr}")
-            };
+            // queriers take split and sharded sub-queries from every
+            // frontend the address resolves to, over gRPC
             let handler = Arc::new(sluice_query_frontend::LocalHandler::new(querier.clone()));
             sluice_query_frontend::remote::spawn_pullers(
-                &url,
+                addr,
                 handler,
                 cfg.frontend_worker.parallelism,
             );
-            tracing::info!(frontend = %url, "pulling queries from the query-frontend");
+            tracing::info!(frontend = %addr, "taking queries from the query-frontend");
         }
         if targets.querier {
             let tail = match &local {
@@ -190,6 +186,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             })));
         }
     }
+    let mut pull_svc = None;
     if targets.query_frontend {
         let fcfg = sluice_query_frontend::FrontendConfig {
             frontend: cfg.frontend.clone(),
@@ -197,17 +194,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             limits: engine_limits.0.clone(),
         };
         let (frontend, queue) = sluice_query_frontend::Frontend::queued(fcfg);
-        let pull = sluice_query_frontend::remote::PullServer::new(
+        // queriers connect to the gRPC port to take work
+        pull_svc = Some(sluice_query_frontend::remote::PullServer::new(
             queue,
             cfg.frontend.pull_timeout,
             cfg.frontend.querier_timeout,
-        );
+        ));
         // the frontend's routes end in a proxy to `frontend.downstream_url`
-        router = router
-            .merge(pull.routes())
-            .merge(sluice_query_frontend::http::routes(
-                sluice_query_frontend::http::FrontendHttp::new(frontend, cfg.auth_enabled),
-            ));
+        router = router.merge(sluice_query_frontend::http::routes(
+            sluice_query_frontend::http::FrontendHttp::new(frontend, cfg.auth_enabled),
+        ));
     } else {
         router = router.fallback(|| async { error_response(404, "404 page not found") });
     }
@@ -222,6 +218,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         grpc_router = grpc_router
             .add_service(pusher_server(slot.clone()))
             .add_service(ingester_querier_server(slot.clone(), Some(slot.tail())));
+    }
+    if let Some(pull) = pull_svc {
+        grpc_router = grpc_router.add_service(pull.service());
     }
     let grpc_incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
     let grpc = tokio::spawn(async move {

@@ -3,9 +3,9 @@
 //! start gets a config the real binary accepts (`-print-config` under the
 //! environment and mounts the manifest gives it), whose raft members are
 //! the manifests' own ingesters at their service names and HTTP ports, and
-//! whose query path closes: queriers pull from the query-frontend's HTTP
-//! port, the frontend proxies to the queriers', the gateway sends reads to
-//! the frontend.
+//! whose query path closes: queriers take work from the query-frontends'
+//! gRPC port, the frontend proxies to the queriers', the gateway sends
+//! reads to the frontend.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod deploy {
@@ -127,7 +127,7 @@ fn microservices_example_config_is_accepted() {
         );
         assert_eq!(
             printed.frontend_worker.frontend_address.as_deref(),
-            Some("query-frontend:3100")
+            Some("query-frontend:9095")
         );
     }
 }

@@ -25,10 +25,13 @@ pub struct FrontendConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerConfig {
-    /// The frontend's HTTP address (e.g. `http://frontend:3100`); unset, the
-    /// querier serves only its own HTTP API.
+    /// The frontend's gRPC address (`host:port`, e.g. `frontend:9095`);
+    /// the querier keeps `parallelism` workers connected to every address
+    /// the host resolves to. Unset, the querier serves only its own HTTP
+    /// API.
     pub frontend_address: Option<String>,
-    /// Sub-queries this querier runs at once (pull loops).
+    /// Sub-queries this querier runs at once per frontend address (worker
+    /// streams).
     pub parallelism: usize,
 }
 
@@ -51,12 +54,12 @@ pub struct QueueConfig {
     /// Where routes other than `query_range`/`query` are proxied (a
     /// querier's HTTP address, e.g. `http://querier:3100`).
     pub downstream_url: Option<String>,
-    /// How long a remote querier's pull waits for work before it is told to
-    /// poll again.
+    /// How often a connected querier worker with no work gets a keep-alive
+    /// (a querier that went away is noticed by then).
     #[serde(with = "duration")]
     pub pull_timeout: Duration,
-    /// How long a pulled sub-query may take before the frontend gives up on
-    /// that querier and retries elsewhere.
+    /// How long a sub-query sent to a querier may take before the frontend
+    /// gives up on that querier and retries elsewhere.
     #[serde(with = "duration")]
     pub querier_timeout: Duration,
 }

@@ -55,8 +55,8 @@ impl Frontend {
     }
 
     /// A frontend over its own per-tenant queue: sub-queries wait there for
-    /// in-process workers (`spawn_workers`) or remote queriers pulling
-    /// through a `remote::PullServer` on the returned queue.
+    /// in-process workers (`spawn_workers`) or remote queriers connected
+    /// to a `remote::PullServer` over the returned queue.
     pub fn queued(cfg: FrontendConfig) -> (Arc<Frontend>, Arc<RequestQueue>) {
         let queue = RequestQueue::new(cfg.frontend.max_outstanding_per_tenant);
         let fe = Frontend::new(cfg, Arc::new(QueueHandler::new(queue.clone())));

@@ -11,7 +11,8 @@
 //! - `queue`: sub-queries wait in per-tenant queues (bounded by
 //!   `frontend.max_outstanding_per_tenant`, 429 past it) that workers drain
 //!   round-robin; in-process workers wrap a `Querier` (`LocalHandler`),
-//!   remote queriers pull over HTTP (`remote`, `wire`).
+//!   remote queriers take work over a gRPC stream to the frontend
+//!   (`remote`, `wire`).
 //! - `handler`: the `QueryHandler` trait every hop implements, and retries.
 //! - `http`: `query_range`/`query` through the frontend, other routes
 //!   proxied to a downstream querier.

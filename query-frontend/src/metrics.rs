@@ -66,3 +66,12 @@ pub static QUEUE_LENGTH: LazyLock<IntGauge> = LazyLock::new(|| {
     let _ = prometheus::register(Box::new(g.clone()));
     g
 });
+pub static CONNECTED_CLIENTS: LazyLock<IntGauge> = LazyLock::new(|| {
+    let g = IntGauge::new(
+        "sluice_query_frontend_connected_clients",
+        "Querier worker streams connected to this frontend (Loki's connected_clients).",
+    )
+    .unwrap_or_else(|_| unreachable_metric());
+    let _ = prometheus::register(Box::new(g.clone()));
+    g
+});

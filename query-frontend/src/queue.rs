@@ -2,7 +2,7 @@
 //!
 //! Each tenant has its own FIFO, bounded by `max_outstanding_per_tenant`
 //! (past it, enqueueing fails with 429 "too many outstanding requests").
-//! Workers (in-process tasks or remote queriers pulling over HTTP) take one
+//! Workers (in-process tasks or remote queriers connected over gRPC) take one
 //! job at a time round-robin across tenants, so a tenant with thousands of
 //! queued sub-queries cannot starve one with a single query.
 
@@ -27,6 +27,12 @@ impl Job {
     /// that query was cancelled).
     pub fn reply(self, r: Result<QueryValue>) {
         let _ = self.reply.send(r);
+    }
+
+    /// Completes once the waiting frontend query gave up on this job
+    /// (failed, cancelled or timed out): its answer is no longer wanted.
+    pub async fn abandoned(&mut self) {
+        self.reply.closed().await;
     }
 }
 

@@ -1,5 +1,5 @@
-//! Queueing, retries, the results cache and remote pulling, against fake
-//! queriers whose answers and calls the tests control.
+//! Queueing, retries, the results cache and remote queriers over gRPC,
+//! against fake queriers whose answers and calls the tests control.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use sluice_logql::engine::{QueryParams, QueryValue, Series};
 use sluice_logql::labels::Labels;
 use sluice_logql::source::Direction;
+use sluice_query_frontend::remote::proto::{ClientToFrontend, FrontendClient, FrontendToClient};
 use sluice_query_frontend::remote::{spawn_pullers, PullServer};
 use sluice_query_frontend::{
     spawn_workers, Error, Frontend, FrontendConfig, QueryHandler, QueueHandler, RequestQueue,
@@ -243,25 +244,71 @@ async fn a_bounded_cache_evicts_and_recomputes() {
     assert_eq!(fe.query("t", QUERY, q).await.unwrap(), want);
 }
 
-#[tokio::test]
-async fn remote_queriers_pull_work_over_http() {
-    let queue = RequestQueue::new(2048);
-    let server = PullServer::new(
-        queue.clone(),
-        Duration::from_millis(200),
-        Duration::from_secs(5),
-    );
+/// Serves the frontend's gRPC scheduling service for `queue` on a free
+/// port; its `host:port`.
+async fn grpc_frontend(
+    queue: &Arc<RequestQueue>,
+    pull_timeout: Duration,
+    querier_timeout: Duration,
+) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = server.routes();
-    let srv = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = listener.local_addr().unwrap().to_string();
+    let svc = PullServer::new(queue.clone(), pull_timeout, querier_timeout).service();
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let srv = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(incoming)
+            .await
+            .unwrap()
+    });
+    (addr, srv)
+}
 
+/// A hand-driven querier worker: opens a `Process` stream and returns its
+/// answer sender and the frontend's messages.
+async fn raw_worker(
+    addr: &str,
+) -> (
+    tokio::sync::mpsc::Sender<ClientToFrontend>,
+    tonic::Streaming<FrontendToClient>,
+) {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = FrontendClient::new(channel);
+    let (tx, rx) = tokio::sync::mpsc::channel::<ClientToFrontend>(1);
+    let out = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    let inbound = client.process(out).await.unwrap().into_inner();
+    (tx, inbound)
+}
+
+/// The next job sent on a raw worker's stream, counting keep-alives.
+async fn next_job(inbound: &mut tonic::Streaming<FrontendToClient>) -> (FrontendToClient, usize) {
+    let mut keep_alives = 0;
+    loop {
+        let m = inbound.message().await.unwrap().unwrap();
+        if !m.query.is_empty() {
+            return (m, keep_alives);
+        }
+        assert_eq!(m.id, 0, "keep-alives carry no job id");
+        keep_alives += 1;
+    }
+}
+
+#[tokio::test]
+async fn remote_queriers_take_work_over_grpc() {
+    let queue = RequestQueue::new(2048);
+    let (addr, srv) =
+        grpc_frontend(&queue, Duration::from_millis(200), Duration::from_secs(5)).await;
     let fake = Arc::new(Fake {
         fail_first: 1,
         fail_status: 500,
         ..Fake::default()
     });
-    let pullers = spawn_pullers(&url, fake.clone(), 3);
+    let pullers = spawn_pullers(&addr, fake.clone(), 3);
     let fe = Frontend::new(cfg(), Arc::new(QueueHandler::new(queue.clone())));
     let q = range(0, 4 * 3600, 60);
     // the first remote answer is a 500: retried through the queue
@@ -269,28 +316,33 @@ async fn remote_queriers_pull_work_over_http() {
     assert_eq!(fake.calls.load(Ordering::SeqCst), 9 + 1);
     let tenants: Vec<String> = fake.seen.lock().iter().map(|s| s.tenant.clone()).collect();
     assert!(tenants.iter().all(|t| t == "t"));
+    // every worker holds a stream (other tests may add their own)
+    let connected = prometheus::gather()
+        .into_iter()
+        .find(|f| f.name() == "sluice_query_frontend_connected_clients")
+        .map(|f| f.get_metric()[0].get_gauge().get_value())
+        .unwrap();
+    assert!(connected >= 3.0, "{connected} connected workers");
     // errors keep their status and message across the wire
     let e = fe.query("t", "sum(", q).await.unwrap_err();
     assert_eq!(e.status(), 400);
-    for p in pullers {
-        p.abort();
-    }
+    pullers.abort();
     queue.stop();
     srv.abort();
 }
 
 #[tokio::test]
-async fn a_vanished_remote_querier_times_out_and_is_retried() {
+async fn a_silent_remote_querier_times_out_and_is_retried() {
     let queue = RequestQueue::new(2048);
-    let server = PullServer::new(
-        queue.clone(),
-        Duration::from_secs(2),
+    let (addr, srv) = grpc_frontend(
+        &queue,
+        Duration::from_millis(100),
         Duration::from_millis(300),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = server.routes();
-    let srv = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    )
+    .await;
+    // a "querier" that takes the job and never answers
+    let (_tx, mut silent) = raw_worker(&addr).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
     let fe = Arc::new(Frontend::new(
         cfg(),
         Arc::new(QueueHandler::new(queue.clone())),
@@ -298,26 +350,105 @@ async fn a_vanished_remote_querier_times_out_and_is_retried() {
     let q = range(0, 600, 60);
     let f = fe.clone();
     let running = tokio::spawn(async move { f.query("t", QUERY, q).await });
-    // a "querier" that pulls the job and never answers
-    let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{url}/frontend/v1/pull"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let (job, keep_alives) = next_job(&mut silent).await;
+    assert!(keep_alives >= 2, "an idle stream gets keep-alives");
+    assert!(job.id > 0);
     // then a working one
     let fake = Arc::new(Fake::default());
-    let pullers = spawn_pullers(&url, fake.clone(), 1);
+    let pullers = spawn_pullers(&addr, fake.clone(), 1);
     let v = tokio::time::timeout(Duration::from_secs(10), running)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(v.unwrap(), answer(&q));
     assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
-    for p in pullers {
-        p.abort();
+    // the frontend gave up on the silent worker's stream
+    assert!(!matches!(silent.message().await, Ok(Some(_))));
+    pullers.abort();
+    srv.abort();
+}
+
+#[tokio::test]
+async fn a_querier_disconnecting_mid_job_is_retried_at_once() {
+    let queue = RequestQueue::new(2048);
+    let (addr, srv) =
+        grpc_frontend(&queue, Duration::from_secs(10), Duration::from_secs(300)).await;
+    let (tx, mut dying) = raw_worker(&addr).await;
+    let fe = Arc::new(Frontend::new(
+        cfg(),
+        Arc::new(QueueHandler::new(queue.clone())),
+    ));
+    let q = range(0, 600, 60);
+    let f = fe.clone();
+    let running = tokio::spawn(async move { f.query("t", QUERY, q).await });
+    let (job, _) = next_job(&mut dying).await;
+    let sent: serde_json::Value = serde_json::from_slice(&job.query).unwrap();
+    assert_eq!(sent["tenant"], "t");
+    assert_eq!(sent["query"], QUERY);
+    drop((tx, dying));
+    let fake = Arc::new(Fake::default());
+    let pullers = spawn_pullers(&addr, fake.clone(), 1);
+    // far sooner than querier_timeout
+    let v = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.unwrap(), answer(&q));
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
+    pullers.abort();
+    srv.abort();
+}
+
+/// Runs forever; counts starts and cancellations (its future dropped).
+#[derive(Default)]
+struct Stuck {
+    started: AtomicUsize,
+    cancelled: Arc<AtomicUsize>,
+}
+
+struct CountDrop(Arc<AtomicUsize>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+#[async_trait::async_trait]
+impl QueryHandler for Stuck {
+    async fn run(&self, _: SubQuery) -> sluice_query_frontend::Result<QueryValue> {
+        let _guard = CountDrop(self.cancelled.clone());
+        self.started.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_query_giving_up_cancels_its_sub_query_on_the_querier() {
+    let queue = RequestQueue::new(2048);
+    let (addr, srv) =
+        grpc_frontend(&queue, Duration::from_secs(10), Duration::from_secs(300)).await;
+    let stuck = Arc::new(Stuck::default());
+    let pullers = spawn_pullers(&addr, stuck.clone(), 1);
+    let waiting = queue.enqueue(sub("t", 1)).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stuck.started.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stuck.cancelled.load(Ordering::SeqCst), 0);
+    drop(waiting);
+    while stuck.cancelled.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never cancelled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // the worker reconnects and takes the next job
+    let _next = queue.enqueue(sub("t", 2)).unwrap();
+    while stuck.started.load(Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no new job taken");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pullers.abort();
     srv.abort();
 }
 

@@ -519,7 +519,7 @@ async fn serve(app: axum::Router) -> String {
     url
 }
 
-/// Over HTTP, with queriers pulling work from the frontend: every metric
+/// Over HTTP, with queriers taking work from the frontend over gRPC: every metric
 /// and bad query and every third log query of the suite answers with the
 /// querier's bytes (timings aside), and other routes are proxied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -557,11 +557,19 @@ async fn over_http_with_remote_queriers_the_bytes_match_the_querier() {
         cfg,
         Arc::new(QueueHandler::new(queue.clone())),
     ));
-    let fe_url = serve(pull.routes().merge(sluice_query_frontend::http::routes(
-        FrontendHttp::new(fe, false),
+    let fe_url = serve(sluice_query_frontend::http::routes(FrontendHttp::new(
+        fe, false,
     )))
     .await;
-    let pullers = spawn_pullers(&fe_url, Arc::new(LocalHandler::new(querier)), 4);
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc_addr = grpc.local_addr().unwrap().to_string();
+    let incoming = tonic::transport::server::TcpIncoming::from(grpc);
+    let grpc_srv = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(pull.service())
+            .serve_with_incoming(incoming),
+    );
+    let pullers = spawn_pullers(&grpc_addr, Arc::new(LocalHandler::new(querier)), 4);
 
     let client = reqwest::Client::new();
     let get = |base: &str, path: &str, params: &[(String, String)]| {
@@ -630,10 +638,9 @@ async fn over_http_with_remote_queriers_the_bytes_match_the_querier() {
         "{same} responses byte-equal over HTTP with remote queriers, \
          {close_only} equal but for float summation order (1e-9 relative)"
     );
-    for p in pullers {
-        p.abort();
-    }
+    pullers.abort();
     queue.stop();
+    grpc_srv.abort();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(same + close_only > 80);
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use super::sluice::{
-    check_members, check_process, check_query_path, check_rules, resolve, Launch, Printed,
+    check_members, check_process, check_query_path, check_rules, resolve, Launch, Printed, Reach,
 };
 use crate::{http_urls, scalar, strings, yaml_docs};
 
@@ -299,10 +299,23 @@ fn check_sluice_services(base: &Path, doc: &Value) {
     let http: BTreeMap<String, u16> = all.iter().map(|(n, p)| (n.clone(), p.http_port)).collect();
     check_members("compose", &all, |name| format!("{name}:{}", http[name]));
     let replicas = |name: &str| services[name]["deploy"]["replicas"].as_u64().unwrap_or(1) as usize;
-    check_query_path("compose", &all, |host, port| match http.get(host) {
-        Some(p) if *p == port => vec![(host.to_string(), replicas(host))],
-        _ => Vec::new(),
-    });
+    let grpc: BTreeMap<String, u16> = all.iter().map(|(n, p)| (n.clone(), p.grpc_port)).collect();
+    check_query_path(
+        "compose",
+        &all,
+        |host, port| match http.get(host) {
+            Some(p) if *p == port => vec![(host.to_string(), replicas(host))],
+            _ => Vec::new(),
+        },
+        // Docker's DNS answers a service name with every replica's address
+        |host, port| Reach {
+            processes: match grpc.get(host) {
+                Some(p) if *p == port => vec![(host.to_string(), replicas(host))],
+                _ => Vec::new(),
+            },
+            resolves_each: true,
+        },
+    );
     let gateway = std::fs::read_to_string(base.join("microservices/nginx.conf")).unwrap();
     for (host, port) in http_urls(&gateway) {
         assert_eq!(

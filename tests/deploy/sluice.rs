@@ -342,15 +342,25 @@ pub fn host_port(addr: &str) -> Option<(String, u16)> {
     Some((host.to_string(), port.parse().ok()?))
 }
 
-/// The query path hangs together: every querier pulls from a query-frontend
-/// (`frontend_worker.frontend_address`) and every query-frontend proxies to
-/// queriers (`frontend.downstream_url`). `reach(host, port)` names the
-/// processes (entries of `all`) an address reaches at their HTTP port, each
-/// with how many replicas it stands for.
+/// Where an address leads: the processes (entries of `all`) it reaches at
+/// the port asked for, each with how many replicas it stands for, and
+/// whether a client resolving it gets every replica's own address (a
+/// headless Service, Docker's DNS) rather than one picked per connection.
+pub struct Reach {
+    pub processes: Vec<(String, usize)>,
+    pub resolves_each: bool,
+}
+
+/// The query path hangs together: every querier takes work from the
+/// query-frontends (`frontend_worker.frontend_address`, their gRPC port)
+/// and every query-frontend proxies to queriers (`frontend.downstream_url`).
+/// `reach(host, port)` names the processes an address reaches at their
+/// HTTP port, `reach_grpc(host, port)` at their gRPC port.
 pub fn check_query_path(
     what: &str,
     all: &[(String, Printed)],
     reach: impl Fn(&str, u16) -> Vec<(String, usize)>,
+    reach_grpc: impl Fn(&str, u16) -> Reach,
 ) {
     let by_name: BTreeMap<&str, &Printed> = all.iter().map(|(n, p)| (n.as_str(), p)).collect();
     let resolve_to = |who: &str, key: &str, addr: &str| -> Vec<(&Printed, usize)> {
@@ -403,19 +413,27 @@ pub fn check_query_path(
         let addr = p.frontend_worker.frontend_address.as_deref().unwrap_or_else(|| {
             panic!("{what}: {name}: a querier with frontend_worker.frontend_address unset gets no work")
         });
-        let reached = resolve_to(name, "frontend_worker.frontend_address", addr);
-        for (f, _) in &reached {
+        let (host, port) = host_port(addr).unwrap_or_else(|| {
+            panic!("{what}: {name}: frontend_address {addr:?} is not host:port")
+        });
+        let reached = reach_grpc(&host, port);
+        assert!(
+            !reached.processes.is_empty(),
+            "{what}: {name}: frontend_address {addr} reaches no sluice process's gRPC port"
+        );
+        for (f, _) in &reached.processes {
+            let f = by_name[f.as_str()];
             assert!(
                 f.runs("query-frontend"),
                 "{what}: {name}: frontend_address {addr} reaches {:?}, not the query-frontend",
                 f.targets
             );
         }
-        let replicas: usize = reached.iter().map(|r| r.1).sum();
-        assert_eq!(
-            replicas, 1,
-            "{what}: {name}: frontend_address {addr} spreads over {replicas} query-frontends; \
-             a result posted back may miss the one its work came from"
+        let replicas: usize = reached.processes.iter().map(|r| r.1).sum();
+        assert!(
+            replicas == 1 || reached.resolves_each,
+            "{what}: {name}: frontend_address {addr} balances over {replicas} query-frontends; \
+             a querier connects to one and the others get no queriers (use a headless Service)"
         );
     }
 }

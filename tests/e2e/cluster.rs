@@ -470,7 +470,8 @@ fn replicated_cluster_survives_an_ingester_crash_and_a_raft_leader_kill() {
 
 /// The conformance suite, pushed through both distributors and queried
 /// through the query-frontend (splitting at 5m, sharding 4 ways, two
-/// queriers pulling the pieces), answers as `-target=all` does (126/126).
+/// queriers taking the pieces over gRPC streams to its gRPC port),
+/// answers as `-target=all` does (126/126).
 #[test]
 fn conformance_suite_through_the_cluster() {
     let mut c = Cluster::new(3);
@@ -488,7 +489,7 @@ fn conformance_suite_through_the_cluster() {
     let f = c.add("query-frontend", "query-frontend");
     c.extra = format!(
         "frontend:\n  downstream_url: http://127.0.0.1:{}\nfrontend_worker:\n  frontend_address: 127.0.0.1:{}\n  parallelism: 4\nquery_range:\n  split_queries_by_interval: 5m\n  shard_count: 4\n",
-        c.nodes[q0].http_port, c.nodes[f].http_port
+        c.nodes[q0].http_port, c.nodes[f].grpc_port
     );
     c.start_all();
     for n in ["distributor-0", "distributor-1", "querier-0", "querier-1"] {

@@ -9,7 +9,7 @@ use serde_yaml::Value;
 
 use super::{container_port, labels, selects, Objects};
 use crate::deploy::sluice::{
-    check_members, check_process, check_query_path, check_rules, resolve, Launch, Printed,
+    check_members, check_process, check_query_path, check_rules, resolve, Launch, Printed, Reach,
 };
 use crate::{scalar, strings};
 
@@ -282,9 +282,22 @@ pub(super) fn check_sluice_pods(objs: &Objects, dir: &Path) {
         .iter()
         .map(|(n, p)| (n.as_str(), p.http_port))
         .collect();
-    check_query_path("kubernetes", &pods, |host, port| {
-        service_reach(objs, &started, &http, host, port)
-    });
+    let grpc: BTreeMap<&str, u16> = pods
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.grpc_port))
+        .collect();
+    check_query_path(
+        "kubernetes",
+        &pods,
+        |host, port| service_reach(objs, &started, &http, host, port),
+        // a headless Service resolves to every ready pod's address
+        |host, port| Reach {
+            processes: service_reach(objs, &started, &grpc, host, port),
+            resolves_each: objs
+                .get("Service", host)
+                .is_some_and(|svc| svc["spec"]["clusterIP"].as_str() == Some("None")),
+        },
+    );
     let ingesters: Vec<&Printed> = pods
         .iter()
         .map(|p| &p.1)
@@ -302,12 +315,12 @@ pub(super) fn check_sluice_pods(objs: &Objects, dir: &Path) {
     );
 }
 
-/// The pods (with the replicas each stands for) whose HTTP port Service
-/// `host` port `port` reaches.
+/// The pods (with the replicas each stands for) whose port in `ports` (HTTP
+/// or gRPC, by pod) Service `host` port `port` reaches.
 fn service_reach(
     objs: &Objects,
     started: &BTreeMap<String, Vec<(String, usize)>>,
-    http: &BTreeMap<&str, u16>,
+    ports: &BTreeMap<&str, u16>,
     host: &str,
     port: u16,
 ) -> Vec<(String, usize)> {
@@ -336,7 +349,7 @@ fn service_reach(
         let containers = &w["spec"]["template"]["spec"]["containers"];
         let to = container_port(containers, target);
         for (pod, weight) in started.get(name).into_iter().flatten() {
-            if to.is_some() && to == http.get(pod.as_str()).copied() {
+            if to.is_some() && to == ports.get(pod.as_str()).copied() {
                 out.push((pod.clone(), *weight));
             }
         }
