@@ -134,22 +134,11 @@ async fn get_group(
     }
 }
 
-/// Runs a store change off the async threads, then reloads the rules.
-async fn change<F>(st: &ApiState, f: F) -> Response
-where
-    F: FnOnce(&Ruler) -> crate::Result<()> + Send + 'static,
-{
-    let ruler = st.ruler.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        f(&ruler)?;
-        ruler.sync(true);
-        Ok::<_, Error>(())
-    })
-    .await;
+/// The answer to a store change (the ruler reloads after it).
+fn changed(done: crate::Result<()>) -> Response {
     match done {
-        Ok(Ok(())) => accepted(),
-        Ok(Err(e)) => err(e),
-        Err(e) => error_response(500, &format!("internal error: {e}")),
+        Ok(()) => accepted(),
+        Err(e) => err(e),
     }
 }
 
@@ -171,10 +160,7 @@ async fn post_group(
         Ok(g) => g,
         Err(e) => return err(e),
     };
-    change(&st, move |r| {
-        r.store().put_group(&tenant, &namespace, group.source)
-    })
-    .await
+    changed(st.ruler.put_group(&tenant, &namespace, group.source).await)
 }
 
 async fn delete_group(
@@ -186,10 +172,7 @@ async fn delete_group(
         Ok(t) => t,
         Err(r) => return *r,
     };
-    change(&st, move |r| {
-        r.store().delete_group(&tenant, &namespace, &group)
-    })
-    .await
+    changed(st.ruler.delete_group(&tenant, &namespace, &group).await)
 }
 
 async fn delete_namespace(
@@ -201,8 +184,5 @@ async fn delete_namespace(
         Ok(t) => t,
         Err(r) => return *r,
     };
-    change(&st, move |r| {
-        r.store().delete_namespace(&tenant, &namespace)
-    })
-    .await
+    changed(st.ruler.delete_namespace(&tenant, &namespace).await)
 }

@@ -18,10 +18,12 @@ pub struct RulerConfig {
     pub external_url: String,
     /// Labels added to every alert and recorded series.
     pub external_labels: BTreeMap<String, String>,
-    /// Loki's scratch directory for rule files; Sluice reads rules straight
-    /// from `storage.local.directory`, so this is only a fallback for it.
+    /// Loki's scratch directory for rule files: with `storage.type: object`
+    /// the local copy of the object store's rules (default
+    /// `<path_prefix>/rules-cache`); with `local` a fallback for
+    /// `storage.local.directory`.
     pub rule_path: PathBuf,
-    /// Where rule groups are stored (`type: local` only).
+    /// Where rule groups are stored (`type: local` or `object`).
     pub storage: StorageConfig,
     /// Comma-separated Alertmanager base URLs (`http://host:9093`); alerts
     /// go to `<url>/api/v2/alerts` of each.
@@ -138,10 +140,30 @@ impl Default for RulerConfig {
 }
 
 impl RulerConfig {
-    /// The rules directory: `storage.local.directory`, else `rule_path`,
-    /// else `<path_prefix>/rules`.
+    /// Whether rule groups live in the object store (`storage.type:
+    /// object`) rather than a local directory (`local`, the default).
+    pub fn object_storage(&self) -> crate::Result<bool> {
+        match self.storage.kind.as_str() {
+            "" | "local" => Ok(false),
+            "object" => Ok(true),
+            other => Err(crate::Error::Invalid(format!(
+                "ruler.storage.type {other:?} is not supported: use local or object"
+            ))),
+        }
+    }
+
+    /// The rules directory. Local storage: `storage.local.directory`, else
+    /// `rule_path`, else `<path_prefix>/rules`. Object storage (a cache
+    /// the ruler rewrites, so never a directory of hand-written files):
+    /// `rule_path`, else `<path_prefix>/rules-cache`.
     pub fn rules_dir(&self, path_prefix: &std::path::Path) -> PathBuf {
-        if !self.storage.local.directory.as_os_str().is_empty() {
+        if self.object_storage().unwrap_or(false) {
+            if self.rule_path.as_os_str().is_empty() {
+                path_prefix.join("rules-cache")
+            } else {
+                self.rule_path.clone()
+            }
+        } else if !self.storage.local.directory.as_os_str().is_empty() {
             self.storage.local.directory.clone()
         } else if !self.rule_path.as_os_str().is_empty() {
             self.rule_path.clone()
@@ -178,7 +200,9 @@ impl RulerConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `local` (the only backend: rule files in a directory).
+    /// `local` (rule files in `local.directory`) or `object` (under
+    /// `rules/<tenant>/<namespace>` in the store of `storage_config`,
+    /// synced every `poll_interval` into a local cache directory).
     #[serde(rename = "type")]
     pub kind: String,
     pub local: LocalStorageConfig,
@@ -418,6 +442,15 @@ remote_write:
             RulerConfig::default().rules_dir(std::path::Path::new("/data")),
             PathBuf::from("/data/rules")
         );
+        let obj: RulerConfig =
+            serde_yaml::from_str("storage: {type: object}\nrule_path: /tmp/r").unwrap();
+        assert!(obj.object_storage().unwrap());
+        assert_eq!(
+            obj.rules_dir(std::path::Path::new("/data")),
+            PathBuf::from("/tmp/r")
+        );
+        let s3: RulerConfig = serde_yaml::from_str("storage: {type: s3}").unwrap();
+        assert!(s3.object_storage().unwrap_err().to_string().contains("local or object"));
         let bad = serde_yaml::from_str::<RulerConfig>("evaluation_intervall: 1m").unwrap_err();
         assert!(bad.to_string().contains("evaluation_intervall"), "{bad}");
         assert_eq!(

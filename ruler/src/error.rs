@@ -16,6 +16,9 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    /// The object store holding the rule groups failed.
+    #[error("rule storage: {0}")]
+    Storage(String),
     /// The rule's query failed.
     #[error("query: {0}")]
     Query(String),
@@ -28,7 +31,7 @@ impl Error {
         match self {
             Error::Invalid(_) => 400,
             Error::NotFound(_) => 404,
-            Error::Io { .. } | Error::Query(_) => 500,
+            Error::Io { .. } | Error::Storage(_) | Error::Query(_) => 500,
         }
     }
 

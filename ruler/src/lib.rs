@@ -1,6 +1,6 @@
 //! The ruler: Loki-format alerting and recording rules (Prometheus
 //! rule-group YAML with LogQL expressions), per tenant from a local rules
-//! directory, evaluated on each group's interval with the querier's LogQL
+//! directory or the object store, evaluated on each group's interval with the querier's LogQL
 //! engine. Alerts go to Alertmanager's v2 API with Prometheus's
 //! pending/firing/resolved semantics; recorded samples go to Prometheus
 //! remote_write endpoints. Serves Loki's ruler API and the
@@ -12,6 +12,7 @@ pub mod config;
 mod error;
 mod metrics;
 pub mod notifier;
+pub mod object;
 pub mod remote_write;
 mod ruler;
 pub mod rules;

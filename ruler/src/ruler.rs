@@ -2,7 +2,11 @@
 //! for changes), runs one evaluation task per group it owns on the group's
 //! interval, and hands alerts to the notifier and recorded samples to the
 //! remote writer. Which groups this ruler owns is decided by a
-//! [`GroupOwnership`] (everything, until a ring says otherwise).
+//! [`GroupOwnership`] (everything, until a ring says otherwise). With
+//! object storage the rules directory is a cache of the object store's
+//! `rules/` tree, refreshed before each poll (see [`crate::object`]).
+
+mod changes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use crate::error::Result;
 use crate::notifier::Notifier;
 use crate::remote_write::{Recorded, RemoteWriter};
 use crate::rules::{Group, RuleGroup, RuleKind};
+use crate::object::ObjectRules;
 use crate::store::{LocalStore, Signature};
 use crate::{metrics, now_ns};
 
@@ -144,6 +149,8 @@ pub struct Ruler {
 struct Inner {
     cfg: RulerConfig,
     store: LocalStore,
+    /// With `storage.type: object`: the source of truth `store` caches.
+    objects: Option<ObjectRules>,
     engine: Arc<dyn QueryEngine>,
     ownership: Mutex<Arc<dyn GroupOwnership>>,
     notifier: Notifier,
@@ -163,6 +170,17 @@ impl Ruler {
         rules_dir: std::path::PathBuf,
         engine: Arc<dyn QueryEngine>,
     ) -> Self {
+        Ruler::with_objects(cfg, rules_dir, engine, None)
+    }
+
+    /// A ruler whose rule groups live in `objects` (when given), copied
+    /// into `rules_dir` as a cache; otherwise as [`Ruler::new`].
+    pub fn with_objects(
+        cfg: RulerConfig,
+        rules_dir: std::path::PathBuf,
+        engine: Arc<dyn QueryEngine>,
+        objects: Option<sluice_storage::store::Store>,
+    ) -> Self {
         let notifier = Notifier::start(&cfg);
         let remote = RemoteWriter::start(
             cfg.remote_write.endpoints(),
@@ -176,6 +194,7 @@ impl Ruler {
             inner: Arc::new(Inner {
                 cfg,
                 store: LocalStore::new(rules_dir),
+                objects: objects.map(ObjectRules::new),
                 engine,
                 ownership: Mutex::new(Arc::new(OwnAll)),
                 notifier,
@@ -209,15 +228,15 @@ impl Ruler {
         &self.inner.store
     }
 
-    /// Loads the rules and polls the directory every `poll_interval`
+    /// Loads the rules and polls the directory (after copying the object
+    /// store's rules into it, with object storage) every `poll_interval`
     /// (ownership is re-checked each time too).
     pub fn start(&self) -> JoinHandle<()> {
         let r = self.clone();
         tokio::spawn(async move {
             let poll = r.inner.cfg.poll_interval.max(Duration::from_millis(100));
             loop {
-                let r2 = r.clone();
-                let _ = tokio::task::spawn_blocking(move || r2.sync(false)).await;
+                r.refresh().await;
                 tokio::time::sleep(poll).await;
             }
         })

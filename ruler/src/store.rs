@@ -3,7 +3,10 @@
 //! namespace is the file name, e.g. `alerts.yaml`). Groups written through
 //! the API are stored here too, so they survive restarts. Files are written
 //! to a temporary name and renamed, so a reader never sees half a file.
+//! With object storage this directory is a cache the ruler keeps equal to
+//! the object store's rule files ([`LocalStore::mirror`]).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -83,42 +86,64 @@ impl LocalStore {
 
     fn read_file(&self, path: &Path) -> Result<RuleFile> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_yaml::from_str(&text).map_err(|e| {
-                Error::Invalid(format!(
-                    "{}: stored rule file is not valid: {e}",
-                    path.display()
-                ))
-            }),
+            Ok(text) => parse_stored(&path.display().to_string(), &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RuleFile::default()),
             Err(e) => Err(Error::io(path, e)),
         }
     }
 
     fn write_file(&self, path: &Path, file: &RuleFile) -> Result<()> {
-        if file.groups.is_empty() {
+        self.write_bytes(path, encode(file)?.as_deref().map(str::as_bytes))
+    }
+
+    /// Writes `bytes` to `path` through a temporary file and a rename, or
+    /// removes the file when `None`.
+    fn write_bytes(&self, path: &Path, bytes: Option<&[u8]>) -> Result<()> {
+        let Some(bytes) = bytes else {
             return match std::fs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
                 _ => Ok(()),
             };
-        }
-        let text = serde_yaml::to_string(file)
-            .map_err(|e| Error::Invalid(format!("encoding rule file: {e}")))?;
+        };
         let parent = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("rules");
         let tmp = parent.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// Replaces one namespace file with `bytes` as stored elsewhere (the
+    /// object store), or removes it when `None`.
+    pub fn write_namespace(&self, tenant: &str, namespace: &str, bytes: Option<&[u8]>) -> Result<()> {
+        let path = self.path(tenant, namespace)?;
+        self.write_bytes(&path, bytes)
+    }
+
+    /// Makes the directory hold exactly `want` ((tenant, namespace) →
+    /// file bytes): changed files are rewritten, files not in `want` are
+    /// removed, unchanged ones are left alone (so their mtime, and with it
+    /// the reload signature, stays the same).
+    pub fn mirror(&self, want: &BTreeMap<(String, String), Vec<u8>>) -> Result<()> {
+        for ((tenant, namespace), bytes) in want {
+            let path = self.path(tenant, namespace)?;
+            if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+                self.write_bytes(&path, Some(bytes))?;
+            }
+        }
+        for (tenant, namespace, path) in self.files() {
+            if !want.contains_key(&(tenant, namespace)) {
+                self.write_bytes(&path, None)?;
+            }
+        }
+        Ok(())
     }
 
     /// Adds or replaces a group of a namespace (validated by the caller).
     pub fn put_group(&self, tenant: &str, namespace: &str, group: RuleGroup) -> Result<()> {
         let path = self.path(tenant, namespace)?;
         let mut file = self.read_file(&path)?;
-        match file.groups.iter_mut().find(|g| g.name == group.name) {
-            Some(g) => *g = group,
-            None => file.groups.push(group),
-        }
+        put_in(&mut file, group);
         self.write_file(&path, &file)
     }
 
@@ -126,11 +151,7 @@ impl LocalStore {
     pub fn delete_group(&self, tenant: &str, namespace: &str, group: &str) -> Result<()> {
         let path = self.path(tenant, namespace)?;
         let mut file = self.read_file(&path)?;
-        let before = file.groups.len();
-        file.groups.retain(|g| g.name != group);
-        if file.groups.len() == before {
-            return Err(Error::NotFound("group does not exist".into()));
-        }
+        delete_in(&mut file, group)?;
         self.write_file(&path, &file)
     }
 
@@ -145,6 +166,40 @@ impl LocalStore {
             Err(e) => Err(Error::io(&path, e)),
         }
     }
+}
+
+/// A stored namespace file (`what` names it in errors), as written.
+pub(crate) fn parse_stored(what: &str, text: &str) -> Result<RuleFile> {
+    serde_yaml::from_str(text)
+        .map_err(|e| Error::Invalid(format!("{what}: stored rule file is not valid: {e}")))
+}
+
+/// The file's YAML, or `None` when it holds no group (it is removed then).
+pub(crate) fn encode(file: &RuleFile) -> Result<Option<String>> {
+    if file.groups.is_empty() {
+        return Ok(None);
+    }
+    serde_yaml::to_string(file)
+        .map(Some)
+        .map_err(|e| Error::Invalid(format!("encoding rule file: {e}")))
+}
+
+/// Adds `group` to `file`, replacing the group of the same name.
+pub(crate) fn put_in(file: &mut RuleFile, group: RuleGroup) {
+    match file.groups.iter_mut().find(|g| g.name == group.name) {
+        Some(g) => *g = group,
+        None => file.groups.push(group),
+    }
+}
+
+/// Removes group `name` from `file`; `NotFound` if it is not there.
+pub(crate) fn delete_in(file: &mut RuleFile, name: &str) -> Result<()> {
+    let before = file.groups.len();
+    file.groups.retain(|g| g.name != name);
+    if file.groups.len() == before {
+        return Err(Error::NotFound("group does not exist".into()));
+    }
+    Ok(())
 }
 
 /// Names of directories (`dirs`) or files in `dir`, hidden ones skipped.
@@ -165,7 +220,7 @@ fn list(dir: &Path, dirs: bool) -> Vec<String> {
     out
 }
 
-fn check_name(what: &str, name: &str) -> Result<()> {
+pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '\0']) {
         return Err(Error::Invalid(format!(
             "invalid {what} {name:?}: must be non-empty, not start with '.' and contain no '/'"

@@ -13,7 +13,9 @@ use sluice_ring::{KvStore, Lifecycler, Operation, RingClient};
 use crate::config::Config;
 
 /// The ruler over `ruler.storage.local.directory` (default
-/// `<path_prefix>/rules`), evaluating with the querier; returns its API
+/// `<path_prefix>/rules`) or, with `ruler.storage.type: object`, over the
+/// `rules/` tree of the chunks' object store (cached in `ruler.rule_path`,
+/// default `<path_prefix>/rules-cache`), evaluating with the querier; returns its API
 /// routes (none when `ruler.enabled` or `ruler.enable_api` is false) and
 /// the handle that leaves the ruler ring on shutdown.
 ///
@@ -25,6 +27,7 @@ use crate::config::Config;
 pub(super) async fn start_ruler(
     cfg: &Config,
     querier: &Querier,
+    store: &sluice_storage::store::Store,
     kv: &KvStore,
     ring_cfg: &sluice_ring::RingConfig,
     spec: sluice_ring::InstanceSpec,
@@ -33,7 +36,17 @@ pub(super) async fn start_ruler(
         return Ok((Router::new(), None));
     }
     let dir = cfg.ruler.rules_dir(&cfg.common.path_prefix);
-    let ruler = sluice_ruler::Ruler::new(cfg.ruler.clone(), dir, Arc::new(querier.clone()));
+    let objects = cfg
+        .ruler
+        .object_storage()
+        .context("ruler.storage")?
+        .then(|| store.clone());
+    let ruler = sluice_ruler::Ruler::with_objects(
+        cfg.ruler.clone(),
+        dir,
+        Arc::new(querier.clone()),
+        objects,
+    );
     let key = ring_cfg.key("ruler");
     let ring = RingClient::start(kv.kv(), &key, ring_cfg.clone())
         .await

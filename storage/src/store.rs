@@ -346,6 +346,51 @@ impl Store {
         Ok(values.into_iter().collect())
     }
 
+    /// Writes `bytes` under `key` (relative to the store's prefix), for
+    /// data that is not chunks or index, e.g. the ruler's `rules/` tree.
+    pub async fn put_raw(&self, key: &str, bytes: Bytes) -> Result<()> {
+        self.inner
+            .os
+            .put(&self.path(key), PutPayload::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// The object under `key`, or `None` if there is none.
+    pub async fn get_raw(&self, key: &str) -> Result<Option<Bytes>> {
+        match self.inner.os.get(&self.path(key)).await {
+            Ok(r) => Ok(Some(r.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every key under `prefix` (a directory, e.g. `rules`), relative to
+    /// the store's prefix, sorted.
+    pub async fn list_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let base = self.path(prefix.trim_end_matches('/'));
+        let mut keys: Vec<String> = self
+            .inner
+            .os
+            .list(Some(&base))
+            .map_ok(|m| {
+                let k = m.location.to_string();
+                k.strip_prefix(&self.inner.prefix).unwrap_or(&k).to_string()
+            })
+            .try_collect()
+            .await?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Deletes the object under `key`; a missing object is not an error.
+    pub async fn delete_raw(&self, key: &str) -> Result<()> {
+        match self.inner.os.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Tenants that have any object in the store.
     pub async fn tenants(&self) -> Result<Vec<String>> {
         let prefix = if self.inner.prefix.is_empty() {
