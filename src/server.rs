@@ -154,7 +154,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let querier = Querier::new(store.clone(), recent, qcfg);
         if targets.ruler {
             let spec = spec.clone();
-            let (routes, handle) = start_ruler(&cfg, &querier, &store, &kv, &ring_cfg, spec).await?;
+            let (routes, handle) =
+                start_ruler(&cfg, &querier, &store, &kv, &ring_cfg, spec).await?;
             router = router.merge(routes);
             ruler_handle = handle;
         }

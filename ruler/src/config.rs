@@ -450,7 +450,11 @@ remote_write:
             PathBuf::from("/tmp/r")
         );
         let s3: RulerConfig = serde_yaml::from_str("storage: {type: s3}").unwrap();
-        assert!(s3.object_storage().unwrap_err().to_string().contains("local or object"));
+        assert!(s3
+            .object_storage()
+            .unwrap_err()
+            .to_string()
+            .contains("local or object"));
         let bad = serde_yaml::from_str::<RulerConfig>("evaluation_intervall: 1m").unwrap_err();
         assert!(bad.to_string().contains("evaluation_intervall"), "{bad}");
         assert_eq!(

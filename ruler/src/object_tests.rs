@@ -113,7 +113,11 @@ async fn api_changes_reach_the_other_ruler_after_a_sync() {
     assert_eq!(group_names(&r1, "fake", "ns.yaml"), ["g1", "g2"]);
 
     // DELETE of a group and of a namespace propagate
-    let resp = http.delete(format!("{u1}/ns.yaml/g1")).send().await.unwrap();
+    let resp = http
+        .delete(format!("{u1}/ns.yaml/g1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 202);
     r2.refresh().await;
     assert_eq!(group_names(&r2, "fake", "ns.yaml"), ["g2"]);
@@ -125,7 +129,11 @@ async fn api_changes_reach_the_other_ruler_after_a_sync() {
     assert!(!dir.path().join("a/fake/ns.yaml").exists());
     let resp = http.delete(format!("{u1}/ns.yaml")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
-    let resp = http.delete(format!("{u1}/ns.yaml/g2")).send().await.unwrap();
+    let resp = http
+        .delete(format!("{u1}/ns.yaml/g2"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
 }
 

@@ -20,9 +20,9 @@ use crate::alert::{AlertingState, Notification, TemplateContext};
 use crate::config::RulerConfig;
 use crate::error::Result;
 use crate::notifier::Notifier;
+use crate::object::ObjectRules;
 use crate::remote_write::{Recorded, RemoteWriter};
 use crate::rules::{Group, RuleGroup, RuleKind};
-use crate::object::ObjectRules;
 use crate::store::{LocalStore, Signature};
 use crate::{metrics, now_ns};
 

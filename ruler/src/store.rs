@@ -115,7 +115,12 @@ impl LocalStore {
 
     /// Replaces one namespace file with `bytes` as stored elsewhere (the
     /// object store), or removes it when `None`.
-    pub fn write_namespace(&self, tenant: &str, namespace: &str, bytes: Option<&[u8]>) -> Result<()> {
+    pub fn write_namespace(
+        &self,
+        tenant: &str,
+        namespace: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<()> {
         let path = self.path(tenant, namespace)?;
         self.write_bytes(&path, bytes)
     }
