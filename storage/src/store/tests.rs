@@ -45,3 +45,37 @@ fn tenant_ids_are_checked() {
         assert!(check_tenant(bad).is_err(), "{bad:?}");
     }
 }
+
+#[tokio::test]
+async fn raw_objects_under_a_prefix() {
+    let os: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let store = Store::from_object_store(os.clone(), "p/".into());
+    store
+        .put_raw("rules/t/a.yaml", Bytes::from_static(b"a"))
+        .await
+        .unwrap();
+    store
+        .put_raw("rules/t/b.yaml", Bytes::from_static(b"b"))
+        .await
+        .unwrap();
+    store
+        .put_raw("rulesx/t/c.yaml", Bytes::from_static(b"c"))
+        .await
+        .unwrap();
+    assert!(os.get(&Path::from("p/rules/t/a.yaml")).await.is_ok());
+    assert_eq!(
+        store.list_prefix("rules").await.unwrap(),
+        ["rules/t/a.yaml", "rules/t/b.yaml"]
+    );
+    assert_eq!(
+        store.get_raw("rules/t/b.yaml").await.unwrap().unwrap(),
+        Bytes::from_static(b"b")
+    );
+    store.delete_raw("rules/t/b.yaml").await.unwrap();
+    store.delete_raw("rules/t/b.yaml").await.unwrap();
+    assert!(store.get_raw("rules/t/b.yaml").await.unwrap().is_none());
+    assert_eq!(
+        store.list_prefix("rules/").await.unwrap(),
+        ["rules/t/a.yaml"]
+    );
+}
