@@ -15,9 +15,9 @@ use crate::config::Config;
 /// The ruler over `ruler.storage.local.directory` (default
 /// `<path_prefix>/rules`) or, with `ruler.storage.type: object`, over the
 /// `rules/` tree of the chunks' object store (cached in `ruler.rule_path`,
-/// default `<path_prefix>/rules-cache`), evaluating with the querier; returns its API
-/// routes (none when `ruler.enabled` or `ruler.enable_api` is false) and
-/// the handle that leaves the ruler ring on shutdown.
+/// default `<path_prefix>/rules-cache`), evaluating with the querier;
+/// returns its API routes (none when `ruler.enabled` or `ruler.enable_api`
+/// is false) and the handle that leaves the ruler ring on shutdown.
 ///
 /// Rulers register in their own ring (key `ruler`); each rule group is
 /// evaluated by the ruler owning the group's hash, so several rulers share
