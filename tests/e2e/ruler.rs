@@ -523,3 +523,61 @@ fn ruler_api_round_trips_a_group() {
     assert_eq!(v["data"]["groups"], json!([]));
     s.stop();
 }
+
+/// With `ruler.storage.type: object`, rule groups live in the chunk store:
+/// a group POSTed to one process is stored there and served by another
+/// process sharing the store after its next sync.
+#[test]
+fn rule_groups_in_object_storage_are_shared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let extra = format!(
+        "storage_config:\n  filesystem:\n    directory: {}\nruler:\n  evaluation_interval: 1s\n  poll_interval: 1s\n  storage:\n    type: object\n",
+        store.display()
+    );
+    let a = harness::start(&tmp.path().join("a"), &extra);
+    let b = harness::start(&tmp.path().join("b"), &extra);
+    let r = a
+        .client
+        .post(format!("{}/loki/api/v1/rules/team-a", a.url))
+        .header("Content-Type", "application/yaml")
+        .body(GROUP.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    assert!(
+        store.join("rules/fake/team-a").exists(),
+        "the group is stored in the object store"
+    );
+    let want: serde_yaml::Value = serde_yaml::from_str(GROUP).unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let (status, body) = b.get("/loki/api/v1/rules/team-a/api", &[]);
+        if status == 200 {
+            assert_eq!(
+                serde_yaml::from_str::<serde_yaml::Value>(&body).unwrap(),
+                want
+            );
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(15),
+            "the other process never served the group: {status} {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let r = b
+        .client
+        .delete(format!("{}/loki/api/v1/rules/team-a/api", b.url))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let t0 = std::time::Instant::now();
+    while a.get("/loki/api/v1/rules/team-a/api", &[]).0 != 404 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(15),
+            "the delete did not reach the other process"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
