@@ -41,6 +41,26 @@ pub struct Columns {
     slot: usize,
 }
 
+/// How [`join_with`] finds the column of each number while replaying a
+/// template: [`Columns`], or a faster reader's equivalent.
+pub(super) trait ColumnAssign {
+    /// A new line starts.
+    fn start_line(&mut self);
+    /// The column of the next number; `line_tmpl` is the template of the
+    /// current line so far.
+    fn next(&mut self, line_tmpl: &[u8]) -> usize;
+}
+
+impl ColumnAssign for Columns {
+    fn start_line(&mut self) {
+        Columns::start_line(self)
+    }
+
+    fn next(&mut self, line_tmpl: &[u8]) -> usize {
+        Columns::next(self, line_tmpl)
+    }
+}
+
 impl Columns {
     pub fn new(by_context: bool) -> Self {
         Columns {
@@ -195,7 +215,7 @@ fn write_columns(cols: &[Vec<u64>]) -> Vec<u8> {
     out
 }
 
-pub(super) fn read_columns(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
+fn read_columns(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
     if buf.is_empty() {
         return Ok(Vec::new());
     }
@@ -235,9 +255,19 @@ pub fn join(
     total: usize,
     by_context: bool,
 ) -> Result<Vec<u8>> {
+    join_with(tmpl, numbers, lens, total, Columns::new(by_context))
+}
+
+/// [`join`] with the column assignment supplied.
+pub(super) fn join_with(
+    tmpl: &[u8],
+    numbers: &[u8],
+    lens: &[u32],
+    total: usize,
+    mut assign: impl ColumnAssign,
+) -> Result<Vec<u8>> {
     let bad = |why: &str| Error::corrupt("block lines", why.to_string());
     let cols = read_columns(numbers)?;
-    let mut assign = Columns::new(by_context);
     let mut cursor = vec![0usize; cols.len()];
     let mut out = Vec::with_capacity(total);
     let mut t = 0;

@@ -5,11 +5,9 @@
 //! again; each is hashed and searched for once, then found in a small
 //! direct-mapped table.
 
-use super::lines::read_columns;
-use crate::error::{Error, Result};
+use super::lines::{self, ColumnAssign};
+use crate::error::Result;
 
-const NUM: u8 = 0x01;
-const ESC: u8 = 0x02;
 /// Must equal the writer's: see `lines.rs`.
 const MAX_COLUMNS: usize = 64;
 const CONTEXT: usize = 8;
@@ -44,6 +42,12 @@ impl Assign {
             k = (k ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
         k
+    }
+}
+
+impl ColumnAssign for Assign {
+    fn start_line(&mut self) {
+        self.line_keys.clear();
     }
 
     fn next(&mut self, line_tmpl: &[u8]) -> usize {
@@ -86,71 +90,12 @@ impl Assign {
 
 /// `lines::join` for context-keyed blocks.
 pub fn join_context(tmpl: &[u8], numbers: &[u8], lens: &[u32], total: usize) -> Result<Vec<u8>> {
-    let bad = |why: &str| Error::corrupt("block lines", why.to_string());
-    let cols = read_columns(numbers)?;
-    let mut assign = Assign::new();
-    let mut cursor = vec![0usize; cols.len()];
-    let mut out = Vec::with_capacity(total);
-    let mut t = 0;
-    let mut digits = [0u8; 20];
-    for &len in lens {
-        let end = out.len() + len as usize;
-        let line_start = t;
-        assign.line_keys.clear();
-        while out.len() < end {
-            let rest = tmpl.get(t..).ok_or_else(|| bad("template too short"))?;
-            let span = memchr::memchr3(0, NUM, ESC, rest)
-                .unwrap_or(rest.len())
-                .min(end - out.len());
-            out.extend_from_slice(&rest[..span]);
-            t += span;
-            if out.len() >= end {
-                break;
-            }
-            match tmpl.get(t) {
-                Some(&ESC) => {
-                    out.push(*tmpl.get(t + 1).ok_or_else(|| bad("dangling escape"))?);
-                    t += 2;
-                }
-                Some(&NUM) => {
-                    let slot = assign.next(&tmpl[line_start..t]);
-                    let col = cols
-                        .get(slot)
-                        .ok_or_else(|| bad("number slot without column"))?;
-                    let v = *col
-                        .get(cursor[slot])
-                        .ok_or_else(|| bad("number column too short"))?;
-                    cursor[slot] += 1;
-                    let mut p = digits.len();
-                    let mut x = v;
-                    loop {
-                        p -= 1;
-                        digits[p] = b'0' + (x % 10) as u8;
-                        x /= 10;
-                        if x == 0 {
-                            break;
-                        }
-                    }
-                    out.extend_from_slice(&digits[p..]);
-                    t += 1;
-                }
-                _ => return Err(bad("template too short")),
-            }
-        }
-        if out.len() != end {
-            return Err(bad("line longer than its recorded length"));
-        }
-    }
-    if t != tmpl.len() || cursor.iter().zip(&cols).any(|(c, col)| *c != col.len()) {
-        return Err(bad("unused template bytes or numbers"));
-    }
-    Ok(out)
+    lines::join_with(tmpl, numbers, lens, total, Assign::new())
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::super::lines;
     use super::*;
 
     fn check(lines_in: &[Vec<u8>]) {
