@@ -8,18 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::harness::{self, now_ns, Server};
+use super::harness::{self, free_port, now_ns, Server};
 use sluice_proto::logproto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
-
-/// A free loopback port (bound and released; the race with other tests is
-/// accepted).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 pub struct Node {
     pub name: String,

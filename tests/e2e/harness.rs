@@ -253,6 +253,16 @@ pub fn label_string(m: &serde_json::Value) -> String {
         .join(",")
 }
 
+/// A free loopback port (bound and released; the race with other tests is
+/// accepted).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::harness::{self, Server};
+use super::harness::{self, free_port, now_ns, Server};
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -37,14 +37,6 @@ fn require(bin: &str) {
         Path::new(bin).exists(),
         "{bin} is missing: run scripts/test-all, which installs Debian's prometheus and prometheus-alertmanager"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_ready(client: &reqwest::blocking::Client, url: &str, what: &str) {
@@ -73,20 +65,31 @@ pub fn start_alertmanager(dir: &Path) -> Proc {
     )
     .unwrap();
     let port = free_port();
-    let child = Command::new(ALERTMANAGER)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.path={}", dir.join("am").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
+    spawn_ready(
+        ALERTMANAGER,
+        port,
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--storage.path={}", dir.join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=".into(),
+        ],
+    )
+}
+
+/// Starts `bin` with `args`, listening on `port`, and waits for `/-/ready`.
+fn spawn_ready(bin: &str, port: u16, args: &[String]) -> Proc {
+    let child = Command::new(bin)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start alertmanager");
+        .unwrap_or_else(|e| panic!("start {bin}: {e}"));
     let p = Proc {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    wait_ready(&reqwest::blocking::Client::new(), &p.url, "alertmanager");
+    wait_ready(&reqwest::blocking::Client::new(), &p.url, bin);
     p
 }
 
@@ -96,31 +99,16 @@ fn start_prometheus(dir: &Path) -> Proc {
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, "global:\n  scrape_interval: 1m\n").unwrap();
     let port = free_port();
-    let child = Command::new(PROMETHEUS)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    let p = Proc {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    wait_ready(&reqwest::blocking::Client::new(), &p.url, "prometheus");
-    p
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64
+    spawn_ready(
+        PROMETHEUS,
+        port,
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--web.enable-remote-write-receiver".into(),
+        ],
+    )
 }
 
 fn write_rules(data: &Path, tenant: &str, file: &str, yaml: &str) {
