@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sluice_logql::ast::{Expr, LogExpr, SampleExpr};
 use sluice_logql::engine::{self, QueryParams, QueryValue};
@@ -286,13 +285,12 @@ impl Querier {
                 .filter(|(l, _)| in_shard(l))
                 .flat_map(|(l, refs)| refs.into_iter().map(move |r| (l.clone(), r)))
                 .collect();
-            let store = &self.store;
-            let fetched: Vec<(Labels, ChunkData)> = stream::iter(refs)
-                .map(|(l, r)| async move { store.get_chunk(tenant, &r).await.map(|c| (l, c)) })
-                .buffer_unordered(self.cfg.max_concurrent_fetches.max(1))
-                .try_collect()
+            let (labels, refs): (Vec<Labels>, Vec<_>) = refs.into_iter().unzip();
+            let fetched = self
+                .store
+                .get_chunks(tenant, &refs, self.cfg.max_concurrent_fetches)
                 .await?;
-            for (l, c) in fetched {
+            for (l, c) in labels.into_iter().zip(fetched) {
                 src.add(l, vec![c]);
             }
         }

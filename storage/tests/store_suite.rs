@@ -71,6 +71,36 @@ pub async fn suite_chunk_roundtrip(store: Store) {
         .is_err());
 }
 
+/// `get_chunks` returns every chunk in the order of its refs (the local
+/// directory path reads them in runs on blocking tasks) and fails on any
+/// bad ref.
+pub async fn suite_get_chunks(store: Store) {
+    let mut refs = Vec::new();
+    for i in 0..37 {
+        let l = labels(&[("app", "many"), ("i", &i.to_string())]);
+        refs.push(put(&store, "t1", &l, T0 + i, 1 + i % 5).await);
+    }
+    let only: Vec<ChunkRef> = refs.iter().map(|(_, r)| *r).collect();
+    for concurrency in [1, 4] {
+        let got = store.get_chunks("t1", &only, concurrency).await.unwrap();
+        assert_eq!(got.len(), refs.len());
+        for ((l, r), c) in refs.iter().zip(&got) {
+            assert_eq!(c.entry_count(), r.entries as usize);
+            let first = c.entries(T0, i64::MAX, Direction::Forward).next();
+            assert_eq!(
+                &first.unwrap().unwrap().line[..],
+                format!("{l} line 0").as_bytes()
+            );
+        }
+    }
+    assert!(store.get_chunks("t1", &[], 4).await.unwrap().is_empty());
+    let mut bad = only.clone();
+    bad[20].checksum ^= 1;
+    assert!(store.get_chunks("t1", &bad, 4).await.is_err());
+    assert!(store.get_chunks("t2", &only, 4).await.is_err());
+    assert!(store.get_chunks("../t1", &only, 4).await.is_err());
+}
+
 pub async fn suite_index_queries(store: Store) {
     let api = labels(&[("app", "api"), ("env", "prod")]);
     let web = labels(&[("app", "web"), ("env", "prod")]);
@@ -207,6 +237,7 @@ pub async fn suite_invalid_tenant(store: Store) {
 
 async fn run_all(make: impl Fn() -> Store) {
     suite_chunk_roundtrip(make()).await;
+    suite_get_chunks(make()).await;
     suite_index_queries(make()).await;
     suite_midnight_spanning_chunk(make()).await;
     suite_invalid_tenant(make()).await;
