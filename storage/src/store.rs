@@ -260,7 +260,7 @@ impl Store {
             // owned items: a closure over `&ChunkRef` would make the future
             // generic over that borrow, which tokio's Send bound rejects
             let (store, tenant) = (self.clone(), tenant.to_string());
-            let fetches = refs.to_vec().into_iter().map(move |r| {
+            let fetches = refs.iter().copied().map(move |r| {
                 let (store, tenant) = (store.clone(), tenant.clone());
                 async move { store.get_chunk(&tenant, &r).await }
             });
