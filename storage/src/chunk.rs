@@ -6,10 +6,16 @@ mod block;
 mod checkpoint;
 mod codec;
 mod data;
+mod fields;
+mod fields_read;
 mod headview;
 mod lines;
 mod lines_read;
+mod meta;
+mod predict;
 mod prefilter;
+mod rans;
+mod streams;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,228 @@
+//! A static order-0 rANS entropy coder for the small-alphabet streams of
+//! field-layout blocks (token ids, byte planes): it codes each byte in
+//! about its entropy, where zstd at low levels spends bits on short
+//! matches and Huffman needs at least one bit per symbol.
+//!
+//! Layout: uvarint `k << 1 | dense` with `k` the symbol count (1..=256);
+//! dense (the symbols are 0..k): `k - 1` uvarint frequencies, the last
+//! symbol's being what is left of 2^12; else `k` × (symbol u8, uvarint
+//! frequency) summing to 2^12. Then the coder bytes: the
+//! final 32-bit state little-endian, followed by the renormalisation bytes
+//! in the order the decoder reads them.
+
+use crate::error::{Error, Result};
+use crate::varint::{put_uvarint, Reader};
+
+const PROB_BITS: u32 = 12;
+const M: u32 = 1 << PROB_BITS;
+/// Lower bound of the coder state.
+const L: u32 = 1 << 23;
+
+/// How often each byte occurs in `raw`.
+pub fn histogram(raw: &[u8]) -> [u64; 256] {
+    let mut counts = [0u64; 256];
+    for &b in raw {
+        counts[usize::from(b)] += 1;
+    }
+    counts
+}
+
+/// About how many bytes [`encode`] writes for data with these counts: the
+/// order-0 entropy plus the table.
+pub fn estimate(counts: &[u64; 256]) -> usize {
+    let total: u64 = counts.iter().sum();
+    let mut bits = 0f64;
+    let mut present = 0;
+    for &c in counts.iter().filter(|&&c| c > 0) {
+        present += 1;
+        bits += c as f64 * (total as f64 / c as f64).log2();
+    }
+    (bits / 8.0) as usize + 2 * present + 6
+}
+
+/// Symbol frequencies scaled to sum to `M`, each present symbol at least 1.
+fn normalize(counts: &[u64; 256]) -> [u32; 256] {
+    let total: u64 = counts.iter().sum::<u64>().max(1);
+    let mut freq = [0u32; 256];
+    let mut sum = 0u32;
+    for (f, &c) in freq.iter_mut().zip(counts) {
+        if c > 0 {
+            *f = ((c * u64::from(M) / total) as u32).max(1);
+            sum += *f;
+        }
+    }
+    // hand the rounding difference to (or take it from) the largest
+    while sum != M {
+        let (i, _) = freq
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, &f)| f)
+            .unwrap_or((0, &0));
+        if sum < M {
+            freq[i] += M - sum;
+            sum = M;
+        } else {
+            // the largest is > 1 here: 256 symbols of 1 sum to at most M
+            let take = (sum - M).min(freq[i] - 1);
+            freq[i] -= take;
+            sum -= take;
+        }
+    }
+    freq
+}
+
+/// Encodes `raw` (non-empty).
+#[cfg(test)]
+pub fn encode(raw: &[u8], out: &mut Vec<u8>) {
+    encode_counted(raw, &histogram(raw), out);
+}
+
+/// [`encode`] with the histogram of `raw` already at hand.
+pub fn encode_counted(raw: &[u8], counts: &[u64; 256], out: &mut Vec<u8>) {
+    let freq = normalize(counts);
+    // x / f as a multiply: with m = ceil(2^44 / f) the error stays below
+    // x / 2^44 < 2^-13 <= 1 / f, so the quotient is exact for x < 2^31
+    let mut recip = [0u64; 256];
+    for (r, &f) in recip.iter_mut().zip(&freq) {
+        if f > 0 {
+            *r = (1u64 << 44).div_ceil(u64::from(f));
+        }
+    }
+    let mut cum = [0u32; 256];
+    let mut c = 0;
+    for (cu, &f) in cum.iter_mut().zip(&freq) {
+        *cu = c;
+        c += f;
+    }
+    let present = freq.iter().filter(|&&f| f > 0).count();
+    if freq[..present].iter().all(|&f| f > 0) {
+        // dense (ids 0..k): the frequencies of all but the last symbol
+        put_uvarint(out, (present as u64) << 1 | 1);
+        for &f in &freq[..present - 1] {
+            put_uvarint(out, u64::from(f));
+        }
+    } else {
+        put_uvarint(out, (present as u64) << 1);
+        for (s, &f) in freq.iter().enumerate() {
+            if f > 0 {
+                out.push(s as u8);
+                put_uvarint(out, u64::from(f));
+            }
+        }
+    }
+    let mut body = Vec::with_capacity(raw.len() / 2 + 8);
+    let mut x = L;
+    for &b in raw.iter().rev() {
+        let f = freq[usize::from(b)];
+        let x_max = ((L >> PROB_BITS) << 8) * f;
+        while x >= x_max {
+            body.push(x as u8);
+            x >>= 8;
+        }
+        let q = ((u128::from(x) * u128::from(recip[usize::from(b)])) >> 44) as u32;
+        x = (q << PROB_BITS) + (x - q * f) + cum[usize::from(b)];
+    }
+    out.extend_from_slice(&x.to_le_bytes());
+    out.extend(body.iter().rev());
+}
+
+/// Decodes `n` symbols.
+pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
+    let mut r = Reader::new(buf, "rans stream");
+    let head = r.uvarint()?;
+    let (k, dense) = (head >> 1, head & 1 == 1);
+    if k == 0 || k > 256 {
+        return Err(r.err("bad symbol count"));
+    }
+    let mut freq = [0u32; 256];
+    let mut cum = [0u32; 256];
+    let mut slots = vec![0u8; M as usize];
+    let mut c = 0u32;
+    for i in 0..k {
+        let (s, f) = if !dense {
+            (r.u8()?, r.uvarint()?)
+        } else if i + 1 < k {
+            (i as u8, r.uvarint()?)
+        } else {
+            (i as u8, u64::from(M.saturating_sub(c)))
+        };
+        if f == 0 || u64::from(c) + f > u64::from(M) || freq[usize::from(s)] != 0 {
+            return Err(r.err("bad symbol frequency"));
+        }
+        let f = f as u32;
+        freq[usize::from(s)] = f;
+        cum[usize::from(s)] = c;
+        slots[c as usize..(c + f) as usize].fill(s);
+        c += f;
+    }
+    if c != M {
+        return Err(r.err("frequencies do not sum to the total"));
+    }
+    let mut x = u32::from_le_bytes(
+        r.take(4)?
+            .try_into()
+            .map_err(|_| Error::corrupt("rans stream", "short state"))?,
+    );
+    let body = r.take(buf.len() - r.pos())?;
+    let mut pos = 0usize;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let slot = x & (M - 1);
+        let s = slots[slot as usize];
+        let si = usize::from(s);
+        x = freq[si] * (x >> PROB_BITS) + slot - cum[si];
+        while x < L {
+            let b = *body
+                .get(pos)
+                .ok_or_else(|| Error::corrupt("rans stream", "truncated"))?;
+            x = (x << 8) | u32::from(b);
+            pos += 1;
+        }
+        out.push(s);
+    }
+    if pos != body.len() || x != L {
+        return Err(Error::corrupt("rans stream", "trailing or missing bytes"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn roundtrip(raw: &[u8]) -> usize {
+        let mut out = Vec::new();
+        encode(raw, &mut out);
+        assert_eq!(decode(&out, raw.len()).unwrap(), raw);
+        out.len()
+    }
+
+    #[test]
+    fn codes_near_the_entropy() {
+        // 2 symbols at 30/70: 0.88 bits each
+        let raw: Vec<u8> = (0..10_000u32)
+            .map(|i| u8::from(i * 7919 % 10 < 3))
+            .collect();
+        let n = roundtrip(&raw);
+        assert!(n < 10_000 * 90 / 800, "{n}");
+        assert!(roundtrip(&[5; 1000]) < 12);
+        let all: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        roundtrip(&all);
+        roundtrip(&[1]);
+    }
+
+    #[test]
+    fn corrupt_input_is_an_error() {
+        let mut out = Vec::new();
+        encode(b"abcabcabd", &mut out);
+        assert!(decode(&out[..out.len() - 1], 9).is_err());
+        assert!(decode(&[], 1).is_err());
+        assert!(decode(&[2, 7, 1, 0, 0, 0, 0], 1).is_err());
+        let mut sparse = Vec::new();
+        encode(b"zzzzay", &mut sparse);
+        assert_eq!(decode(&sparse, 6).unwrap(), b"zzzzay");
+    }
+}
