@@ -15,6 +15,7 @@ mod meta;
 mod predict;
 mod prefilter;
 mod rans;
+mod sizes;
 mod streams;
 
 use std::fmt;

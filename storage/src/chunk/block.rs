@@ -11,7 +11,7 @@ use super::data::Decoded;
 use super::fields::LineFields;
 use super::meta::{self, MetaBuilder, MetaTable};
 use super::prefilter::ReadFilter;
-use super::{codec, fields, lines, lines_read, Encoding};
+use super::{codec, fields, lines, lines_read, sizes, Encoding};
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, put_varint, Reader};
 
@@ -103,7 +103,7 @@ impl BlockBuilder {
         })
     }
 
-    /// Section 0: timestamps and line lengths.
+    /// Section 0 of the plain layout: timestamps and line lengths.
     fn sizes_section(&self) -> Vec<u8> {
         let mut ts = Vec::with_capacity(self.ts.len() * 6);
         write_timestamps(&self.ts, &mut ts);
@@ -145,15 +145,15 @@ impl BlockBuilder {
     /// columns and number columns.
     fn finish_fields(self, level: i32) -> Result<EncodedBlock> {
         let meta = self.block_meta()?;
-        let ts = self.sizes_section();
-        let col_level = codec::ZSTD_COLUMN_LEVEL;
+        let col_level = codec::ZSTD_COLUMN_LEVEL.min(level);
+        let ts = sizes::write(&self.ts, &self.lens, col_level)?;
         let enc = fields::encode(&self.lines, &self.lens, col_level)?;
         let meta_raw = self.meta.finish(Some(&enc.lines))?;
-        let mut data = Vec::with_capacity(enc.fields.len() + enc.numbers.len() + ts.len() / 2);
+        let mut data =
+            Vec::with_capacity(enc.fields.len() + enc.numbers.len() + ts.len() + meta_raw.len());
         let mut sections = [(0u32, 0u32); SECTIONS];
-        codec::compress(Encoding::Zstd, level.min(col_level), &ts, &mut data)?;
-        sections[SEC_TS] = (len_u32(ts.len())?, len_u32(data.len())?);
         for (i, c) in [
+            (SEC_TS, &ts),
             (SEC_META, &meta_raw),
             (SEC_LINES, &enc.fields),
             (SEC_NUMS, &enc.numbers),
@@ -177,22 +177,11 @@ impl BlockBuilder {
 /// divided by the largest power of ten (up to 10^9) dividing all of them,
 /// stored as `width` little-endian byte planes (all lowest bytes first).
 fn write_timestamps(ts: &[i64], out: &mut Vec<u8>) {
-    let Some(&first) = ts.first() else { return };
-    put_varint(out, first);
-    let deltas: Vec<u64> = ts
-        .windows(2)
-        .map(|w| w[1].wrapping_sub(w[0]) as u64)
-        .collect();
-    let mut exp = 9u8;
-    while exp > 0 && deltas.iter().any(|d| d % 10u64.pow(u32::from(exp)) != 0) {
-        exp -= 1;
+    if ts.is_empty() {
+        return;
     }
-    let div = 10u64.pow(u32::from(exp));
-    let vals: Vec<u64> = if div == 1 {
-        deltas
-    } else {
-        deltas.iter().map(|d| d / div).collect()
-    };
+    let (first, exp, vals) = sizes::deltas(ts);
+    put_varint(out, first);
     let max = vals.iter().copied().max().unwrap_or(0);
     let width = (8 - max.leading_zeros() / 8) as u8;
     out.push(exp);
@@ -246,7 +235,7 @@ impl EncodedBlock {
             .data
             .get(start..start + comp as usize)
             .ok_or_else(|| Error::corrupt("block", "section past end of block"))?;
-        if self.is_fields() && i != SEC_TS {
+        if self.is_fields() {
             return if raw == comp {
                 Ok(bytes.to_vec())
             } else {
@@ -264,6 +253,9 @@ impl EncodedBlock {
     pub fn sizes(&self) -> Result<Vec<EntrySize>> {
         let raw = self.section(SEC_TS)?;
         let n = self.meta.entries as usize;
+        if self.is_fields() {
+            return sizes::read(&raw, n);
+        }
         let mut r = Reader::new(&raw, "block timestamps");
         if n > raw.len() {
             return Err(r.err("more entries than timestamp bytes"));
