@@ -303,6 +303,17 @@ impl<T: 'static> Decoded<T> {
     }
 }
 
+#[cfg(test)]
+impl<T: 'static> Decoded<T> {
+    pub(super) fn ts_len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub(super) fn make(&self, ts: i64, i: usize) -> T {
+        (self.make)(ts, i)
+    }
+}
+
 impl Decoded<Entry> {
     /// No entries (a block a filter ruled out).
     pub(super) fn none() -> Self {

@@ -38,6 +38,8 @@ enum Piece {
 /// A compiled token template.
 #[derive(Clone, Copy, Debug, Default)]
 struct Tok {
+    /// Where its literal bytes start in `FieldLines::lit` (contiguous).
+    off: u32,
     first: u32,
     pieces: u32,
     /// Numbers in the token.
@@ -170,12 +172,13 @@ impl FieldLines {
                 tb.push(out.toks.len() as u32);
                 nb.push(num_cols);
                 let mut max_slots = 0;
+                let col = tb.len() - 1;
                 for _ in 0..size {
                     let tmpl = d.bytes()?;
                     if let Some(p) = piece {
                         out.tok_hit.push(p.find(tmpl).is_some());
                     }
-                    let tok = out.compile(tmpl)?;
+                    let tok = out.compile(tmpl, col > 0)?;
                     max_slots = max_slots.max(tok.slots);
                     out.toks.push(tok);
                 }
@@ -228,14 +231,19 @@ impl FieldLines {
         Ok(out)
     }
 
-    /// Compiles one token template into pieces.
-    fn compile(&mut self, tmpl: &[u8]) -> Result<Tok> {
+    /// Compiles one token template into pieces; with `space`, the token
+    /// starts with the space that separates it from the one before.
+    fn compile(&mut self, tmpl: &[u8], space: bool) -> Result<Tok> {
         let mut tok = Tok {
+            off: self.lit.len() as u32,
             first: self.pieces.len() as u32,
             ..Tok::default()
         };
         let mut i = 0;
         let mut lit_start = self.lit.len();
+        if space {
+            self.lit.push(b' ');
+        }
         let flush = |me: &mut FieldLines, lit_start: usize| {
             if me.lit.len() > lit_start {
                 me.pieces.push(Piece::Lit {
@@ -283,13 +291,7 @@ impl FieldLines {
             return Err(bad("dictionary too large"));
         }
         tok.pieces = self.pieces.len() as u32 - tok.first;
-        tok.lit_len = self.pieces[tok.first as usize..]
-            .iter()
-            .map(|p| match p {
-                Piece::Lit { len, .. } => *len,
-                Piece::Num { .. } => 0,
-            })
-            .sum();
+        tok.lit_len = self.lit.len() as u32 - tok.off;
         Ok(tok)
     }
 
@@ -316,7 +318,7 @@ impl FieldLines {
                 u64::from(b - a)
             } else {
                 let cols = &self.fields.cols[s - 1];
-                let mut len = cols.len() as u64 - 1;
+                let mut len = 0u64;
                 for (j, (_, ids)) in cols.iter().enumerate() {
                     let id = ids[row] as usize;
                     let tok = self.toks[self.tok_base[s - 1][j] as usize + id];
@@ -392,10 +394,12 @@ impl FieldLines {
                 continue;
             }
             for (j, (_, ids)) in self.fields.cols[s - 1].iter().enumerate() {
-                if j > 0 {
-                    out.push(b' ');
-                }
                 let tok = self.toks[self.tok_base[s - 1][j] as usize + ids[row] as usize];
+                if tok.slots == 0 {
+                    let off = tok.off as usize;
+                    out.extend_from_slice(&self.lit[off..off + tok.lit_len as usize]);
+                    continue;
+                }
                 let base = 1 + shapes + self.num_base[s - 1][j] as usize;
                 let mut k = 0;
                 let p0 = tok.first as usize;

@@ -135,8 +135,10 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
         return Err(r.err("bad symbol count"));
     }
     let mut freq = [0u32; 256];
-    let mut cum = [0u32; 256];
-    let mut slots = vec![0u8; M as usize];
+    // per slot, packed: symbol (bits 24..32), frequency - 1 (bits 12..24)
+    // and the slot's offset in its symbol's range (bits 0..12)
+    let mut slots = vec![0u32; M as usize];
+    let mut only = None;
     let mut c = 0u32;
     for i in 0..k {
         let (s, f) = if !dense {
@@ -151,8 +153,15 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
         }
         let f = f as u32;
         freq[usize::from(s)] = f;
-        cum[usize::from(s)] = c;
-        slots[c as usize..(c + f) as usize].fill(s);
+        if f == M {
+            // one symbol: the state never changes, no table needed
+            only = Some(s);
+        } else {
+            for (j, slot) in slots[c as usize..(c + f) as usize].iter_mut().enumerate() {
+                // f - 1 < M = 2^12 and j < f: both fit 12 bits
+                *slot = u32::from(s) << 24 | (f - 1) << 12 | j as u32;
+            }
+        }
         c += f;
     }
     if c != M {
@@ -164,23 +173,27 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
             .map_err(|_| Error::corrupt("rans stream", "short state"))?,
     );
     let body = r.take(buf.len() - r.pos())?;
-    let mut pos = 0usize;
+    if let Some(s) = only {
+        if !body.is_empty() || x != L {
+            return Err(Error::corrupt("rans stream", "trailing or missing bytes"));
+        }
+        return Ok(vec![s; n]);
+    }
+    let mut bytes = body.iter();
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let slot = x & (M - 1);
-        let s = slots[slot as usize];
-        let si = usize::from(s);
-        x = freq[si] * (x >> PROB_BITS) + slot - cum[si];
+        let e = slots[(x & (M - 1)) as usize];
+        let s = (e >> 24) as u8;
+        x = ((e >> 12 & (M - 1)) + 1) * (x >> PROB_BITS) + (e & (M - 1));
         while x < L {
-            let b = *body
-                .get(pos)
+            let b = *bytes
+                .next()
                 .ok_or_else(|| Error::corrupt("rans stream", "truncated"))?;
             x = (x << 8) | u32::from(b);
-            pos += 1;
         }
         out.push(s);
     }
-    if pos != body.len() || x != L {
+    if bytes.next().is_some() || x != L {
         return Err(Error::corrupt("rans stream", "trailing or missing bytes"));
     }
     Ok(out)

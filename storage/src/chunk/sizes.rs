@@ -2,7 +2,7 @@
 //! stream container (`streams.rs`), so `ChunkData::sizes` reads them
 //! without touching the lines.
 //!
-//! Streams: 0 a header (varint first timestamp, u8 `exp`, u8 timestamp
+//! Streams: 0 a header (uvarint entry count, varint first timestamp, u8 `exp`, u8 timestamp
 //! width, uvarint shortest line length, u8 length width); then `width`
 //! byte planes of the timestamp deltas divided by `10^exp` (as in version
 //! 1, see `block.rs`), then the byte planes of every line's length minus
@@ -59,13 +59,15 @@ pub fn write(ts: &[i64], lens: &[u32], level: i32) -> Result<Vec<u8>> {
     let min = lens.iter().copied().min().unwrap_or(0);
     let lens: Vec<u64> = lens.iter().map(|&l| u64::from(l - min)).collect();
     let len_width = width_of(lens.iter().copied().max().unwrap_or(0));
-    let mut head = Vec::with_capacity(16);
+    let mut head = Vec::with_capacity(20);
+    put_uvarint(&mut head, ts.len() as u64);
     put_varint(&mut head, first);
     head.push(exp);
     head.push(width);
     put_uvarint(&mut head, u64::from(min));
     head.push(len_width);
     let mut w = StreamWriter::default();
+super::streams::TAG.store(0, std::sync::atomic::Ordering::Relaxed);
     w.add(&head, level)?;
     add_planes(&mut w, &vals, width, level)?;
     add_planes(&mut w, &lens, len_width, level)?;
@@ -84,6 +86,9 @@ pub fn read(buf: &[u8], n: usize) -> Result<Vec<EntrySize>> {
     }
     let streams = read_streams(buf)?;
     let mut r = Reader::new(streams.first().map_or(&[][..], |s| s), "block timestamps");
+    if r.uvarint()? != n as u64 {
+        return Err(r.err("entry count differs from the block index"));
+    }
     let first = r.varint()?;
     let exp = r.u8()?;
     let width = usize::from(r.u8()?);

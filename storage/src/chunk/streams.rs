@@ -26,6 +26,7 @@ const CODEC_RANS: u8 = 4;
 /// Streams above this size are refused as corrupt.
 const MAX_STREAM: usize = 1 << 28;
 
+pub static TAG: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 /// Collects streams and writes the container.
 #[derive(Default)]
 pub struct StreamWriter {
@@ -66,6 +67,10 @@ impl StreamWriter {
                     best = (CODEC_RANS, r);
                 }
             }
+        }
+        if std::env::var_os("SLUICE_STREAM_STATS").is_some() {
+            let ent = rans::estimate(&rans::histogram(raw));
+            eprintln!("STAT {} {} {} {} {} {}", TAG.load(std::sync::atomic::Ordering::Relaxed), symbols, best.0, raw.len(), best.1.len(), ent);
         }
         self.streams.push((best.0, raw.len(), best.1));
         Ok(())
@@ -207,7 +212,11 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
     let mut planes: Vec<Vec<u8>> = Vec::new();
     for col in cols {
         put_uvarint(&mut head, col.len() as u64);
-        let dict = small_dict(col).filter(|d| d.len() <= col.len() / 4 || d.len() == 1);
+        let wp = width_of(col.iter().copied().max().unwrap_or(0));
+        // values that fit a byte are their own ids: a dictionary would only
+        // add its value list
+        let dict = small_dict(col)
+            .filter(|d| d.len() == 1 || (wp > 1 && d.len() <= col.len() / 4));
         if let Some(dict) = dict {
             head.push(MODE_DICT);
             put_uvarint(&mut head, dict.len() as u64);
@@ -236,7 +245,6 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
                 d
             })
             .collect();
-        let wp = width_of(col.iter().copied().max().unwrap_or(0));
         let wd = width_of(deltas.iter().copied().max().unwrap_or(0));
         let (mode, width, vals) = if wd < wp {
             (MODE_DELTA, wd, &deltas[..])
@@ -249,8 +257,14 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
             planes.push(vals.iter().map(|v| (v >> (8 * p)) as u8).collect());
         }
     }
+    TAG.store(3, std::sync::atomic::Ordering::Relaxed);
     w.add(&head, codec::ZSTD_COLUMN_LEVEL)?;
     for p in planes {
+        if std::env::var_os("SLUICE_STREAM_STATS").is_some() {
+            let mut seen = [false; 256];
+            for &b in &p { seen[b as usize] = true; }
+            eprintln!("PLANE {} {:?}", seen.iter().filter(|&&x| x).count(), &p[..p.len().min(12)]);
+        }
         w.add_symbols(&p, level)?;
     }
     Ok(w.finish())
