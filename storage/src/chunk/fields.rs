@@ -8,7 +8,8 @@
 //! one *token column*, stored as a dictionary of its distinct token
 //! templates plus one id per line. In a token template every number is a
 //! marker, and the numbers go to *number columns* keyed by (shape, token
-//! column, position of the number in the token). A constant token column
+//! column, token for small dictionaries, position of the number in the
+//! token). A constant token column
 //! costs nothing per line, a column of a few values about its entropy.
 //! Lines of rare shapes (fewer than `MIN_SHAPE_LINES` in the block, or
 //! past `MAX_SHAPES` shapes or `MAX_TOKENS` tokens) are stored whole.
@@ -52,6 +53,11 @@ pub(super) const MAX_SHAPES: usize = 64;
 pub(super) const MAX_TOKENS: usize = 256;
 /// Most numbers in one token template.
 pub(super) const MAX_SLOTS: usize = 255;
+/// Token columns with at most this many distinct tokens key their number
+/// columns by token too: each token's numbers get columns of their own
+/// (a number that always comes with one token, as in `curl/8.5`, then
+/// costs nothing). Larger dictionaries key them by position only.
+pub(super) const TOKEN_KEYED: usize = 16;
 
 /// zstd level of the dictionaries and whole lines (text).
 const TEXT_LEVEL: i32 = 6;
@@ -80,6 +86,8 @@ const LINEAR_DICT: usize = 16;
 #[derive(Default)]
 struct Column {
     dict: Vec<Vec<u8>>,
+    /// Numbers in each dictionary token.
+    slots: Vec<usize>,
     map: TokenMap,
     ids: Vec<u32>,
     /// Per number position: the values, in row order.
@@ -136,7 +144,25 @@ impl Column {
             self.map.insert(tmpl.to_vec(), next);
         }
         self.dict.push(tmpl.to_vec());
+        self.slots.push(self.last_nums.len());
         next
+    }
+
+    /// The number columns: per token then position for small
+    /// dictionaries, else per position (see `TOKEN_KEYED`).
+    fn number_columns(self) -> Vec<Vec<u64>> {
+        if self.dict.len() > TOKEN_KEYED {
+            return self.nums;
+        }
+        let mut per: Vec<Vec<Vec<u64>>> = self.slots.iter().map(|&n| vec![Vec::new(); n]).collect();
+        let mut cur = vec![0usize; self.nums.len()];
+        for &id in &self.ids {
+            for (k, out) in per[id as usize].iter_mut().enumerate() {
+                out.push(self.nums[k][cur[k]]);
+                cur[k] += 1;
+            }
+        }
+        per.into_iter().flatten().collect()
     }
 }
 
@@ -358,8 +384,8 @@ super::streams::TAG.store(2, std::sync::atomic::Ordering::Relaxed);
     for shape in cols {
         let mut shape_ids = Vec::with_capacity(shape.len());
         for c in shape {
-            shape_ids.push((c.dict.len() as u32, c.ids));
-            nums.extend(c.nums);
+            shape_ids.push((c.dict.len() as u32, c.ids.clone()));
+            nums.extend(c.number_columns());
         }
         ids.push(shape_ids);
     }

@@ -18,7 +18,9 @@ use super::block::{EncodedBlock, SEC_LINES, SEC_NUMS};
 use super::data::Decoded;
 use super::meta::MetaTable;
 use super::prefilter::ReadFilter;
-use super::fields::{LineFields, ESC, MAX_DIGITS, MAX_SHAPES, MAX_SLOTS, MAX_TOKENS, NUM, ZNUM};
+use super::fields::{
+    LineFields, ESC, MAX_DIGITS, MAX_SHAPES, MAX_SLOTS, MAX_TOKENS, NUM, TOKEN_KEYED, ZNUM,
+};
 use super::streams::{get_planes, read_numbers, read_streams, width_of};
 use crate::error::{Error, Result};
 use crate::varint::Reader;
@@ -44,6 +46,8 @@ struct Tok {
     pieces: u32,
     /// Numbers in the token.
     slots: u32,
+    /// Its first number column, relative to its token column's first.
+    nbase: u32,
     /// Literal bytes.
     lit_len: u32,
 }
@@ -171,18 +175,26 @@ impl FieldLines {
                 }
                 tb.push(out.toks.len() as u32);
                 nb.push(num_cols);
-                let mut max_slots = 0;
+                let (mut max_slots, mut all_slots) = (0, 0);
                 let col = tb.len() - 1;
                 for _ in 0..size {
                     let tmpl = d.bytes()?;
                     if let Some(p) = piece {
                         out.tok_hit.push(p.find(tmpl).is_some());
                     }
-                    let tok = out.compile(tmpl, col > 0)?;
+                    let mut tok = out.compile(tmpl, col > 0)?;
+                    if size <= TOKEN_KEYED {
+                        tok.nbase = all_slots;
+                    }
                     max_slots = max_slots.max(tok.slots);
+                    all_slots += tok.slots;
                     out.toks.push(tok);
                 }
-                num_cols += max_slots;
+                num_cols += if size <= TOKEN_KEYED {
+                    all_slots
+                } else {
+                    max_slots
+                };
                 let width = width_of(size.saturating_sub(1) as u64);
                 let ids: Vec<u32> = if width == 0 {
                     vec![0; rows]
@@ -323,7 +335,7 @@ impl FieldLines {
                     let id = ids[row] as usize;
                     let tok = self.toks[self.tok_base[s - 1][j] as usize + id];
                     len += u64::from(tok.lit_len);
-                    let base = self.num_base[s - 1][j] as usize;
+                    let base = (self.num_base[s - 1][j] + tok.nbase) as usize;
                     if tok.slots == 0 {
                         continue;
                     }
@@ -400,7 +412,7 @@ impl FieldLines {
                     out.extend_from_slice(&self.lit[off..off + tok.lit_len as usize]);
                     continue;
                 }
-                let base = 1 + shapes + self.num_base[s - 1][j] as usize;
+                let base = 1 + shapes + (self.num_base[s - 1][j] + tok.nbase) as usize;
                 let mut k = 0;
                 let p0 = tok.first as usize;
                 for piece in &self.pieces[p0..p0 + tok.pieces as usize] {

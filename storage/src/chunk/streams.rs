@@ -69,7 +69,10 @@ impl StreamWriter {
             }
         }
         if std::env::var_os("SLUICE_STREAM_STATS").is_some() {
-            let ent = rans::estimate(&rans::histogram(raw));
+            let h = rans::histogram(raw);
+            let present = h.iter().filter(|&&c| c > 0).count();
+            let ent = rans::estimate(&h) - 2 * present - 6;
+            let ent = ent * 1000 + present;
             eprintln!("STAT {} {} {} {} {} {}", TAG.load(std::sync::atomic::Ordering::Relaxed), symbols, best.0, raw.len(), best.1.len(), ent);
         }
         self.streams.push((best.0, raw.len(), best.1));
