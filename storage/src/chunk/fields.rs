@@ -365,7 +365,6 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
         }
     }
     let mut w = StreamWriter::default();
-super::streams::TAG.store(2, std::sync::atomic::Ordering::Relaxed);
     w.add(&layout, codec::ZSTD_COLUMN_LEVEL)?;
     w.add_symbols(&shape_ids, level)?;
     w.add(&dict, TEXT_LEVEL.max(level))?;

@@ -180,7 +180,6 @@ impl MetaBuilder {
         }
         let level = codec::ZSTD_COLUMN_LEVEL;
         let mut w = StreamWriter::default();
-super::streams::TAG.store(1, std::sync::atomic::Ordering::Relaxed);
         w.add(&head, level)?;
         w.add(&bytes, level)?;
         w.add(&table, level)?;

@@ -3,12 +3,18 @@
 //! about its entropy, where zstd at low levels spends bits on short
 //! matches and Huffman needs at least one bit per symbol.
 //!
-//! Layout: uvarint `k << 1 | dense` with `k` the symbol count (1..=256);
-//! dense (the symbols are 0..k): `k - 1` uvarint frequencies, the last
-//! symbol's being what is left of 2^12; else `k` × (symbol u8, uvarint
-//! frequency) summing to 2^12. Then the coder bytes: the
-//! final 32-bit state little-endian, followed by the renormalisation bytes
-//! in the order the decoder reads them.
+//! Layout: uvarint `k << 2 | mode`, then the frequency table (they sum to
+//! 2^12) in one of three forms: mode 1, dense (the symbols are `0..k`):
+//! `k - 1` uvarint frequencies, the last symbol's being what is left of
+//! 2^12; mode 0, sparse: `k` × (symbol u8, uvarint frequency); mode 2,
+//! quantized (symbols `0..k`): runs of equal *levels* (0 = absent, 1..=15 =
+//! weight `WEIGHTS[level - 1]`), each a byte `level << 4 | min(run - 1,
+//! 15)`, plus uvarint `run - 16` when that is 15; the weights are scaled
+//! to 2^12 as `normalize` does. Quantized tables cost a few bytes where
+//! exact ones cost one or two per symbol, for a small loss in coding
+//! (the writer keeps the smaller). Then the coder bytes: the final 32-bit
+//! state little-endian, followed by the renormalisation bytes in the
+//! order the decoder reads them.
 
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, Reader};
@@ -27,17 +33,122 @@ pub fn histogram(raw: &[u8]) -> [u64; 256] {
     counts
 }
 
-/// About how many bytes [`encode`] writes for data with these counts: the
-/// order-0 entropy plus the table.
-pub fn estimate(counts: &[u64; 256]) -> usize {
-    let total: u64 = counts.iter().sum();
-    let mut bits = 0f64;
-    let mut present = 0;
-    for &c in counts.iter().filter(|&&c| c > 0) {
-        present += 1;
-        bits += c as f64 * (total as f64 / c as f64).log2();
+/// Symbol weights of the quantized table levels 1..=15 (ratio ~1.8).
+const WEIGHTS: [u64; 15] = [
+    1, 2, 3, 6, 10, 19, 34, 61, 110, 198, 357, 643, 1157, 2082, 3748,
+];
+
+/// How a stream will be coded: its table bytes and frequencies, and about
+/// how many bytes [`encode_planned`] writes.
+pub struct Plan {
+    table: Vec<u8>,
+    freq: [u32; 256],
+    pub bytes: usize,
+}
+
+/// Coded bytes of symbols with `counts` under `freq`.
+fn coded_bytes(counts: &[u64; 256], freq: &[u32; 256]) -> usize {
+    let bits: f64 = counts
+        .iter()
+        .zip(freq)
+        .filter(|(&c, _)| c > 0)
+        .map(|(&c, &f)| c as f64 * (f64::from(M) / f64::from(f)).log2())
+        .sum();
+    (bits / 8.0) as usize + 4
+}
+
+/// The exact table of `freq`.
+fn exact_table(freq: &[u32; 256]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let present = freq.iter().filter(|&&f| f > 0).count();
+    if freq[..present].iter().all(|&f| f > 0) {
+        // dense (ids 0..k): the frequencies of all but the last symbol
+        put_uvarint(&mut out, (present as u64) << 2 | 1);
+        for &f in &freq[..present - 1] {
+            put_uvarint(&mut out, u64::from(f));
+        }
+    } else {
+        put_uvarint(&mut out, (present as u64) << 2);
+        for (s, &f) in freq.iter().enumerate() {
+            if f > 0 {
+                out.push(s as u8);
+                put_uvarint(&mut out, u64::from(f));
+            }
+        }
     }
-    (bits / 8.0) as usize + 2 * present + 6
+    out
+}
+
+/// Frequencies of quantized levels (0 = absent).
+fn level_freqs(levels: &[u8]) -> [u32; 256] {
+    let mut w = [0u64; 256];
+    for (w, &q) in w.iter_mut().zip(levels) {
+        if q > 0 {
+            *w = WEIGHTS[usize::from(q) - 1];
+        }
+    }
+    normalize(&w)
+}
+
+/// The quantized table of `levels`.
+fn level_table(levels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_uvarint(&mut out, (levels.len() as u64) << 2 | 2);
+    let mut i = 0;
+    while i < levels.len() {
+        let q = levels[i];
+        let run = levels[i..].iter().take_while(|&&x| x == q).count();
+        out.push(q << 4 | (run - 1).min(15) as u8);
+        if run > 15 {
+            put_uvarint(&mut out, (run - 16) as u64);
+        }
+        i += run;
+    }
+    out
+}
+
+/// The cheapest of the exact table and two quantized ones (as measured,
+/// and with neighbours one level apart merged into runs).
+pub fn plan(counts: &[u64; 256]) -> Plan {
+    let freq = normalize(counts);
+    let table = exact_table(&freq);
+    let bytes = table.len() + coded_bytes(counts, &freq);
+    let mut best = Plan { table, freq, bytes };
+    let present = counts.iter().filter(|&&c| c > 0).count();
+    if present <= 16 {
+        return best;
+    }
+    let cmax = counts.iter().copied().max().unwrap_or(1) as f64;
+    let alphabet = counts.iter().rposition(|&c| c > 0).map_or(0, |i| i + 1);
+    let levels: Vec<u8> = counts[..alphabet]
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                0
+            } else {
+                let down = ((cmax / c as f64).ln() / 1.8f64.ln()).round();
+                (15.0 - down).clamp(1.0, 15.0) as u8
+            }
+        })
+        .collect();
+    let mut smooth = levels.clone();
+    let mut run_level = 0u8;
+    for q in smooth.iter_mut() {
+        if *q != 0 && run_level != 0 && q.abs_diff(run_level) <= 1 {
+            *q = run_level;
+        } else {
+            run_level = *q;
+        }
+    }
+    for l in [levels, smooth] {
+        let freq = level_freqs(&l);
+        let table = level_table(&l);
+        let bytes = table.len() + coded_bytes(counts, &freq);
+        if bytes < best.bytes {
+            best = Plan { table, freq, bytes };
+        }
+    }
+    best
 }
 
 /// Symbol frequencies scaled to sum to `M`, each present symbol at least 1.
@@ -74,12 +185,12 @@ fn normalize(counts: &[u64; 256]) -> [u32; 256] {
 /// Encodes `raw` (non-empty).
 #[cfg(test)]
 pub fn encode(raw: &[u8], out: &mut Vec<u8>) {
-    encode_counted(raw, &histogram(raw), out);
+    encode_planned(raw, &plan(&histogram(raw)), out);
 }
 
-/// [`encode`] with the histogram of `raw` already at hand.
-pub fn encode_counted(raw: &[u8], counts: &[u64; 256], out: &mut Vec<u8>) {
-    let freq = normalize(counts);
+/// Encodes `raw` with the plan made from its histogram.
+pub fn encode_planned(raw: &[u8], plan: &Plan, out: &mut Vec<u8>) {
+    let freq = plan.freq;
     // x / f as a multiply: with m = ceil(2^44 / f) the error stays below
     // x / 2^44 < 2^-13 <= 1 / f, so the quotient is exact for x < 2^31
     let mut recip = [0u64; 256];
@@ -94,22 +205,7 @@ pub fn encode_counted(raw: &[u8], counts: &[u64; 256], out: &mut Vec<u8>) {
         *cu = c;
         c += f;
     }
-    let present = freq.iter().filter(|&&f| f > 0).count();
-    if freq[..present].iter().all(|&f| f > 0) {
-        // dense (ids 0..k): the frequencies of all but the last symbol
-        put_uvarint(out, (present as u64) << 1 | 1);
-        for &f in &freq[..present - 1] {
-            put_uvarint(out, u64::from(f));
-        }
-    } else {
-        put_uvarint(out, (present as u64) << 1);
-        for (s, &f) in freq.iter().enumerate() {
-            if f > 0 {
-                out.push(s as u8);
-                put_uvarint(out, u64::from(f));
-            }
-        }
-    }
+    out.extend_from_slice(&plan.table);
     let mut body = Vec::with_capacity(raw.len() / 2 + 8);
     let mut x = L;
     for &b in raw.iter().rev() {
@@ -130,43 +226,66 @@ pub fn encode_counted(raw: &[u8], counts: &[u64; 256], out: &mut Vec<u8>) {
 pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
     let mut r = Reader::new(buf, "rans stream");
     let head = r.uvarint()?;
-    let (k, dense) = (head >> 1, head & 1 == 1);
-    if k == 0 || k > 256 {
+    let (k, mode) = (head >> 2, head & 3);
+    if k == 0 || k > 256 || mode == 3 {
         return Err(r.err("bad symbol count"));
     }
     let mut freq = [0u32; 256];
+    if mode == 2 {
+        let mut levels = Vec::with_capacity(k as usize);
+        while levels.len() < k as usize {
+            let b = r.u8()?;
+            let mut run = usize::from(b & 15) + 1;
+            if run == 16 {
+                run += usize::try_from(r.uvarint()?).unwrap_or(usize::MAX).min(256);
+            }
+            levels.extend(std::iter::repeat_n(b >> 4, run.min(256)));
+        }
+        if levels.len() != k as usize || levels.iter().all(|&q| q == 0) {
+            return Err(r.err("bad quantized table"));
+        }
+        freq = level_freqs(&levels);
+    } else {
+        let mut c = 0u32;
+        for i in 0..k {
+            let (s, f) = if mode == 0 {
+                (r.u8()?, r.uvarint()?)
+            } else if i + 1 < k {
+                (i as u8, r.uvarint()?)
+            } else {
+                (i as u8, u64::from(M.saturating_sub(c)))
+            };
+            if f == 0 || u64::from(c) + f > u64::from(M) || freq[usize::from(s)] != 0 {
+                return Err(r.err("bad symbol frequency"));
+            }
+            freq[usize::from(s)] = f as u32;
+            c += f as u32;
+        }
+        if c != M {
+            return Err(r.err("frequencies do not sum to the total"));
+        }
+    }
     // per slot, packed: symbol (bits 24..32), frequency - 1 (bits 12..24)
     // and the slot's offset in its symbol's range (bits 0..12)
     let mut slots = vec![0u32; M as usize];
     let mut only = None;
     let mut c = 0u32;
-    for i in 0..k {
-        let (s, f) = if !dense {
-            (r.u8()?, r.uvarint()?)
-        } else if i + 1 < k {
-            (i as u8, r.uvarint()?)
-        } else {
-            (i as u8, u64::from(M.saturating_sub(c)))
-        };
-        if f == 0 || u64::from(c) + f > u64::from(M) || freq[usize::from(s)] != 0 {
-            return Err(r.err("bad symbol frequency"));
+    for (s, &f) in freq.iter().enumerate() {
+        if f == 0 {
+            continue;
         }
-        let f = f as u32;
-        freq[usize::from(s)] = f;
         if f == M {
             // one symbol: the state never changes, no table needed
-            only = Some(s);
+            only = Some(s as u8);
         } else {
             for (j, slot) in slots[c as usize..(c + f) as usize].iter_mut().enumerate() {
                 // f - 1 < M = 2^12 and j < f: both fit 12 bits
-                *slot = u32::from(s) << 24 | (f - 1) << 12 | j as u32;
+                *slot = (s as u32) << 24 | (f - 1) << 12 | j as u32;
             }
         }
         c += f;
     }
-    if c != M {
-        return Err(r.err("frequencies do not sum to the total"));
-    }
+
     let mut x = u32::from_le_bytes(
         r.take(4)?
             .try_into()

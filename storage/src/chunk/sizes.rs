@@ -67,7 +67,6 @@ pub fn write(ts: &[i64], lens: &[u32], level: i32) -> Result<Vec<u8>> {
     put_uvarint(&mut head, u64::from(min));
     head.push(len_width);
     let mut w = StreamWriter::default();
-super::streams::TAG.store(0, std::sync::atomic::Ordering::Relaxed);
     w.add(&head, level)?;
     add_planes(&mut w, &vals, width, level)?;
     add_planes(&mut w, &lens, len_width, level)?;

@@ -26,7 +26,6 @@ const CODEC_RANS: u8 = 4;
 /// Streams above this size are refused as corrupt.
 const MAX_STREAM: usize = 1 << 28;
 
-pub static TAG: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 /// Collects streams and writes the container.
 #[derive(Default)]
 pub struct StreamWriter {
@@ -49,8 +48,8 @@ impl StreamWriter {
     fn push(&mut self, raw: &[u8], level: i32, symbols: bool) -> Result<()> {
         let mut best = (CODEC_STORED, raw.to_vec());
         if raw.len() >= MIN_COMPRESS {
-            let counts = symbols.then(|| rans::histogram(raw));
-            let est = counts.as_ref().map_or(usize::MAX, rans::estimate);
+            let plan = symbols.then(|| rans::plan(&rans::histogram(raw)));
+            let est = plan.as_ref().map_or(usize::MAX, |p| p.bytes);
             // zstd wins over order-0 coding only on repeats; skip it when
             // the symbols already code below one bit each
             if est > raw.len() / 8 {
@@ -60,20 +59,13 @@ impl StreamWriter {
                     best = (CODEC_ZSTD, z);
                 }
             }
-            if let Some(counts) = counts.filter(|_| est < best.1.len()) {
+            if let Some(plan) = plan.filter(|_| est < best.1.len()) {
                 let mut r = Vec::new();
-                rans::encode_counted(raw, &counts, &mut r);
+                rans::encode_planned(raw, &plan, &mut r);
                 if r.len() < best.1.len() {
                     best = (CODEC_RANS, r);
                 }
             }
-        }
-        if std::env::var_os("SLUICE_STREAM_STATS").is_some() {
-            let h = rans::histogram(raw);
-            let present = h.iter().filter(|&&c| c > 0).count();
-            let ent = rans::estimate(&h) - 2 * present - 6;
-            let ent = ent * 1000 + present;
-            eprintln!("STAT {} {} {} {} {} {}", TAG.load(std::sync::atomic::Ordering::Relaxed), symbols, best.0, raw.len(), best.1.len(), ent);
         }
         self.streams.push((best.0, raw.len(), best.1));
         Ok(())
@@ -260,14 +252,8 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
             planes.push(vals.iter().map(|v| (v >> (8 * p)) as u8).collect());
         }
     }
-    TAG.store(3, std::sync::atomic::Ordering::Relaxed);
     w.add(&head, codec::ZSTD_COLUMN_LEVEL)?;
     for p in planes {
-        if std::env::var_os("SLUICE_STREAM_STATS").is_some() {
-            let mut seen = [false; 256];
-            for &b in &p { seen[b as usize] = true; }
-            eprintln!("PLANE {} {:?}", seen.iter().filter(|&&x| x).count(), &p[..p.len().min(12)]);
-        }
         w.add_symbols(&p, level)?;
     }
     Ok(w.finish())
