@@ -21,8 +21,9 @@ use crate::varint::{put_uvarint, Reader};
 
 const PROB_BITS: u32 = 12;
 const M: u32 = 1 << PROB_BITS;
-/// Lower bound of the coder state.
-const L: u32 = 1 << 23;
+/// Lower bound of the coder state; renormalisation moves 16-bit words, at
+/// most one per symbol, so the decoder needs no loop.
+const L: u32 = 1 << 16;
 
 /// How often each byte occurs in `raw`.
 pub fn histogram(raw: &[u8]) -> [u64; 256] {
@@ -191,12 +192,12 @@ pub fn encode(raw: &[u8], out: &mut Vec<u8>) {
 /// Encodes `raw` with the plan made from its histogram.
 pub fn encode_planned(raw: &[u8], plan: &Plan, out: &mut Vec<u8>) {
     let freq = plan.freq;
-    // x / f as a multiply: with m = ceil(2^44 / f) the error stays below
-    // x / 2^44 < 2^-13 <= 1 / f, so the quotient is exact for x < 2^31
+    // x / f as a multiply: with m = ceil(2^48 / f) the error stays below
+    // x / 2^48 < 2^-16 < 1 / f, so the quotient is exact for x < 2^32
     let mut recip = [0u64; 256];
     for (r, &f) in recip.iter_mut().zip(&freq) {
         if f > 0 {
-            *r = (1u64 << 44).div_ceil(u64::from(f));
+            *r = (1u64 << 48).div_ceil(u64::from(f));
         }
     }
     let mut cum = [0u32; 256];
@@ -206,20 +207,23 @@ pub fn encode_planned(raw: &[u8], plan: &Plan, out: &mut Vec<u8>) {
         c += f;
     }
     out.extend_from_slice(&plan.table);
-    let mut body = Vec::with_capacity(raw.len() / 2 + 8);
+    let mut words: Vec<u16> = Vec::with_capacity(raw.len() / 4 + 4);
     let mut x = L;
     for &b in raw.iter().rev() {
         let f = freq[usize::from(b)];
-        let x_max = ((L >> PROB_BITS) << 8) * f;
-        while x >= x_max {
-            body.push(x as u8);
-            x >>= 8;
+        // x < 2^32 and x_max >= 2^20: one shift brings x below x_max
+        let x_max = (u64::from(L >> PROB_BITS) << 16) * u64::from(f);
+        if u64::from(x) >= x_max {
+            words.push(x as u16);
+            x >>= 16;
         }
-        let q = ((u128::from(x) * u128::from(recip[usize::from(b)])) >> 44) as u32;
+        let q = ((u128::from(x) * u128::from(recip[usize::from(b)])) >> 48) as u32;
         x = (q << PROB_BITS) + (x - q * f) + cum[usize::from(b)];
     }
     out.extend_from_slice(&x.to_le_bytes());
-    out.extend(body.iter().rev());
+    for w in words.iter().rev() {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
 }
 
 /// Decodes `n` symbols.
@@ -298,21 +302,26 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
         }
         return Ok(vec![s; n]);
     }
-    let mut bytes = body.iter();
+    if body.len() % 2 != 0 {
+        return Err(Error::corrupt("rans stream", "odd renormalisation bytes"));
+    }
+    let words: Vec<u32> = body
+        .chunks_exact(2)
+        .map(|w| u32::from(u16::from_le_bytes([w[0], w[1]])))
+        .collect();
+    let mut pos = 0usize;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let e = slots[(x & (M - 1)) as usize];
-        let s = (e >> 24) as u8;
         x = ((e >> 12 & (M - 1)) + 1) * (x >> PROB_BITS) + (e & (M - 1));
-        while x < L {
-            let b = *bytes
-                .next()
-                .ok_or_else(|| Error::corrupt("rans stream", "truncated"))?;
-            x = (x << 8) | u32::from(b);
-        }
-        out.push(s);
+        // x >= 2^4 here, so one word restores x >= L
+        let need = x < L;
+        let w = words.get(pos).copied().unwrap_or(0);
+        x = if need { x << 16 | w } else { x };
+        pos += usize::from(need);
+        out.push((e >> 24) as u8);
     }
-    if bytes.next().is_some() || x != L {
+    if pos != words.len() || x != L {
         return Err(Error::corrupt("rans stream", "trailing or missing bytes"));
     }
     Ok(out)
