@@ -32,9 +32,6 @@
 //! `NUM`, or, with leading zeros (`045`), `ZNUM` followed by its digit
 //! count; bytes `0x00..=0x03` are escaped with `ESC`.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use super::streams::{width_of, IntMap, StreamWriter};
 use super::{codec, lines};
 use crate::error::Result;
@@ -62,22 +59,6 @@ pub(super) const TOKEN_KEYED: usize = 16;
 /// zstd level of the dictionaries and whole lines (text).
 const TEXT_LEVEL: i32 = 6;
 
-/// A fast hasher for short token slices (xxh3; tokens come from our own
-/// block, so hash flooding is not a concern).
-#[derive(Default)]
-struct TokenHasher(u64);
-
-impl Hasher for TokenHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type TokenMap = HashMap<Vec<u8>, u32, BuildHasherDefault<TokenHasher>>;
-
 /// Dictionaries up to this size are searched linearly (faster than
 /// hashing a token); larger ones through the map.
 const LINEAR_DICT: usize = 16;
@@ -88,7 +69,10 @@ struct Column {
     dict: Vec<Vec<u8>>,
     /// Numbers in each dictionary token.
     slots: Vec<usize>,
-    map: TokenMap,
+    /// Hash of each dictionary token, and the first token of each hash
+    /// once the dictionary outgrows a linear search.
+    hashes: Vec<u64>,
+    map: IntMap<u64, u32>,
     ids: Vec<u32>,
     /// Per number position: the values, in row order.
     nums: Vec<Vec<u64>>,
@@ -125,25 +109,36 @@ impl Column {
         self.last = Some(id);
     }
 
+    /// The id of template `tmpl`, added to the dictionary when new.
+    /// Templates are found by their hash (a linear search over few,
+    /// through the map for more), then compared.
     fn lookup(&mut self, tmpl: &[u8]) -> u32 {
+        let h = xxhash_rust::xxh3::xxh3_64(tmpl);
         let next = self.dict.len() as u32;
-        if self.dict.len() <= LINEAR_DICT {
+        let found = if self.dict.len() <= LINEAR_DICT {
+            self.hashes.iter().position(|&x| x == h).map(|i| i as u32)
+        } else {
+            self.map.get(&h).copied()
+        };
+        if let Some(id) = found {
+            if self.dict[id as usize] == tmpl {
+                return id;
+            }
+            // a hash collision: search the whole dictionary
             if let Some(i) = self.dict.iter().position(|d| d == tmpl) {
                 return i as u32;
             }
-            if self.dict.len() == LINEAR_DICT {
-                // switching to the map: index what is there
-                for (i, d) in self.dict.iter().enumerate() {
-                    self.map.insert(d.clone(), i as u32);
-                }
-                self.map.insert(tmpl.to_vec(), next);
+        }
+        if self.dict.len() == LINEAR_DICT {
+            for (i, &x) in self.hashes.iter().enumerate() {
+                self.map.entry(x).or_insert(i as u32);
             }
-        } else if let Some(&id) = self.map.get(tmpl) {
-            return id;
-        } else {
-            self.map.insert(tmpl.to_vec(), next);
+        }
+        if self.dict.len() >= LINEAR_DICT {
+            self.map.entry(h).or_insert(next);
         }
         self.dict.push(tmpl.to_vec());
+        self.hashes.push(h);
         self.slots.push(self.last_nums.len());
         next
     }
