@@ -76,6 +76,22 @@ pub struct FieldLines {
     /// With a literal filter: per token whether its template holds the
     /// first literal's field piece.
     tok_hit: Vec<bool>,
+    /// Per shape, how to write a line (see `Op`), and the bytes of its
+    /// constant parts.
+    plans: Vec<Vec<Op>>,
+    plan_lit: Vec<u8>,
+}
+
+/// A step of writing a line of a shape: the columns with one template are
+/// folded in, so their text is copied in as few pieces as possible.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// `len` bytes at `off` in `plan_lit`.
+    Lit { off: u32, len: u32 },
+    /// The next value of number column `col`, zero-padded to `width`.
+    Num { col: u32, width: u8 },
+    /// The template of the row in token column `j` (more than one).
+    Var { j: u32 },
 }
 
 fn bad(why: &str) -> Error {
@@ -157,6 +173,8 @@ impl FieldLines {
             cursors: Vec::new(),
             stride: 0,
             tok_hit: Vec::new(),
+            plans: Vec::new(),
+            plan_lit: Vec::new(),
         };
         let mut next_plane = 4;
         let mut num_cols = 0u32;
@@ -239,6 +257,7 @@ impl FieldLines {
             return Err(bad("number column count differs from the tokens"));
         }
         out.fields = LineFields::new(shape_ids.clone(), cols_ids);
+        out.plan();
         out.scan(lens)?;
         Ok(out)
     }
@@ -307,6 +326,59 @@ impl FieldLines {
         Ok(tok)
     }
 
+    /// Makes the per-shape plans.
+    fn plan(&mut self) {
+        for s in 0..self.tok_base.len() {
+            let mut ops: Vec<Op> = Vec::new();
+            let mut lit_start = self.plan_lit.len();
+            for (j, (size, _)) in self.fields.cols[s].iter().enumerate() {
+                if *size != 1 {
+                    if self.plan_lit.len() > lit_start {
+                        ops.push(Op::Lit {
+                            off: lit_start as u32,
+                            len: (self.plan_lit.len() - lit_start) as u32,
+                        });
+                    }
+                    ops.push(Op::Var { j: j as u32 });
+                    lit_start = self.plan_lit.len();
+                    continue;
+                }
+                let tok = self.toks[self.tok_base[s][j] as usize];
+                let base = self.num_base[s][j] + tok.nbase;
+                let mut k = 0;
+                let p0 = tok.first as usize;
+                for piece in &self.pieces[p0..p0 + tok.pieces as usize] {
+                    match *piece {
+                        Piece::Lit { off, len } => self
+                            .plan_lit
+                            .extend_from_slice(&self.lit[off as usize..(off + len) as usize]),
+                        Piece::Num { width } => {
+                            if self.plan_lit.len() > lit_start {
+                                ops.push(Op::Lit {
+                                    off: lit_start as u32,
+                                    len: (self.plan_lit.len() - lit_start) as u32,
+                                });
+                            }
+                            ops.push(Op::Num {
+                                col: base + k,
+                                width,
+                            });
+                            k += 1;
+                            lit_start = self.plan_lit.len();
+                        }
+                    }
+                }
+            }
+            if self.plan_lit.len() > lit_start {
+                ops.push(Op::Lit {
+                    off: lit_start as u32,
+                    len: (self.plan_lit.len() - lit_start) as u32,
+                });
+            }
+            self.plans.push(ops);
+        }
+    }
+
     /// The pass over all lines: checks ids and counts against the columns,
     /// computes line lengths (which must equal `lens`) and page cursors.
     fn scan(&mut self, lens: &[u32]) -> Result<()> {
@@ -331,26 +403,41 @@ impl FieldLines {
             } else {
                 let cols = &self.fields.cols[s - 1];
                 let mut len = 0u64;
-                for (j, (_, ids)) in cols.iter().enumerate() {
-                    let id = ids[row] as usize;
-                    let tok = self.toks[self.tok_base[s - 1][j] as usize + id];
-                    len += u64::from(tok.lit_len);
-                    let base = (self.num_base[s - 1][j] + tok.nbase) as usize;
-                    if tok.slots == 0 {
-                        continue;
-                    }
-                    let mut k = 0;
-                    let p0 = tok.first as usize;
-                    for p in &self.pieces[p0..p0 + tok.pieces as usize] {
-                        let Piece::Num { width } = *p else { continue };
-                        let c = base + k;
-                        k += 1;
-                        let at = &mut cur[1 + shapes + c];
-                        let v = *self.nums[c]
-                            .get(*at as usize)
-                            .ok_or_else(|| bad("number column too short"))?;
-                        *at += 1;
-                        len += u64::from(digits(v).max(u32::from(width)));
+                for op in &self.plans[s - 1] {
+                    match *op {
+                        Op::Lit { len: l, .. } => len += u64::from(l),
+                        Op::Num { col, width } => {
+                            let c = col as usize;
+                            let at = &mut cur[1 + shapes + c];
+                            let v = *self.nums[c]
+                                .get(*at as usize)
+                                .ok_or_else(|| bad("number column too short"))?;
+                            *at += 1;
+                            len += u64::from(digits(v).max(u32::from(width)));
+                        }
+                        Op::Var { j } => {
+                            let j = j as usize;
+                            let id = cols[j].1[row] as usize;
+                            let tok = self.toks[self.tok_base[s - 1][j] as usize + id];
+                            len += u64::from(tok.lit_len);
+                            if tok.slots == 0 {
+                                continue;
+                            }
+                            let base = (self.num_base[s - 1][j] + tok.nbase) as usize;
+                            let mut k = 0;
+                            let p0 = tok.first as usize;
+                            for p in &self.pieces[p0..p0 + tok.pieces as usize] {
+                                let Piece::Num { width } = *p else { continue };
+                                let c = base + k;
+                                k += 1;
+                                let at = &mut cur[1 + shapes + c];
+                                let v = *self.nums[c]
+                                    .get(*at as usize)
+                                    .ok_or_else(|| bad("number column too short"))?;
+                                *at += 1;
+                                len += u64::from(digits(v).max(u32::from(width)));
+                            }
+                        }
                     }
                 }
                 len
@@ -405,27 +492,42 @@ impl FieldLines {
                 out.extend_from_slice(&self.whole[a as usize..b as usize]);
                 continue;
             }
-            for (j, (_, ids)) in self.fields.cols[s - 1].iter().enumerate() {
-                let tok = self.toks[self.tok_base[s - 1][j] as usize + ids[row] as usize];
-                if tok.slots == 0 {
-                    let off = tok.off as usize;
-                    out.extend_from_slice(&self.lit[off..off + tok.lit_len as usize]);
-                    continue;
-                }
-                let base = 1 + shapes + (self.num_base[s - 1][j] + tok.nbase) as usize;
-                let mut k = 0;
-                let p0 = tok.first as usize;
-                for piece in &self.pieces[p0..p0 + tok.pieces as usize] {
-                    match *piece {
-                        Piece::Lit { off, len } => out.extend_from_slice(
-                            &self.lit[off as usize..off as usize + len as usize],
-                        ),
-                        Piece::Num { width } => {
-                            let c = base + k;
-                            k += 1;
-                            let v = self.nums[c - 1 - shapes][cur[c] as usize];
-                            cur[c] += 1;
-                            put_digits(&mut out, v, usize::from(width));
+            let cols = &self.fields.cols[s - 1];
+            for op in &self.plans[s - 1] {
+                match *op {
+                    Op::Lit { off, len } => out.extend_from_slice(
+                        &self.plan_lit[off as usize..off as usize + len as usize],
+                    ),
+                    Op::Num { col, width } => {
+                        let c = 1 + shapes + col as usize;
+                        let v = self.nums[col as usize][cur[c] as usize];
+                        cur[c] += 1;
+                        put_digits(&mut out, v, usize::from(width));
+                    }
+                    Op::Var { j } => {
+                        let j = j as usize;
+                        let tok = self.toks[self.tok_base[s - 1][j] as usize + cols[j].1[row] as usize];
+                        if tok.slots == 0 {
+                            let off = tok.off as usize;
+                            out.extend_from_slice(&self.lit[off..off + tok.lit_len as usize]);
+                            continue;
+                        }
+                        let base = 1 + shapes + (self.num_base[s - 1][j] + tok.nbase) as usize;
+                        let mut k = 0;
+                        let p0 = tok.first as usize;
+                        for piece in &self.pieces[p0..p0 + tok.pieces as usize] {
+                            match *piece {
+                                Piece::Lit { off, len } => out.extend_from_slice(
+                                    &self.lit[off as usize..off as usize + len as usize],
+                                ),
+                                Piece::Num { width } => {
+                                    let c = base + k;
+                                    k += 1;
+                                    let v = self.nums[c - 1 - shapes][cur[c] as usize];
+                                    cur[c] += 1;
+                                    put_digits(&mut out, v, usize::from(width));
+                                }
+                            }
                         }
                     }
                 }
