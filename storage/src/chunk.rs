@@ -7,6 +7,7 @@ mod checkpoint;
 mod codec;
 mod data;
 mod fields;
+mod fields_entries;
 mod fields_read;
 mod headview;
 mod lines;

@@ -8,16 +8,8 @@
 //! query that stops early (a backward `limit`) rebuilds only the pages it
 //! reads. See `fields.rs` for the layout.
 
-use std::sync::{Arc, OnceLock};
-
-use bytes::Bytes;
 use memchr::memmem::Finder;
-use sluice_logql::source::Entry;
 
-use super::block::{EncodedBlock, SEC_LINES, SEC_NUMS};
-use super::data::Decoded;
-use super::meta::MetaTable;
-use super::prefilter::ReadFilter;
 use super::fields::{
     LineFields, ESC, MAX_DIGITS, MAX_SHAPES, MAX_SLOTS, MAX_TOKENS, NUM, TOKEN_KEYED, ZNUM,
 };
@@ -245,9 +237,8 @@ impl FieldLines {
         out.whole_offs.push(0);
         while !w.is_empty() {
             out.whole.extend_from_slice(w.bytes()?);
-            out.whole_offs.push(
-                u32::try_from(out.whole.len()).map_err(|_| bad("whole lines exceed 4 GiB"))?,
-            );
+            out.whole_offs
+                .push(u32::try_from(out.whole.len()).map_err(|_| bad("whole lines exceed 4 GiB"))?);
         }
         if out.whole_offs.len() != lines_of[0] + 1 {
             return Err(bad("whole line count differs from the shape ids"));
@@ -506,7 +497,8 @@ impl FieldLines {
                     }
                     Op::Var { j } => {
                         let j = j as usize;
-                        let tok = self.toks[self.tok_base[s - 1][j] as usize + cols[j].1[row] as usize];
+                        let tok =
+                            self.toks[self.tok_base[s - 1][j] as usize + cols[j].1[row] as usize];
                         if tok.slots == 0 {
                             let off = tok.off as usize;
                             out.extend_from_slice(&self.lit[off..off + tok.lit_len as usize]);
@@ -550,10 +542,13 @@ impl FieldLines {
                 let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
                 whole_hit(&self.whole[a as usize..b as usize])
             } else {
-                self.fields.cols[s - 1].iter().enumerate().any(|(j, (_, ids))| {
-                    let t = self.tok_base[s - 1][j] as usize + ids[row] as usize;
-                    self.tok_hit.get(t).copied().unwrap_or(true)
-                })
+                self.fields.cols[s - 1]
+                    .iter()
+                    .enumerate()
+                    .any(|(j, (_, ids))| {
+                        let t = self.tok_base[s - 1][j] as usize + ids[row] as usize;
+                        self.tok_hit.get(t).copied().unwrap_or(true)
+                    })
             };
         }
         keep
@@ -564,88 +559,4 @@ impl FieldLines {
 /// are skipped unread.
 fn read_streams_some(buf: &[u8], which: &[usize]) -> Result<Vec<Vec<u8>>> {
     super::streams::read_streams_where(buf, |i| which.contains(&i))
-}
-
-/// A field-layout block being read: its lines (pages built on demand) and
-/// metadata.
-struct Reading {
-    lines: FieldLines,
-    pages: Vec<OnceLock<Bytes>>,
-    md: MetaTable,
-}
-
-impl Reading {
-    fn page(&self, p: usize) -> &Bytes {
-        // `p` comes from an entry index below `lines.len()`
-        self.pages[p].get_or_init(|| Bytes::from(self.lines.page(p)))
-    }
-
-    fn line(&self, i: usize) -> Bytes {
-        let p = i / PAGE;
-        let base = self.lines.offs[p * PAGE];
-        self.page(p)
-            .slice(self.lines.offs[i] - base..self.lines.offs[i + 1] - base)
-    }
-}
-
-impl EncodedBlock {
-    /// [`EncodedBlock::entries_filtered`] for field-layout blocks. A
-    /// literal filter first searches the token dictionaries and whole
-    /// lines; then only lines with a token holding a literal are rebuilt
-    /// (by page) and checked.
-    pub(super) fn entries_fields(&self, filter: Option<Arc<ReadFilter>>) -> Result<Decoded<Entry>> {
-        let fields = self.section(SEC_LINES)?;
-        let lits = filter.as_ref().and_then(|f| f.literals.as_ref());
-        if let Some(f) = lits {
-            let (dict, whole) = FieldLines::text_streams(&fields)?;
-            if !f.fields_may_contain(&dict, &whole) {
-                return Ok(Decoded::none());
-            }
-        }
-        let sizes = self.sizes()?;
-        let lens: Vec<u32> = sizes.iter().map(|s| s.len).collect();
-        let piece = lits.and_then(|f| f.field_piece());
-        let lines = FieldLines::decode(&fields, &self.section(SEC_NUMS)?, &lens, piece)?;
-        if lines.offs.last().map(|&o| o as u64) != Some(self.meta.uncompressed_bytes) {
-            return Err(Error::corrupt(
-                "block",
-                "lines differ from the recorded size",
-            ));
-        }
-        let pages = (0..lines.len().div_ceil(PAGE))
-            .map(|_| OnceLock::new())
-            .collect();
-        let mut md = self.metadata(Some(&lines.fields))?;
-        if let Some(f) = &filter {
-            if f.metadata.is_some() {
-                md.keep = md.dict.iter().map(|n| f.keeps_metadata(n)).collect();
-            }
-        }
-        let r = Arc::new(Reading { lines, pages, md });
-        let keep = match lits {
-            None => None,
-            Some(f) => {
-                let mut keep = r.lines.candidates(|w| f.matches(w));
-                for (i, k) in keep.iter_mut().enumerate() {
-                    if *k {
-                        *k = f.matches(&r.line(i));
-                    }
-                }
-                if !keep.contains(&true) {
-                    return Ok(Decoded::none());
-                }
-                Some(keep)
-            }
-        };
-        let ts = sizes.iter().map(|s| s.ts).collect();
-        Ok(Decoded::new(
-            ts,
-            keep,
-            Box::new(move |ts, i| Entry {
-                ts,
-                line: r.line(i),
-                metadata: r.md.pairs(i),
-            }),
-        ))
-    }
 }

@@ -1,4 +1,5 @@
-//! Numeric-column line transform: splits the line bytes of a block into a
+//! Numeric-column line transform of version-1 zstd blocks (read only since
+//! format version 2; the writer is kept for tests): splits the line bytes of a block into a
 //! *template* stream (the text with every number replaced by a marker) and
 //! per-slot *number columns* (the k-th number of every line in column k,
 //! delta-coded when that is smaller). Log lines of one stream repeat their

@@ -210,8 +210,7 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
         let wp = width_of(col.iter().copied().max().unwrap_or(0));
         // values that fit a byte are their own ids: a dictionary would only
         // add its value list
-        let dict = small_dict(col)
-            .filter(|d| d.len() == 1 || (wp > 1 && d.len() <= col.len() / 4));
+        let dict = small_dict(col).filter(|d| d.len() == 1 || (wp > 1 && d.len() <= col.len() / 4));
         if let Some(dict) = dict {
             head.push(MODE_DICT);
             put_uvarint(&mut head, dict.len() as u64);
