@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use sluice_logql::source::{Entry, EntrySize};
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::data::Decoded;
@@ -228,7 +229,7 @@ fn len_u32(n: usize) -> Result<u32> {
 impl EncodedBlock {
     /// Section `i`, decompressed (stream containers of field-layout
     /// blocks are stored as they are: they compress their streams).
-    pub(super) fn section(&self, i: usize) -> Result<Vec<u8>> {
+    pub(super) fn section(&self, i: usize) -> Result<Cow<'_, [u8]>> {
         let start: usize = self.sections[..i].iter().map(|s| s.1 as usize).sum();
         let (raw, comp) = self.sections[i];
         let bytes = self
@@ -237,12 +238,16 @@ impl EncodedBlock {
             .ok_or_else(|| Error::corrupt("block", "section past end of block"))?;
         if self.is_fields() {
             return if raw == comp {
-                Ok(bytes.to_vec())
+                Ok(Cow::Borrowed(bytes))
             } else {
                 Err(Error::corrupt("block", "stored section with two lengths"))
             };
         }
-        codec::decompress(self.encoding, bytes, raw as usize)
+        Ok(Cow::Owned(codec::decompress(
+            self.encoding,
+            bytes,
+            raw as usize,
+        )?))
     }
 
     pub(super) fn is_fields(&self) -> bool {
@@ -323,7 +328,7 @@ impl EncodedBlock {
                 lines::join(&lines, &nums, &lens, total.min(MAX_SECTION), false)?
             }
         } else {
-            lines
+            lines.into_owned()
         };
         let mut offs = Vec::with_capacity(sizes.len() + 1);
         let mut off = 0usize;

@@ -105,19 +105,24 @@ pub fn read(buf: &[u8], n: usize) -> Result<Vec<EntrySize>> {
         return Err(bad("planes of the wrong length"));
     }
     let div = 10i64.pow(u32::from(exp));
+    // plane by plane: loops the compiler vectorises
+    let mut deltas = vec![0u64; n - 1];
+    for (p, plane) in ts_planes.iter().enumerate() {
+        for (d, &b) in deltas.iter_mut().zip(plane) {
+            *d |= u64::from(b) << (8 * p);
+        }
+    }
+    let mut lens = vec![0u32; n];
+    for (p, plane) in len_planes.iter().enumerate() {
+        for (l, &b) in lens.iter_mut().zip(plane) {
+            *l |= u32::from(b) << (8 * p);
+        }
+    }
     let mut out = Vec::with_capacity(n);
     let mut t = first;
-    for i in 0..n {
+    for (i, len) in lens.into_iter().enumerate() {
         if i > 0 {
-            let mut d = 0u64;
-            for (p, plane) in ts_planes.iter().enumerate() {
-                d |= u64::from(plane[i - 1]) << (8 * p);
-            }
-            t = t.wrapping_add((d as i64).wrapping_mul(div));
-        }
-        let mut len = 0u32;
-        for (p, plane) in len_planes.iter().enumerate() {
-            len |= u32::from(plane[i]) << (8 * p);
+            t = t.wrapping_add((deltas[i - 1] as i64).wrapping_mul(div));
         }
         let len = len
             .checked_add(min)
