@@ -13,8 +13,9 @@
 //! to 2^12 as `normalize` does. Quantized tables cost a few bytes where
 //! exact ones cost one or two per symbol, for a small loss in coding
 //! (the writer keeps the smaller). Then the coder bytes: the final 32-bit
-//! state little-endian, followed by the renormalisation bytes in the
-//! order the decoder reads them.
+//! state little-endian, followed by the renormalisation words (u16
+//! little-endian) in the order the decoder reads them, at most one per
+//! symbol (state lower bound 2^16).
 
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, Reader};
