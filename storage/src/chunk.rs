@@ -6,10 +6,18 @@ mod block;
 mod checkpoint;
 mod codec;
 mod data;
+mod fields;
+mod fields_entries;
+mod fields_read;
 mod headview;
 mod lines;
 mod lines_read;
+mod meta;
+mod predict;
 mod prefilter;
+mod rans;
+mod sizes;
+mod streams;
 
 use std::fmt;
 use std::str::FromStr;

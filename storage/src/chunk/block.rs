@@ -5,12 +5,14 @@
 use bytes::Bytes;
 use sluice_logql::source::{Entry, EntrySize};
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::data::Decoded;
+use super::fields::LineFields;
+use super::meta::{self, MetaBuilder, MetaTable};
 use super::prefilter::ReadFilter;
-use super::{codec, lines, lines_read, Encoding};
+use super::{codec, fields, lines, lines_read, sizes, Encoding};
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, put_varint, Reader};
 
@@ -40,6 +42,19 @@ pub const FLAG_NUMERIC_COLUMNS: u8 = 1;
 /// the template context before each number instead of its position.
 pub const FLAG_CONTEXT_COLUMNS: u8 = 2;
 
+/// Block flag (format version 2, alone): the field layout (`fields.rs`).
+/// Section 0 as in version 1, section 1 metadata layout 2, section 2 the
+/// token columns and section 3 the number columns; sections 1 to 3 are
+/// stream containers that compress each stream themselves.
+pub const FLAG_FIELDS: u8 = 4;
+
+const KNOWN_FLAGS: [u8; 4] = [
+    0,
+    FLAG_NUMERIC_COLUMNS,
+    FLAG_NUMERIC_COLUMNS | FLAG_CONTEXT_COLUMNS,
+    FLAG_FIELDS,
+];
+
 /// A compressed block plus what is needed to read it.
 #[derive(Clone, Debug)]
 pub struct EncodedBlock {
@@ -58,10 +73,7 @@ pub struct EncodedBlock {
 pub struct BlockBuilder {
     ts: Vec<i64>,
     lens: Vec<u32>,
-    meta_refs: Vec<u8>,
-    dict: Vec<String>,
-    dict_ids: HashMap<String, u32>,
-    has_meta: bool,
+    meta: MetaBuilder,
     lines: Vec<u8>,
 }
 
@@ -70,22 +82,9 @@ impl BlockBuilder {
         BlockBuilder {
             ts: Vec::with_capacity(entries),
             lens: Vec::with_capacity(entries),
-            meta_refs: Vec::with_capacity(entries),
-            dict: Vec::new(),
-            dict_ids: HashMap::new(),
-            has_meta: false,
+            meta: MetaBuilder::new(entries),
             lines: Vec::with_capacity(line_bytes),
         }
-    }
-
-    fn dict_id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.dict_ids.get(s) {
-            return id;
-        }
-        let id = self.dict.len() as u32;
-        self.dict.push(s.to_string());
-        self.dict_ids.insert(s.to_string(), id);
-        id
     }
 
     /// Adds the next entry; `ts` must not be below the previous one.
@@ -93,67 +92,81 @@ impl BlockBuilder {
         self.ts.push(ts);
         self.lens.push(line.len() as u32);
         self.lines.extend_from_slice(line);
-        put_uvarint(&mut self.meta_refs, md.len() as u64);
-        for (k, v) in md {
-            self.has_meta = true;
-            let k = self.dict_id(k);
-            let v = self.dict_id(v);
-            put_uvarint(&mut self.meta_refs, u64::from(k));
-            put_uvarint(&mut self.meta_refs, u64::from(v));
-        }
+        self.meta.push(md);
     }
 
-    /// Compresses the sections into a block. With zstd, lines are split
-    /// into a template stream and number columns first.
-    pub fn finish(self, encoding: Encoding, level: i32) -> Result<EncodedBlock> {
-        let meta = BlockMeta {
+    fn block_meta(&self) -> Result<BlockMeta> {
+        Ok(BlockMeta {
             min_ts: self.ts.first().copied().unwrap_or(0),
             max_ts: self.ts.last().copied().unwrap_or(0),
             entries: len_u32(self.ts.len())?,
             uncompressed_bytes: self.lines.len() as u64,
-        };
-        let mut ts = Vec::with_capacity(self.ts.len() * 5);
+        })
+    }
+
+    /// Section 0 of the plain layout: timestamps and line lengths.
+    fn sizes_section(&self) -> Vec<u8> {
+        let mut ts = Vec::with_capacity(self.ts.len() * 6);
         write_timestamps(&self.ts, &mut ts);
         for &l in &self.lens {
             put_uvarint(&mut ts, u64::from(l));
         }
-        let meta_raw = if self.has_meta {
-            let mut m = Vec::new();
-            put_uvarint(&mut m, self.dict.len() as u64);
-            for s in &self.dict {
-                put_dict_string(&mut m, s);
-            }
-            m.extend_from_slice(&self.meta_refs);
-            m
-        } else {
-            Vec::new()
-        };
-        let (flags, lines, nums) = if encoding == Encoding::Zstd {
-            let (t, n) = lines::split(&self.lines, self.lens.iter().map(|&l| l as usize));
-            (FLAG_NUMERIC_COLUMNS | FLAG_CONTEXT_COLUMNS, t, n)
-        } else {
-            (0, self.lines, Vec::new())
-        };
-        let raws: [&[u8]; SECTIONS] = [&ts, &meta_raw, &lines, &nums];
-        let mut data = Vec::with_capacity(lines.len() / 4);
+        ts
+    }
+
+    /// Compresses the sections into a block: zstd blocks get the field
+    /// layout (`FLAG_FIELDS`), the other encodings the plain layout.
+    pub fn finish(self, encoding: Encoding, level: i32) -> Result<EncodedBlock> {
+        if encoding == Encoding::Zstd {
+            return self.finish_fields(level);
+        }
+        let meta = self.block_meta()?;
+        let ts = self.sizes_section();
+        let meta_raw = self.meta.finish(None)?;
+        let raws: [&[u8]; SECTIONS] = [&ts, &meta_raw, &self.lines, &[]];
+        let mut data = Vec::with_capacity(self.lines.len() / 2);
         let mut sections = [(0u32, 0u32); SECTIONS];
         for (i, raw) in raws.iter().enumerate() {
             let start = data.len();
-            // only the template text gains from a slower level; timestamps,
-            // metadata and number columns compress as well at level 1
-            let lv = if i == SEC_LINES {
-                level
-            } else {
-                level.min(codec::ZSTD_COLUMN_LEVEL)
-            };
-            codec::compress(encoding, lv, raw, &mut data)?;
+            codec::compress(encoding, level, raw, &mut data)?;
             sections[i] = (len_u32(raw.len())?, len_u32(data.len() - start)?);
         }
         let crc = crc32fast::hash(&data);
         Ok(EncodedBlock {
             meta,
             encoding,
-            flags,
+            flags: 0,
+            sections,
+            data: Bytes::from(data),
+            crc,
+        })
+    }
+
+    /// The field layout: timestamps and lengths, metadata layout 2, token
+    /// columns and number columns.
+    fn finish_fields(self, level: i32) -> Result<EncodedBlock> {
+        let meta = self.block_meta()?;
+        let col_level = codec::ZSTD_COLUMN_LEVEL.min(level);
+        let ts = sizes::write(&self.ts, &self.lens, col_level)?;
+        let enc = fields::encode(&self.lines, &self.lens, col_level)?;
+        let meta_raw = self.meta.finish(Some(&enc.lines))?;
+        let mut data =
+            Vec::with_capacity(enc.fields.len() + enc.numbers.len() + ts.len() + meta_raw.len());
+        let mut sections = [(0u32, 0u32); SECTIONS];
+        for (i, c) in [
+            (SEC_TS, &ts),
+            (SEC_META, &meta_raw),
+            (SEC_LINES, &enc.fields),
+            (SEC_NUMS, &enc.numbers),
+        ] {
+            data.extend_from_slice(c);
+            sections[i] = (len_u32(c.len())?, len_u32(c.len())?);
+        }
+        let crc = crc32fast::hash(&data);
+        Ok(EncodedBlock {
+            meta,
+            encoding: Encoding::Zstd,
+            flags: FLAG_FIELDS,
             sections,
             data: Bytes::from(data),
             crc,
@@ -165,22 +178,11 @@ impl BlockBuilder {
 /// divided by the largest power of ten (up to 10^9) dividing all of them,
 /// stored as `width` little-endian byte planes (all lowest bytes first).
 fn write_timestamps(ts: &[i64], out: &mut Vec<u8>) {
-    let Some(&first) = ts.first() else { return };
-    put_varint(out, first);
-    let deltas: Vec<u64> = ts
-        .windows(2)
-        .map(|w| w[1].wrapping_sub(w[0]) as u64)
-        .collect();
-    let mut exp = 9u8;
-    while exp > 0 && deltas.iter().any(|d| d % 10u64.pow(u32::from(exp)) != 0) {
-        exp -= 1;
+    if ts.is_empty() {
+        return;
     }
-    let div = 10u64.pow(u32::from(exp));
-    let vals: Vec<u64> = if div == 1 {
-        deltas
-    } else {
-        deltas.iter().map(|d| d / div).collect()
-    };
+    let (first, exp, vals) = sizes::deltas(ts);
+    put_varint(out, first);
     let max = vals.iter().copied().max().unwrap_or(0);
     let width = (8 - max.leading_zeros() / 8) as u8;
     out.push(exp);
@@ -216,93 +218,6 @@ fn read_timestamps(r: &mut Reader, n: usize) -> Result<Vec<i64>> {
     Ok(ts)
 }
 
-fn is_lower_hex(s: &str) -> bool {
-    !s.is_empty()
-        && s.len().is_multiple_of(2)
-        && s.bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-}
-
-fn hex_val(c: u8) -> u8 {
-    if c <= b'9' {
-        c - b'0'
-    } else {
-        c - b'a' + 10
-    }
-}
-
-/// A dictionary string: uvarint `len << 1 | hex`, then the bytes; lowercase
-/// hex strings of even length (trace and span ids) are stored as the bytes
-/// they spell, half the size.
-fn put_dict_string(out: &mut Vec<u8>, s: &str) {
-    if is_lower_hex(s) {
-        put_uvarint(out, ((s.len() as u64) << 1) | 1);
-        out.extend(
-            s.as_bytes()
-                .chunks_exact(2)
-                .map(|p| hex_val(p[0]) << 4 | hex_val(p[1])),
-        );
-    } else {
-        put_uvarint(out, (s.len() as u64) << 1);
-        out.extend_from_slice(s.as_bytes());
-    }
-}
-
-fn read_dict_string(r: &mut Reader) -> Result<String> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let tag = r.uvarint()?;
-    let len = usize::try_from(tag >> 1).map_err(|_| r.err("string too long"))?;
-    if tag & 1 == 0 {
-        let b = r.take(len)?;
-        return String::from_utf8(b.to_vec()).map_err(|_| r.err("invalid utf-8 string"));
-    }
-    if !len.is_multiple_of(2) {
-        return Err(r.err("odd-length hex string"));
-    }
-    let b = r.take(len / 2)?;
-    let mut s = String::with_capacity(len);
-    for &x in b {
-        s.push(char::from(HEX[usize::from(x >> 4)]));
-        s.push(char::from(HEX[usize::from(x & 15)]));
-    }
-    Ok(s)
-}
-
-/// Never called: a unit without entries has no index to build one for.
-fn unreachable_entry() -> Entry {
-    Entry {
-        ts: 0,
-        line: Bytes::new(),
-        metadata: Vec::new(),
-    }
-}
-
-/// A block's structured metadata: the dictionary and, per entry, its
-/// (name id, value id) pairs `refs[starts[i]..starts[i + 1]]`.
-#[derive(Default)]
-struct MetaTable {
-    dict: Vec<String>,
-    refs: Vec<(u32, u32)>,
-    starts: Vec<u32>,
-    /// Per dictionary id: whether a pair with that name is returned
-    /// (empty: all are).
-    keep: Vec<bool>,
-}
-
-impl MetaTable {
-    /// Entry `i`'s pairs (ids were checked against the dictionary).
-    fn pairs(&self, i: usize) -> Vec<(String, String)> {
-        let (Some(&a), Some(&b)) = (self.starts.get(i), self.starts.get(i + 1)) else {
-            return Vec::new();
-        };
-        self.refs[a as usize..b as usize]
-            .iter()
-            .filter(|&&(k, _)| self.keep.get(k as usize).is_none_or(|&keep| keep))
-            .map(|&(k, v)| (self.dict[k as usize].clone(), self.dict[v as usize].clone()))
-            .collect()
-    }
-}
-
 /// Sections above this size are refused as corrupt (blocks are ~256 KiB).
 const MAX_SECTION: usize = 1 << 28;
 
@@ -312,20 +227,40 @@ fn len_u32(n: usize) -> Result<u32> {
 }
 
 impl EncodedBlock {
-    fn section(&self, i: usize) -> Result<Vec<u8>> {
+    /// Section `i`, decompressed (stream containers of field-layout
+    /// blocks are stored as they are: they compress their streams).
+    pub(super) fn section(&self, i: usize) -> Result<Cow<'_, [u8]>> {
         let start: usize = self.sections[..i].iter().map(|s| s.1 as usize).sum();
         let (raw, comp) = self.sections[i];
         let bytes = self
             .data
             .get(start..start + comp as usize)
             .ok_or_else(|| Error::corrupt("block", "section past end of block"))?;
-        codec::decompress(self.encoding, bytes, raw as usize)
+        if self.is_fields() {
+            return if raw == comp {
+                Ok(Cow::Borrowed(bytes))
+            } else {
+                Err(Error::corrupt("block", "stored section with two lengths"))
+            };
+        }
+        Ok(Cow::Owned(codec::decompress(
+            self.encoding,
+            bytes,
+            raw as usize,
+        )?))
+    }
+
+    pub(super) fn is_fields(&self) -> bool {
+        self.flags & FLAG_FIELDS != 0
     }
 
     /// Timestamps and line lengths, decoded from the first section only.
     pub fn sizes(&self) -> Result<Vec<EntrySize>> {
         let raw = self.section(SEC_TS)?;
         let n = self.meta.entries as usize;
+        if self.is_fields() {
+            return sizes::read(&raw, n);
+        }
         let mut r = Reader::new(&raw, "block timestamps");
         if n > raw.len() {
             return Err(r.err("more entries than timestamp bytes"));
@@ -343,43 +278,18 @@ impl EncodedBlock {
     }
 
     /// Structured metadata of the block, decoded but not yet expanded into
-    /// per-entry strings.
-    fn metadata(&self) -> Result<MetaTable> {
+    /// per-entry strings; field-layout blocks need their lines' token ids.
+    pub(super) fn metadata(&self, fields: Option<&LineFields>) -> Result<MetaTable> {
         let n = self.meta.entries as usize;
         if self.sections[SEC_META].0 == 0 {
             return Ok(MetaTable::default());
         }
         let raw = self.section(SEC_META)?;
-        let mut r = Reader::new(&raw, "block metadata");
-        let dict_len = r.count(1)?;
-        let mut dict = Vec::with_capacity(dict_len);
-        for _ in 0..dict_len {
-            dict.push(read_dict_string(&mut r)?);
+        match (self.is_fields(), fields) {
+            (true, None) => Err(Error::corrupt("block", "metadata without line fields")),
+            (true, f) => meta::read(&raw, n, f),
+            (false, _) => meta::read(&raw, n, None),
         }
-        let mut refs = Vec::new();
-        let mut starts = Vec::with_capacity(n + 1);
-        for _ in 0..n {
-            starts.push(refs.len() as u32);
-            let k = r.count(2)?;
-            for _ in 0..k {
-                let name = r.uvarint()?;
-                let value = r.uvarint()?;
-                if name >= dict.len() as u64 || value >= dict.len() as u64 {
-                    return Err(r.err("metadata id out of dictionary"));
-                }
-                refs.push((name as u32, value as u32));
-            }
-        }
-        starts.push(refs.len() as u32);
-        if !r.is_empty() {
-            return Err(r.err("trailing bytes in metadata section"));
-        }
-        Ok(MetaTable {
-            dict,
-            refs,
-            starts,
-            keep: Vec::new(),
-        })
     }
 
     /// The entries of the block in timestamp order; with `filter`, only
@@ -390,9 +300,12 @@ impl EncodedBlock {
         &self,
         filter: Option<Arc<ReadFilter>>,
     ) -> Result<Decoded<Entry>> {
+        if self.is_fields() {
+            return self.entries_fields(filter);
+        }
         let numeric = self.flags & FLAG_NUMERIC_COLUMNS != 0;
         let lines = self.section(SEC_LINES)?;
-        let none = || Decoded::new(Vec::new(), None, Box::new(|_, _| unreachable_entry()));
+        let none = Decoded::none;
         let lits = filter.as_ref().and_then(|f| f.literals.as_ref());
         if let Some(f) = lits {
             let may = if numeric {
@@ -415,7 +328,7 @@ impl EncodedBlock {
                 lines::join(&lines, &nums, &lens, total.min(MAX_SECTION), false)?
             }
         } else {
-            lines
+            lines.into_owned()
         };
         let mut offs = Vec::with_capacity(sizes.len() + 1);
         let mut off = 0usize;
@@ -434,7 +347,7 @@ impl EncodedBlock {
         if keep.as_ref().is_some_and(|k| !k.contains(&true)) {
             return Ok(none());
         }
-        let mut md = self.metadata()?;
+        let mut md = self.metadata(None)?;
         if let Some(f) = &filter {
             if f.metadata.is_some() {
                 md.keep = md.dict.iter().map(|n| f.keeps_metadata(n)).collect();
@@ -474,7 +387,7 @@ impl EncodedBlock {
         let encoding =
             Encoding::from_byte(r.u8()?).ok_or_else(|| r.err("unknown block encoding"))?;
         let flags = r.u8()?;
-        if flags & !(FLAG_NUMERIC_COLUMNS | FLAG_CONTEXT_COLUMNS) != 0 {
+        if !KNOWN_FLAGS.contains(&flags) {
             return Err(r.err("unknown block flags"));
         }
         let min_ts = r.varint()?;

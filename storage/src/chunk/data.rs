@@ -14,8 +14,10 @@ use crate::varint::{put_uvarint, Reader};
 
 /// First bytes of every chunk object.
 pub const MAGIC: &[u8; 4] = b"SLCK";
-/// Chunk format version written by this build.
-pub const VERSION: u8 = 1;
+/// Chunk format version written by this build (2: field-layout blocks).
+pub const VERSION: u8 = 2;
+/// Oldest chunk format version this build reads (1: no field layout).
+pub const MIN_VERSION: u8 = 1;
 /// Trailer: u64 LE block-index offset + u32 LE crc32 of the block index.
 const TRAILER: usize = 12;
 
@@ -101,7 +103,7 @@ impl ChunkData {
         if &bytes[..4] != MAGIC {
             return Err(corrupt("bad magic; not a sluice chunk"));
         }
-        if bytes[4] != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&bytes[4]) {
             return Err(Error::UnsupportedVersion {
                 what: "chunk",
                 version: bytes[4],
@@ -298,6 +300,33 @@ pub(super) struct Decoded<T> {
 impl<T: 'static> Decoded<T> {
     pub(super) fn new(ts: Vec<i64>, keep: Option<Vec<bool>>, make: MakeItem<T>) -> Self {
         Decoded { ts, keep, make }
+    }
+}
+
+#[cfg(test)]
+impl<T: 'static> Decoded<T> {
+    pub(super) fn ts_len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub(super) fn make(&self, ts: i64, i: usize) -> T {
+        (self.make)(ts, i)
+    }
+}
+
+impl Decoded<Entry> {
+    /// No entries (a block a filter ruled out).
+    pub(super) fn none() -> Self {
+        Decoded::new(
+            Vec::new(),
+            None,
+            // never called: there is no entry index to call it with
+            Box::new(|ts, _| Entry {
+                ts,
+                line: Bytes::new(),
+                metadata: Vec::new(),
+            }),
+        )
     }
 }
 

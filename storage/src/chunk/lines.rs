@@ -1,4 +1,5 @@
-//! Numeric-column line transform: splits the line bytes of a block into a
+//! Numeric-column line transform of version-1 zstd blocks (read only since
+//! format version 2; the writer is kept for tests): splits the line bytes of a block into a
 //! *template* stream (the text with every number replaced by a marker) and
 //! per-slot *number columns* (the k-th number of every line in column k,
 //! delta-coded when that is smaller). Log lines of one stream repeat their
@@ -15,10 +16,13 @@
 //! uvarint values.
 
 use crate::error::{Error, Result};
-use crate::varint::{put_uvarint, unzigzag, zigzag, Reader};
+#[cfg(test)]
+use crate::varint::{put_uvarint, zigzag};
+use crate::varint::{unzigzag, Reader};
 
 const NUM: u8 = 0x01;
 const ESC: u8 = 0x02;
+#[cfg(test)]
 const MAX_DIGITS: usize = 19;
 
 /// Most number columns a block keeps apart; numbers whose context is new
@@ -102,12 +106,14 @@ impl Columns {
     }
 }
 
+#[cfg(test)] // the writer of version-1 zstd blocks, kept to test the reader
 /// Splits `lines` (concatenated; `lens` gives each line's length) into the
 /// template stream and the number section, with context-keyed columns.
 pub fn split(lines: &[u8], lens: impl Iterator<Item = usize>) -> (Vec<u8>, Vec<u8>) {
     split_with(lines, lens, true)
 }
 
+#[cfg(test)] // the writer of version-1 zstd blocks, kept to test the reader
 /// [`split`] with the column assignment chosen (positional without
 /// `by_context`, as blocks without `FLAG_CONTEXT_COLUMNS` were written).
 fn split_with(
@@ -128,6 +134,7 @@ fn split_with(
     (tmpl, write_columns(&cols))
 }
 
+#[cfg(test)] // the writer of version-1 zstd blocks, kept to test the reader
 fn split_line(b: &[u8], tmpl: &mut Vec<u8>, cols: &mut Vec<Vec<u64>>, assign: &mut Columns) {
     let line_start = tmpl.len();
     let mut i = 0;
@@ -177,15 +184,24 @@ fn split_line(b: &[u8], tmpl: &mut Vec<u8>, cols: &mut Vec<Vec<u64>>, assign: &m
     tmpl.extend_from_slice(&b[lit..]);
 }
 
+#[cfg(test)] // the writer of version-1 zstd blocks, kept to test the reader
 /// Whether any byte of `x` is an ASCII digit or at most `ESC` (SWAR: a byte
 /// below `n` exists iff `(x - n·0x01..) & !x & 0x80..` is non-zero).
 fn has_special(x: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_less = |y: u64, n: u64| y.wrapping_sub(ONES * n) & !y & HIGH != 0;
-    has_less(x ^ (ONES * u64::from(b'0')), 10) || has_less(x, u64::from(ESC) + 1)
+    special_mask(x, ESC) != 0
 }
 
+/// High bits flagging the bytes of `x` that may be an ASCII digit or at
+/// most `top`; the lowest flagged byte is exactly the first such byte
+/// (false positives only follow a true one).
+pub(super) fn special_mask(x: u64, top: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let less = |y: u64, n: u64| y.wrapping_sub(ONES * n) & !y & HIGH;
+    less(x ^ (ONES * u64::from(b'0')), 10) | less(x, u64::from(top) + 1)
+}
+
+#[cfg(test)] // the writer of version-1 zstd blocks, kept to test the reader
 fn write_columns(cols: &[Vec<u64>]) -> Vec<u8> {
     let mut out = Vec::new();
     if cols.is_empty() {

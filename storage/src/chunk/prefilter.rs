@@ -41,11 +41,21 @@ pub struct LiteralFilter {
     /// keeps verbatim (no ASCII digit, no byte <= 0x02); `None` when the
     /// literal has no such byte.
     template: Vec<Finder<'static>>,
+    /// Per literal, its longest run of bytes that a field-layout token
+    /// template keeps verbatim (as `template`, and no space: tokens are cut
+    /// at spaces), with the literal itself; literals without such a run
+    /// are left out.
+    field: Vec<(Finder<'static>, usize)>,
 }
 
 /// Whether a template (see `lines.rs`) stores `b` as itself.
 fn template_safe(b: u8) -> bool {
     !b.is_ascii_digit() && b > 0x02
+}
+
+/// Whether a field-layout token template stores `b` as itself.
+fn field_safe(b: u8) -> bool {
+    !b.is_ascii_digit() && b > 0x03 && b != b' '
 }
 
 impl LiteralFilter {
@@ -71,7 +81,19 @@ impl LiteralFilter {
                     .map(|p| Finder::new(p).into_owned())
             })
             .collect();
+        let mut field: Vec<(Finder<'static>, usize)> = lits
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                l.split(|&b| !field_safe(b))
+                    .max_by_key(|p| p.len())
+                    .filter(|p| !p.is_empty())
+                    .map(|p| (Finder::new(p).into_owned(), i))
+            })
+            .collect();
+        field.sort_by_key(|(f, _)| std::cmp::Reverse(f.needle().len()));
         Some(LiteralFilter {
+            field,
             lits: lits
                 .into_iter()
                 .map(|l| Finder::new(l).into_owned())
@@ -95,6 +117,21 @@ impl LiteralFilter {
     /// false when a literal's template-verbatim part occurs nowhere in it.
     pub fn template_may_contain(&self, template: &[u8]) -> bool {
         self.template.iter().all(|f| f.find(template).is_some())
+    }
+
+    /// Whether a field-layout block may hold a matching line: false when a
+    /// literal's field piece occurs in none of the token templates
+    /// (`dict`) and the literal in none of the whole lines (`whole`).
+    pub fn fields_may_contain(&self, dict: &[u8], whole: &[u8]) -> bool {
+        self.field
+            .iter()
+            .all(|(p, i)| p.find(dict).is_some() || self.lits[*i].find(whole).is_some())
+    }
+
+    /// The longest field piece of any literal: a line of a field-layout
+    /// block can only match if one of its token templates holds it.
+    pub fn field_piece(&self) -> Option<&Finder<'static>> {
+        self.field.first().map(|(f, _)| f)
     }
 
     /// Which of the lines concatenated in `buf` (lengths `lens`) match:

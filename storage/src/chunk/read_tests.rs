@@ -84,6 +84,10 @@ fn filtered_reads_keep_exactly_the_lines_with_every_literal() {
                 vec!["\x01y"],
                 vec!["absent"],
                 vec!["7"],
+                // spans tokens; a quoted token holding a space
+                vec!["info n=1"],
+                vec!["needle-3 msg"],
+                vec!["\"x"],
             ] {
                 let f = LiteralFilter::new(&lits);
                 let got = read(&data, Direction::Backward, f);

@@ -1,0 +1,396 @@
+//! Field layout of block lines (format version 2): the writer.
+//!
+//! Lines of one stream mostly share a shape: the same number of tokens
+//! (cut at spaces outside double quotes, so `msg="a b c"` is one token),
+//! most of them constant (`method=`, `"msg":`), a few taking one of a
+//! handful of values (`level=info`, `path=/login`). Lines with the same
+//! token count form a *shape*; token `j` of every line of a shape goes to
+//! one *token column*, stored as a dictionary of its distinct token
+//! templates plus one id per line. In a token template every number is a
+//! marker, and the numbers go to *number columns* keyed by (shape, token
+//! column, token for small dictionaries, position of the number in the
+//! token). A constant token column
+//! costs nothing per line, a column of a few values about its entropy.
+//! Lines of rare shapes (fewer than `MIN_SHAPE_LINES` in the block, or
+//! past `MAX_SHAPES` shapes or `MAX_TOKENS` tokens) are stored whole.
+//!
+//! Because a line is its tokens, a reader can rebuild any line from the
+//! ids of its row and the number cursors at that row (`fields_read.rs`
+//! rebuilds pages of lines on demand), and a literal filter can rule a
+//! block out by searching the dictionaries only.
+//!
+//! Section 2 streams (see `streams.rs`): 0 layout (uvarint shape count; per
+//! shape uvarint token count and per column uvarint dictionary size), 1
+//! shape id per line (u8, 0 = stored whole, `s + 1` = shape `s`), 2
+//! dictionaries (every column's token templates in order, each uvarint
+//! length + bytes), 3 whole lines (uvarint length + the raw bytes), then
+//! per column with more than one token its ids as byte planes, one stream
+//! per plane. Section 3 is the number columns (`streams::write_numbers`),
+//! in order of shape, token column and position.
+//!
+//! Token templates: a number (a maximal run of at most 19 ASCII digits) is
+//! `NUM`, or, with leading zeros (`045`), `ZNUM` followed by its digit
+//! count; bytes `0x00..=0x03` are escaped with `ESC`.
+
+use super::streams::{width_of, IntMap, StreamWriter};
+use super::{codec, lines};
+use crate::error::Result;
+use crate::varint::put_uvarint;
+
+pub(super) const NUM: u8 = 0x01;
+pub(super) const ESC: u8 = 0x02;
+pub(super) const ZNUM: u8 = 0x03;
+pub(super) const MAX_DIGITS: usize = 19;
+
+/// Lines a shape needs in a block to get columns.
+const MIN_SHAPE_LINES: usize = 8;
+/// Most shapes with columns per block.
+pub(super) const MAX_SHAPES: usize = 64;
+/// Most tokens of a shape with columns.
+pub(super) const MAX_TOKENS: usize = 256;
+/// Most numbers in one token template.
+pub(super) const MAX_SLOTS: usize = 255;
+/// Token columns with at most this many distinct tokens key their number
+/// columns by token too: each token's numbers get columns of their own
+/// (a number that always comes with one token, as in `curl/8.5`, then
+/// costs nothing). Larger dictionaries key them by position only.
+pub(super) const TOKEN_KEYED: usize = 16;
+
+/// zstd level of the dictionaries and whole lines (text).
+const TEXT_LEVEL: i32 = 6;
+
+/// Dictionaries up to this size are searched linearly (faster than
+/// hashing a token); larger ones through the map.
+const LINEAR_DICT: usize = 16;
+
+/// One token column while encoding.
+#[derive(Default)]
+struct Column {
+    dict: Vec<Vec<u8>>,
+    /// Numbers in each dictionary token.
+    slots: Vec<usize>,
+    /// Hash of each dictionary token, and the first token of each hash
+    /// once the dictionary outgrows a linear search.
+    hashes: Vec<u64>,
+    map: IntMap<u64, u32>,
+    ids: Vec<u32>,
+    /// Per number position: the values, in row order.
+    nums: Vec<Vec<u64>>,
+    /// The previous raw token, its id and numbers (a repeated raw token
+    /// skips the template work).
+    last_raw: Vec<u8>,
+    last: Option<u32>,
+    last_nums: Vec<u64>,
+}
+
+impl Column {
+    fn push(&mut self, raw: &[u8], scratch: &mut Vec<u8>) {
+        if self.last.is_some() && self.last_raw == raw {
+            let id = self.last.unwrap_or(0);
+            self.ids.push(id);
+            for (k, &v) in self.last_nums.iter().enumerate() {
+                self.nums[k].push(v);
+            }
+            return;
+        }
+        scratch.clear();
+        self.last_nums.clear();
+        template(raw, scratch, &mut self.last_nums);
+        let id = self.lookup(scratch);
+        self.ids.push(id);
+        if self.nums.len() < self.last_nums.len() {
+            self.nums.resize(self.last_nums.len(), Vec::new());
+        }
+        for (k, &v) in self.last_nums.iter().enumerate() {
+            self.nums[k].push(v);
+        }
+        self.last_raw.clear();
+        self.last_raw.extend_from_slice(raw);
+        self.last = Some(id);
+    }
+
+    /// The id of template `tmpl`, added to the dictionary when new.
+    /// Templates are found by their hash (a linear search over few,
+    /// through the map for more), then compared.
+    fn lookup(&mut self, tmpl: &[u8]) -> u32 {
+        let h = xxhash_rust::xxh3::xxh3_64(tmpl);
+        let next = self.dict.len() as u32;
+        let found = if self.dict.len() <= LINEAR_DICT {
+            self.hashes.iter().position(|&x| x == h).map(|i| i as u32)
+        } else {
+            self.map.get(&h).copied()
+        };
+        if let Some(id) = found {
+            if self.dict[id as usize] == tmpl {
+                return id;
+            }
+            // a hash collision: search the whole dictionary
+            if let Some(i) = self.dict.iter().position(|d| d == tmpl) {
+                return i as u32;
+            }
+        }
+        if self.dict.len() == LINEAR_DICT {
+            for (i, &x) in self.hashes.iter().enumerate() {
+                self.map.entry(x).or_insert(i as u32);
+            }
+        }
+        if self.dict.len() >= LINEAR_DICT {
+            self.map.entry(h).or_insert(next);
+        }
+        self.dict.push(tmpl.to_vec());
+        self.hashes.push(h);
+        self.slots.push(self.last_nums.len());
+        next
+    }
+
+    /// The number columns: per token then position for small
+    /// dictionaries, else per position (see `TOKEN_KEYED`).
+    fn number_columns(self) -> Vec<Vec<u64>> {
+        if self.dict.len() > TOKEN_KEYED {
+            return self.nums;
+        }
+        let mut per: Vec<Vec<Vec<u64>>> = self.slots.iter().map(|&n| vec![Vec::new(); n]).collect();
+        let mut cur = vec![0usize; self.nums.len()];
+        for &id in &self.ids {
+            for (k, out) in per[id as usize].iter_mut().enumerate() {
+                out.push(self.nums[k][cur[k]]);
+                cur[k] += 1;
+            }
+        }
+        per.into_iter().flatten().collect()
+    }
+}
+
+/// Appends the template of `tok` to `out` and its numbers to `nums`.
+/// A token has at most `MAX_SLOTS` numbers; further digit runs stay
+/// literal.
+pub(super) fn template(tok: &[u8], out: &mut Vec<u8>, nums: &mut Vec<u64>) {
+    let mut i = 0;
+    let mut lit = 0; // start of the pending literal span
+    while i < tok.len() {
+        // skip plain bytes 8 at a time, then straight to the first special
+        if let Some(w) = tok.get(i..i + 8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            let m = lines::special_mask(u64::from_le_bytes(a), ZNUM);
+            if m == 0 {
+                i += 8;
+                continue;
+            }
+            // the lowest flagged byte is exact (false positives only
+            // follow a true one)
+            i += (m.trailing_zeros() / 8) as usize;
+        }
+        let c = tok[i];
+        if c > b'9' || (c < b'0' && c > ZNUM) {
+            i += 1;
+            continue;
+        }
+        out.extend_from_slice(&tok[lit..i]);
+        if c <= ZNUM {
+            out.push(ESC);
+            out.push(c);
+            i += 1;
+            lit = i;
+            continue;
+        }
+        let mut j = i;
+        while j < tok.len() && tok[j].is_ascii_digit() {
+            j += 1;
+        }
+        let run = &tok[i..j];
+        if run.len() > MAX_DIGITS || nums.len() >= MAX_SLOTS {
+            out.extend_from_slice(run);
+        } else {
+            let v = run.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+            if run[0] == b'0' && run.len() > 1 {
+                out.push(ZNUM);
+                out.push(run.len() as u8);
+            } else {
+                out.push(NUM);
+            }
+            nums.push(v);
+        }
+        i = j;
+        lit = j;
+    }
+    out.extend_from_slice(&tok[lit..]);
+}
+
+/// The spaces that separate tokens in the lines: those outside double
+/// quotes (a backslash inside quotes escapes the next byte). Returns per
+/// line its token count, and every line's split points (offsets in the
+/// line), found with one vectorised scan of all lines.
+fn split_points(buf: &[u8], lens: &[u32]) -> (Vec<usize>, Vec<u32>) {
+    let mut counts = Vec::with_capacity(lens.len());
+    let mut points = Vec::with_capacity(lens.len() * 8);
+    let mut specials = memchr::memchr3_iter(b' ', b'"', b'\\', buf).peekable();
+    let mut start = 0usize;
+    for &len in lens {
+        let end = start + len as usize;
+        let before = points.len();
+        let mut quoted = false;
+        let mut skip_to = 0usize;
+        while let Some(&p) = specials.peek() {
+            if p >= end {
+                break;
+            }
+            specials.next();
+            if p < skip_to {
+                continue;
+            }
+            match buf[p] {
+                b' ' if !quoted => points.push((p - start) as u32),
+                b'"' => quoted = !quoted,
+                b'\\' if quoted => skip_to = p + 2,
+                _ => {}
+            }
+        }
+        counts.push(points.len() - before + 1);
+        start = end;
+    }
+    (counts, points)
+}
+
+/// Token ids of every line: what metadata prediction (`predict.rs`) and
+/// readers key on. Built alike by the writer and the reader.
+#[derive(Debug, Default)]
+pub struct LineFields {
+    /// Per line its shape (0: stored whole, `s + 1`: shape `s`).
+    pub shape: Vec<u8>,
+    /// Per line its row among the lines of its shape (or among the whole
+    /// lines).
+    pub row: Vec<u32>,
+    /// Per shape, per column: dictionary size and the token id of each row.
+    pub cols: Vec<Vec<(u32, Vec<u32>)>>,
+}
+
+impl LineFields {
+    pub(super) fn new(shape: Vec<u8>, cols: Vec<Vec<(u32, Vec<u32>)>>) -> Self {
+        let mut next = vec![0u32; cols.len() + 1];
+        let row = shape
+            .iter()
+            .map(|&s| match next.get_mut(usize::from(s)) {
+                Some(n) => {
+                    *n += 1;
+                    *n - 1
+                }
+                None => 0,
+            })
+            .collect();
+        LineFields { shape, row, cols }
+    }
+
+    /// Token id of `line` in column `col` of its shape.
+    pub fn token(&self, line: usize, col: usize) -> Option<u32> {
+        let s = usize::from(*self.shape.get(line)?).checked_sub(1)?;
+        let row = *self.row.get(line)? as usize;
+        self.cols.get(s)?.get(col)?.1.get(row).copied()
+    }
+}
+
+/// The encoded lines of a block.
+pub struct Encoded {
+    /// Section 2: the token columns.
+    pub fields: Vec<u8>,
+    /// Section 3: the number columns (empty without numbers).
+    pub numbers: Vec<u8>,
+    pub lines: LineFields,
+}
+
+/// Encodes the lines concatenated in `buf` (lengths `lens`).
+pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
+    let (counts, all_points) = split_points(buf, lens);
+    let mut per_count: IntMap<usize, usize> = IntMap::default();
+    for &c in &counts {
+        *per_count.entry(c).or_default() += 1;
+    }
+    // shapes in order of first appearance
+    let mut shape_of: IntMap<usize, u8> = IntMap::default();
+    let mut shapes: Vec<usize> = Vec::new();
+    for &c in &counts {
+        if shapes.len() < MAX_SHAPES
+            && c <= MAX_TOKENS
+            && per_count.get(&c).copied().unwrap_or(0) >= MIN_SHAPE_LINES
+            && !shape_of.contains_key(&c)
+        {
+            shape_of.insert(c, shapes.len() as u8 + 1);
+            shapes.push(c);
+        }
+    }
+    let mut cols: Vec<Vec<Column>> = shapes
+        .iter()
+        .map(|&t| (0..t).map(|_| Column::default()).collect())
+        .collect();
+    let mut shape_ids = Vec::with_capacity(lens.len());
+    let mut whole = Vec::new();
+    let mut scratch = Vec::new();
+    let mut next_point = 0usize;
+    let mut start = 0usize;
+    for (&len, &c) in lens.iter().zip(&counts) {
+        let line = &buf[start..start + len as usize];
+        start += len as usize;
+        let s = shape_of.get(&c).copied().unwrap_or(0);
+        shape_ids.push(s);
+        let pts = &all_points[next_point..next_point + c - 1];
+        next_point += c - 1;
+        if s == 0 {
+            put_uvarint(&mut whole, line.len() as u64);
+            whole.extend_from_slice(line);
+            continue;
+        }
+        let mut from = 0usize;
+        for (j, col) in cols[usize::from(s) - 1].iter_mut().enumerate() {
+            let end = pts.get(j).map_or(line.len(), |&p| p as usize);
+            col.push(&line[from..end], &mut scratch);
+            from = end + 1;
+        }
+    }
+    let mut layout = Vec::new();
+    let mut dict = Vec::new();
+    put_uvarint(&mut layout, shapes.len() as u64);
+    for shape in &cols {
+        put_uvarint(&mut layout, shape.len() as u64);
+        for col in shape {
+            put_uvarint(&mut layout, col.dict.len() as u64);
+            for t in &col.dict {
+                put_uvarint(&mut dict, t.len() as u64);
+                dict.extend_from_slice(t);
+            }
+        }
+    }
+    let mut w = StreamWriter::default();
+    w.add(&layout, codec::ZSTD_COLUMN_LEVEL)?;
+    w.add_symbols(&shape_ids, level)?;
+    w.add(&dict, TEXT_LEVEL.max(level))?;
+    w.add(&whole, TEXT_LEVEL.max(level))?;
+    let mut plane = Vec::new();
+    for col in cols.iter().flatten() {
+        let width = width_of(col.dict.len().saturating_sub(1) as u64);
+        for p in 0..width {
+            plane.clear();
+            plane.extend(col.ids.iter().map(|&v| (v >> (8 * p)) as u8));
+            w.add_symbols(&plane, level)?;
+        }
+    }
+    let mut nums: Vec<Vec<u64>> = Vec::new();
+    let mut ids = Vec::with_capacity(cols.len());
+    for shape in cols {
+        let mut shape_ids = Vec::with_capacity(shape.len());
+        for c in shape {
+            shape_ids.push((c.dict.len() as u32, c.ids.clone()));
+            nums.extend(c.number_columns());
+        }
+        ids.push(shape_ids);
+    }
+    let numbers = if nums.is_empty() {
+        Vec::new()
+    } else {
+        super::streams::write_numbers(&nums, level)?
+    };
+    Ok(Encoded {
+        fields: w.finish(),
+        numbers,
+        lines: LineFields::new(shape_ids, ids),
+    })
+}

@@ -1,0 +1,562 @@
+//! Field layout of block lines (format version 2): the reader.
+//!
+//! Decoding reads the token columns and number columns, then makes one
+//! cheap pass over the token ids that checks every id and count, computes
+//! each line's length and records, every `PAGE` lines, where each shape's
+//! rows and each number column stand. A *page* of lines is then rebuilt
+//! from its cursors alone, when one of its entries is first asked for: a
+//! query that stops early (a backward `limit`) rebuilds only the pages it
+//! reads. See `fields.rs` for the layout.
+
+use memchr::memmem::Finder;
+
+use super::fields::{
+    LineFields, ESC, MAX_DIGITS, MAX_SHAPES, MAX_SLOTS, MAX_TOKENS, NUM, TOKEN_KEYED, ZNUM,
+};
+use super::streams::{get_planes, read_numbers, read_streams, width_of};
+use crate::error::{Error, Result};
+use crate::varint::Reader;
+
+/// Lines per page.
+pub const PAGE: usize = 128;
+
+/// A piece of a compiled token template.
+#[derive(Clone, Copy, Debug)]
+enum Piece {
+    /// `len` literal bytes at `off` in `FieldLines::lit`.
+    Lit { off: u32, len: u32 },
+    /// The next number of the token, left-padded with zeros to `width`.
+    Num { width: u8 },
+}
+
+/// A compiled token template.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tok {
+    /// Where its literal bytes start in `FieldLines::lit` (contiguous).
+    off: u32,
+    first: u32,
+    pieces: u32,
+    /// Numbers in the token.
+    slots: u32,
+    /// Its first number column, relative to its token column's first.
+    nbase: u32,
+    /// Literal bytes.
+    lit_len: u32,
+}
+
+/// The decoded lines of a field-layout block, rebuilt by page.
+#[derive(Debug)]
+pub struct FieldLines {
+    pub fields: LineFields,
+    /// Per shape, per column: index of its dictionary's first token in
+    /// `toks`, and its first number column.
+    tok_base: Vec<Vec<u32>>,
+    num_base: Vec<Vec<u32>>,
+    toks: Vec<Tok>,
+    pieces: Vec<Piece>,
+    lit: Vec<u8>,
+    /// Whole lines, back to back, and where each starts (one extra end).
+    whole: Vec<u8>,
+    whole_offs: Vec<u32>,
+    nums: Vec<Vec<u64>>,
+    /// Where each line starts in the block's line bytes (one extra end).
+    pub offs: Vec<usize>,
+    /// Per page: whole-line cursor, row cursor per shape, then number
+    /// cursor per column, at the page's first line.
+    cursors: Vec<u32>,
+    stride: usize,
+    /// With a literal filter: per token whether its template holds the
+    /// first literal's field piece.
+    tok_hit: Vec<bool>,
+    /// Per shape, how to write a line (see `Op`), and the bytes of its
+    /// constant parts.
+    plans: Vec<Vec<Op>>,
+    plan_lit: Vec<u8>,
+}
+
+/// A step of writing a line of a shape: the columns with one template are
+/// folded in, so their text is copied in as few pieces as possible.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// `len` bytes at `off` in `plan_lit`.
+    Lit { off: u32, len: u32 },
+    /// The next value of number column `col`, zero-padded to `width`.
+    Num { col: u32, width: u8 },
+    /// The template of the row in token column `j` (more than one).
+    Var { j: u32 },
+}
+
+fn bad(why: &str) -> Error {
+    Error::corrupt("block fields", why.to_string())
+}
+
+/// Decimal digits of `v`.
+fn digits(v: u64) -> u32 {
+    v.checked_ilog10().unwrap_or(0) + 1
+}
+
+/// Appends the decimal digits of `v`, left-padded with zeros to `width`.
+fn put_digits(out: &mut Vec<u8>, v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut p = buf.len();
+    let mut x = v;
+    loop {
+        p -= 1;
+        buf[p] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    let start = buf.len().saturating_sub(width.max(buf.len() - p));
+    out.extend_from_slice(&buf[start..]);
+}
+
+impl FieldLines {
+    /// The dictionary and whole-line streams of section 2, for a literal
+    /// pre-check before anything else is decoded.
+    pub fn text_streams(fields: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+        let mut s = read_streams_some(fields, &[2, 3])?;
+        let whole = s.pop().unwrap_or_default();
+        let dict = s.pop().unwrap_or_default();
+        Ok((dict, whole))
+    }
+
+    /// Decodes sections 2 (`fields`) and 3 (`numbers`) of a block of `n`
+    /// lines whose stored lengths are `lens`.
+    pub fn decode(
+        fields: &[u8],
+        numbers: &[u8],
+        lens: &[u32],
+        piece: Option<&Finder<'static>>,
+    ) -> Result<FieldLines> {
+        let n = lens.len();
+        let streams = read_streams(fields)?;
+        if streams.len() < 4 {
+            return Err(bad("missing streams"));
+        }
+        let shape_ids = &streams[1];
+        if shape_ids.len() != n {
+            return Err(bad("shape ids of the wrong length"));
+        }
+        let mut lines_of = vec![0usize; MAX_SHAPES + 1];
+        for &s in shape_ids {
+            *lines_of
+                .get_mut(usize::from(s))
+                .ok_or_else(|| bad("shape id out of range"))? += 1;
+        }
+        let mut r = Reader::new(&streams[0], "block field layout");
+        let mut d = Reader::new(&streams[2], "block field dictionary");
+        let shape_count = r.count(1)?;
+        if shape_count > MAX_SHAPES || lines_of[shape_count + 1..].iter().any(|&c| c > 0) {
+            return Err(bad("bad shape count"));
+        }
+        let mut out = FieldLines {
+            fields: LineFields::default(),
+            tok_base: Vec::with_capacity(shape_count),
+            num_base: Vec::with_capacity(shape_count),
+            toks: Vec::new(),
+            pieces: Vec::new(),
+            lit: Vec::new(),
+            whole: Vec::new(),
+            whole_offs: Vec::new(),
+            nums: Vec::new(),
+            offs: Vec::new(),
+            cursors: Vec::new(),
+            stride: 0,
+            tok_hit: Vec::new(),
+            plans: Vec::new(),
+            plan_lit: Vec::new(),
+        };
+        let mut next_plane = 4;
+        let mut num_cols = 0u32;
+        let mut cols_ids = Vec::with_capacity(shape_count);
+        for s in 0..shape_count {
+            let t = r.count(1)?;
+            if t > MAX_TOKENS || t == 0 {
+                return Err(bad("bad token count"));
+            }
+            let rows = lines_of[s + 1];
+            let (mut tb, mut nb, mut ids_s) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..t {
+                let size = usize::try_from(r.uvarint()?).unwrap_or(usize::MAX);
+                if size > streams[2].len() || (size == 0 && rows > 0) {
+                    return Err(bad("bad dictionary size"));
+                }
+                tb.push(out.toks.len() as u32);
+                nb.push(num_cols);
+                let (mut max_slots, mut all_slots) = (0, 0);
+                let col = tb.len() - 1;
+                for _ in 0..size {
+                    let tmpl = d.bytes()?;
+                    if let Some(p) = piece {
+                        out.tok_hit.push(p.find(tmpl).is_some());
+                    }
+                    let mut tok = out.compile(tmpl, col > 0)?;
+                    if size <= TOKEN_KEYED {
+                        tok.nbase = all_slots;
+                    }
+                    max_slots = max_slots.max(tok.slots);
+                    all_slots += tok.slots;
+                    out.toks.push(tok);
+                }
+                num_cols += if size <= TOKEN_KEYED {
+                    all_slots
+                } else {
+                    max_slots
+                };
+                let width = width_of(size.saturating_sub(1) as u64);
+                let ids: Vec<u32> = if width == 0 {
+                    vec![0; rows]
+                } else {
+                    let w = usize::from(width);
+                    let mut planes = Vec::with_capacity(rows * w);
+                    for p in 0..w {
+                        let plane = streams
+                            .get(next_plane + p)
+                            .ok_or_else(|| bad("missing id plane"))?;
+                        planes.extend_from_slice(plane);
+                    }
+                    next_plane += w;
+                    let ids = get_planes(&planes, rows, width)?;
+                    if ids.iter().any(|&i| i >= size as u64) {
+                        return Err(bad("token id out of range"));
+                    }
+                    ids.into_iter().map(|i| i as u32).collect()
+                };
+                ids_s.push((size as u32, ids));
+            }
+            out.tok_base.push(tb);
+            out.num_base.push(nb);
+            cols_ids.push(ids_s);
+        }
+        if next_plane != streams.len() || !r.is_empty() || !d.is_empty() {
+            return Err(bad("unused field streams"));
+        }
+        let mut w = Reader::new(&streams[3], "block whole lines");
+        out.whole_offs.push(0);
+        while !w.is_empty() {
+            out.whole.extend_from_slice(w.bytes()?);
+            out.whole_offs
+                .push(u32::try_from(out.whole.len()).map_err(|_| bad("whole lines exceed 4 GiB"))?);
+        }
+        if out.whole_offs.len() != lines_of[0] + 1 {
+            return Err(bad("whole line count differs from the shape ids"));
+        }
+        out.nums = read_numbers(numbers)?;
+        if out.nums.len() != num_cols as usize {
+            return Err(bad("number column count differs from the tokens"));
+        }
+        out.fields = LineFields::new(shape_ids.clone(), cols_ids);
+        out.plan();
+        out.scan(lens)?;
+        Ok(out)
+    }
+
+    /// Compiles one token template into pieces; with `space`, the token
+    /// starts with the space that separates it from the one before.
+    fn compile(&mut self, tmpl: &[u8], space: bool) -> Result<Tok> {
+        let mut tok = Tok {
+            off: self.lit.len() as u32,
+            first: self.pieces.len() as u32,
+            ..Tok::default()
+        };
+        let mut i = 0;
+        let mut lit_start = self.lit.len();
+        if space {
+            self.lit.push(b' ');
+        }
+        let flush = |me: &mut FieldLines, lit_start: usize| {
+            if me.lit.len() > lit_start {
+                me.pieces.push(Piece::Lit {
+                    off: lit_start as u32,
+                    len: (me.lit.len() - lit_start) as u32,
+                });
+            }
+        };
+        while i < tmpl.len() {
+            let rest = &tmpl[i..];
+            let span = memchr::memchr3(NUM, ESC, ZNUM, rest).unwrap_or(rest.len());
+            self.lit.extend_from_slice(&rest[..span]);
+            i += span;
+            let Some(&m) = tmpl.get(i) else { break };
+            let next = tmpl.get(i + 1).copied();
+            match m {
+                ESC => {
+                    self.lit.push(next.ok_or_else(|| bad("dangling escape"))?);
+                    i += 2;
+                }
+                _ => {
+                    let width = if m == ZNUM {
+                        let w = next.ok_or_else(|| bad("dangling padded number"))?;
+                        if !(2..=MAX_DIGITS as u8).contains(&w) {
+                            return Err(bad("bad number width"));
+                        }
+                        i += 2;
+                        w
+                    } else {
+                        i += 1;
+                        0
+                    };
+                    flush(self, lit_start);
+                    self.pieces.push(Piece::Num { width });
+                    lit_start = self.lit.len();
+                    tok.slots += 1;
+                }
+            }
+        }
+        flush(self, lit_start);
+        if tok.slots as usize > MAX_SLOTS {
+            return Err(bad("too many numbers in a token"));
+        }
+        if self.lit.len() > u32::MAX as usize / 2 {
+            return Err(bad("dictionary too large"));
+        }
+        tok.pieces = self.pieces.len() as u32 - tok.first;
+        tok.lit_len = self.lit.len() as u32 - tok.off;
+        Ok(tok)
+    }
+
+    /// Makes the per-shape plans.
+    fn plan(&mut self) {
+        for s in 0..self.tok_base.len() {
+            let mut ops: Vec<Op> = Vec::new();
+            let mut lit_start = self.plan_lit.len();
+            for (j, (size, _)) in self.fields.cols[s].iter().enumerate() {
+                if *size != 1 {
+                    if self.plan_lit.len() > lit_start {
+                        ops.push(Op::Lit {
+                            off: lit_start as u32,
+                            len: (self.plan_lit.len() - lit_start) as u32,
+                        });
+                    }
+                    ops.push(Op::Var { j: j as u32 });
+                    lit_start = self.plan_lit.len();
+                    continue;
+                }
+                let tok = self.toks[self.tok_base[s][j] as usize];
+                let base = self.num_base[s][j] + tok.nbase;
+                let mut k = 0;
+                let p0 = tok.first as usize;
+                for piece in &self.pieces[p0..p0 + tok.pieces as usize] {
+                    match *piece {
+                        Piece::Lit { off, len } => self
+                            .plan_lit
+                            .extend_from_slice(&self.lit[off as usize..(off + len) as usize]),
+                        Piece::Num { width } => {
+                            if self.plan_lit.len() > lit_start {
+                                ops.push(Op::Lit {
+                                    off: lit_start as u32,
+                                    len: (self.plan_lit.len() - lit_start) as u32,
+                                });
+                            }
+                            ops.push(Op::Num {
+                                col: base + k,
+                                width,
+                            });
+                            k += 1;
+                            lit_start = self.plan_lit.len();
+                        }
+                    }
+                }
+            }
+            if self.plan_lit.len() > lit_start {
+                ops.push(Op::Lit {
+                    off: lit_start as u32,
+                    len: (self.plan_lit.len() - lit_start) as u32,
+                });
+            }
+            self.plans.push(ops);
+        }
+    }
+
+    /// The pass over all lines: checks ids and counts against the columns,
+    /// computes line lengths (which must equal `lens`) and page cursors.
+    fn scan(&mut self, lens: &[u32]) -> Result<()> {
+        let shapes = self.tok_base.len();
+        self.stride = 1 + shapes + self.nums.len();
+        let mut cur = vec![0u32; self.stride];
+        let n = lens.len();
+        self.cursors.reserve(n.div_ceil(PAGE) * self.stride);
+        self.offs.reserve(n + 1);
+        self.offs.push(0);
+        let mut off = 0usize;
+        for (i, &want) in lens.iter().enumerate() {
+            if i % PAGE == 0 {
+                self.cursors.extend_from_slice(&cur);
+            }
+            let s = usize::from(self.fields.shape[i]);
+            let row = cur[s] as usize;
+            cur[s] += 1;
+            let len = if s == 0 {
+                let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
+                u64::from(b - a)
+            } else {
+                let cols = &self.fields.cols[s - 1];
+                let mut len = 0u64;
+                for op in &self.plans[s - 1] {
+                    match *op {
+                        Op::Lit { len: l, .. } => len += u64::from(l),
+                        Op::Num { col, width } => {
+                            let c = col as usize;
+                            let at = &mut cur[1 + shapes + c];
+                            let v = *self.nums[c]
+                                .get(*at as usize)
+                                .ok_or_else(|| bad("number column too short"))?;
+                            *at += 1;
+                            len += u64::from(digits(v).max(u32::from(width)));
+                        }
+                        Op::Var { j } => {
+                            let j = j as usize;
+                            let id = cols[j].1[row] as usize;
+                            let tok = self.toks[self.tok_base[s - 1][j] as usize + id];
+                            len += u64::from(tok.lit_len);
+                            if tok.slots == 0 {
+                                continue;
+                            }
+                            let base = (self.num_base[s - 1][j] + tok.nbase) as usize;
+                            let mut k = 0;
+                            let p0 = tok.first as usize;
+                            for p in &self.pieces[p0..p0 + tok.pieces as usize] {
+                                let Piece::Num { width } = *p else { continue };
+                                let c = base + k;
+                                k += 1;
+                                let at = &mut cur[1 + shapes + c];
+                                let v = *self.nums[c]
+                                    .get(*at as usize)
+                                    .ok_or_else(|| bad("number column too short"))?;
+                                *at += 1;
+                                len += u64::from(digits(v).max(u32::from(width)));
+                            }
+                        }
+                    }
+                }
+                len
+            };
+            if len != u64::from(want) {
+                return Err(bad("line lengths differ from the stored lengths"));
+            }
+            off += want as usize;
+            self.offs.push(off);
+        }
+        let rows_ok = (0..=shapes).all(|s| {
+            let want = if s == 0 {
+                self.whole_offs.len() - 1
+            } else {
+                self.fields.cols[s - 1].first().map_or(0, |c| c.1.len())
+            };
+            cur[s] as usize == want
+        });
+        let nums_ok = self
+            .nums
+            .iter()
+            .enumerate()
+            .all(|(c, col)| cur[1 + shapes + c] as usize == col.len());
+        if !rows_ok || !nums_ok {
+            return Err(bad("unused rows or numbers"));
+        }
+        Ok(())
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.offs.len().saturating_sub(1)
+    }
+
+    /// Rebuilds the lines of page `p`, concatenated. Cannot fail: `scan`
+    /// checked every id, count and length.
+    pub fn page(&self, p: usize) -> Vec<u8> {
+        let start = p * PAGE;
+        let end = (start + PAGE).min(self.len());
+        if start >= end {
+            return Vec::new();
+        }
+        let shapes = self.tok_base.len();
+        let mut cur = self.cursors[p * self.stride..(p + 1) * self.stride].to_vec();
+        let mut out = Vec::with_capacity(self.offs[end] - self.offs[start]);
+        for i in start..end {
+            let s = usize::from(self.fields.shape[i]);
+            let row = cur[s] as usize;
+            cur[s] += 1;
+            if s == 0 {
+                let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
+                out.extend_from_slice(&self.whole[a as usize..b as usize]);
+                continue;
+            }
+            let cols = &self.fields.cols[s - 1];
+            for op in &self.plans[s - 1] {
+                match *op {
+                    Op::Lit { off, len } => out.extend_from_slice(
+                        &self.plan_lit[off as usize..off as usize + len as usize],
+                    ),
+                    Op::Num { col, width } => {
+                        let c = 1 + shapes + col as usize;
+                        let v = self.nums[col as usize][cur[c] as usize];
+                        cur[c] += 1;
+                        put_digits(&mut out, v, usize::from(width));
+                    }
+                    Op::Var { j } => {
+                        let j = j as usize;
+                        let tok =
+                            self.toks[self.tok_base[s - 1][j] as usize + cols[j].1[row] as usize];
+                        if tok.slots == 0 {
+                            let off = tok.off as usize;
+                            out.extend_from_slice(&self.lit[off..off + tok.lit_len as usize]);
+                            continue;
+                        }
+                        let base = 1 + shapes + (self.num_base[s - 1][j] + tok.nbase) as usize;
+                        let mut k = 0;
+                        let p0 = tok.first as usize;
+                        for piece in &self.pieces[p0..p0 + tok.pieces as usize] {
+                            match *piece {
+                                Piece::Lit { off, len } => out.extend_from_slice(
+                                    &self.lit[off as usize..off as usize + len as usize],
+                                ),
+                                Piece::Num { width } => {
+                                    let c = base + k;
+                                    k += 1;
+                                    let v = self.nums[c - 1 - shapes][cur[c] as usize];
+                                    cur[c] += 1;
+                                    put_digits(&mut out, v, usize::from(width));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Lines that may hold the literal whose field piece marked the tokens
+    /// (`decode` with a piece): those with a marked token, and whole lines
+    /// for which `whole_hit` says so.
+    pub fn candidates(&self, whole_hit: impl Fn(&[u8]) -> bool) -> Vec<bool> {
+        let mut keep = vec![false; self.len()];
+        let mut rows = vec![0usize; self.tok_base.len() + 1];
+        for (i, k) in keep.iter_mut().enumerate() {
+            let s = usize::from(self.fields.shape[i]);
+            let row = rows[s];
+            rows[s] += 1;
+            *k = if s == 0 {
+                let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
+                whole_hit(&self.whole[a as usize..b as usize])
+            } else {
+                self.fields.cols[s - 1]
+                    .iter()
+                    .enumerate()
+                    .any(|(j, (_, ids))| {
+                        let t = self.tok_base[s - 1][j] as usize + ids[row] as usize;
+                        self.tok_hit.get(t).copied().unwrap_or(true)
+                    })
+            };
+        }
+        keep
+    }
+}
+
+/// Streams `which` (ascending) of a container, decompressed; the others
+/// are skipped unread.
+fn read_streams_some(buf: &[u8], which: &[usize]) -> Result<Vec<Vec<u8>>> {
+    super::streams::read_streams_where(buf, |i| which.contains(&i))
+}

@@ -1,0 +1,370 @@
+//! A static order-0 rANS entropy coder for the small-alphabet streams of
+//! field-layout blocks (token ids, byte planes): it codes each byte in
+//! about its entropy, where zstd at low levels spends bits on short
+//! matches and Huffman needs at least one bit per symbol.
+//!
+//! Layout: uvarint `k << 2 | mode`, then the frequency table (they sum to
+//! 2^12) in one of three forms: mode 1, dense (the symbols are `0..k`):
+//! `k - 1` uvarint frequencies, the last symbol's being what is left of
+//! 2^12; mode 0, sparse: `k` × (symbol u8, uvarint frequency); mode 2,
+//! quantized (symbols `0..k`): runs of equal *levels* (0 = absent, 1..=15 =
+//! weight `WEIGHTS[level - 1]`), each a byte `level << 4 | min(run - 1,
+//! 15)`, plus uvarint `run - 16` when that is 15; the weights are scaled
+//! to 2^12 as `normalize` does. Quantized tables cost a few bytes where
+//! exact ones cost one or two per symbol, for a small loss in coding
+//! (the writer keeps the smaller). Then the coder bytes: the final 32-bit
+//! state little-endian, followed by the renormalisation words (u16
+//! little-endian) in the order the decoder reads them, at most one per
+//! symbol (state lower bound 2^16).
+
+use crate::error::{Error, Result};
+use crate::varint::{put_uvarint, Reader};
+
+const PROB_BITS: u32 = 12;
+const M: u32 = 1 << PROB_BITS;
+/// Lower bound of the coder state; renormalisation moves 16-bit words, at
+/// most one per symbol, so the decoder needs no loop.
+const L: u32 = 1 << 16;
+
+/// How often each byte occurs in `raw`.
+pub fn histogram(raw: &[u8]) -> [u64; 256] {
+    let mut counts = [0u64; 256];
+    for &b in raw {
+        counts[usize::from(b)] += 1;
+    }
+    counts
+}
+
+/// Symbol weights of the quantized table levels 1..=15 (ratio ~1.8).
+const WEIGHTS: [u64; 15] = [
+    1, 2, 3, 6, 10, 19, 34, 61, 110, 198, 357, 643, 1157, 2082, 3748,
+];
+
+/// How a stream will be coded: its table bytes and frequencies, and about
+/// how many bytes [`encode_planned`] writes.
+pub struct Plan {
+    table: Vec<u8>,
+    freq: [u32; 256],
+    pub bytes: usize,
+}
+
+/// Coded bytes of symbols with `counts` under `freq`.
+fn coded_bytes(counts: &[u64; 256], freq: &[u32; 256]) -> usize {
+    let bits: f64 = counts
+        .iter()
+        .zip(freq)
+        .filter(|(&c, _)| c > 0)
+        .map(|(&c, &f)| c as f64 * (f64::from(M) / f64::from(f)).log2())
+        .sum();
+    (bits / 8.0) as usize + 4
+}
+
+/// The exact table of `freq`.
+fn exact_table(freq: &[u32; 256]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let present = freq.iter().filter(|&&f| f > 0).count();
+    if freq[..present].iter().all(|&f| f > 0) {
+        // dense (ids 0..k): the frequencies of all but the last symbol
+        put_uvarint(&mut out, (present as u64) << 2 | 1);
+        for &f in &freq[..present - 1] {
+            put_uvarint(&mut out, u64::from(f));
+        }
+    } else {
+        put_uvarint(&mut out, (present as u64) << 2);
+        for (s, &f) in freq.iter().enumerate() {
+            if f > 0 {
+                out.push(s as u8);
+                put_uvarint(&mut out, u64::from(f));
+            }
+        }
+    }
+    out
+}
+
+/// Frequencies of quantized levels (0 = absent).
+fn level_freqs(levels: &[u8]) -> [u32; 256] {
+    let mut w = [0u64; 256];
+    for (w, &q) in w.iter_mut().zip(levels) {
+        if q > 0 {
+            *w = WEIGHTS[usize::from(q) - 1];
+        }
+    }
+    normalize(&w)
+}
+
+/// The quantized table of `levels`.
+fn level_table(levels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_uvarint(&mut out, (levels.len() as u64) << 2 | 2);
+    let mut i = 0;
+    while i < levels.len() {
+        let q = levels[i];
+        let run = levels[i..].iter().take_while(|&&x| x == q).count();
+        out.push(q << 4 | (run - 1).min(15) as u8);
+        if run > 15 {
+            put_uvarint(&mut out, (run - 16) as u64);
+        }
+        i += run;
+    }
+    out
+}
+
+/// The cheapest of the exact table and two quantized ones (as measured,
+/// and with neighbours one level apart merged into runs).
+pub fn plan(counts: &[u64; 256]) -> Plan {
+    let freq = normalize(counts);
+    let table = exact_table(&freq);
+    let bytes = table.len() + coded_bytes(counts, &freq);
+    let mut best = Plan { table, freq, bytes };
+    let present = counts.iter().filter(|&&c| c > 0).count();
+    if present <= 16 {
+        return best;
+    }
+    let cmax = counts.iter().copied().max().unwrap_or(1) as f64;
+    let alphabet = counts.iter().rposition(|&c| c > 0).map_or(0, |i| i + 1);
+    let levels: Vec<u8> = counts[..alphabet]
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                0
+            } else {
+                let down = ((cmax / c as f64).ln() / 1.8f64.ln()).round();
+                (15.0 - down).clamp(1.0, 15.0) as u8
+            }
+        })
+        .collect();
+    let mut smooth = levels.clone();
+    let mut run_level = 0u8;
+    for q in smooth.iter_mut() {
+        if *q != 0 && run_level != 0 && q.abs_diff(run_level) <= 1 {
+            *q = run_level;
+        } else {
+            run_level = *q;
+        }
+    }
+    for l in [levels, smooth] {
+        let freq = level_freqs(&l);
+        let table = level_table(&l);
+        let bytes = table.len() + coded_bytes(counts, &freq);
+        if bytes < best.bytes {
+            best = Plan { table, freq, bytes };
+        }
+    }
+    best
+}
+
+/// Symbol frequencies scaled to sum to `M`, each present symbol at least 1.
+fn normalize(counts: &[u64; 256]) -> [u32; 256] {
+    let total: u64 = counts.iter().sum::<u64>().max(1);
+    let mut freq = [0u32; 256];
+    let mut sum = 0u32;
+    for (f, &c) in freq.iter_mut().zip(counts) {
+        if c > 0 {
+            *f = ((c * u64::from(M) / total) as u32).max(1);
+            sum += *f;
+        }
+    }
+    // hand the rounding difference to (or take it from) the largest
+    while sum != M {
+        let (i, _) = freq
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, &f)| f)
+            .unwrap_or((0, &0));
+        if sum < M {
+            freq[i] += M - sum;
+            sum = M;
+        } else {
+            // the largest is > 1 here: 256 symbols of 1 sum to at most M
+            let take = (sum - M).min(freq[i] - 1);
+            freq[i] -= take;
+            sum -= take;
+        }
+    }
+    freq
+}
+
+/// Encodes `raw` (non-empty).
+#[cfg(test)]
+pub fn encode(raw: &[u8], out: &mut Vec<u8>) {
+    encode_planned(raw, &plan(&histogram(raw)), out);
+}
+
+/// Encodes `raw` with the plan made from its histogram.
+pub fn encode_planned(raw: &[u8], plan: &Plan, out: &mut Vec<u8>) {
+    let freq = plan.freq;
+    // x / f as a multiply: with m = ceil(2^48 / f) the error stays below
+    // x / 2^48 < 2^-16 < 1 / f, so the quotient is exact for x < 2^32
+    let mut recip = [0u64; 256];
+    for (r, &f) in recip.iter_mut().zip(&freq) {
+        if f > 0 {
+            *r = (1u64 << 48).div_ceil(u64::from(f));
+        }
+    }
+    let mut cum = [0u32; 256];
+    let mut c = 0;
+    for (cu, &f) in cum.iter_mut().zip(&freq) {
+        *cu = c;
+        c += f;
+    }
+    out.extend_from_slice(&plan.table);
+    let mut words: Vec<u16> = Vec::with_capacity(raw.len() / 4 + 4);
+    let mut x = L;
+    for &b in raw.iter().rev() {
+        let f = freq[usize::from(b)];
+        // x < 2^32 and x_max >= 2^20: one shift brings x below x_max
+        let x_max = (u64::from(L >> PROB_BITS) << 16) * u64::from(f);
+        if u64::from(x) >= x_max {
+            words.push(x as u16);
+            x >>= 16;
+        }
+        let q = ((u128::from(x) * u128::from(recip[usize::from(b)])) >> 48) as u32;
+        x = (q << PROB_BITS) + (x - q * f) + cum[usize::from(b)];
+    }
+    out.extend_from_slice(&x.to_le_bytes());
+    for w in words.iter().rev() {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+}
+
+/// Decodes `n` symbols.
+pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
+    let mut r = Reader::new(buf, "rans stream");
+    let head = r.uvarint()?;
+    let (k, mode) = (head >> 2, head & 3);
+    if k == 0 || k > 256 || mode == 3 {
+        return Err(r.err("bad symbol count"));
+    }
+    let mut freq = [0u32; 256];
+    if mode == 2 {
+        let mut levels = Vec::with_capacity(k as usize);
+        while levels.len() < k as usize {
+            let b = r.u8()?;
+            let mut run = usize::from(b & 15) + 1;
+            if run == 16 {
+                run += usize::try_from(r.uvarint()?).unwrap_or(usize::MAX).min(256);
+            }
+            levels.extend(std::iter::repeat_n(b >> 4, run.min(256)));
+        }
+        if levels.len() != k as usize || levels.iter().all(|&q| q == 0) {
+            return Err(r.err("bad quantized table"));
+        }
+        freq = level_freqs(&levels);
+    } else {
+        let mut c = 0u32;
+        for i in 0..k {
+            let (s, f) = if mode == 0 {
+                (r.u8()?, r.uvarint()?)
+            } else if i + 1 < k {
+                (i as u8, r.uvarint()?)
+            } else {
+                (i as u8, u64::from(M.saturating_sub(c)))
+            };
+            if f == 0 || u64::from(c) + f > u64::from(M) || freq[usize::from(s)] != 0 {
+                return Err(r.err("bad symbol frequency"));
+            }
+            freq[usize::from(s)] = f as u32;
+            c += f as u32;
+        }
+        if c != M {
+            return Err(r.err("frequencies do not sum to the total"));
+        }
+    }
+    // per slot, packed: symbol (bits 24..32), frequency - 1 (bits 12..24)
+    // and the slot's offset in its symbol's range (bits 0..12)
+    let mut slots = vec![0u32; M as usize];
+    let mut only = None;
+    let mut c = 0u32;
+    for (s, &f) in freq.iter().enumerate() {
+        if f == 0 {
+            continue;
+        }
+        if f == M {
+            // one symbol: the state never changes, no table needed
+            only = Some(s as u8);
+        } else {
+            for (j, slot) in slots[c as usize..(c + f) as usize].iter_mut().enumerate() {
+                // f - 1 < M = 2^12 and j < f: both fit 12 bits
+                *slot = (s as u32) << 24 | (f - 1) << 12 | j as u32;
+            }
+        }
+        c += f;
+    }
+
+    let mut x = u32::from_le_bytes(
+        r.take(4)?
+            .try_into()
+            .map_err(|_| Error::corrupt("rans stream", "short state"))?,
+    );
+    let body = r.take(buf.len() - r.pos())?;
+    if let Some(s) = only {
+        if !body.is_empty() || x != L {
+            return Err(Error::corrupt("rans stream", "trailing or missing bytes"));
+        }
+        return Ok(vec![s; n]);
+    }
+    if body.len() % 2 != 0 {
+        return Err(Error::corrupt("rans stream", "odd renormalisation bytes"));
+    }
+    let words: Vec<u32> = body
+        .chunks_exact(2)
+        .map(|w| u32::from(u16::from_le_bytes([w[0], w[1]])))
+        .collect();
+    let mut pos = 0usize;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let e = slots[(x & (M - 1)) as usize];
+        x = ((e >> 12 & (M - 1)) + 1) * (x >> PROB_BITS) + (e & (M - 1));
+        // x >= 2^4 here, so one word restores x >= L
+        let need = x < L;
+        let w = words.get(pos).copied().unwrap_or(0);
+        x = if need { x << 16 | w } else { x };
+        pos += usize::from(need);
+        out.push((e >> 24) as u8);
+    }
+    if pos != words.len() || x != L {
+        return Err(Error::corrupt("rans stream", "trailing or missing bytes"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn roundtrip(raw: &[u8]) -> usize {
+        let mut out = Vec::new();
+        encode(raw, &mut out);
+        assert_eq!(decode(&out, raw.len()).unwrap(), raw);
+        out.len()
+    }
+
+    #[test]
+    fn codes_near_the_entropy() {
+        // 2 symbols at 30/70: 0.88 bits each
+        let raw: Vec<u8> = (0..10_000u32)
+            .map(|i| u8::from(i * 7919 % 10 < 3))
+            .collect();
+        let n = roundtrip(&raw);
+        assert!(n < 10_000 * 90 / 800, "{n}");
+        assert!(roundtrip(&[5; 1000]) < 12);
+        let all: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        roundtrip(&all);
+        roundtrip(&[1]);
+    }
+
+    #[test]
+    fn corrupt_input_is_an_error() {
+        let mut out = Vec::new();
+        encode(b"abcabcabd", &mut out);
+        assert!(decode(&out[..out.len() - 1], 9).is_err());
+        assert!(decode(&[], 1).is_err());
+        assert!(decode(&[2, 7, 1, 0, 0, 0, 0], 1).is_err());
+        let mut sparse = Vec::new();
+        encode(b"zzzzay", &mut sparse);
+        assert_eq!(decode(&sparse, 6).unwrap(), b"zzzzay");
+    }
+}

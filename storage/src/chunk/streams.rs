@@ -1,0 +1,387 @@
+//! Stream containers and column coding of field-layout blocks (format
+//! version 2): a section is a list of small *streams*, each compressed on
+//! its own so that every column gets its own entropy tables (a column of
+//! status-code ids and a column of random byte-plane values share nothing),
+//! and integer columns are stored as dictionary ids or byte planes.
+//!
+//! Container: uvarint stream count, per stream `codec u8` (0 stored, 3
+//! zstd, 4 rANS, see `rans.rs`), uvarint raw length, uvarint stored length;
+//! then the stored bytes back to back. The writer picks the smallest.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::{codec, rans, Encoding};
+use crate::error::{Error, Result};
+use crate::varint::{put_uvarint, unzigzag, zigzag, Reader};
+
+/// Streams shorter than this are stored uncompressed: a zstd frame's header
+/// and tables would outweigh the gain.
+const MIN_COMPRESS: usize = 24;
+
+const CODEC_STORED: u8 = 0;
+const CODEC_ZSTD: u8 = 3;
+const CODEC_RANS: u8 = 4;
+
+/// Streams above this size are refused as corrupt.
+const MAX_STREAM: usize = 1 << 28;
+
+/// Collects streams and writes the container.
+#[derive(Default)]
+pub struct StreamWriter {
+    streams: Vec<(u8, usize, Vec<u8>)>,
+}
+
+impl StreamWriter {
+    /// Adds a text-like stream, compressed with zstd at `level` when that
+    /// makes it smaller.
+    pub fn add(&mut self, raw: &[u8], level: i32) -> Result<()> {
+        self.push(raw, level, false)
+    }
+
+    /// Adds a stream of symbols (ids, byte planes): the smaller of zstd at
+    /// `level` and order-0 rANS.
+    pub fn add_symbols(&mut self, raw: &[u8], level: i32) -> Result<()> {
+        self.push(raw, level, true)
+    }
+
+    fn push(&mut self, raw: &[u8], level: i32, symbols: bool) -> Result<()> {
+        let mut best = (CODEC_STORED, raw.to_vec());
+        if raw.len() >= MIN_COMPRESS {
+            let plan = symbols.then(|| rans::plan(&rans::histogram(raw)));
+            let est = plan.as_ref().map_or(usize::MAX, |p| p.bytes);
+            // zstd wins over order-0 coding only on repeats, and seldom by
+            // much: try it only when order-0 coding saves under a quarter
+            if est > raw.len() / 4 * 3 {
+                let mut z = Vec::new();
+                codec::compress(Encoding::Zstd, level, raw, &mut z)?;
+                if z.len() < best.1.len() {
+                    best = (CODEC_ZSTD, z);
+                }
+            }
+            if let Some(plan) = plan.filter(|_| est < best.1.len()) {
+                let mut r = Vec::new();
+                rans::encode_planned(raw, &plan, &mut r);
+                if r.len() < best.1.len() {
+                    best = (CODEC_RANS, r);
+                }
+            }
+        }
+        self.streams.push((best.0, raw.len(), best.1));
+        Ok(())
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        let body: usize = self.streams.iter().map(|s| s.2.len()).sum();
+        let mut out = Vec::with_capacity(body + 8 * self.streams.len() + 4);
+        put_uvarint(&mut out, self.streams.len() as u64);
+        for (c, raw, stored) in &self.streams {
+            out.push(*c);
+            put_uvarint(&mut out, *raw as u64);
+            put_uvarint(&mut out, stored.len() as u64);
+        }
+        for (_, _, stored) in self.streams {
+            out.extend_from_slice(&stored);
+        }
+        out
+    }
+}
+
+/// Decompresses every stream of a container.
+pub fn read_streams(buf: &[u8]) -> Result<Vec<Vec<u8>>> {
+    read_streams_where(buf, |_| true)
+}
+
+/// Decompresses the streams whose index `want` accepts (the others are
+/// checked for their lengths only, and left out of the result).
+pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<Vec<u8>>> {
+    let mut r = Reader::new(buf, "block streams");
+    let n = r.count(3)?;
+    let mut heads = Vec::with_capacity(n);
+    for _ in 0..n {
+        let c = r.u8()?;
+        let raw = r.uvarint()?;
+        let stored = r.uvarint()?;
+        if raw > MAX_STREAM as u64 || stored > MAX_STREAM as u64 {
+            return Err(r.err("stream larger than 256 MiB"));
+        }
+        heads.push((c, raw as usize, stored as usize));
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, (c, raw, stored)) in heads.into_iter().enumerate() {
+        let bytes = r.take(stored)?;
+        if !want(i) {
+            continue;
+        }
+        out.push(match c {
+            CODEC_STORED if raw == stored => bytes.to_vec(),
+            CODEC_ZSTD => codec::decompress(Encoding::Zstd, bytes, raw)?,
+            CODEC_RANS => rans::decode(bytes, raw)?,
+            _ => return Err(r.err("bad stream codec or length")),
+        });
+    }
+    if !r.is_empty() {
+        return Err(r.err("trailing bytes after streams"));
+    }
+    Ok(out)
+}
+
+/// Bytes needed to hold `max` (0 for 0).
+pub fn width_of(max: u64) -> u8 {
+    (8 - max.leading_zeros() / 8) as u8
+}
+
+/// Reads `n` values stored as `width` byte planes.
+pub fn get_planes(planes: &[u8], n: usize, width: u8) -> Result<Vec<u64>> {
+    let w = usize::from(width);
+    if w > 8 || planes.len() != n.saturating_mul(w) {
+        return Err(Error::corrupt(
+            "block streams",
+            "byte planes of the wrong size",
+        ));
+    }
+    let mut out = vec![0u64; n];
+    for p in 0..w {
+        for (v, &b) in out.iter_mut().zip(&planes[p * n..(p + 1) * n]) {
+            *v |= u64::from(b) << (8 * p);
+        }
+    }
+    Ok(out)
+}
+
+/// A multiplicative hasher for integer keys of our own data.
+#[derive(Default)]
+pub struct IntHasher(u64);
+
+/// A `HashMap` keyed by integers of our own data.
+pub type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+
+impl Hasher for IntHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ (v >> 31)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+/// Number-column modes.
+const MODE_PLAIN: u8 = 0;
+const MODE_DELTA: u8 = 1;
+const MODE_DICT: u8 = 2;
+
+/// Most distinct values a dictionary-coded number column holds.
+const MAX_DICT: usize = 256;
+
+/// Distinct values of `col` in first-appearance order, or `None` past `MAX_DICT`.
+fn small_dict(col: &[u64]) -> Option<Vec<u64>> {
+    let mut dict: Vec<u64> = Vec::new();
+    let mut seen: IntMap<u64, usize> = IntMap::default();
+    for &v in col {
+        if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(v) {
+            if dict.len() == MAX_DICT {
+                return None;
+            }
+            e.insert(dict.len());
+            dict.push(v);
+        }
+    }
+    Some(dict)
+}
+
+/// Writes number columns: a header stream (per column: uvarint count, mode,
+/// width, and for dictionary mode the uvarint values), then one stream per
+/// byte plane of every column (dictionary ids are one plane).
+pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
+    let mut w = StreamWriter::default();
+    let mut head = Vec::new();
+    put_uvarint(&mut head, cols.len() as u64);
+    let mut planes: Vec<Vec<u8>> = Vec::new();
+    for col in cols {
+        put_uvarint(&mut head, col.len() as u64);
+        let wp = width_of(col.iter().copied().max().unwrap_or(0));
+        // values that fit a byte are their own ids: a dictionary would only
+        // add its value list
+        let dict = small_dict(col).filter(|d| d.len() == 1 || (wp > 1 && d.len() <= col.len() / 4));
+        if let Some(dict) = dict {
+            head.push(MODE_DICT);
+            put_uvarint(&mut head, dict.len() as u64);
+            for &v in &dict {
+                put_uvarint(&mut head, v);
+            }
+            if dict.len() > 1 {
+                let mut ids: IntMap<u64, u8> = IntMap::default();
+                for (i, &v) in dict.iter().enumerate() {
+                    ids.insert(v, i as u8);
+                }
+                planes.push(
+                    col.iter()
+                        .map(|v| ids.get(v).copied().unwrap_or(0))
+                        .collect(),
+                );
+            }
+            continue;
+        }
+        let mut prev = 0u64;
+        let deltas: Vec<u64> = col
+            .iter()
+            .map(|&v| {
+                let d = zigzag((v as i64).wrapping_sub(prev as i64));
+                prev = v;
+                d
+            })
+            .collect();
+        let wd = width_of(deltas.iter().copied().max().unwrap_or(0));
+        let (mode, width, vals) = if wd < wp {
+            (MODE_DELTA, wd, &deltas[..])
+        } else {
+            (MODE_PLAIN, wp, &col[..])
+        };
+        head.push(mode);
+        head.push(width);
+        for p in 0..width {
+            planes.push(vals.iter().map(|v| (v >> (8 * p)) as u8).collect());
+        }
+    }
+    w.add(&head, codec::ZSTD_COLUMN_LEVEL)?;
+    for p in planes {
+        w.add_symbols(&p, level)?;
+    }
+    Ok(w.finish())
+}
+
+/// Reads what [`write_numbers`] wrote.
+pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    let streams = read_streams(buf)?;
+    let mut s = streams.iter();
+    let head = s
+        .next()
+        .ok_or_else(|| Error::corrupt("line numbers", "missing header"))?;
+    let mut r = Reader::new(head, "line numbers");
+    let n = r.count(2)?;
+    let mut cols = Vec::with_capacity(n);
+    let mut next_plane = || {
+        s.next()
+            .ok_or_else(|| Error::corrupt("line numbers", "missing number plane"))
+    };
+    for _ in 0..n {
+        let k = usize::try_from(r.uvarint()?).map_err(|_| r.err("column too long"))?;
+        if k > MAX_STREAM {
+            return Err(r.err("column too long"));
+        }
+        let mode = r.u8()?;
+        let col = match mode {
+            MODE_DICT => {
+                let d = r.count(1)?;
+                let mut dict = Vec::with_capacity(d);
+                for _ in 0..d {
+                    dict.push(r.uvarint()?);
+                }
+                if d <= 1 {
+                    match dict.first() {
+                        Some(&v) => vec![v; k],
+                        None if k == 0 => Vec::new(),
+                        None => return Err(r.err("empty dictionary")),
+                    }
+                } else {
+                    let ids = next_plane()?;
+                    if ids.len() != k {
+                        return Err(r.err("dictionary ids of the wrong length"));
+                    }
+                    ids.iter()
+                        .map(|&i| dict.get(usize::from(i)).copied())
+                        .collect::<Option<Vec<u64>>>()
+                        .ok_or_else(|| r.err("dictionary id out of range"))?
+                }
+            }
+            MODE_PLAIN | MODE_DELTA => {
+                let width = r.u8()?;
+                if width > 8 {
+                    return Err(r.err("bad plane width"));
+                }
+                let mut vals = vec![0u64; k];
+                for p in 0..width {
+                    let plane = next_plane()?;
+                    if plane.len() != k {
+                        return Err(r.err("number plane of the wrong length"));
+                    }
+                    for (v, &b) in vals.iter_mut().zip(plane) {
+                        *v |= u64::from(b) << (8 * p);
+                    }
+                }
+                if mode == MODE_DELTA {
+                    let mut prev = 0u64;
+                    for v in &mut vals {
+                        prev = (prev as i64).wrapping_add(unzigzag(*v)) as u64;
+                        *v = prev;
+                    }
+                }
+                vals
+            }
+            _ => return Err(r.err("unknown number column mode")),
+        };
+        cols.push(col);
+    }
+    if !r.is_empty() {
+        return Err(r.err("trailing bytes in number header"));
+    }
+    if s.next().is_some() {
+        return Err(Error::corrupt("line numbers", "unused number planes"));
+    }
+    Ok(cols)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn number_columns_roundtrip_in_every_mode() {
+        let cols = vec![
+            vec![200, 404, 200, 500, 200, 200, 301, 200],
+            (0..1000).collect::<Vec<u64>>(),
+            (0..1000u64)
+                .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                .collect(),
+            vec![7; 50],
+            vec![],
+            vec![u64::MAX, 0, u64::MAX - 1, 1],
+        ];
+        let buf = write_numbers(&cols, 1).unwrap();
+        assert_eq!(read_numbers(&buf).unwrap(), cols);
+        assert!(read_numbers(&buf[..buf.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn streams_roundtrip() {
+        let mut w = StreamWriter::default();
+        w.add(b"", 1).unwrap();
+        w.add(b"short", 1).unwrap();
+        w.add(&[7u8; 1000], 1).unwrap();
+        w.add_symbols(&[7u8; 1000], 1).unwrap();
+        let buf = w.finish();
+        assert!(buf.len() < 100);
+        let s = read_streams(&buf).unwrap();
+        assert_eq!(
+            s,
+            vec![
+                b"".to_vec(),
+                b"short".to_vec(),
+                vec![7u8; 1000],
+                vec![7u8; 1000]
+            ]
+        );
+    }
+}
