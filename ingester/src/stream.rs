@@ -86,15 +86,18 @@ impl Stream {
     /// Appends an entry to the head chunk, opening a new one when the head
     /// is closed or full. `window` is how far behind the newest entry an
     /// entry may be (None: no limit, used by WAL replay).
-    pub fn append(
+    pub fn append<'a, I>(
         &mut self,
         cfg: &ChunkConfig,
         ts: i64,
         line: &bytes::Bytes,
-        metadata: &[(String, String)],
+        metadata: I,
         window: Option<i64>,
         now: Instant,
-    ) -> Appended {
+    ) -> Appended
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
         if let Some((lts, lline)) = &self.last {
             if *lts == ts && lline == line {
                 return Appended::Duplicate;
@@ -125,7 +128,7 @@ impl Stream {
         }
         if let Some(slot) = self.chunks.last_mut() {
             if let ChunkState::Open(c) = &mut slot.state {
-                c.append(ts, line, metadata);
+                c.append_pairs(ts, line, metadata);
             }
             slot.last_append = now;
         }
