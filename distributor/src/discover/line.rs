@@ -64,7 +64,7 @@ pub(crate) fn level_word(value: &[u8]) -> Option<&'static str> {
 pub(crate) fn level_of_line(line: &[u8], fields: &[&str], json_max_depth: i64) -> &'static str {
     let value = if is_json(line) {
         json_field(line, fields, json_max_depth).map(Cow::Borrowed)
-    } else if line.contains(&b'=') {
+    } else if memchr::memchr(b'=', line).is_some() {
         logfmt_field(line, fields)
     } else {
         return scan_words(line);
@@ -109,14 +109,14 @@ fn is_latin1_space(b: u8) -> bool {
 /// The earliest word-bounded level word in the line (case-insensitive),
 /// `unknown` if none.
 pub(crate) fn scan_words(line: &[u8]) -> &'static str {
-    for i in 0..line.len() {
-        let first = line[i].to_ascii_lowercase();
-        if !matches!(first, b't' | b'd' | b'f' | b'c' | b'e' | b'w' | b'i') {
+    let mut prev_bounds = true; // the start of the line is a left boundary
+    for (i, &b) in line.iter().enumerate() {
+        let starts = prev_bounds && WORD_START[b as usize];
+        prev_bounds = LEFT_BOUNDARY[b as usize];
+        if !starts {
             continue;
         }
-        if i > 0 && !is_left_boundary(line[i - 1]) {
-            continue;
-        }
+        let first = b.to_ascii_lowercase();
         let rest = &line[i..];
         for (word, level) in LINE_WORDS {
             if word[0] == first
@@ -131,31 +131,21 @@ pub(crate) fn scan_words(line: &[u8]) -> &'static str {
     LEVEL_UNKNOWN
 }
 
-/// Before a level word: start of line, white space, an opening bracket or
-/// quote, or `=` (not `:`, so `misc:error` is no level).
-fn is_left_boundary(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'[' | b'(' | b'{' | b'"' | b'=')
-}
+/// Bytes a level word of [`LINE_WORDS`] can start with (either case).
+static WORD_START: [bool; 256] = byte_table(b"tdfcewiTDFCEWI");
 
-/// After a level word: end of line, white space, brackets, `:` (`debug:`),
-/// `,`, `!`, a quote or `=`.
-fn is_right_boundary(b: u8) -> bool {
-    matches!(
-        b,
-        b' ' | b'\t'
-            | b'\n'
-            | b'['
-            | b']'
-            | b'('
-            | b')'
-            | b'{'
-            | b'}'
-            | b':'
-            | b','
-            | b'!'
-            | b'"'
-            | b'='
-    )
+/// Bytes before a level word: white space, an opening bracket or quote, or
+/// `=` (not `:`, so `misc:error` is no level); the start of the line too.
+static LEFT_BOUNDARY: [bool; 256] = byte_table(b" \t\n[({\"=");
+
+const fn byte_table(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
 }
 
 /// The value of the logfmt field whose name (case-insensitively) comes
