@@ -138,6 +138,27 @@ static WORD_START: [bool; 256] = byte_table(b"tdfcewiTDFCEWI");
 /// `=` (not `:`, so `misc:error` is no level); the start of the line too.
 static LEFT_BOUNDARY: [bool; 256] = byte_table(b" \t\n[({\"=");
 
+/// After a level word: end of line, white space, brackets, `:` (`debug:`),
+/// `,`, `!`, a quote or `=`.
+fn is_right_boundary(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t'
+            | b'\n'
+            | b'['
+            | b']'
+            | b'('
+            | b')'
+            | b'{'
+            | b'}'
+            | b':'
+            | b','
+            | b'!'
+            | b'"'
+            | b'='
+    )
+}
+
 const fn byte_table(bytes: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;
