@@ -244,10 +244,14 @@ impl<'a> Levels<'a> {
         };
         match empty_slot {
             Some(i) => sm[i].value = level,
-            None => sm.push(LabelPairAdapter {
-                name: DETECTED_LEVEL.to_string(),
-                value: level,
-            }),
+            None => {
+                // most entries have no other metadata: a one-pair vector
+                sm.reserve_exact(1);
+                sm.push(LabelPairAdapter {
+                    name: DETECTED_LEVEL.to_string(),
+                    value: level,
+                });
+            }
         }
     }
 

@@ -58,9 +58,10 @@ pub struct Stream {
     pub chunks: Vec<ChunkSlot>,
     /// Newest timestamp accepted (for the out-of-order window).
     pub newest_ts: i64,
-    /// Timestamp and line of the last entry, to drop exact duplicates
-    /// (what a retried push resends) as Loki does.
-    last: Option<(i64, bytes::Bytes)>,
+    /// Timestamp, line length and line hash of the last entry, to drop
+    /// exact duplicates (what a retried push resends) as Loki does. (A hash,
+    /// not the line: a line would keep its whole request body alive.)
+    last: Option<(i64, usize, u64)>,
 }
 
 /// Result of appending one entry.
@@ -98,10 +99,9 @@ impl Stream {
     where
         I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     {
-        if let Some((lts, lline)) = &self.last {
-            if *lts == ts && lline == line {
-                return Appended::Duplicate;
-            }
+        let hash = sluice_storage::chunk::line_hash(line);
+        if self.last == Some((ts, line.len(), hash)) {
+            return Appended::Duplicate;
         }
         if let Some(w) = window {
             if self.newest_ts != i64::MIN && ts < self.newest_ts.saturating_sub(w) {
@@ -133,7 +133,7 @@ impl Stream {
             slot.last_append = now;
         }
         self.newest_ts = self.newest_ts.max(ts);
-        self.last = Some((ts, line.clone()));
+        self.last = Some((ts, line.len(), hash));
         Appended::Ok
     }
 

@@ -147,6 +147,15 @@ struct Head {
 }
 
 impl Head {
+    /// An empty head expecting about `entries` entries.
+    fn with_capacity(entries: usize) -> Head {
+        Head {
+            ts: Vec::with_capacity(entries),
+            locs: Vec::with_capacity(entries),
+            ..Head::default()
+        }
+    }
+
     fn len(&self) -> usize {
         self.ts.len()
     }
@@ -233,7 +242,9 @@ pub struct MemChunk {
     compressed: usize,
 }
 
-fn line_hash(line: &[u8]) -> u64 {
+/// The hash duplicate detection compares (with the timestamp) instead of
+/// the line itself.
+pub fn line_hash(line: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(line)
 }
 
@@ -295,7 +306,8 @@ impl MemChunk {
             }
         };
         self.add_block(block);
-        self.head = Head::default();
+        // the next head most likely fills up with as many entries
+        self.head = Head::with_capacity(self.head.len());
     }
 
     fn add_block(&mut self, block: EncodedBlock) {
