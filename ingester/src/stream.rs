@@ -153,3 +153,55 @@ impl Stream {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use sluice_logql::source::Direction;
+
+    fn append(s: &mut Stream, ts: i64, line: &'static str, level: &str) -> Appended {
+        let md = [("detected_level", level)];
+        let line = bytes::Bytes::from_static(line.as_bytes());
+        let cfg = ChunkConfig::default();
+        s.append(&cfg, ts, &line, md.into_iter(), Some(100), Instant::now())
+    }
+
+    #[test]
+    fn drops_only_an_exact_repeat_of_the_last_entry() {
+        let mut s = Stream::new(Labels::new(vec![]), "{}".into());
+        assert!(matches!(append(&mut s, 10, "a", "info"), Appended::Ok));
+        assert!(matches!(
+            append(&mut s, 10, "a", "info"),
+            Appended::Duplicate
+        ));
+        assert!(matches!(append(&mut s, 10, "b", "info"), Appended::Ok));
+        assert!(matches!(append(&mut s, 11, "b", "info"), Appended::Ok));
+        // not the last entry any more: kept
+        assert!(matches!(append(&mut s, 10, "a", "warn"), Appended::Ok));
+        assert!(matches!(
+            append(&mut s, -200, "c", "info"),
+            Appended::TooFarBehind(-89)
+        ));
+        let c = s.chunks[0].chunk();
+        assert_eq!(c.entry_count(), 4);
+        let got: Vec<(i64, String, String)> = c
+            .snapshot()
+            .entries(i64::MIN, i64::MAX, Direction::Forward)
+            .map(|e| {
+                let e = e.unwrap();
+                let md = e.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                (e.ts, String::from_utf8(e.line.to_vec()).unwrap(), md)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (10, "a".into(), "detected_level=info".into()),
+                (10, "b".into(), "detected_level=info".into()),
+                (10, "a".into(), "detected_level=warn".into()),
+                (11, "b".into(), "detected_level=info".into()),
+            ]
+        );
+    }
+}
