@@ -63,15 +63,14 @@ impl HeadMeta {
         if self.sets.is_empty() {
             self.sets.push(Arc::from(Vec::new()));
         }
+        // consecutive entries often share their set: no hashing then
+        let last = self.ids.last().copied().unwrap_or(0);
+        if last != 0 && same_set(&self.sets[last as usize], pairs.clone()) {
+            return last;
+        }
         let h = hash_pairs(pairs.clone());
         if let Some(&id) = self.index.get(&h) {
-            let set = &self.sets[id as usize];
-            let same = set.len() == pairs.len()
-                && set
-                    .iter()
-                    .zip(pairs.clone())
-                    .all(|((k, v), (k2, v2))| k == k2 && v == v2);
-            if same {
+            if same_set(&self.sets[id as usize], pairs.clone()) {
                 return id;
             }
         }
@@ -116,6 +115,18 @@ impl MetaView {
     pub(crate) fn memory_bytes(&self) -> usize {
         self.ids.capacity() * 4 + self.sets.capacity() * 16
     }
+}
+
+/// Whether `set` holds exactly `pairs`, in order.
+fn same_set<'a, I>(set: &[(String, String)], pairs: I) -> bool
+where
+    I: ExactSizeIterator<Item = (&'a str, &'a str)>,
+{
+    set.len() == pairs.len()
+        && set
+            .iter()
+            .zip(pairs)
+            .all(|((k, v), (k2, v2))| k == k2 && v == v2)
 }
 
 /// A hash of a set's names and values, in order.
