@@ -61,11 +61,16 @@ pub(crate) fn level_word(value: &[u8]) -> Option<&'static str> {
 
 /// The level of a line with no level elsewhere: a JSON or logfmt level
 /// field, else the whole-line word scan.
-pub(crate) fn level_of_line(line: &[u8], fields: &[&str], json_max_depth: i64) -> &'static str {
+pub(crate) fn level_of_line(
+    line: &[u8],
+    fields: &[&str],
+    keys: &KeyFilter,
+    json_max_depth: i64,
+) -> &'static str {
     let value = if is_json(line) {
         json_field(line, fields, json_max_depth).map(Cow::Borrowed)
     } else if memchr::memchr(b'=', line).is_some() {
-        logfmt_field(line, fields)
+        logfmt_field(line, fields, keys)
     } else {
         return scan_words(line);
     };
@@ -172,10 +177,17 @@ const fn byte_table(bytes: &[u8]) -> [bool; 256] {
 /// The value of the logfmt field whose name (case-insensitively) comes
 /// earliest in `fields`, scanning the whole line; the scan stops at the
 /// first syntax error, as Loki's decoder loop does.
-pub(crate) fn logfmt_field<'a>(line: &'a [u8], fields: &[&str]) -> Option<Cow<'a, [u8]>> {
+pub(crate) fn logfmt_field<'a>(
+    line: &'a [u8],
+    fields: &[&str],
+    keys: &KeyFilter,
+) -> Option<Cow<'a, [u8]>> {
     let mut best: Option<(usize, Option<Cow<'a, [u8]>>)> = None;
     let mut scan = Logfmt { line, pos: 0 };
     while let Some((key, value)) = scan.next_pair() {
+        if !keys.may_match(key) {
+            continue;
+        }
         let limit = best.as_ref().map_or(fields.len(), |b| b.0);
         let hit = fields[..limit]
             .iter()
@@ -188,6 +200,39 @@ pub(crate) fn logfmt_field<'a>(line: &'a [u8], fields: &[&str]) -> Option<Cow<'a
         }
     }
     best.and_then(|(_, v)| v)
+}
+
+/// A quick test ruling out most logfmt keys before comparing them with
+/// every level field name (ASCII case-insensitively): a key can only match
+/// if some name has its length and first byte.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyFilter {
+    /// Bit `n` set: some name is `n` bytes long (bit 63: 63 or longer).
+    lens: u64,
+    /// Bytes some name starts with, in either case.
+    firsts: [bool; 256],
+}
+
+impl KeyFilter {
+    pub(crate) fn new(fields: &[&str]) -> Self {
+        let mut f = KeyFilter {
+            lens: 0,
+            firsts: [false; 256],
+        };
+        for name in fields {
+            f.lens |= 1 << name.len().min(63);
+            if let Some(&b) = name.as_bytes().first() {
+                f.firsts[b.to_ascii_lowercase() as usize] = true;
+                f.firsts[b.to_ascii_uppercase() as usize] = true;
+            }
+        }
+        f
+    }
+
+    fn may_match(&self, key: &[u8]) -> bool {
+        self.lens & (1 << key.len().min(63)) != 0
+            && key.first().is_some_and(|&b| self.firsts[b as usize])
+    }
 }
 
 /// A logfmt scanner with the acceptance rules of Loki's decoder.
