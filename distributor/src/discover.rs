@@ -177,6 +177,8 @@ fn render(pairs: &[(String, String)]) -> String {
 pub struct Levels<'a> {
     /// Level field names in precedence order; empty = detection off.
     fields: Vec<&'a str>,
+    /// Pre-check of logfmt keys against `fields`.
+    keys: line::KeyFilter,
     json_max_depth: i64,
 }
 
@@ -185,6 +187,7 @@ impl<'a> Levels<'a> {
         if !limits.discover_log_levels || !limits.allow_structured_metadata {
             return Levels {
                 fields: Vec::new(),
+                keys: line::KeyFilter::new(&[]),
                 json_max_depth: 0,
             };
         }
@@ -194,6 +197,7 @@ impl<'a> Levels<'a> {
             limits.log_level_fields.iter().map(String::as_str).collect()
         };
         Levels {
+            keys: line::KeyFilter::new(&fields),
             fields,
             json_max_depth: limits.log_level_from_json_max_depth,
         }
@@ -244,10 +248,14 @@ impl<'a> Levels<'a> {
         };
         match empty_slot {
             Some(i) => sm[i].value = level,
-            None => sm.push(LabelPairAdapter {
-                name: DETECTED_LEVEL.to_string(),
-                value: level,
-            }),
+            None => {
+                // most entries have no other metadata: a one-pair vector
+                sm.reserve_exact(1);
+                sm.push(LabelPairAdapter {
+                    name: DETECTED_LEVEL.to_string(),
+                    value: level,
+                });
+            }
         }
     }
 
@@ -262,7 +270,9 @@ impl<'a> Levels<'a> {
             .find(|p| p.name == OTLP_SEVERITY_NUMBER && !p.value.is_empty());
         match severity {
             Some(p) => severity_level(&p.value).to_string(),
-            None => line::level_of_line(line, &self.fields, self.json_max_depth).to_string(),
+            None => {
+                line::level_of_line(line, &self.fields, &self.keys, self.json_max_depth).to_string()
+            }
         }
     }
 

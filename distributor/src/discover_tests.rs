@@ -656,3 +656,21 @@ fn pure_helpers() {
     assert!(!is_json(b"{x"));
     assert!(!is_json(b""));
 }
+
+#[test]
+fn logfmt_key_filter_keeps_every_spelling_of_a_field() {
+    let fields = ["level", "SeverityText", "lvl"];
+    let keys = line::KeyFilter::new(&fields);
+    let cases: &[(&str, Option<&str>)] = &[
+        ("a=1 sEvErItYtExT=warn", Some("warn")),
+        ("LVL=debug", Some("debug")),
+        ("Level=x lvl=y", Some("x")),
+        ("levels=info lv=warn", None),
+        ("[conn-1] rows=3 severity=error", None),
+    ];
+    for (l, want) in cases {
+        let got = line::logfmt_field(l.as_bytes(), &fields, &keys);
+        let got = got.as_deref().map(|v| std::str::from_utf8(v).unwrap());
+        assert_eq!(got, *want, "{l}");
+    }
+}

@@ -183,7 +183,6 @@ impl Ingester {
         let window = (!replay).then_some(self.cfg.max_chunk_age.as_nanos() as i64 / 2);
         let mut errors = Vec::new();
         let mut n = 0u64;
-        let mut md_buf: Vec<(String, String)> = Vec::new();
         for s in &req.streams {
             let Some(stream) = self.stream_or_create(&t, s.hash, &s.labels) else {
                 errors.push(format!("invalid labels {}", s.labels));
@@ -194,13 +193,11 @@ impl Ingester {
             let mut first_bad: Option<(i64, i64)> = None;
             for e in &s.entries {
                 let ts = e.timestamp.map(|t| t.unix_nanos()).unwrap_or(0);
-                md_buf.clear();
-                md_buf.extend(
-                    e.structured_metadata
-                        .iter()
-                        .map(|m| (m.name.clone(), m.value.clone())),
-                );
-                match stream.append(&self.chunk_cfg, ts, &e.line, &md_buf, window, now) {
+                let md = e
+                    .structured_metadata
+                    .iter()
+                    .map(|m| (m.name.as_str(), m.value.as_str()));
+                match stream.append(&self.chunk_cfg, ts, &e.line, md, window, now) {
                     Appended::Ok => n += 1,
                     Appended::Duplicate => {}
                     Appended::TooFarBehind(oldest) => {

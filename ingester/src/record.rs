@@ -20,10 +20,20 @@ use crate::error::{Error, Result};
 const KIND_PUSH: u8 = 1;
 
 pub fn encode_push(tenant: &str, req: &PushRequest) -> Bytes {
+    // exact up to varint lengths (bounded by 10 bytes each), so the
+    // record is never reallocated
+    let entry_size = |e: &EntryAdapter| {
+        let md: usize = e
+            .structured_metadata
+            .iter()
+            .map(|m| m.name.len() + m.value.len() + 20)
+            .sum();
+        e.line.len() + 30 + md
+    };
     let size: usize = req
         .streams
         .iter()
-        .map(|s| s.labels.len() + 16 + s.entries.iter().map(|e| e.line.len() + 8).sum::<usize>())
+        .map(|s| s.labels.len() + 30 + s.entries.iter().map(entry_size).sum::<usize>())
         .sum();
     let mut out = Vec::with_capacity(size + tenant.len() + 16);
     out.put_u8(KIND_PUSH);

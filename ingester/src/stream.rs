@@ -58,9 +58,10 @@ pub struct Stream {
     pub chunks: Vec<ChunkSlot>,
     /// Newest timestamp accepted (for the out-of-order window).
     pub newest_ts: i64,
-    /// Timestamp and line of the last entry, to drop exact duplicates
-    /// (what a retried push resends) as Loki does.
-    last: Option<(i64, bytes::Bytes)>,
+    /// Timestamp, line length and line hash of the last entry, to drop
+    /// exact duplicates (what a retried push resends) as Loki does. (A hash,
+    /// not the line: a line would keep its whole request body alive.)
+    last: Option<(i64, usize, u64)>,
 }
 
 /// Result of appending one entry.
@@ -86,19 +87,21 @@ impl Stream {
     /// Appends an entry to the head chunk, opening a new one when the head
     /// is closed or full. `window` is how far behind the newest entry an
     /// entry may be (None: no limit, used by WAL replay).
-    pub fn append(
+    pub fn append<'a, I>(
         &mut self,
         cfg: &ChunkConfig,
         ts: i64,
         line: &bytes::Bytes,
-        metadata: &[(String, String)],
+        metadata: I,
         window: Option<i64>,
         now: Instant,
-    ) -> Appended {
-        if let Some((lts, lline)) = &self.last {
-            if *lts == ts && lline == line {
-                return Appended::Duplicate;
-            }
+    ) -> Appended
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        let hash = sluice_storage::chunk::line_hash(line);
+        if self.last == Some((ts, line.len(), hash)) {
+            return Appended::Duplicate;
         }
         if let Some(w) = window {
             if self.newest_ts != i64::MIN && ts < self.newest_ts.saturating_sub(w) {
@@ -125,12 +128,12 @@ impl Stream {
         }
         if let Some(slot) = self.chunks.last_mut() {
             if let ChunkState::Open(c) = &mut slot.state {
-                c.append(ts, line, metadata);
+                c.append_pairs(ts, line, metadata);
             }
             slot.last_append = now;
         }
         self.newest_ts = self.newest_ts.max(ts);
-        self.last = Some((ts, line.clone()));
+        self.last = Some((ts, line.len(), hash));
         Appended::Ok
     }
 
@@ -148,5 +151,57 @@ impl Stream {
             last_append: now,
             flushing: false,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use sluice_logql::source::Direction;
+
+    fn append(s: &mut Stream, ts: i64, line: &'static str, level: &str) -> Appended {
+        let md = [("detected_level", level)];
+        let line = bytes::Bytes::from_static(line.as_bytes());
+        let cfg = ChunkConfig::default();
+        s.append(&cfg, ts, &line, md.into_iter(), Some(100), Instant::now())
+    }
+
+    #[test]
+    fn drops_only_an_exact_repeat_of_the_last_entry() {
+        let mut s = Stream::new(Labels::new(vec![]), "{}".into());
+        assert!(matches!(append(&mut s, 10, "a", "info"), Appended::Ok));
+        assert!(matches!(
+            append(&mut s, 10, "a", "info"),
+            Appended::Duplicate
+        ));
+        assert!(matches!(append(&mut s, 10, "b", "info"), Appended::Ok));
+        assert!(matches!(append(&mut s, 11, "b", "info"), Appended::Ok));
+        // not the last entry any more: kept
+        assert!(matches!(append(&mut s, 10, "a", "warn"), Appended::Ok));
+        assert!(matches!(
+            append(&mut s, -200, "c", "info"),
+            Appended::TooFarBehind(-89)
+        ));
+        let c = s.chunks[0].chunk();
+        assert_eq!(c.entry_count(), 4);
+        let got: Vec<(i64, String, String)> = c
+            .snapshot()
+            .entries(i64::MIN, i64::MAX, Direction::Forward)
+            .map(|e| {
+                let e = e.unwrap();
+                let md = e.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                (e.ts, String::from_utf8(e.line.to_vec()).unwrap(), md)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (10, "a".into(), "detected_level=info".into()),
+                (10, "b".into(), "detected_level=info".into()),
+                (10, "a".into(), "detected_level=warn".into()),
+                (11, "b".into(), "detected_level=info".into()),
+            ]
+        );
     }
 }

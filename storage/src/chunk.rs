@@ -9,6 +9,7 @@ mod data;
 mod fields;
 mod fields_entries;
 mod fields_read;
+mod headmeta;
 mod headview;
 mod lines;
 mod lines_read;
@@ -144,9 +145,8 @@ struct Head {
     cur: Vec<u8>,
     /// Sum of line lengths.
     bytes: usize,
-    /// Sparse structured metadata: (entry index, pairs), shared with
-    /// query snapshots.
-    md: Vec<(u32, SharedPairs)>,
+    /// Structured metadata, interned (sets shared with query snapshots).
+    md: headmeta::HeadMeta,
     /// Whether `ts` is non-decreasing.
     sorted: bool,
     /// The query view of these entries, made by the first snapshot after
@@ -155,6 +155,15 @@ struct Head {
 }
 
 impl Head {
+    /// An empty head expecting about `entries` entries.
+    fn with_capacity(entries: usize) -> Head {
+        Head {
+            ts: Vec::with_capacity(entries),
+            locs: Vec::with_capacity(entries),
+            ..Head::default()
+        }
+    }
+
     fn len(&self) -> usize {
         self.ts.len()
     }
@@ -169,16 +178,17 @@ impl Head {
         &self.page(l.page as usize)[start..start + l.len as usize]
     }
 
-    fn push(&mut self, ts: i64, line: &[u8], md: &[(String, String)]) {
+    fn push<'a, I>(&mut self, ts: i64, line: &[u8], md: I)
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
         self.view.take();
         if self.ts.is_empty() {
             self.sorted = true;
         } else if self.ts.last().is_some_and(|&last| ts < last) {
             self.sorted = false;
         }
-        if !md.is_empty() {
-            self.md.push((self.ts.len() as u32, md.into()));
-        }
+        self.md.push(self.ts.len(), md);
         self.ts.push(ts);
         let fits = self.cur.capacity() - self.cur.len() >= line.len();
         if !fits {
@@ -205,24 +215,16 @@ impl Head {
         if !self.sorted {
             order.sort_by_key(|&i| self.ts[i as usize]);
         }
-        let mut md: Vec<&[(String, String)]> = vec![&[]; self.len()];
-        for (i, pairs) in &self.md {
-            md[*i as usize] = &pairs[..];
-        }
         let mut b = BlockBuilder::new(self.len(), self.bytes);
         for i in order {
             let i = i as usize;
-            b.push(self.ts[i], self.line(i), md[i]);
+            b.push(self.ts[i], self.line(i), self.md.get(i));
         }
         b.finish(encoding, level)
     }
 
     fn memory_bytes(&self) -> usize {
-        let md: usize = self
-            .md
-            .iter()
-            .map(|(_, p)| 32 + p.iter().map(|(k, v)| 48 + k.len() + v.len()).sum::<usize>())
-            .sum();
+        let md = self.md.memory_bytes();
         let pages: usize = self.full.iter().map(|p| p.len()).sum::<usize>() + self.cur.capacity();
         let view = self.view.get().map_or(0, |v| v.memory_bytes());
         self.ts.capacity() * 8
@@ -248,7 +250,9 @@ pub struct MemChunk {
     compressed: usize,
 }
 
-fn line_hash(line: &[u8]) -> u64 {
+/// The hash duplicate detection compares (with the timestamp) instead of
+/// the line itself.
+pub fn line_hash(line: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(line)
 }
 
@@ -269,6 +273,19 @@ impl MemChunk {
     /// (timestamp and line) to the previous one is dropped. Cuts a block
     /// when the head reaches `block_size`.
     pub fn append(&mut self, ts: i64, line: &[u8], structured_metadata: &[(String, String)]) {
+        let md = structured_metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        self.append_pairs(ts, line, md);
+    }
+
+    /// [`MemChunk::append`] with the structured metadata as borrowed
+    /// `(name, value)` pairs (nothing is copied for a set the head has
+    /// already seen).
+    pub fn append_pairs<'a, I>(&mut self, ts: i64, line: &[u8], structured_metadata: I)
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
         let h = line_hash(line);
         if self.last == Some((ts, h)) {
             return;
@@ -297,7 +314,8 @@ impl MemChunk {
             }
         };
         self.add_block(block);
-        self.head = Head::default();
+        // the next head most likely fills up with as many entries
+        self.head = Head::with_capacity(self.head.len());
     }
 
     fn add_block(&mut self, block: EncodedBlock) {

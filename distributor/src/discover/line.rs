@@ -61,11 +61,16 @@ pub(crate) fn level_word(value: &[u8]) -> Option<&'static str> {
 
 /// The level of a line with no level elsewhere: a JSON or logfmt level
 /// field, else the whole-line word scan.
-pub(crate) fn level_of_line(line: &[u8], fields: &[&str], json_max_depth: i64) -> &'static str {
+pub(crate) fn level_of_line(
+    line: &[u8],
+    fields: &[&str],
+    keys: &KeyFilter,
+    json_max_depth: i64,
+) -> &'static str {
     let value = if is_json(line) {
         json_field(line, fields, json_max_depth).map(Cow::Borrowed)
-    } else if line.contains(&b'=') {
-        logfmt_field(line, fields)
+    } else if memchr::memchr(b'=', line).is_some() {
+        logfmt_field(line, fields, keys)
     } else {
         return scan_words(line);
     };
@@ -109,14 +114,14 @@ fn is_latin1_space(b: u8) -> bool {
 /// The earliest word-bounded level word in the line (case-insensitive),
 /// `unknown` if none.
 pub(crate) fn scan_words(line: &[u8]) -> &'static str {
-    for i in 0..line.len() {
-        let first = line[i].to_ascii_lowercase();
-        if !matches!(first, b't' | b'd' | b'f' | b'c' | b'e' | b'w' | b'i') {
+    let mut prev_bounds = true; // the start of the line is a left boundary
+    for (i, &b) in line.iter().enumerate() {
+        let starts = prev_bounds && WORD_START[b as usize];
+        prev_bounds = LEFT_BOUNDARY[b as usize];
+        if !starts {
             continue;
         }
-        if i > 0 && !is_left_boundary(line[i - 1]) {
-            continue;
-        }
+        let first = b.to_ascii_lowercase();
         let rest = &line[i..];
         for (word, level) in LINE_WORDS {
             if word[0] == first
@@ -131,11 +136,12 @@ pub(crate) fn scan_words(line: &[u8]) -> &'static str {
     LEVEL_UNKNOWN
 }
 
-/// Before a level word: start of line, white space, an opening bracket or
-/// quote, or `=` (not `:`, so `misc:error` is no level).
-fn is_left_boundary(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'[' | b'(' | b'{' | b'"' | b'=')
-}
+/// Bytes a level word of [`LINE_WORDS`] can start with (either case).
+static WORD_START: [bool; 256] = byte_table(b"tdfcewiTDFCEWI");
+
+/// Bytes before a level word: white space, an opening bracket or quote, or
+/// `=` (not `:`, so `misc:error` is no level); the start of the line too.
+static LEFT_BOUNDARY: [bool; 256] = byte_table(b" \t\n[({\"=");
 
 /// After a level word: end of line, white space, brackets, `:` (`debug:`),
 /// `,`, `!`, a quote or `=`.
@@ -158,13 +164,30 @@ fn is_right_boundary(b: u8) -> bool {
     )
 }
 
+const fn byte_table(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
 /// The value of the logfmt field whose name (case-insensitively) comes
 /// earliest in `fields`, scanning the whole line; the scan stops at the
 /// first syntax error, as Loki's decoder loop does.
-pub(crate) fn logfmt_field<'a>(line: &'a [u8], fields: &[&str]) -> Option<Cow<'a, [u8]>> {
+pub(crate) fn logfmt_field<'a>(
+    line: &'a [u8],
+    fields: &[&str],
+    keys: &KeyFilter,
+) -> Option<Cow<'a, [u8]>> {
     let mut best: Option<(usize, Option<Cow<'a, [u8]>>)> = None;
     let mut scan = Logfmt { line, pos: 0 };
     while let Some((key, value)) = scan.next_pair() {
+        if !keys.may_match(key) {
+            continue;
+        }
         let limit = best.as_ref().map_or(fields.len(), |b| b.0);
         let hit = fields[..limit]
             .iter()
@@ -177,6 +200,39 @@ pub(crate) fn logfmt_field<'a>(line: &'a [u8], fields: &[&str]) -> Option<Cow<'a
         }
     }
     best.and_then(|(_, v)| v)
+}
+
+/// A quick test ruling out most logfmt keys before comparing them with
+/// every level field name (ASCII case-insensitively): a key can only match
+/// if some name has its length and first byte.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyFilter {
+    /// Bit `n` set: some name is `n` bytes long (bit 63: 63 or longer).
+    lens: u64,
+    /// Bytes some name starts with, in either case.
+    firsts: [bool; 256],
+}
+
+impl KeyFilter {
+    pub(crate) fn new(fields: &[&str]) -> Self {
+        let mut f = KeyFilter {
+            lens: 0,
+            firsts: [false; 256],
+        };
+        for name in fields {
+            f.lens |= 1 << name.len().min(63);
+            if let Some(&b) = name.as_bytes().first() {
+                f.firsts[b.to_ascii_lowercase() as usize] = true;
+                f.firsts[b.to_ascii_uppercase() as usize] = true;
+            }
+        }
+        f
+    }
+
+    fn may_match(&self, key: &[u8]) -> bool {
+        self.lens & (1 << key.len().min(63)) != 0
+            && key.first().is_some_and(|&b| self.firsts[b as usize])
+    }
 }
 
 /// A logfmt scanner with the acceptance rules of Loki's decoder.

@@ -99,13 +99,22 @@ pub(crate) fn record_crc(len: u32, payload: &[u8]) -> u32 {
 }
 
 /// Appends one framed record to `buf`. The caller checked the length.
+#[cfg(test)]
 pub(crate) fn encode_record(buf: &mut Vec<u8>, payload: &[u8]) {
+    buf.extend_from_slice(&frame_header(payload));
+    buf.extend_from_slice(payload);
+}
+
+/// The header framing `payload` (length and checksum), written before it.
+/// The caller checked the length.
+pub(crate) fn frame_header(payload: &[u8]) -> [u8; FRAME_HEADER_LEN] {
     // Callers reject payloads longer than MAX_RECORD_LEN (< u32::MAX), so
     // the conversion cannot saturate; saturating keeps this total anyway.
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    buf.extend_from_slice(&len.to_le_bytes());
-    buf.extend_from_slice(&record_crc(len, payload).to_le_bytes());
-    buf.extend_from_slice(payload);
+    let mut h = [0u8; FRAME_HEADER_LEN];
+    h[..4].copy_from_slice(&len.to_le_bytes());
+    h[4..].copy_from_slice(&record_crc(len, payload).to_le_bytes());
+    h
 }
 
 /// Size of a framed record on disk.

@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -131,7 +131,11 @@ pub(crate) struct Writer {
     /// Written but not yet fsynced.
     dirty: bool,
     last_sync: Instant,
-    buf: Vec<u8>,
+    /// Framed records not yet written: each frame's header and its record
+    /// (written with `writev`, so records are not copied again).
+    frames: Vec<([u8; format::FRAME_HEADER_LEN], Bytes)>,
+    /// Bytes in `frames`.
+    pending: usize,
     waiters: Vec<oneshot::Sender<Result<()>>>,
     /// Copy of `Queue::failed`, so appends need not take the queue lock.
     failed: Option<String>,
@@ -162,7 +166,8 @@ impl Writer {
             len: HEADER_LEN as u64,
             dirty: false,
             last_sync: Instant::now(),
-            buf: Vec::new(),
+            frames: Vec::new(),
+            pending: 0,
             waiters: Vec::new(),
             failed: None,
             rotate_after: Instant::now(),
@@ -223,7 +228,7 @@ impl Writer {
 
     fn append(&mut self, record: Bytes, done: oneshot::Sender<Result<()>>) {
         let frame = format::frame_len(record.len());
-        let pending = self.len + self.buf.len() as u64;
+        let pending = self.len + self.pending as u64;
         if pending > HEADER_LEN as u64
             && pending + frame > self.segment_size
             && Instant::now() >= self.rotate_after
@@ -240,9 +245,10 @@ impl Writer {
             let _ = done.send(Err(WalError::Failed(why.clone())));
             return;
         }
-        format::encode_record(&mut self.buf, &record);
+        self.pending += format::frame_len(record.len()) as usize;
+        self.frames.push((format::frame_header(&record), record));
         self.waiters.push(done);
-        if self.buf.len() >= MAX_WRITE_BUF {
+        if self.pending >= MAX_WRITE_BUF {
             if let Err(e) = self.write_buf() {
                 self.resolve(Err(e));
             }
@@ -285,23 +291,25 @@ impl Writer {
     /// last good length so later records stay readable; if even that fails
     /// the WAL is marked failed.
     fn write_buf(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
+        if self.frames.is_empty() {
             return Ok(());
         }
         if let Some(why) = &self.failed {
-            self.buf.clear();
+            self.frames.clear();
+            self.pending = 0;
             return Err(WalError::Failed(why.clone()));
         }
         let path = format::segment_path(&self.dir, self.id);
-        match self.file.write_all(&self.buf) {
+        let written = write_frames(&mut self.file, &self.frames);
+        let pending = std::mem::take(&mut self.pending);
+        self.frames.clear();
+        match written {
             Ok(()) => {
-                self.len += self.buf.len() as u64;
-                self.buf.clear();
+                self.len += pending as u64;
                 self.dirty = true;
                 Ok(())
             }
             Err(e) => {
-                self.buf.clear();
                 let err = WalError::io(&path, e);
                 let repair = self
                     .file
@@ -377,6 +385,28 @@ impl Writer {
             q.failed = Some(err.to_string());
         }
     }
+}
+
+/// Writes every frame (header, then record) with as few `writev` calls as
+/// the kernel allows.
+fn write_frames(
+    file: &mut File,
+    frames: &[([u8; format::FRAME_HEADER_LEN], Bytes)],
+) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = frames
+        .iter()
+        .flat_map(|(h, r)| [IoSlice::new(h), IoSlice::new(r)])
+        .collect();
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        match file.write_vectored(bufs) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Copies an error for each waiter of a failed batch.

@@ -38,20 +38,14 @@ impl MemChunk {
         }
         let h = &self.head;
         put_uvarint(out, h.len() as u64);
-        let mut md = h.md.iter().peekable();
         for i in 0..h.len() {
             put_varint(out, h.ts[i]);
             put_bytes(out, h.line(i));
-            match md.peek() {
-                Some((j, pairs)) if *j as usize == i => {
-                    put_uvarint(out, pairs.len() as u64);
-                    for (k, v) in pairs.iter() {
-                        put_bytes(out, k.as_bytes());
-                        put_bytes(out, v.as_bytes());
-                    }
-                    md.next();
-                }
-                _ => put_uvarint(out, 0),
+            let pairs = h.md.get(i);
+            put_uvarint(out, pairs.len() as u64);
+            for (k, v) in pairs {
+                put_bytes(out, k.as_bytes());
+                put_bytes(out, v.as_bytes());
             }
         }
         let crc = crc32fast::hash(&out[start..]);
@@ -99,7 +93,11 @@ impl MemChunk {
             for _ in 0..k {
                 pairs.push((r.string()?, r.string()?));
             }
-            head.push(ts, line, &pairs);
+            head.push(
+                ts,
+                line,
+                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
         }
         if !r.is_empty() {
             return Err(r.err("trailing bytes"));

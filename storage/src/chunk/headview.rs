@@ -10,8 +10,9 @@ use sluice_logql::source::{Entry, EntrySize};
 
 use super::block::BlockMeta;
 use super::data::Decoded;
+use super::headmeta::MetaView;
 use super::prefilter::{LiteralFilter, ReadFilter};
-use super::{Head, Loc, SharedPairs};
+use super::{Head, Loc};
 
 /// The head entries at snapshot time, in append order.
 #[derive(Debug)]
@@ -20,7 +21,7 @@ pub(crate) struct HeadView {
     ts: Vec<i64>,
     locs: Vec<Loc>,
     pages: Vec<Bytes>,
-    md: Vec<(u32, SharedPairs)>,
+    md: MetaView,
     sorted: bool,
 }
 
@@ -41,7 +42,7 @@ impl HeadView {
             ts: h.ts.clone(),
             locs: h.locs.clone(),
             pages,
-            md: h.md.clone(),
+            md: h.md.view(),
             sorted: h.sorted,
         }
     }
@@ -51,7 +52,7 @@ impl HeadView {
         self.ts.capacity() * 8
             + self.locs.capacity() * std::mem::size_of::<Loc>()
             + self.pages.last().map_or(0, |p| p.len())
-            + self.md.capacity() * 24
+            + self.md.memory_bytes()
     }
 
     pub(crate) fn meta(&self) -> BlockMeta {
@@ -69,7 +70,7 @@ impl HeadView {
             super::block::BlockBuilder::new(self.ts.len(), self.meta.uncompressed_bytes as usize);
         for i in self.order() {
             let i = i as usize;
-            b.push(self.ts[i], &self.line(i), &self.metadata(i, None));
+            b.push(self.ts[i], &self.line(i), self.md.get(i));
         }
         b.finish(encoding, level)
     }
@@ -90,17 +91,14 @@ impl HeadView {
     }
 
     fn metadata(&self, i: usize, filter: Option<&ReadFilter>) -> Vec<(String, String)> {
-        match self.md.binary_search_by_key(&(i as u32), |(j, _)| *j) {
-            Ok(k) => match filter {
-                Some(f) if f.metadata.is_some() => self.md[k]
-                    .1
-                    .iter()
-                    .filter(|(n, _)| f.keeps_metadata(n))
-                    .cloned()
-                    .collect(),
-                _ => self.md[k].1.to_vec(),
-            },
-            Err(_) => Vec::new(),
+        let pairs = self.md.get(i);
+        match filter {
+            Some(f) if f.metadata.is_some() => pairs
+                .iter()
+                .filter(|(n, _)| f.keeps_metadata(n))
+                .cloned()
+                .collect(),
+            _ => pairs.to_vec(),
         }
     }
 

@@ -1,0 +1,224 @@
+//! [`HeadMeta`]: the structured metadata of an open head's entries,
+//! interned. Each distinct set of pairs is stored once per head and every
+//! entry refers to its set by a `u32` id, so `detected_level` on every
+//! entry costs four bytes per entry instead of an allocation per entry.
+//! A query snapshot copies the ids and shares the sets ([`MetaView`]).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use super::SharedPairs;
+
+/// Heap bytes of one interned set beyond its strings: the `Arc` header,
+/// the slot in `sets` and its index entry.
+const SET_OVERHEAD: usize = 16 + 16 + 24;
+
+/// Interned structured metadata of a head's entries, in append order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeadMeta {
+    /// Per entry, its set's index in `sets`; empty while no entry has
+    /// metadata (then every entry has none).
+    ids: Vec<u32>,
+    /// Distinct sets; `sets[0]` is the empty set once any set was added.
+    sets: Vec<SharedPairs>,
+    /// Hash of a set's pairs → its id. A different set with a colliding
+    /// hash is added to `sets` without an index entry.
+    index: HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>,
+    /// Bytes of the names and values in `sets`.
+    string_bytes: usize,
+}
+
+/// The ids and sets of a [`HeadMeta`] at snapshot time.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MetaView {
+    ids: Vec<u32>,
+    sets: Vec<SharedPairs>,
+}
+
+impl HeadMeta {
+    /// Records the metadata of entry number `entry` (the count of entries
+    /// already recorded).
+    pub(crate) fn push<'a, I>(&mut self, entry: usize, pairs: I)
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        if pairs.len() == 0 {
+            if !self.ids.is_empty() {
+                self.ids.push(0);
+            }
+            return;
+        }
+        let id = self.intern(pairs);
+        if self.ids.is_empty() {
+            self.ids.resize(entry, 0);
+        }
+        self.ids.push(id);
+    }
+
+    fn intern<'a, I>(&mut self, pairs: I) -> u32
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        if self.sets.is_empty() {
+            self.sets.push(Arc::from(Vec::new()));
+        }
+        // consecutive entries often share their set: no hashing then
+        let last = self.ids.last().copied().unwrap_or(0);
+        if last != 0 && same_set(&self.sets[last as usize], pairs.clone()) {
+            return last;
+        }
+        let h = hash_pairs(pairs.clone());
+        if let Some(&id) = self.index.get(&h) {
+            if same_set(&self.sets[id as usize], pairs.clone()) {
+                return id;
+            }
+        }
+        let id = self.sets.len() as u32;
+        let set: Vec<(String, String)> = pairs
+            .map(|(k, v)| {
+                self.string_bytes += k.len() + v.len() + 48;
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        self.sets.push(set.into());
+        self.index.entry(h).or_insert(id);
+        id
+    }
+
+    /// Entry `i`'s pairs.
+    pub(crate) fn get(&self, i: usize) -> &[(String, String)] {
+        self.ids.get(i).map_or(&[], |&id| &self.sets[id as usize])
+    }
+
+    /// A copy of the ids sharing the sets.
+    pub(crate) fn view(&self) -> MetaView {
+        MetaView {
+            ids: self.ids.clone(),
+            sets: self.sets.clone(),
+        }
+    }
+
+    /// Approximate heap bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.ids.capacity() * 4 + self.sets.len() * SET_OVERHEAD + self.string_bytes
+    }
+}
+
+impl MetaView {
+    /// Entry `i`'s pairs.
+    pub(crate) fn get(&self, i: usize) -> &[(String, String)] {
+        self.ids.get(i).map_or(&[], |&id| &self.sets[id as usize])
+    }
+
+    /// Heap bytes held beyond the sets shared with the head.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.ids.capacity() * 4 + self.sets.capacity() * 16
+    }
+}
+
+/// Whether `set` holds exactly `pairs`, in order.
+fn same_set<'a, I>(set: &[(String, String)], pairs: I) -> bool
+where
+    I: ExactSizeIterator<Item = (&'a str, &'a str)>,
+{
+    set.len() == pairs.len()
+        && set
+            .iter()
+            .zip(pairs)
+            .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+}
+
+/// A hash of a set's names and values, in order.
+fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut h = 0u64;
+    for (k, v) in pairs {
+        let kv = xxhash_rust::xxh3::xxh3_64(k.as_bytes())
+            ^ xxhash_rust::xxh3::xxh3_64(v.as_bytes()).rotate_left(29);
+        h = (h ^ kv).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23);
+    }
+    h
+}
+
+/// A hasher for keys that already are hashes.
+#[derive(Default)]
+pub(crate) struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn push(m: &mut HeadMeta, entry: usize, pairs: &[(&str, &str)]) {
+        m.push(entry, pairs.iter().map(|(k, v)| (*k, *v)));
+    }
+
+    #[test]
+    fn interns_equal_sets_and_keeps_entries_apart() {
+        let mut m = HeadMeta::default();
+        push(&mut m, 0, &[]);
+        push(&mut m, 1, &[("detected_level", "info")]);
+        push(&mut m, 2, &[("detected_level", "warn")]);
+        push(&mut m, 3, &[("detected_level", "info")]);
+        push(&mut m, 4, &[]);
+        push(&mut m, 5, &[("a", "b"), ("detected_level", "info")]);
+        assert_eq!(m.sets.len(), 4, "empty, info, warn, a+info");
+        let want: [&[(&str, &str)]; 6] = [
+            &[],
+            &[("detected_level", "info")],
+            &[("detected_level", "warn")],
+            &[("detected_level", "info")],
+            &[],
+            &[("a", "b"), ("detected_level", "info")],
+        ];
+        let v = m.view();
+        for (i, w) in want.iter().enumerate() {
+            let got: Vec<(&str, &str)> = m
+                .get(i)
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(&got, w, "entry {i}");
+            assert_eq!(m.get(i), v.get(i));
+        }
+        assert!(m.get(6).is_empty());
+    }
+
+    #[test]
+    fn no_metadata_costs_nothing() {
+        let mut m = HeadMeta::default();
+        for i in 0..100 {
+            push(&mut m, i, &[]);
+        }
+        assert_eq!(m.memory_bytes(), 0);
+        assert!(m.get(50).is_empty());
+    }
+
+    #[test]
+    fn a_hash_collision_keeps_both_sets() {
+        let mut m = HeadMeta::default();
+        push(&mut m, 0, &[("k", "1")]);
+        // force the second set onto the first one's index entry
+        let h = hash_pairs([("k", "2")].into_iter());
+        m.index.insert(h, 1);
+        push(&mut m, 1, &[("k", "2")]);
+        assert_eq!(m.get(0), &[("k".to_string(), "1".to_string())]);
+        assert_eq!(m.get(1), &[("k".to_string(), "2".to_string())]);
+    }
+}
