@@ -397,18 +397,20 @@ fn finish_collected(colls: Vec<Coll>, rf: &RangeFn, w: &Windows) -> Result<StepV
     }
     let parts = par::run(
         par::chunks(series.len(), SERIES_CHUNK),
-        || vec![Vec::new(); w.grid.len],
-        |steps: &mut Vec<Vec<(u32, f64)>>, ids| {
+        || (vec![Vec::new(); w.grid.len], Vec::new()),
+        |(steps, buf): &mut (Vec<Vec<(u32, f64)>>, Vec<f64>), ids| {
             for id in ids {
                 let points = &series[id].1.points;
-                w.over_slice(points, |k, win| steps[k].push((id as u32, rf.apply(win))));
+                w.over_slice(points, |k, win| {
+                    steps[k].push((id as u32, rf.apply_with(win, buf)))
+                });
             }
             Ok(())
         },
     )?;
     let parts_len = parts.len();
     let mut sv = StepVectors::empty(w.grid.len);
-    for part in parts {
+    for (part, _) in parts {
         for (k, step) in part.into_iter().enumerate() {
             sv.steps[k].extend(step);
         }

@@ -84,6 +84,17 @@ impl Slots {
     }
 }
 
+/// A parser's fast decision for one key under parser hints.
+#[derive(Debug, PartialEq)]
+pub(crate) enum KeyHint<'h> {
+    /// The key is a valid label name equal to this hint: extract it.
+    Wanted(&'h str),
+    /// The key is a valid label name no hint names: skip it.
+    Skip,
+    /// No hints, or the key needs sanitising: take the general path.
+    Unknown,
+}
+
 /// The label state of one entry as it moves through the stages.
 #[derive(Debug)]
 pub(crate) struct LabelsBuilder {
@@ -125,6 +136,22 @@ impl LabelsBuilder {
         match &self.hints {
             None => true,
             Some(h) => h.iter().any(|x| x == name),
+        }
+    }
+
+    /// What a parser should do with the raw key `key` of a top-level value,
+    /// decided on bytes before any copy: see [`KeyHint`].
+    pub(crate) fn key_hint(&self, key: &[u8]) -> KeyHint<'_> {
+        let Some(h) = &self.hints else {
+            return KeyHint::Unknown;
+        };
+        if !is_label_name(key) {
+            return KeyHint::Unknown;
+        }
+        // a valid label name sanitises to itself
+        match h.iter().find(|x| x.as_bytes() == key) {
+            Some(x) => KeyHint::Wanted(x),
+            None => KeyHint::Skip,
         }
     }
 
@@ -431,6 +458,10 @@ pub(crate) fn append_sanitized(out: &mut String, key: &str, lead: bool) {
 /// Replaces U+FFFD and every invalid UTF-8 byte of a parsed value with a
 /// space, as Loki does (Prometheus rejects the replacement rune).
 pub(crate) fn clean_value(v: &[u8]) -> std::borrow::Cow<'_, str> {
+    if v.is_ascii() {
+        // ASCII holds no U+FFFD; from_utf8 cannot fail here
+        return std::borrow::Cow::Borrowed(std::str::from_utf8(v).unwrap_or_default());
+    }
     if let Ok(s) = std::str::from_utf8(v) {
         if !s.contains('\u{FFFD}') {
             return std::borrow::Cow::Borrowed(s);

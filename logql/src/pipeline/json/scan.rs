@@ -32,21 +32,22 @@ pub(super) fn next_token(d: &[u8]) -> Option<usize> {
 }
 
 /// Index one past the closing quote of a string body, and whether any
-/// backslash was seen.
+/// backslash was seen. A quote closes the string when an even number of
+/// backslashes precede it: scanning left to right, each backslash escapes
+/// the byte after it, which is the same thing.
 pub(super) fn string_end(d: &[u8]) -> (Option<usize>, bool) {
     let mut escaped = false;
-    for (i, &c) in d.iter().enumerate() {
-        if c == b'"' {
-            if !escaped {
-                return (Some(i + 1), false);
-            }
-            let backslashes = d[..i].iter().rev().take_while(|&&b| b == b'\\').count();
-            if backslashes % 2 == 0 {
-                return (Some(i + 1), true);
-            }
-        } else if c == b'\\' {
-            escaped = true;
+    let mut i = 0;
+    while i < d.len() {
+        let Some(p) = memchr::memchr2(b'"', b'\\', &d[i..]) else {
+            break;
+        };
+        let j = i + p;
+        if d[j] == b'"' {
+            return (Some(j + 1), escaped);
         }
+        escaped = true;
+        i = j + 2;
     }
     (None, escaped)
 }
@@ -118,13 +119,10 @@ pub(super) fn get_value(d: &[u8]) -> std::result::Result<(&[u8], JType, usize), 
 }
 
 /// jsonparser's `ObjectEach`: calls `f(key, value, type)` per member.
-pub(super) type MemberFn<'f, 'a> =
-    dyn FnMut(&[u8], &'a [u8], JType) -> std::result::Result<(), &'static str> + 'f;
-
-pub(super) fn object_each<'a>(
-    d: &'a [u8],
-    f: &mut MemberFn<'_, 'a>,
-) -> std::result::Result<(), &'static str> {
+pub(super) fn object_each<'a, F>(d: &'a [u8], f: &mut F) -> std::result::Result<(), &'static str>
+where
+    F: FnMut(&[u8], &'a [u8], JType) -> std::result::Result<(), &'static str>,
+{
     let mut off = next_token(d).ok_or(MALFORMED_OBJECT)?;
     if d[off] != b'{' {
         return Err(MALFORMED_OBJECT);
