@@ -38,6 +38,8 @@ mod stage;
 #[cfg(test)]
 mod conformance_tests;
 #[cfg(test)]
+mod hint_tests;
+#[cfg(test)]
 mod pipeline_tests;
 
 use std::sync::Arc;

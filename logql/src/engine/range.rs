@@ -333,18 +333,29 @@ struct Samples {
 
 impl Samples {
     /// Time order across streams; equal timestamps ordered by stream hash,
-    /// as Loki's sample heap orders them.
+    /// as Loki's sample heap orders them. Each run is one stream in time
+    /// order: laid out by stream hash, a stable sort by time alone gives
+    /// that order (ties keep their run order), merging the runs it finds.
     fn sort(&mut self) {
         if self.runs.len() < 2 {
             return;
         }
-        let mut keyed: Vec<(i64, u64, f64)> = Vec::with_capacity(self.points.len());
-        for (r, &(fp, start)) in self.runs.iter().enumerate() {
-            let end = self.runs.get(r + 1).map_or(self.points.len(), |n| n.1);
-            keyed.extend(self.points[start..end].iter().map(|&(ts, v)| (ts, fp, v)));
+        let n = self.points.len();
+        let mut runs: Vec<(u64, usize, usize)> = (0..self.runs.len())
+            .map(|r| {
+                let end = self.runs.get(r + 1).map_or(n, |next| next.1);
+                (self.runs[r].0, self.runs[r].1, end)
+            })
+            .collect();
+        if !runs.windows(2).all(|w| w[0].0 <= w[1].0) {
+            runs.sort_by_key(|r| r.0);
+            let mut laid = Vec::with_capacity(n);
+            for &(_, start, end) in &runs {
+                laid.extend_from_slice(&self.points[start..end]);
+            }
+            self.points = laid;
         }
-        keyed.sort_by_key(|&(ts, fp, _)| (ts, fp));
-        self.points = keyed.into_iter().map(|(ts, _, v)| (ts, v)).collect();
+        self.points.sort_by_key(|p| p.0);
         self.runs.truncate(1);
     }
 }

@@ -27,8 +27,12 @@ pub(super) fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
 
+#[inline]
 pub(super) fn next_token(d: &[u8]) -> Option<usize> {
-    d.iter().position(|&c| !is_ws(c))
+    match d.first() {
+        Some(&c) if !is_ws(c) => Some(0),
+        _ => d.iter().position(|&c| !is_ws(c)),
+    }
 }
 
 /// Index one past the closing quote of a string body, and whether any
@@ -36,18 +40,18 @@ pub(super) fn next_token(d: &[u8]) -> Option<usize> {
 /// backslashes precede it: scanning left to right, each backslash escapes
 /// the byte after it, which is the same thing.
 pub(super) fn string_end(d: &[u8]) -> (Option<usize>, bool) {
+    // strings in log lines are short: a plain loop beats a vector search
     let mut escaped = false;
     let mut i = 0;
     while i < d.len() {
-        let Some(p) = memchr::memchr2(b'"', b'\\', &d[i..]) else {
-            break;
-        };
-        let j = i + p;
-        if d[j] == b'"' {
-            return (Some(j + 1), escaped);
+        match d[i] {
+            b'"' => return (Some(i + 1), escaped),
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            _ => i += 1,
         }
-        escaped = true;
-        i = j + 2;
     }
     (None, escaped)
 }
