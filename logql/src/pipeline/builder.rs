@@ -111,6 +111,8 @@ pub(crate) struct LabelsBuilder {
     /// When set, the only labels a metric query needs: `json`/`logfmt`
     /// skip every other key (Loki's parser hints).
     hints: Option<std::sync::Arc<Vec<String>>>,
+    /// Bit `c` set when some hint starts with the ASCII letter `c`.
+    hint_initials: u128,
 }
 
 impl LabelsBuilder {
@@ -124,10 +126,17 @@ impl LabelsBuilder {
             err_details: String::new(),
             extracted_deleted: Slots::default(),
             hints: None,
+            hint_initials: 0,
         }
     }
 
     pub(crate) fn set_hints(&mut self, hints: Option<std::sync::Arc<Vec<String>>>) {
+        self.hint_initials = 0;
+        for h in hints.iter().flat_map(|h| h.iter()) {
+            if let Some(&c) = h.as_bytes().first().filter(|c| c.is_ascii_alphabetic()) {
+                self.hint_initials |= 1 << c;
+            }
+        }
         self.hints = hints;
     }
 
@@ -145,6 +154,13 @@ impl LabelsBuilder {
         let Some(h) = &self.hints else {
             return KeyHint::Unknown;
         };
+        // a key starting with an ASCII letter sanitises to a name starting
+        // with that letter: no hint starts so, no hint can match
+        if let Some(&c) = key.first().filter(|c| c.is_ascii_alphabetic()) {
+            if self.hint_initials & (1 << c) == 0 {
+                return KeyHint::Skip;
+            }
+        }
         if !is_label_name(key) {
             return KeyHint::Unknown;
         }

@@ -33,7 +33,8 @@ fn logfmt(strict: bool, keep_empty: bool) -> Parser {
     }
 }
 
-const JSON_LINES: [&[u8]; 15] = [
+const JSON_LINES: [&[u8]; 16] = [
+    "{\"Level\": \"cap\", \"lével\": \"accent\", \"l\\u00e9vel\": 1, \"a b\": 2, \"level\": \"ok\"}".as_bytes(),
     br#"{"level": "info", "msg": "job queued", "job_id": 1195, "latency_ms": 988, "queue": "billing", "ok": true}"#,
     br#"{"a": "x\"y", "a": "second", "level": "warn"}"#,
     br#"{"a\"b": 1, "level": "info", "a": "\\"}"#,
@@ -51,7 +52,8 @@ const JSON_LINES: [&[u8]; 15] = [
     br#"{"a": 1,}"#,
 ];
 
-const LOGFMT_LINES: [&[u8]; 12] = [
+const LOGFMT_LINES: [&[u8]; 13] = [
+    "Level=cap lével=accent a.b=2 level=ok".as_bytes(),
     br#"level=info ts_seq=492 method=PUT status=404 duration=2073ms user=carol msg="handled request""#,
     b"level=info level=warn a=1",
     br#"a="x \"q\" y" level=debug"#,
@@ -105,7 +107,9 @@ fn check(parser: Parser, lines: &[&[u8]], groups: &[&str]) {
     }
 }
 
-const GROUPS: [&[&str]; 8] = [
+const GROUPS: [&[&str]; 10] = [
+    &["l_vel", "a_b"],
+    &["Level"],
     &["level"],
     &["a"],
     &["a", "level"],
