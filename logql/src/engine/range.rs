@@ -396,6 +396,9 @@ impl Coll {
     }
 }
 
+/// A window-walking worker's per-step output and its quantile buffer.
+type WalkState = (Vec<Vec<(u32, f64)>>, Vec<f64>);
+
 fn finish_collected(colls: Vec<Coll>, rf: &RangeFn, w: &Windows) -> Result<StepVectors> {
     let mut series = Table::merge(colls, |a, b| {
         let shift = a.points.len();
@@ -409,7 +412,7 @@ fn finish_collected(colls: Vec<Coll>, rf: &RangeFn, w: &Windows) -> Result<StepV
     let parts = par::run(
         par::chunks(series.len(), SERIES_CHUNK),
         || (vec![Vec::new(); w.grid.len], Vec::new()),
-        |(steps, buf): &mut (Vec<Vec<(u32, f64)>>, Vec<f64>), ids| {
+        |(steps, buf): &mut WalkState, ids| {
             for id in ids {
                 let points = &series[id].1.points;
                 w.over_slice(points, |k, win| {

@@ -46,6 +46,7 @@ pub(crate) fn parse_float(s: &str) -> Result<f64, String> {
 /// The common case of `parse_float`: an optionally signed run of at most 15
 /// decimal digits is an integer below 2^53, which converts to `f64` exactly,
 /// so the answer equals the general parse.
+#[inline]
 fn small_integer(s: &str) -> Option<f64> {
     let (neg, digits) = match s.as_bytes().first()? {
         b'-' => (true, &s.as_bytes()[1..]),

@@ -43,6 +43,7 @@ impl JsonParser {
 /// Loki's `errFoundAllLabels` short-circuits its JSON parser).
 const FOUND_ALL: &str = "found all needed labels";
 
+#[inline]
 fn found_all(lbs: &LabelsBuilder) -> std::result::Result<(), &'static str> {
     if lbs.all_hints_extracted() {
         Err(FOUND_ALL)

@@ -23,6 +23,7 @@ pub(crate) enum JType {
     Null,
 }
 
+#[inline]
 pub(super) fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
@@ -39,6 +40,7 @@ pub(super) fn next_token(d: &[u8]) -> Option<usize> {
 /// backslash was seen. A quote closes the string when an even number of
 /// backslashes precede it: scanning left to right, each backslash escapes
 /// the byte after it, which is the same thing.
+#[inline]
 pub(super) fn string_end(d: &[u8]) -> (Option<usize>, bool) {
     // strings in log lines are short: a plain loop beats a vector search
     let mut escaped = false;
@@ -77,6 +79,7 @@ pub(super) fn block_end(d: &[u8], open: u8, close: u8) -> Option<usize> {
     None
 }
 
+#[inline]
 pub(super) fn token_end(d: &[u8]) -> usize {
     d.iter()
         .position(|&c| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'}' | b']'))
@@ -85,6 +88,7 @@ pub(super) fn token_end(d: &[u8]) -> usize {
 
 /// jsonparser's `Get(data)` without keys: the closest value, its type and
 /// the offset just past it. String values come without quotes.
+#[inline]
 pub(super) fn get_value(d: &[u8]) -> std::result::Result<(&[u8], JType, usize), &'static str> {
     let off = next_token(d).ok_or(MALFORMED_JSON)?;
     let c = d[off];
@@ -235,6 +239,7 @@ pub(super) fn unescape(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Loki's `readValue`/`unescapeJSONString` for a scalar.
+#[inline]
 pub(super) fn read_value(v: &[u8], ty: JType) -> Cow<'_, str> {
     match ty {
         JType::String => {
