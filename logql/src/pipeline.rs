@@ -38,6 +38,8 @@ mod stage;
 #[cfg(test)]
 mod conformance_tests;
 #[cfg(test)]
+mod hint_tests;
+#[cfg(test)]
 mod pipeline_tests;
 
 use std::sync::Arc;
@@ -211,13 +213,16 @@ fn required_literals(stages: &[Stage]) -> Vec<String> {
     out
 }
 
-/// Cache of computed label results keyed by label-set hash. Once full,
-/// further label sets are built into one reusable `spare` result whose
-/// buffers are recycled, so high-cardinality labels cost no allocation.
+/// Cache of computed label results keyed by label-set hash. A handful of
+/// results is searched by comparing labels, which beats hashing them; past
+/// that a hash index finds them. Once full, further label sets are built
+/// into one reusable `spare` result whose buffers are recycled, so
+/// high-cardinality labels cost no allocation.
 #[derive(Default, Debug)]
 pub(crate) struct ResultCache {
-    map: hashmap::HashKeyed<Vec<LabelsResult>>,
-    entries: usize,
+    results: Vec<LabelsResult>,
+    /// Label-set hash to indices into `results`.
+    index: hashmap::HashKeyed<Vec<usize>>,
     spare: LabelsResult,
     hash_buf: Vec<u8>,
 }
@@ -225,37 +230,62 @@ pub(crate) struct ResultCache {
 /// Distinct label sets cached per stream before falling back to `spare`.
 const MAX_CACHED_RESULTS: usize = 64;
 
+/// Up to this many cached results are searched without hashing.
+const LINEAR_RESULTS: usize = 8;
+
+/// Whether `r` holds exactly these labels.
+fn same_labels(r: &LabelsResult, pairs: &[(Cat, &str, &str)]) -> bool {
+    r.all.len() == pairs.len()
+        && r.all
+            .iter()
+            .zip(pairs)
+            .all(|((k, v), (_, pk, pv))| k == *pk && v == *pv)
+}
+
 impl ResultCache {
     /// Returns the result for these sorted, de-duplicated labels.
     /// `categorise` false puts every label in `stream`.
     pub(crate) fn get(&mut self, pairs: &[(Cat, &str, &str)], categorise: bool) -> &LabelsResult {
-        let hash = hash_pairs(pairs, &mut self.hash_buf);
-        let same = |r: &LabelsResult| {
-            r.all.len() == pairs.len()
-                && r.all
-                    .iter()
-                    .zip(pairs)
-                    .all(|((k, v), (_, pk, pv))| k == *pk && v == *pv)
-        };
-        let found = self
-            .map
-            .get(&hash)
-            .and_then(|bucket| bucket.iter().position(same));
-        if let Some(i) = found {
-            return &self.map[&hash][i];
+        if self.results.len() <= LINEAR_RESULTS {
+            if let Some(i) = self.results.iter().position(|r| same_labels(r, pairs)) {
+                return &self.results[i];
+            }
+            let hash = hash_pairs(pairs, &mut self.hash_buf);
+            return self.insert(hash, pairs, categorise);
         }
-        if self.entries >= MAX_CACHED_RESULTS {
-            if !(self.spare.hash == hash && same(&self.spare)) {
+        let hash = hash_pairs(pairs, &mut self.hash_buf);
+        let results = &self.results;
+        let found = self.index.get(&hash).and_then(|bucket| {
+            bucket
+                .iter()
+                .copied()
+                .find(|&i| same_labels(&results[i], pairs))
+        });
+        match found {
+            Some(i) => &self.results[i],
+            None => self.insert(hash, pairs, categorise),
+        }
+    }
+
+    /// Caches a new result, or builds it into `spare` when full.
+    fn insert(
+        &mut self,
+        hash: u64,
+        pairs: &[(Cat, &str, &str)],
+        categorise: bool,
+    ) -> &LabelsResult {
+        if self.results.len() >= MAX_CACHED_RESULTS {
+            if !(self.spare.hash == hash && same_labels(&self.spare, pairs)) {
                 rebuild(&mut self.spare, pairs, hash, categorise);
             }
             return &self.spare;
         }
         let mut result = LabelsResult::default();
         rebuild(&mut result, pairs, hash, categorise);
-        self.entries += 1;
-        let bucket = self.map.entry(hash).or_default();
-        bucket.push(result);
-        &bucket[bucket.len() - 1]
+        let i = self.results.len();
+        self.results.push(result);
+        self.index.entry(hash).or_default().push(i);
+        &self.results[i]
     }
 }
 

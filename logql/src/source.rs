@@ -52,11 +52,12 @@ impl SelectParams {
     pub fn needs_metadata(&self, name: &str) -> bool {
         match &self.metadata_names {
             None => true,
+            // called per pair per entry: the cheap list lookup first
             Some(names) => {
-                name == "__error__"
+                names.iter().any(|n| n == name)
+                    || name == "__error__"
                     || name == "__error_details__"
                     || !crate::labels::is_valid_label_name(name)
-                    || names.iter().any(|n| n == name)
             }
         }
     }

@@ -333,18 +333,29 @@ struct Samples {
 
 impl Samples {
     /// Time order across streams; equal timestamps ordered by stream hash,
-    /// as Loki's sample heap orders them.
+    /// as Loki's sample heap orders them. Each run is one stream in time
+    /// order: laid out by stream hash, a stable sort by time alone gives
+    /// that order (ties keep their run order), merging the runs it finds.
     fn sort(&mut self) {
         if self.runs.len() < 2 {
             return;
         }
-        let mut keyed: Vec<(i64, u64, f64)> = Vec::with_capacity(self.points.len());
-        for (r, &(fp, start)) in self.runs.iter().enumerate() {
-            let end = self.runs.get(r + 1).map_or(self.points.len(), |n| n.1);
-            keyed.extend(self.points[start..end].iter().map(|&(ts, v)| (ts, fp, v)));
+        let n = self.points.len();
+        let mut runs: Vec<(u64, usize, usize)> = (0..self.runs.len())
+            .map(|r| {
+                let end = self.runs.get(r + 1).map_or(n, |next| next.1);
+                (self.runs[r].0, self.runs[r].1, end)
+            })
+            .collect();
+        if !runs.windows(2).all(|w| w[0].0 <= w[1].0) {
+            runs.sort_by_key(|r| r.0);
+            let mut laid = Vec::with_capacity(n);
+            for &(_, start, end) in &runs {
+                laid.extend_from_slice(&self.points[start..end]);
+            }
+            self.points = laid;
         }
-        keyed.sort_by_key(|&(ts, fp, _)| (ts, fp));
-        self.points = keyed.into_iter().map(|(ts, _, v)| (ts, v)).collect();
+        self.points.sort_by_key(|p| p.0);
         self.runs.truncate(1);
     }
 }
@@ -385,6 +396,9 @@ impl Coll {
     }
 }
 
+/// A window-walking worker's per-step output and its quantile buffer.
+type WalkState = (Vec<Vec<(u32, f64)>>, Vec<f64>);
+
 fn finish_collected(colls: Vec<Coll>, rf: &RangeFn, w: &Windows) -> Result<StepVectors> {
     let mut series = Table::merge(colls, |a, b| {
         let shift = a.points.len();
@@ -397,18 +411,20 @@ fn finish_collected(colls: Vec<Coll>, rf: &RangeFn, w: &Windows) -> Result<StepV
     }
     let parts = par::run(
         par::chunks(series.len(), SERIES_CHUNK),
-        || vec![Vec::new(); w.grid.len],
-        |steps: &mut Vec<Vec<(u32, f64)>>, ids| {
+        || (vec![Vec::new(); w.grid.len], Vec::new()),
+        |(steps, buf): &mut WalkState, ids| {
             for id in ids {
                 let points = &series[id].1.points;
-                w.over_slice(points, |k, win| steps[k].push((id as u32, rf.apply(win))));
+                w.over_slice(points, |k, win| {
+                    steps[k].push((id as u32, rf.apply_with(win, buf)))
+                });
             }
             Ok(())
         },
     )?;
     let parts_len = parts.len();
     let mut sv = StepVectors::empty(w.grid.len);
-    for part in parts {
+    for (part, _) in parts {
         for (k, step) in part.into_iter().enumerate() {
             sv.steps[k].extend(step);
         }

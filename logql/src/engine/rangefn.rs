@@ -23,7 +23,13 @@ impl RangeFn {
     }
 
     /// The window's value; `samples` is never empty.
+    #[cfg(test)]
     pub fn apply(&self, samples: &[(i64, f64)]) -> f64 {
+        self.apply_with(samples, &mut Vec::new())
+    }
+
+    /// `apply` with a reusable buffer for the operations that reorder values.
+    pub fn apply_with(&self, samples: &[(i64, f64)], buf: &mut Vec<f64>) -> f64 {
         let n = samples.len() as f64;
         match self.op {
             RangeOp::CountOverTime => n,
@@ -37,8 +43,9 @@ impl RangeFn {
             RangeOp::StdvarOverTime => stdvar(samples),
             RangeOp::StddevOverTime => stdvar(samples).sqrt(),
             RangeOp::QuantileOverTime => {
-                let mut v: Vec<f64> = samples.iter().map(|s| s.1).collect();
-                quantile(self.param, &mut v)
+                buf.clear();
+                buf.extend(samples.iter().map(|s| s.1));
+                quantile(self.param, buf)
             }
             RangeOp::FirstOverTime => samples.first().map_or(f64::NAN, |s| s.1),
             RangeOp::LastOverTime => samples.last().map_or(f64::NAN, |s| s.1),

@@ -36,14 +36,17 @@ impl Slots {
         &self.items[..self.len]
     }
 
+    #[inline]
     pub(crate) fn position(&self, name: &str) -> Option<usize> {
         self.live().iter().position(|(n, _)| n == name)
     }
 
+    #[inline]
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.position(name).is_some()
     }
 
+    #[inline]
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.position(name).map(|i| self.items[i].1.as_str())
     }
@@ -60,6 +63,7 @@ impl Slots {
     }
 
     /// Appends a name known not to be present.
+    #[inline]
     pub(crate) fn push_new(&mut self, name: &str, value: &str) {
         if self.len < self.items.len() {
             let (n, v) = &mut self.items[self.len];
@@ -84,6 +88,17 @@ impl Slots {
     }
 }
 
+/// A parser's fast decision for one key under parser hints.
+#[derive(Debug, PartialEq)]
+pub(crate) enum KeyHint<'h> {
+    /// The key is a valid label name equal to this hint: extract it.
+    Wanted(&'h str),
+    /// The key is a valid label name no hint names: skip it.
+    Skip,
+    /// No hints, or the key needs sanitising: take the general path.
+    Unknown,
+}
+
 /// The label state of one entry as it moves through the stages.
 #[derive(Debug)]
 pub(crate) struct LabelsBuilder {
@@ -100,6 +115,8 @@ pub(crate) struct LabelsBuilder {
     /// When set, the only labels a metric query needs: `json`/`logfmt`
     /// skip every other key (Loki's parser hints).
     hints: Option<std::sync::Arc<Vec<String>>>,
+    /// Bit `c` set when some hint starts with the ASCII letter `c`.
+    hint_initials: u128,
 }
 
 impl LabelsBuilder {
@@ -113,14 +130,22 @@ impl LabelsBuilder {
             err_details: String::new(),
             extracted_deleted: Slots::default(),
             hints: None,
+            hint_initials: 0,
         }
     }
 
     pub(crate) fn set_hints(&mut self, hints: Option<std::sync::Arc<Vec<String>>>) {
+        self.hint_initials = 0;
+        for h in hints.iter().flat_map(|h| h.iter()) {
+            if let Some(&c) = h.as_bytes().first().filter(|c| c.is_ascii_alphabetic()) {
+                self.hint_initials |= 1 << c;
+            }
+        }
         self.hints = hints;
     }
 
     /// Whether a parser should extract the (sanitised) key `name`.
+    #[inline]
     pub(crate) fn wants(&self, name: &str) -> bool {
         match &self.hints {
             None => true,
@@ -128,9 +153,34 @@ impl LabelsBuilder {
         }
     }
 
+    /// What a parser should do with the raw key `key` of a top-level value,
+    /// decided on bytes before any copy: see [`KeyHint`].
+    #[inline]
+    pub(crate) fn key_hint(&self, key: &[u8]) -> KeyHint<'_> {
+        let Some(h) = &self.hints else {
+            return KeyHint::Unknown;
+        };
+        // a key starting with an ASCII letter sanitises to a name starting
+        // with that letter: no hint starts so, no hint can match
+        if let Some(&c) = key.first().filter(|c| c.is_ascii_alphabetic()) {
+            if self.hint_initials & (1 << c) == 0 {
+                return KeyHint::Skip;
+            }
+        }
+        if !is_label_name(key) {
+            return KeyHint::Unknown;
+        }
+        // a valid label name sanitises to itself
+        match h.iter().find(|x| x.as_bytes() == key) {
+            Some(x) => KeyHint::Wanted(x),
+            None => KeyHint::Skip,
+        }
+    }
+
     /// Whether every needed label (parser hint) was extracted by a parser
     /// for this entry: Loki's `AllRequiredExtracted`, after which parsers
     /// stop reading the line. Never true without hints.
+    #[inline]
     pub(crate) fn all_hints_extracted(&self) -> bool {
         match &self.hints {
             Some(h) if !h.is_empty() => h.iter().all(|x| self.has_in(Cat::Parsed, x)),
@@ -165,12 +215,14 @@ impl LabelsBuilder {
             && self.err_details.is_empty()
     }
 
+    #[inline]
     pub(crate) fn base_has(&self, name: &str) -> bool {
         self.base_get(name).is_some()
     }
 
     /// A stream label's value. Stream label sets are small: a scan that
     /// compares lengths first beats a binary search of string compares.
+    #[inline]
     fn base_get(&self, name: &str) -> Option<&str> {
         if self.base.len() > 16 {
             return self.base.get(name);
@@ -181,6 +233,7 @@ impl LabelsBuilder {
             .map(|(_, v)| v)
     }
 
+    #[inline]
     pub(crate) fn has_in(&self, cat: Cat, name: &str) -> bool {
         self.add[cat as usize].contains(name)
     }
@@ -405,6 +458,7 @@ pub(crate) fn sanitize_label_key(key: &str, is_prefix: bool) -> String {
 
 /// Whether `key` is a valid label name (`[A-Za-z_][A-Za-z0-9_]*`), which
 /// `append_sanitized` leaves unchanged.
+#[inline]
 pub(crate) fn is_label_name(key: &[u8]) -> bool {
     key.first().is_some_and(|c| !c.is_ascii_digit())
         && key.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
@@ -430,7 +484,12 @@ pub(crate) fn append_sanitized(out: &mut String, key: &str, lead: bool) {
 
 /// Replaces U+FFFD and every invalid UTF-8 byte of a parsed value with a
 /// space, as Loki does (Prometheus rejects the replacement rune).
+#[inline]
 pub(crate) fn clean_value(v: &[u8]) -> std::borrow::Cow<'_, str> {
+    if v.is_ascii() {
+        // ASCII holds no U+FFFD; from_utf8 cannot fail here
+        return std::borrow::Cow::Borrowed(std::str::from_utf8(v).unwrap_or_default());
+    }
     if let Ok(s) = std::str::from_utf8(v) {
         if !s.contains('\u{FFFD}') {
             return std::borrow::Cow::Borrowed(s);

@@ -13,10 +13,14 @@ fn quote(s: &str) -> String {
 
 /// `strconv.ParseFloat(s, 64)`.
 pub(crate) fn parse_float(s: &str) -> Result<f64, String> {
+    if let Some(v) = small_integer(s) {
+        return Ok(v);
+    }
     let syntax = || format!("strconv.ParseFloat: parsing {}: invalid syntax", quote(s));
     let body = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let lower = body.to_ascii_lowercase();
-    let special = matches!(lower.as_str(), "inf" | "infinity" | "nan");
+    let special = ["inf", "infinity", "nan"]
+        .iter()
+        .any(|w| body.eq_ignore_ascii_case(w));
     if !special {
         if body.is_empty()
             || !body
@@ -37,6 +41,30 @@ pub(crate) fn parse_float(s: &str) -> Result<f64, String> {
         Ok(v) => Ok(v),
         Err(_) => Err(syntax()),
     }
+}
+
+/// The common case of `parse_float`: an optionally signed run of at most 15
+/// decimal digits is an integer below 2^53, which converts to `f64` exactly,
+/// so the answer equals the general parse.
+#[inline]
+fn small_integer(s: &str) -> Option<f64> {
+    let (neg, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s.as_bytes()[1..]),
+        b'+' => (false, &s.as_bytes()[1..]),
+        _ => (false, s.as_bytes()),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(c - b'0');
+    }
+    let v = n as f64;
+    Some(if neg { -v } else { v })
 }
 
 fn duration_unit(u: &str) -> Option<u64> {
@@ -216,6 +244,33 @@ mod tests {
         );
         assert!(parse_float("").is_err());
         assert!(parse_float("1_0").is_err());
+    }
+
+    #[test]
+    fn integer_fast_path_matches_general_parse() {
+        for s in [
+            "0",
+            "-0",
+            "+0",
+            "7",
+            "007",
+            "-42",
+            "+42",
+            "999999999999999",
+            "-999999999999999",
+            "9999999999999999",
+            "12345678901234567890",
+        ] {
+            let want: f64 = s.parse().unwrap();
+            let got = parse_float(s).unwrap();
+            assert_eq!(got.to_bits(), want.to_bits(), "{s}");
+        }
+        for s in ["-", "+", "1-2", "--1", "+-1", "1 ", " 1", "١"] {
+            assert!(parse_float(s).is_err(), "{s}");
+        }
+        assert_eq!(parse_float("INF").unwrap(), f64::INFINITY);
+        assert_eq!(parse_float("-Infinity").unwrap(), f64::NEG_INFINITY);
+        assert!(parse_float("nAn").unwrap().is_nan());
     }
 
     #[test]

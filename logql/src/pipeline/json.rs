@@ -7,7 +7,8 @@
 //! the error stay).
 
 use super::builder::{
-    append_sanitized, is_label_name, sanitize_label_key, Cat, LabelsBuilder, DUPLICATE_SUFFIX,
+    append_sanitized, is_label_name, sanitize_label_key, Cat, KeyHint, LabelsBuilder,
+    DUPLICATE_SUFFIX,
 };
 
 pub(crate) const JSON_ERR: &str = "JSONParserErr";
@@ -42,6 +43,7 @@ impl JsonParser {
 /// Loki's `errFoundAllLabels` short-circuits its JSON parser).
 const FOUND_ALL: &str = "found all needed labels";
 
+#[inline]
 fn found_all(lbs: &LabelsBuilder) -> std::result::Result<(), &'static str> {
     if lbs.all_hints_extracted() {
         Err(FOUND_ALL)
@@ -58,6 +60,20 @@ fn walk(
 ) -> std::result::Result<(), &'static str> {
     object_each(obj, &mut |key, value, ty| {
         let scalar = matches!(ty, JType::String | JType::Number | JType::Boolean);
+        if scalar && prefix.is_empty() {
+            // under parser hints: decide on the raw bytes, copy only a hint
+            match lbs.key_hint(key) {
+                KeyHint::Wanted(h) => {
+                    name.clear();
+                    name.push_str(h);
+                    let v = read_value(value, ty);
+                    lbs.set_from_parser(name, &v);
+                    return found_all(lbs);
+                }
+                KeyHint::Skip => return Ok(()),
+                KeyHint::Unknown => {}
+            }
+        }
         if scalar && prefix.is_empty() && is_label_name(key) {
             // a plain top-level key is its own label name: ask before copying
             let key = std::str::from_utf8(key).unwrap_or_default();

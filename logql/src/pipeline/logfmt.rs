@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::builder::{
-    append_sanitized, clean_value, is_label_name, sanitize_label_key, Cat, LabelsBuilder,
+    append_sanitized, clean_value, is_label_name, sanitize_label_key, Cat, KeyHint, LabelsBuilder,
     DUPLICATE_SUFFIX,
 };
 
@@ -273,10 +273,22 @@ impl LogfmtParser {
                 }
                 continue;
             };
+            name.clear();
+            match lbs.key_hint(kv.key) {
+                KeyHint::Wanted(h) => {
+                    name.push_str(h);
+                    self.set(kv.value.as_deref(), lbs, name);
+                    if lbs.all_hints_extracted() {
+                        break;
+                    }
+                    continue;
+                }
+                KeyHint::Skip => continue,
+                KeyHint::Unknown => {}
+            }
             let Ok(raw) = std::str::from_utf8(kv.key) else {
                 continue;
             };
-            name.clear();
             if is_label_name(kv.key) {
                 // already what sanitising would give: ask before copying
                 if !lbs.wants(raw) {
@@ -289,11 +301,7 @@ impl LogfmtParser {
                     continue;
                 }
             }
-            let value = kv.value.as_deref().map(clean_value).unwrap_or_default();
-            if !self.keep_empty && value.is_empty() {
-                continue;
-            }
-            lbs.set_from_parser(name, &value);
+            self.set(kv.value.as_deref(), lbs, name);
             if lbs.all_hints_extracted() {
                 // Loki stops here too: later syntax errors go unnoticed
                 break;
@@ -303,6 +311,16 @@ impl LogfmtParser {
             if let Some(e) = dec.err {
                 lbs.set_err(LOGFMT_ERR, Some(&e));
             }
+        }
+    }
+}
+
+impl LogfmtParser {
+    /// Sets the parsed label `name` (empty values only with `--keep-empty`).
+    fn set(&self, value: Option<&[u8]>, lbs: &mut LabelsBuilder, name: &mut String) {
+        let value = value.map(clean_value).unwrap_or_default();
+        if self.keep_empty || !value.is_empty() {
+            lbs.set_from_parser(name, &value);
         }
     }
 }

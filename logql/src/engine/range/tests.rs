@@ -120,3 +120,45 @@ fn errors_in_series_are_refused() {
     };
     assert!(check_errors(&ok).is_ok());
 }
+
+/// The plain definition of `Samples::sort`: (ts, stream hash), stable.
+fn reference_sort(s: &Samples) -> Vec<(i64, f64)> {
+    let mut keyed = Vec::new();
+    for (r, &(fp, start)) in s.runs.iter().enumerate() {
+        let end = s.runs.get(r + 1).map_or(s.points.len(), |n| n.1);
+        keyed.extend(s.points[start..end].iter().map(|&(ts, v)| (ts, fp, v)));
+    }
+    keyed.sort_by_key(|&(ts, fp, _)| (ts, fp));
+    keyed.into_iter().map(|(ts, _, v)| (ts, v)).collect()
+}
+
+#[test]
+fn samples_sort_orders_ties_by_stream_hash() {
+    // runs of time-ordered points with many equal timestamps, within and
+    // across runs, whose hashes come in no particular order
+    let mut seed = 7u64;
+    let mut next = move |m: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % m
+    };
+    for case in 0..50 {
+        let mut s = Samples::default();
+        let streams = 1 + next(6) as usize;
+        let mut v = 0.0;
+        for _ in 0..streams {
+            let fp = next(5) * 1000 + case;
+            s.runs.push((fp, s.points.len()));
+            let mut ts = next(4) as i64;
+            for _ in 0..next(12) {
+                ts += next(3) as i64;
+                v += 1.0;
+                s.points.push((ts, v));
+            }
+        }
+        let want = reference_sort(&s);
+        s.sort();
+        assert_eq!(s.points, want, "case {case}");
+    }
+}

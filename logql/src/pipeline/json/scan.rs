@@ -23,29 +23,36 @@ pub(crate) enum JType {
     Null,
 }
 
+#[inline]
 pub(super) fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
 
+#[inline]
 pub(super) fn next_token(d: &[u8]) -> Option<usize> {
-    d.iter().position(|&c| !is_ws(c))
+    match d.first() {
+        Some(&c) if !is_ws(c) => Some(0),
+        _ => d.iter().position(|&c| !is_ws(c)),
+    }
 }
 
 /// Index one past the closing quote of a string body, and whether any
-/// backslash was seen.
+/// backslash was seen. A quote closes the string when an even number of
+/// backslashes precede it: scanning left to right, each backslash escapes
+/// the byte after it, which is the same thing.
+#[inline]
 pub(super) fn string_end(d: &[u8]) -> (Option<usize>, bool) {
+    // strings in log lines are short: a plain loop beats a vector search
     let mut escaped = false;
-    for (i, &c) in d.iter().enumerate() {
-        if c == b'"' {
-            if !escaped {
-                return (Some(i + 1), false);
+    let mut i = 0;
+    while i < d.len() {
+        match d[i] {
+            b'"' => return (Some(i + 1), escaped),
+            b'\\' => {
+                escaped = true;
+                i += 2;
             }
-            let backslashes = d[..i].iter().rev().take_while(|&&b| b == b'\\').count();
-            if backslashes % 2 == 0 {
-                return (Some(i + 1), true);
-            }
-        } else if c == b'\\' {
-            escaped = true;
+            _ => i += 1,
         }
     }
     (None, escaped)
@@ -72,6 +79,7 @@ pub(super) fn block_end(d: &[u8], open: u8, close: u8) -> Option<usize> {
     None
 }
 
+#[inline]
 pub(super) fn token_end(d: &[u8]) -> usize {
     d.iter()
         .position(|&c| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'}' | b']'))
@@ -80,6 +88,7 @@ pub(super) fn token_end(d: &[u8]) -> usize {
 
 /// jsonparser's `Get(data)` without keys: the closest value, its type and
 /// the offset just past it. String values come without quotes.
+#[inline]
 pub(super) fn get_value(d: &[u8]) -> std::result::Result<(&[u8], JType, usize), &'static str> {
     let off = next_token(d).ok_or(MALFORMED_JSON)?;
     let c = d[off];
@@ -118,13 +127,10 @@ pub(super) fn get_value(d: &[u8]) -> std::result::Result<(&[u8], JType, usize), 
 }
 
 /// jsonparser's `ObjectEach`: calls `f(key, value, type)` per member.
-pub(super) type MemberFn<'f, 'a> =
-    dyn FnMut(&[u8], &'a [u8], JType) -> std::result::Result<(), &'static str> + 'f;
-
-pub(super) fn object_each<'a>(
-    d: &'a [u8],
-    f: &mut MemberFn<'_, 'a>,
-) -> std::result::Result<(), &'static str> {
+pub(super) fn object_each<'a, F>(d: &'a [u8], f: &mut F) -> std::result::Result<(), &'static str>
+where
+    F: FnMut(&[u8], &'a [u8], JType) -> std::result::Result<(), &'static str>,
+{
     let mut off = next_token(d).ok_or(MALFORMED_OBJECT)?;
     if d[off] != b'{' {
         return Err(MALFORMED_OBJECT);
@@ -233,6 +239,7 @@ pub(super) fn unescape(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Loki's `readValue`/`unescapeJSONString` for a scalar.
+#[inline]
 pub(super) fn read_value(v: &[u8], ty: JType) -> Cow<'_, str> {
     match ty {
         JType::String => {

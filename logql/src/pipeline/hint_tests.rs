@@ -1,0 +1,137 @@
+//! The parser-hint fast paths (keys matched on raw bytes, early stop)
+//! against the general path: a metric query grouped `by` some labels must
+//! see exactly the values a hint-free pipeline extracts for them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::ast::{Grouping, LogExpr, LogRange, Parser, RangeOp};
+
+fn stream() -> Labels {
+    Labels::new(vec![
+        ("app".into(), "worker".into()),
+        ("env".into(), "prod".into()),
+    ])
+}
+
+fn range(parser: Parser) -> LogRange {
+    LogRange {
+        log: LogExpr {
+            selector: vec![],
+            pipeline: vec![Stage::Parser(parser)],
+        },
+        unwrap: None,
+        range: 300_000_000_000,
+        offset: 0,
+    }
+}
+
+fn logfmt(strict: bool, keep_empty: bool) -> Parser {
+    Parser::Logfmt {
+        strict,
+        keep_empty,
+        extractions: vec![],
+    }
+}
+
+const JSON_LINES: [&[u8]; 16] = [
+    "{\"Level\": \"cap\", \"lével\": \"accent\", \"l\\u00e9vel\": 1, \"a b\": 2, \"level\": \"ok\"}".as_bytes(),
+    br#"{"level": "info", "msg": "job queued", "job_id": 1195, "latency_ms": 988, "queue": "billing", "ok": true}"#,
+    br#"{"a": "x\"y", "a": "second", "level": "warn"}"#,
+    br#"{"a\"b": 1, "level": "info", "a": "\\"}"#,
+    br#"{"user": {"name": "bob", "id": 2}, "level": "debug", "user_name": "flat"}"#,
+    br#"{"level": "info", "a": tru"#,
+    br#"{"a": bad, "level": "x"}"#,
+    b"not json at all",
+    br#"{"a-b": "dash", "1x": "digit", " level ": "spaced", "level": "plain"}"#,
+    br#"{"app": "line", "env": "line-env", "a": 1}"#,
+    br#"{"level": "\u00e9t\u00e9", "a": "\\\\"}"#,
+    br#"{"a": "unterminated \" }"#,
+    b"{\"level\": \"a\xffb\", \"a\": 2.5e3}",
+    br#"{"a": null, "a": [1, 2], "a": {"b": 1}, "level": false}"#,
+    br#"{"a": "", "level": "", "latency_ms": -12}"#,
+    br#"{"a": 1,}"#,
+];
+
+const LOGFMT_LINES: [&[u8]; 13] = [
+    "Level=cap lével=accent a.b=2 level=ok".as_bytes(),
+    br#"level=info ts_seq=492 method=PUT status=404 duration=2073ms user=carol msg="handled request""#,
+    b"level=info level=warn a=1",
+    br#"a="x \"q\" y" level=debug"#,
+    b"a-b=1 1x=2 level= a=",
+    br#"level="unterminated"#,
+    b"=bad level=info a=2",
+    b"app=line env=e level=l",
+    b"level=caf\xc3\xa9 a=\xff",
+    br#"msg="\u00e9" level=x a="\q""#,
+    b"a level a=3",
+    br#"a=b"c level=y"#,
+    b"",
+];
+
+/// `(labels, error)` of one line through a `count_over_time` extractor.
+fn extract(ex: &SampleExtractor, line: &[u8]) -> (Labels, Option<String>) {
+    let mut s = ex.for_stream(&stream());
+    let (_, l) = s.process(1, line, &[]).unwrap();
+    let err = l.all.get("__error__").map(str::to_string);
+    (l.all.clone(), err)
+}
+
+fn check(parser: Parser, lines: &[&[u8]], groups: &[&str]) {
+    let r = range(parser);
+    let general = SampleExtractor::new(&r, RangeOp::CountOverTime, None).unwrap();
+    let by = Grouping {
+        without: false,
+        labels: groups.iter().map(|g| g.to_string()).collect(),
+    };
+    let hinted = SampleExtractor::new(&r, RangeOp::CountOverTime, Some(&by)).unwrap();
+    assert!(hinted.metadata_names().is_some(), "hints apply");
+    for line in lines {
+        let ctx = format!("{groups:?} {}", String::from_utf8_lossy(line));
+        let (all, err) = extract(&general, line);
+        let (got, got_err) = extract(&hinted, line);
+        let found_all = groups.iter().all(|g| got.get(g).is_some());
+        match (&err, &got_err) {
+            (_, Some(_)) => assert_eq!(got_err, err, "{ctx}"),
+            // an error after every needed label goes unnoticed, as in Loki
+            (Some(_), None) => assert!(found_all, "{ctx}"),
+            (None, None) => {}
+        }
+        if got_err.is_none() {
+            let projected: Vec<(String, String)> = all
+                .iter()
+                .filter(|(k, _)| groups.contains(k))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(got, Labels::new(projected), "{ctx}");
+        }
+    }
+}
+
+const GROUPS: [&[&str]; 10] = [
+    &["l_vel", "a_b"],
+    &["Level"],
+    &["level"],
+    &["a"],
+    &["a", "level"],
+    &["latency_ms", "env"],
+    &["a_b", "_1x"],
+    &["user_name"],
+    &["app_extracted", "env_extracted"],
+    &["a_b"],
+];
+
+#[test]
+fn hinted_json_matches_the_general_path() {
+    for groups in GROUPS {
+        check(Parser::Json(vec![]), &JSON_LINES, groups);
+    }
+}
+
+#[test]
+fn hinted_logfmt_matches_the_general_path() {
+    for groups in GROUPS {
+        for (strict, keep_empty) in [(false, false), (true, false), (false, true), (true, true)] {
+            check(logfmt(strict, keep_empty), &LOGFMT_LINES, groups);
+        }
+    }
+}
