@@ -25,6 +25,9 @@ const M: u32 = 1 << PROB_BITS;
 /// Lower bound of the coder state; renormalisation moves 16-bit words, at
 /// most one per symbol, so the decoder needs no loop.
 const L: u32 = 1 << 16;
+/// Streams shorter than this decode by searching the cumulative
+/// frequencies rather than through a table of `M` slots.
+const SMALL_STREAM: usize = 1024;
 
 /// How often each byte occurs in `raw`.
 pub fn histogram(raw: &[u8]) -> [u64; 256] {
@@ -270,38 +273,18 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
             return Err(r.err("frequencies do not sum to the total"));
         }
     }
-    // per slot, packed: symbol (bits 24..32), frequency - 1 (bits 12..24)
-    // and the slot's offset in its symbol's range (bits 0..12)
-    let mut slots = vec![0u32; M as usize];
-    let mut only = None;
-    let mut c = 0u32;
-    for (s, &f) in freq.iter().enumerate() {
-        if f == 0 {
-            continue;
-        }
-        if f == M {
-            // one symbol: the state never changes, no table needed
-            only = Some(s as u8);
-        } else {
-            for (j, slot) in slots[c as usize..(c + f) as usize].iter_mut().enumerate() {
-                // f - 1 < M = 2^12 and j < f: both fit 12 bits
-                *slot = (s as u32) << 24 | (f - 1) << 12 | j as u32;
-            }
-        }
-        c += f;
-    }
-
     let mut x = u32::from_le_bytes(
         r.take(4)?
             .try_into()
             .map_err(|_| Error::corrupt("rans stream", "short state"))?,
     );
     let body = r.take(buf.len() - r.pos())?;
-    if let Some(s) = only {
+    if let Some(s) = freq.iter().position(|&f| f == M) {
+        // one symbol: the state never changes
         if !body.is_empty() || x != L {
             return Err(Error::corrupt("rans stream", "trailing or missing bytes"));
         }
-        return Ok(vec![s; n]);
+        return Ok(vec![s as u8; n]);
     }
     if body.len() % 2 != 0 {
         return Err(Error::corrupt("rans stream", "odd renormalisation bytes"));
@@ -312,15 +295,50 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
         .collect();
     let mut pos = 0usize;
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let e = slots[(x & (M - 1)) as usize];
-        x = ((e >> 12 & (M - 1)) + 1) * (x >> PROB_BITS) + (e & (M - 1));
+    // one decode step: the slot's symbol, its frequency and the slot's
+    // offset in the symbol's range give the previous state
+    let mut step = |x: &mut u32, s: u32, f: u32, j: u32| {
+        *x = f * (*x >> PROB_BITS) + j;
         // x >= 2^4 here, so one word restores x >= L
-        let need = x < L;
+        let need = *x < L;
         let w = words.get(pos).copied().unwrap_or(0);
-        x = if need { x << 16 | w } else { x };
+        *x = if need { *x << 16 | w } else { *x };
         pos += usize::from(need);
-        out.push((e >> 24) as u8);
+        out.push(s as u8);
+    };
+    if n < SMALL_STREAM {
+        // a short stream does not repay filling a table of M slots:
+        // search the cumulative frequencies instead
+        let mut starts = Vec::with_capacity(k as usize);
+        let mut c = 0u32;
+        for (s, &f) in freq.iter().enumerate() {
+            if f != 0 {
+                starts.push((c, s as u32, f));
+                c += f;
+            }
+        }
+        for _ in 0..n {
+            let slot = x & (M - 1);
+            let i = starts.partition_point(|&(c, _, _)| c <= slot) - 1;
+            let (c, s, f) = starts[i];
+            step(&mut x, s, f, slot - c);
+        }
+    } else {
+        // per slot, packed: symbol (bits 24..32), frequency - 1 (bits
+        // 12..24) and the slot's offset in its symbol's range (bits 0..12)
+        let mut slots = vec![0u32; M as usize];
+        let mut c = 0u32;
+        for (s, &f) in freq.iter().enumerate() {
+            for (j, slot) in slots[c as usize..(c + f) as usize].iter_mut().enumerate() {
+                // f - 1 < M = 2^12 and j < f: both fit 12 bits
+                *slot = (s as u32) << 24 | (f - 1) << 12 | j as u32;
+            }
+            c += f;
+        }
+        for _ in 0..n {
+            let e = slots[(x & (M - 1)) as usize];
+            step(&mut x, e >> 24, (e >> 12 & (M - 1)) + 1, e & (M - 1));
+        }
     }
     if pos != words.len() || x != L {
         return Err(Error::corrupt("rans stream", "trailing or missing bytes"));
@@ -354,6 +372,35 @@ mod tests {
             .collect();
         roundtrip(&all);
         roundtrip(&[1]);
+    }
+
+    #[test]
+    fn short_and_long_streams_decode_alike() {
+        // both decoders (cumulative search below SMALL_STREAM, slot table
+        // from it on) across the boundary, for dense, skewed and sparse
+        // alphabets
+        for n in [
+            2,
+            17,
+            SMALL_STREAM - 1,
+            SMALL_STREAM,
+            SMALL_STREAM + 1,
+            4000,
+        ] {
+            for shape in 0..3u32 {
+                let raw: Vec<u8> = (0..n as u32)
+                    .map(|i| {
+                        let h = i.wrapping_mul(2_654_435_761) >> 7;
+                        match shape {
+                            0 => h as u8,
+                            1 => u8::from(h % 10 == 0) * 3,
+                            _ => [7, 200, 201, 255][(h % 4) as usize],
+                        }
+                    })
+                    .collect();
+                roundtrip(&raw);
+            }
+        }
     }
 
     #[test]
