@@ -429,7 +429,9 @@ fn replicated_cluster_survives_an_ingester_crash_and_a_raft_leader_kill() {
     println!("restarted ingester ACTIVE again after {took:?}");
     assert_exactly_once(c.server("querier-0"), &acked, base, "after the restart");
 
-    // SIGKILL the raft leader: ring updates (a forget) go through within 10 s
+    // SIGKILL the raft leader: ring updates (a forget) go through within
+    // 20 s (an election takes ~2.5 s here; the bound leaves room for a
+    // machine loaded by the other end-to-end tests, where 10 s once failed)
     let status = c.server("ingester-0").get_json("/raft/status", &[]);
     let leader = status["leader"].as_u64().expect("a raft leader");
     let leader_name = format!("ingester-{}", leader - 1);
@@ -453,8 +455,8 @@ fn replicated_cluster_survives_an_ingester_crash_and_a_raft_leader_kill() {
             break;
         }
         assert!(
-            killed_at.elapsed() < Duration::from_secs(10),
-            "ring not updated 10 s after the raft leader was killed: {states:?}"
+            killed_at.elapsed() < Duration::from_secs(20),
+            "ring not updated 20 s after the raft leader was killed: {states:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
