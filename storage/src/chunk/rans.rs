@@ -231,6 +231,21 @@ pub fn encode_planned(raw: &[u8], plan: &Plan, out: &mut Vec<u8>) {
 }
 
 /// Decodes `n` symbols.
+/// After a decode step (the slot's frequency times the state's high part
+/// plus the slot's offset in its symbol's range) the state is at least
+/// 2^4, so one 16-bit word restores it to `L` or more.
+#[inline(always)]
+fn renorm(x: u32, words: &[u32], pos: &mut usize) -> u32 {
+    let need = x < L;
+    let w = words.get(*pos).copied().unwrap_or(0);
+    *pos += usize::from(need);
+    if need {
+        x << 16 | w
+    } else {
+        x
+    }
+}
+
 pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
     let mut r = Reader::new(buf, "rans stream");
     let head = r.uvarint()?;
@@ -295,17 +310,6 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
         .collect();
     let mut pos = 0usize;
     let mut out = Vec::with_capacity(n);
-    // one decode step: the slot's symbol, its frequency and the slot's
-    // offset in the symbol's range give the previous state
-    let mut step = |x: &mut u32, s: u32, f: u32, j: u32| {
-        *x = f * (*x >> PROB_BITS) + j;
-        // x >= 2^4 here, so one word restores x >= L
-        let need = *x < L;
-        let w = words.get(pos).copied().unwrap_or(0);
-        *x = if need { *x << 16 | w } else { *x };
-        pos += usize::from(need);
-        out.push(s as u8);
-    };
     if n < SMALL_STREAM {
         // a short stream does not repay filling a table of M slots:
         // search the cumulative frequencies instead
@@ -321,7 +325,8 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
             let slot = x & (M - 1);
             let i = starts.partition_point(|&(c, _, _)| c <= slot) - 1;
             let (c, s, f) = starts[i];
-            step(&mut x, s, f, slot - c);
+            x = renorm(f * (x >> PROB_BITS) + slot - c, &words, &mut pos);
+            out.push(s as u8);
         }
     } else {
         // per slot, packed: symbol (bits 24..32), frequency - 1 (bits
@@ -337,7 +342,9 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
         }
         for _ in 0..n {
             let e = slots[(x & (M - 1)) as usize];
-            step(&mut x, e >> 24, (e >> 12 & (M - 1)) + 1, e & (M - 1));
+            let f = (e >> 12 & (M - 1)) + 1;
+            x = renorm(f * (x >> PROB_BITS) + (e & (M - 1)), &words, &mut pos);
+            out.push((e >> 24) as u8);
         }
     }
     if pos != words.len() || x != L {
