@@ -95,18 +95,32 @@ fn digits(v: u64) -> u32 {
     v.checked_ilog10().unwrap_or(0) + 1
 }
 
-/// Appends the decimal digits of `v`, left-padded with zeros to `width`.
+/// The two-digit decimal spellings of 0..100, back to back.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends the decimal digits of `v`, left-padded with zeros to `width`
+/// (at most 20 bytes in all), two digits per division.
 fn put_digits(out: &mut Vec<u8>, v: u64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut p = buf.len();
     let mut x = v;
-    loop {
+    while x >= 100 {
+        let r = (x % 100) as usize * 2;
+        x /= 100;
+        p -= 2;
+        buf[p..p + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if x >= 10 {
+        let r = x as usize * 2;
+        p -= 2;
+        buf[p..p + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
         p -= 1;
-        buf[p] = b'0' + (x % 10) as u8;
-        x /= 10;
-        if x == 0 {
-            break;
-        }
+        buf[p] = b'0' + x as u8;
     }
     let start = buf.len().saturating_sub(width.max(buf.len() - p));
     out.extend_from_slice(&buf[start..]);
@@ -559,4 +573,39 @@ impl FieldLines {
 /// are skipped unread.
 fn read_streams_some(buf: &[u8], which: &[usize]) -> Result<Vec<Vec<u8>>> {
     super::streams::read_streams_where(buf, |i| which.contains(&i))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn put_digits_spells_like_format() {
+        let mut vals: Vec<u64> = vec![
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            u64::MAX,
+            u64::MAX / 10,
+        ];
+        for d in 0..20 {
+            let p = 10u64.pow(d);
+            vals.extend([p - 1, p, p + 1, p.wrapping_mul(7).wrapping_add(3)]);
+        }
+        for v in vals {
+            for width in [0, 1, 2, 3, 5, 19, 20, 25] {
+                let mut out = b"x".to_vec();
+                put_digits(&mut out, v, width);
+                let want = format!("x{v:0w$}", w = width.min(20));
+                assert_eq!(String::from_utf8(out).unwrap(), want, "{v} width {width}");
+            }
+        }
+    }
 }
