@@ -140,15 +140,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 
 impl Store {
     pub fn new(cfg: &StoreConfig) -> Result<Store> {
-        let (os, prefix): (Arc<dyn ObjectStore>, String) = match cfg {
+        type Local = Option<Arc<object_store::local::LocalFileSystem>>;
+        let (os, local, prefix): (Arc<dyn ObjectStore>, Local, String) = match cfg {
             StoreConfig::Filesystem { dir } => {
                 std::fs::create_dir_all(dir)?;
                 let local = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir)?);
-                let mut store = Store::from_object_store(local.clone(), String::new());
-                if let Some(inner) = Arc::get_mut(&mut store.inner) {
-                    inner.local = Some(local);
-                }
-                return Ok(store);
+                (local.clone(), Some(local), String::new())
             }
             StoreConfig::S3 {
                 bucket,
@@ -175,6 +172,7 @@ impl Store {
                 let p = prefix.as_deref().unwrap_or("").trim_matches('/');
                 (
                     Arc::new(b.build()?),
+                    None,
                     if p.is_empty() {
                         String::new()
                     } else {
@@ -183,15 +181,23 @@ impl Store {
                 )
             }
         };
-        Ok(Store::from_object_store(os, prefix))
+        Ok(Store::with_parts(os, local, prefix))
     }
 
     /// Wraps any object store (e.g. `object_store::memory::InMemory` in tests).
     pub fn from_object_store(os: Arc<dyn ObjectStore>, prefix: String) -> Store {
+        Store::with_parts(os, None, prefix)
+    }
+
+    fn with_parts(
+        os: Arc<dyn ObjectStore>,
+        local: Option<Arc<object_store::local::LocalFileSystem>>,
+        prefix: String,
+    ) -> Store {
         Store {
             inner: Arc::new(Inner {
                 os,
-                local: None,
+                local,
                 prefix,
                 cache: SegmentCache::new(SEGMENT_CACHE_BYTES),
             }),
@@ -233,15 +239,25 @@ impl Store {
     /// Downloads a chunk and verifies it against the ref's checksum.
     pub async fn get_chunk(&self, tenant: &str, r: &ChunkRef) -> Result<ChunkData> {
         check_tenant(tenant)?;
-        let key = self.path(&r.object_key(tenant));
         if let Some(local) = &self.inner.local {
-            let file = local.path_to_filesystem(&key)?;
+            let file = self.local_chunk_file(local, tenant, r)?;
             let want = r.checksum;
             return blocking(move || read_local_chunk(&file, want)).await;
         }
+        let key = self.path(&r.object_key(tenant));
         let bytes = self.inner.os.get(&key).await?.bytes().await?;
         let want = r.checksum;
         blocking(move || verify_chunk(bytes, want)).await
+    }
+
+    /// Where chunk `r` lives in the local directory.
+    fn local_chunk_file(
+        &self,
+        local: &object_store::local::LocalFileSystem,
+        tenant: &str,
+        r: &ChunkRef,
+    ) -> Result<PathBuf> {
+        Ok(local.path_to_filesystem(&self.path(&r.object_key(tenant)))?)
     }
 
     /// Downloads chunks, each verified against its ref's checksum, in the
@@ -271,10 +287,7 @@ impl Store {
         };
         let files = refs
             .iter()
-            .map(|r| {
-                let file = local.path_to_filesystem(&self.path(&r.object_key(tenant)))?;
-                Ok((file, r.checksum))
-            })
+            .map(|r| Ok((self.local_chunk_file(local, tenant, r)?, r.checksum)))
             .collect::<Result<Vec<_>>>()?;
         // a few runs per core keep both cores busy when runs differ in size
         let tasks = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
