@@ -230,7 +230,6 @@ pub fn encode_planned(raw: &[u8], plan: &Plan, out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes `n` symbols.
 /// After a decode step (the slot's frequency times the state's high part
 /// plus the slot's offset in its symbol's range) the state is at least
 /// 2^4, so one 16-bit word restores it to `L` or more.
@@ -246,6 +245,7 @@ fn renorm(x: u32, words: &[u32], pos: &mut usize) -> u32 {
     }
 }
 
+/// Decodes `n` symbols.
 pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
     let mut r = Reader::new(buf, "rans stream");
     let head = r.uvarint()?;
