@@ -93,9 +93,16 @@ pub trait LogSource: Send + Sync {
     fn select(&self, params: &SelectParams) -> Result<Vec<StreamReader>, SourceError>;
 
     /// Like `select`, but only timestamps and line lengths. Sources that store
-    /// timestamps and lengths apart from the lines override this so such
-    /// queries never decompress a line.
-    fn select_sizes(&self, params: &SelectParams) -> Result<Vec<SizeReader>, SourceError> {
+    /// timestamps apart from the lines override this so such queries never
+    /// decompress a line. Without `lengths` (counting queries), a source may
+    /// leave `len` 0 where it would have to compute it; it must still
+    /// return each entry once.
+    fn select_sizes(
+        &self,
+        params: &SelectParams,
+        lengths: bool,
+    ) -> Result<Vec<SizeReader>, SourceError> {
+        let _ = lengths;
         Ok(self
             .select(params)?
             .into_iter()

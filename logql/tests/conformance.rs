@@ -399,7 +399,11 @@ fn perf_one_million_lines() {
             Ok(out)
         }
 
-        fn select_sizes(&self, p: &SelectParams) -> Result<Vec<SizeReader>, SourceError> {
+        fn select_sizes(
+            &self,
+            p: &SelectParams,
+            _lengths: bool,
+        ) -> Result<Vec<SizeReader>, SourceError> {
             let mut out = Vec::new();
             for (labels, entries) in &self.0 {
                 if !labels.matches(&p.matchers) {

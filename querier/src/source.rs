@@ -90,19 +90,40 @@ impl LogSource for PreparedSource {
             .collect())
     }
 
-    fn select_sizes(&self, p: &SelectParams) -> Result<Vec<SizeReader>, SourceError> {
-        let open = |c: &ChunkData| -> BoxIter<EntrySize> {
-            Box::new(
-                c.sizes(p.start, p.end, p.direction)
-                    .map(|r| r.map_err(src_err)),
-            )
-        };
+    fn select_sizes(
+        &self,
+        p: &SelectParams,
+        lengths: bool,
+    ) -> Result<Vec<SizeReader>, SourceError> {
         Ok(self
-            .merged(p, open, |e| e.ts, |a, b| a.len == b.len)
-            .into_iter()
-            .map(|(labels, entries)| SizeReader { labels, entries })
+            .matching(p)
+            .map(|(labels, chunks)| {
+                // entries that chunks overlapping in time both hold are
+                // told apart by (timestamp, length): lengths are needed then
+                let need = lengths || overlapping(&chunks);
+                let iters = chunks
+                    .into_iter()
+                    .map(|c| -> BoxIter<EntrySize> {
+                        Box::new(
+                            c.sizes(p.start, p.end, p.direction, need)
+                                .map(|r| r.map_err(src_err)),
+                        )
+                    })
+                    .collect();
+                SizeReader {
+                    labels: labels.clone(),
+                    entries: merge_chunks(iters, p.direction, |e| e.ts, |a, b| a.len == b.len),
+                }
+            })
             .collect())
     }
+}
+
+/// Whether any two of `chunks` share a timestamp range (bounds inclusive).
+fn overlapping(chunks: &[&ChunkData]) -> bool {
+    let mut b: Vec<(i64, i64)> = chunks.iter().map(|c| c.bounds()).collect();
+    b.sort_unstable();
+    b.windows(2).any(|w| w[1].0 <= w[0].1)
 }
 
 /// What the chunk readers may skip for `p`: lines without its required
@@ -295,5 +316,77 @@ mod tests {
         );
         let ts: Vec<i64> = m.map(|e| e.unwrap().ts).collect();
         assert_eq!(ts, vec![6, 5, 2, 1]);
+    }
+
+    /// A chunk of field-layout blocks (whose lengths are not stored).
+    fn chunk(entries: &[(i64, String)]) -> ChunkData {
+        let cfg = sluice_storage::ChunkConfig {
+            block_size: 600,
+            ..Default::default()
+        };
+        let mut c = sluice_storage::MemChunk::new(&cfg);
+        for (ts, line) in entries {
+            c.append(*ts, line.as_bytes(), &[]);
+        }
+        ChunkData::decode(c.encode()).unwrap()
+    }
+
+    fn count(src: &PreparedSource, lengths: bool) -> Vec<(i64, u32)> {
+        let p = SelectParams {
+            matchers: vec![sluice_logql::labels::Matcher::new(
+                "app",
+                sluice_logql::labels::MatchOp::Eq,
+                "a",
+            )
+            .unwrap()],
+            start: i64::MIN,
+            end: i64::MAX,
+            direction: Direction::Forward,
+            required_literals: Vec::new(),
+            metadata_names: None,
+        };
+        let mut readers = src.select_sizes(&p, lengths).unwrap();
+        assert_eq!(readers.len(), 1);
+        readers
+            .pop()
+            .unwrap()
+            .entries
+            .map(|e| e.map(|e| (e.ts, e.len)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn sizes_of_overlapping_chunks_keep_entries_that_differ_only_in_line() {
+        let line = |i: i64| {
+            format!(
+                "level=info n={i} msg=\"call {}\"",
+                "x".repeat((i % 7) as usize)
+            )
+        };
+        let a: Vec<(i64, String)> = (1..=100).map(|i| (i, line(i))).collect();
+        // a replica that cut its chunk elsewhere, plus a second entry at
+        // ts 75 with another line: Loki counts it
+        let mut b: Vec<(i64, String)> = (50..=150).map(|i| (i, line(i))).collect();
+        b.push((75, "level=info n=75 msg=\"another line\"".to_string()));
+        let labels = Labels::new(vec![("app".to_string(), "a".to_string())]);
+        let mut src = PreparedSource::default();
+        src.add(labels.clone(), vec![chunk(&a), chunk(&b)]);
+        for lengths in [false, true] {
+            let got = count(&src, lengths);
+            assert_eq!(got.len(), 151, "lengths {lengths}");
+            if lengths {
+                assert!(got
+                    .iter()
+                    .all(|&(ts, len)| ts == 75 || len as usize == line(ts).len()));
+            }
+        }
+        // chunks that do not overlap: counted without lengths
+        let mut src = PreparedSource::default();
+        src.add(labels, vec![chunk(&a[..40]), chunk(&a[40..])]);
+        let got = count(&src, false);
+        assert_eq!(
+            got.iter().map(|e| e.0).collect::<Vec<_>>(),
+            (1..=100).collect::<Vec<_>>()
+        );
     }
 }

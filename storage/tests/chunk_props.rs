@@ -105,7 +105,7 @@ fn read(d: &ChunkData, start: i64, end: i64, dir: Direction) -> Vec<Entry> {
 }
 
 fn read_sizes(d: &ChunkData, start: i64, end: i64, dir: Direction) -> Vec<EntrySize> {
-    d.sizes(start, end, dir)
+    d.sizes(start, end, dir, true)
         .collect::<Result<Vec<_>, _>>()
         .unwrap()
 }
@@ -134,6 +134,12 @@ fn check(d: &ChunkData, model: &[Entry], start: i64, end: i64) -> Result<(), Tes
             })
             .collect();
         prop_assert_eq!(read_sizes(d, start, end, dir), sizes);
+        // without lengths: the same timestamps
+        let ts: Vec<i64> = d
+            .sizes(start, end, dir, false)
+            .map(|s| s.unwrap().ts)
+            .collect();
+        prop_assert_eq!(ts, want.iter().map(|e| e.ts).collect::<Vec<_>>());
     }
     Ok(())
 }
@@ -196,7 +202,8 @@ proptest! {
         }
         if let Ok(d) = ChunkData::decode(bad.into()) {
             let _ = d.entries(i64::MIN, i64::MAX, Direction::Forward).count();
-            let _ = d.sizes(i64::MIN, i64::MAX, Direction::Backward).count();
+            let _ = d.sizes(i64::MIN, i64::MAX, Direction::Backward, true).count();
+            let _ = d.sizes(i64::MIN, i64::MAX, Direction::Forward, false).count();
         }
         let n = cut.index(enc.len());
         prop_assert!(ChunkData::decode(enc.slice(..n)).is_err());

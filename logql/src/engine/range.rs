@@ -170,7 +170,8 @@ fn sizes_only(
     if !op_ok || agg.range.unwrap.is_some() || !agg.range.log.pipeline.is_empty() || g.without {
         return Ok(None);
     }
-    let readers = source.select_sizes(sel).map_err(source_err)?;
+    let bytes = matches!(agg.op, RangeOp::BytesOverTime | RangeOp::BytesRate);
+    let readers = source.select_sizes(sel, bytes).map_err(source_err)?;
     let mut out = Vec::with_capacity(readers.len());
     for r in readers {
         if g.labels.iter().any(|n| r.labels.get(n).is_none()) {

@@ -383,7 +383,11 @@ impl LogSource for Spy {
         self.inner.select(p)
     }
 
-    fn select_sizes(&self, p: &SelectParams) -> std::result::Result<Vec<SizeReader>, SourceError> {
+    fn select_sizes(
+        &self,
+        p: &SelectParams,
+        _lengths: bool,
+    ) -> std::result::Result<Vec<SizeReader>, SourceError> {
         self.sizes.fetch_add(1, Ordering::Relaxed);
         let readers = self.inner.select(p)?;
         Ok(readers

@@ -147,7 +147,7 @@ impl BlockBuilder {
     fn finish_fields(self, level: i32) -> Result<EncodedBlock> {
         let meta = self.block_meta()?;
         let col_level = codec::ZSTD_COLUMN_LEVEL.min(level);
-        let ts = sizes::write(&self.ts, &self.lens, col_level)?;
+        let ts = sizes::write(&self.ts, None, col_level)?;
         let enc = fields::encode(&self.lines, &self.lens, col_level)?;
         let meta_raw = self.meta.finish(Some(&enc.lines))?;
         let mut data =
@@ -254,12 +254,19 @@ impl EncodedBlock {
         self.flags & FLAG_FIELDS != 0
     }
 
-    /// Timestamps and line lengths, decoded from the first section only.
-    pub fn sizes(&self) -> Result<Vec<EntrySize>> {
+    /// Timestamps and line lengths, decoded from the first section only,
+    /// except for field-layout blocks of format 3, which do not store
+    /// lengths: with `lengths` they are computed from the fields (sections
+    /// 2 and 3), without they are 0.
+    pub fn sizes(&self, lengths: bool) -> Result<Vec<EntrySize>> {
         let raw = self.section(SEC_TS)?;
         let n = self.meta.entries as usize;
         if self.is_fields() {
-            return sizes::read(&raw, n);
+            let s = sizes::read(&raw, n)?;
+            if s.lens.is_none() && lengths {
+                return Ok(s.entries(Some(&self.field_lengths()?)));
+            }
+            return Ok(s.entries(None));
         }
         let mut r = Reader::new(&raw, "block timestamps");
         if n > raw.len() {
@@ -317,7 +324,7 @@ impl EncodedBlock {
                 return Ok(none());
             }
         }
-        let sizes = self.sizes()?;
+        let sizes = self.sizes(true)?;
         let lines = if numeric {
             let lens: Vec<u32> = sizes.iter().map(|s| s.len).collect();
             let total = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(usize::MAX);

@@ -14,8 +14,9 @@ use crate::varint::{put_uvarint, Reader};
 
 /// First bytes of every chunk object.
 pub const MAGIC: &[u8; 4] = b"SLCK";
-/// Chunk format version written by this build (2: field-layout blocks).
-pub const VERSION: u8 = 2;
+/// Chunk format version written by this build (2: field-layout blocks;
+/// 3: their line lengths derived from the fields, not stored).
+pub const VERSION: u8 = 3;
 /// Oldest chunk format version this build reads (1: no field layout).
 pub const MIN_VERSION: u8 = 1;
 /// Trailer: u64 LE block-index offset + u32 LE crc32 of the block index.
@@ -258,12 +259,15 @@ impl ChunkData {
         )
     }
 
-    /// Timestamps and line lengths only; never decompresses line bytes.
+    /// Timestamps and line lengths. Without `lengths`, lengths the blocks
+    /// do not store are left 0 and no line data is decompressed; with it,
+    /// format-3 field-layout blocks compute them from their fields.
     pub fn sizes(
         &self,
         start: i64,
         end: i64,
         direction: Direction,
+        lengths: bool,
     ) -> impl Iterator<Item = Result<EntrySize>> + Send + 'static {
         let groups = self.groups(start, end, direction);
         GroupIter::new(
@@ -271,9 +275,9 @@ impl ChunkData {
             groups,
             (start, end),
             direction,
-            |c: &ChunkData, i: usize| {
+            move |c: &ChunkData, i: usize| {
                 let sizes = match (c.blocks.get(i), &c.head) {
-                    (Some(b), _) => b.sizes()?,
+                    (Some(b), _) => b.sizes(lengths)?,
                     (None, Some(h)) => h.sizes(),
                     (None, None) => {
                         return Err(Error::corrupt("chunk", "block index out of range"))

@@ -8,11 +8,12 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use sluice_logql::source::Entry;
 
-use super::block::{EncodedBlock, SEC_LINES, SEC_NUMS};
+use super::block::{EncodedBlock, SEC_LINES, SEC_NUMS, SEC_TS};
 use super::data::Decoded;
 use super::fields_read::{FieldLines, PAGE};
 use super::meta::MetaTable;
 use super::prefilter::ReadFilter;
+use super::sizes;
 use crate::error::{Error, Result};
 
 /// A field-layout block being read: its lines (pages built on demand) and
@@ -38,6 +39,36 @@ impl Reading {
 }
 
 impl EncodedBlock {
+    /// Sections 2 and 3 decoded, their line lengths checked against the
+    /// stored ones (`lens`, format 2) and against the block's line bytes.
+    fn field_lines(
+        &self,
+        fields: &[u8],
+        lens: Option<&[u32]>,
+        piece: Option<&memchr::memmem::Finder<'static>>,
+    ) -> Result<FieldLines> {
+        let n = self.meta.entries as usize;
+        let lines = FieldLines::decode(fields, &self.section(SEC_NUMS)?, n, lens, piece)?;
+        if lines.offs.last().map(|&o| o as u64) != Some(self.meta.uncompressed_bytes) {
+            return Err(Error::corrupt(
+                "block",
+                "lines differ from the recorded size",
+            ));
+        }
+        Ok(lines)
+    }
+
+    /// Every line's length, computed from the fields (format 3 blocks do
+    /// not store them).
+    pub(super) fn field_lengths(&self) -> Result<Vec<u32>> {
+        let lines = self.field_lines(&self.section(SEC_LINES)?, None, None)?;
+        Ok(lines
+            .offs
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as u32)
+            .collect())
+    }
+
     /// [`EncodedBlock::entries_filtered`] for field-layout blocks. A
     /// literal filter first searches the token dictionaries and whole
     /// lines; then only lines with a token holding a literal are rebuilt
@@ -51,16 +82,9 @@ impl EncodedBlock {
                 return Ok(Decoded::none());
             }
         }
-        let sizes = self.sizes()?;
-        let lens: Vec<u32> = sizes.iter().map(|s| s.len).collect();
+        let sizes = sizes::read(&self.section(SEC_TS)?, self.meta.entries as usize)?;
         let piece = lits.and_then(|f| f.field_piece());
-        let lines = FieldLines::decode(&fields, &self.section(SEC_NUMS)?, &lens, piece)?;
-        if lines.offs.last().map(|&o| o as u64) != Some(self.meta.uncompressed_bytes) {
-            return Err(Error::corrupt(
-                "block",
-                "lines differ from the recorded size",
-            ));
-        }
+        let lines = self.field_lines(&fields, sizes.lens.as_deref(), piece)?;
         let pages = (0..lines.len().div_ceil(PAGE))
             .map(|_| OnceLock::new())
             .collect();
@@ -86,9 +110,8 @@ impl EncodedBlock {
                 Some(keep)
             }
         };
-        let ts = sizes.iter().map(|s| s.ts).collect();
         Ok(Decoded::new(
-            ts,
+            sizes.ts,
             keep,
             Box::new(move |ts, i| Entry {
                 ts,

@@ -137,14 +137,17 @@ impl FieldLines {
     }
 
     /// Decodes sections 2 (`fields`) and 3 (`numbers`) of a block of `n`
-    /// lines whose stored lengths are `lens`.
+    /// lines whose stored lengths, if any (format 2), are `lens`.
     pub fn decode(
         fields: &[u8],
         numbers: &[u8],
-        lens: &[u32],
+        n: usize,
+        lens: Option<&[u32]>,
         piece: Option<&Finder<'static>>,
     ) -> Result<FieldLines> {
-        let n = lens.len();
+        if lens.is_some_and(|l| l.len() != n) {
+            return Err(bad("line lengths of the wrong count"));
+        }
         let streams = read_streams(fields)?;
         if streams.len() < 4 {
             return Err(bad("missing streams"));
@@ -263,7 +266,7 @@ impl FieldLines {
         }
         out.fields = LineFields::new(shape_ids.clone(), cols_ids);
         out.plan();
-        out.scan(lens)?;
+        out.scan(n, lens)?;
         Ok(out)
     }
 
@@ -384,18 +387,18 @@ impl FieldLines {
         }
     }
 
-    /// The pass over all lines: checks ids and counts against the columns,
-    /// computes line lengths (which must equal `lens`) and page cursors.
-    fn scan(&mut self, lens: &[u32]) -> Result<()> {
+    /// The pass over all `n` lines: checks ids and counts against the
+    /// columns, computes line lengths (which must equal the stored `lens`,
+    /// if any) and page cursors.
+    fn scan(&mut self, n: usize, lens: Option<&[u32]>) -> Result<()> {
         let shapes = self.tok_base.len();
         self.stride = 1 + shapes + self.nums.len();
         let mut cur = vec![0u32; self.stride];
-        let n = lens.len();
         self.cursors.reserve(n.div_ceil(PAGE) * self.stride);
         self.offs.reserve(n + 1);
         self.offs.push(0);
         let mut off = 0usize;
-        for (i, &want) in lens.iter().enumerate() {
+        for i in 0..n {
             if i % PAGE == 0 {
                 self.cursors.extend_from_slice(&cur);
             }
@@ -447,10 +450,11 @@ impl FieldLines {
                 }
                 len
             };
-            if len != u64::from(want) {
+            if lens.is_some_and(|l| u64::from(l[i]) != len) {
                 return Err(bad("line lengths differ from the stored lengths"));
             }
-            off += want as usize;
+            let len = u32::try_from(len).map_err(|_| bad("line too long"))?;
+            off += len as usize;
             self.offs.push(off);
         }
         let rows_ok = (0..=shapes).all(|s| {

@@ -1,6 +1,6 @@
-//! Section 0 of field-layout blocks: timestamps and line lengths as a
-//! stream container (`streams.rs`), so `ChunkData::sizes` reads them
-//! without touching the lines.
+//! Section 0 of field-layout blocks: timestamps (and, in format version 2,
+//! line lengths) as a stream container (`streams.rs`), so count queries
+//! read them without touching the lines.
 //!
 //! Streams: 0 a header (uvarint entry count, varint first timestamp, u8 `exp`, u8 timestamp
 //! width, uvarint shortest line length, u8 length width); then `width`
@@ -9,6 +9,11 @@
 //! the shortest. Each plane is coded on its own (rANS, zstd or stored), so
 //! the nearly uniform low bytes of random deltas cost their 8 bits and a
 //! stream's few line lengths about their entropy.
+//!
+//! Since format version 3 the length width is `DERIVED` and no length
+//! planes follow: a line's length is fully determined by its tokens and
+//! numbers (sections 2 and 3), so storing it cost ~0.5 byte per line for
+//! nothing; readers that need lengths compute them from the fields.
 
 use sluice_logql::source::EntrySize;
 
@@ -48,17 +53,24 @@ fn add_planes(w: &mut StreamWriter, vals: &[u64], width: u8, level: i32) -> Resu
     Ok(())
 }
 
-/// Encodes the section for entries with timestamps `ts` (sorted) and line
-/// lengths `lens`; empty for no entries.
-pub fn write(ts: &[i64], lens: &[u32], level: i32) -> Result<Vec<u8>> {
+/// Length width marking a section without length planes (format 3).
+const DERIVED: u8 = 0xff;
+
+/// Encodes the section for entries with timestamps `ts` (sorted) and, when
+/// given, line lengths `lens` (format 2; format 3 writes `None`); empty for
+/// no entries.
+pub fn write(ts: &[i64], lens: Option<&[u32]>, level: i32) -> Result<Vec<u8>> {
     if ts.is_empty() {
         return Ok(Vec::new());
     }
     let (first, exp, vals) = deltas(ts);
     let width = width_of(vals.iter().copied().max().unwrap_or(0));
-    let min = lens.iter().copied().min().unwrap_or(0);
-    let lens: Vec<u64> = lens.iter().map(|&l| u64::from(l - min)).collect();
-    let len_width = width_of(lens.iter().copied().max().unwrap_or(0));
+    let min = lens.and_then(|l| l.iter().copied().min()).unwrap_or(0);
+    let lens: Option<Vec<u64>> = lens.map(|l| l.iter().map(|&l| u64::from(l - min)).collect());
+    let len_width = match &lens {
+        Some(l) => width_of(l.iter().copied().max().unwrap_or(0)),
+        None => DERIVED,
+    };
     let mut head = Vec::with_capacity(20);
     put_uvarint(&mut head, ts.len() as u64);
     put_varint(&mut head, first);
@@ -69,16 +81,44 @@ pub fn write(ts: &[i64], lens: &[u32], level: i32) -> Result<Vec<u8>> {
     let mut w = StreamWriter::default();
     w.add(&head, level)?;
     add_planes(&mut w, &vals, width, level)?;
-    add_planes(&mut w, &lens, len_width, level)?;
+    if let Some(lens) = &lens {
+        add_planes(&mut w, lens, len_width, level)?;
+    }
     Ok(w.finish())
 }
 
-/// Reads `n` entries' timestamps and line lengths.
-pub fn read(buf: &[u8], n: usize) -> Result<Vec<EntrySize>> {
+/// The timestamps of a section and, when it stores them, the line lengths.
+pub struct Sizes {
+    pub ts: Vec<i64>,
+    pub lens: Option<Vec<u32>>,
+}
+
+impl Sizes {
+    /// Entry sizes; without stored lengths, `lens` must be given (computed
+    /// from the fields), else lengths are 0.
+    pub fn entries(&self, lens: Option<&[u32]>) -> Vec<EntrySize> {
+        let lens = lens.or(self.lens.as_deref());
+        self.ts
+            .iter()
+            .enumerate()
+            .map(|(i, &ts)| EntrySize {
+                ts,
+                len: lens.and_then(|l| l.get(i).copied()).unwrap_or(0),
+            })
+            .collect()
+    }
+}
+
+/// Reads `n` entries' timestamps and line lengths (`None` when the section
+/// does not store them).
+pub fn read(buf: &[u8], n: usize) -> Result<Sizes> {
     let bad = |why: &str| Error::corrupt("block timestamps", why.to_string());
     if n == 0 {
         return if buf.is_empty() {
-            Ok(Vec::new())
+            Ok(Sizes {
+                ts: Vec::new(),
+                lens: Some(Vec::new()),
+            })
         } else {
             Err(bad("timestamps without entries"))
         };
@@ -92,8 +132,10 @@ pub fn read(buf: &[u8], n: usize) -> Result<Vec<EntrySize>> {
     let exp = r.u8()?;
     let width = usize::from(r.u8()?);
     let min = u32::try_from(r.uvarint()?).map_err(|_| r.err("line length too large"))?;
-    let len_width = usize::from(r.u8()?);
-    if exp > 18 || width > 8 || len_width > 4 || !r.is_empty() {
+    let len_byte = r.u8()?;
+    let stored = len_byte != DERIVED;
+    let len_width = if stored { usize::from(len_byte) } else { 0 };
+    if exp > 18 || width > 8 || len_width > 4 || (!stored && min != 0) || !r.is_empty() {
         return Err(r.err("bad timestamp encoding"));
     }
     if streams.len() != 1 + width + len_width {
@@ -112,24 +154,31 @@ pub fn read(buf: &[u8], n: usize) -> Result<Vec<EntrySize>> {
             *d |= u64::from(b) << (8 * p);
         }
     }
+    let mut ts = Vec::with_capacity(n);
+    let mut t = first;
+    ts.push(t);
+    for d in deltas {
+        t = t.wrapping_add((d as i64).wrapping_mul(div));
+        ts.push(t);
+    }
+    if !stored {
+        return Ok(Sizes { ts, lens: None });
+    }
     let mut lens = vec![0u32; n];
     for (p, plane) in len_planes.iter().enumerate() {
         for (l, &b) in lens.iter_mut().zip(plane) {
             *l |= u32::from(b) << (8 * p);
         }
     }
-    let mut out = Vec::with_capacity(n);
-    let mut t = first;
-    for (i, len) in lens.into_iter().enumerate() {
-        if i > 0 {
-            t = t.wrapping_add((deltas[i - 1] as i64).wrapping_mul(div));
-        }
-        let len = len
+    for l in lens.iter_mut() {
+        *l = l
             .checked_add(min)
             .ok_or_else(|| bad("line length too large"))?;
-        out.push(EntrySize { ts: t, len });
     }
-    Ok(out)
+    Ok(Sizes {
+        ts,
+        lens: Some(lens),
+    })
 }
 
 #[cfg(test)]
@@ -148,13 +197,21 @@ mod tests {
             ),
             (vec![i64::MIN, i64::MAX], vec![u32::MAX, 1]),
         ] {
-            let buf = write(&ts, &lens, 1).unwrap();
+            let buf = write(&ts, Some(&lens), 1).unwrap();
             let got = read(&buf, ts.len()).unwrap();
-            assert_eq!(got.iter().map(|s| s.ts).collect::<Vec<_>>(), ts);
-            assert_eq!(got.iter().map(|s| s.len).collect::<Vec<_>>(), lens);
+            assert_eq!(got.ts, ts);
+            assert_eq!(got.lens.as_ref(), Some(&lens));
             assert!(read(&buf, ts.len() + 1).is_err());
             assert!(read(&buf[..buf.len() - 1], ts.len()).is_err());
+            // format 3: timestamps only, smaller
+            let short = write(&ts, None, 1).unwrap();
+            assert!(short.len() <= buf.len());
+            let got = read(&short, ts.len()).unwrap();
+            assert_eq!(got.ts, ts);
+            assert!(got.lens.is_none());
+            assert!(read(&short, ts.len() + 1).is_err());
+            assert!(read(&short[..short.len() - 1], ts.len()).is_err());
         }
-        assert!(write(&[], &[], 1).unwrap().is_empty());
+        assert!(write(&[], None, 1).unwrap().is_empty());
     }
 }

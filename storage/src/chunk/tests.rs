@@ -72,7 +72,7 @@ fn append_cut_encode_decode() {
         let bwd = collect(&d, 1100, 1200, Direction::Backward);
         assert_eq!(bwd.iter().rev().cloned().collect::<Vec<_>>(), fwd);
         let sizes: Vec<_> = d
-            .sizes(0, i64::MAX, Direction::Forward)
+            .sizes(0, i64::MAX, Direction::Forward, true)
             .map(|s| s.unwrap())
             .collect();
         assert_eq!(sizes.len(), 100);
@@ -264,7 +264,7 @@ fn format_1_chunks_still_decode() {
         let c = ChunkData::decode(bytes::Bytes::from_static(fixture)).unwrap();
         assert_eq!(decoded(&c), sorted(fixture_entries()));
         let sizes: Vec<(i64, u32)> = c
-            .sizes(i64::MIN, i64::MAX, Direction::Forward)
+            .sizes(i64::MIN, i64::MAX, Direction::Forward, true)
             .map(|s| s.map(|s| (s.ts, s.len)))
             .collect::<crate::Result<_>>()
             .unwrap();
@@ -277,7 +277,30 @@ fn format_1_chunks_still_decode() {
 }
 
 #[test]
-fn fixture_entries_roundtrip_in_format_2() {
+fn format_2_chunks_still_decode() {
+    // written by the format-2 code: field-layout blocks whose section 0
+    // stores every line length (format 3 derives them from the fields)
+    let fixture = &include_bytes!("testdata/v2-zstd.chunk")[..];
+    assert_eq!(fixture[4], 2, "fixture is format version 2");
+    let c = ChunkData::decode(bytes::Bytes::from_static(fixture)).unwrap();
+    assert!(c.blocks().len() > 3);
+    assert_eq!(decoded(&c), sorted(fixture_entries()));
+    for lengths in [true, false] {
+        let sizes: Vec<(i64, u32)> = c
+            .sizes(i64::MIN, i64::MAX, Direction::Forward, lengths)
+            .map(|s| s.map(|s| (s.ts, s.len)))
+            .collect::<crate::Result<_>>()
+            .unwrap();
+        let want: Vec<(i64, u32)> = sorted(fixture_entries())
+            .iter()
+            .map(|e| (e.0, e.1.len() as u32))
+            .collect();
+        assert_eq!(sizes, want);
+    }
+}
+
+#[test]
+fn fixture_entries_roundtrip_in_format_3() {
     for block_size in [512, 4096, 1 << 20] {
         let cfg = ChunkConfig {
             block_size,
@@ -288,9 +311,28 @@ fn fixture_entries_roundtrip_in_format_2() {
             c.append(ts, &l, &md);
         }
         let bytes = c.encode();
-        assert_eq!(bytes[4], 2);
+        assert_eq!(bytes[4], 3);
         let d = ChunkData::decode(bytes).unwrap();
         assert_eq!(decoded(&d), sorted(fixture_entries()));
+        // lengths derived from the fields; timestamps alone when lengths
+        // are not asked for
+        let want: Vec<(i64, u32)> = sorted(fixture_entries())
+            .iter()
+            .map(|e| (e.0, e.1.len() as u32))
+            .collect();
+        for lengths in [true, false] {
+            let sizes: Vec<(i64, u32)> = d
+                .sizes(i64::MIN, i64::MAX, Direction::Forward, lengths)
+                .map(|s| s.map(|s| (s.ts, s.len)))
+                .collect::<crate::Result<_>>()
+                .unwrap();
+            if lengths {
+                assert_eq!(sizes, want);
+            } else {
+                let ts = |v: &[(i64, u32)]| v.iter().map(|s| s.0).collect::<Vec<_>>();
+                assert_eq!(ts(&sizes), ts(&want));
+            }
+        }
     }
 }
 
@@ -429,7 +471,7 @@ fn damaged_field_blocks_never_panic() {
                 data: bytes::Bytes::from(data),
                 ..block.clone()
             };
-            let _ = b.sizes();
+            let _ = b.sizes(true);
             for f in [None, filter.clone()] {
                 if let Ok(d) = b.entries_filtered(f) {
                     let n = d.ts_len();
