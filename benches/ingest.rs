@@ -58,6 +58,7 @@ fn main() {
     let cpu_all = srv.cpu_seconds() - cpu0;
     let rss = srv.peak_rss_bytes();
     let disk = server::dir_size(&dir.path().join("chunks"));
+    let index = server::dir_size(&dir.path().join("chunks").join("fake").join("index"));
     println!("ingest benchmark: {lines} lines, {streams} streams, raw line bytes {raw}");
     println!(
         "  push wall time            {wall:.2} s ({:.0} lines/s)",
@@ -76,5 +77,6 @@ fn main() {
         "  bytes on disk after flush {disk} -> 1/{:.1} of raw",
         raw as f64 / disk.max(1) as f64
     );
+    println!("    of which the label index {index}");
     println!("  targets: >= 1,000,000 lines/CPU-s, peak RSS <= 200 MB, disk <= 1/10 of raw");
 }
