@@ -74,7 +74,7 @@ fn main() {
     );
     println!("  peak RSS                  {:.1} MB", rss as f64 / 1e6);
     println!(
-        "  bytes on disk after flush {disk} -> 1/{:.1} of raw",
+        "  bytes on disk after flush {disk} -> 1/{:.2} of raw",
         raw as f64 / disk.max(1) as f64
     );
     println!("    of which the label index {index}");
