@@ -90,18 +90,6 @@ impl HeadView {
         self.pages[l.page as usize].slice(off..off + l.len as usize)
     }
 
-    fn metadata(&self, i: usize, filter: Option<&ReadFilter>) -> Vec<(String, String)> {
-        let pairs = self.md.get(i);
-        match filter {
-            Some(f) if f.metadata.is_some() => pairs
-                .iter()
-                .filter(|(n, _)| f.keeps_metadata(n))
-                .cloned()
-                .collect(),
-            _ => pairs.to_vec(),
-        }
-    }
-
     /// Which entries (append order) may contain every literal of `f`:
     /// pages without the rarest literal are ruled out in one search.
     fn candidates(&self, f: &LiteralFilter) -> Vec<bool> {
@@ -134,15 +122,24 @@ impl HeadView {
         let ts = order.iter().map(|&i| view.ts[i as usize]).collect();
         let keep = keep.map(|k| order.iter().map(|&i| k[i as usize]).collect());
         let v = Arc::clone(view);
+        // with a metadata filter, each distinct set is filtered once
+        let kept = filter
+            .as_ref()
+            .filter(|f| f.metadata.is_some())
+            .map(|f| v.md.filtered_sets(|n| f.keeps_metadata(n)));
         Decoded::new(
             ts,
             keep,
             Box::new(move |ts, k| {
                 let i = order[k] as usize;
+                let metadata = match &kept {
+                    Some(sets) => sets.get(v.md.set_of(i)).cloned().unwrap_or_default(),
+                    None => v.md.get(i).to_vec(),
+                };
                 Entry {
                     ts,
                     line: v.line(i),
-                    metadata: v.metadata(i, filter.as_deref()),
+                    metadata,
                 }
             }),
         )

@@ -126,3 +126,42 @@ fn metadata_the_filter_does_not_keep_is_left_out() {
         assert_eq!(got, lines);
     }
 }
+
+#[test]
+fn metadata_filter_keeps_the_pairs_it_names_from_every_set() {
+    let mut c = MemChunk::new(&ChunkConfig {
+        block_size: 3000,
+        ..ChunkConfig::default()
+    });
+    for i in 0..200i64 {
+        let md: Vec<(String, String)> = match i % 4 {
+            0 => vec![],
+            1 => vec![("k".into(), format!("v{}", i % 3))],
+            2 => vec![("trace_id".into(), format!("{i:08x}"))],
+            _ => vec![
+                ("trace_id".into(), format!("{i:08x}")),
+                ("k".into(), "w".into()),
+            ],
+        };
+        c.append(1000 + i, format!("line {i}").as_bytes(), &md);
+    }
+    for data in [c.snapshot(), ChunkData::decode(c.encode()).unwrap()] {
+        let f = Arc::new(ReadFilter {
+            literals: None,
+            metadata: Some(Box::new(|n: &str| n == "k")),
+        });
+        let got = data
+            .entries_filtered(i64::MIN, i64::MAX, Direction::Forward, Some(f))
+            .collect::<crate::Result<Vec<_>>>()
+            .unwrap();
+        let want: Vec<Entry> = read(&data, Direction::Forward, None)
+            .into_iter()
+            .map(|mut e| {
+                e.metadata.retain(|(n, _)| n == "k");
+                e
+            })
+            .collect();
+        assert_eq!(got.len(), 200);
+        assert_eq!(got, want);
+    }
+}
