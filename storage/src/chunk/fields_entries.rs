@@ -15,25 +15,45 @@ use super::meta::MetaTable;
 use super::prefilter::ReadFilter;
 use crate::error::{Error, Result};
 
+/// A rebuilt page: its lines back to back and where each ends.
+struct Page {
+    bytes: Bytes,
+    ends: Vec<u32>,
+}
+
 /// A field-layout block being read: its lines (pages built on demand) and
 /// metadata.
 struct Reading {
     lines: FieldLines,
-    pages: Vec<OnceLock<Bytes>>,
+    pages: Vec<OnceLock<Page>>,
     md: MetaTable,
 }
 
 impl Reading {
-    fn page(&self, p: usize) -> &Bytes {
-        // `p` comes from an entry index below `lines.len()`
-        self.pages[p].get_or_init(|| Bytes::from(self.lines.page(p)))
+    fn page(&self, p: usize) -> Result<&Page> {
+        let cell = self
+            .pages
+            .get(p)
+            .ok_or_else(|| Error::corrupt("block fields", "entry past the last page"))?;
+        if let Some(page) = cell.get() {
+            return Ok(page);
+        }
+        let (bytes, ends) = self.lines.page(p)?;
+        Ok(cell.get_or_init(|| Page {
+            bytes: Bytes::from(bytes),
+            ends,
+        }))
     }
 
-    fn line(&self, i: usize) -> Bytes {
-        let p = i / PAGE;
-        let base = self.lines.offs[p * PAGE];
-        self.page(p)
-            .slice(self.lines.offs[i] - base..self.lines.offs[i + 1] - base)
+    fn line(&self, i: usize) -> Result<Bytes> {
+        let page = self.page(i / PAGE)?;
+        let k = i % PAGE;
+        let start = if k == 0 { 0 } else { page.ends[k - 1] };
+        let end = *page
+            .ends
+            .get(k)
+            .ok_or_else(|| Error::corrupt("block fields", "entry past the last line"))?;
+        Ok(page.bytes.slice(start as usize..end as usize))
     }
 }
 
@@ -53,14 +73,16 @@ impl EncodedBlock {
         }
         let sizes = self.sizes()?;
         let lens: Vec<u32> = sizes.iter().map(|s| s.len).collect();
-        let piece = lits.and_then(|f| f.field_piece());
-        let lines = FieldLines::decode(&fields, &self.section(SEC_NUMS)?, &lens, piece)?;
-        if lines.offs.last().map(|&o| o as u64) != Some(self.meta.uncompressed_bytes) {
+        let total: u64 = lens.iter().map(|&l| u64::from(l)).sum();
+        if total != self.meta.uncompressed_bytes {
             return Err(Error::corrupt(
                 "block",
                 "lines differ from the recorded size",
             ));
         }
+        let piece = lits.and_then(|f| f.field_piece());
+        let nums = self.section(SEC_NUMS)?;
+        let lines = FieldLines::decode(&fields, &nums, lens.len(), Some(lens), piece)?;
         let pages = (0..lines.len().div_ceil(PAGE))
             .map(|_| OnceLock::new())
             .collect();
@@ -77,7 +99,7 @@ impl EncodedBlock {
                 let mut keep = r.lines.candidates(|w| f.matches(w));
                 for (i, k) in keep.iter_mut().enumerate() {
                     if *k {
-                        *k = f.matches(&r.line(i));
+                        *k = f.matches(&r.line(i)?);
                     }
                 }
                 if !keep.contains(&true) {
@@ -87,13 +109,15 @@ impl EncodedBlock {
             }
         };
         let ts = sizes.iter().map(|s| s.ts).collect();
-        Ok(Decoded::new(
+        Ok(Decoded::try_new(
             ts,
             keep,
-            Box::new(move |ts, i| Entry {
-                ts,
-                line: r.line(i),
-                metadata: r.md.pairs(i),
+            Box::new(move |ts, i| {
+                Ok(Entry {
+                    ts,
+                    line: r.line(i)?,
+                    metadata: r.md.pairs(i),
+                })
             }),
         ))
     }

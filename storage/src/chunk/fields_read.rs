@@ -1,12 +1,13 @@
 //! Field layout of block lines (format version 2): the reader.
 //!
 //! Decoding reads the token columns and number columns, then makes one
-//! cheap pass over the token ids that checks every id and count, computes
-//! each line's length and records, every `PAGE` lines, where each shape's
-//! rows and each number column stand. A *page* of lines is then rebuilt
-//! from its cursors alone, when one of its entries is first asked for: a
-//! query that stops early (a backward `limit`) rebuilds only the pages it
-//! reads. See `fields.rs` for the layout.
+//! cheap counting pass over the shape and token ids (numbers are not
+//! read) that records, every `PAGE` lines, where each shape's rows and
+//! each number column stand, and checks that the lines use every row and
+//! number exactly. A *page* of lines is then rebuilt from its cursors
+//! alone, when one of its entries is first asked for, and its line lengths
+//! checked then: a query that stops early (a backward `limit`) rebuilds
+//! only the pages it reads. See `fields.rs` for the layout.
 
 use memchr::memmem::Finder;
 
@@ -59,8 +60,8 @@ pub struct FieldLines {
     whole: Vec<u8>,
     whole_offs: Vec<u32>,
     nums: Vec<Vec<u64>>,
-    /// Where each line starts in the block's line bytes (one extra end).
-    pub offs: Vec<usize>,
+    /// The stored line lengths, when the block has them.
+    lens: Option<Vec<u32>>,
     /// Per page: whole-line cursor, row cursor per shape, then number
     /// cursor per column, at the page's first line.
     cursors: Vec<u32>,
@@ -72,6 +73,10 @@ pub struct FieldLines {
     /// constant parts.
     plans: Vec<Vec<Op>>,
     plan_lit: Vec<u8>,
+    /// Per shape: the number columns each of its rows takes one value of
+    /// (its `Op::Num`s), and its token columns whose tokens hold numbers.
+    fixed_cols: Vec<Vec<u32>>,
+    var_cols: Vec<Vec<u32>>,
 }
 
 /// A step of writing a line of a shape: the columns with one template are
@@ -88,11 +93,6 @@ enum Op {
 
 fn bad(why: &str) -> Error {
     Error::corrupt("block fields", why.to_string())
-}
-
-/// Decimal digits of `v`.
-fn digits(v: u64) -> u32 {
-    v.checked_ilog10().unwrap_or(0) + 1
 }
 
 /// The two-digit decimal spellings of 0..100, back to back.
@@ -137,14 +137,18 @@ impl FieldLines {
     }
 
     /// Decodes sections 2 (`fields`) and 3 (`numbers`) of a block of `n`
-    /// lines whose stored lengths are `lens`.
+    /// lines, with their stored lengths `lens` if any (checked as pages
+    /// are rebuilt).
     pub fn decode(
         fields: &[u8],
         numbers: &[u8],
-        lens: &[u32],
+        n: usize,
+        lens: Option<Vec<u32>>,
         piece: Option<&Finder<'static>>,
     ) -> Result<FieldLines> {
-        let n = lens.len();
+        if lens.as_ref().is_some_and(|l| l.len() != n) {
+            return Err(bad("stored lengths of the wrong count"));
+        }
         let streams = read_streams(fields)?;
         if streams.len() < 4 {
             return Err(bad("missing streams"));
@@ -175,12 +179,14 @@ impl FieldLines {
             whole: Vec::new(),
             whole_offs: Vec::new(),
             nums: Vec::new(),
-            offs: Vec::new(),
+            lens,
             cursors: Vec::new(),
             stride: 0,
             tok_hit: Vec::new(),
             plans: Vec::new(),
             plan_lit: Vec::new(),
+            fixed_cols: Vec::new(),
+            var_cols: Vec::new(),
         };
         let mut next_plane = 4;
         let mut num_cols = 0u32;
@@ -263,7 +269,7 @@ impl FieldLines {
         }
         out.fields = LineFields::new(shape_ids.clone(), cols_ids);
         out.plan();
-        out.scan(lens)?;
+        out.place_cursors()?;
         Ok(out)
     }
 
@@ -335,9 +341,17 @@ impl FieldLines {
     fn plan(&mut self) {
         for s in 0..self.tok_base.len() {
             let mut ops: Vec<Op> = Vec::new();
+            let (mut fixed, mut var) = (Vec::new(), Vec::new());
             let mut lit_start = self.plan_lit.len();
             for (j, (size, _)) in self.fields.cols[s].iter().enumerate() {
                 if *size != 1 {
+                    let t0 = self.tok_base[s][j] as usize;
+                    if self.toks[t0..t0 + *size as usize]
+                        .iter()
+                        .any(|t| t.slots > 0)
+                    {
+                        var.push(j as u32);
+                    }
                     if self.plan_lit.len() > lit_start {
                         ops.push(Op::Lit {
                             off: lit_start as u32,
@@ -368,6 +382,7 @@ impl FieldLines {
                                 col: base + k,
                                 width,
                             });
+                            fixed.push(base + k);
                             k += 1;
                             lit_start = self.plan_lit.len();
                         }
@@ -381,113 +396,114 @@ impl FieldLines {
                 });
             }
             self.plans.push(ops);
+            self.fixed_cols.push(fixed);
+            self.var_cols.push(var);
         }
     }
 
-    /// The pass over all lines: checks ids and counts against the columns,
-    /// computes line lengths (which must equal `lens`) and page cursors.
-    fn scan(&mut self, lens: &[u32]) -> Result<()> {
+    /// The counting pass over all lines: places the page cursors and checks
+    /// that the lines use every row and number exactly (no number is read).
+    ///
+    /// Cursors only grow, and each ends equal to its column's length, so
+    /// no page ever reads past a column. A page adds at most
+    /// `PAGE * MAX_TOKENS * MAX_SLOTS` (< 2^23) to a cursor, and cursors
+    /// are checked against their lengths (< 2^28) at every page, so none
+    /// can wrap.
+    fn place_cursors(&mut self) -> Result<()> {
         let shapes = self.tok_base.len();
         self.stride = 1 + shapes + self.nums.len();
         let mut cur = vec![0u32; self.stride];
-        let n = lens.len();
+        let n = self.fields.shape.len();
+        let limits: Vec<usize> = self
+            .row_counts()
+            .chain(self.nums.iter().map(Vec::len))
+            .collect();
+        let over = |cur: &[u32]| cur.iter().zip(&limits).any(|(&c, &l)| c as usize > l);
         self.cursors.reserve(n.div_ceil(PAGE) * self.stride);
-        self.offs.reserve(n + 1);
-        self.offs.push(0);
-        let mut off = 0usize;
-        for (i, &want) in lens.iter().enumerate() {
+        for (i, &s) in self.fields.shape.iter().enumerate() {
             if i % PAGE == 0 {
+                self.fill_fixed(&mut cur);
+                if over(&cur) {
+                    return Err(bad("number column too short"));
+                }
                 self.cursors.extend_from_slice(&cur);
             }
-            let s = usize::from(self.fields.shape[i]);
+            let s = usize::from(s);
             let row = cur[s] as usize;
             cur[s] += 1;
-            let len = if s == 0 {
-                let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
-                u64::from(b - a)
-            } else {
-                let cols = &self.fields.cols[s - 1];
-                let mut len = 0u64;
-                for op in &self.plans[s - 1] {
-                    match *op {
-                        Op::Lit { len: l, .. } => len += u64::from(l),
-                        Op::Num { col, width } => {
-                            let c = col as usize;
-                            let at = &mut cur[1 + shapes + c];
-                            let v = *self.nums[c]
-                                .get(*at as usize)
-                                .ok_or_else(|| bad("number column too short"))?;
-                            *at += 1;
-                            len += u64::from(digits(v).max(u32::from(width)));
-                        }
-                        Op::Var { j } => {
-                            let j = j as usize;
-                            let id = cols[j].1[row] as usize;
-                            let tok = self.toks[self.tok_base[s - 1][j] as usize + id];
-                            len += u64::from(tok.lit_len);
-                            if tok.slots == 0 {
-                                continue;
-                            }
-                            let base = (self.num_base[s - 1][j] + tok.nbase) as usize;
-                            let mut k = 0;
-                            let p0 = tok.first as usize;
-                            for p in &self.pieces[p0..p0 + tok.pieces as usize] {
-                                let Piece::Num { width } = *p else { continue };
-                                let c = base + k;
-                                k += 1;
-                                let at = &mut cur[1 + shapes + c];
-                                let v = *self.nums[c]
-                                    .get(*at as usize)
-                                    .ok_or_else(|| bad("number column too short"))?;
-                                *at += 1;
-                                len += u64::from(digits(v).max(u32::from(width)));
-                            }
-                        }
-                    }
-                }
-                len
-            };
-            if len != u64::from(want) {
-                return Err(bad("line lengths differ from the stored lengths"));
+            if s == 0 {
+                continue;
             }
-            off += want as usize;
-            self.offs.push(off);
+            let cols = &self.fields.cols[s - 1];
+            for &j in &self.var_cols[s - 1] {
+                let j = j as usize;
+                let id = *cols[j]
+                    .1
+                    .get(row)
+                    .ok_or_else(|| bad("token column too short"))?;
+                let tok = self.toks[self.tok_base[s - 1][j] as usize + id as usize];
+                let base = 1 + shapes + (self.num_base[s - 1][j] + tok.nbase) as usize;
+                for c in &mut cur[base..base + tok.slots as usize] {
+                    *c += 1;
+                }
+            }
         }
-        let rows_ok = (0..=shapes).all(|s| {
-            let want = if s == 0 {
-                self.whole_offs.len() - 1
-            } else {
-                self.fields.cols[s - 1].first().map_or(0, |c| c.1.len())
-            };
-            cur[s] as usize == want
-        });
-        let nums_ok = self
-            .nums
-            .iter()
-            .enumerate()
-            .all(|(c, col)| cur[1 + shapes + c] as usize == col.len());
-        if !rows_ok || !nums_ok {
+        self.fill_fixed(&mut cur);
+        if cur.iter().zip(&limits).any(|(&c, &l)| c as usize != l) {
             return Err(bad("unused rows or numbers"));
         }
         Ok(())
     }
 
-    /// Number of lines.
-    pub fn len(&self) -> usize {
-        self.offs.len().saturating_sub(1)
+    /// Rows of each shape (the whole lines first).
+    fn row_counts(&self) -> impl Iterator<Item = usize> + '_ {
+        let whole = self.whole_offs.len() - 1;
+        std::iter::once(whole).chain(
+            self.fields
+                .cols
+                .iter()
+                .map(|c| c.first().map_or(0, |c| c.1.len())),
+        )
     }
 
-    /// Rebuilds the lines of page `p`, concatenated. Cannot fail: `scan`
-    /// checked every id, count and length.
-    pub fn page(&self, p: usize) -> Vec<u8> {
+    /// Sets the cursor of every column a shape's rows each take one number
+    /// of to the shape's row cursor.
+    fn fill_fixed(&self, cur: &mut [u32]) {
+        let shapes = self.tok_base.len();
+        for (s, cols) in self.fixed_cols.iter().enumerate() {
+            let rows = cur[s + 1];
+            for &c in cols {
+                cur[1 + shapes + c as usize] = rows;
+            }
+        }
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.fields.shape.len()
+    }
+
+    /// Rebuilds the lines of page `p`: their bytes back to back, and where
+    /// each line ends in them. With stored lengths, a line of another
+    /// length is an error.
+    pub fn page(&self, p: usize) -> Result<(Vec<u8>, Vec<u32>)> {
         let start = p * PAGE;
         let end = (start + PAGE).min(self.len());
         if start >= end {
-            return Vec::new();
+            return Ok((Vec::new(), Vec::new()));
         }
         let shapes = self.tok_base.len();
-        let mut cur = self.cursors[p * self.stride..(p + 1) * self.stride].to_vec();
-        let mut out = Vec::with_capacity(self.offs[end] - self.offs[start]);
+        let mut cur = self
+            .cursors
+            .get(p * self.stride..(p + 1) * self.stride)
+            .ok_or_else(|| bad("page out of range"))?
+            .to_vec();
+        let cap = self.lens.as_ref().map_or(0, |l| {
+            l[start..end].iter().map(|&x| x as usize).sum::<usize>()
+        });
+        let mut out = Vec::with_capacity(cap);
+        let mut ends = Vec::with_capacity(end - start);
+        let too_short = || bad("number column too short");
         for i in start..end {
             let s = usize::from(self.fields.shape[i]);
             let row = cur[s] as usize;
@@ -495,6 +511,7 @@ impl FieldLines {
             if s == 0 {
                 let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
                 out.extend_from_slice(&self.whole[a as usize..b as usize]);
+                self.line_end(i, &out, &mut ends)?;
                 continue;
             }
             let cols = &self.fields.cols[s - 1];
@@ -505,7 +522,9 @@ impl FieldLines {
                     ),
                     Op::Num { col, width } => {
                         let c = 1 + shapes + col as usize;
-                        let v = self.nums[col as usize][cur[c] as usize];
+                        let v = *self.nums[col as usize]
+                            .get(cur[c] as usize)
+                            .ok_or_else(too_short)?;
                         cur[c] += 1;
                         put_digits(&mut out, v, usize::from(width));
                     }
@@ -529,7 +548,9 @@ impl FieldLines {
                                 Piece::Num { width } => {
                                     let c = base + k;
                                     k += 1;
-                                    let v = self.nums[c - 1 - shapes][cur[c] as usize];
+                                    let v = *self.nums[c - 1 - shapes]
+                                        .get(cur[c] as usize)
+                                        .ok_or_else(too_short)?;
                                     cur[c] += 1;
                                     put_digits(&mut out, v, usize::from(width));
                                 }
@@ -538,8 +559,24 @@ impl FieldLines {
                     }
                 }
             }
+            self.line_end(i, &out, &mut ends)?;
         }
-        out
+        Ok((out, ends))
+    }
+
+    /// Records that line `i` ends at `out.len()`, checking its length
+    /// against the stored one when there is one (the one place lines are
+    /// checked against section 0).
+    fn line_end(&self, i: usize, out: &[u8], ends: &mut Vec<u32>) -> Result<()> {
+        let end = u32::try_from(out.len()).map_err(|_| bad("page exceeds 4 GiB"))?;
+        if let Some(lens) = &self.lens {
+            let start = ends.last().copied().unwrap_or(0);
+            if lens.get(i) != Some(&(end - start)) {
+                return Err(bad("line lengths differ from the stored lengths"));
+            }
+        }
+        ends.push(end);
+        Ok(())
     }
 
     /// Lines that may hold the literal whose field piece marked the tokens
