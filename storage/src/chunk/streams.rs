@@ -108,17 +108,35 @@ pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Ve
         heads.push((c, raw as usize, stored as usize));
     }
     let mut out = Vec::with_capacity(n);
+    // a long rANS stream waiting for another to decode with (its slot in
+    // `out`, bytes and length)
+    let mut pending: Option<(usize, &[u8], usize)> = None;
     for (i, (c, raw, stored)) in heads.into_iter().enumerate() {
         let bytes = r.take(stored)?;
         if !want(i) {
             continue;
         }
-        out.push(match c {
+        let got = match c {
             CODEC_STORED if raw == stored => bytes.to_vec(),
             CODEC_ZSTD => codec::decompress(Encoding::Zstd, bytes, raw)?,
+            CODEC_RANS if rans::pairs_well(raw) => match pending.take() {
+                None => {
+                    pending = Some((out.len(), bytes, raw));
+                    Vec::new()
+                }
+                Some((at, other, m)) => {
+                    let (a, b) = rans::decode_two((other, m), (bytes, raw))?;
+                    out[at] = a;
+                    b
+                }
+            },
             CODEC_RANS => rans::decode(bytes, raw)?,
             _ => return Err(r.err("bad stream codec or length")),
-        });
+        };
+        out.push(got);
+    }
+    if let Some((at, bytes, raw)) = pending {
+        out[at] = rans::decode(bytes, raw)?;
     }
     if !r.is_empty() {
         return Err(r.err("trailing bytes after streams"));
