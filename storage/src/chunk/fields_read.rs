@@ -1,13 +1,15 @@
 //! Field layout of block lines (format version 2): the reader.
 //!
-//! Decoding reads the token columns and number columns, then makes one
-//! cheap counting pass over the shape and token ids (numbers are not
-//! read) that records, every `PAGE` lines, where each shape's rows and
-//! each number column stand, and checks that the lines use every row and
-//! number exactly. A *page* of lines is then rebuilt from its cursors
-//! alone, when one of its entries is first asked for, and its line lengths
-//! checked then: a query that stops early (a backward `limit`) rebuilds
-//! only the pages it reads. See `fields.rs` for the layout.
+//! Decoding reads the token columns and number columns. A *page* of
+//! `PAGE` lines is rebuilt when one of its entries is first asked for,
+//! from its cursor (where each shape's rows and each number column stand
+//! at its first line, counted from the token ids: `fields_read/cursors.rs`),
+//! and its line lengths are checked then: a query that stops early (a
+//! backward `limit`) counts and rebuilds only the pages it reads. See
+//! `fields.rs` for the layout.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
 
 use memchr::memmem::Finder;
 
@@ -17,6 +19,8 @@ use super::fields::{
 use super::streams::{get_planes, read_numbers, read_streams, width_of};
 use crate::error::{Error, Result};
 use crate::varint::Reader;
+
+mod cursors;
 
 /// Lines per page.
 pub const PAGE: usize = 128;
@@ -64,8 +68,13 @@ pub struct FieldLines {
     lens: Option<Vec<u32>>,
     /// Per page: whole-line cursor, row cursor per shape, then number
     /// cursor per column, at the page's first line.
-    cursors: Vec<u32>,
-    stride: usize,
+    /// Per page, how many rows of each shape and numbers of each column
+    /// its lines use (same order as a cursor), counted when first needed.
+    uses: Vec<OnceLock<Vec<u32>>>,
+    /// What every cursor ends at: rows per shape, then column lengths.
+    limits: Vec<u32>,
+    /// Whether the pages' uses were found to add up to `limits`.
+    all_used: AtomicBool,
     /// With a literal filter: per token whether its template holds the
     /// first literal's field piece.
     tok_hit: Vec<bool>,
@@ -180,8 +189,9 @@ impl FieldLines {
             whole_offs: Vec::new(),
             nums: Vec::new(),
             lens,
-            cursors: Vec::new(),
-            stride: 0,
+            uses: Vec::new(),
+            limits: Vec::new(),
+            all_used: AtomicBool::new(false),
             tok_hit: Vec::new(),
             plans: Vec::new(),
             plan_lit: Vec::new(),
@@ -269,7 +279,12 @@ impl FieldLines {
         }
         out.fields = LineFields::new(shape_ids.clone(), cols_ids);
         out.plan();
-        out.place_cursors()?;
+        out.limits = out
+            .row_counts()
+            .chain(out.nums.iter().map(Vec::len))
+            .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
+            .collect();
+        out.uses = (0..n.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
         Ok(out)
     }
 
@@ -401,83 +416,6 @@ impl FieldLines {
         }
     }
 
-    /// The counting pass over all lines: places the page cursors and checks
-    /// that the lines use every row and number exactly (no number is read).
-    ///
-    /// Cursors only grow, and each ends equal to its column's length, so
-    /// no page ever reads past a column. A page adds at most
-    /// `PAGE * MAX_TOKENS * MAX_SLOTS` (< 2^23) to a cursor, and cursors
-    /// are checked against their lengths (< 2^28) at every page, so none
-    /// can wrap.
-    fn place_cursors(&mut self) -> Result<()> {
-        let shapes = self.tok_base.len();
-        self.stride = 1 + shapes + self.nums.len();
-        let mut cur = vec![0u32; self.stride];
-        let n = self.fields.shape.len();
-        let limits: Vec<usize> = self
-            .row_counts()
-            .chain(self.nums.iter().map(Vec::len))
-            .collect();
-        let over = |cur: &[u32]| cur.iter().zip(&limits).any(|(&c, &l)| c as usize > l);
-        self.cursors.reserve(n.div_ceil(PAGE) * self.stride);
-        for (i, &s) in self.fields.shape.iter().enumerate() {
-            if i % PAGE == 0 {
-                self.fill_fixed(&mut cur);
-                if over(&cur) {
-                    return Err(bad("number column too short"));
-                }
-                self.cursors.extend_from_slice(&cur);
-            }
-            let s = usize::from(s);
-            let row = cur[s] as usize;
-            cur[s] += 1;
-            if s == 0 {
-                continue;
-            }
-            let cols = &self.fields.cols[s - 1];
-            for &j in &self.var_cols[s - 1] {
-                let j = j as usize;
-                let id = *cols[j]
-                    .1
-                    .get(row)
-                    .ok_or_else(|| bad("token column too short"))?;
-                let tok = self.toks[self.tok_base[s - 1][j] as usize + id as usize];
-                let base = 1 + shapes + (self.num_base[s - 1][j] + tok.nbase) as usize;
-                for c in &mut cur[base..base + tok.slots as usize] {
-                    *c += 1;
-                }
-            }
-        }
-        self.fill_fixed(&mut cur);
-        if cur.iter().zip(&limits).any(|(&c, &l)| c as usize != l) {
-            return Err(bad("unused rows or numbers"));
-        }
-        Ok(())
-    }
-
-    /// Rows of each shape (the whole lines first).
-    fn row_counts(&self) -> impl Iterator<Item = usize> + '_ {
-        let whole = self.whole_offs.len() - 1;
-        std::iter::once(whole).chain(
-            self.fields
-                .cols
-                .iter()
-                .map(|c| c.first().map_or(0, |c| c.1.len())),
-        )
-    }
-
-    /// Sets the cursor of every column a shape's rows each take one number
-    /// of to the shape's row cursor.
-    fn fill_fixed(&self, cur: &mut [u32]) {
-        let shapes = self.tok_base.len();
-        for (s, cols) in self.fixed_cols.iter().enumerate() {
-            let rows = cur[s + 1];
-            for &c in cols {
-                cur[1 + shapes + c as usize] = rows;
-            }
-        }
-    }
-
     /// Number of lines.
     pub fn len(&self) -> usize {
         self.fields.shape.len()
@@ -493,11 +431,7 @@ impl FieldLines {
             return Ok((Vec::new(), Vec::new()));
         }
         let shapes = self.tok_base.len();
-        let mut cur = self
-            .cursors
-            .get(p * self.stride..(p + 1) * self.stride)
-            .ok_or_else(|| bad("page out of range"))?
-            .to_vec();
+        let mut cur = self.cursor(p)?;
         let cap = self.lens.as_ref().map_or(0, |l| {
             l[start..end].iter().map(|&x| x as usize).sum::<usize>()
         });
