@@ -346,15 +346,16 @@ impl<'a> Coder<'a> {
             }
             Table::Search(starts)
         } else {
-            let mut slots = Box::new([0u32; M as usize]);
-            let mut c = 0u32;
+            // filled in order, not zeroed first: the frequencies sum to M
+            let mut slots = Vec::with_capacity(M as usize);
             for (s, &f) in freq.iter().enumerate() {
-                for (j, slot) in slots[c as usize..(c + f) as usize].iter_mut().enumerate() {
-                    // f - 1 < M = 2^12 and j < f: both fit 12 bits
-                    *slot = (s as u32) << 24 | (f - 1) << 12 | j as u32;
-                }
-                c += f;
+                // f - 1 < M = 2^12 and j < f: both fit 12 bits
+                let e = (s as u32) << 24 | f.saturating_sub(1) << 12;
+                slots.extend((0..f).map(|j| e | j));
             }
+            let slots: Box<Slots> = slots.into_boxed_slice().try_into().map_err(|_| {
+                Error::corrupt("rans stream", "frequencies do not sum to the total")
+            })?;
             Table::Slots(slots)
         };
         Ok(Coder {
@@ -422,30 +423,53 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes two streams of `n` and `m` symbols, their steps interleaved:
-/// each step waits on the one before it in its own stream only, so two
-/// streams decode in little more than the time of one.
-pub fn decode_two(a: (&[u8], usize), b: (&[u8], usize)) -> Result<(Vec<u8>, Vec<u8>)> {
-    let (mut ca, mut cb) = (Coder::new(a.0, a.1)?, Coder::new(b.0, b.1)?);
-    let (mut oa, mut ob) = (vec![0u8; a.1], vec![0u8; b.1]);
-    if let (Table::Slots(sa), Table::Slots(sb)) = (&ca.table, &cb.table) {
-        let both = a.1.min(b.1);
-        let (wa, wb) = (ca.words, cb.words);
-        let (mut xa, mut xb, mut pa, mut pb) = (ca.x, cb.x, 0, 0);
-        for (ya, yb) in oa[..both].iter_mut().zip(&mut ob[..both]) {
-            *ya = Coder::step(sa, &mut xa, wa, &mut pa);
-            *yb = Coder::step(sb, &mut xb, wb, &mut pb);
-        }
-        (ca.x, ca.pos, cb.x, cb.pos) = (xa, pa, xb, pb);
-        ca.run(&mut oa[both..]);
-        cb.run(&mut ob[both..]);
-    } else {
-        ca.run(&mut oa);
-        cb.run(&mut ob);
+/// Decodes `N` streams (bytes and symbol count each), their steps
+/// interleaved: each step waits on the one before it in its own stream
+/// only, so several streams decode in little more than the time of one.
+pub fn decode_many<const N: usize>(streams: [(&[u8], usize); N]) -> Result<[Vec<u8>; N]> {
+    let mut coders = Vec::with_capacity(N);
+    for (buf, n) in streams {
+        coders.push(Coder::new(buf, n)?);
     }
-    ca.finish()?;
-    cb.finish()?;
-    Ok((oa, ob))
+    let mut outs: [Vec<u8>; N] = std::array::from_fn(|k| vec![0u8; streams[k].1]);
+    let tables: Option<Vec<&Slots>> = coders
+        .iter()
+        .map(|c| match &c.table {
+            Table::Slots(s) => Some(&**s),
+            _ => None,
+        })
+        .collect();
+    let mut done = 0;
+    if let Some(tables) = tables {
+        let tables: [&Slots; N] = std::array::from_fn(|k| tables[k]);
+        let words: [&[u8]; N] = std::array::from_fn(|k| coders[k].words);
+        let mut xs: [u32; N] = std::array::from_fn(|k| coders[k].x);
+        let mut ps = [0usize; N];
+        done = outs.iter().map(Vec::len).min().unwrap_or(0);
+        for i in 0..done {
+            for k in 0..N {
+                let y = Coder::step(tables[k], &mut xs[k], words[k], &mut ps[k]);
+                if let Some(o) = outs[k].get_mut(i) {
+                    *o = y;
+                }
+            }
+        }
+        for (k, c) in coders.iter_mut().enumerate() {
+            (c.x, c.pos) = (xs[k], ps[k]);
+        }
+    }
+    for (c, out) in coders.iter_mut().zip(outs.iter_mut()) {
+        c.run(&mut out[done..]);
+        c.finish()?;
+    }
+    Ok(outs)
+}
+
+/// [`decode_many`] of two streams.
+#[cfg(test)]
+pub fn decode_two(a: (&[u8], usize), b: (&[u8], usize)) -> Result<(Vec<u8>, Vec<u8>)> {
+    let [x, y] = decode_many([a, b])?;
+    Ok((x, y))
 }
 
 /// Whether a stream of `n` symbols gains from [`decode_two`].
@@ -545,6 +569,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Timing of one, two and four streams at a time (run by hand:
+    /// `cargo test --release -p sluice-storage interleaved_timing -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn interleaved_timing() {
+        let enc: Vec<(Vec<u8>, usize)> = (0..4u32)
+            .map(|s| {
+                let raw: Vec<u8> = (0..2000u32)
+                    .map(|i| ((i ^ s).wrapping_mul(2_654_435_761) >> 13) as u8 % 40)
+                    .collect();
+                let mut e = Vec::new();
+                encode(&raw, &mut e);
+                (e, raw.len())
+            })
+            .collect();
+        let best = |f: &dyn Fn()| {
+            (0..7)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    for _ in 0..500 {
+                        f();
+                    }
+                    t.elapsed()
+                })
+                .min()
+                .unwrap()
+        };
+        let one = best(&|| {
+            for (e, n) in &enc {
+                std::hint::black_box(decode(e, *n).unwrap());
+            }
+        });
+        let two = best(&|| {
+            for p in enc.chunks(2) {
+                std::hint::black_box(
+                    decode_many([(&p[0].0[..], p[0].1), (&p[1].0[..], p[1].1)]).unwrap(),
+                );
+            }
+        });
+        let four = best(&|| {
+            let e = &enc;
+            std::hint::black_box(
+                decode_many([
+                    (&e[0].0[..], e[0].1),
+                    (&e[1].0[..], e[1].1),
+                    (&e[2].0[..], e[2].1),
+                    (&e[3].0[..], e[3].1),
+                ])
+                .unwrap(),
+            );
+        });
+        println!("one {one:?} two {two:?} four {four:?}");
     }
 
     #[test]

@@ -108,9 +108,9 @@ pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Ve
         heads.push((c, raw as usize, stored as usize));
     }
     let mut out = Vec::with_capacity(n);
-    // a long rANS stream waiting for another to decode with (its slot in
-    // `out`, bytes and length)
-    let mut pending: Option<(usize, &[u8], usize)> = None;
+    // long rANS streams, decoded four (or two) at a time at the end: their
+    // slot in `out`, bytes and length
+    let mut long: Vec<(usize, &[u8], usize)> = Vec::new();
     for (i, (c, raw, stored)) in heads.into_iter().enumerate() {
         let bytes = r.take(stored)?;
         if !want(i) {
@@ -119,27 +119,37 @@ pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Ve
         let got = match c {
             CODEC_STORED if raw == stored => bytes.to_vec(),
             CODEC_ZSTD => codec::decompress(Encoding::Zstd, bytes, raw)?,
-            CODEC_RANS if rans::pairs_well(raw) => match pending.take() {
-                None => {
-                    pending = Some((out.len(), bytes, raw));
-                    Vec::new()
-                }
-                Some((at, other, m)) => {
-                    let (a, b) = rans::decode_two((other, m), (bytes, raw))?;
-                    out[at] = a;
-                    b
-                }
-            },
+            CODEC_RANS if rans::pairs_well(raw) => {
+                long.push((out.len(), bytes, raw));
+                Vec::new()
+            }
             CODEC_RANS => rans::decode(bytes, raw)?,
             _ => return Err(r.err("bad stream codec or length")),
         };
         out.push(got);
     }
-    if let Some((at, bytes, raw)) = pending {
-        out[at] = rans::decode(bytes, raw)?;
-    }
     if !r.is_empty() {
         return Err(r.err("trailing bytes after streams"));
+    }
+    let mut quads = long.chunks_exact(4);
+    for q in &mut quads {
+        let got = rans::decode_many([
+            (q[0].1, q[0].2),
+            (q[1].1, q[1].2),
+            (q[2].1, q[2].2),
+            (q[3].1, q[3].2),
+        ])?;
+        for (s, v) in q.iter().zip(got) {
+            out[s.0] = v;
+        }
+    }
+    let mut pairs = quads.remainder().chunks_exact(2);
+    for p in &mut pairs {
+        let [a, b] = rans::decode_many([(p[0].1, p[0].2), (p[1].1, p[1].2)])?;
+        (out[p[0].0], out[p[1].0]) = (a, b);
+    }
+    for &(at, bytes, raw) in pairs.remainder() {
+        out[at] = rans::decode(bytes, raw)?;
     }
     Ok(out)
 }
