@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::varint::Reader;
 
 mod cursors;
+mod page;
 
 /// Lines per page.
 pub const PAGE: usize = 128;
@@ -102,37 +103,6 @@ enum Op {
 
 fn bad(why: &str) -> Error {
     Error::corrupt("block fields", why.to_string())
-}
-
-/// The two-digit decimal spellings of 0..100, back to back.
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-/// Appends the decimal digits of `v`, left-padded with zeros to `width`
-/// (at most 20 bytes in all), two digits per division.
-fn put_digits(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut p = buf.len();
-    let mut x = v;
-    while x >= 100 {
-        let r = (x % 100) as usize * 2;
-        x /= 100;
-        p -= 2;
-        buf[p..p + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    }
-    if x >= 10 {
-        let r = x as usize * 2;
-        p -= 2;
-        buf[p..p + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    } else {
-        p -= 1;
-        buf[p] = b'0' + x as u8;
-    }
-    let start = buf.len().saturating_sub(width.max(buf.len() - p));
-    out.extend_from_slice(&buf[start..]);
 }
 
 impl FieldLines {
@@ -279,6 +249,9 @@ impl FieldLines {
         }
         out.fields = LineFields::new(shape_ids.clone(), cols_ids);
         out.plan();
+        // slack for the fixed-size copies of short literals (`page.rs`)
+        out.lit.extend_from_slice(&[0; page::SLACK]);
+        out.plan_lit.extend_from_slice(&[0; page::SLACK]);
         out.limits = out
             .row_counts()
             .chain(out.nums.iter().map(Vec::len))
@@ -421,98 +394,6 @@ impl FieldLines {
         self.fields.shape.len()
     }
 
-    /// Rebuilds the lines of page `p`: their bytes back to back, and where
-    /// each line ends in them. With stored lengths, a line of another
-    /// length is an error.
-    pub fn page(&self, p: usize) -> Result<(Vec<u8>, Vec<u32>)> {
-        let start = p * PAGE;
-        let end = (start + PAGE).min(self.len());
-        if start >= end {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let shapes = self.tok_base.len();
-        let mut cur = self.cursor(p)?;
-        let cap = self.lens.as_ref().map_or(0, |l| {
-            l[start..end].iter().map(|&x| x as usize).sum::<usize>()
-        });
-        let mut out = Vec::with_capacity(cap);
-        let mut ends = Vec::with_capacity(end - start);
-        let too_short = || bad("number column too short");
-        for i in start..end {
-            let s = usize::from(self.fields.shape[i]);
-            let row = cur[s] as usize;
-            cur[s] += 1;
-            if s == 0 {
-                let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
-                out.extend_from_slice(&self.whole[a as usize..b as usize]);
-                self.line_end(i, &out, &mut ends)?;
-                continue;
-            }
-            let cols = &self.fields.cols[s - 1];
-            for op in &self.plans[s - 1] {
-                match *op {
-                    Op::Lit { off, len } => out.extend_from_slice(
-                        &self.plan_lit[off as usize..off as usize + len as usize],
-                    ),
-                    Op::Num { col, width } => {
-                        let c = 1 + shapes + col as usize;
-                        let v = *self.nums[col as usize]
-                            .get(cur[c] as usize)
-                            .ok_or_else(too_short)?;
-                        cur[c] += 1;
-                        put_digits(&mut out, v, usize::from(width));
-                    }
-                    Op::Var { j } => {
-                        let j = j as usize;
-                        let tok =
-                            self.toks[self.tok_base[s - 1][j] as usize + cols[j].1[row] as usize];
-                        if tok.slots == 0 {
-                            let off = tok.off as usize;
-                            out.extend_from_slice(&self.lit[off..off + tok.lit_len as usize]);
-                            continue;
-                        }
-                        let base = 1 + shapes + (self.num_base[s - 1][j] + tok.nbase) as usize;
-                        let mut k = 0;
-                        let p0 = tok.first as usize;
-                        for piece in &self.pieces[p0..p0 + tok.pieces as usize] {
-                            match *piece {
-                                Piece::Lit { off, len } => out.extend_from_slice(
-                                    &self.lit[off as usize..off as usize + len as usize],
-                                ),
-                                Piece::Num { width } => {
-                                    let c = base + k;
-                                    k += 1;
-                                    let v = *self.nums[c - 1 - shapes]
-                                        .get(cur[c] as usize)
-                                        .ok_or_else(too_short)?;
-                                    cur[c] += 1;
-                                    put_digits(&mut out, v, usize::from(width));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            self.line_end(i, &out, &mut ends)?;
-        }
-        Ok((out, ends))
-    }
-
-    /// Records that line `i` ends at `out.len()`, checking its length
-    /// against the stored one when there is one (the one place lines are
-    /// checked against section 0).
-    fn line_end(&self, i: usize, out: &[u8], ends: &mut Vec<u32>) -> Result<()> {
-        let end = u32::try_from(out.len()).map_err(|_| bad("page exceeds 4 GiB"))?;
-        if let Some(lens) = &self.lens {
-            let start = ends.last().copied().unwrap_or(0);
-            if lens.get(i) != Some(&(end - start)) {
-                return Err(bad("line lengths differ from the stored lengths"));
-            }
-        }
-        ends.push(end);
-        Ok(())
-    }
-
     /// Lines that may hold the literal whose field piece marked the tokens
     /// (`decode` with a piece): those with a marked token, and whole lines
     /// for which `whole_hit` says so.
@@ -544,39 +425,4 @@ impl FieldLines {
 /// are skipped unread.
 fn read_streams_some(buf: &[u8], which: &[usize]) -> Result<Vec<Vec<u8>>> {
     super::streams::read_streams_where(buf, |i| which.contains(&i))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn put_digits_spells_like_format() {
-        let mut vals: Vec<u64> = vec![
-            0,
-            1,
-            9,
-            10,
-            99,
-            100,
-            101,
-            999,
-            1000,
-            u64::MAX,
-            u64::MAX / 10,
-        ];
-        for d in 0..20 {
-            let p = 10u64.pow(d);
-            vals.extend([p - 1, p, p + 1, p.wrapping_mul(7).wrapping_add(3)]);
-        }
-        for v in vals {
-            for width in [0, 1, 2, 3, 5, 19, 20, 25] {
-                let mut out = b"x".to_vec();
-                put_digits(&mut out, v, width);
-                let want = format!("x{v:0w$}", w = width.min(20));
-                assert_eq!(String::from_utf8(out).unwrap(), want, "{v} width {width}");
-            }
-        }
-    }
 }

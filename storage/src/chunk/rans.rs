@@ -542,7 +542,7 @@ mod tests {
                     let h = (i ^ seed).wrapping_mul(2_654_435_761) >> 9;
                     match shape {
                         0 => h as u8,
-                        1 => u8::from(h % 7 == 0),
+                        1 => u8::from(h.is_multiple_of(7)),
                         _ => 9,
                     }
                 })
