@@ -290,8 +290,9 @@ impl ChunkData {
     }
 }
 
-/// Makes the item of entry `i` (with timestamp `ts`) of a decoded unit.
-pub(super) type MakeItem<T> = Box<dyn Fn(i64, usize) -> T + Send>;
+/// Makes the item of entry `i` (with timestamp `ts`) of a decoded unit;
+/// an error for a part of the block found damaged only then.
+pub(super) type MakeItem<T> = Box<dyn Fn(i64, usize) -> Result<T> + Send>;
 
 /// A decoded block (or head): its entries' timestamps in order, which of
 /// them a filter kept, and how to build an item on demand.
@@ -302,7 +303,21 @@ pub(super) struct Decoded<T> {
 }
 
 impl<T: 'static> Decoded<T> {
-    pub(super) fn new(ts: Vec<i64>, keep: Option<Vec<bool>>, make: MakeItem<T>) -> Self {
+    /// A unit whose items cannot fail once it is decoded.
+    pub(super) fn new(
+        ts: Vec<i64>,
+        keep: Option<Vec<bool>>,
+        make: Box<dyn Fn(i64, usize) -> T + Send>,
+    ) -> Self {
+        Decoded {
+            ts,
+            keep,
+            make: Box::new(move |ts, i| Ok(make(ts, i))),
+        }
+    }
+
+    /// A unit whose items are checked as they are made.
+    pub(super) fn try_new(ts: Vec<i64>, keep: Option<Vec<bool>>, make: MakeItem<T>) -> Self {
         Decoded { ts, keep, make }
     }
 }
@@ -313,7 +328,7 @@ impl<T: 'static> Decoded<T> {
         self.ts.len()
     }
 
-    pub(super) fn make(&self, ts: i64, i: usize) -> T {
+    pub(super) fn make(&self, ts: i64, i: usize) -> Result<T> {
         (self.make)(ts, i)
     }
 }
@@ -411,7 +426,12 @@ where
         loop {
             if let Some((u, k)) = self.order.next() {
                 let d = &self.units[u as usize];
-                return Some(Ok((d.make)(d.ts[k as usize], k as usize)));
+                let item = (d.make)(d.ts[k as usize], k as usize);
+                if item.is_err() {
+                    self.failed = true;
+                    self.order = Vec::new().into_iter();
+                }
+                return Some(item);
             }
             if self.failed {
                 return None;

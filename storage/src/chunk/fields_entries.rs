@@ -16,57 +16,93 @@ use super::prefilter::ReadFilter;
 use super::sizes;
 use crate::error::{Error, Result};
 
+/// A rebuilt page: its lines back to back and where each ends.
+struct Page {
+    bytes: Bytes,
+    ends: Vec<u32>,
+}
+
 /// A field-layout block being read: its lines (pages built on demand) and
 /// metadata.
 struct Reading {
     lines: FieldLines,
-    pages: Vec<OnceLock<Bytes>>,
+    pages: Vec<OnceLock<Page>>,
     md: MetaTable,
 }
 
 impl Reading {
-    fn page(&self, p: usize) -> &Bytes {
-        // `p` comes from an entry index below `lines.len()`
-        self.pages[p].get_or_init(|| Bytes::from(self.lines.page(p)))
+    fn page(&self, p: usize) -> Result<&Page> {
+        let cell = self
+            .pages
+            .get(p)
+            .ok_or_else(|| Error::corrupt("block fields", "entry past the last page"))?;
+        if let Some(page) = cell.get() {
+            return Ok(page);
+        }
+        let (bytes, ends) = self.lines.page(p)?;
+        Ok(cell.get_or_init(|| Page {
+            bytes: Bytes::from(bytes),
+            ends,
+        }))
     }
 
-    fn line(&self, i: usize) -> Bytes {
-        let p = i / PAGE;
-        let base = self.lines.offs[p * PAGE];
-        self.page(p)
-            .slice(self.lines.offs[i] - base..self.lines.offs[i + 1] - base)
+    fn line(&self, i: usize) -> Result<Bytes> {
+        let page = self.page(i / PAGE)?;
+        let k = i % PAGE;
+        let end = *page
+            .ends
+            .get(k)
+            .ok_or_else(|| Error::corrupt("block fields", "entry past the last line"))?;
+        let start = k.checked_sub(1).map_or(0, |j| page.ends[j]);
+        Ok(page.bytes.slice(start as usize..end as usize))
     }
 }
 
 impl EncodedBlock {
-    /// Sections 2 and 3 decoded, their line lengths checked against the
-    /// stored ones (`lens`, format 2) and against the block's line bytes.
+    /// Sections 2 and 3 decoded; stored line lengths (`lens`, format 2)
+    /// must add up to the block's line bytes and are checked against the
+    /// lines as pages are rebuilt.
     fn field_lines(
         &self,
         fields: &[u8],
-        lens: Option<&[u32]>,
+        lens: Option<Vec<u32>>,
         piece: Option<&memchr::memmem::Finder<'static>>,
     ) -> Result<FieldLines> {
         let n = self.meta.entries as usize;
-        let lines = FieldLines::decode(fields, &self.section(SEC_NUMS)?, n, lens, piece)?;
-        if lines.offs.last().map(|&o| o as u64) != Some(self.meta.uncompressed_bytes) {
+        if let Some(l) = &lens {
+            let total: u64 = l.iter().map(|&l| u64::from(l)).sum();
+            if total != self.meta.uncompressed_bytes {
+                return Err(Error::corrupt(
+                    "block",
+                    "lines differ from the recorded size",
+                ));
+            }
+        }
+        FieldLines::decode(fields, &self.section(SEC_NUMS)?, n, lens, piece)
+    }
+
+    /// Every line's length, computed from the fields (format 3 blocks do
+    /// not store them) by rebuilding every page.
+    pub(super) fn field_lengths(&self) -> Result<Vec<u32>> {
+        let n = self.meta.entries as usize;
+        let lines = self.field_lines(&self.section(SEC_LINES)?, None, None)?;
+        let mut out = Vec::with_capacity(n);
+        for p in 0..n.div_ceil(PAGE) {
+            let (_, ends) = lines.page(p)?;
+            let mut start = 0;
+            for end in ends {
+                out.push(end.wrapping_sub(start));
+                start = end;
+            }
+        }
+        let total: u64 = out.iter().map(|&l| u64::from(l)).sum();
+        if out.len() != n || total != self.meta.uncompressed_bytes {
             return Err(Error::corrupt(
                 "block",
                 "lines differ from the recorded size",
             ));
         }
-        Ok(lines)
-    }
-
-    /// Every line's length, computed from the fields (format 3 blocks do
-    /// not store them).
-    pub(super) fn field_lengths(&self) -> Result<Vec<u32>> {
-        let lines = self.field_lines(&self.section(SEC_LINES)?, None, None)?;
-        Ok(lines
-            .offs
-            .windows(2)
-            .map(|w| (w[1] - w[0]) as u32)
-            .collect())
+        Ok(out)
     }
 
     /// [`EncodedBlock::entries_filtered`] for field-layout blocks. A
@@ -84,7 +120,7 @@ impl EncodedBlock {
         }
         let sizes = sizes::read(&self.section(SEC_TS)?, self.meta.entries as usize)?;
         let piece = lits.and_then(|f| f.field_piece());
-        let lines = self.field_lines(&fields, sizes.lens.as_deref(), piece)?;
+        let lines = self.field_lines(&fields, sizes.lens, piece)?;
         let pages = (0..lines.len().div_ceil(PAGE))
             .map(|_| OnceLock::new())
             .collect();
@@ -101,7 +137,7 @@ impl EncodedBlock {
                 let mut keep = r.lines.candidates(|w| f.matches(w));
                 for (i, k) in keep.iter_mut().enumerate() {
                     if *k {
-                        *k = f.matches(&r.line(i));
+                        *k = f.matches(&r.line(i)?);
                     }
                 }
                 if !keep.contains(&true) {
@@ -110,13 +146,15 @@ impl EncodedBlock {
                 Some(keep)
             }
         };
-        Ok(Decoded::new(
+        Ok(Decoded::try_new(
             sizes.ts,
             keep,
-            Box::new(move |ts, i| Entry {
-                ts,
-                line: r.line(i),
-                metadata: r.md.pairs(i),
+            Box::new(move |ts, i| {
+                Ok(Entry {
+                    ts,
+                    line: r.line(i)?,
+                    metadata: r.md.pairs(i),
+                })
             }),
         ))
     }

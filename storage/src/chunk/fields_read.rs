@@ -1,12 +1,15 @@
 //! Field layout of block lines (format version 2): the reader.
 //!
-//! Decoding reads the token columns and number columns, then makes one
-//! cheap pass over the token ids that checks every id and count, computes
-//! each line's length and records, every `PAGE` lines, where each shape's
-//! rows and each number column stand. A *page* of lines is then rebuilt
-//! from its cursors alone, when one of its entries is first asked for: a
-//! query that stops early (a backward `limit`) rebuilds only the pages it
-//! reads. See `fields.rs` for the layout.
+//! Decoding reads the token columns and number columns. A *page* of
+//! `PAGE` lines is rebuilt when one of its entries is first asked for,
+//! from its cursor (where each shape's rows and each number column stand
+//! at its first line, counted from the token ids: `fields_read/cursors.rs`),
+//! and its line lengths are checked then: a query that stops early (a
+//! backward `limit`) counts and rebuilds only the pages it reads. See
+//! `fields.rs` for the layout.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
 
 use memchr::memmem::Finder;
 
@@ -16,6 +19,9 @@ use super::fields::{
 use super::streams::{get_planes, read_numbers, read_streams, width_of};
 use crate::error::{Error, Result};
 use crate::varint::Reader;
+
+mod cursors;
+mod page;
 
 /// Lines per page.
 pub const PAGE: usize = 128;
@@ -59,12 +65,17 @@ pub struct FieldLines {
     whole: Vec<u8>,
     whole_offs: Vec<u32>,
     nums: Vec<Vec<u64>>,
-    /// Where each line starts in the block's line bytes (one extra end).
-    pub offs: Vec<usize>,
+    /// The stored line lengths, when the block has them.
+    lens: Option<Vec<u32>>,
     /// Per page: whole-line cursor, row cursor per shape, then number
     /// cursor per column, at the page's first line.
-    cursors: Vec<u32>,
-    stride: usize,
+    /// Per page, how many rows of each shape and numbers of each column
+    /// its lines use (same order as a cursor), counted when first needed.
+    uses: Vec<OnceLock<Vec<u32>>>,
+    /// What every cursor ends at: rows per shape, then column lengths.
+    limits: Vec<u32>,
+    /// Whether the pages' uses were found to add up to `limits`.
+    all_used: AtomicBool,
     /// With a literal filter: per token whether its template holds the
     /// first literal's field piece.
     tok_hit: Vec<bool>,
@@ -72,6 +83,10 @@ pub struct FieldLines {
     /// constant parts.
     plans: Vec<Vec<Op>>,
     plan_lit: Vec<u8>,
+    /// Per shape: the number columns each of its rows takes one value of
+    /// (its `Op::Num`s), and its token columns whose tokens hold numbers.
+    fixed_cols: Vec<Vec<u32>>,
+    var_cols: Vec<Vec<u32>>,
 }
 
 /// A step of writing a line of a shape: the columns with one template are
@@ -90,42 +105,6 @@ fn bad(why: &str) -> Error {
     Error::corrupt("block fields", why.to_string())
 }
 
-/// Decimal digits of `v`.
-fn digits(v: u64) -> u32 {
-    v.checked_ilog10().unwrap_or(0) + 1
-}
-
-/// The two-digit decimal spellings of 0..100, back to back.
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-/// Appends the decimal digits of `v`, left-padded with zeros to `width`
-/// (at most 20 bytes in all), two digits per division.
-fn put_digits(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut p = buf.len();
-    let mut x = v;
-    while x >= 100 {
-        let r = (x % 100) as usize * 2;
-        x /= 100;
-        p -= 2;
-        buf[p..p + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    }
-    if x >= 10 {
-        let r = x as usize * 2;
-        p -= 2;
-        buf[p..p + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    } else {
-        p -= 1;
-        buf[p] = b'0' + x as u8;
-    }
-    let start = buf.len().saturating_sub(width.max(buf.len() - p));
-    out.extend_from_slice(&buf[start..]);
-}
-
 impl FieldLines {
     /// The dictionary and whole-line streams of section 2, for a literal
     /// pre-check before anything else is decoded.
@@ -137,16 +116,17 @@ impl FieldLines {
     }
 
     /// Decodes sections 2 (`fields`) and 3 (`numbers`) of a block of `n`
-    /// lines whose stored lengths, if any (format 2), are `lens`.
+    /// lines, with their stored lengths `lens` if any (checked as pages
+    /// are rebuilt).
     pub fn decode(
         fields: &[u8],
         numbers: &[u8],
         n: usize,
-        lens: Option<&[u32]>,
+        lens: Option<Vec<u32>>,
         piece: Option<&Finder<'static>>,
     ) -> Result<FieldLines> {
-        if lens.is_some_and(|l| l.len() != n) {
-            return Err(bad("line lengths of the wrong count"));
+        if lens.as_ref().is_some_and(|l| l.len() != n) {
+            return Err(bad("stored lengths of the wrong count"));
         }
         let streams = read_streams(fields)?;
         if streams.len() < 4 {
@@ -178,12 +158,15 @@ impl FieldLines {
             whole: Vec::new(),
             whole_offs: Vec::new(),
             nums: Vec::new(),
-            offs: Vec::new(),
-            cursors: Vec::new(),
-            stride: 0,
+            lens,
+            uses: Vec::new(),
+            limits: Vec::new(),
+            all_used: AtomicBool::new(false),
             tok_hit: Vec::new(),
             plans: Vec::new(),
             plan_lit: Vec::new(),
+            fixed_cols: Vec::new(),
+            var_cols: Vec::new(),
         };
         let mut next_plane = 4;
         let mut num_cols = 0u32;
@@ -266,7 +249,15 @@ impl FieldLines {
         }
         out.fields = LineFields::new(shape_ids.clone(), cols_ids);
         out.plan();
-        out.scan(n, lens)?;
+        // slack for the fixed-size copies of short literals (`page.rs`)
+        out.lit.extend_from_slice(&[0; page::SLACK]);
+        out.plan_lit.extend_from_slice(&[0; page::SLACK]);
+        out.limits = out
+            .row_counts()
+            .chain(out.nums.iter().map(Vec::len))
+            .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
+            .collect();
+        out.uses = (0..n.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
         Ok(out)
     }
 
@@ -338,9 +329,17 @@ impl FieldLines {
     fn plan(&mut self) {
         for s in 0..self.tok_base.len() {
             let mut ops: Vec<Op> = Vec::new();
+            let (mut fixed, mut var) = (Vec::new(), Vec::new());
             let mut lit_start = self.plan_lit.len();
             for (j, (size, _)) in self.fields.cols[s].iter().enumerate() {
                 if *size != 1 {
+                    let t0 = self.tok_base[s][j] as usize;
+                    if self.toks[t0..t0 + *size as usize]
+                        .iter()
+                        .any(|t| t.slots > 0)
+                    {
+                        var.push(j as u32);
+                    }
                     if self.plan_lit.len() > lit_start {
                         ops.push(Op::Lit {
                             off: lit_start as u32,
@@ -371,6 +370,7 @@ impl FieldLines {
                                 col: base + k,
                                 width,
                             });
+                            fixed.push(base + k);
                             k += 1;
                             lit_start = self.plan_lit.len();
                         }
@@ -384,166 +384,14 @@ impl FieldLines {
                 });
             }
             self.plans.push(ops);
+            self.fixed_cols.push(fixed);
+            self.var_cols.push(var);
         }
-    }
-
-    /// The pass over all `n` lines: checks ids and counts against the
-    /// columns, computes line lengths (which must equal the stored `lens`,
-    /// if any) and page cursors.
-    fn scan(&mut self, n: usize, lens: Option<&[u32]>) -> Result<()> {
-        let shapes = self.tok_base.len();
-        self.stride = 1 + shapes + self.nums.len();
-        let mut cur = vec![0u32; self.stride];
-        self.cursors.reserve(n.div_ceil(PAGE) * self.stride);
-        self.offs.reserve(n + 1);
-        self.offs.push(0);
-        let mut off = 0usize;
-        for i in 0..n {
-            if i % PAGE == 0 {
-                self.cursors.extend_from_slice(&cur);
-            }
-            let s = usize::from(self.fields.shape[i]);
-            let row = cur[s] as usize;
-            cur[s] += 1;
-            let len = if s == 0 {
-                let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
-                u64::from(b - a)
-            } else {
-                let cols = &self.fields.cols[s - 1];
-                let mut len = 0u64;
-                for op in &self.plans[s - 1] {
-                    match *op {
-                        Op::Lit { len: l, .. } => len += u64::from(l),
-                        Op::Num { col, width } => {
-                            let c = col as usize;
-                            let at = &mut cur[1 + shapes + c];
-                            let v = *self.nums[c]
-                                .get(*at as usize)
-                                .ok_or_else(|| bad("number column too short"))?;
-                            *at += 1;
-                            len += u64::from(digits(v).max(u32::from(width)));
-                        }
-                        Op::Var { j } => {
-                            let j = j as usize;
-                            let id = cols[j].1[row] as usize;
-                            let tok = self.toks[self.tok_base[s - 1][j] as usize + id];
-                            len += u64::from(tok.lit_len);
-                            if tok.slots == 0 {
-                                continue;
-                            }
-                            let base = (self.num_base[s - 1][j] + tok.nbase) as usize;
-                            let mut k = 0;
-                            let p0 = tok.first as usize;
-                            for p in &self.pieces[p0..p0 + tok.pieces as usize] {
-                                let Piece::Num { width } = *p else { continue };
-                                let c = base + k;
-                                k += 1;
-                                let at = &mut cur[1 + shapes + c];
-                                let v = *self.nums[c]
-                                    .get(*at as usize)
-                                    .ok_or_else(|| bad("number column too short"))?;
-                                *at += 1;
-                                len += u64::from(digits(v).max(u32::from(width)));
-                            }
-                        }
-                    }
-                }
-                len
-            };
-            if lens.is_some_and(|l| u64::from(l[i]) != len) {
-                return Err(bad("line lengths differ from the stored lengths"));
-            }
-            let len = u32::try_from(len).map_err(|_| bad("line too long"))?;
-            off += len as usize;
-            self.offs.push(off);
-        }
-        let rows_ok = (0..=shapes).all(|s| {
-            let want = if s == 0 {
-                self.whole_offs.len() - 1
-            } else {
-                self.fields.cols[s - 1].first().map_or(0, |c| c.1.len())
-            };
-            cur[s] as usize == want
-        });
-        let nums_ok = self
-            .nums
-            .iter()
-            .enumerate()
-            .all(|(c, col)| cur[1 + shapes + c] as usize == col.len());
-        if !rows_ok || !nums_ok {
-            return Err(bad("unused rows or numbers"));
-        }
-        Ok(())
     }
 
     /// Number of lines.
     pub fn len(&self) -> usize {
-        self.offs.len().saturating_sub(1)
-    }
-
-    /// Rebuilds the lines of page `p`, concatenated. Cannot fail: `scan`
-    /// checked every id, count and length.
-    pub fn page(&self, p: usize) -> Vec<u8> {
-        let start = p * PAGE;
-        let end = (start + PAGE).min(self.len());
-        if start >= end {
-            return Vec::new();
-        }
-        let shapes = self.tok_base.len();
-        let mut cur = self.cursors[p * self.stride..(p + 1) * self.stride].to_vec();
-        let mut out = Vec::with_capacity(self.offs[end] - self.offs[start]);
-        for i in start..end {
-            let s = usize::from(self.fields.shape[i]);
-            let row = cur[s] as usize;
-            cur[s] += 1;
-            if s == 0 {
-                let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
-                out.extend_from_slice(&self.whole[a as usize..b as usize]);
-                continue;
-            }
-            let cols = &self.fields.cols[s - 1];
-            for op in &self.plans[s - 1] {
-                match *op {
-                    Op::Lit { off, len } => out.extend_from_slice(
-                        &self.plan_lit[off as usize..off as usize + len as usize],
-                    ),
-                    Op::Num { col, width } => {
-                        let c = 1 + shapes + col as usize;
-                        let v = self.nums[col as usize][cur[c] as usize];
-                        cur[c] += 1;
-                        put_digits(&mut out, v, usize::from(width));
-                    }
-                    Op::Var { j } => {
-                        let j = j as usize;
-                        let tok =
-                            self.toks[self.tok_base[s - 1][j] as usize + cols[j].1[row] as usize];
-                        if tok.slots == 0 {
-                            let off = tok.off as usize;
-                            out.extend_from_slice(&self.lit[off..off + tok.lit_len as usize]);
-                            continue;
-                        }
-                        let base = 1 + shapes + (self.num_base[s - 1][j] + tok.nbase) as usize;
-                        let mut k = 0;
-                        let p0 = tok.first as usize;
-                        for piece in &self.pieces[p0..p0 + tok.pieces as usize] {
-                            match *piece {
-                                Piece::Lit { off, len } => out.extend_from_slice(
-                                    &self.lit[off as usize..off as usize + len as usize],
-                                ),
-                                Piece::Num { width } => {
-                                    let c = base + k;
-                                    k += 1;
-                                    let v = self.nums[c - 1 - shapes][cur[c] as usize];
-                                    cur[c] += 1;
-                                    put_digits(&mut out, v, usize::from(width));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
+        self.fields.shape.len()
     }
 
     /// Lines that may hold the literal whose field piece marked the tokens
@@ -577,39 +425,4 @@ impl FieldLines {
 /// are skipped unread.
 fn read_streams_some(buf: &[u8], which: &[usize]) -> Result<Vec<Vec<u8>>> {
     super::streams::read_streams_where(buf, |i| which.contains(&i))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn put_digits_spells_like_format() {
-        let mut vals: Vec<u64> = vec![
-            0,
-            1,
-            9,
-            10,
-            99,
-            100,
-            101,
-            999,
-            1000,
-            u64::MAX,
-            u64::MAX / 10,
-        ];
-        for d in 0..20 {
-            let p = 10u64.pow(d);
-            vals.extend([p - 1, p, p + 1, p.wrapping_mul(7).wrapping_add(3)]);
-        }
-        for v in vals {
-            for width in [0, 1, 2, 3, 5, 19, 20, 25] {
-                let mut out = b"x".to_vec();
-                put_digits(&mut out, v, width);
-                let want = format!("x{v:0w$}", w = width.min(20));
-                assert_eq!(String::from_utf8(out).unwrap(), want, "{v} width {width}");
-            }
-        }
-    }
 }

@@ -141,20 +141,48 @@ pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Ve
         heads.push((c, raw as usize, stored as usize));
     }
     let mut out = Vec::with_capacity(n);
+    // long rANS streams, decoded four (or two) at a time at the end: their
+    // slot in `out`, bytes and length
+    let mut long: Vec<(usize, &[u8], usize)> = Vec::new();
     for (i, (c, raw, stored)) in heads.into_iter().enumerate() {
         let bytes = r.take(stored)?;
         if !want(i) {
             continue;
         }
-        out.push(match c {
+        let got = match c {
             CODEC_STORED if raw == stored => bytes.to_vec(),
             CODEC_ZSTD => codec::decompress(Encoding::Zstd, bytes, raw)?,
+            CODEC_RANS if rans::pairs_well(raw) => {
+                long.push((out.len(), bytes, raw));
+                Vec::new()
+            }
             CODEC_RANS => rans::decode(bytes, raw)?,
             _ => return Err(r.err("bad stream codec or length")),
-        });
+        };
+        out.push(got);
     }
     if !r.is_empty() {
         return Err(r.err("trailing bytes after streams"));
+    }
+    let mut quads = long.chunks_exact(4);
+    for q in &mut quads {
+        let got = rans::decode_many([
+            (q[0].1, q[0].2),
+            (q[1].1, q[1].2),
+            (q[2].1, q[2].2),
+            (q[3].1, q[3].2),
+        ])?;
+        for (s, v) in q.iter().zip(got) {
+            out[s.0] = v;
+        }
+    }
+    let mut pairs = quads.remainder().chunks_exact(2);
+    for p in &mut pairs {
+        let [a, b] = rans::decode_many([(p[0].1, p[0].2), (p[1].1, p[1].2)])?;
+        (out[p[0].0], out[p[1].0]) = (a, b);
+    }
+    for &(at, bytes, raw) in pairs.remainder() {
+        out[at] = rans::decode(bytes, raw)?;
     }
     Ok(out)
 }
