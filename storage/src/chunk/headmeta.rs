@@ -91,6 +91,11 @@ impl HeadMeta {
         self.ids.get(i).map_or(&[], |&id| &self.sets[id as usize])
     }
 
+    /// Entry `i`'s set id (equal sets, equal ids; 0 is the empty set).
+    pub(crate) fn set_id(&self, i: usize) -> u32 {
+        self.ids.get(i).copied().unwrap_or(0)
+    }
+
     /// A copy of the ids sharing the sets.
     pub(crate) fn view(&self) -> MetaView {
         MetaView {

@@ -36,6 +36,9 @@ pub struct MetaBuilder {
     ids: HashMap<String, u32>,
     counts: Vec<u32>,
     pairs: Vec<(u32, u32)>,
+    /// Per interned set id (`push_set`): where the pairs of its first
+    /// entry are in `pairs` (start, count), once seen.
+    sets: Vec<Option<(u32, u32)>>,
 }
 
 impl MetaBuilder {
@@ -54,6 +57,25 @@ impl MetaBuilder {
         self.dict.push(s.to_string());
         self.ids.insert(s.to_string(), id);
         id
+    }
+
+    /// Adds the next entry's pairs, `md`, interned by the caller as set
+    /// `set` (equal sets, equal ids): a set seen before copies its ids
+    /// instead of looking its strings up again.
+    pub fn push_set(&mut self, set: u32, md: &[(String, String)]) {
+        let s = set as usize;
+        if let Some(&Some((start, count))) = self.sets.get(s) {
+            let start = start as usize;
+            self.counts.push(count);
+            self.pairs.extend_from_within(start..start + count as usize);
+            return;
+        }
+        let start = self.pairs.len() as u32;
+        self.push(md);
+        if self.sets.len() <= s {
+            self.sets.resize(s + 1, None);
+        }
+        self.sets[s] = Some((start, md.len() as u32));
     }
 
     /// Adds the next entry's pairs.
@@ -436,6 +458,29 @@ mod tests {
             let got: Vec<_> = (0..entries.len()).map(|i| t.pairs(i)).collect();
             assert_eq!(got, entries);
             assert!(read(&raw[..raw.len() - 1], entries.len(), fields).is_err());
+        }
+    }
+
+    #[test]
+    fn interned_sets_write_what_plain_pushes_write() {
+        // set ids as a head interns them: equal sets, equal ids
+        let sets: Vec<Vec<(String, String)>> = vec![
+            vec![],
+            vec![("level".into(), "info".into())],
+            vec![("a".into(), "x".into()), ("level".into(), "warn".into())],
+            vec![("trace_id".into(), "00ff".into()), ("a".into(), "y".into())],
+        ];
+        let order = [1usize, 1, 2, 0, 3, 1, 2, 2, 0, 3, 1];
+        let no_lines = LineFields::default();
+        for fields in [None, Some(&no_lines)] {
+            let (mut plain, mut interned) = (MetaBuilder::new(0), MetaBuilder::new(0));
+            for &s in &order {
+                plain.push(&sets[s]);
+                interned.push_set(s as u32, &sets[s]);
+            }
+            let want = plain.finish(fields).unwrap();
+            assert!(!want.is_empty());
+            assert_eq!(interned.finish(fields).unwrap(), want);
         }
     }
 }
