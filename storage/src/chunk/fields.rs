@@ -81,9 +81,19 @@ struct Column<'a> {
     last_raw: &'a [u8],
     last: Option<u32>,
     last_nums: Vec<u64>,
+    /// Lines of the shape (the room made for ids and numbers).
+    rows: usize,
 }
 
 impl<'a> Column<'a> {
+    fn with_rows(rows: usize) -> Self {
+        Column {
+            ids: Vec::with_capacity(rows),
+            rows,
+            ..Column::default()
+        }
+    }
+
     fn push(&mut self, raw: &'a [u8], scratch: &mut Vec<u8>) {
         if let Some(id) = self.last.filter(|_| same(self.last_raw, raw)) {
             self.ids.push(id);
@@ -103,8 +113,8 @@ impl<'a> Column<'a> {
             }
         };
         self.ids.push(id);
-        if self.nums.len() < self.last_nums.len() {
-            self.nums.resize(self.last_nums.len(), Vec::new());
+        while self.nums.len() < self.last_nums.len() {
+            self.nums.push(Vec::with_capacity(self.rows));
         }
         for (k, &v) in self.last_nums.iter().enumerate() {
             self.nums[k].push(v);
@@ -147,21 +157,24 @@ impl<'a> Column<'a> {
         next
     }
 
-    /// The number columns: per token then position for small
-    /// dictionaries, else per position (see `TOKEN_KEYED`).
-    fn number_columns(self) -> Vec<Vec<u64>> {
-        if self.dict.len() > TOKEN_KEYED {
-            return self.nums;
+    /// The dictionary size and token ids, and the number columns: per
+    /// token then position for small dictionaries, else per position (see
+    /// `TOKEN_KEYED`).
+    fn finish(self) -> ((u32, Vec<u32>), Vec<Vec<u64>>) {
+        let ids = (self.dict.len() as u32, self.ids);
+        // one token: its positions are the columns already
+        if self.dict.len() > TOKEN_KEYED || self.dict.len() == 1 {
+            return (ids, self.nums);
         }
         let mut per: Vec<Vec<Vec<u64>>> = self.slots.iter().map(|&n| vec![Vec::new(); n]).collect();
         let mut cur = vec![0usize; self.nums.len()];
-        for &id in &self.ids {
+        for &id in &ids.1 {
             for (k, out) in per[id as usize].iter_mut().enumerate() {
                 out.push(self.nums[k][cur[k]]);
                 cur[k] += 1;
             }
         }
-        per.into_iter().flatten().collect()
+        (ids, per.into_iter().flatten().collect())
     }
 }
 
@@ -424,9 +437,14 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
             shapes.push(c);
         }
     }
+    // every column of a shape gets a token (and mostly its numbers) per
+    // line of the shape: room for them up front
     let mut cols: Vec<Vec<Column>> = shapes
         .iter()
-        .map(|&t| (0..t).map(|_| Column::default()).collect())
+        .map(|&t| {
+            let rows = per_count.get(&t).copied().unwrap_or(0);
+            (0..t).map(|_| Column::with_rows(rows)).collect()
+        })
         .collect();
     let mut shape_ids = Vec::with_capacity(lens.len());
     let mut whole = Vec::new();
@@ -484,8 +502,9 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
     for shape in cols {
         let mut shape_ids = Vec::with_capacity(shape.len());
         for c in shape {
-            shape_ids.push((c.dict.len() as u32, c.ids.clone()));
-            nums.extend(c.number_columns());
+            let (col_ids, col_nums) = c.finish();
+            shape_ids.push(col_ids);
+            nums.extend(col_nums);
         }
         ids.push(shape_ids);
     }
