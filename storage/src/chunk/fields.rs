@@ -186,10 +186,10 @@ pub(super) fn template(tok: &[u8], out: &mut Vec<u8>, nums: &mut Vec<u64>) {
     template_from(tok, 0, out, nums);
 }
 
-/// Whether two tokens are equal (compared 8 bytes at a time: tokens are
-/// short, and a call to `memcmp` costs more than comparing them).
+/// Whether two short byte strings (tokens, metadata) are equal, compared
+/// 8 bytes at a time: a call to `memcmp` costs more than comparing them.
 #[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
