@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use super::codec;
 use super::fields::LineFields;
 use super::predict;
-use super::streams::{read_streams, StreamWriter};
+use super::streams::{read_streams, IntMap, StreamWriter};
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, Reader};
 
@@ -33,7 +33,9 @@ use crate::varint::{put_uvarint, Reader};
 #[derive(Default)]
 pub struct MetaBuilder {
     dict: Vec<String>,
-    ids: HashMap<String, u32>,
+    /// Hash of a string → the first id with that hash (the string itself
+    /// is kept once, in `dict`).
+    ids: IntMap<u64, u32>,
     counts: Vec<u32>,
     pairs: Vec<(u32, u32)>,
     /// Per interned set id (`push_set`): where the pairs of its first
@@ -50,12 +52,19 @@ impl MetaBuilder {
     }
 
     fn id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+        let h = xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+        if let Some(&id) = self.ids.get(&h) {
+            if self.dict[id as usize] == s {
+                return id;
+            }
+            // a hash collision: search the whole dictionary
+            if let Some(i) = self.dict.iter().position(|d| d == s) {
+                return i as u32;
+            }
         }
         let id = self.dict.len() as u32;
         self.dict.push(s.to_string());
-        self.ids.insert(s.to_string(), id);
+        self.ids.entry(h).or_insert(id);
         id
     }
 
