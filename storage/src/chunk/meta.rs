@@ -157,14 +157,25 @@ impl MetaBuilder {
                 }
                 occ.push((entry as u32, name, value_of[v]));
             }
-            let id = match &last {
+            let id = match &mut last {
                 Some((k, id)) if *k == key => *id,
                 _ => {
-                    let id = *tuples.entry(key.clone()).or_insert_with(|| {
-                        tuple_list.push(key.clone());
-                        tuple_list.len() as u32 - 1
-                    });
-                    last = Some((key.clone(), id));
+                    let id = match tuples.get(&key) {
+                        Some(&id) => id,
+                        None => {
+                            let id = tuple_list.len() as u32;
+                            tuple_list.push(key.clone());
+                            tuples.insert(key.clone(), id);
+                            id
+                        }
+                    };
+                    match &mut last {
+                        Some((k, last_id)) => {
+                            k.clone_from(&key);
+                            *last_id = id;
+                        }
+                        None => last = Some((key.clone(), id)),
+                    }
                     id
                 }
             };
@@ -192,8 +203,9 @@ impl MetaBuilder {
         let mut bytes = Vec::new();
         put_uvarint(&mut head, names.len() as u64);
         put_uvarint(&mut head, values.len() as u64);
+        let mut one = Vec::new();
         for s in names.iter().chain(&values) {
-            let mut one = Vec::with_capacity(s.len() + 2);
+            one.clear();
             put_dict_string(&mut one, s);
             let mut r = Reader::new(&one, "");
             // reading back the tag just written cannot fail
