@@ -135,7 +135,7 @@ impl<'a> Column<'a> {
             self.map.get(&h).copied()
         };
         if let Some(id) = found {
-            if self.dict[id as usize] == tmpl {
+            if same(&self.dict[id as usize], tmpl) {
                 return id;
             }
             // a hash collision: search the whole dictionary
@@ -193,13 +193,19 @@ pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (p, q) in x.by_ref().zip(y.by_ref()) {
-        if p != q {
+    let word = |s: &[u8], i: usize| {
+        s.get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_ne_bytes)
+    };
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (word(a, i), word(b, i)) {
+        if x != y {
             return false;
         }
+        i += 8;
     }
-    x.remainder() == y.remainder()
+    a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
 }
 
 /// The offset of the first byte of `tok` that is an ASCII digit or at most
