@@ -81,15 +81,12 @@ struct Column<'a> {
     last_raw: &'a [u8],
     last: Option<u32>,
     last_nums: Vec<u64>,
-    /// Lines of the shape (the room made for ids and numbers).
-    rows: usize,
 }
 
 impl<'a> Column<'a> {
     fn with_rows(rows: usize) -> Self {
         Column {
             ids: Vec::with_capacity(rows),
-            rows,
             ..Column::default()
         }
     }
@@ -114,7 +111,7 @@ impl<'a> Column<'a> {
         };
         self.ids.push(id);
         while self.nums.len() < self.last_nums.len() {
-            self.nums.push(Vec::with_capacity(self.rows));
+            self.nums.push(Vec::new());
         }
         for (k, &v) in self.last_nums.iter().enumerate() {
             self.nums[k].push(v);
@@ -443,8 +440,9 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
             shapes.push(c);
         }
     }
-    // every column of a shape gets a token (and mostly its numbers) per
-    // line of the shape: room for them up front
+    // every column of a shape gets a token id per line of the shape: room
+    // for them up front (number positions grow as they fill: some hold a
+    // number on few lines only)
     let mut cols: Vec<Vec<Column>> = shapes
         .iter()
         .map(|&t| {
