@@ -218,7 +218,7 @@ impl Head {
         let mut b = BlockBuilder::new(self.len(), self.bytes);
         for i in order {
             let i = i as usize;
-            b.push(self.ts[i], self.line(i), self.md.get(i));
+            b.push_set(self.ts[i], self.line(i), self.md.set_id(i), self.md.get(i));
         }
         b.finish(encoding, level)
     }

@@ -95,6 +95,15 @@ impl BlockBuilder {
         self.meta.push(md);
     }
 
+    /// [`BlockBuilder::push`] with the metadata interned by the caller as
+    /// set `set` (equal sets, equal ids).
+    pub fn push_set(&mut self, ts: i64, line: &[u8], set: u32, md: &[(String, String)]) {
+        self.ts.push(ts);
+        self.lens.push(line.len() as u32);
+        self.lines.extend_from_slice(line);
+        self.meta.push_set(set, md);
+    }
+
     fn block_meta(&self) -> Result<BlockMeta> {
         Ok(BlockMeta {
             min_ts: self.ts.first().copied().unwrap_or(0),

@@ -63,9 +63,9 @@ const TEXT_LEVEL: i32 = 6;
 /// hashing a token); larger ones through the map.
 const LINEAR_DICT: usize = 16;
 
-/// One token column while encoding.
+/// One token column while encoding; `'a` is the lines' buffer.
 #[derive(Default)]
-struct Column {
+struct Column<'a> {
     dict: Vec<Vec<u8>>,
     /// Numbers in each dictionary token.
     slots: Vec<usize>,
@@ -78,34 +78,45 @@ struct Column {
     nums: Vec<Vec<u64>>,
     /// The previous raw token, its id and numbers (a repeated raw token
     /// skips the template work).
-    last_raw: Vec<u8>,
+    last_raw: &'a [u8],
     last: Option<u32>,
     last_nums: Vec<u64>,
 }
 
-impl Column {
-    fn push(&mut self, raw: &[u8], scratch: &mut Vec<u8>) {
-        if self.last.is_some() && self.last_raw == raw {
-            let id = self.last.unwrap_or(0);
+impl<'a> Column<'a> {
+    fn with_rows(rows: usize) -> Self {
+        Column {
+            ids: Vec::with_capacity(rows),
+            ..Column::default()
+        }
+    }
+
+    fn push(&mut self, raw: &'a [u8], scratch: &mut Vec<u8>) {
+        if let Some(id) = self.last.filter(|_| same(self.last_raw, raw)) {
             self.ids.push(id);
             for (k, &v) in self.last_nums.iter().enumerate() {
                 self.nums[k].push(v);
             }
             return;
         }
-        scratch.clear();
         self.last_nums.clear();
-        template(raw, scratch, &mut self.last_nums);
-        let id = self.lookup(scratch);
+        // a token without digits or low control bytes is its own template
+        let id = match first_special(raw) {
+            None => self.lookup(raw),
+            Some(at) => {
+                scratch.clear();
+                template_from(raw, at, scratch, &mut self.last_nums);
+                self.lookup(scratch)
+            }
+        };
         self.ids.push(id);
-        if self.nums.len() < self.last_nums.len() {
-            self.nums.resize(self.last_nums.len(), Vec::new());
+        while self.nums.len() < self.last_nums.len() {
+            self.nums.push(Vec::new());
         }
         for (k, &v) in self.last_nums.iter().enumerate() {
             self.nums[k].push(v);
         }
-        self.last_raw.clear();
-        self.last_raw.extend_from_slice(raw);
+        self.last_raw = raw;
         self.last = Some(id);
     }
 
@@ -121,7 +132,7 @@ impl Column {
             self.map.get(&h).copied()
         };
         if let Some(id) = found {
-            if self.dict[id as usize] == tmpl {
+            if same(&self.dict[id as usize], tmpl) {
                 return id;
             }
             // a hash collision: search the whole dictionary
@@ -143,29 +154,83 @@ impl Column {
         next
     }
 
-    /// The number columns: per token then position for small
-    /// dictionaries, else per position (see `TOKEN_KEYED`).
-    fn number_columns(self) -> Vec<Vec<u64>> {
-        if self.dict.len() > TOKEN_KEYED {
-            return self.nums;
+    /// The dictionary size and token ids, and the number columns: per
+    /// token then position for small dictionaries, else per position (see
+    /// `TOKEN_KEYED`).
+    fn finish(self) -> ((u32, Vec<u32>), Vec<Vec<u64>>) {
+        let ids = (self.dict.len() as u32, self.ids);
+        // one token: its positions are the columns already
+        if self.dict.len() > TOKEN_KEYED || self.dict.len() == 1 {
+            return (ids, self.nums);
         }
         let mut per: Vec<Vec<Vec<u64>>> = self.slots.iter().map(|&n| vec![Vec::new(); n]).collect();
         let mut cur = vec![0usize; self.nums.len()];
-        for &id in &self.ids {
+        for &id in &ids.1 {
             for (k, out) in per[id as usize].iter_mut().enumerate() {
                 out.push(self.nums[k][cur[k]]);
                 cur[k] += 1;
             }
         }
-        per.into_iter().flatten().collect()
+        (ids, per.into_iter().flatten().collect())
     }
 }
 
 /// Appends the template of `tok` to `out` and its numbers to `nums`.
 /// A token has at most `MAX_SLOTS` numbers; further digit runs stay
 /// literal.
+#[cfg(test)]
 pub(super) fn template(tok: &[u8], out: &mut Vec<u8>, nums: &mut Vec<u64>) {
+    template_from(tok, 0, out, nums);
+}
+
+/// Whether two short byte strings (tokens, metadata) are equal, compared
+/// 8 bytes at a time: a call to `memcmp` costs more than comparing them.
+#[inline]
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| {
+        s.get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_ne_bytes)
+    };
     let mut i = 0;
+    while let (Some(x), Some(y)) = (word(a, i), word(b, i)) {
+        if x != y {
+            return false;
+        }
+        i += 8;
+    }
+    a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
+}
+
+/// The offset of the first byte of `tok` that is an ASCII digit or at most
+/// `ZNUM` (what `template_from` has to rewrite), if any.
+fn first_special(tok: &[u8]) -> Option<usize> {
+    let mut words = tok.chunks_exact(8);
+    let mut at = 0;
+    for w in words.by_ref() {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let m = lines::special_mask(u64::from_le_bytes(a), ZNUM);
+        if m != 0 {
+            // the lowest flagged byte is exact
+            return Some(at + (m.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| c.is_ascii_digit() || c <= ZNUM)
+        .map(|k| at + k)
+}
+
+/// `template` of `tok` whose bytes before `from` are plain (neither a
+/// digit nor at most `ZNUM`).
+fn template_from(tok: &[u8], from: usize, out: &mut Vec<u8>, nums: &mut Vec<u64>) {
+    let mut i = from;
     let mut lit = 0; // start of the pending literal span
     while i < tok.len() {
         // skip plain bytes 8 at a time, then straight to the first special
@@ -220,8 +285,8 @@ pub(super) fn template(tok: &[u8], out: &mut Vec<u8>, nums: &mut Vec<u64>) {
 /// The spaces that separate tokens in the lines: those outside double
 /// quotes (a backslash inside quotes escapes the next byte). Returns per
 /// line its token count, and every line's split points (offsets in the
-/// line). A plain byte loop: spaces come every few bytes, so a vectorised
-/// search restarted at each one cost several times more.
+/// line). Reads 8 bytes at a time and visits only the bytes that are a
+/// space, a quote or a backslash (`byte_mask`).
 fn split_points(buf: &[u8], lens: &[u32]) -> (Vec<usize>, Vec<u32>) {
     let mut counts = Vec::with_capacity(lens.len());
     let mut points = Vec::with_capacity(lens.len() * 8);
@@ -230,21 +295,83 @@ fn split_points(buf: &[u8], lens: &[u32]) -> (Vec<usize>, Vec<u32>) {
         let end = start + len as usize;
         let line = buf.get(start..end).unwrap_or_default();
         let before = points.len();
-        let mut quoted = false;
-        let mut i = 0;
-        while i < line.len() {
-            match line[i] {
-                b' ' if !quoted => points.push(i as u32),
-                b'"' => quoted = !quoted,
-                b'\\' if quoted => i += 1,
-                _ => {}
-            }
-            i += 1;
-        }
+        line_points(line, &mut points);
         counts.push(points.len() - before + 1);
         start = end;
     }
     (counts, points)
+}
+
+/// Appends the split points of one line to `points`. A word without a
+/// backslash is done without a branch per byte: the quotes' prefix parity
+/// says which of its spaces are inside quotes.
+fn line_points(line: &[u8], points: &mut Vec<u32>) {
+    let mut quoted = false;
+    let mut i = 0;
+    while i < line.len() {
+        let a: [u8; 8] = match line.get(i..i + 8).and_then(|w| w.try_into().ok()) {
+            Some(w) => w,
+            None => {
+                let mut a = [0u8; 8];
+                a[..line.len() - i].copy_from_slice(&line[i..]);
+                a
+            }
+        };
+        let x = u64::from_le_bytes(a);
+        let (spaces, quotes, escapes) =
+            (byte_mask(x, b' '), byte_mask(x, b'"'), byte_mask(x, b'\\'));
+        if escapes == 0 {
+            // flag of each byte: an odd number of quotes at or before it
+            let mut inside = quotes ^ (quotes << 8);
+            inside ^= inside << 16;
+            inside ^= inside << 32;
+            if quoted {
+                inside = !inside & HIGH;
+            }
+            let mut m = spaces & !inside;
+            while m != 0 {
+                points.push((i + (m.trailing_zeros() / 8) as usize) as u32);
+                m &= m - 1;
+            }
+            quoted ^= quotes.count_ones() & 1 == 1;
+            i += 8;
+            continue;
+        }
+        let mut m = spaces | quotes | escapes;
+        let mut next = i + 8;
+        while m != 0 {
+            let j = (m.trailing_zeros() / 8) as usize;
+            m &= m - 1;
+            match a[j] {
+                b' ' if !quoted => points.push((i + j) as u32),
+                b'"' => quoted = !quoted,
+                b'\\' if quoted => {
+                    // the escaped byte is skipped: in this word its flag
+                    // is cleared, past it the next word starts after it
+                    if j == 7 {
+                        next = i + 9;
+                    } else {
+                        m &= !(0x80u64 << (8 * (j + 1)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        i = next;
+    }
+}
+
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// High bits flagging exactly the bytes of `x` equal to `c` (SWAR: a byte
+/// `y` is zero iff `((y & 0x7f..) + 0x7f..) | y` lacks its high bit; no
+/// false positives).
+#[inline]
+fn byte_mask(x: u64, c: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let y = x ^ (ONES * u64::from(c));
+    !(((y & LOW) + LOW) | y | LOW)
 }
 
 /// Token ids of every line: what metadata prediction (`predict.rs`) and
@@ -313,9 +440,15 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
             shapes.push(c);
         }
     }
+    // every column of a shape gets a token id per line of the shape: room
+    // for them up front (number positions grow as they fill: some hold a
+    // number on few lines only)
     let mut cols: Vec<Vec<Column>> = shapes
         .iter()
-        .map(|&t| (0..t).map(|_| Column::default()).collect())
+        .map(|&t| {
+            let rows = per_count.get(&t).copied().unwrap_or(0);
+            (0..t).map(|_| Column::with_rows(rows)).collect()
+        })
         .collect();
     let mut shape_ids = Vec::with_capacity(lens.len());
     let mut whole = Vec::new();
@@ -373,8 +506,9 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
     for shape in cols {
         let mut shape_ids = Vec::with_capacity(shape.len());
         for c in shape {
-            shape_ids.push((c.dict.len() as u32, c.ids.clone()));
-            nums.extend(c.number_columns());
+            let (col_ids, col_nums) = c.finish();
+            shape_ids.push(col_ids);
+            nums.extend(col_nums);
         }
         ids.push(shape_ids);
     }
@@ -392,7 +526,64 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
 
 #[cfg(test)]
 mod split_tests {
-    use super::split_points;
+    use super::{byte_mask, first_special, same, split_points, template, template_from, ZNUM};
+
+    #[test]
+    fn token_fast_paths_match_their_definitions() {
+        let alphabet = b"a0\x01\x03z9=\x045";
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut prev: Vec<u8> = Vec::new();
+        for _ in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 30) as usize;
+            let tok: Vec<u8> = (0..n)
+                .map(|k| alphabet[((x >> ((k * 3) % 61)) % 9) as usize])
+                .collect();
+            let want = tok.iter().position(|&c| c.is_ascii_digit() || c <= ZNUM);
+            assert_eq!(first_special(&tok), want, "{tok:?}");
+            let (mut a, mut na) = (Vec::new(), Vec::new());
+            template(&tok, &mut a, &mut na);
+            let (mut b, mut nb) = (Vec::new(), Vec::new());
+            match want {
+                None => b.extend_from_slice(&tok),
+                Some(at) => template_from(&tok, at, &mut b, &mut nb),
+            }
+            assert_eq!((a, na), (b, nb), "{tok:?}");
+            assert_eq!(same(&tok, &prev), tok == prev);
+            assert!(same(&tok, &tok.clone()));
+            for k in [0, tok.len() / 2, tok.len().saturating_sub(1)] {
+                if let Some(c) = tok.get(k) {
+                    let mut other = tok.clone();
+                    other[k] = c ^ 0x20;
+                    assert!(!same(&tok, &other));
+                }
+            }
+            prev = tok;
+        }
+    }
+
+    #[test]
+    fn byte_masks_flag_exactly_their_byte() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut a = [b'a'; 8];
+                a[pos] = b;
+                a[(pos + 3) % 8] = b' ';
+                let x = u64::from_le_bytes(a);
+                let m = byte_mask(x, b' ') | byte_mask(x, b'"') | byte_mask(x, b'\\');
+                for (k, &c) in a.iter().enumerate() {
+                    let want = matches!(c, b' ' | b'"' | b'\\');
+                    assert_eq!(
+                        m >> (8 * k) & 0xff,
+                        if want { 0x80 } else { 0 },
+                        "{b} at {pos}"
+                    );
+                }
+            }
+        }
+    }
 
     /// The definition, one line at a time.
     fn reference(line: &[u8]) -> Vec<u32> {
@@ -415,7 +606,9 @@ mod split_tests {
 
     #[test]
     fn split_points_follow_quotes_and_escapes() {
-        let alphabet = b" \"\\ab=1x";
+        // the second alphabet has few backslashes: most words go the
+        // branch-free way
+        let alphabets: [&[u8]; 2] = [b" \"\\ab=1x", b" \"ab=1xyz \"abc\\d "];
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut lines: Vec<Vec<u8>> = vec![
             b"".to_vec(),
@@ -424,14 +617,15 @@ mod split_tests {
             br#"k="a \" b" c"#.to_vec(),
             br#"x \ y "\"#.to_vec(),
         ];
-        for _ in 0..2000 {
+        for r in 0..4000 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let n = (x % 24) as usize;
+            let alphabet = alphabets[r % 2];
+            let n = (x % 40) as usize;
             lines.push(
                 (0..n)
-                    .map(|k| alphabet[((x >> (k * 2)) % 8) as usize])
+                    .map(|k| alphabet[((x >> ((k * 3) % 61)) as usize) % alphabet.len()])
                     .collect(),
             );
         }

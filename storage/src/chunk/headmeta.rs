@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use super::fields::same;
 use super::SharedPairs;
 
 /// Heap bytes of one interned set beyond its strings: the `Arc` header,
@@ -91,6 +92,11 @@ impl HeadMeta {
         self.ids.get(i).map_or(&[], |&id| &self.sets[id as usize])
     }
 
+    /// Entry `i`'s set id (equal sets, equal ids; 0 is the empty set).
+    pub(crate) fn set_id(&self, i: usize) -> u32 {
+        self.ids.get(i).copied().unwrap_or(0)
+    }
+
     /// A copy of the ids sharing the sets.
     pub(crate) fn view(&self) -> MetaView {
         MetaView {
@@ -143,10 +149,9 @@ where
     I: ExactSizeIterator<Item = (&'a str, &'a str)>,
 {
     set.len() == pairs.len()
-        && set
-            .iter()
-            .zip(pairs)
-            .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+        && set.iter().zip(pairs).all(|((k, v), (k2, v2))| {
+            same(k.as_bytes(), k2.as_bytes()) && same(v.as_bytes(), v2.as_bytes())
+        })
 }
 
 /// A hash of a set's names and values, in order.

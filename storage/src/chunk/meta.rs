@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use super::codec;
 use super::fields::LineFields;
 use super::predict;
-use super::streams::{read_streams, StreamWriter};
+use super::streams::{read_streams, IntMap, StreamWriter};
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, Reader};
 
@@ -33,9 +33,14 @@ use crate::varint::{put_uvarint, Reader};
 #[derive(Default)]
 pub struct MetaBuilder {
     dict: Vec<String>,
-    ids: HashMap<String, u32>,
+    /// Hash of a string → the first id with that hash (the string itself
+    /// is kept once, in `dict`).
+    ids: IntMap<u64, u32>,
     counts: Vec<u32>,
     pairs: Vec<(u32, u32)>,
+    /// Per interned set id (`push_set`): where the pairs of its first
+    /// entry are in `pairs` (start, count), once seen.
+    sets: Vec<Option<(u32, u32)>>,
 }
 
 impl MetaBuilder {
@@ -47,13 +52,39 @@ impl MetaBuilder {
     }
 
     fn id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+        let h = xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+        if let Some(&id) = self.ids.get(&h) {
+            if self.dict[id as usize] == s {
+                return id;
+            }
+            // a hash collision: search the whole dictionary
+            if let Some(i) = self.dict.iter().position(|d| d == s) {
+                return i as u32;
+            }
         }
         let id = self.dict.len() as u32;
         self.dict.push(s.to_string());
-        self.ids.insert(s.to_string(), id);
+        self.ids.entry(h).or_insert(id);
         id
+    }
+
+    /// Adds the next entry's pairs, `md`, interned by the caller as set
+    /// `set` (equal sets, equal ids): a set seen before copies its ids
+    /// instead of looking its strings up again.
+    pub fn push_set(&mut self, set: u32, md: &[(String, String)]) {
+        let s = set as usize;
+        if let Some(&Some((start, count))) = self.sets.get(s) {
+            let start = start as usize;
+            self.counts.push(count);
+            self.pairs.extend_from_within(start..start + count as usize);
+            return;
+        }
+        let start = self.pairs.len() as u32;
+        self.push(md);
+        if self.sets.len() <= s {
+            self.sets.resize(s + 1, None);
+        }
+        self.sets[s] = Some((start, md.len() as u32));
     }
 
     /// Adds the next entry's pairs.
@@ -126,14 +157,25 @@ impl MetaBuilder {
                 }
                 occ.push((entry as u32, name, value_of[v]));
             }
-            let id = match &last {
+            let id = match &mut last {
                 Some((k, id)) if *k == key => *id,
                 _ => {
-                    let id = *tuples.entry(key.clone()).or_insert_with(|| {
-                        tuple_list.push(key.clone());
-                        tuple_list.len() as u32 - 1
-                    });
-                    last = Some((key.clone(), id));
+                    let id = match tuples.get(&key) {
+                        Some(&id) => id,
+                        None => {
+                            let id = tuple_list.len() as u32;
+                            tuple_list.push(key.clone());
+                            tuples.insert(key.clone(), id);
+                            id
+                        }
+                    };
+                    match &mut last {
+                        Some((k, last_id)) => {
+                            k.clone_from(&key);
+                            *last_id = id;
+                        }
+                        None => last = Some((key.clone(), id)),
+                    }
                     id
                 }
             };
@@ -161,8 +203,9 @@ impl MetaBuilder {
         let mut bytes = Vec::new();
         put_uvarint(&mut head, names.len() as u64);
         put_uvarint(&mut head, values.len() as u64);
+        let mut one = Vec::new();
         for s in names.iter().chain(&values) {
-            let mut one = Vec::with_capacity(s.len() + 2);
+            one.clear();
             put_dict_string(&mut one, s);
             let mut r = Reader::new(&one, "");
             // reading back the tag just written cannot fail
@@ -436,6 +479,29 @@ mod tests {
             let got: Vec<_> = (0..entries.len()).map(|i| t.pairs(i)).collect();
             assert_eq!(got, entries);
             assert!(read(&raw[..raw.len() - 1], entries.len(), fields).is_err());
+        }
+    }
+
+    #[test]
+    fn interned_sets_write_what_plain_pushes_write() {
+        // set ids as a head interns them: equal sets, equal ids
+        let sets: Vec<Vec<(String, String)>> = vec![
+            vec![],
+            vec![("level".into(), "info".into())],
+            vec![("a".into(), "x".into()), ("level".into(), "warn".into())],
+            vec![("trace_id".into(), "00ff".into()), ("a".into(), "y".into())],
+        ];
+        let order = [1usize, 1, 2, 0, 3, 1, 2, 2, 0, 3, 1];
+        let no_lines = LineFields::default();
+        for fields in [None, Some(&no_lines)] {
+            let (mut plain, mut interned) = (MetaBuilder::new(0), MetaBuilder::new(0));
+            for &s in &order {
+                plain.push(&sets[s]);
+                interned.push_set(s as u32, &sets[s]);
+            }
+            let want = plain.finish(fields).unwrap();
+            assert!(!want.is_empty());
+            assert_eq!(interned.finish(fields).unwrap(), want);
         }
     }
 }

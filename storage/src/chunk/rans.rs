@@ -57,9 +57,24 @@ fn coded_bytes(counts: &[u64; 256], freq: &[u32; 256]) -> usize {
         .iter()
         .zip(freq)
         .filter(|(&c, _)| c > 0)
-        .map(|(&c, &f)| c as f64 * (f64::from(M) / f64::from(f)).log2())
+        .map(|(&c, &f)| c as f64 * symbol_bits(f))
         .sum();
     (bits / 8.0) as usize + 4
+}
+
+/// `log2(M / f)`: the bits a symbol of frequency `f` (1..=`M`) costs,
+/// from a table made once (the same values as computing it each time).
+fn symbol_bits(f: u32) -> f64 {
+    static BITS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    let table = BITS.get_or_init(|| {
+        (0..=M)
+            .map(|f| (f64::from(M) / f64::from(f)).log2())
+            .collect()
+    });
+    match table.get(f as usize) {
+        Some(&b) => b,
+        None => (f64::from(M) / f64::from(f)).log2(),
+    }
 }
 
 /// The exact table of `freq`.
@@ -487,6 +502,15 @@ mod tests {
         encode(raw, &mut out);
         assert_eq!(decode(&out, raw.len()).unwrap(), raw);
         out.len()
+    }
+
+    #[test]
+    fn symbol_bits_table_is_the_log() {
+        for f in 1..=M {
+            let want = (f64::from(M) / f64::from(f)).log2();
+            assert_eq!(symbol_bits(f).to_bits(), want.to_bits(), "{f}");
+        }
+        assert_eq!(symbol_bits(M + 1), (f64::from(M) / f64::from(M + 1)).log2());
     }
 
     #[test]

@@ -63,7 +63,9 @@ impl StreamWriter {
     }
 
     fn push(&mut self, raw: &[u8], level: i32, symbols: bool) -> Result<()> {
-        let mut best = (CODEC_STORED, raw.to_vec());
+        // the smallest coding so far; `None`: stored (copied at the end)
+        let mut best: Option<(u8, Vec<u8>)> = None;
+        let len = |b: &Option<(u8, Vec<u8>)>| b.as_ref().map_or(raw.len(), |b| b.1.len());
         if raw.len() >= MIN_COMPRESS {
             let plan = symbols.then(|| rans::plan(&rans::histogram(raw)));
             let est = plan.as_ref().map_or(usize::MAX, |p| p.bytes);
@@ -72,19 +74,20 @@ impl StreamWriter {
             if est > raw.len() / 4 * 3 {
                 let mut z = Vec::new();
                 codec::compress(Encoding::Zstd, level, raw, &mut z)?;
-                if z.len() < best.1.len() {
-                    best = (CODEC_ZSTD, z);
+                if z.len() < len(&best) {
+                    best = Some((CODEC_ZSTD, z));
                 }
             }
-            if let Some(plan) = plan.filter(|_| est < best.1.len()) {
+            if let Some(plan) = plan.filter(|_| est < len(&best)) {
                 let mut r = Vec::new();
                 rans::encode_planned(raw, &plan, &mut r);
-                if r.len() < best.1.len() {
-                    best = (CODEC_RANS, r);
+                if r.len() < len(&best) {
+                    best = Some((CODEC_RANS, r));
                 }
             }
         }
-        self.streams.push((best.0, raw.len(), best.1));
+        let (codec, stored) = best.unwrap_or_else(|| (CODEC_STORED, raw.to_vec()));
+        self.streams.push((codec, raw.len(), stored));
         Ok(())
     }
 
@@ -242,11 +245,33 @@ const MODE_DICT: u8 = 2;
 /// Most distinct values a dictionary-coded number column holds.
 const MAX_DICT: usize = 256;
 
+/// Distinct values searched linearly before `small_dict` builds a map.
+const LINEAR_VALUES: usize = 8;
+
 /// Distinct values of `col` in first-appearance order, or `None` past `MAX_DICT`.
 fn small_dict(col: &[u64]) -> Option<Vec<u64>> {
     let mut dict: Vec<u64> = Vec::new();
+    let mut rest = col.iter();
+    // most columns hold a handful of values: no map for those
+    for &v in rest.by_ref() {
+        if !dict.contains(&v) {
+            if dict.len() == LINEAR_VALUES {
+                return small_dict_mapped(dict, v, rest.as_slice());
+            }
+            dict.push(v);
+        }
+    }
+    Some(dict)
+}
+
+/// `small_dict` past `LINEAR_VALUES`: `dict` so far, then `v` (new) and
+/// `rest`.
+fn small_dict_mapped(mut dict: Vec<u64>, v: u64, rest: &[u64]) -> Option<Vec<u64>> {
     let mut seen: IntMap<u64, usize> = IntMap::default();
-    for &v in col {
+    for (i, &d) in dict.iter().enumerate() {
+        seen.insert(d, i);
+    }
+    for &v in std::iter::once(&v).chain(rest) {
         if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(v) {
             if dict.len() == MAX_DICT {
                 return None;
@@ -256,6 +281,23 @@ fn small_dict(col: &[u64]) -> Option<Vec<u64>> {
         }
     }
     Some(dict)
+}
+
+/// The id (index in `dict`, at most 256 values) of every value of `col`.
+fn dict_ids(col: &[u64], dict: &[u64]) -> Vec<u8> {
+    if dict.len() <= LINEAR_VALUES {
+        return col
+            .iter()
+            .map(|v| dict.iter().position(|d| d == v).unwrap_or(0) as u8)
+            .collect();
+    }
+    let mut ids: IntMap<u64, u8> = IntMap::default();
+    for (i, &v) in dict.iter().enumerate() {
+        ids.insert(v, i as u8);
+    }
+    col.iter()
+        .map(|v| ids.get(v).copied().unwrap_or(0))
+        .collect()
 }
 
 /// Writes number columns: a header stream (per column: uvarint count, mode,
@@ -271,7 +313,14 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
         let wp = width_of(col.iter().copied().max().unwrap_or(0));
         // values that fit a byte are their own ids: a dictionary would only
         // add its value list
-        let dict = small_dict(col).filter(|d| d.len() == 1 || (wp > 1 && d.len() <= col.len() / 4));
+        let dict = if wp > 1 {
+            small_dict(col).filter(|d| d.len() == 1 || d.len() <= col.len() / 4)
+        } else {
+            // only a constant column is worth a dictionary here
+            col.first()
+                .filter(|&&v| col.iter().all(|&x| x == v))
+                .map(|&v| vec![v])
+        };
         if let Some(dict) = dict {
             head.push(MODE_DICT);
             put_uvarint(&mut head, dict.len() as u64);
@@ -279,15 +328,7 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
                 put_uvarint(&mut head, v);
             }
             if dict.len() > 1 {
-                let mut ids: IntMap<u64, u8> = IntMap::default();
-                for (i, &v) in dict.iter().enumerate() {
-                    ids.insert(v, i as u8);
-                }
-                planes.push(
-                    col.iter()
-                        .map(|v| ids.get(v).copied().unwrap_or(0))
-                        .collect(),
-                );
+                planes.push(dict_ids(col, &dict));
             }
             continue;
         }
@@ -407,6 +448,38 @@ pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn small_dicts_match_the_definition() {
+        // first-appearance order, `None` past MAX_DICT distinct values
+        let reference = |col: &[u64]| {
+            let mut d: Vec<u64> = Vec::new();
+            for &v in col {
+                if !d.contains(&v) {
+                    d.push(v);
+                }
+            }
+            (d.len() <= MAX_DICT).then_some(d)
+        };
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for distinct in [1u64, 3, 8, 9, 40, 256, 257, 300] {
+            let col: Vec<u64> = (0..2000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % distinct) * 1000
+                })
+                .collect();
+            let want = reference(&col);
+            assert_eq!(small_dict(&col), want, "{distinct}");
+            if let Some(dict) = want {
+                let ids = dict_ids(&col, &dict);
+                let back: Vec<u64> = ids.iter().map(|&i| dict[usize::from(i)]).collect();
+                assert_eq!(back, col);
+            }
+        }
+    }
 
     #[test]
     fn number_columns_roundtrip_in_every_mode() {
