@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use sluice_logql::source::Entry;
 
-use super::block::{EncodedBlock, SEC_LINES, SEC_NUMS, SEC_TS};
+use super::block::{EncodedBlock, SEC_LINES, SEC_META, SEC_NUMS, SEC_TS};
 use super::data::Decoded;
 use super::fields_read::{FieldLines, PAGE};
-use super::meta::MetaTable;
+use super::meta::{self, MetaTable};
 use super::prefilter::ReadFilter;
 use super::sizes;
 use crate::error::{Error, Result};
@@ -124,12 +124,24 @@ impl EncodedBlock {
         let pages = (0..lines.len().div_ceil(PAGE))
             .map(|_| OnceLock::new())
             .collect();
-        let mut md = self.metadata(Some(&lines.fields))?;
-        if let Some(f) = &filter {
-            if f.metadata.is_some() {
-                md.keep = md.dict.iter().map(|n| f.keeps_metadata(n)).collect();
+        let md = match filter.as_deref().filter(|f| f.metadata.is_some()) {
+            None => self.metadata(Some(&lines.fields))?,
+            Some(f) => {
+                // a query that keeps none of the block's names (most keep
+                // only the labels they group by) skips the pairs
+                let names = match self.sections[SEC_META].0 {
+                    0 => Vec::new(),
+                    _ => meta::names(&self.section(SEC_META)?)?,
+                };
+                if names.iter().any(|n| f.keeps_metadata(n)) {
+                    let mut md = self.metadata(Some(&lines.fields))?;
+                    md.keep = md.dict.iter().map(|n| f.keeps_metadata(n)).collect();
+                    md
+                } else {
+                    MetaTable::default()
+                }
             }
-        }
+        };
         let r = Arc::new(Reading { lines, pages, md });
         let keep = match lits {
             None => None,

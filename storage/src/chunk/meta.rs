@@ -299,6 +299,25 @@ pub fn read(raw: &[u8], n: usize, fields: Option<&LineFields>) -> Result<MetaTab
     })
 }
 
+/// The names of a layout-2 section (streams 0 and 1 only; no entry's
+/// pairs decoded), so a reader that keeps none of them can skip the rest.
+pub fn names(raw: &[u8]) -> Result<Vec<String>> {
+    let streams = super::streams::read_streams_where(raw, |i| i < 2)?;
+    let (Some(head), Some(strings)) = (streams.first(), streams.get(1)) else {
+        return Err(Error::corrupt("block metadata", "missing streams"));
+    };
+    let mut h = Reader::new(head, "block metadata");
+    let name_count = h.count(1)?;
+    h.count(1)?;
+    let mut b = Reader::new(strings, "block metadata strings");
+    let mut out = Vec::with_capacity(name_count);
+    for _ in 0..name_count {
+        let tag = h.uvarint()?;
+        out.push(read_dict_bytes(&mut b, tag)?);
+    }
+    Ok(out)
+}
+
 /// Reads layout 2. The table's dictionary is the names followed by the
 /// values.
 fn read_fields(raw: &[u8], n: usize, lines: &LineFields) -> Result<MetaTable> {
