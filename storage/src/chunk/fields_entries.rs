@@ -78,7 +78,9 @@ impl EncodedBlock {
                 ));
             }
         }
-        FieldLines::decode(fields, &self.section(SEC_NUMS)?, n, lens, piece)
+        let mut lines = FieldLines::decode(fields, &self.section(SEC_NUMS)?, n, lens, piece)?;
+        lines.line_bytes = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(0);
+        Ok(lines)
     }
 
     /// Every line's length, computed from the fields (format 3 blocks do

@@ -67,8 +67,9 @@ pub struct FieldLines {
     nums: Vec<Vec<u64>>,
     /// The stored line lengths, when the block has them.
     lens: Option<Vec<u32>>,
-    /// Per page: whole-line cursor, row cursor per shape, then number
-    /// cursor per column, at the page's first line.
+    /// Without stored lengths: the block's line bytes, to size a page's
+    /// buffer (0: unknown).
+    pub line_bytes: usize,
     /// Per page, how many rows of each shape and numbers of each column
     /// its lines use (same order as a cursor), counted when first needed.
     uses: Vec<OnceLock<Vec<u32>>>,
@@ -159,6 +160,7 @@ impl FieldLines {
             whole_offs: Vec::new(),
             nums: Vec::new(),
             lens,
+            line_bytes: 0,
             uses: Vec::new(),
             limits: Vec::new(),
             all_used: AtomicBool::new(false),

@@ -101,9 +101,14 @@ impl FieldLines {
         }
         let shapes = self.tok_base.len();
         let mut cur = self.cursor(p)?;
-        let cap = self.lens.as_ref().map_or(PAGE * 64, |l| {
-            l[start..end].iter().map(|&x| x as usize).sum::<usize>()
-        });
+        let cap = match &self.lens {
+            Some(l) => l[start..end].iter().map(|&x| x as usize).sum::<usize>(),
+            // the block's mean line length, with room for longer lines
+            None if self.line_bytes > 0 => {
+                (self.line_bytes / self.len().max(1) + 8).min(1 << 16) * (end - start)
+            }
+            None => PAGE * 64,
+        };
         let mut out = Out::new(cap);
         let mut ends = Vec::with_capacity(end - start);
         let too_short = || bad("number column too short");
