@@ -306,16 +306,34 @@ pub fn names(raw: &[u8]) -> Result<Vec<String>> {
     let (Some(head), Some(strings)) = (streams.first(), streams.get(1)) else {
         return Err(Error::corrupt("block metadata", "missing streams"));
     };
+    Ok(read_strings(head, strings, false)?.0)
+}
+
+/// The dictionary of a layout-2 section from its streams 0 (`head`) and 1
+/// (`strings`): the names, then with `values` the values (both streams
+/// then read to their end), and the name count.
+fn read_strings(head: &[u8], strings: &[u8], values: bool) -> Result<(Vec<String>, usize)> {
     let mut h = Reader::new(head, "block metadata");
     let name_count = h.count(1)?;
-    h.count(1)?;
+    let value_count = h.count(1)?;
+    let count = if values {
+        name_count + value_count
+    } else {
+        name_count
+    };
     let mut b = Reader::new(strings, "block metadata strings");
-    let mut out = Vec::with_capacity(name_count);
-    for _ in 0..name_count {
+    let mut dict = Vec::with_capacity(count);
+    for _ in 0..count {
         let tag = h.uvarint()?;
-        out.push(read_dict_bytes(&mut b, tag)?);
+        dict.push(read_dict_bytes(&mut b, tag)?);
     }
-    Ok(out)
+    if values && (!h.is_empty() || !b.is_empty()) {
+        return Err(Error::corrupt(
+            "block metadata",
+            "trailing bytes in metadata strings",
+        ));
+    }
+    Ok((dict, name_count))
 }
 
 /// Reads layout 2. The table's dictionary is the names followed by the
@@ -326,18 +344,8 @@ fn read_fields(raw: &[u8], n: usize, lines: &LineFields) -> Result<MetaTable> {
     if streams.len() < 5 {
         return Err(bad("missing streams"));
     }
-    let mut h = Reader::new(&streams[0], "block metadata");
-    let name_count = h.count(1)?;
-    let value_count = h.count(1)?;
-    let mut b = Reader::new(&streams[1], "block metadata strings");
-    let mut dict = Vec::with_capacity(name_count + value_count);
-    for _ in 0..name_count + value_count {
-        let tag = h.uvarint()?;
-        dict.push(read_dict_bytes(&mut b, tag)?);
-    }
-    if !h.is_empty() || !b.is_empty() {
-        return Err(bad("trailing bytes in metadata strings"));
-    }
+    let (dict, name_count) = read_strings(&streams[0], &streams[1], true)?;
+    let value_count = dict.len() - name_count;
     if streams.len() != 5 + name_count {
         return Err(bad("one value stream per name expected"));
     }
