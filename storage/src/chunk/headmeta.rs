@@ -117,24 +117,20 @@ impl MetaView {
         self.ids.get(i).map_or(&[], |&id| &self.sets[id as usize])
     }
 
-    /// Entry `i`'s set: an index into [`MetaView::filtered_sets`].
-    pub(crate) fn set_of(&self, i: usize) -> usize {
-        self.ids.get(i).map_or(0, |&id| id as usize)
+    /// Entry `i`'s set id (as [`HeadMeta::set_id`]): an index into
+    /// [`MetaView::filtered_sets`] when the view has sets.
+    pub(crate) fn set_id(&self, i: usize) -> u32 {
+        self.ids.get(i).copied().unwrap_or(0)
     }
 
-    /// Every set with only the pairs whose name `keep` accepts, by set
-    /// index (at least one set, the empty one), so a query filters each
+    /// Every set with only the pairs whose name `keep` accepts, by set id
+    /// (empty while no entry has metadata), so a query filters each
     /// distinct set once instead of every entry's pairs.
     pub(crate) fn filtered_sets(&self, keep: impl Fn(&str) -> bool) -> Vec<Vec<(String, String)>> {
-        let mut out: Vec<Vec<(String, String)>> = self
-            .sets
+        self.sets
             .iter()
             .map(|s| s.iter().filter(|(n, _)| keep(n)).cloned().collect())
-            .collect();
-        if out.is_empty() {
-            out.push(Vec::new());
-        }
-        out
+            .collect()
     }
 
     /// Heap bytes held beyond the sets shared with the head.

@@ -133,7 +133,10 @@ impl HeadView {
             Box::new(move |ts, k| {
                 let i = order[k] as usize;
                 let metadata = match &kept {
-                    Some(sets) => sets.get(v.md.set_of(i)).cloned().unwrap_or_default(),
+                    Some(sets) => sets
+                        .get(v.md.set_id(i) as usize)
+                        .cloned()
+                        .unwrap_or_default(),
                     None => v.md.get(i).to_vec(),
                 };
                 Entry {
