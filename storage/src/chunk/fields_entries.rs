@@ -70,13 +70,7 @@ impl EncodedBlock {
     ) -> Result<FieldLines> {
         let n = self.meta.entries as usize;
         if let Some(l) = &lens {
-            let total: u64 = l.iter().map(|&l| u64::from(l)).sum();
-            if total != self.meta.uncompressed_bytes {
-                return Err(Error::corrupt(
-                    "block",
-                    "lines differ from the recorded size",
-                ));
-            }
+            self.check_line_bytes(l)?;
         }
         let mut lines = FieldLines::decode(fields, &self.section(SEC_NUMS)?, n, lens, piece)?;
         lines.line_bytes = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(0);
@@ -97,14 +91,21 @@ impl EncodedBlock {
                 start = end;
             }
         }
-        let total: u64 = out.iter().map(|&l| u64::from(l)).sum();
-        if out.len() != n || total != self.meta.uncompressed_bytes {
+        self.check_line_bytes(&out)?;
+        Ok(out)
+    }
+
+    /// Line lengths `lens` must be one per entry and add up to the block's
+    /// line bytes.
+    fn check_line_bytes(&self, lens: &[u32]) -> Result<()> {
+        let total: u64 = lens.iter().map(|&l| u64::from(l)).sum();
+        if lens.len() != self.meta.entries as usize || total != self.meta.uncompressed_bytes {
             return Err(Error::corrupt(
                 "block",
                 "lines differ from the recorded size",
             ));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// [`EncodedBlock::entries_filtered`] for field-layout blocks. A
