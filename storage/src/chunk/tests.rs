@@ -252,6 +252,22 @@ fn sorted(mut v: Vec<Fixture>) -> Vec<Fixture> {
     v
 }
 
+/// (timestamp, length) of every entry of `c`, forward.
+fn sizes_of(c: &ChunkData, lengths: bool) -> Vec<(i64, u32)> {
+    c.sizes(i64::MIN, i64::MAX, Direction::Forward, lengths)
+        .map(|s| s.map(|s| (s.ts, s.len)))
+        .collect::<crate::Result<_>>()
+        .unwrap()
+}
+
+/// (timestamp, length) of the fixture entries in timestamp order.
+fn fixture_sizes() -> Vec<(i64, u32)> {
+    sorted(fixture_entries())
+        .iter()
+        .map(|e| (e.0, e.1.len() as u32))
+        .collect()
+}
+
 #[test]
 fn format_1_chunks_still_decode() {
     // written by the format-1 code (before the field layout), zstd blocks
@@ -263,16 +279,7 @@ fn format_1_chunks_still_decode() {
         assert_eq!(fixture[4], 1, "fixture is format version 1");
         let c = ChunkData::decode(bytes::Bytes::from_static(fixture)).unwrap();
         assert_eq!(decoded(&c), sorted(fixture_entries()));
-        let sizes: Vec<(i64, u32)> = c
-            .sizes(i64::MIN, i64::MAX, Direction::Forward, true)
-            .map(|s| s.map(|s| (s.ts, s.len)))
-            .collect::<crate::Result<_>>()
-            .unwrap();
-        let want: Vec<(i64, u32)> = sorted(fixture_entries())
-            .iter()
-            .map(|e| (e.0, e.1.len() as u32))
-            .collect();
-        assert_eq!(sizes, want);
+        assert_eq!(sizes_of(&c, true), fixture_sizes());
     }
 }
 
@@ -286,16 +293,7 @@ fn format_2_chunks_still_decode() {
     assert!(c.blocks().len() > 3);
     assert_eq!(decoded(&c), sorted(fixture_entries()));
     for lengths in [true, false] {
-        let sizes: Vec<(i64, u32)> = c
-            .sizes(i64::MIN, i64::MAX, Direction::Forward, lengths)
-            .map(|s| s.map(|s| (s.ts, s.len)))
-            .collect::<crate::Result<_>>()
-            .unwrap();
-        let want: Vec<(i64, u32)> = sorted(fixture_entries())
-            .iter()
-            .map(|e| (e.0, e.1.len() as u32))
-            .collect();
-        assert_eq!(sizes, want);
+        assert_eq!(sizes_of(&c, lengths), fixture_sizes());
     }
 }
 
@@ -316,23 +314,10 @@ fn fixture_entries_roundtrip_in_format_3() {
         assert_eq!(decoded(&d), sorted(fixture_entries()));
         // lengths derived from the fields; timestamps alone when lengths
         // are not asked for
-        let want: Vec<(i64, u32)> = sorted(fixture_entries())
-            .iter()
-            .map(|e| (e.0, e.1.len() as u32))
-            .collect();
-        for lengths in [true, false] {
-            let sizes: Vec<(i64, u32)> = d
-                .sizes(i64::MIN, i64::MAX, Direction::Forward, lengths)
-                .map(|s| s.map(|s| (s.ts, s.len)))
-                .collect::<crate::Result<_>>()
-                .unwrap();
-            if lengths {
-                assert_eq!(sizes, want);
-            } else {
-                let ts = |v: &[(i64, u32)]| v.iter().map(|s| s.0).collect::<Vec<_>>();
-                assert_eq!(ts(&sizes), ts(&want));
-            }
-        }
+        let want = fixture_sizes();
+        assert_eq!(sizes_of(&d, true), want);
+        let ts = |v: &[(i64, u32)]| v.iter().map(|s| s.0).collect::<Vec<_>>();
+        assert_eq!(ts(&sizes_of(&d, false)), ts(&want));
     }
 }
 
