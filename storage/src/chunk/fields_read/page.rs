@@ -1,14 +1,13 @@
 //! Rebuilding one page of field-layout lines from its cursor: literal
 //! pieces, whole lines and numbers written into one buffer. Short
-//! literals are copied 16 bytes at a time (the literal arrays end in
-//! `SLACK` spare bytes, the buffer keeps `SLACK` bytes of room) rather
-//! than through a call to `memcpy` per piece, and numbers are spelled in
-//! place.
+//! literals are copied 16 or 32 bytes at a time (the literal arrays end
+//! in `SLACK` spare bytes) rather than through a call to `memcpy` per
+//! piece, and numbers are spelled in place.
 
 use super::{bad, FieldLines, Op, Piece, PAGE};
 use crate::error::Result;
 
-/// Spare bytes after the literal arrays and after the written bytes.
+/// Spare bytes after the literal arrays.
 pub(super) const SLACK: usize = 32;
 
 /// The two-digit decimal spellings of 0..100, back to back.
@@ -18,45 +17,52 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// A page being written: `buf[..pos]` is written, the rest is room.
+/// A page being written into `buf`. Its spare capacity is never zeroed:
+/// short copies write a fixed 16 or 32 bytes and cut the vector back to
+/// the bytes that count, and numbers are written over 20 `'0'`s.
 struct Out {
     buf: Vec<u8>,
-    pos: usize,
 }
 
 impl Out {
     fn new(cap: usize) -> Out {
         Out {
-            buf: vec![0; cap + SLACK],
-            pos: 0,
+            buf: Vec::with_capacity(cap + SLACK),
         }
     }
 
-    /// Makes room for `n` more bytes.
+    /// Bytes written.
     #[inline(always)]
-    fn room(&mut self, n: usize) {
-        if self.pos + n > self.buf.len() {
-            let want = (self.buf.len() * 2).max(self.pos + n + SLACK);
-            self.buf.resize(want, 0);
-        }
+    fn pos(&self) -> usize {
+        self.buf.len()
     }
 
-    /// Appends `src[off..off + len]`; a short run takes a fixed 16-byte
-    /// copy when `src` has the bytes after it (the extra bytes written
-    /// are room, overwritten next).
+    /// Appends `src[off..off + len]`; a short run takes a fixed 16- or
+    /// 32-byte copy when `src` has the bytes after it (the extra bytes are
+    /// cut off again, and overwritten next).
     #[inline(always)]
     fn lit(&mut self, src: &[u8], off: usize, len: usize) {
-        self.room(len.max(16));
-        let pos = self.pos;
+        let at = self.buf.len();
         if len <= 16 {
-            if let (Some(d), Some(s)) = (self.buf.get_mut(pos..pos + 16), src.get(off..off + 16)) {
-                d.copy_from_slice(s);
-                self.pos += len;
+            if let Some(s) = src
+                .get(off..off + 16)
+                .and_then(|s| <&[u8; 16]>::try_from(s).ok())
+            {
+                self.buf.extend_from_slice(s);
+                self.buf.truncate(at + len);
+                return;
+            }
+        } else if len <= 32 {
+            if let Some(s) = src
+                .get(off..off + 32)
+                .and_then(|s| <&[u8; 32]>::try_from(s).ok())
+            {
+                self.buf.extend_from_slice(s);
+                self.buf.truncate(at + len);
                 return;
             }
         }
-        self.buf[pos..pos + len].copy_from_slice(&src[off..off + len]);
-        self.pos += len;
+        self.buf.extend_from_slice(&src[off..off + len]);
     }
 
     /// Appends the decimal digits of `v`, left-padded with zeros to
@@ -66,8 +72,9 @@ impl Out {
         let n = (v.checked_ilog10().unwrap_or(0) + 1) as usize;
         // n <= 20 (u64::MAX has 20 digits), so d >= n
         let d = n.max(width.min(20));
-        self.room(d);
-        let dst = &mut self.buf[self.pos..self.pos + d];
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[b'0'; 20]);
+        let dst = &mut self.buf[at..at + d];
         let mut x = v;
         let mut p = d;
         while x >= 100 {
@@ -81,11 +88,9 @@ impl Out {
             p -= 2;
             dst[p..p + 2].copy_from_slice(&PAIRS[r..r + 2]);
         } else {
-            p -= 1;
-            dst[p] = b'0' + x as u8;
+            dst[p - 1] = b'0' + x as u8;
         }
-        dst[..p].fill(b'0');
-        self.pos += d;
+        self.buf.truncate(at + d);
     }
 }
 
@@ -119,7 +124,7 @@ impl FieldLines {
             if s == 0 {
                 let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
                 out.lit(&self.whole, a as usize, (b - a) as usize);
-                self.line_end(i, out.pos, &mut ends)?;
+                self.line_end(i, out.pos(), &mut ends)?;
                 continue;
             }
             let cols = &self.fields.cols[s - 1];
@@ -164,9 +169,8 @@ impl FieldLines {
                     }
                 }
             }
-            self.line_end(i, out.pos, &mut ends)?;
+            self.line_end(i, out.pos(), &mut ends)?;
         }
-        out.buf.truncate(out.pos);
         Ok((out.buf, ends))
     }
 
@@ -215,7 +219,7 @@ mod tests {
                 let mut out = Out::new(0);
                 out.lit(b"x", 0, 1);
                 out.digits(v, width);
-                let got = &out.buf[..out.pos];
+                let got = &out.buf[..];
                 let want = format!("x{v:0w$}", w = width.min(20));
                 assert_eq!(
                     String::from_utf8(got.to_vec()).unwrap(),
@@ -236,17 +240,21 @@ mod tests {
             (5, 1),
             (7, 16),
             (3, 17),
+            (10, 32),
+            (10, 33),
             (190, 10),
             (0, 200),
             (199, 1),
         ] {
             out.lit(&src, off, len);
             want.extend_from_slice(&src[off..off + len]);
-            assert_eq!(&out.buf[..out.pos], &want[..]);
+            assert_eq!(&out.buf[..], &want[..]);
         }
         // a source without slack after the run
         out.lit(&src[..200], 195, 5);
         want.extend_from_slice(&src[195..200]);
-        assert_eq!(&out.buf[..out.pos], &want[..]);
+        out.lit(&src[..200], 175, 25);
+        want.extend_from_slice(&src[175..200]);
+        assert_eq!(&out.buf[..], &want[..]);
     }
 }
