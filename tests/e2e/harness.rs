@@ -255,12 +255,30 @@ pub fn label_string(m: &serde_json::Value) -> String {
 
 /// A free loopback port (bound and released; the race with other tests is
 /// accepted).
+/// A port for a server whose address other processes must know before it
+/// starts (raft members, ruler peers). It lies below the kernel's
+/// ephemeral range, so that neither a `bind` to port 0 nor an outgoing
+/// connection elsewhere in the test run can take it between this check and
+/// the server binding it (a port from `bind(0)` could, and did). Test
+/// threads take turns by a counter; concurrent test processes start apart
+/// by their pid.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768)
+        .clamp(12000, 65535);
+    let (first, span) = (10000u32, low - 10000);
+    let start = std::process::id().wrapping_mul(7919);
+    loop {
+        let port = first + start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = u16::try_from(port).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn now_ns() -> i64 {
