@@ -790,3 +790,51 @@ fn timestamp_ties_break_by_stream_hash() {
         assert_eq!(lines, vec![first.to_string()], "{direction:?}");
     }
 }
+
+/// The query benchmark's logfmt and json cases over in-memory streams of
+/// their line shapes (100 streams of 2000 entries, an hour), for comparing
+/// pipeline costs under callgrind:
+/// `valgrind --tool=callgrind <test binary> --ignored pipeline_cost`.
+#[test]
+#[ignore]
+fn pipeline_cost() {
+    let levels = ["debug", "info", "info", "info", "warn", "error"];
+    let mut streams = Vec::new();
+    for s in 0..100u64 {
+        let (app, env) = (
+            if s % 2 == 0 { "api" } else { "worker" },
+            ["prod", "staging"][(s / 2 % 2) as usize],
+        );
+        let entries = (0..2000u64)
+            .map(|i| {
+                let x = (s * 2000 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let level = levels[(x >> 7) as usize % 6];
+                let line = if app == "api" {
+                    format!("level={level} ts_seq={i} method=GET path=/api/v1/users status=200 duration={}ms bytes={}B user=alice msg=\"handled request completed\"", x % 2500, x % 200_000)
+                } else {
+                    format!(r#"{{"level": "{level}", "msg": "job queued", "job_id": {}, "latency_ms": {}, "queue": "default", "ok": true}}"#, x % 10_000, x % 2500)
+                };
+                entry_md(i as i64 * 1800 * S / 1000, &line, &[("detected_level", level)])
+            })
+            .collect();
+        streams.push((
+            labels(&[("app", app), ("env", env), ("pod", &format!("{app}-{s}"))]),
+            entries,
+        ));
+    }
+    let src = MemSource { streams };
+    for q in [
+        r#"sum by (level) (count_over_time({app="api"} | logfmt [1m]))"#,
+        r#"quantile_over_time(0.99, {app="worker"} | json | unwrap latency_ms [5m]) by (env)"#,
+    ] {
+        let expr = crate::parser::parse_expr(q).unwrap();
+        let v = evaluate(
+            &expr,
+            &src,
+            &range_params(0, 3600 * S, 60 * S),
+            &Limits::default(),
+        )
+        .unwrap();
+        assert!(!v.result_type().is_empty());
+    }
+}
