@@ -81,12 +81,15 @@ struct Column<'a> {
     last_raw: &'a [u8],
     last: Option<u32>,
     last_nums: Vec<u64>,
+    /// Lines of the shape: the most values a number position takes.
+    rows: usize,
 }
 
 impl<'a> Column<'a> {
     fn with_rows(rows: usize) -> Self {
         Column {
             ids: Vec::with_capacity(rows),
+            rows,
             ..Column::default()
         }
     }
@@ -106,12 +109,17 @@ impl<'a> Column<'a> {
             Some(at) => {
                 scratch.clear();
                 template_from(raw, at, scratch, &mut self.last_nums);
-                self.lookup(scratch)
+                // most often only the numbers changed: the previous
+                // template, without hashing
+                match self.last {
+                    Some(id) if same(&self.dict[id as usize], scratch) => id,
+                    _ => self.lookup(scratch),
+                }
             }
         };
         self.ids.push(id);
         while self.nums.len() < self.last_nums.len() {
-            self.nums.push(Vec::new());
+            self.nums.push(Vec::with_capacity(self.rows));
         }
         for (k, &v) in self.last_nums.iter().enumerate() {
             self.nums[k].push(v);
