@@ -193,46 +193,71 @@ pub(super) fn template(tok: &[u8], out: &mut Vec<u8>, nums: &mut Vec<u64>) {
 
 /// Whether two short byte strings (tokens, metadata) are equal, compared
 /// 8 bytes at a time: a call to `memcmp` costs more than comparing them.
+/// The tail is one more (overlapping) word, or two overlapping halves or
+/// quarters of one for strings under 8 bytes: no loop over bytes.
 #[inline]
 pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let word = |s: &[u8], i: usize| {
-        s.get(i..i + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map(u64::from_ne_bytes)
-    };
-    let mut i = 0;
-    while let (Some(x), Some(y)) = (word(a, i), word(b, i)) {
-        if x != y {
-            return false;
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
         }
-        i += 8;
+        return word(a, n - 8) == word(b, n - 8);
     }
-    a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
+    let quarter = |s: &[u8], i: usize| {
+        s.get(i..i + 2)
+            .and_then(|w| <[u8; 2]>::try_from(w).ok())
+            .map_or(0, u16::from_le_bytes)
+    };
+    let half = |s: &[u8], i: usize| {
+        s.get(i..i + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    match n {
+        4.. => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        2.. => quarter(a, 0) == quarter(b, 0) && quarter(a, n - 2) == quarter(b, n - 2),
+        _ => a.first() == b.first(),
+    }
+}
+
+/// The 8 bytes of `s` at `i` (0 past the end: callers stay inside).
+#[inline(always)]
+fn word(s: &[u8], i: usize) -> u64 {
+    s.get(i..i + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map_or(0, u64::from_le_bytes)
 }
 
 /// The offset of the first byte of `tok` that is an ASCII digit or at most
 /// `ZNUM` (what `template_from` has to rewrite), if any.
 fn first_special(tok: &[u8]) -> Option<usize> {
-    let mut words = tok.chunks_exact(8);
+    let n = tok.len();
+    if n < 8 {
+        return tok.iter().position(|&c| c.is_ascii_digit() || c <= ZNUM);
+    }
     let mut at = 0;
-    for w in words.by_ref() {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(w);
-        let m = lines::special_mask(u64::from_le_bytes(a), ZNUM);
+    loop {
+        // the last word overlaps bytes already found plain: its lowest
+        // flagged byte is still exact
+        let at_word = at.min(n - 8);
+        let m = lines::special_mask(word(tok, at_word), ZNUM);
         if m != 0 {
             // the lowest flagged byte is exact
-            return Some(at + (m.trailing_zeros() / 8) as usize);
+            return Some(at_word + (m.trailing_zeros() / 8) as usize);
         }
         at += 8;
+        if at >= n {
+            return None;
+        }
     }
-    words
-        .remainder()
-        .iter()
-        .position(|&c| c.is_ascii_digit() || c <= ZNUM)
-        .map(|k| at + k)
 }
 
 /// `template` of `tok` whose bytes before `from` are plain (neither a
@@ -267,15 +292,18 @@ fn template_from(tok: &[u8], from: usize, out: &mut Vec<u8>, nums: &mut Vec<u64>
             lit = i;
             continue;
         }
+        // the run of digits and its value (wrapping past `MAX_DIGITS`
+        // digits, which stay literal)
         let mut j = i;
-        while j < tok.len() && tok[j].is_ascii_digit() {
+        let mut v = 0u64;
+        while let Some(&d) = tok.get(j).filter(|d| d.is_ascii_digit()) {
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
             j += 1;
         }
         let run = &tok[i..j];
         if run.len() > MAX_DIGITS || nums.len() >= MAX_SLOTS {
             out.extend_from_slice(run);
         } else {
-            let v = run.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
             if run[0] == b'0' && run.len() > 1 {
                 out.push(ZNUM);
                 out.push(run.len() as u8);
@@ -333,6 +361,8 @@ fn line_points(line: &[u8], points: &mut Vec<u32>) {
             let mut inside = quotes ^ (quotes << 8);
             inside ^= inside << 16;
             inside ^= inside << 32;
+            // the last byte's flag: the parity of all the word's quotes
+            let odd = inside >> 63 == 1;
             if quoted {
                 inside = !inside & HIGH;
             }
@@ -341,7 +371,7 @@ fn line_points(line: &[u8], points: &mut Vec<u32>) {
                 points.push((i + (m.trailing_zeros() / 8) as usize) as u32);
                 m &= m - 1;
             }
-            quoted ^= quotes.count_ones() & 1 == 1;
+            quoted ^= odd;
             i += 8;
             continue;
         }
@@ -569,6 +599,22 @@ mod split_tests {
                 }
             }
             prev = tok;
+        }
+    }
+
+    #[test]
+    fn same_finds_any_differing_byte() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n).map(|k| (k * 37 + 11) as u8).collect();
+            assert!(same(&a, &a.clone()));
+            for k in 0..n {
+                let mut b = a.clone();
+                b[k] ^= 1 << (k % 8);
+                assert!(!same(&a, &b), "{n} {k}");
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!same(&a, &longer));
         }
     }
 
