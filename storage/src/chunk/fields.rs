@@ -354,8 +354,19 @@ fn line_points(line: &[u8], points: &mut Vec<u32>) {
             }
         };
         let x = u64::from_le_bytes(a);
-        let (spaces, quotes, escapes) =
-            (byte_mask(x, b' '), byte_mask(x, b'"'), byte_mask(x, b'\\'));
+        let (spaces, quotes) = (byte_mask(x, b' '), byte_mask(x, b'"'));
+        if quotes == 0 && !quoted {
+            // outside quotes throughout: every space splits (a backslash
+            // escapes only inside quotes)
+            let mut m = spaces;
+            while m != 0 {
+                points.push((i + (m.trailing_zeros() / 8) as usize) as u32);
+                m &= m - 1;
+            }
+            i += 8;
+            continue;
+        }
+        let escapes = byte_mask(x, b'\\');
         if escapes == 0 {
             // flag of each byte: an odd number of quotes at or before it
             let mut inside = quotes ^ (quotes << 8);
