@@ -32,6 +32,8 @@
 //! `NUM`, or, with leading zeros (`045`), `ZNUM` followed by its digit
 //! count; bytes `0x00..=0x03` are escaped with `ESC`.
 
+mod matcher;
+
 use super::streams::{width_of, IntMap, StreamWriter};
 use super::{codec, lines};
 use crate::error::Result;
@@ -69,6 +71,9 @@ struct Column<'a> {
     dict: Vec<Vec<u8>>,
     /// Numbers in each dictionary token.
     slots: Vec<usize>,
+    /// Parts of each plain dictionary token with numbers (see
+    /// `matcher.rs`).
+    parts: Vec<Option<matcher::Parts>>,
     /// Hash of each dictionary token, and the first token of each hash
     /// once the dictionary outgrows a linear search.
     hashes: Vec<u64>,
@@ -101,6 +106,21 @@ impl<'a> Column<'a> {
                 self.nums[k].push(v);
             }
             return;
+        }
+        // most often only the numbers changed: the previous template,
+        // matched without building this token's
+        if let Some(id) = self.last {
+            if let Some(parts) = &self.parts[id as usize] {
+                self.last_nums.clear();
+                if matcher::matches(raw, &self.dict[id as usize], parts, &mut self.last_nums) {
+                    self.ids.push(id);
+                    for (k, &v) in self.last_nums.iter().enumerate() {
+                        self.nums[k].push(v);
+                    }
+                    self.last_raw = raw;
+                    return;
+                }
+            }
         }
         self.last_nums.clear();
         // a token without digits or low control bytes is its own template
@@ -157,6 +177,11 @@ impl<'a> Column<'a> {
             self.map.entry(h).or_insert(next);
         }
         self.dict.push(tmpl.to_vec());
+        self.parts.push(if self.last_nums.is_empty() {
+            None
+        } else {
+            matcher::parts_of(tmpl)
+        });
         self.hashes.push(h);
         self.slots.push(self.last_nums.len());
         next
