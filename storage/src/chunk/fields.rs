@@ -74,9 +74,8 @@ struct Column<'a> {
     /// Parts of each plain dictionary token with numbers (see
     /// `matcher.rs`).
     parts: Vec<Option<matcher::Parts>>,
-    /// Hash of each dictionary token, and the first token of each hash
-    /// once the dictionary outgrows a linear search.
-    hashes: Vec<u64>,
+    /// The first token of each hash once the dictionary outgrows a
+    /// linear search.
     map: IntMap<u64, u32>,
     ids: Vec<u32>,
     /// Per number position: the values, in row order.
@@ -149,31 +148,38 @@ impl<'a> Column<'a> {
     }
 
     /// The id of template `tmpl`, added to the dictionary when new.
-    /// Templates are found by their hash (a linear search over few,
-    /// through the map for more), then compared.
+    /// Few templates are compared one by one; more are found by their hash
+    /// through the map (made when the dictionary outgrows the linear
+    /// search), then compared.
     fn lookup(&mut self, tmpl: &[u8]) -> u32 {
-        let h = xxhash_rust::xxh3::xxh3_64(tmpl);
         let next = self.dict.len() as u32;
-        let found = if self.dict.len() <= LINEAR_DICT {
-            self.hashes.iter().position(|&x| x == h).map(|i| i as u32)
-        } else {
-            self.map.get(&h).copied()
-        };
-        if let Some(id) = found {
-            if same(&self.dict[id as usize], tmpl) {
-                return id;
-            }
-            // a hash collision: search the whole dictionary
-            if let Some(i) = self.dict.iter().position(|d| d == tmpl) {
+        let mut hash = None;
+        if self.dict.len() <= LINEAR_DICT {
+            if let Some(i) = self.dict.iter().position(|d| same(d, tmpl)) {
                 return i as u32;
             }
-        }
-        if self.dict.len() == LINEAR_DICT {
-            for (i, &x) in self.hashes.iter().enumerate() {
-                self.map.entry(x).or_insert(i as u32);
+        } else {
+            let h = xxhash_rust::xxh3::xxh3_64(tmpl);
+            hash = Some(h);
+            if let Some(&id) = self.map.get(&h) {
+                if same(&self.dict[id as usize], tmpl) {
+                    return id;
+                }
+                // a hash collision: search the whole dictionary
+                if let Some(i) = self.dict.iter().position(|d| d == tmpl) {
+                    return i as u32;
+                }
             }
         }
         if self.dict.len() >= LINEAR_DICT {
+            if self.map.is_empty() {
+                for (i, d) in self.dict.iter().enumerate() {
+                    self.map
+                        .entry(xxhash_rust::xxh3::xxh3_64(d))
+                        .or_insert(i as u32);
+                }
+            }
+            let h = hash.unwrap_or_else(|| xxhash_rust::xxh3::xxh3_64(tmpl));
             self.map.entry(h).or_insert(next);
         }
         self.dict.push(tmpl.to_vec());
@@ -182,7 +188,6 @@ impl<'a> Column<'a> {
         } else {
             matcher::parts_of(tmpl)
         });
-        self.hashes.push(h);
         self.slots.push(self.last_nums.len());
         next
     }
