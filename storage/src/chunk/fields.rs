@@ -502,32 +502,31 @@ pub struct Encoded {
 /// Encodes the lines concatenated in `buf` (lengths `lens`).
 pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
     let (counts, all_points) = split_points(buf, lens);
-    let mut per_count: IntMap<usize, usize> = IntMap::default();
+    // lines per token count, and the shape of each count (0: none), by
+    // count up to `MAX_TOKENS` (more tokens never make a shape)
+    let mut per_count = [0usize; MAX_TOKENS + 1];
     for &c in &counts {
-        *per_count.entry(c).or_default() += 1;
+        if let Some(n) = per_count.get_mut(c) {
+            *n += 1;
+        }
     }
     // shapes in order of first appearance
-    let mut shape_of: IntMap<usize, u8> = IntMap::default();
+    let mut shape_of = [0u8; MAX_TOKENS + 1];
     let mut shapes: Vec<usize> = Vec::new();
     for &c in &counts {
         if shapes.len() < MAX_SHAPES
-            && c <= MAX_TOKENS
-            && per_count.get(&c).copied().unwrap_or(0) >= MIN_SHAPE_LINES
-            && !shape_of.contains_key(&c)
+            && per_count.get(c).is_some_and(|&n| n >= MIN_SHAPE_LINES)
+            && shape_of[c] == 0
         {
-            shape_of.insert(c, shapes.len() as u8 + 1);
+            shape_of[c] = shapes.len() as u8 + 1;
             shapes.push(c);
         }
     }
     // every column of a shape gets a token id per line of the shape: room
-    // for them up front (number positions grow as they fill: some hold a
-    // number on few lines only)
+    // for them up front
     let mut cols: Vec<Vec<Column>> = shapes
         .iter()
-        .map(|&t| {
-            let rows = per_count.get(&t).copied().unwrap_or(0);
-            (0..t).map(|_| Column::with_rows(rows)).collect()
-        })
+        .map(|&t| (0..t).map(|_| Column::with_rows(per_count[t])).collect())
         .collect();
     let mut shape_ids = Vec::with_capacity(lens.len());
     let mut whole = Vec::new();
@@ -537,7 +536,7 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
     for (&len, &c) in lens.iter().zip(&counts) {
         let line = &buf[start..start + len as usize];
         start += len as usize;
-        let s = shape_of.get(&c).copied().unwrap_or(0);
+        let s = shape_of.get(c).copied().unwrap_or(0);
         shape_ids.push(s);
         let pts = &all_points[next_point..next_point + c - 1];
         next_point += c - 1;
