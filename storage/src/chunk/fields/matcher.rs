@@ -53,6 +53,7 @@ pub(super) fn parts_of(tmpl: &[u8]) -> Option<Parts> {
 
 /// Whether `raw`'s template is `tmpl` (plain, with parts `parts`); its
 /// numbers are appended to `nums` (some of them on a mismatch too).
+#[inline]
 pub(super) fn matches(raw: &[u8], tmpl: &[u8], parts: &[(u32, u8)], nums: &mut Vec<u64>) -> bool {
     let (mut r, mut t) = (0usize, 0usize);
     for &(lit, z) in parts {
