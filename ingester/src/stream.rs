@@ -128,7 +128,7 @@ impl Stream {
         }
         if let Some(slot) = self.chunks.last_mut() {
             if let ChunkState::Open(c) = &mut slot.state {
-                c.append_pairs(ts, line, metadata);
+                c.append_hashed(ts, line, hash, metadata);
             }
             slot.last_append = now;
         }

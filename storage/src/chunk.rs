@@ -286,7 +286,16 @@ impl MemChunk {
     where
         I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     {
-        let h = line_hash(line);
+        self.append_hashed(ts, line, line_hash(line), structured_metadata);
+    }
+
+    /// [`MemChunk::append_pairs`] for a caller that already has
+    /// `line_hash(line)` (the ingester hashes each line for its own
+    /// duplicate check): the line is not hashed twice.
+    pub fn append_hashed<'a, I>(&mut self, ts: i64, line: &[u8], h: u64, structured_metadata: I)
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
         if self.last == Some((ts, h)) {
             return;
         }

@@ -32,6 +32,8 @@
 //! `NUM`, or, with leading zeros (`045`), `ZNUM` followed by its digit
 //! count; bytes `0x00..=0x03` are escaped with `ESC`.
 
+mod matcher;
+
 use super::streams::{width_of, IntMap, StreamWriter};
 use super::{codec, lines};
 use crate::error::Result;
@@ -69,9 +71,11 @@ struct Column<'a> {
     dict: Vec<Vec<u8>>,
     /// Numbers in each dictionary token.
     slots: Vec<usize>,
-    /// Hash of each dictionary token, and the first token of each hash
-    /// once the dictionary outgrows a linear search.
-    hashes: Vec<u64>,
+    /// Parts of each plain dictionary token with numbers (see
+    /// `matcher.rs`).
+    parts: Vec<Option<matcher::Parts>>,
+    /// The first token of each hash once the dictionary outgrows a
+    /// linear search.
     map: IntMap<u64, u32>,
     ids: Vec<u32>,
     /// Per number position: the values, in row order.
@@ -81,12 +85,15 @@ struct Column<'a> {
     last_raw: &'a [u8],
     last: Option<u32>,
     last_nums: Vec<u64>,
+    /// Lines of the shape: the most values a number position takes.
+    rows: usize,
 }
 
 impl<'a> Column<'a> {
     fn with_rows(rows: usize) -> Self {
         Column {
             ids: Vec::with_capacity(rows),
+            rows,
             ..Column::default()
         }
     }
@@ -99,6 +106,21 @@ impl<'a> Column<'a> {
             }
             return;
         }
+        // most often only the numbers changed: the previous template,
+        // matched without building this token's
+        if let Some(id) = self.last {
+            if let Some(parts) = &self.parts[id as usize] {
+                self.last_nums.clear();
+                if matcher::matches(raw, &self.dict[id as usize], parts, &mut self.last_nums) {
+                    self.ids.push(id);
+                    for (k, &v) in self.last_nums.iter().enumerate() {
+                        self.nums[k].push(v);
+                    }
+                    self.last_raw = raw;
+                    return;
+                }
+            }
+        }
         self.last_nums.clear();
         // a token without digits or low control bytes is its own template
         let id = match first_special(raw) {
@@ -106,12 +128,17 @@ impl<'a> Column<'a> {
             Some(at) => {
                 scratch.clear();
                 template_from(raw, at, scratch, &mut self.last_nums);
-                self.lookup(scratch)
+                // most often only the numbers changed: the previous
+                // template, without hashing
+                match self.last {
+                    Some(id) if same(&self.dict[id as usize], scratch) => id,
+                    _ => self.lookup(scratch),
+                }
             }
         };
         self.ids.push(id);
         while self.nums.len() < self.last_nums.len() {
-            self.nums.push(Vec::new());
+            self.nums.push(Vec::with_capacity(self.rows));
         }
         for (k, &v) in self.last_nums.iter().enumerate() {
             self.nums[k].push(v);
@@ -121,35 +148,46 @@ impl<'a> Column<'a> {
     }
 
     /// The id of template `tmpl`, added to the dictionary when new.
-    /// Templates are found by their hash (a linear search over few,
-    /// through the map for more), then compared.
+    /// Few templates are compared one by one; more are found by their hash
+    /// through the map (made when the dictionary outgrows the linear
+    /// search), then compared.
     fn lookup(&mut self, tmpl: &[u8]) -> u32 {
-        let h = xxhash_rust::xxh3::xxh3_64(tmpl);
         let next = self.dict.len() as u32;
-        let found = if self.dict.len() <= LINEAR_DICT {
-            self.hashes.iter().position(|&x| x == h).map(|i| i as u32)
-        } else {
-            self.map.get(&h).copied()
-        };
-        if let Some(id) = found {
-            if same(&self.dict[id as usize], tmpl) {
-                return id;
-            }
-            // a hash collision: search the whole dictionary
-            if let Some(i) = self.dict.iter().position(|d| d == tmpl) {
+        let mut hash = None;
+        if self.dict.len() <= LINEAR_DICT {
+            if let Some(i) = self.dict.iter().position(|d| same(d, tmpl)) {
                 return i as u32;
             }
-        }
-        if self.dict.len() == LINEAR_DICT {
-            for (i, &x) in self.hashes.iter().enumerate() {
-                self.map.entry(x).or_insert(i as u32);
+        } else {
+            let h = xxhash_rust::xxh3::xxh3_64(tmpl);
+            hash = Some(h);
+            if let Some(&id) = self.map.get(&h) {
+                if same(&self.dict[id as usize], tmpl) {
+                    return id;
+                }
+                // a hash collision: search the whole dictionary
+                if let Some(i) = self.dict.iter().position(|d| d == tmpl) {
+                    return i as u32;
+                }
             }
         }
         if self.dict.len() >= LINEAR_DICT {
+            if self.map.is_empty() {
+                for (i, d) in self.dict.iter().enumerate() {
+                    self.map
+                        .entry(xxhash_rust::xxh3::xxh3_64(d))
+                        .or_insert(i as u32);
+                }
+            }
+            let h = hash.unwrap_or_else(|| xxhash_rust::xxh3::xxh3_64(tmpl));
             self.map.entry(h).or_insert(next);
         }
         self.dict.push(tmpl.to_vec());
-        self.hashes.push(h);
+        self.parts.push(if self.last_nums.is_empty() {
+            None
+        } else {
+            matcher::parts_of(tmpl)
+        });
         self.slots.push(self.last_nums.len());
         next
     }
@@ -185,46 +223,71 @@ pub(super) fn template(tok: &[u8], out: &mut Vec<u8>, nums: &mut Vec<u64>) {
 
 /// Whether two short byte strings (tokens, metadata) are equal, compared
 /// 8 bytes at a time: a call to `memcmp` costs more than comparing them.
+/// The tail is one more (overlapping) word, or two overlapping halves or
+/// quarters of one for strings under 8 bytes: no loop over bytes.
 #[inline]
 pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let word = |s: &[u8], i: usize| {
-        s.get(i..i + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map(u64::from_ne_bytes)
-    };
-    let mut i = 0;
-    while let (Some(x), Some(y)) = (word(a, i), word(b, i)) {
-        if x != y {
-            return false;
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
         }
-        i += 8;
+        return word(a, n - 8) == word(b, n - 8);
     }
-    a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
+    let quarter = |s: &[u8], i: usize| {
+        s.get(i..i + 2)
+            .and_then(|w| <[u8; 2]>::try_from(w).ok())
+            .map_or(0, u16::from_le_bytes)
+    };
+    let half = |s: &[u8], i: usize| {
+        s.get(i..i + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    match n {
+        4.. => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        2.. => quarter(a, 0) == quarter(b, 0) && quarter(a, n - 2) == quarter(b, n - 2),
+        _ => a.first() == b.first(),
+    }
+}
+
+/// The 8 bytes of `s` at `i` (0 past the end: callers stay inside).
+#[inline(always)]
+fn word(s: &[u8], i: usize) -> u64 {
+    s.get(i..i + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map_or(0, u64::from_le_bytes)
 }
 
 /// The offset of the first byte of `tok` that is an ASCII digit or at most
 /// `ZNUM` (what `template_from` has to rewrite), if any.
 fn first_special(tok: &[u8]) -> Option<usize> {
-    let mut words = tok.chunks_exact(8);
+    let n = tok.len();
+    if n < 8 {
+        return tok.iter().position(|&c| c.is_ascii_digit() || c <= ZNUM);
+    }
     let mut at = 0;
-    for w in words.by_ref() {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(w);
-        let m = lines::special_mask(u64::from_le_bytes(a), ZNUM);
+    loop {
+        // the last word overlaps bytes already found plain: its lowest
+        // flagged byte is still exact
+        let at_word = at.min(n - 8);
+        let m = lines::special_mask(word(tok, at_word), ZNUM);
         if m != 0 {
             // the lowest flagged byte is exact
-            return Some(at + (m.trailing_zeros() / 8) as usize);
+            return Some(at_word + (m.trailing_zeros() / 8) as usize);
         }
         at += 8;
+        if at >= n {
+            return None;
+        }
     }
-    words
-        .remainder()
-        .iter()
-        .position(|&c| c.is_ascii_digit() || c <= ZNUM)
-        .map(|k| at + k)
 }
 
 /// `template` of `tok` whose bytes before `from` are plain (neither a
@@ -259,15 +322,18 @@ fn template_from(tok: &[u8], from: usize, out: &mut Vec<u8>, nums: &mut Vec<u64>
             lit = i;
             continue;
         }
+        // the run of digits and its value (wrapping past `MAX_DIGITS`
+        // digits, which stay literal)
         let mut j = i;
-        while j < tok.len() && tok[j].is_ascii_digit() {
+        let mut v = 0u64;
+        while let Some(&d) = tok.get(j).filter(|d| d.is_ascii_digit()) {
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
             j += 1;
         }
         let run = &tok[i..j];
         if run.len() > MAX_DIGITS || nums.len() >= MAX_SLOTS {
             out.extend_from_slice(run);
         } else {
-            let v = run.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
             if run[0] == b'0' && run.len() > 1 {
                 out.push(ZNUM);
                 out.push(run.len() as u8);
@@ -318,13 +384,26 @@ fn line_points(line: &[u8], points: &mut Vec<u32>) {
             }
         };
         let x = u64::from_le_bytes(a);
-        let (spaces, quotes, escapes) =
-            (byte_mask(x, b' '), byte_mask(x, b'"'), byte_mask(x, b'\\'));
+        let (spaces, quotes) = (byte_mask(x, b' '), byte_mask(x, b'"'));
+        if quotes == 0 && !quoted {
+            // outside quotes throughout: every space splits (a backslash
+            // escapes only inside quotes)
+            let mut m = spaces;
+            while m != 0 {
+                points.push((i + (m.trailing_zeros() / 8) as usize) as u32);
+                m &= m - 1;
+            }
+            i += 8;
+            continue;
+        }
+        let escapes = byte_mask(x, b'\\');
         if escapes == 0 {
             // flag of each byte: an odd number of quotes at or before it
             let mut inside = quotes ^ (quotes << 8);
             inside ^= inside << 16;
             inside ^= inside << 32;
+            // the last byte's flag: the parity of all the word's quotes
+            let odd = inside >> 63 == 1;
             if quoted {
                 inside = !inside & HIGH;
             }
@@ -333,7 +412,7 @@ fn line_points(line: &[u8], points: &mut Vec<u32>) {
                 points.push((i + (m.trailing_zeros() / 8) as usize) as u32);
                 m &= m - 1;
             }
-            quoted ^= quotes.count_ones() & 1 == 1;
+            quoted ^= odd;
             i += 8;
             continue;
         }
@@ -423,32 +502,31 @@ pub struct Encoded {
 /// Encodes the lines concatenated in `buf` (lengths `lens`).
 pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
     let (counts, all_points) = split_points(buf, lens);
-    let mut per_count: IntMap<usize, usize> = IntMap::default();
+    // lines per token count, and the shape of each count (0: none), by
+    // count up to `MAX_TOKENS` (more tokens never make a shape)
+    let mut per_count = [0usize; MAX_TOKENS + 1];
     for &c in &counts {
-        *per_count.entry(c).or_default() += 1;
+        if let Some(n) = per_count.get_mut(c) {
+            *n += 1;
+        }
     }
     // shapes in order of first appearance
-    let mut shape_of: IntMap<usize, u8> = IntMap::default();
+    let mut shape_of = [0u8; MAX_TOKENS + 1];
     let mut shapes: Vec<usize> = Vec::new();
     for &c in &counts {
         if shapes.len() < MAX_SHAPES
-            && c <= MAX_TOKENS
-            && per_count.get(&c).copied().unwrap_or(0) >= MIN_SHAPE_LINES
-            && !shape_of.contains_key(&c)
+            && per_count.get(c).is_some_and(|&n| n >= MIN_SHAPE_LINES)
+            && shape_of[c] == 0
         {
-            shape_of.insert(c, shapes.len() as u8 + 1);
+            shape_of[c] = shapes.len() as u8 + 1;
             shapes.push(c);
         }
     }
     // every column of a shape gets a token id per line of the shape: room
-    // for them up front (number positions grow as they fill: some hold a
-    // number on few lines only)
+    // for them up front
     let mut cols: Vec<Vec<Column>> = shapes
         .iter()
-        .map(|&t| {
-            let rows = per_count.get(&t).copied().unwrap_or(0);
-            (0..t).map(|_| Column::with_rows(rows)).collect()
-        })
+        .map(|&t| (0..t).map(|_| Column::with_rows(per_count[t])).collect())
         .collect();
     let mut shape_ids = Vec::with_capacity(lens.len());
     let mut whole = Vec::new();
@@ -458,7 +536,7 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
     for (&len, &c) in lens.iter().zip(&counts) {
         let line = &buf[start..start + len as usize];
         start += len as usize;
-        let s = shape_of.get(&c).copied().unwrap_or(0);
+        let s = shape_of.get(c).copied().unwrap_or(0);
         shape_ids.push(s);
         let pts = &all_points[next_point..next_point + c - 1];
         next_point += c - 1;
@@ -561,6 +639,22 @@ mod split_tests {
                 }
             }
             prev = tok;
+        }
+    }
+
+    #[test]
+    fn same_finds_any_differing_byte() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n).map(|k| (k * 37 + 11) as u8).collect();
+            assert!(same(&a, &a.clone()));
+            for k in 0..n {
+                let mut b = a.clone();
+                b[k] ^= 1 << (k % 8);
+                assert!(!same(&a, &b), "{n} {k}");
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!same(&a, &longer));
         }
     }
 

@@ -15,6 +15,9 @@ use super::SharedPairs;
 /// the slot in `sets` and its index entry.
 const SET_OVERHEAD: usize = 16 + 16 + 24;
 
+/// Recently used sets a head compares one by one before it hashes.
+const RECENT_SETS: usize = 4;
+
 /// Interned structured metadata of a head's entries, in append order.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HeadMeta {
@@ -28,6 +31,9 @@ pub(crate) struct HeadMeta {
     index: HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>,
     /// Bytes of the names and values in `sets`.
     string_bytes: usize,
+    /// Ids of recently used sets (0: none), compared before hashing.
+    recent: [u32; RECENT_SETS],
+    next_recent: usize,
 }
 
 /// The ids and sets of a [`HeadMeta`] at snapshot time.
@@ -69,9 +75,19 @@ impl HeadMeta {
         if last != 0 && same_set(&self.sets[last as usize], pairs.clone()) {
             return last;
         }
+        // a few sets recur (the levels of `detected_level`): comparing the
+        // recently used ones costs less than hashing
+        let recent = self.recent.iter().copied().filter(|&id| id != 0);
+        if let Some(id) = recent
+            .clone()
+            .find(|&id| same_set(&self.sets[id as usize], pairs.clone()))
+        {
+            return id;
+        }
         let h = hash_pairs(pairs.clone());
         if let Some(&id) = self.index.get(&h) {
             if same_set(&self.sets[id as usize], pairs.clone()) {
+                self.remember(id);
                 return id;
             }
         }
@@ -84,7 +100,14 @@ impl HeadMeta {
             .collect();
         self.sets.push(set.into());
         self.index.entry(h).or_insert(id);
+        self.remember(id);
         id
+    }
+
+    /// Makes `id` one of the recently used sets (replacing the oldest).
+    fn remember(&mut self, id: u32) {
+        self.recent[self.next_recent % RECENT_SETS] = id;
+        self.next_recent = (self.next_recent + 1) % RECENT_SETS;
     }
 
     /// Entry `i`'s pairs.
@@ -229,6 +252,25 @@ mod tests {
         }
         assert_eq!(m.memory_bytes(), 0);
         assert!(m.get(50).is_empty());
+    }
+
+    #[test]
+    fn equal_sets_share_an_id_below_and_above_the_linear_search() {
+        let mut m = HeadMeta::default();
+        let values: Vec<String> = (0..20).map(|v| format!("v{v}")).collect();
+        let mut want = Vec::new();
+        for i in 0..120 {
+            // runs of one set, then cycling over more and more sets
+            let v = &values[(i / 3 + i * i / 40) % values.len()];
+            push(&mut m, i, &[("detected_level", v)]);
+            want.push(v.clone());
+        }
+        assert_eq!(m.sets.len(), values.len() + 1);
+        for (i, v) in want.iter().enumerate() {
+            assert_eq!(m.get(i), &[("detected_level".to_string(), v.clone())]);
+            let first = want.iter().position(|w| w == v).unwrap();
+            assert_eq!(m.set_id(i), m.set_id(first), "entry {i}");
+        }
     }
 
     #[test]

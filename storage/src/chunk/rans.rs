@@ -51,13 +51,36 @@ pub struct Plan {
     pub bytes: usize,
 }
 
-/// Coded bytes of symbols with `counts` under `freq`.
-fn coded_bytes(counts: &[u64; 256], freq: &[u32; 256]) -> usize {
-    let bits: f64 = counts
+/// The symbols present in a histogram, ascending: the loops of [`plan`]
+/// visit these only (a column of ids holds a handful of the 256).
+struct Present {
+    syms: [u8; 256],
+    len: usize,
+}
+
+impl Present {
+    fn of(counts: &[u64; 256]) -> Present {
+        let mut syms = [0u8; 256];
+        let mut len = 0;
+        for (s, &c) in counts.iter().enumerate() {
+            // branch-free: always write, advance past present symbols
+            syms[len] = s as u8;
+            len += usize::from(c > 0);
+        }
+        Present { syms, len }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.syms[..self.len].iter().map(|&s| usize::from(s))
+    }
+}
+
+/// Coded bytes of symbols with `counts` under `freq` (summed in symbol
+/// order, as over all 256).
+fn coded_bytes(counts: &[u64; 256], freq: &[u32; 256], present: &Present) -> usize {
+    let bits: f64 = present
         .iter()
-        .zip(freq)
-        .filter(|(&c, _)| c > 0)
-        .map(|(&c, &f)| c as f64 * symbol_bits(f))
+        .map(|s| counts[s] as f64 * symbol_bits(freq[s]))
         .sum();
     (bits / 8.0) as usize + 4
 }
@@ -77,23 +100,21 @@ fn symbol_bits(f: u32) -> f64 {
     }
 }
 
-/// The exact table of `freq`.
-fn exact_table(freq: &[u32; 256]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let present = freq.iter().filter(|&&f| f > 0).count();
-    if freq[..present].iter().all(|&f| f > 0) {
+/// The exact table of `freq`, whose non-zero entries are `present`.
+fn exact_table(freq: &[u32; 256], present: &Present) -> Vec<u8> {
+    let k = present.len;
+    let mut out = Vec::with_capacity(2 + 3 * k);
+    if k > 0 && usize::from(present.syms[k - 1]) == k - 1 {
         // dense (ids 0..k): the frequencies of all but the last symbol
-        put_uvarint(&mut out, (present as u64) << 2 | 1);
-        for &f in &freq[..present - 1] {
+        put_uvarint(&mut out, (k as u64) << 2 | 1);
+        for &f in &freq[..k - 1] {
             put_uvarint(&mut out, u64::from(f));
         }
     } else {
-        put_uvarint(&mut out, (present as u64) << 2);
-        for (s, &f) in freq.iter().enumerate() {
-            if f > 0 {
-                out.push(s as u8);
-                put_uvarint(&mut out, u64::from(f));
-            }
+        put_uvarint(&mut out, (k as u64) << 2);
+        for s in present.iter() {
+            out.push(s as u8);
+            put_uvarint(&mut out, u64::from(freq[s]));
         }
     }
     out
@@ -101,13 +122,19 @@ fn exact_table(freq: &[u32; 256]) -> Vec<u8> {
 
 /// Frequencies of quantized levels (0 = absent).
 fn level_freqs(levels: &[u8]) -> [u32; 256] {
+    let w = level_weights(levels);
+    normalize(&w, &Present::of(&w))
+}
+
+/// The weights of quantized levels (0 = absent).
+fn level_weights(levels: &[u8]) -> [u64; 256] {
     let mut w = [0u64; 256];
     for (w, &q) in w.iter_mut().zip(levels) {
         if q > 0 {
             *w = WEIGHTS[usize::from(q) - 1];
         }
     }
-    normalize(&w)
+    w
 }
 
 /// The quantized table of `levels`.
@@ -130,16 +157,16 @@ fn level_table(levels: &[u8]) -> Vec<u8> {
 /// The cheapest of the exact table and two quantized ones (as measured,
 /// and with neighbours one level apart merged into runs).
 pub fn plan(counts: &[u64; 256]) -> Plan {
-    let freq = normalize(counts);
-    let table = exact_table(&freq);
-    let bytes = table.len() + coded_bytes(counts, &freq);
+    let present = Present::of(counts);
+    let freq = normalize(counts, &present);
+    let table = exact_table(&freq, &present);
+    let bytes = table.len() + coded_bytes(counts, &freq, &present);
     let mut best = Plan { table, freq, bytes };
-    let present = counts.iter().filter(|&&c| c > 0).count();
-    if present <= 16 {
+    if present.len <= 16 {
         return best;
     }
-    let cmax = counts.iter().copied().max().unwrap_or(1) as f64;
-    let alphabet = counts.iter().rposition(|&c| c > 0).map_or(0, |i| i + 1);
+    let cmax = present.iter().map(|s| counts[s]).max().unwrap_or(1) as f64;
+    let alphabet = present.iter().last().map_or(0, |i| i + 1);
     let levels: Vec<u8> = counts[..alphabet]
         .iter()
         .map(|&c| {
@@ -161,9 +188,10 @@ pub fn plan(counts: &[u64; 256]) -> Plan {
         }
     }
     for l in [levels, smooth] {
-        let freq = level_freqs(&l);
+        // the levels of exactly the present symbols are non-zero
+        let freq = normalize(&level_weights(&l), &present);
         let table = level_table(&l);
-        let bytes = table.len() + coded_bytes(counts, &freq);
+        let bytes = table.len() + coded_bytes(counts, &freq, &present);
         if bytes < best.bytes {
             best = Plan { table, freq, bytes };
         }
@@ -171,24 +199,20 @@ pub fn plan(counts: &[u64; 256]) -> Plan {
     best
 }
 
-/// Symbol frequencies scaled to sum to `M`, each present symbol at least 1.
-fn normalize(counts: &[u64; 256]) -> [u32; 256] {
-    let total: u64 = counts.iter().sum::<u64>().max(1);
+/// Symbol frequencies scaled to sum to `M`, each present symbol at least
+/// 1; `present` are the non-zero `counts`.
+fn normalize(counts: &[u64; 256], present: &Present) -> [u32; 256] {
+    let total: u64 = present.iter().map(|s| counts[s]).sum::<u64>().max(1);
     let mut freq = [0u32; 256];
     let mut sum = 0u32;
-    for (f, &c) in freq.iter_mut().zip(counts) {
-        if c > 0 {
-            *f = ((c * u64::from(M) / total) as u32).max(1);
-            sum += *f;
-        }
+    for s in present.iter() {
+        freq[s] = ((counts[s] * u64::from(M) / total) as u32).max(1);
+        sum += freq[s];
     }
-    // hand the rounding difference to (or take it from) the largest
+    // hand the rounding difference to (or take it from) the largest (the
+    // last of equals; with no symbol, the last slot)
     while sum != M {
-        let (i, _) = freq
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, &f)| f)
-            .unwrap_or((0, &0));
+        let i = present.iter().max_by_key(|&s| freq[s]).unwrap_or(255);
         if sum < M {
             freq[i] += M - sum;
             sum = M;
@@ -491,6 +515,9 @@ pub fn decode_two(a: (&[u8], usize), b: (&[u8], usize)) -> Result<(Vec<u8>, Vec<
 pub fn pairs_well(n: usize) -> bool {
     n >= SMALL_STREAM
 }
+
+#[cfg(test)]
+mod plan_tests;
 
 #[cfg(test)]
 mod tests {

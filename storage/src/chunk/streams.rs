@@ -310,7 +310,8 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
     let mut planes: Vec<Vec<u8>> = Vec::new();
     for col in cols {
         put_uvarint(&mut head, col.len() as u64);
-        let wp = width_of(col.iter().copied().max().unwrap_or(0));
+        // the width of the largest value is the width of them all or-ed
+        let wp = width_of(col.iter().fold(0, |a, &v| a | v));
         // values that fit a byte are their own ids: a dictionary would only
         // add its value list
         let dict = if wp > 1 {
@@ -341,7 +342,7 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
                 d
             })
             .collect();
-        let wd = width_of(deltas.iter().copied().max().unwrap_or(0));
+        let wd = width_of(deltas.iter().fold(0, |a, &v| a | v));
         let (mode, width, vals) = if wd < wp {
             (MODE_DELTA, wd, &deltas[..])
         } else {
