@@ -48,11 +48,17 @@ pub const FLAG_CONTEXT_COLUMNS: u8 = 2;
 /// stream containers that compress each stream themselves.
 pub const FLAG_FIELDS: u8 = 4;
 
-const KNOWN_FLAGS: [u8; 4] = [
+/// Block flag (format version 4, with `FLAG_FIELDS`): sections 1 to 3
+/// hold the entries newest first (section 0 stays oldest first), so a
+/// backward read decodes only the start of each stream.
+pub const FLAG_NEWEST_FIRST: u8 = 8;
+
+const KNOWN_FLAGS: [u8; 5] = [
     0,
     FLAG_NUMERIC_COLUMNS,
     FLAG_NUMERIC_COLUMNS | FLAG_CONTEXT_COLUMNS,
     FLAG_FIELDS,
+    FLAG_FIELDS | FLAG_NEWEST_FIRST,
 ];
 
 /// A compressed block plus what is needed to read it.
@@ -261,6 +267,11 @@ impl EncodedBlock {
 
     pub(super) fn is_fields(&self) -> bool {
         self.flags & FLAG_FIELDS != 0
+    }
+
+    /// Whether sections 1 to 3 hold the entries newest first.
+    pub(super) fn is_newest_first(&self) -> bool {
+        self.flags & FLAG_NEWEST_FIRST != 0
     }
 
     /// Timestamps and line lengths, decoded from the first section only,

@@ -22,15 +22,23 @@ struct Page {
     ends: Vec<u32>,
 }
 
-/// A field-layout block being read: its lines (pages built on demand) and
-/// metadata.
-struct Reading {
+/// Decoded lines (pages built on demand) and metadata of a block's first
+/// `lines.len()` stored lines (all of them, or a newest-first block's
+/// newest ones).
+struct View {
     lines: FieldLines,
     pages: Vec<OnceLock<Page>>,
     md: MetaTable,
 }
 
-impl Reading {
+impl View {
+    fn new(lines: FieldLines, md: MetaTable) -> View {
+        let pages = (0..lines.len().div_ceil(PAGE))
+            .map(|_| OnceLock::new())
+            .collect();
+        View { lines, pages, md }
+    }
+
     fn page(&self, p: usize) -> Result<&Page> {
         let cell = self
             .pages
@@ -46,15 +54,88 @@ impl Reading {
         }))
     }
 
-    fn line(&self, i: usize) -> Result<Bytes> {
-        let page = self.page(i / PAGE)?;
-        let k = i % PAGE;
+    /// Stored line `j`.
+    fn line(&self, j: usize) -> Result<Bytes> {
+        let page = self.page(j / PAGE)?;
+        let k = j % PAGE;
         let end = *page
             .ends
             .get(k)
             .ok_or_else(|| Error::corrupt("block fields", "entry past the last line"))?;
         let start = k.checked_sub(1).map_or(0, |j| page.ends[j]);
         Ok(page.bytes.slice(start as usize..end as usize))
+    }
+}
+
+/// Which metadata a read returns.
+enum MdMode {
+    All,
+    /// None: the filter keeps none of the block's names.
+    Skip,
+    /// The pairs whose name the filter keeps.
+    Keep(Arc<ReadFilter>),
+}
+
+/// A field-layout block being read. Entry `i` (timestamp order) is stored
+/// line `i`, or `n - 1 - i` in a newest-first block, whose newest lines
+/// are decoded first and alone (`part`) when a read starts with them.
+struct Reading {
+    block: EncodedBlock,
+    n: usize,
+    md: MdMode,
+    /// The first stored lines (a newest-first block read backward).
+    part: OnceLock<View>,
+    full: OnceLock<View>,
+}
+
+impl Reading {
+    /// Stored index of entry `i`.
+    fn stored(&self, i: usize) -> usize {
+        if self.block.is_newest_first() {
+            self.n.wrapping_sub(1).wrapping_sub(i)
+        } else {
+            i
+        }
+    }
+
+    /// The view holding stored line `j`: the part when it covers `j`, or
+    /// when nothing is decoded yet and `j` is in the block's first half
+    /// (the part then covers it and one page more), else everything.
+    fn view(&self, j: usize) -> Result<&View> {
+        if let Some(f) = self.full.get() {
+            return Ok(f);
+        }
+        if let Some(p) = self.part.get() {
+            return if j < p.lines.len() {
+                Ok(p)
+            } else {
+                self.full()
+            };
+        }
+        let p = ((j + 1).div_ceil(PAGE) + 1) * PAGE;
+        if !self.block.is_newest_first() || 2 * j >= self.n || p >= self.n {
+            return self.full();
+        }
+        let view = self.block.view(p, &self.md)?;
+        Ok(self.part.get_or_init(|| view))
+    }
+
+    fn full(&self) -> Result<&View> {
+        if let Some(f) = self.full.get() {
+            return Ok(f);
+        }
+        let view = self.block.view(self.n, &self.md)?;
+        Ok(self.full.get_or_init(|| view))
+    }
+
+    fn entry(&self, ts: i64, i: usize) -> Result<Entry> {
+        let j = self.stored(i);
+        let v = self.view(j)?;
+        Ok(Entry {
+            ts,
+            line: v.line(j)?,
+            metadata: v.md.pairs(j),
+        })
     }
 }
 
@@ -77,8 +158,40 @@ impl EncodedBlock {
         Ok(lines)
     }
 
-    /// Every line's length, computed from the fields (format 3 blocks do
-    /// not store them) by rebuilding every page.
+    /// The first `p` stored lines (all when `p` is the entry count) and
+    /// their metadata as `md` asks.
+    fn view(&self, p: usize, md: &MdMode) -> Result<View> {
+        let n = self.meta.entries as usize;
+        if p >= n {
+            let lines = self.field_lines(&self.section(SEC_LINES)?, None, None)?;
+            let md = self.field_metadata(&lines, md, false)?;
+            return Ok(View::new(lines, md));
+        }
+        let mut lines =
+            FieldLines::decode_prefix(&self.section(SEC_LINES)?, &self.section(SEC_NUMS)?, n, p)?;
+        let bytes = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(0);
+        lines.line_bytes = bytes / n * p;
+        let md = self.field_metadata(&lines, md, true)?;
+        Ok(View::new(lines, md))
+    }
+
+    /// The metadata of `lines` (with `part`, the first stored lines only).
+    fn field_metadata(&self, lines: &FieldLines, md: &MdMode, part: bool) -> Result<MetaTable> {
+        let mut table = match md {
+            MdMode::Skip => return Ok(MetaTable::default()),
+            _ if part && self.sections[SEC_META].0 > 0 => {
+                meta::read_prefix(&self.section(SEC_META)?, &lines.fields)?
+            }
+            _ => self.metadata(Some(&lines.fields))?,
+        };
+        if let MdMode::Keep(f) = md {
+            table.keep = table.dict.iter().map(|n| f.keeps_metadata(n)).collect();
+        }
+        Ok(table)
+    }
+
+    /// Every line's length in timestamp order, computed from the fields
+    /// (format 3 and 4 blocks do not store them) by rebuilding every page.
     pub(super) fn field_lengths(&self) -> Result<Vec<u32>> {
         let n = self.meta.entries as usize;
         let lines = self.field_lines(&self.section(SEC_LINES)?, None, None)?;
@@ -92,6 +205,9 @@ impl EncodedBlock {
             }
         }
         self.check_line_bytes(&out)?;
+        if self.is_newest_first() {
+            out.reverse();
+        }
         Ok(out)
     }
 
@@ -108,10 +224,29 @@ impl EncodedBlock {
         Ok(())
     }
 
+    /// Which metadata a read with `filter` returns: a query that keeps
+    /// none of the block's names (most keep only the labels they group
+    /// by) skips the pairs.
+    fn md_mode(&self, filter: Option<&Arc<ReadFilter>>) -> Result<MdMode> {
+        let Some(f) = filter.filter(|f| f.metadata.is_some()) else {
+            return Ok(MdMode::All);
+        };
+        let names = match self.sections[SEC_META].0 {
+            0 => Vec::new(),
+            _ => meta::names(&self.section(SEC_META)?)?,
+        };
+        Ok(if names.iter().any(|n| f.keeps_metadata(n)) {
+            MdMode::Keep(f.clone())
+        } else {
+            MdMode::Skip
+        })
+    }
+
     /// [`EncodedBlock::entries_filtered`] for field-layout blocks. A
     /// literal filter first searches the token dictionaries and whole
     /// lines; then only lines with a token holding a literal are rebuilt
-    /// (by page) and checked.
+    /// (by page) and checked. Without one, a newest-first block is decoded
+    /// when its first entry is asked for, only as far as that needs.
     pub(super) fn entries_fields(&self, filter: Option<Arc<ReadFilter>>) -> Result<Decoded<Entry>> {
         let fields = self.section(SEC_LINES)?;
         let lits = filter.as_ref().and_then(|f| f.literals.as_ref());
@@ -121,38 +256,32 @@ impl EncodedBlock {
                 return Ok(Decoded::none());
             }
         }
-        let sizes = sizes::read(&self.section(SEC_TS)?, self.meta.entries as usize)?;
-        let piece = lits.and_then(|f| f.field_piece());
-        let lines = self.field_lines(&fields, sizes.lens, piece)?;
-        let pages = (0..lines.len().div_ceil(PAGE))
-            .map(|_| OnceLock::new())
-            .collect();
-        let md = match filter.as_deref().filter(|f| f.metadata.is_some()) {
-            None => self.metadata(Some(&lines.fields))?,
-            Some(f) => {
-                // a query that keeps none of the block's names (most keep
-                // only the labels they group by) skips the pairs
-                let names = match self.sections[SEC_META].0 {
-                    0 => Vec::new(),
-                    _ => meta::names(&self.section(SEC_META)?)?,
-                };
-                if names.iter().any(|n| f.keeps_metadata(n)) {
-                    let mut md = self.metadata(Some(&lines.fields))?;
-                    md.keep = md.dict.iter().map(|n| f.keeps_metadata(n)).collect();
-                    md
-                } else {
-                    MetaTable::default()
-                }
-            }
+        let n = self.meta.entries as usize;
+        let sizes = sizes::read(&self.section(SEC_TS)?, n)?;
+        let md = self.md_mode(filter.as_ref())?;
+        let r = Reading {
+            block: self.clone(),
+            n,
+            md,
+            part: OnceLock::new(),
+            full: OnceLock::new(),
         };
-        let r = Arc::new(Reading { lines, pages, md });
-        let keep = match lits {
-            None => None,
-            Some(f) => {
-                let mut keep = r.lines.candidates(|w| f.matches(w));
+        if lits.is_some() || !self.is_newest_first() {
+            // decoded at once, as the filter reads every line
+            let piece = lits.and_then(|f| f.field_piece());
+            let lines = self.field_lines(&fields, sizes.lens, piece)?;
+            let table = self.field_metadata(&lines, &r.md, false)?;
+            let _ = r.full.set(View::new(lines, table));
+        }
+        let r = Arc::new(r);
+        let keep = match (lits, r.full.get()) {
+            (Some(f), Some(v)) => {
+                let cands = v.lines.candidates(|w| f.matches(w));
+                let mut keep = vec![false; n];
                 for (i, k) in keep.iter_mut().enumerate() {
-                    if *k {
-                        *k = f.matches(&r.line(i)?);
+                    let j = r.stored(i);
+                    if cands.get(j).copied().unwrap_or(false) {
+                        *k = f.matches(&v.line(j)?);
                     }
                 }
                 if !keep.contains(&true) {
@@ -160,17 +289,12 @@ impl EncodedBlock {
                 }
                 Some(keep)
             }
+            _ => None,
         };
         Ok(Decoded::try_new(
             sizes.ts,
             keep,
-            Box::new(move |ts, i| {
-                Ok(Entry {
-                    ts,
-                    line: r.line(i)?,
-                    metadata: r.md.pairs(i),
-                })
-            }),
+            Box::new(move |ts, i| r.entry(ts, i)),
         ))
     }
 }

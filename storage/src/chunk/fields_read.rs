@@ -8,6 +8,7 @@
 //! backward `limit`) counts and rebuilds only the pages it reads. See
 //! `fields.rs` for the layout.
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
@@ -16,7 +17,9 @@ use memchr::memmem::Finder;
 use super::fields::{
     LineFields, ESC, MAX_DIGITS, MAX_SHAPES, MAX_SLOTS, MAX_TOKENS, NUM, TOKEN_KEYED, ZNUM,
 };
-use super::streams::{get_planes, read_numbers, read_streams, width_of};
+use super::streams::{
+    get_planes, read_numbers, read_numbers_prefix, read_streams, width_of, Container,
+};
 use crate::error::{Error, Result};
 use crate::varint::Reader;
 
@@ -58,6 +61,8 @@ pub struct FieldLines {
     /// `toks`, and its first number column.
     tok_base: Vec<Vec<u32>>,
     num_base: Vec<Vec<u32>>,
+    /// Number columns the templates give.
+    num_cols: usize,
     toks: Vec<Tok>,
     pieces: Vec<Piece>,
     lit: Vec<u8>,
@@ -102,6 +107,70 @@ enum Op {
     Var { j: u32 },
 }
 
+/// The streams of section 2: all decoded, or decoded as far as needed.
+enum Src<'a> {
+    All(Vec<Vec<u8>>),
+    Part(Container<'a>),
+}
+
+impl Src<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Src::All(s) => s.len(),
+            Src::Part(c) => c.len(),
+        }
+    }
+
+    /// Stream `i`, whole.
+    fn get(&self, i: usize) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Src::All(s) => s
+                .get(i)
+                .map(|v| Cow::Borrowed(&v[..]))
+                .ok_or_else(|| bad("missing streams")),
+            Src::Part(c) => Ok(Cow::Owned(c.get(i)?)),
+        }
+    }
+
+    /// The first `p` bytes of stream `i`, which must hold `n`.
+    fn head(&self, i: usize, n: usize, p: usize) -> Result<Cow<'_, [u8]>> {
+        let wrong = || bad("shape ids of the wrong length");
+        match self {
+            Src::All(_) => {
+                let got = self.get(i)?;
+                if got.len() != n {
+                    return Err(wrong());
+                }
+                Ok(got)
+            }
+            Src::Part(c) => {
+                if c.raw_len(i)? != n {
+                    return Err(wrong());
+                }
+                Ok(Cow::Owned(c.prefix(i, p)?))
+            }
+        }
+    }
+
+    /// The first `rows` bytes of stream `i`, a column of ids: all of it
+    /// (whose length `get_planes` checks), or a prefix of a stream that
+    /// holds at least that many.
+    fn column(&self, i: usize, rows: usize) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Src::All(s) => s
+                .get(i)
+                .map(|v| Cow::Borrowed(&v[..]))
+                .ok_or_else(|| bad("missing id plane")),
+            Src::Part(c) => {
+                if c.raw_len(i).map_err(|_| bad("missing id plane"))? < rows {
+                    return Err(bad("id plane too short"));
+                }
+                Ok(Cow::Owned(c.prefix(i, rows)?))
+            }
+        }
+    }
+}
+
 fn bad(why: &str) -> Error {
     Error::corrupt("block fields", why.to_string())
 }
@@ -129,49 +198,59 @@ impl FieldLines {
         if lens.as_ref().is_some_and(|l| l.len() != n) {
             return Err(bad("stored lengths of the wrong count"));
         }
-        let streams = read_streams(fields)?;
+        let streams = Src::All(read_streams(fields)?);
+        Self::decode_from(streams, numbers, n, n, lens, piece)
+    }
+
+    /// The first `p` stored lines of a block of `n` (`p <= n`), decoding
+    /// only the start of every column: the shape ids of those lines, each
+    /// shape's ids for the rows they have, and each number column's
+    /// values for the numbers those rows take. The result is the
+    /// [`FieldLines`] of `p` lines, checked as [`FieldLines::decode`]
+    /// checks a block except that the columns need not be used up.
+    pub fn decode_prefix(fields: &[u8], numbers: &[u8], n: usize, p: usize) -> Result<FieldLines> {
+        if p > n {
+            return Err(bad("more lines than the block has"));
+        }
+        Self::decode_from(
+            Src::Part(Container::parse(fields)?),
+            numbers,
+            n,
+            p,
+            None,
+            None,
+        )
+    }
+
+    /// [`FieldLines::decode`] of the first `p` of `n` lines from `streams`
+    /// (all decoded, or decoded as far as needed when `p < n`).
+    fn decode_from(
+        streams: Src,
+        numbers: &[u8],
+        n: usize,
+        p: usize,
+        lens: Option<Vec<u32>>,
+        piece: Option<&Finder<'static>>,
+    ) -> Result<FieldLines> {
         if streams.len() < 4 {
             return Err(bad("missing streams"));
         }
-        let shape_ids = &streams[1];
-        if shape_ids.len() != n {
-            return Err(bad("shape ids of the wrong length"));
-        }
+        let shape_ids = streams.head(1, n, p)?;
         let mut lines_of = vec![0usize; MAX_SHAPES + 1];
-        for &s in shape_ids {
+        for &s in shape_ids.iter() {
             *lines_of
                 .get_mut(usize::from(s))
                 .ok_or_else(|| bad("shape id out of range"))? += 1;
         }
-        let mut r = Reader::new(&streams[0], "block field layout");
-        let mut d = Reader::new(&streams[2], "block field dictionary");
+        let (layout, dicts) = (streams.get(0)?, streams.get(2)?);
+        let mut r = Reader::new(&layout, "block field layout");
+        let mut d = Reader::new(&dicts, "block field dictionary");
         let shape_count = r.count(1)?;
         if shape_count > MAX_SHAPES || lines_of[shape_count + 1..].iter().any(|&c| c > 0) {
             return Err(bad("bad shape count"));
         }
-        let mut out = FieldLines {
-            fields: LineFields::default(),
-            tok_base: Vec::with_capacity(shape_count),
-            num_base: Vec::with_capacity(shape_count),
-            toks: Vec::new(),
-            pieces: Vec::new(),
-            lit: Vec::new(),
-            whole: Vec::new(),
-            whole_offs: Vec::new(),
-            nums: Vec::new(),
-            lens,
-            line_bytes: 0,
-            uses: Vec::new(),
-            limits: Vec::new(),
-            all_used: AtomicBool::new(false),
-            tok_hit: Vec::new(),
-            plans: Vec::new(),
-            plan_lit: Vec::new(),
-            fixed_cols: Vec::new(),
-            var_cols: Vec::new(),
-        };
+        let mut out = FieldLines::empty(lens);
         let mut next_plane = 4;
-        let mut num_cols = 0u32;
         let mut cols_ids = Vec::with_capacity(shape_count);
         for s in 0..shape_count {
             let t = r.count(1)?;
@@ -182,42 +261,20 @@ impl FieldLines {
             let (mut tb, mut nb, mut ids_s) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..t {
                 let size = usize::try_from(r.uvarint()?).unwrap_or(usize::MAX);
-                if size > streams[2].len() || (size == 0 && rows > 0) {
+                if size > dicts.len() || (size == 0 && rows > 0) {
                     return Err(bad("bad dictionary size"));
                 }
                 tb.push(out.toks.len() as u32);
-                nb.push(num_cols);
-                let (mut max_slots, mut all_slots) = (0, 0);
-                let col = tb.len() - 1;
-                for _ in 0..size {
-                    let tmpl = d.bytes()?;
-                    if let Some(p) = piece {
-                        out.tok_hit.push(p.find(tmpl).is_some());
-                    }
-                    let mut tok = out.compile(tmpl, col > 0)?;
-                    if size <= TOKEN_KEYED {
-                        tok.nbase = all_slots;
-                    }
-                    max_slots = max_slots.max(tok.slots);
-                    all_slots += tok.slots;
-                    out.toks.push(tok);
-                }
-                num_cols += if size <= TOKEN_KEYED {
-                    all_slots
-                } else {
-                    max_slots
-                };
+                nb.push(out.num_cols as u32);
+                out.compile_column(&mut d, size, tb.len() - 1, piece)?;
                 let width = width_of(size.saturating_sub(1) as u64);
                 let ids: Vec<u32> = if width == 0 {
                     vec![0; rows]
                 } else {
                     let w = usize::from(width);
                     let mut planes = Vec::with_capacity(rows * w);
-                    for p in 0..w {
-                        let plane = streams
-                            .get(next_plane + p)
-                            .ok_or_else(|| bad("missing id plane"))?;
-                        planes.extend_from_slice(plane);
+                    for k in 0..w {
+                        planes.extend_from_slice(&streams.column(next_plane + k, rows)?);
                     }
                     next_plane += w;
                     let ids = get_planes(&planes, rows, width)?;
@@ -235,32 +292,105 @@ impl FieldLines {
         if next_plane != streams.len() || !r.is_empty() || !d.is_empty() {
             return Err(bad("unused field streams"));
         }
-        let mut w = Reader::new(&streams[3], "block whole lines");
-        out.whole_offs.push(0);
-        while !w.is_empty() {
-            out.whole.extend_from_slice(w.bytes()?);
-            out.whole_offs
-                .push(u32::try_from(out.whole.len()).map_err(|_| bad("whole lines exceed 4 GiB"))?);
-        }
-        if out.whole_offs.len() != lines_of[0] + 1 {
-            return Err(bad("whole line count differs from the shape ids"));
-        }
-        out.nums = read_numbers(numbers)?;
-        if out.nums.len() != num_cols as usize {
-            return Err(bad("number column count differs from the tokens"));
-        }
-        out.fields = LineFields::new(shape_ids.clone(), cols_ids);
+        out.read_whole(&streams.get(3)?, lines_of[0], p == n)?;
+        out.fields = LineFields::new(shape_ids.into_owned(), cols_ids);
         out.plan();
         // slack for the fixed-size copies of short literals (`page.rs`)
         out.lit.extend_from_slice(&[0; page::SLACK]);
         out.plan_lit.extend_from_slice(&[0; page::SLACK]);
-        out.limits = out
-            .row_counts()
-            .chain(out.nums.iter().map(Vec::len))
-            .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
-            .collect();
-        out.uses = (0..n.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
+        if p == n {
+            out.nums = read_numbers(numbers)?;
+            if out.nums.len() != out.num_cols {
+                return Err(bad("number column count differs from the tokens"));
+            }
+            out.limits = out
+                .row_counts()
+                .chain(out.nums.iter().map(Vec::len))
+                .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
+                .collect();
+        } else {
+            out.limits = out.count(0..p)?;
+            let want = &out.limits[1 + shape_count..];
+            out.nums = read_numbers_prefix(numbers, want)?;
+            if out.nums.len() != out.num_cols {
+                return Err(bad("number column count differs from the tokens"));
+            }
+        }
+        out.uses = (0..p.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
         Ok(out)
+    }
+
+    fn empty(lens: Option<Vec<u32>>) -> FieldLines {
+        FieldLines {
+            fields: LineFields::default(),
+            tok_base: Vec::new(),
+            num_base: Vec::new(),
+            num_cols: 0,
+            toks: Vec::new(),
+            pieces: Vec::new(),
+            lit: Vec::new(),
+            whole: Vec::new(),
+            whole_offs: Vec::new(),
+            nums: Vec::new(),
+            lens,
+            line_bytes: 0,
+            uses: Vec::new(),
+            limits: Vec::new(),
+            all_used: AtomicBool::new(false),
+            tok_hit: Vec::new(),
+            plans: Vec::new(),
+            plan_lit: Vec::new(),
+            fixed_cols: Vec::new(),
+            var_cols: Vec::new(),
+        }
+    }
+
+    /// Compiles the `size` templates of token column `col` from `d`,
+    /// marking those that hold `piece`, and adds its number columns.
+    fn compile_column(
+        &mut self,
+        d: &mut Reader,
+        size: usize,
+        col: usize,
+        piece: Option<&Finder<'static>>,
+    ) -> Result<()> {
+        let (mut max_slots, mut all_slots) = (0, 0);
+        for _ in 0..size {
+            let tmpl = d.bytes()?;
+            if let Some(p) = piece {
+                self.tok_hit.push(p.find(tmpl).is_some());
+            }
+            let mut tok = self.compile(tmpl, col > 0)?;
+            if size <= TOKEN_KEYED {
+                tok.nbase = all_slots;
+            }
+            max_slots = max_slots.max(tok.slots);
+            all_slots += tok.slots;
+            self.toks.push(tok);
+        }
+        self.num_cols += if size <= TOKEN_KEYED {
+            all_slots
+        } else {
+            max_slots
+        } as usize;
+        Ok(())
+    }
+
+    /// The first `count` whole lines of stream 3 (`all`: exactly that
+    /// many).
+    fn read_whole(&mut self, stream: &[u8], count: usize, all: bool) -> Result<()> {
+        let mut w = Reader::new(stream, "block whole lines");
+        self.whole_offs.push(0);
+        while self.whole_offs.len() <= count && !w.is_empty() {
+            self.whole.extend_from_slice(w.bytes()?);
+            self.whole_offs.push(
+                u32::try_from(self.whole.len()).map_err(|_| bad("whole lines exceed 4 GiB"))?,
+            );
+        }
+        if self.whole_offs.len() != count + 1 || (all && !w.is_empty()) {
+            return Err(bad("whole line count differs from the shape ids"));
+        }
+        Ok(())
     }
 
     /// Compiles one token template into pieces; with `space`, the token

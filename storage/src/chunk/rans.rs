@@ -392,6 +392,8 @@ impl<'a> Coder<'a> {
 
     /// Decodes `out.len()` symbols (from where the coder stands).
     fn run(&mut self, out: &mut [u8]) {
+        #[cfg(test)]
+        SYMBOLS.with(|c| c.set(c.get() + out.len()));
         let (words, mut x, mut pos) = (self.words, self.x, self.pos);
         match &self.table {
             Table::One(s) => out.fill(*s),
@@ -438,6 +440,75 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Decodes the first `k` of a stream's `n` symbols: the coder simply
+/// stops (whether it would have ended where the encoder started is known
+/// only after all `n`, so a prefix is not checked for that).
+pub fn decode_prefix(buf: &[u8], n: usize, k: usize) -> Result<Vec<u8>> {
+    if k >= n {
+        return decode(buf, n);
+    }
+    let mut p = Prefix::new(buf, n, k)?;
+    let mut out = Vec::with_capacity(k);
+    p.extend(&mut out, k)?;
+    Ok(out)
+}
+
+/// A stream decoded a piece at a time, from its start: for streams of
+/// varints, whose symbol count for a number of values is known only as
+/// they are read.
+pub struct Prefix<'a> {
+    coder: Coder<'a>,
+    /// Symbols in the stream, and decoded so far.
+    n: usize,
+    done: usize,
+}
+
+impl<'a> Prefix<'a> {
+    /// A stream of `n` symbols of which about `hint` will be decoded (it
+    /// picks the symbol lookup that suits that many).
+    pub fn new(buf: &'a [u8], n: usize, hint: usize) -> Result<Prefix<'a>> {
+        Ok(Prefix {
+            coder: Coder::new(buf, hint.min(n))?,
+            n,
+            done: 0,
+        })
+    }
+
+    /// Appends the next `k` symbols to `out`; past the stream's end is an
+    /// error.
+    pub fn extend(&mut self, out: &mut Vec<u8>, k: usize) -> Result<()> {
+        if k > self.n - self.done {
+            return Err(Error::corrupt("rans stream", "read past the last symbol"));
+        }
+        let at = out.len();
+        out.resize(at + k, 0);
+        self.coder.run(&mut out[at..]);
+        self.done += k;
+        if self.done == self.n {
+            self.coder.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Symbols not yet decoded.
+    pub fn left(&self) -> usize {
+        self.n - self.done
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Symbols decoded by this thread (tests check that a prefix read
+    /// decodes only a prefix).
+    static SYMBOLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Symbols decoded by this thread so far.
+#[cfg(test)]
+pub fn symbols_decoded() -> usize {
+    SYMBOLS.with(std::cell::Cell::get)
+}
+
 /// Decodes `N` streams (bytes and symbol count each), their steps
 /// interleaved: each step waits on the one before it in its own stream
 /// only, so several streams decode in little more than the time of one.
@@ -472,6 +543,8 @@ pub fn decode_many<const N: usize>(streams: [(&[u8], usize); N]) -> Result<[Vec<
         for (k, c) in coders.iter_mut().enumerate() {
             (c.x, c.pos) = (xs[k], ps[k]);
         }
+        #[cfg(test)]
+        SYMBOLS.with(|c| c.set(c.get() + done * N));
     }
     for (c, out) in coders.iter_mut().zip(outs.iter_mut()) {
         c.run(&mut out[done..]);

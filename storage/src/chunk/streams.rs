@@ -13,6 +13,7 @@
 //! length and uvarint stored length; the packed headers save ~1.5 bytes
 //! per stream (~0.03 byte per line).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -114,9 +115,9 @@ pub fn read_streams(buf: &[u8]) -> Result<Vec<Vec<u8>>> {
     read_streams_where(buf, |_| true)
 }
 
-/// Decompresses the streams whose index `want` accepts (the others are
-/// checked for their lengths only, and left out of the result).
-pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<Vec<u8>>> {
+/// The headers of a container's streams: codec, raw length and stored
+/// bytes of each (every stored length checked to be in the buffer).
+fn stream_heads(buf: &[u8]) -> Result<Vec<(u8, usize, &[u8])>> {
     let mut r = Reader::new(buf, "block streams");
     // a lone 0 is an empty format-2 container
     let packed = buf.len() > 1 && buf[0] == PACKED;
@@ -144,28 +145,123 @@ pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Ve
         heads.push((c, raw as usize, stored as usize));
     }
     let mut out = Vec::with_capacity(n);
+    for (c, raw, stored) in heads {
+        out.push((c, raw, r.take(stored)?));
+    }
+    if !r.is_empty() {
+        return Err(r.err("trailing bytes after streams"));
+    }
+    Ok(out)
+}
+
+/// A container whose streams are decoded one at a time, in full or only
+/// their first symbols, as a reader finds out how much of each it needs.
+pub struct Container<'a> {
+    heads: Vec<(u8, usize, &'a [u8])>,
+}
+
+fn bad_stream() -> Error {
+    Error::corrupt("block streams", "bad stream codec or length")
+}
+
+impl<'a> Container<'a> {
+    /// Reads the stream headers of `buf`.
+    pub fn parse(buf: &'a [u8]) -> Result<Container<'a>> {
+        Ok(Container {
+            heads: stream_heads(buf)?,
+        })
+    }
+
+    /// Number of streams.
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Raw length of stream `i`.
+    pub fn raw_len(&self, i: usize) -> Result<usize> {
+        self.heads
+            .get(i)
+            .map(|h| h.1)
+            .ok_or_else(|| Error::corrupt("block streams", "missing stream"))
+    }
+
+    /// Stream `i`, decoded in full.
+    pub fn get(&self, i: usize) -> Result<Vec<u8>> {
+        self.prefix(i, usize::MAX)
+    }
+
+    /// The first `k` bytes of stream `i` (all of it when `k` is its
+    /// length or more): a stored stream is sliced, a zstd one (small)
+    /// decompressed whole, a rANS one decoded only that far.
+    pub fn prefix(&self, i: usize, k: usize) -> Result<Vec<u8>> {
+        let (c, raw, bytes) = *self
+            .heads
+            .get(i)
+            .ok_or_else(|| Error::corrupt("block streams", "missing stream"))?;
+        let k = k.min(raw);
+        Ok(match c {
+            CODEC_STORED if raw == bytes.len() => bytes[..k].to_vec(),
+            CODEC_ZSTD => {
+                let mut v = codec::decompress(Encoding::Zstd, bytes, raw)?;
+                v.truncate(k);
+                v
+            }
+            CODEC_RANS => rans::decode_prefix(bytes, raw, k)?,
+            _ => return Err(bad_stream()),
+        })
+    }
+
+    /// The first bytes of stream `i` that hold `count` uvarints (all of
+    /// it when it is not rANS-coded; fewer values when it ends first).
+    pub fn uvarints(&self, i: usize, count: usize) -> Result<Vec<u8>> {
+        let (c, raw, bytes) = *self
+            .heads
+            .get(i)
+            .ok_or_else(|| Error::corrupt("block streams", "missing stream"))?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        if c != CODEC_RANS {
+            return self.get(i);
+        }
+        let mut p = rans::Prefix::new(bytes, raw, count)?;
+        let mut out = Vec::with_capacity(count);
+        // every uvarint ends in one byte below 0x80: decode as many bytes
+        // as values are missing, until none are (or the stream ends)
+        let mut ends = 0;
+        while ends < count && p.left() > 0 {
+            let at = out.len();
+            p.extend(&mut out, (count - ends).min(p.left()))?;
+            ends += out[at..].iter().filter(|&&b| b < 0x80).count();
+        }
+        Ok(out)
+    }
+}
+
+/// Decompresses the streams whose index `want` accepts (the others are
+/// checked for their lengths only, and left out of the result).
+pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<Vec<u8>>> {
+    let heads = stream_heads(buf)?;
+    let n = heads.len();
+    let mut out = Vec::with_capacity(n);
     // long rANS streams, decoded four (or two) at a time at the end: their
     // slot in `out`, bytes and length
     let mut long: Vec<(usize, &[u8], usize)> = Vec::new();
-    for (i, (c, raw, stored)) in heads.into_iter().enumerate() {
-        let bytes = r.take(stored)?;
+    for (i, (c, raw, bytes)) in heads.into_iter().enumerate() {
         if !want(i) {
             continue;
         }
         let got = match c {
-            CODEC_STORED if raw == stored => bytes.to_vec(),
+            CODEC_STORED if raw == bytes.len() => bytes.to_vec(),
             CODEC_ZSTD => codec::decompress(Encoding::Zstd, bytes, raw)?,
             CODEC_RANS if rans::pairs_well(raw) => {
                 long.push((out.len(), bytes, raw));
                 Vec::new()
             }
             CODEC_RANS => rans::decode(bytes, raw)?,
-            _ => return Err(r.err("bad stream codec or length")),
+            _ => return Err(bad_stream()),
         };
         out.push(got);
-    }
-    if !r.is_empty() {
-        return Err(r.err("trailing bytes after streams"));
     }
     let mut quads = long.chunks_exact(4);
     for q in &mut quads {
@@ -370,18 +466,80 @@ pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
     let head = s
         .next()
         .ok_or_else(|| Error::corrupt("line numbers", "missing header"))?;
+    let cols = numbers_from(head, None, |k, _| {
+        let plane = s
+            .next()
+            .ok_or_else(|| Error::corrupt("line numbers", "missing number plane"))?;
+        if plane.len() != k {
+            return Err(Error::corrupt(
+                "line numbers",
+                "number plane of the wrong length",
+            ));
+        }
+        Ok(Cow::Borrowed(&plane[..]))
+    })?;
+    if s.next().is_some() {
+        return Err(Error::corrupt("line numbers", "unused number planes"));
+    }
+    Ok(cols)
+}
+
+/// The first `want[c]` values of every column `c` of what
+/// [`write_numbers`] wrote, decoding only the start of each plane (every
+/// plane's length is still checked against its column's).
+pub fn read_numbers_prefix(buf: &[u8], want: &[u32]) -> Result<Vec<Vec<u64>>> {
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    let c = Container::parse(buf)?;
+    let head = c.get(0)?;
+    let mut next = 1;
+    let cols = numbers_from(&head, Some(want), |k, take| {
+        if next >= c.len() {
+            return Err(Error::corrupt("line numbers", "missing number plane"));
+        }
+        if c.raw_len(next)? != k {
+            return Err(Error::corrupt(
+                "line numbers",
+                "number plane of the wrong length",
+            ));
+        }
+        next += 1;
+        Ok(Cow::Owned(c.prefix(next - 1, take)?))
+    })?;
+    if next != c.len() {
+        return Err(Error::corrupt("line numbers", "unused number planes"));
+    }
+    Ok(cols)
+}
+
+/// Number columns from their header `head` and `plane(k, take)`, which
+/// hands out the next plane of a column of `k` values, its first `take`
+/// bytes at least; with `want`, column `c` is cut to its first `want[c]`
+/// values (at most its length).
+fn numbers_from<'p>(
+    head: &[u8],
+    want: Option<&[u32]>,
+    mut plane: impl FnMut(usize, usize) -> Result<Cow<'p, [u8]>>,
+) -> Result<Vec<Vec<u64>>> {
     let mut r = Reader::new(head, "line numbers");
     let n = r.count(2)?;
+    if want.is_some_and(|w| w.len() != n) {
+        return Err(r.err("number column count differs from the tokens"));
+    }
     let mut cols = Vec::with_capacity(n);
-    let mut next_plane = || {
-        s.next()
-            .ok_or_else(|| Error::corrupt("line numbers", "missing number plane"))
-    };
-    for _ in 0..n {
+    for c in 0..n {
         let k = usize::try_from(r.uvarint()?).map_err(|_| r.err("column too long"))?;
         if k > MAX_STREAM {
             return Err(r.err("column too long"));
         }
+        let take = match want {
+            None => k,
+            Some(w) => match usize::try_from(w[c]) {
+                Ok(t) if t <= k => t,
+                _ => return Err(r.err("number column too short")),
+            },
+        };
         let mode = r.u8()?;
         let col = match mode {
             MODE_DICT => {
@@ -392,16 +550,15 @@ pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
                 }
                 if d <= 1 {
                     match dict.first() {
-                        Some(&v) => vec![v; k],
+                        Some(&v) => vec![v; take],
                         None if k == 0 => Vec::new(),
                         None => return Err(r.err("empty dictionary")),
                     }
                 } else {
-                    let ids = next_plane()?;
-                    if ids.len() != k {
-                        return Err(r.err("dictionary ids of the wrong length"));
-                    }
-                    ids.iter()
+                    let ids = plane(k, take)?;
+                    ids.get(..take)
+                        .ok_or_else(|| r.err("dictionary ids of the wrong length"))?
+                        .iter()
                         .map(|&i| dict.get(usize::from(i)).copied())
                         .collect::<Option<Vec<u64>>>()
                         .ok_or_else(|| r.err("dictionary id out of range"))?
@@ -412,12 +569,12 @@ pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
                 if width > 8 {
                     return Err(r.err("bad plane width"));
                 }
-                let mut vals = vec![0u64; k];
+                let mut vals = vec![0u64; take];
                 for p in 0..width {
-                    let plane = next_plane()?;
-                    if plane.len() != k {
-                        return Err(r.err("number plane of the wrong length"));
-                    }
+                    let plane = plane(k, take)?;
+                    let plane = plane
+                        .get(..take)
+                        .ok_or_else(|| r.err("number plane of the wrong length"))?;
                     for (v, &b) in vals.iter_mut().zip(plane) {
                         *v |= u64::from(b) << (8 * p);
                     }
@@ -437,9 +594,6 @@ pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
     }
     if !r.is_empty() {
         return Err(r.err("trailing bytes in number header"));
-    }
-    if s.next().is_some() {
-        return Err(Error::corrupt("line numbers", "unused number planes"));
     }
     Ok(cols)
 }

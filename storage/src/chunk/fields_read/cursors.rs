@@ -32,10 +32,17 @@ impl FieldLines {
         if let Some(u) = cell.get() {
             return Ok(u);
         }
-        let shapes = self.tok_base.len();
-        let mut u = vec![0u32; self.limits.len()];
         let end = ((q + 1) * PAGE).min(self.len());
-        for i in q * PAGE..end {
+        let u = self.count(q * PAGE..end)?;
+        Ok(cell.get_or_init(|| u))
+    }
+
+    /// The rows of each shape and the numbers of each column that `lines`
+    /// use (the order of a cursor).
+    pub(super) fn count(&self, lines: std::ops::Range<usize>) -> Result<Vec<u32>> {
+        let shapes = self.tok_base.len();
+        let mut u = vec![0u32; 1 + shapes + self.num_cols];
+        for i in lines {
             let s = usize::from(self.fields.shape[i]);
             u[s] += 1;
             if s == 0 {
@@ -63,10 +70,11 @@ impl FieldLines {
         for (s, fixed) in self.fixed_cols.iter().enumerate() {
             let rows = u[s + 1];
             for &c in fixed {
-                u[1 + shapes + c as usize] = rows;
+                *u.get_mut(1 + shapes + c as usize)
+                    .ok_or_else(|| bad("number column out of range"))? = rows;
             }
         }
-        Ok(cell.get_or_init(|| u))
+        Ok(u)
     }
 
     /// The cursor at page `p`'s first line, checked to leave room for
