@@ -86,6 +86,9 @@ struct Reading {
     /// The first stored lines (a newest-first block read backward).
     part: OnceLock<View>,
     full: OnceLock<View>,
+    /// Why decoding failed, once it has: later entries fail alike without
+    /// decoding again.
+    failed: OnceLock<(&'static str, String)>,
 }
 
 impl Reading {
@@ -116,7 +119,7 @@ impl Reading {
         if !self.block.is_newest_first() || 2 * j >= self.n || p >= self.n {
             return self.full();
         }
-        let view = self.block.view(p, &self.md)?;
+        let view = self.build(p)?;
         Ok(self.part.get_or_init(|| view))
     }
 
@@ -124,8 +127,22 @@ impl Reading {
         if let Some(f) = self.full.get() {
             return Ok(f);
         }
-        let view = self.block.view(self.n, &self.md)?;
+        let view = self.build(self.n)?;
         Ok(self.full.get_or_init(|| view))
+    }
+
+    /// The view of the first `p` stored lines, unless decoding failed
+    /// before.
+    fn build(&self, p: usize) -> Result<View> {
+        if let Some((what, reason)) = self.failed.get() {
+            return Err(Error::corrupt(what, reason.clone()));
+        }
+        self.block.view(p, &self.md).inspect_err(|e| {
+            let _ = self.failed.set(match e {
+                Error::Corrupt { what, reason } => (what, reason.clone()),
+                e => ("block fields", e.to_string()),
+            });
+        })
     }
 
     fn entry(&self, ts: i64, i: usize) -> Result<Entry> {
@@ -265,6 +282,7 @@ impl EncodedBlock {
             md,
             part: OnceLock::new(),
             full: OnceLock::new(),
+            failed: OnceLock::new(),
         };
         if lits.is_some() || !self.is_newest_first() {
             // decoded at once, as the filter reads every line

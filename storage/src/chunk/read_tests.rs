@@ -181,7 +181,7 @@ fn field_pages_read_in_any_order_read_alike() {
     }
     c.cut_block();
     let block = c.blocks[0].clone();
-    assert_eq!(block.flags, block::FLAG_FIELDS);
+    assert_eq!(block.flags, block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST);
     let n = block.meta.entries as usize;
     assert!(n > 3 * fields_read::PAGE);
     let want: Vec<Entry> = {

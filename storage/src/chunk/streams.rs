@@ -337,6 +337,8 @@ impl Hasher for IntHasher {
 const MODE_PLAIN: u8 = 0;
 const MODE_DELTA: u8 = 1;
 const MODE_DICT: u8 = 2;
+/// Zigzag deltas after a first value kept in the header (format 4).
+const MODE_FIRST: u8 = 3;
 
 /// Most distinct values a dictionary-coded number column holds.
 const MAX_DICT: usize = 256;
@@ -438,12 +440,20 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
             })
             .collect();
         let wd = width_of(deltas.iter().copied().max().unwrap_or(0));
-        let (mode, width, vals) = if wd < wp {
+        // newest first, a counter's first value is its largest: in the
+        // header it leaves the planes the width of the steps
+        let ws = width_of(deltas.iter().skip(1).copied().max().unwrap_or(0));
+        let (mode, width, vals) = if col.len() > 1 && ws < wd.min(wp) {
+            (MODE_FIRST, ws, &deltas[1..])
+        } else if wd < wp {
             (MODE_DELTA, wd, &deltas[..])
         } else {
             (MODE_PLAIN, wp, &col[..])
         };
         head.push(mode);
+        if mode == MODE_FIRST {
+            put_uvarint(&mut head, col[0]);
+        }
         head.push(width);
         for p in 0..width {
             planes.push(vals.iter().map(|v| (v >> (8 * p)) as u8).collect());
@@ -564,29 +574,40 @@ fn numbers_from<'p>(
                         .ok_or_else(|| r.err("dictionary id out of range"))?
                 }
             }
-            MODE_PLAIN | MODE_DELTA => {
+            MODE_PLAIN | MODE_DELTA | MODE_FIRST => {
+                // the first value in the header, the others in the planes
+                let first = match mode {
+                    MODE_FIRST if k > 0 => Some(r.uvarint()?),
+                    MODE_FIRST => return Err(r.err("empty column with a first value")),
+                    _ => None,
+                };
+                let skip = usize::from(first.is_some());
                 let width = r.u8()?;
                 if width > 8 {
                     return Err(r.err("bad plane width"));
                 }
-                let mut vals = vec![0u64; take];
+                let (kp, tp) = (k - skip, take.saturating_sub(skip));
+                let mut vals = vec![0u64; tp];
                 for p in 0..width {
-                    let plane = plane(k, take)?;
+                    let plane = plane(kp, tp)?;
                     let plane = plane
-                        .get(..take)
+                        .get(..tp)
                         .ok_or_else(|| r.err("number plane of the wrong length"))?;
                     for (v, &b) in vals.iter_mut().zip(plane) {
                         *v |= u64::from(b) << (8 * p);
                     }
                 }
-                if mode == MODE_DELTA {
-                    let mut prev = 0u64;
+                if mode != MODE_PLAIN {
+                    let mut prev = first.unwrap_or(0);
                     for v in &mut vals {
                         prev = (prev as i64).wrapping_add(unzigzag(*v)) as u64;
                         *v = prev;
                     }
                 }
-                vals
+                match first {
+                    Some(f) if take > 0 => [f].into_iter().chain(vals).collect(),
+                    _ => vals,
+                }
             }
             _ => return Err(r.err("unknown number column mode")),
         };
@@ -650,6 +671,84 @@ mod tests {
         let buf = write_numbers(&cols, 1).unwrap();
         assert_eq!(read_numbers(&buf).unwrap(), cols);
         assert!(read_numbers(&buf[..buf.len() - 1]).is_err());
+    }
+
+    /// A counter read newest first: its first value in the header, the
+    /// steps in one plane.
+    #[test]
+    fn counters_newest_first_keep_their_first_value_apart() {
+        let down: Vec<u64> = (0..2000).rev().collect();
+        let up: Vec<u64> = (0..2000).collect();
+        let (a, b) = (
+            write_numbers(std::slice::from_ref(&down), 1).unwrap(),
+            write_numbers(std::slice::from_ref(&up), 1).unwrap(),
+        );
+        assert!(a.len() <= b.len() + 4, "{} {}", a.len(), b.len());
+        let head = &read_streams(&a).unwrap()[0];
+        assert_eq!(head[2], MODE_FIRST);
+        assert_eq!(read_numbers(&a).unwrap(), vec![down.clone()]);
+        for take in [0, 1, 2, 700, 2000] {
+            let got = read_numbers_prefix(&a, &[take as u32]).unwrap();
+            assert_eq!(got, vec![down[..take].to_vec()]);
+        }
+        assert!(read_numbers_prefix(&a, &[2001]).is_err());
+        assert!(read_numbers_prefix(&a, &[1, 1]).is_err());
+    }
+
+    #[test]
+    fn number_prefixes_are_the_columns_starts() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let cols: Vec<Vec<u64>> = vec![
+            (0..3000)
+                .map(|_| [200, 404, 500][rnd(3) as usize])
+                .collect(),
+            (0..3000).map(|_| 1_000_000 + rnd(40) * 1000).collect(),
+            (0..3000).map(|i| 5_000_000 + i * 3 + rnd(3)).collect(),
+            (0..3000).map(|_| rnd(u64::MAX)).collect(),
+            (0..3000).map(|_| rnd(200)).collect(),
+            (0..3000).map(|i| i * 100 + rnd(50)).collect(),
+            vec![9; 3000],
+            vec![],
+        ];
+        let buf = write_numbers(&cols, 1).unwrap();
+        let head = &read_streams(&buf).unwrap()[0];
+        let mut r = Reader::new(head, "");
+        r.uvarint().unwrap();
+        let mut modes = Vec::new();
+        for c in &cols {
+            assert_eq!(r.uvarint().unwrap(), c.len() as u64);
+            let m = r.u8().unwrap();
+            modes.push(m);
+            match m {
+                MODE_DICT => {
+                    for _ in 0..r.uvarint().unwrap() {
+                        r.uvarint().unwrap();
+                    }
+                }
+                MODE_FIRST => {
+                    r.uvarint().unwrap();
+                    r.u8().unwrap();
+                }
+                _ => {
+                    r.u8().unwrap();
+                }
+            }
+        }
+        for m in [MODE_PLAIN, MODE_DELTA, MODE_DICT, MODE_FIRST] {
+            assert!(modes.contains(&m), "{modes:?}");
+        }
+        for k in [0usize, 1, 127, 128, 1500, 3000] {
+            let want: Vec<u32> = cols.iter().map(|c| k.min(c.len()) as u32).collect();
+            let got = read_numbers_prefix(&buf, &want).unwrap();
+            let expect: Vec<Vec<u64>> = cols.iter().map(|c| c[..k.min(c.len())].to_vec()).collect();
+            assert_eq!(got, expect, "{k}");
+        }
     }
 
     #[test]

@@ -317,7 +317,7 @@ fn format_3_chunks_still_decode() {
 }
 
 #[test]
-fn fixture_entries_roundtrip_in_format_3() {
+fn fixture_entries_roundtrip_in_format_4() {
     for block_size in [512, 4096, 1 << 20] {
         let cfg = ChunkConfig {
             block_size,
@@ -328,9 +328,16 @@ fn fixture_entries_roundtrip_in_format_3() {
             c.append(ts, &l, &md);
         }
         let bytes = c.encode();
-        assert_eq!(bytes[4], 3);
+        assert_eq!(bytes[4], 4);
         let d = ChunkData::decode(bytes).unwrap();
         assert_eq!(decoded(&d), sorted(fixture_entries()));
+        let mut back = collect(&d, i64::MIN, i64::MAX, Direction::Backward);
+        back.reverse();
+        let back: Vec<Fixture> = back
+            .into_iter()
+            .map(|e| (e.ts, e.line.to_vec(), e.metadata))
+            .collect();
+        assert_eq!(back, sorted(fixture_entries()));
         // lengths derived from the fields; timestamps alone when lengths
         // are not asked for
         let want = fixture_sizes();
@@ -461,7 +468,7 @@ fn damaged_field_blocks_never_panic() {
     }
     c.cut_block();
     let block = c.blocks[0].clone();
-    assert_eq!(block.flags, block::FLAG_FIELDS);
+    assert_eq!(block.flags, block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST);
     let filter = Some(std::sync::Arc::new(ReadFilter {
         literals: LiteralFilter::new(&["GET /api"]),
         metadata: None,
