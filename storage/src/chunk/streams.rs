@@ -685,7 +685,8 @@ mod tests {
         );
         assert!(a.len() <= b.len() + 4, "{} {}", a.len(), b.len());
         let head = &read_streams(&a).unwrap()[0];
-        assert_eq!(head[2], MODE_FIRST);
+        // column count, value count (2 bytes), mode
+        assert_eq!(head[3], MODE_FIRST);
         assert_eq!(read_numbers(&a).unwrap(), vec![down.clone()]);
         for take in [0, 1, 2, 700, 2000] {
             let got = read_numbers_prefix(&a, &[take as u32]).unwrap();
