@@ -16,6 +16,11 @@ use super::prefilter::ReadFilter;
 use super::sizes;
 use crate::error::{Error, Result};
 
+/// A newest-first block read from its newest lines decodes a multiple of
+/// this many, one more than it needs, so a read that goes on a little
+/// past its first lines need not decode the whole block.
+const PART: usize = 128;
+
 /// A rebuilt page: its lines back to back and where each ends.
 struct Page {
     bytes: Bytes,
@@ -115,7 +120,7 @@ impl Reading {
                 self.full()
             };
         }
-        let p = ((j + 1).div_ceil(PAGE) + 1) * PAGE;
+        let p = ((j + 1).div_ceil(PART) + 1) * PART;
         if !self.block.is_newest_first() || 2 * j >= self.n || p >= self.n {
             return self.full();
         }

@@ -26,8 +26,9 @@ use crate::varint::Reader;
 mod cursors;
 mod page;
 
-/// Lines per page.
-pub const PAGE: usize = 128;
+/// Lines per page: a backward query that stops after a few lines of a
+/// block rebuilds this many.
+pub const PAGE: usize = 32;
 
 /// A piece of a compiled token template.
 #[derive(Clone, Copy, Debug)]
@@ -110,14 +111,15 @@ enum Op {
 /// The streams of section 2: all decoded, or decoded as far as needed.
 enum Src<'a> {
     All(Vec<Vec<u8>>),
-    Part(Container<'a>),
+    /// The container, and the id planes decoded ahead (by stream).
+    Part(Container<'a>, Vec<Vec<u8>>),
 }
 
 impl Src<'_> {
     fn len(&self) -> usize {
         match self {
             Src::All(s) => s.len(),
-            Src::Part(c) => c.len(),
+            Src::Part(c, _) => c.len(),
         }
     }
 
@@ -128,8 +130,38 @@ impl Src<'_> {
                 .get(i)
                 .map(|v| Cow::Borrowed(&v[..]))
                 .ok_or_else(|| bad("missing streams")),
-            Src::Part(c) => Ok(Cow::Owned(c.get(i)?)),
+            Src::Part(c, _) => Ok(Cow::Owned(c.get(i)?)),
         }
+    }
+
+    /// Decodes ahead, four at a time, the id planes the first lines take
+    /// (`lines_of` per shape, as the layout in stream 0 gives them).
+    fn prefetch(&mut self, lines_of: &[usize]) -> Result<()> {
+        let Src::Part(c, pre) = self else {
+            return Ok(());
+        };
+        let layout = c.get(0)?;
+        let mut r = Reader::new(&layout, "block field layout");
+        let mut reqs = Vec::new();
+        let mut next = 4;
+        for s in 0..r.count(1)?.min(MAX_SHAPES) {
+            let rows = lines_of.get(s + 1).copied().unwrap_or(0);
+            for _ in 0..r.count(1)?.min(MAX_TOKENS) {
+                let size = r.uvarint()?;
+                for _ in 0..width_of(size.saturating_sub(1)) {
+                    if c.raw_len(next).is_ok_and(|l| l >= rows) {
+                        reqs.push((next, rows));
+                    }
+                    next += 1;
+                }
+            }
+        }
+        let got = c.prefixes(&reqs)?;
+        *pre = vec![Vec::new(); c.len()];
+        for ((i, _), g) in reqs.into_iter().zip(got) {
+            pre[i] = g;
+        }
+        Ok(())
     }
 
     /// The first `p` bytes of stream `i`, which must hold `n`.
@@ -143,7 +175,7 @@ impl Src<'_> {
                 }
                 Ok(got)
             }
-            Src::Part(c) => {
+            Src::Part(c, _) => {
                 if c.raw_len(i)? != n {
                     return Err(wrong());
                 }
@@ -161,11 +193,14 @@ impl Src<'_> {
                 .get(i)
                 .map(|v| Cow::Borrowed(&v[..]))
                 .ok_or_else(|| bad("missing id plane")),
-            Src::Part(c) => {
+            Src::Part(c, pre) => {
                 if c.raw_len(i).map_err(|_| bad("missing id plane"))? < rows {
                     return Err(bad("id plane too short"));
                 }
-                Ok(Cow::Owned(c.prefix(i, rows)?))
+                match pre.get(i) {
+                    Some(p) if p.len() == rows => Ok(Cow::Borrowed(&p[..])),
+                    _ => Ok(Cow::Owned(c.prefix(i, rows)?)),
+                }
             }
         }
     }
@@ -213,7 +248,7 @@ impl FieldLines {
             return Err(bad("more lines than the block has"));
         }
         Self::decode_from(
-            Src::Part(Container::parse(fields)?),
+            Src::Part(Container::parse(fields)?, Vec::new()),
             numbers,
             n,
             p,
@@ -225,7 +260,7 @@ impl FieldLines {
     /// [`FieldLines::decode`] of the first `p` of `n` lines from `streams`
     /// (all decoded, or decoded as far as needed when `p < n`).
     fn decode_from(
-        streams: Src,
+        mut streams: Src,
         numbers: &[u8],
         n: usize,
         p: usize,
@@ -235,13 +270,14 @@ impl FieldLines {
         if streams.len() < 4 {
             return Err(bad("missing streams"));
         }
-        let shape_ids = streams.head(1, n, p)?;
+        let shape_ids = streams.head(1, n, p)?.into_owned();
         let mut lines_of = vec![0usize; MAX_SHAPES + 1];
         for &s in shape_ids.iter() {
             *lines_of
                 .get_mut(usize::from(s))
                 .ok_or_else(|| bad("shape id out of range"))? += 1;
         }
+        streams.prefetch(&lines_of)?;
         let (layout, dicts) = (streams.get(0)?, streams.get(2)?);
         let mut r = Reader::new(&layout, "block field layout");
         let mut d = Reader::new(&dicts, "block field dictionary");
@@ -293,7 +329,7 @@ impl FieldLines {
             return Err(bad("unused field streams"));
         }
         out.read_whole(&streams.get(3)?, lines_of[0], p == n)?;
-        out.fields = LineFields::new(shape_ids.into_owned(), cols_ids);
+        out.fields = LineFields::new(shape_ids, cols_ids);
         out.plan();
         // slack for the fixed-size copies of short literals (`page.rs`)
         out.lit.extend_from_slice(&[0; page::SLACK]);

@@ -266,6 +266,10 @@ fn renorm(x: u32, words: &[u8], pos: &mut usize) -> u32 {
     }
 }
 
+/// Slots per bucket of a searched table: `1 << BUCKET_BITS`.
+const BUCKET_BITS: u32 = 6;
+const BUCKETS: usize = (M >> BUCKET_BITS) as usize;
+
 /// Per slot, packed: symbol (bits 24..32), frequency - 1 (bits 12..24)
 /// and the slot's offset in its symbol's range (bits 0..12).
 type Slots = [u32; M as usize];
@@ -275,8 +279,9 @@ enum Table {
     /// One symbol: the state never changes.
     One(u8),
     /// Cumulative start, symbol and frequency of each present symbol,
-    /// searched (a short stream does not repay filling `Slots`).
-    Search(Vec<(u32, u32, u32)>),
+    /// searched (a short stream does not repay filling `Slots`) from the
+    /// symbol that holds the first slot of the slot's bucket.
+    Search(Vec<(u32, u32, u32)>, [u8; BUCKETS]),
     Slots(Box<Slots>),
 }
 
@@ -359,7 +364,18 @@ impl<'a> Coder<'a> {
                     c += f;
                 }
             }
-            Table::Search(starts)
+            // per bucket of slots, the symbol its first slot belongs to
+            // (at most 256 symbols: the index fits a byte)
+            let mut buckets = [0u8; BUCKETS];
+            let mut i = 0;
+            for (b, first) in buckets.iter_mut().enumerate() {
+                let slot = (b as u32) << BUCKET_BITS;
+                while starts.get(i + 1).is_some_and(|&(c, _, _)| c <= slot) {
+                    i += 1;
+                }
+                *first = i as u8;
+            }
+            Table::Search(starts, buckets)
         } else {
             // filled in order, not zeroed first: the frequencies sum to M
             let mut slots = Vec::with_capacity(M as usize);
@@ -390,6 +406,42 @@ impl<'a> Coder<'a> {
         (e >> 24) as u8
     }
 
+    /// One symbol through a searched table.
+    #[inline(always)]
+    fn search(
+        starts: &[(u32, u32, u32)],
+        buckets: &[u8; BUCKETS],
+        x: &mut u32,
+        words: &[u8],
+        pos: &mut usize,
+    ) -> u8 {
+        let slot = *x & (M - 1);
+        // from the symbol of the bucket's first slot, on to the last
+        // symbol starting at or before `slot`
+        let mut i = usize::from(buckets[(slot >> BUCKET_BITS) as usize]);
+        while let Some(&(c, _, _)) = starts.get(i + 1) {
+            if c > slot {
+                break;
+            }
+            i += 1;
+        }
+        // `i` is below `starts.len()`: buckets hold such indices and it
+        // grows only onto an existing start
+        let (c, s, f) = starts[i];
+        *x = renorm(f * (*x >> PROB_BITS) + slot.wrapping_sub(c), words, pos);
+        s as u8
+    }
+
+    /// One symbol through any table.
+    #[inline(always)]
+    fn step_any(table: &Table, x: &mut u32, words: &[u8], pos: &mut usize) -> u8 {
+        match table {
+            Table::One(s) => *s,
+            Table::Search(starts, buckets) => Self::search(starts, buckets, x, words, pos),
+            Table::Slots(slots) => Self::step(slots, x, words, pos),
+        }
+    }
+
     /// Decodes `out.len()` symbols (from where the coder stands).
     fn run(&mut self, out: &mut [u8]) {
         #[cfg(test)]
@@ -397,15 +449,9 @@ impl<'a> Coder<'a> {
         let (words, mut x, mut pos) = (self.words, self.x, self.pos);
         match &self.table {
             Table::One(s) => out.fill(*s),
-            Table::Search(starts) => {
+            Table::Search(starts, buckets) => {
                 for o in out.iter_mut() {
-                    let slot = x & (M - 1);
-                    let i = starts.partition_point(|&(c, _, _)| c <= slot);
-                    // slot >= 0 = the first start, so i >= 1; the starts
-                    // cover 0..M, so a start <= slot exists
-                    let (c, s, f) = starts[i.saturating_sub(1)];
-                    x = renorm(f * (x >> PROB_BITS) + slot.wrapping_sub(c), words, &mut pos);
-                    *o = s as u8;
+                    *o = Self::search(starts, buckets, &mut x, words, &mut pos);
                 }
             }
             Table::Slots(slots) => {
@@ -440,61 +486,8 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes the first `k` of a stream's `n` symbols: the coder simply
-/// stops (whether it would have ended where the encoder started is known
-/// only after all `n`, so a prefix is not checked for that).
-pub fn decode_prefix(buf: &[u8], n: usize, k: usize) -> Result<Vec<u8>> {
-    if k >= n {
-        return decode(buf, n);
-    }
-    let mut p = Prefix::new(buf, n, k)?;
-    let mut out = Vec::with_capacity(k);
-    p.extend(&mut out, k)?;
-    Ok(out)
-}
-
-/// A stream decoded a piece at a time, from its start: for streams of
-/// varints, whose symbol count for a number of values is known only as
-/// they are read.
-pub struct Prefix<'a> {
-    coder: Coder<'a>,
-    /// Symbols in the stream, and decoded so far.
-    n: usize,
-    done: usize,
-}
-
-impl<'a> Prefix<'a> {
-    /// A stream of `n` symbols of which about `hint` will be decoded (it
-    /// picks the symbol lookup that suits that many).
-    pub fn new(buf: &'a [u8], n: usize, hint: usize) -> Result<Prefix<'a>> {
-        Ok(Prefix {
-            coder: Coder::new(buf, hint.min(n))?,
-            n,
-            done: 0,
-        })
-    }
-
-    /// Appends the next `k` symbols to `out`; past the stream's end is an
-    /// error.
-    pub fn extend(&mut self, out: &mut Vec<u8>, k: usize) -> Result<()> {
-        if k > self.n - self.done {
-            return Err(Error::corrupt("rans stream", "read past the last symbol"));
-        }
-        let at = out.len();
-        out.resize(at + k, 0);
-        self.coder.run(&mut out[at..]);
-        self.done += k;
-        if self.done == self.n {
-            self.coder.finish()?;
-        }
-        Ok(())
-    }
-
-    /// Symbols not yet decoded.
-    pub fn left(&self) -> usize {
-        self.n - self.done
-    }
-}
+mod prefix;
+pub use prefix::{decode_prefix, decode_prefixes, Prefix};
 
 #[cfg(test)]
 thread_local! {

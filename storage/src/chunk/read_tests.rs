@@ -201,3 +201,68 @@ fn field_pages_read_in_any_order_read_alike() {
         }
     }
 }
+
+/// A block of 2000 web-like lines (access logs, numbers in most tokens).
+fn web_block() -> block::EncodedBlock {
+    let mut c = MemChunk::new(&ChunkConfig::default());
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let paths = ["/api/v1/users", "/healthz", "/login", "/static/app.js"];
+    for i in 0..2000i64 {
+        let status = [200, 200, 201, 404, 500][rnd(5) as usize];
+        let line = format!(
+            "10.{}.{}.{} - bob \"GET {} HTTP/1.1\" \x1b[32m{status}\x1b[0m {} 0.{:03}s",
+            rnd(4),
+            rnd(256),
+            rnd(254) + 1,
+            paths[rnd(4) as usize],
+            rnd(200_000),
+            rnd(1000)
+        );
+        let md = vec![("detected_level".to_string(), "info".to_string())];
+        c.append(1_000_000 + i * 1000 + rnd(999) as i64, line.as_bytes(), &md);
+    }
+    c.cut_block();
+    c.blocks[0].clone()
+}
+
+/// Time of reading the newest 10 entries of a block (run by hand:
+/// `cargo test --release -p sluice-storage newest_entries_timing -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn newest_entries_timing() {
+    let block = web_block();
+    let n = block.meta.entries as usize;
+    let best = |k: usize| {
+        (0..60)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                for _ in 0..20 {
+                    let d = block.entries_filtered(None).unwrap();
+                    for i in (n - k..n).rev() {
+                        std::hint::black_box(d.make(0, i).unwrap());
+                    }
+                }
+                t.elapsed() / 20
+            })
+            .min()
+            .unwrap()
+    };
+    if std::env::var("NEWEST_ONLY").is_ok() {
+        for _ in 0..20 {
+            best(10);
+        }
+        return;
+    }
+    println!(
+        "newest 10: {:?} newest 200: {:?} all: {:?}",
+        best(10),
+        best(200),
+        best(n)
+    );
+}

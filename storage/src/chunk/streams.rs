@@ -13,7 +13,6 @@
 //! length and uvarint stored length; the packed headers save ~1.5 bytes
 //! per stream (~0.03 byte per line).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -209,6 +208,28 @@ impl<'a> Container<'a> {
             CODEC_RANS => rans::decode_prefix(bytes, raw, k)?,
             _ => return Err(bad_stream()),
         })
+    }
+
+    /// The first `k` bytes of each stream `(i, k)` ([`Container::prefix`]
+    /// of each), rANS streams decoded four at a time.
+    pub fn prefixes(&self, reqs: &[(usize, usize)]) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::with_capacity(reqs.len());
+        let mut rans_reqs = Vec::new();
+        let mut rans_at = Vec::new();
+        for &(i, k) in reqs {
+            match self.heads.get(i) {
+                Some(&(CODEC_RANS, raw, bytes)) => {
+                    rans_at.push(out.len());
+                    rans_reqs.push((bytes, raw, k));
+                    out.push(Vec::new());
+                }
+                _ => out.push(self.prefix(i, k)?),
+            }
+        }
+        for (at, got) in rans_at.into_iter().zip(rans::decode_prefixes(&rans_reqs)?) {
+            out[at] = got;
+        }
+        Ok(out)
     }
 
     /// The first bytes of stream `i` that hold `count` uvarints (all of
@@ -466,29 +487,151 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
     Ok(w.finish())
 }
 
+/// A number column's header.
+struct NumHead {
+    /// Values in the column.
+    k: usize,
+    mode: u8,
+    /// Dictionary mode: the values.
+    dict: Vec<u64>,
+    /// Mode 3: the first value, kept apart.
+    first: Option<u64>,
+    width: u8,
+}
+
+impl NumHead {
+    /// Plane streams the column takes.
+    fn planes(&self) -> usize {
+        match self.mode {
+            MODE_DICT => usize::from(self.dict.len() > 1),
+            _ => usize::from(self.width),
+        }
+    }
+
+    /// Values in each of its planes.
+    fn plane_len(&self) -> usize {
+        self.k - usize::from(self.first.is_some())
+    }
+
+    /// Its first `take` values (at most `k`) from the starts of its
+    /// planes (each at least `take` long, less the first value).
+    fn values(&self, take: usize, planes: &[&[u8]]) -> Result<Vec<u64>> {
+        let short = || Error::corrupt("line numbers", "number plane of the wrong length");
+        if self.mode == MODE_DICT {
+            return match (self.dict.as_slice(), planes.first()) {
+                ([v], _) => Ok(vec![*v; take]),
+                ([], _) => Ok(Vec::new()),
+                (dict, Some(ids)) => ids
+                    .get(..take)
+                    .ok_or_else(short)?
+                    .iter()
+                    .map(|&i| dict.get(usize::from(i)).copied())
+                    .collect::<Option<Vec<u64>>>()
+                    .ok_or_else(|| Error::corrupt("line numbers", "dictionary id out of range")),
+                _ => Err(short()),
+            };
+        }
+        let skip = usize::from(self.first.is_some());
+        let tp = take.saturating_sub(skip);
+        let mut vals = vec![0u64; tp];
+        for (p, plane) in planes.iter().enumerate() {
+            for (v, &b) in vals.iter_mut().zip(plane.get(..tp).ok_or_else(short)?) {
+                *v |= u64::from(b) << (8 * p);
+            }
+        }
+        if self.mode != MODE_PLAIN {
+            let mut prev = self.first.unwrap_or(0);
+            for v in &mut vals {
+                prev = (prev as i64).wrapping_add(unzigzag(*v)) as u64;
+                *v = prev;
+            }
+        }
+        Ok(match self.first {
+            Some(f) if take > 0 => std::iter::once(f).chain(vals).collect(),
+            _ => vals,
+        })
+    }
+}
+
+/// The column headers of a number section's stream 0.
+fn number_heads(head: &[u8]) -> Result<Vec<NumHead>> {
+    let mut r = Reader::new(head, "line numbers");
+    let n = r.count(2)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = usize::try_from(r.uvarint()?).map_err(|_| r.err("column too long"))?;
+        if k > MAX_STREAM {
+            return Err(r.err("column too long"));
+        }
+        let mode = r.u8()?;
+        let mut h = NumHead {
+            k,
+            mode,
+            dict: Vec::new(),
+            first: None,
+            width: 0,
+        };
+        match mode {
+            MODE_DICT => {
+                let d = r.count(1)?;
+                for _ in 0..d {
+                    h.dict.push(r.uvarint()?);
+                }
+                if d == 0 && k > 0 {
+                    return Err(r.err("empty dictionary"));
+                }
+            }
+            MODE_PLAIN | MODE_DELTA | MODE_FIRST => {
+                if mode == MODE_FIRST {
+                    if k == 0 {
+                        return Err(r.err("empty column with a first value"));
+                    }
+                    h.first = Some(r.uvarint()?);
+                }
+                h.width = r.u8()?;
+                if h.width > 8 {
+                    return Err(r.err("bad plane width"));
+                }
+            }
+            _ => return Err(r.err("unknown number column mode")),
+        }
+        out.push(h);
+    }
+    if !r.is_empty() {
+        return Err(r.err("trailing bytes in number header"));
+    }
+    Ok(out)
+}
+
 /// Reads what [`write_numbers`] wrote.
 pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
     if buf.is_empty() {
         return Ok(Vec::new());
     }
     let streams = read_streams(buf)?;
-    let mut s = streams.iter();
-    let head = s
-        .next()
+    let (head, planes) = streams
+        .split_first()
         .ok_or_else(|| Error::corrupt("line numbers", "missing header"))?;
-    let cols = numbers_from(head, None, |k, _| {
-        let plane = s
-            .next()
-            .ok_or_else(|| Error::corrupt("line numbers", "missing number plane"))?;
-        if plane.len() != k {
+    let heads = number_heads(head)?;
+    let mut next = 0;
+    let mut cols = Vec::with_capacity(heads.len());
+    for h in &heads {
+        let mine: Vec<&[u8]> = planes
+            .get(next..next + h.planes())
+            .ok_or_else(|| Error::corrupt("line numbers", "missing number plane"))?
+            .iter()
+            .map(|p| &p[..])
+            .collect();
+        next += h.planes();
+        if mine.iter().any(|p| p.len() != h.plane_len()) {
             return Err(Error::corrupt(
                 "line numbers",
                 "number plane of the wrong length",
             ));
         }
-        Ok(Cow::Borrowed(&plane[..]))
-    })?;
-    if s.next().is_some() {
+        cols.push(h.values(h.k, &mine)?);
+    }
+    if next != planes.len() {
         return Err(Error::corrupt("line numbers", "unused number planes"));
     }
     Ok(cols)
@@ -502,119 +645,48 @@ pub fn read_numbers_prefix(buf: &[u8], want: &[u32]) -> Result<Vec<Vec<u64>>> {
         return Ok(Vec::new());
     }
     let c = Container::parse(buf)?;
-    let head = c.get(0)?;
-    let mut next = 1;
-    let cols = numbers_from(&head, Some(want), |k, take| {
-        if next >= c.len() {
-            return Err(Error::corrupt("line numbers", "missing number plane"));
+    let heads = number_heads(&c.get(0)?)?;
+    if heads.len() != want.len() {
+        return Err(Error::corrupt(
+            "line numbers",
+            "number column count differs from the tokens",
+        ));
+    }
+    // (stream, bytes) of every plane, in column order
+    let mut reqs = Vec::new();
+    for (h, &w) in heads.iter().zip(want) {
+        let take = w as usize;
+        if take > h.k {
+            return Err(Error::corrupt("line numbers", "number column too short"));
         }
-        if c.raw_len(next)? != k {
-            return Err(Error::corrupt(
-                "line numbers",
-                "number plane of the wrong length",
-            ));
+        let tp = take.saturating_sub(usize::from(h.first.is_some()));
+        for _ in 0..h.planes() {
+            let i = reqs.len() + 1;
+            if i >= c.len() {
+                return Err(Error::corrupt("line numbers", "missing number plane"));
+            }
+            if c.raw_len(i)? != h.plane_len() {
+                return Err(Error::corrupt(
+                    "line numbers",
+                    "number plane of the wrong length",
+                ));
+            }
+            reqs.push((i, tp));
         }
-        next += 1;
-        Ok(Cow::Owned(c.prefix(next - 1, take)?))
-    })?;
-    if next != c.len() {
+    }
+    if reqs.len() + 1 != c.len() {
         return Err(Error::corrupt("line numbers", "unused number planes"));
     }
-    Ok(cols)
-}
-
-/// Number columns from their header `head` and `plane(k, take)`, which
-/// hands out the next plane of a column of `k` values, its first `take`
-/// bytes at least; with `want`, column `c` is cut to its first `want[c]`
-/// values (at most its length).
-fn numbers_from<'p>(
-    head: &[u8],
-    want: Option<&[u32]>,
-    mut plane: impl FnMut(usize, usize) -> Result<Cow<'p, [u8]>>,
-) -> Result<Vec<Vec<u64>>> {
-    let mut r = Reader::new(head, "line numbers");
-    let n = r.count(2)?;
-    if want.is_some_and(|w| w.len() != n) {
-        return Err(r.err("number column count differs from the tokens"));
-    }
-    let mut cols = Vec::with_capacity(n);
-    for c in 0..n {
-        let k = usize::try_from(r.uvarint()?).map_err(|_| r.err("column too long"))?;
-        if k > MAX_STREAM {
-            return Err(r.err("column too long"));
-        }
-        let take = match want {
-            None => k,
-            Some(w) => match usize::try_from(w[c]) {
-                Ok(t) if t <= k => t,
-                _ => return Err(r.err("number column too short")),
-            },
-        };
-        let mode = r.u8()?;
-        let col = match mode {
-            MODE_DICT => {
-                let d = r.count(1)?;
-                let mut dict = Vec::with_capacity(d);
-                for _ in 0..d {
-                    dict.push(r.uvarint()?);
-                }
-                if d <= 1 {
-                    match dict.first() {
-                        Some(&v) => vec![v; take],
-                        None if k == 0 => Vec::new(),
-                        None => return Err(r.err("empty dictionary")),
-                    }
-                } else {
-                    let ids = plane(k, take)?;
-                    ids.get(..take)
-                        .ok_or_else(|| r.err("dictionary ids of the wrong length"))?
-                        .iter()
-                        .map(|&i| dict.get(usize::from(i)).copied())
-                        .collect::<Option<Vec<u64>>>()
-                        .ok_or_else(|| r.err("dictionary id out of range"))?
-                }
-            }
-            MODE_PLAIN | MODE_DELTA | MODE_FIRST => {
-                // the first value in the header, the others in the planes
-                let first = match mode {
-                    MODE_FIRST if k > 0 => Some(r.uvarint()?),
-                    MODE_FIRST => return Err(r.err("empty column with a first value")),
-                    _ => None,
-                };
-                let skip = usize::from(first.is_some());
-                let width = r.u8()?;
-                if width > 8 {
-                    return Err(r.err("bad plane width"));
-                }
-                let (kp, tp) = (k - skip, take.saturating_sub(skip));
-                let mut vals = vec![0u64; tp];
-                for p in 0..width {
-                    let plane = plane(kp, tp)?;
-                    let plane = plane
-                        .get(..tp)
-                        .ok_or_else(|| r.err("number plane of the wrong length"))?;
-                    for (v, &b) in vals.iter_mut().zip(plane) {
-                        *v |= u64::from(b) << (8 * p);
-                    }
-                }
-                if mode != MODE_PLAIN {
-                    let mut prev = first.unwrap_or(0);
-                    for v in &mut vals {
-                        prev = (prev as i64).wrapping_add(unzigzag(*v)) as u64;
-                        *v = prev;
-                    }
-                }
-                match first {
-                    Some(f) if take > 0 => [f].into_iter().chain(vals).collect(),
-                    _ => vals,
-                }
-            }
-            _ => return Err(r.err("unknown number column mode")),
-        };
-        cols.push(col);
-    }
-    if !r.is_empty() {
-        return Err(r.err("trailing bytes in number header"));
+    let planes = c.prefixes(&reqs)?;
+    let mut next = 0;
+    let mut cols = Vec::with_capacity(heads.len());
+    for (h, &w) in heads.iter().zip(want) {
+        let mine: Vec<&[u8]> = planes[next..next + h.planes()]
+            .iter()
+            .map(|p| &p[..])
+            .collect();
+        next += h.planes();
+        cols.push(h.values(w as usize, &mine)?);
     }
     Ok(cols)
 }
