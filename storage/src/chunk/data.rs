@@ -332,6 +332,10 @@ impl<T: 'static> Decoded<T> {
         self.ts.len()
     }
 
+    pub(super) fn ts_at(&self, i: usize) -> i64 {
+        self.ts[i]
+    }
+
     pub(super) fn make(&self, ts: i64, i: usize) -> Result<T> {
         (self.make)(ts, i)
     }

@@ -434,7 +434,15 @@ mod prop {
                 want.push((i as i64, line.into_bytes(), md));
             }
             let d = ChunkData::decode(c.encode()).unwrap();
-            prop_assert_eq!(decoded(&d), want);
+            prop_assert_eq!(decoded(&d), want.clone());
+            // backward: the newest lines first (a part of the block, then
+            // all of it once the read goes on past the part)
+            let mut back: Vec<Fixture> = collect(&d, i64::MIN, i64::MAX, Direction::Backward)
+                .into_iter()
+                .map(|e| (e.ts, e.line.to_vec(), e.metadata))
+                .collect();
+            back.reverse();
+            prop_assert_eq!(back, want);
         }
 
         #[test]
