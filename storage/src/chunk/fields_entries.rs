@@ -3,7 +3,7 @@
 //! page of lines at a time; a literal filter is checked against the token
 //! dictionaries first.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use sluice_logql::source::Entry;
@@ -17,9 +17,11 @@ use super::sizes;
 use crate::error::{Error, Result};
 
 /// A newest-first block read from its newest lines decodes a multiple of
-/// this many, one more than it needs, so a read that goes on a little
-/// past its first lines need not decode the whole block.
-const PART: usize = 128;
+/// this many, one more than it needs (a page), so a read that goes on a
+/// little past its first lines need not decode again; one that goes on
+/// further decodes a part at least twice as long, until half the block,
+/// then the whole block.
+const PART: usize = PAGE;
 
 /// A rebuilt page: its lines back to back and where each ends.
 struct Page {
@@ -89,7 +91,7 @@ struct Reading {
     n: usize,
     md: MdMode,
     /// The first stored lines (a newest-first block read backward).
-    part: OnceLock<View>,
+    part: Mutex<Option<Arc<View>>>,
     full: OnceLock<View>,
     /// Why decoding failed, once it has: later entries fail alike without
     /// decoding again.
@@ -106,26 +108,29 @@ impl Reading {
         }
     }
 
-    /// The view holding stored line `j`: the part when it covers `j`, or
-    /// when nothing is decoded yet and `j` is in the block's first half
-    /// (the part then covers it and one page more), else everything.
-    fn view(&self, j: usize) -> Result<&View> {
-        if let Some(f) = self.full.get() {
-            return Ok(f);
+    /// The part holding stored line `j` (`None`: read the whole block).
+    /// A read that starts in a newest-first block's first half decodes a
+    /// part covering `j` and one page more; one that goes past it, a part
+    /// at least twice as long, while that is at most half the block.
+    fn part(&self, j: usize) -> Result<Option<Arc<View>>> {
+        if !self.block.is_newest_first() || self.full.get().is_some() {
+            return Ok(None);
         }
-        if let Some(p) = self.part.get() {
-            return if j < p.lines.len() {
-                Ok(p)
-            } else {
-                self.full()
-            };
+        // a panic elsewhere while holding the lock left a valid view
+        let mut part = self.part.lock().unwrap_or_else(|e| e.into_inner());
+        let have = match part.as_ref() {
+            Some(v) if j < v.lines.len() => return Ok(Some(v.clone())),
+            Some(v) => v.lines.len(),
+            None => 0,
+        };
+        let p = (((j + 1).div_ceil(PART) + 1) * PART).max(2 * have);
+        if 2 * j >= self.n || 2 * p > self.n {
+            *part = None;
+            return Ok(None);
         }
-        let p = ((j + 1).div_ceil(PART) + 1) * PART;
-        if !self.block.is_newest_first() || 2 * j >= self.n || p >= self.n {
-            return self.full();
-        }
-        let view = self.build(p)?;
-        Ok(self.part.get_or_init(|| view))
+        let v = Arc::new(self.build(p)?);
+        *part = Some(v.clone());
+        Ok(Some(v))
     }
 
     fn full(&self) -> Result<&View> {
@@ -152,7 +157,11 @@ impl Reading {
 
     fn entry(&self, ts: i64, i: usize) -> Result<Entry> {
         let j = self.stored(i);
-        let v = self.view(j)?;
+        let part = self.part(j)?;
+        let v = match &part {
+            Some(v) => v,
+            None => self.full()?,
+        };
         Ok(Entry {
             ts,
             line: v.line(j)?,
@@ -285,7 +294,7 @@ impl EncodedBlock {
             block: self.clone(),
             n,
             md,
-            part: OnceLock::new(),
+            part: Mutex::new(None),
             full: OnceLock::new(),
             failed: OnceLock::new(),
         };
