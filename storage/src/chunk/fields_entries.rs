@@ -19,9 +19,11 @@ use crate::error::{Error, Result};
 /// A newest-first block read from its newest lines decodes a multiple of
 /// this many, one more than it needs (a page), so a read that goes on a
 /// little past its first lines need not decode again; one that goes on
-/// further decodes a part at least twice as long, until half the block,
-/// then the whole block.
+/// further decodes a part at least `GROW` times as long, while that is at
+/// most half the block, then the whole block (a backward read of a whole
+/// block decodes about a sixth more than the block).
 const PART: usize = PAGE;
+const GROW: usize = 4;
 
 /// A rebuilt page: its lines back to back and where each ends.
 struct Page {
@@ -111,7 +113,7 @@ impl Reading {
     /// The part holding stored line `j` (`None`: read the whole block).
     /// A read that starts in a newest-first block's first half decodes a
     /// part covering `j` and one page more; one that goes past it, a part
-    /// at least twice as long, while that is at most half the block.
+    /// at least `GROW` times as long, while that is at most half the block.
     fn part(&self, j: usize) -> Result<Option<Arc<View>>> {
         if !self.block.is_newest_first() || self.full.get().is_some() {
             return Ok(None);
@@ -123,7 +125,7 @@ impl Reading {
             Some(v) => v.lines.len(),
             None => 0,
         };
-        let p = (((j + 1).div_ceil(PART) + 1) * PART).max(2 * have);
+        let p = (((j + 1).div_ceil(PART) + 1) * PART).max(GROW * have);
         if 2 * j >= self.n || 2 * p > self.n {
             *part = None;
             return Ok(None);

@@ -341,7 +341,7 @@ fn newest_entries_decode_only_a_prefix_of_the_block() {
     for i in (0..n - 10).rev() {
         assert_eq!(d.make(d.ts_at(i), i).unwrap(), want[i], "entry {i}");
     }
-    // parts of 64, 128, ... lines (each twice the last), then the block
+    // parts of 64, 256 and 1024 lines, then the block
     let both = rans::symbols_decoded() - before;
     assert!(both < 2 * full, "{both} {full} {newest}");
     assert!(both > full, "{both} {full}");
