@@ -79,6 +79,8 @@ pub struct FieldLines {
     /// Per page, how many rows of each shape and numbers of each column
     /// its lines use (same order as a cursor), counted when first needed.
     uses: Vec<OnceLock<Vec<u32>>>,
+    /// Per page, its cursor once found (the next page's is found from it).
+    cursors: Vec<OnceLock<Vec<u32>>>,
     /// What every cursor ends at: rows per shape, then column lengths.
     limits: Vec<u32>,
     /// Whether the pages' uses were found to add up to `limits`.
@@ -353,6 +355,7 @@ impl FieldLines {
             }
         }
         out.uses = (0..p.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
+        out.cursors = (0..p.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
         Ok(out)
     }
 
@@ -371,6 +374,7 @@ impl FieldLines {
             lens,
             line_bytes: 0,
             uses: Vec::new(),
+            cursors: Vec::new(),
             limits: Vec::new(),
             all_used: AtomicBool::new(false),
             tok_hit: Vec::new(),
