@@ -253,12 +253,6 @@ fn newest_entries_timing() {
             .min()
             .unwrap()
     };
-    if std::env::var("NEWEST_ONLY").is_ok() {
-        for _ in 0..20 {
-            best(10);
-        }
-        return;
-    }
     println!(
         "newest 10: {:?} newest 200: {:?} all: {:?}",
         best(10),
