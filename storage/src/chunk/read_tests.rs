@@ -253,8 +253,21 @@ fn newest_entries_timing() {
             .min()
             .unwrap()
     };
+    let forward = (0..60)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..20 {
+                let d = block.entries_filtered(None).unwrap();
+                for i in 0..n {
+                    std::hint::black_box(d.make(0, i).unwrap());
+                }
+            }
+            t.elapsed() / 20
+        })
+        .min()
+        .unwrap();
     println!(
-        "newest 10: {:?} newest 200: {:?} all: {:?}",
+        "newest 10: {:?} newest 200: {:?} all: {:?} forward: {forward:?}",
         best(10),
         best(200),
         best(n)

@@ -145,6 +145,9 @@ impl FieldLines {
         if self.all_used.load(Ordering::Relaxed) {
             return Ok(());
         }
+        if self.uses.iter().any(|c| c.get().is_none()) {
+            return Ok(());
+        }
         let mut total = vec![0u32; self.limits.len()];
         for cell in &self.uses {
             let Some(u) = cell.get() else { return Ok(()) };
