@@ -48,11 +48,17 @@ pub const FLAG_CONTEXT_COLUMNS: u8 = 2;
 /// stream containers that compress each stream themselves.
 pub const FLAG_FIELDS: u8 = 4;
 
-const KNOWN_FLAGS: [u8; 4] = [
+/// Block flag (format version 4, with `FLAG_FIELDS`): sections 1 to 3
+/// hold the entries newest first (section 0 stays oldest first), so a
+/// backward read decodes only the start of each stream.
+pub const FLAG_NEWEST_FIRST: u8 = 8;
+
+const KNOWN_FLAGS: [u8; 5] = [
     0,
     FLAG_NUMERIC_COLUMNS,
     FLAG_NUMERIC_COLUMNS | FLAG_CONTEXT_COLUMNS,
     FLAG_FIELDS,
+    FLAG_FIELDS | FLAG_NEWEST_FIRST,
 ];
 
 /// A compressed block plus what is needed to read it.
@@ -113,6 +119,20 @@ impl BlockBuilder {
         })
     }
 
+    /// The lines, back to back, and their lengths, newest first.
+    fn newest_first(&self) -> (Vec<u8>, Vec<u32>) {
+        let mut lines = Vec::with_capacity(self.lines.len());
+        let mut end = self.lines.len();
+        for &l in self.lens.iter().rev() {
+            // the lengths add up to the lines: `l <= end`
+            let start = end.saturating_sub(l as usize);
+            lines.extend_from_slice(&self.lines[start..end]);
+            end = start;
+        }
+        let lens = self.lens.iter().rev().copied().collect();
+        (lines, lens)
+    }
+
     /// Section 0 of the plain layout: timestamps and line lengths.
     fn sizes_section(&self) -> Vec<u8> {
         let mut ts = Vec::with_capacity(self.ts.len() * 6);
@@ -151,14 +171,16 @@ impl BlockBuilder {
         })
     }
 
-    /// The field layout: timestamps and lengths, metadata layout 2, token
-    /// columns and number columns.
+    /// The field layout: timestamps (oldest first), then metadata layout
+    /// 2, token columns and number columns over the entries newest first
+    /// (`FLAG_NEWEST_FIRST`).
     fn finish_fields(self, level: i32) -> Result<EncodedBlock> {
         let meta = self.block_meta()?;
         let col_level = codec::ZSTD_COLUMN_LEVEL.min(level);
         let ts = sizes::write(&self.ts, None, col_level)?;
-        let enc = fields::encode(&self.lines, &self.lens, col_level)?;
-        let meta_raw = self.meta.finish(Some(&enc.lines))?;
+        let (lines, lens) = self.newest_first();
+        let enc = fields::encode(&lines, &lens, col_level)?;
+        let meta_raw = self.meta.finish_reversed(&enc.lines)?;
         let mut data =
             Vec::with_capacity(enc.fields.len() + enc.numbers.len() + ts.len() + meta_raw.len());
         let mut sections = [(0u32, 0u32); SECTIONS];
@@ -175,7 +197,7 @@ impl BlockBuilder {
         Ok(EncodedBlock {
             meta,
             encoding: Encoding::Zstd,
-            flags: FLAG_FIELDS,
+            flags: FLAG_FIELDS | FLAG_NEWEST_FIRST,
             sections,
             data: Bytes::from(data),
             crc,
@@ -261,6 +283,11 @@ impl EncodedBlock {
 
     pub(super) fn is_fields(&self) -> bool {
         self.flags & FLAG_FIELDS != 0
+    }
+
+    /// Whether sections 1 to 3 hold the entries newest first.
+    pub(super) fn is_newest_first(&self) -> bool {
+        self.flags & FLAG_NEWEST_FIRST != 0
     }
 
     /// Timestamps and line lengths, decoded from the first section only,

@@ -15,8 +15,9 @@ use crate::varint::{put_uvarint, Reader};
 /// First bytes of every chunk object.
 pub const MAGIC: &[u8; 4] = b"SLCK";
 /// Chunk format version written by this build (2: field-layout blocks;
-/// 3: their line lengths derived from the fields, not stored).
-pub const VERSION: u8 = 3;
+/// 3: their line lengths derived from the fields, not stored; 4: their
+/// lines and metadata stored newest first).
+pub const VERSION: u8 = 4;
 /// Oldest chunk format version this build reads (1: no field layout).
 pub const MIN_VERSION: u8 = 1;
 /// Trailer: u64 LE block-index offset + u32 LE crc32 of the block index.
@@ -132,6 +133,9 @@ impl ChunkData {
                 .ok_or_else(|| corrupt("block offset overflow"))?;
             if start < 6 || end > index_offset {
                 return Err(corrupt("block outside the data area"));
+            }
+            if b.is_newest_first() && bytes[4] < 4 {
+                return Err(corrupt("newest-first block in a chunk before format 4"));
             }
             blocks.push(b.with_data(bytes.slice(start..end))?);
         }
@@ -326,6 +330,10 @@ impl<T: 'static> Decoded<T> {
 impl<T: 'static> Decoded<T> {
     pub(super) fn ts_len(&self) -> usize {
         self.ts.len()
+    }
+
+    pub(super) fn ts_at(&self, i: usize) -> i64 {
+        self.ts[i]
     }
 
     pub(super) fn make(&self, ts: i64, i: usize) -> Result<T> {

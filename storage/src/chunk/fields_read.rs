@@ -16,15 +16,21 @@ use memchr::memmem::Finder;
 use super::fields::{
     LineFields, ESC, MAX_DIGITS, MAX_SHAPES, MAX_SLOTS, MAX_TOKENS, NUM, TOKEN_KEYED, ZNUM,
 };
-use super::streams::{get_planes, read_numbers, read_streams, width_of};
+use super::streams::{
+    get_planes, read_numbers, read_numbers_prefix, read_streams, width_of, Container,
+};
 use crate::error::{Error, Result};
 use crate::varint::Reader;
 
 mod cursors;
 mod page;
+mod src;
 
-/// Lines per page.
-pub const PAGE: usize = 128;
+use src::Src;
+
+/// Lines per page: a backward query that stops after a few lines of a
+/// block rebuilds this many.
+pub const PAGE: usize = 32;
 
 /// A piece of a compiled token template.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +64,8 @@ pub struct FieldLines {
     /// `toks`, and its first number column.
     tok_base: Vec<Vec<u32>>,
     num_base: Vec<Vec<u32>>,
+    /// Number columns the templates give.
+    num_cols: usize,
     toks: Vec<Tok>,
     pieces: Vec<Piece>,
     lit: Vec<u8>,
@@ -73,6 +81,8 @@ pub struct FieldLines {
     /// Per page, how many rows of each shape and numbers of each column
     /// its lines use (same order as a cursor), counted when first needed.
     uses: Vec<OnceLock<Vec<u32>>>,
+    /// Per page, its cursor once found (the next page's is found from it).
+    cursors: Vec<OnceLock<Vec<u32>>>,
     /// What every cursor ends at: rows per shape, then column lengths.
     limits: Vec<u32>,
     /// Whether the pages' uses were found to add up to `limits`.
@@ -129,49 +139,60 @@ impl FieldLines {
         if lens.as_ref().is_some_and(|l| l.len() != n) {
             return Err(bad("stored lengths of the wrong count"));
         }
-        let streams = read_streams(fields)?;
+        let streams = Src::All(read_streams(fields)?);
+        Self::decode_from(streams, numbers, n, n, lens, piece)
+    }
+
+    /// The first `p` stored lines of a block of `n` (`p <= n`), decoding
+    /// only the start of every column: the shape ids of those lines, each
+    /// shape's ids for the rows they have, and each number column's
+    /// values for the numbers those rows take. The result is the
+    /// [`FieldLines`] of `p` lines, checked as [`FieldLines::decode`]
+    /// checks a block except that the columns need not be used up.
+    pub fn decode_prefix(fields: &[u8], numbers: &[u8], n: usize, p: usize) -> Result<FieldLines> {
+        if p > n {
+            return Err(bad("more lines than the block has"));
+        }
+        Self::decode_from(
+            Src::Part(Container::parse(fields)?, Vec::new()),
+            numbers,
+            n,
+            p,
+            None,
+            None,
+        )
+    }
+
+    /// [`FieldLines::decode`] of the first `p` of `n` lines from `streams`
+    /// (all decoded, or decoded as far as needed when `p < n`).
+    fn decode_from(
+        mut streams: Src,
+        numbers: &[u8],
+        n: usize,
+        p: usize,
+        lens: Option<Vec<u32>>,
+        piece: Option<&Finder<'static>>,
+    ) -> Result<FieldLines> {
         if streams.len() < 4 {
             return Err(bad("missing streams"));
         }
-        let shape_ids = &streams[1];
-        if shape_ids.len() != n {
-            return Err(bad("shape ids of the wrong length"));
-        }
+        let shape_ids = streams.head(1, n, p)?.into_owned();
         let mut lines_of = vec![0usize; MAX_SHAPES + 1];
-        for &s in shape_ids {
+        for &s in shape_ids.iter() {
             *lines_of
                 .get_mut(usize::from(s))
                 .ok_or_else(|| bad("shape id out of range"))? += 1;
         }
-        let mut r = Reader::new(&streams[0], "block field layout");
-        let mut d = Reader::new(&streams[2], "block field dictionary");
+        streams.prefetch(&lines_of)?;
+        let (layout, dicts) = (streams.get(0)?, streams.get(2)?);
+        let mut r = Reader::new(&layout, "block field layout");
+        let mut d = Reader::new(&dicts, "block field dictionary");
         let shape_count = r.count(1)?;
         if shape_count > MAX_SHAPES || lines_of[shape_count + 1..].iter().any(|&c| c > 0) {
             return Err(bad("bad shape count"));
         }
-        let mut out = FieldLines {
-            fields: LineFields::default(),
-            tok_base: Vec::with_capacity(shape_count),
-            num_base: Vec::with_capacity(shape_count),
-            toks: Vec::new(),
-            pieces: Vec::new(),
-            lit: Vec::new(),
-            whole: Vec::new(),
-            whole_offs: Vec::new(),
-            nums: Vec::new(),
-            lens,
-            line_bytes: 0,
-            uses: Vec::new(),
-            limits: Vec::new(),
-            all_used: AtomicBool::new(false),
-            tok_hit: Vec::new(),
-            plans: Vec::new(),
-            plan_lit: Vec::new(),
-            fixed_cols: Vec::new(),
-            var_cols: Vec::new(),
-        };
+        let mut out = FieldLines::empty(lens);
         let mut next_plane = 4;
-        let mut num_cols = 0u32;
         let mut cols_ids = Vec::with_capacity(shape_count);
         for s in 0..shape_count {
             let t = r.count(1)?;
@@ -182,42 +203,20 @@ impl FieldLines {
             let (mut tb, mut nb, mut ids_s) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..t {
                 let size = usize::try_from(r.uvarint()?).unwrap_or(usize::MAX);
-                if size > streams[2].len() || (size == 0 && rows > 0) {
+                if size > dicts.len() || (size == 0 && rows > 0) {
                     return Err(bad("bad dictionary size"));
                 }
                 tb.push(out.toks.len() as u32);
-                nb.push(num_cols);
-                let (mut max_slots, mut all_slots) = (0, 0);
-                let col = tb.len() - 1;
-                for _ in 0..size {
-                    let tmpl = d.bytes()?;
-                    if let Some(p) = piece {
-                        out.tok_hit.push(p.find(tmpl).is_some());
-                    }
-                    let mut tok = out.compile(tmpl, col > 0)?;
-                    if size <= TOKEN_KEYED {
-                        tok.nbase = all_slots;
-                    }
-                    max_slots = max_slots.max(tok.slots);
-                    all_slots += tok.slots;
-                    out.toks.push(tok);
-                }
-                num_cols += if size <= TOKEN_KEYED {
-                    all_slots
-                } else {
-                    max_slots
-                };
+                nb.push(out.num_cols as u32);
+                out.compile_column(&mut d, size, tb.len() - 1, piece)?;
                 let width = width_of(size.saturating_sub(1) as u64);
                 let ids: Vec<u32> = if width == 0 {
                     vec![0; rows]
                 } else {
                     let w = usize::from(width);
                     let mut planes = Vec::with_capacity(rows * w);
-                    for p in 0..w {
-                        let plane = streams
-                            .get(next_plane + p)
-                            .ok_or_else(|| bad("missing id plane"))?;
-                        planes.extend_from_slice(plane);
+                    for k in 0..w {
+                        planes.extend_from_slice(&streams.column(next_plane + k, rows)?);
                     }
                     next_plane += w;
                     let ids = get_planes(&planes, rows, width)?;
@@ -235,32 +234,107 @@ impl FieldLines {
         if next_plane != streams.len() || !r.is_empty() || !d.is_empty() {
             return Err(bad("unused field streams"));
         }
-        let mut w = Reader::new(&streams[3], "block whole lines");
-        out.whole_offs.push(0);
-        while !w.is_empty() {
-            out.whole.extend_from_slice(w.bytes()?);
-            out.whole_offs
-                .push(u32::try_from(out.whole.len()).map_err(|_| bad("whole lines exceed 4 GiB"))?);
-        }
-        if out.whole_offs.len() != lines_of[0] + 1 {
-            return Err(bad("whole line count differs from the shape ids"));
-        }
-        out.nums = read_numbers(numbers)?;
-        if out.nums.len() != num_cols as usize {
-            return Err(bad("number column count differs from the tokens"));
-        }
-        out.fields = LineFields::new(shape_ids.clone(), cols_ids);
+        out.read_whole(&streams.get(3)?, lines_of[0], p == n)?;
+        out.fields = LineFields::new(shape_ids, cols_ids);
         out.plan();
         // slack for the fixed-size copies of short literals (`page.rs`)
         out.lit.extend_from_slice(&[0; page::SLACK]);
         out.plan_lit.extend_from_slice(&[0; page::SLACK]);
-        out.limits = out
-            .row_counts()
-            .chain(out.nums.iter().map(Vec::len))
-            .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
-            .collect();
-        out.uses = (0..n.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
+        if p == n {
+            out.nums = read_numbers(numbers)?;
+            if out.nums.len() != out.num_cols {
+                return Err(bad("number column count differs from the tokens"));
+            }
+            out.limits = out
+                .row_counts()
+                .chain(out.nums.iter().map(Vec::len))
+                .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
+                .collect();
+        } else {
+            out.limits = out.count(0..p)?;
+            let want = &out.limits[1 + shape_count..];
+            out.nums = read_numbers_prefix(numbers, want)?;
+            if out.nums.len() != out.num_cols {
+                return Err(bad("number column count differs from the tokens"));
+            }
+        }
+        out.uses = (0..p.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
+        out.cursors = (0..p.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
         Ok(out)
+    }
+
+    fn empty(lens: Option<Vec<u32>>) -> FieldLines {
+        FieldLines {
+            fields: LineFields::default(),
+            tok_base: Vec::new(),
+            num_base: Vec::new(),
+            num_cols: 0,
+            toks: Vec::new(),
+            pieces: Vec::new(),
+            lit: Vec::new(),
+            whole: Vec::new(),
+            whole_offs: Vec::new(),
+            nums: Vec::new(),
+            lens,
+            line_bytes: 0,
+            uses: Vec::new(),
+            cursors: Vec::new(),
+            limits: Vec::new(),
+            all_used: AtomicBool::new(false),
+            tok_hit: Vec::new(),
+            plans: Vec::new(),
+            plan_lit: Vec::new(),
+            fixed_cols: Vec::new(),
+            var_cols: Vec::new(),
+        }
+    }
+
+    /// Compiles the `size` templates of token column `col` from `d`,
+    /// marking those that hold `piece`, and adds its number columns.
+    fn compile_column(
+        &mut self,
+        d: &mut Reader,
+        size: usize,
+        col: usize,
+        piece: Option<&Finder<'static>>,
+    ) -> Result<()> {
+        let (mut max_slots, mut all_slots) = (0, 0);
+        for _ in 0..size {
+            let tmpl = d.bytes()?;
+            if let Some(p) = piece {
+                self.tok_hit.push(p.find(tmpl).is_some());
+            }
+            let mut tok = self.compile(tmpl, col > 0)?;
+            if size <= TOKEN_KEYED {
+                tok.nbase = all_slots;
+            }
+            max_slots = max_slots.max(tok.slots);
+            all_slots += tok.slots;
+            self.toks.push(tok);
+        }
+        self.num_cols += if size <= TOKEN_KEYED {
+            all_slots
+        } else {
+            max_slots
+        } as usize;
+        Ok(())
+    }
+
+    /// The first `count` whole lines of stream 3 (`all`: exactly that
+    /// many).
+    fn read_whole(&mut self, stream: &[u8], count: usize, all: bool) -> Result<()> {
+        let mut w = Reader::new(stream, "block whole lines");
+        self.whole_offs.push(0);
+        while self.whole_offs.len() <= count && !w.is_empty() {
+            self.whole.extend_from_slice(w.bytes()?);
+            self.whole_offs.push(
+                u32::try_from(self.whole.len()).map_err(|_| bad("whole lines exceed 4 GiB"))?,
+            );
+        }
+        if self.whole_offs.len() != count + 1 || (all && !w.is_empty()) {
+            return Err(bad("whole line count differs from the shape ids"));
+        }
+        Ok(())
     }
 
     /// Compiles one token template into pieces; with `space`, the token

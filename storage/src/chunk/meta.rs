@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use super::codec;
 use super::fields::LineFields;
 use super::predict;
-use super::streams::{read_streams, IntMap, StreamWriter};
+use super::streams::{IntMap, StreamWriter};
 use crate::error::{Error, Result};
 use crate::varint::{put_uvarint, Reader};
 
@@ -125,22 +125,51 @@ impl MetaBuilder {
         Ok(m)
     }
 
+    /// Layout 2 of the entries in reverse order, newest first (format 4),
+    /// for `lines` in that order; empty when no entry has metadata.
+    pub fn finish_reversed(&self, lines: &LineFields) -> Result<Vec<u8>> {
+        if self.pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut counts = Vec::with_capacity(self.counts.len());
+        let mut pairs = Vec::with_capacity(self.pairs.len());
+        let mut end = self.pairs.len();
+        for &c in self.counts.iter().rev() {
+            // the counts add up to the pairs: `c <= end`
+            let start = end.saturating_sub(c as usize);
+            pairs.extend_from_slice(&self.pairs[start..end]);
+            counts.push(c);
+            end = start;
+        }
+        self.fields_section(&counts, &pairs, lines)
+    }
+
     /// Layout 2: separate name and value dictionaries, per entry the id
     /// of its tuple of names, and per name a stream of value references.
     fn finish_fields(&self, lines: &LineFields) -> Result<Vec<u8>> {
+        self.fields_section(&self.counts, &self.pairs, lines)
+    }
+
+    /// Layout 2 of entries with `counts` pairs each, `pairs` back to back.
+    fn fields_section(
+        &self,
+        counts: &[u32],
+        pairs: &[(u32, u32)],
+        lines: &LineFields,
+    ) -> Result<Vec<u8>> {
         let n = self.dict.len();
         let (mut name_of, mut value_of) = (vec![u32::MAX; n], vec![u32::MAX; n]);
         let (mut names, mut values): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
         let mut per_name: Vec<Vec<u8>> = Vec::new();
         let mut tuples: HashMap<Vec<u32>, u32> = HashMap::new();
         let mut tuple_list: Vec<Vec<u32>> = Vec::new();
-        let mut tuple_ids = Vec::with_capacity(self.counts.len());
+        let mut tuple_ids = Vec::with_capacity(counts.len());
         let mut key: Vec<u32> = Vec::new();
         let mut last: Option<(Vec<u32>, u32)> = None;
         // (entry, name id, value id) of every pair, ids in first-use order
-        let mut occ: Vec<(u32, u32, u32)> = Vec::with_capacity(self.pairs.len());
-        let mut pairs = self.pairs.iter();
-        for (entry, &c) in self.counts.iter().enumerate() {
+        let mut occ: Vec<(u32, u32, u32)> = Vec::with_capacity(pairs.len());
+        let mut pairs = pairs.iter();
+        for (entry, &c) in counts.iter().enumerate() {
             key.clear();
             for &(k, v) in pairs.by_ref().take(c as usize) {
                 let (k, v) = (k as usize, v as usize);
@@ -336,92 +365,10 @@ fn read_strings(head: &[u8], strings: &[u8], values: bool) -> Result<(Vec<String
     Ok((dict, name_count))
 }
 
-/// Reads layout 2. The table's dictionary is the names followed by the
-/// values.
-fn read_fields(raw: &[u8], n: usize, lines: &LineFields) -> Result<MetaTable> {
-    let bad = |why: &str| Error::corrupt("block metadata", why.to_string());
-    let streams = read_streams(raw)?;
-    if streams.len() < 5 {
-        return Err(bad("missing streams"));
-    }
-    let (dict, name_count) = read_strings(&streams[0], &streams[1], true)?;
-    let value_count = dict.len() - name_count;
-    if streams.len() != 5 + name_count {
-        return Err(bad("one value stream per name expected"));
-    }
-    let mut t = Reader::new(&streams[2], "block metadata tuples");
-    let tuple_count = t.count(1)?;
-    let mut tuples = Vec::with_capacity(tuple_count);
-    for _ in 0..tuple_count {
-        let len = t.count(1)?;
-        let mut tuple = Vec::with_capacity(len);
-        for _ in 0..len {
-            let id = usize::try_from(t.uvarint()?).unwrap_or(usize::MAX);
-            if id >= name_count {
-                return Err(t.err("name id out of range"));
-            }
-            tuple.push(id as u32);
-        }
-        tuples.push(tuple);
-    }
-    if !t.is_empty() {
-        return Err(t.err("trailing bytes"));
-    }
-    let mut ids = Reader::new(&streams[3], "block metadata tuple ids");
-    let preds = predict::read(&streams[4], lines, name_count)?;
-    let mut refs: Vec<Reader> = streams[5..]
-        .iter()
-        .map(|s| Reader::new(s, "block metadata values"))
-        .collect();
-    let mut fresh = 0usize;
-    let mut pairs = Vec::new();
-    let mut starts = Vec::with_capacity(n + 1);
-    for entry in 0..n {
-        starts.push(pairs.len() as u32);
-        let id = usize::try_from(ids.uvarint()?).unwrap_or(usize::MAX);
-        let tuple = tuples.get(id).ok_or_else(|| bad("tuple id out of range"))?;
-        let shape = lines.shape.get(entry).copied().unwrap_or(0);
-        for &name in tuple {
-            let predicted =
-                predict::lookup(&preds, name, shape).and_then(|p| p.value(lines, entry));
-            let v = match predicted {
-                Some(v) => {
-                    let v = v as usize;
-                    if v > fresh {
-                        return Err(bad("predicted value used before its turn"));
-                    }
-                    if v == fresh {
-                        fresh += 1;
-                    }
-                    v
-                }
-                None => {
-                    let x = refs[name as usize].uvarint()?;
-                    if x == 0 {
-                        fresh += 1;
-                        fresh - 1
-                    } else {
-                        usize::try_from(x - 1).unwrap_or(usize::MAX)
-                    }
-                }
-            };
-            if v >= value_count {
-                return Err(bad("value id out of range"));
-            }
-            pairs.push((name, (name_count + v) as u32));
-        }
-    }
-    starts.push(pairs.len() as u32);
-    if !ids.is_empty() || refs.iter().any(|r| !r.is_empty()) || fresh != value_count {
-        return Err(bad("unused metadata"));
-    }
-    Ok(MetaTable {
-        dict,
-        refs: pairs,
-        starts,
-        keep: Vec::new(),
-    })
-}
+mod read2;
+
+use read2::read_fields;
+pub use read2::read_prefix;
 
 fn is_lower_hex(s: &str) -> bool {
     !s.is_empty()

@@ -290,6 +290,10 @@ fn renorm(x: u32, words: &[u8], pos: &mut usize) -> u32 {
     }
 }
 
+/// Slots per bucket of a searched table: `1 << BUCKET_BITS`.
+const BUCKET_BITS: u32 = 6;
+const BUCKETS: usize = (M >> BUCKET_BITS) as usize;
+
 /// Per slot, packed: symbol (bits 24..32), frequency - 1 (bits 12..24)
 /// and the slot's offset in its symbol's range (bits 0..12).
 type Slots = [u32; M as usize];
@@ -299,8 +303,9 @@ enum Table {
     /// One symbol: the state never changes.
     One(u8),
     /// Cumulative start, symbol and frequency of each present symbol,
-    /// searched (a short stream does not repay filling `Slots`).
-    Search(Vec<(u32, u32, u32)>),
+    /// searched (a short stream does not repay filling `Slots`) from the
+    /// symbol that holds the first slot of the slot's bucket.
+    Search(Vec<(u32, u32, u32)>, [u8; BUCKETS]),
     Slots(Box<Slots>),
 }
 
@@ -383,7 +388,18 @@ impl<'a> Coder<'a> {
                     c += f;
                 }
             }
-            Table::Search(starts)
+            // per bucket of slots, the symbol its first slot belongs to
+            // (at most 256 symbols: the index fits a byte)
+            let mut buckets = [0u8; BUCKETS];
+            let mut i = 0;
+            for (b, first) in buckets.iter_mut().enumerate() {
+                let slot = (b as u32) << BUCKET_BITS;
+                while starts.get(i + 1).is_some_and(|&(c, _, _)| c <= slot) {
+                    i += 1;
+                }
+                *first = i as u8;
+            }
+            Table::Search(starts, buckets)
         } else {
             // filled in order, not zeroed first: the frequencies sum to M
             let mut slots = Vec::with_capacity(M as usize);
@@ -414,20 +430,52 @@ impl<'a> Coder<'a> {
         (e >> 24) as u8
     }
 
+    /// One symbol through a searched table.
+    #[inline(always)]
+    fn search(
+        starts: &[(u32, u32, u32)],
+        buckets: &[u8; BUCKETS],
+        x: &mut u32,
+        words: &[u8],
+        pos: &mut usize,
+    ) -> u8 {
+        let slot = *x & (M - 1);
+        // from the symbol of the bucket's first slot, on to the last
+        // symbol starting at or before `slot`
+        let mut i = usize::from(buckets[(slot >> BUCKET_BITS) as usize]);
+        while let Some(&(c, _, _)) = starts.get(i + 1) {
+            if c > slot {
+                break;
+            }
+            i += 1;
+        }
+        // `i` is below `starts.len()`: buckets hold such indices and it
+        // grows only onto an existing start
+        let (c, s, f) = starts[i];
+        *x = renorm(f * (*x >> PROB_BITS) + slot.wrapping_sub(c), words, pos);
+        s as u8
+    }
+
+    /// One symbol through any table.
+    #[inline(always)]
+    fn step_any(table: &Table, x: &mut u32, words: &[u8], pos: &mut usize) -> u8 {
+        match table {
+            Table::One(s) => *s,
+            Table::Search(starts, buckets) => Self::search(starts, buckets, x, words, pos),
+            Table::Slots(slots) => Self::step(slots, x, words, pos),
+        }
+    }
+
     /// Decodes `out.len()` symbols (from where the coder stands).
     fn run(&mut self, out: &mut [u8]) {
+        #[cfg(test)]
+        SYMBOLS.with(|c| c.set(c.get() + out.len()));
         let (words, mut x, mut pos) = (self.words, self.x, self.pos);
         match &self.table {
             Table::One(s) => out.fill(*s),
-            Table::Search(starts) => {
+            Table::Search(starts, buckets) => {
                 for o in out.iter_mut() {
-                    let slot = x & (M - 1);
-                    let i = starts.partition_point(|&(c, _, _)| c <= slot);
-                    // slot >= 0 = the first start, so i >= 1; the starts
-                    // cover 0..M, so a start <= slot exists
-                    let (c, s, f) = starts[i.saturating_sub(1)];
-                    x = renorm(f * (x >> PROB_BITS) + slot.wrapping_sub(c), words, &mut pos);
-                    *o = s as u8;
+                    *o = Self::search(starts, buckets, &mut x, words, &mut pos);
                 }
             }
             Table::Slots(slots) => {
@@ -460,6 +508,22 @@ pub fn decode(buf: &[u8], n: usize) -> Result<Vec<u8>> {
     c.run(&mut out);
     c.finish()?;
     Ok(out)
+}
+
+mod prefix;
+pub use prefix::{decode_prefix, decode_prefixes, Prefix};
+
+#[cfg(test)]
+thread_local! {
+    /// Symbols decoded by this thread (tests check that a prefix read
+    /// decodes only a prefix).
+    static SYMBOLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Symbols decoded by this thread so far.
+#[cfg(test)]
+pub fn symbols_decoded() -> usize {
+    SYMBOLS.with(std::cell::Cell::get)
 }
 
 /// Decodes `N` streams (bytes and symbol count each), their steps
@@ -496,6 +560,8 @@ pub fn decode_many<const N: usize>(streams: [(&[u8], usize); N]) -> Result<[Vec<
         for (k, c) in coders.iter_mut().enumerate() {
             (c.x, c.pos) = (xs[k], ps[k]);
         }
+        #[cfg(test)]
+        SYMBOLS.with(|c| c.set(c.get() + done * N));
     }
     for (c, out) in coders.iter_mut().zip(outs.iter_mut()) {
         c.run(&mut out[done..]);

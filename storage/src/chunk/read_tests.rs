@@ -181,7 +181,7 @@ fn field_pages_read_in_any_order_read_alike() {
     }
     c.cut_block();
     let block = c.blocks[0].clone();
-    assert_eq!(block.flags, block::FLAG_FIELDS);
+    assert_eq!(block.flags, block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST);
     let n = block.meta.entries as usize;
     assert!(n > 3 * fields_read::PAGE);
     let want: Vec<Entry> = {
@@ -200,4 +200,233 @@ fn field_pages_read_in_any_order_read_alike() {
             assert_eq!(d.make(i as i64, i).unwrap(), want[i], "entry {i}");
         }
     }
+}
+
+/// A block of 2000 web-like lines (access logs, numbers in most tokens).
+fn web_block() -> block::EncodedBlock {
+    let mut c = MemChunk::new(&ChunkConfig::default());
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let paths = ["/api/v1/users", "/healthz", "/login", "/static/app.js"];
+    for i in 0..2000i64 {
+        let status = [200, 200, 201, 404, 500][rnd(5) as usize];
+        let line = format!(
+            "10.{}.{}.{} - bob \"GET {} HTTP/1.1\" \x1b[32m{status}\x1b[0m {} 0.{:03}s",
+            rnd(4),
+            rnd(256),
+            rnd(254) + 1,
+            paths[rnd(4) as usize],
+            rnd(200_000),
+            rnd(1000)
+        );
+        let md = vec![("detected_level".to_string(), "info".to_string())];
+        c.append(1_000_000 + i * 1000 + rnd(999) as i64, line.as_bytes(), &md);
+    }
+    c.cut_block();
+    c.blocks[0].clone()
+}
+
+/// Time of reading the newest 10 entries of a block (run by hand:
+/// `cargo test --release -p sluice-storage newest_entries_timing -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn newest_entries_timing() {
+    let block = web_block();
+    let n = block.meta.entries as usize;
+    let best = |k: usize| {
+        (0..60)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                for _ in 0..20 {
+                    let d = block.entries_filtered(None).unwrap();
+                    for i in (n - k..n).rev() {
+                        std::hint::black_box(d.make(0, i).unwrap());
+                    }
+                }
+                t.elapsed() / 20
+            })
+            .min()
+            .unwrap()
+    };
+    let forward = (0..60)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..20 {
+                let d = block.entries_filtered(None).unwrap();
+                for i in 0..n {
+                    std::hint::black_box(d.make(0, i).unwrap());
+                }
+            }
+            t.elapsed() / 20
+        })
+        .min()
+        .unwrap();
+    println!(
+        "newest 10: {:?} newest 200: {:?} all: {:?} forward: {forward:?}",
+        best(10),
+        best(200),
+        best(n)
+    );
+}
+
+/// A block with every kind of column: shapes with token columns (a level
+/// that predicts `detected_level`, a counter, latencies, status codes in a
+/// dictionary, paths), whole lines of rare shapes, metadata with and
+/// without predictors.
+fn mixed_block(n: i64) -> block::EncodedBlock {
+    let mut c = MemChunk::new(&ChunkConfig::default());
+    let levels = ["info", "warn", "error"];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for i in 0..n {
+        let lv = levels[rnd(3) as usize];
+        let line = match rnd(10) {
+            0 => format!("rare line {} with {} words", rnd(1000), i % 7),
+            1..=3 => format!(
+                "GET /api/{} {} {}",
+                rnd(11),
+                [200, 404, 500][rnd(3) as usize],
+                rnd(u64::MAX)
+            ),
+            _ => format!(
+                "level={lv} seq={} took={}ms at=0.{:03}s path=/p/{}",
+                1_000_000 + i,
+                rnd(2500),
+                rnd(1000),
+                rnd(5)
+            ),
+        };
+        let mut md = vec![("detected_level".to_string(), lv.to_string())];
+        if rnd(4) == 0 {
+            md.push(("trace_id".to_string(), format!("{:016x}", rnd(u64::MAX))));
+        }
+        c.append(1_000 + i * 10, line.as_bytes(), &md);
+    }
+    c.cut_block();
+    assert_eq!(c.blocks.len(), 1);
+    c.blocks[0].clone()
+}
+
+/// Every entry of `block`, read forward (the whole block decoded at once).
+fn all_entries(block: &block::EncodedBlock) -> Vec<Entry> {
+    let d = block.entries_filtered(None).unwrap();
+    (0..d.ts_len())
+        .map(|i| d.make(d.ts_at(i), i).unwrap())
+        .collect()
+}
+
+#[test]
+fn newest_entries_decode_only_a_prefix_of_the_block() {
+    let block = mixed_block(3000);
+    assert_eq!(block.flags, block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST);
+    let n = block.meta.entries as usize;
+    let before = rans::symbols_decoded();
+    let want = all_entries(&block);
+    let full = rans::symbols_decoded() - before;
+    assert!(want.iter().any(|e| e.metadata.len() == 2));
+    // the newest 10, as a backward query with a limit reads them
+    let before = rans::symbols_decoded();
+    let d = block.entries_filtered(None).unwrap();
+    for i in (n - 10..n).rev() {
+        assert_eq!(d.make(d.ts_at(i), i).unwrap(), want[i], "entry {i}");
+    }
+    let newest = rans::symbols_decoded() - before;
+    // timestamps (all of them) and 64 of 3000 lines' columns
+    println!("newest 10: {newest} of {full} symbols");
+    assert!(newest * 4 < full, "{newest} of {full} symbols");
+    // reading on past the part decodes the block whole, once
+    for i in (0..n - 10).rev() {
+        assert_eq!(d.make(d.ts_at(i), i).unwrap(), want[i], "entry {i}");
+    }
+    // parts of 64, 256 and 1024 lines, then the block
+    let both = rans::symbols_decoded() - before;
+    assert!(both < 2 * full, "{both} {full} {newest}");
+    assert!(both > full, "{both} {full}");
+}
+
+#[test]
+fn a_backward_read_past_the_part_returns_every_entry_once_in_order() {
+    let block = mixed_block(1500);
+    let mut c = MemChunk::new(&ChunkConfig::default());
+    c.blocks.push(block.clone());
+    let chunk = ChunkData::decode(c.encode()).unwrap();
+    let want = all_entries(&block);
+    let mut back = read(&chunk, Direction::Backward, None);
+    back.reverse();
+    assert!(back == want, "{} of {} entries", back.len(), want.len());
+    // a time range whose newest entry is in the block's first half (the
+    // part covers it), read on to the start
+    let end = want[1000].ts;
+    let got: Vec<Entry> = chunk
+        .entries(i64::MIN, end, Direction::Backward)
+        .collect::<crate::Result<_>>()
+        .unwrap();
+    let mut expect: Vec<Entry> = want[..1000].to_vec();
+    expect.reverse();
+    assert!(got == expect, "{} of {} entries", got.len(), expect.len());
+    // and forward
+    assert!(read(&chunk, Direction::Forward, None) == want);
+}
+
+#[test]
+fn metadata_filters_read_the_part_like_the_whole() {
+    let block = mixed_block(2000);
+    let n = block.meta.entries as usize;
+    for names in [
+        vec!["trace_id"],
+        vec!["nothing"],
+        vec!["detected_level", "trace_id"],
+    ] {
+        let keep: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let f = Arc::new(ReadFilter {
+            literals: None,
+            metadata: Some(Box::new(move |n: &str| keep.iter().any(|k| k == n))),
+        });
+        let whole = block.entries_filtered(Some(f.clone())).unwrap();
+        let want: Vec<Entry> = (0..n).map(|i| whole.make(0, i).unwrap()).collect();
+        let d = block.entries_filtered(Some(f)).unwrap();
+        for i in (n - 300..n).rev() {
+            assert_eq!(d.make(0, i).unwrap(), want[i], "{names:?} entry {i}");
+        }
+    }
+}
+
+/// A newest-first block whose bytes are damaged (checksum recomputed),
+/// read backward: the part, then the whole block, are errors or entries,
+/// never a panic.
+#[test]
+fn damaged_newest_first_blocks_read_backward_never_panic() {
+    let block = mixed_block(300);
+    let n = block.meta.entries as usize;
+    let mut errors = 0;
+    for pos in 0..block.data.len() {
+        for flip in [0x01u8, 0xff] {
+            let mut data = block.data.to_vec();
+            data[pos] ^= flip;
+            let b = block::EncodedBlock {
+                crc: crc32fast::hash(&data),
+                data: bytes::Bytes::from(data),
+                ..block.clone()
+            };
+            let Ok(d) = b.entries_filtered(None) else {
+                errors += 1;
+                continue;
+            };
+            let n = d.ts_len().min(n);
+            // the newest few (the part), then on to the oldest (all)
+            let failed = (0..n).rev().map(|i| d.make(0, i)).any(|e| e.is_err());
+            errors += usize::from(failed);
+        }
+    }
+    assert!(errors > block.data.len() / 2, "{errors}");
 }

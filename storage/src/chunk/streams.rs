@@ -18,7 +18,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{codec, rans, Encoding};
 use crate::error::{Error, Result};
-use crate::varint::{put_uvarint, unzigzag, zigzag, Reader};
+use crate::varint::{put_uvarint, zigzag, Reader};
 
 /// Streams shorter than this are stored uncompressed: a zstd frame's header
 /// and tables would outweigh the gain.
@@ -114,9 +114,9 @@ pub fn read_streams(buf: &[u8]) -> Result<Vec<Vec<u8>>> {
     read_streams_where(buf, |_| true)
 }
 
-/// Decompresses the streams whose index `want` accepts (the others are
-/// checked for their lengths only, and left out of the result).
-pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<Vec<u8>>> {
+/// The headers of a container's streams: codec, raw length and stored
+/// bytes of each (every stored length checked to be in the buffer).
+fn stream_heads(buf: &[u8]) -> Result<Vec<(u8, usize, &[u8])>> {
     let mut r = Reader::new(buf, "block streams");
     // a lone 0 is an empty format-2 container
     let packed = buf.len() > 1 && buf[0] == PACKED;
@@ -144,28 +144,49 @@ pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Ve
         heads.push((c, raw as usize, stored as usize));
     }
     let mut out = Vec::with_capacity(n);
+    for (c, raw, stored) in heads {
+        out.push((c, raw, r.take(stored)?));
+    }
+    if !r.is_empty() {
+        return Err(r.err("trailing bytes after streams"));
+    }
+    Ok(out)
+}
+
+fn bad_stream() -> Error {
+    Error::corrupt("block streams", "bad stream codec or length")
+}
+
+mod container;
+mod numbers_read;
+
+pub use container::Container;
+pub use numbers_read::{read_numbers, read_numbers_prefix};
+
+/// Decompresses the streams whose index `want` accepts (the others are
+/// checked for their lengths only, and left out of the result).
+pub fn read_streams_where(buf: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<Vec<u8>>> {
+    let heads = stream_heads(buf)?;
+    let n = heads.len();
+    let mut out = Vec::with_capacity(n);
     // long rANS streams, decoded four (or two) at a time at the end: their
     // slot in `out`, bytes and length
     let mut long: Vec<(usize, &[u8], usize)> = Vec::new();
-    for (i, (c, raw, stored)) in heads.into_iter().enumerate() {
-        let bytes = r.take(stored)?;
+    for (i, (c, raw, bytes)) in heads.into_iter().enumerate() {
         if !want(i) {
             continue;
         }
         let got = match c {
-            CODEC_STORED if raw == stored => bytes.to_vec(),
+            CODEC_STORED if raw == bytes.len() => bytes.to_vec(),
             CODEC_ZSTD => codec::decompress(Encoding::Zstd, bytes, raw)?,
             CODEC_RANS if rans::pairs_well(raw) => {
                 long.push((out.len(), bytes, raw));
                 Vec::new()
             }
             CODEC_RANS => rans::decode(bytes, raw)?,
-            _ => return Err(r.err("bad stream codec or length")),
+            _ => return Err(bad_stream()),
         };
         out.push(got);
-    }
-    if !r.is_empty() {
-        return Err(r.err("trailing bytes after streams"));
     }
     let mut quads = long.chunks_exact(4);
     for q in &mut quads {
@@ -241,6 +262,8 @@ impl Hasher for IntHasher {
 const MODE_PLAIN: u8 = 0;
 const MODE_DELTA: u8 = 1;
 const MODE_DICT: u8 = 2;
+/// Zigzag deltas after a first value kept in the header (format 4).
+const MODE_FIRST: u8 = 3;
 
 /// Most distinct values a dictionary-coded number column holds.
 const MAX_DICT: usize = 256;
@@ -343,12 +366,20 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
             })
             .collect();
         let wd = width_of(deltas.iter().fold(0, |a, &v| a | v));
-        let (mode, width, vals) = if wd < wp {
+        // newest first, a counter's first value is its largest: in the
+        // header it leaves the planes the width of the steps
+        let ws = width_of(deltas.iter().skip(1).fold(0, |a, &v| a | v));
+        let (mode, width, vals) = if col.len() > 1 && ws < wd.min(wp) {
+            (MODE_FIRST, ws, &deltas[1..])
+        } else if wd < wp {
             (MODE_DELTA, wd, &deltas[..])
         } else {
             (MODE_PLAIN, wp, &col[..])
         };
         head.push(mode);
+        if mode == MODE_FIRST {
+            put_uvarint(&mut head, col[0]);
+        }
         head.push(width);
         for p in 0..width {
             planes.push(vals.iter().map(|v| (v >> (8 * p)) as u8).collect());
@@ -359,90 +390,6 @@ pub fn write_numbers(cols: &[Vec<u64>], level: i32) -> Result<Vec<u8>> {
         w.add_symbols(&p, level)?;
     }
     Ok(w.finish())
-}
-
-/// Reads what [`write_numbers`] wrote.
-pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
-    if buf.is_empty() {
-        return Ok(Vec::new());
-    }
-    let streams = read_streams(buf)?;
-    let mut s = streams.iter();
-    let head = s
-        .next()
-        .ok_or_else(|| Error::corrupt("line numbers", "missing header"))?;
-    let mut r = Reader::new(head, "line numbers");
-    let n = r.count(2)?;
-    let mut cols = Vec::with_capacity(n);
-    let mut next_plane = || {
-        s.next()
-            .ok_or_else(|| Error::corrupt("line numbers", "missing number plane"))
-    };
-    for _ in 0..n {
-        let k = usize::try_from(r.uvarint()?).map_err(|_| r.err("column too long"))?;
-        if k > MAX_STREAM {
-            return Err(r.err("column too long"));
-        }
-        let mode = r.u8()?;
-        let col = match mode {
-            MODE_DICT => {
-                let d = r.count(1)?;
-                let mut dict = Vec::with_capacity(d);
-                for _ in 0..d {
-                    dict.push(r.uvarint()?);
-                }
-                if d <= 1 {
-                    match dict.first() {
-                        Some(&v) => vec![v; k],
-                        None if k == 0 => Vec::new(),
-                        None => return Err(r.err("empty dictionary")),
-                    }
-                } else {
-                    let ids = next_plane()?;
-                    if ids.len() != k {
-                        return Err(r.err("dictionary ids of the wrong length"));
-                    }
-                    ids.iter()
-                        .map(|&i| dict.get(usize::from(i)).copied())
-                        .collect::<Option<Vec<u64>>>()
-                        .ok_or_else(|| r.err("dictionary id out of range"))?
-                }
-            }
-            MODE_PLAIN | MODE_DELTA => {
-                let width = r.u8()?;
-                if width > 8 {
-                    return Err(r.err("bad plane width"));
-                }
-                let mut vals = vec![0u64; k];
-                for p in 0..width {
-                    let plane = next_plane()?;
-                    if plane.len() != k {
-                        return Err(r.err("number plane of the wrong length"));
-                    }
-                    for (v, &b) in vals.iter_mut().zip(plane) {
-                        *v |= u64::from(b) << (8 * p);
-                    }
-                }
-                if mode == MODE_DELTA {
-                    let mut prev = 0u64;
-                    for v in &mut vals {
-                        prev = (prev as i64).wrapping_add(unzigzag(*v)) as u64;
-                        *v = prev;
-                    }
-                }
-                vals
-            }
-            _ => return Err(r.err("unknown number column mode")),
-        };
-        cols.push(col);
-    }
-    if !r.is_empty() {
-        return Err(r.err("trailing bytes in number header"));
-    }
-    if s.next().is_some() {
-        return Err(Error::corrupt("line numbers", "unused number planes"));
-    }
-    Ok(cols)
 }
 
 #[cfg(test)]
@@ -497,6 +444,85 @@ mod tests {
         let buf = write_numbers(&cols, 1).unwrap();
         assert_eq!(read_numbers(&buf).unwrap(), cols);
         assert!(read_numbers(&buf[..buf.len() - 1]).is_err());
+    }
+
+    /// A counter read newest first: its first value in the header, the
+    /// steps in one plane.
+    #[test]
+    fn counters_newest_first_keep_their_first_value_apart() {
+        let down: Vec<u64> = (0..2000).rev().collect();
+        let up: Vec<u64> = (0..2000).collect();
+        let (a, b) = (
+            write_numbers(std::slice::from_ref(&down), 1).unwrap(),
+            write_numbers(std::slice::from_ref(&up), 1).unwrap(),
+        );
+        assert!(a.len() <= b.len() + 4, "{} {}", a.len(), b.len());
+        let head = &read_streams(&a).unwrap()[0];
+        // column count, value count (2 bytes), mode
+        assert_eq!(head[3], MODE_FIRST);
+        assert_eq!(read_numbers(&a).unwrap(), vec![down.clone()]);
+        for take in [0, 1, 2, 700, 2000] {
+            let got = read_numbers_prefix(&a, &[take as u32]).unwrap();
+            assert_eq!(got, vec![down[..take].to_vec()]);
+        }
+        assert!(read_numbers_prefix(&a, &[2001]).is_err());
+        assert!(read_numbers_prefix(&a, &[1, 1]).is_err());
+    }
+
+    #[test]
+    fn number_prefixes_are_the_columns_starts() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let cols: Vec<Vec<u64>> = vec![
+            (0..3000)
+                .map(|_| [200, 404, 500][rnd(3) as usize])
+                .collect(),
+            (0..3000).map(|_| 1_000_000 + rnd(40) * 1000).collect(),
+            (0..3000).map(|i| 5_000_000 + i * 3 + rnd(3)).collect(),
+            (0..3000).map(|_| rnd(u64::MAX)).collect(),
+            (0..3000).map(|_| rnd(200)).collect(),
+            (0..3000).map(|i| i * 100 + rnd(50)).collect(),
+            vec![9; 3000],
+            vec![],
+        ];
+        let buf = write_numbers(&cols, 1).unwrap();
+        let head = &read_streams(&buf).unwrap()[0];
+        let mut r = Reader::new(head, "");
+        r.uvarint().unwrap();
+        let mut modes = Vec::new();
+        for c in &cols {
+            assert_eq!(r.uvarint().unwrap(), c.len() as u64);
+            let m = r.u8().unwrap();
+            modes.push(m);
+            match m {
+                MODE_DICT => {
+                    for _ in 0..r.uvarint().unwrap() {
+                        r.uvarint().unwrap();
+                    }
+                }
+                MODE_FIRST => {
+                    r.uvarint().unwrap();
+                    r.u8().unwrap();
+                }
+                _ => {
+                    r.u8().unwrap();
+                }
+            }
+        }
+        for m in [MODE_PLAIN, MODE_DELTA, MODE_DICT, MODE_FIRST] {
+            assert!(modes.contains(&m), "{modes:?}");
+        }
+        for k in [0usize, 1, 127, 128, 1500, 3000] {
+            let want: Vec<u32> = cols.iter().map(|c| k.min(c.len()) as u32).collect();
+            let got = read_numbers_prefix(&buf, &want).unwrap();
+            let expect: Vec<Vec<u64>> = cols.iter().map(|c| c[..k.min(c.len())].to_vec()).collect();
+            assert_eq!(got, expect, "{k}");
+        }
     }
 
     #[test]

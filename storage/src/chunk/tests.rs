@@ -298,7 +298,26 @@ fn format_2_chunks_still_decode() {
 }
 
 #[test]
-fn fixture_entries_roundtrip_in_format_3() {
+fn format_3_chunks_still_decode() {
+    // written by the format-3 code (block size 4096): field-layout blocks
+    // whose sections hold the entries oldest first
+    let fixture = &include_bytes!("testdata/v3-zstd.chunk")[..];
+    assert_eq!(fixture[4], 3, "fixture is format version 3");
+    let c = ChunkData::decode(bytes::Bytes::from_static(fixture)).unwrap();
+    assert!(c.blocks().len() > 3);
+    assert_eq!(decoded(&c), sorted(fixture_entries()));
+    let mut back = collect(&c, i64::MIN, i64::MAX, Direction::Backward);
+    back.reverse();
+    let back: Vec<Fixture> = back
+        .into_iter()
+        .map(|e| (e.ts, e.line.to_vec(), e.metadata))
+        .collect();
+    assert_eq!(back, decoded(&c));
+    assert_eq!(sizes_of(&c, true), fixture_sizes());
+}
+
+#[test]
+fn fixture_entries_roundtrip_in_format_4() {
     for block_size in [512, 4096, 1 << 20] {
         let cfg = ChunkConfig {
             block_size,
@@ -309,9 +328,16 @@ fn fixture_entries_roundtrip_in_format_3() {
             c.append(ts, &l, &md);
         }
         let bytes = c.encode();
-        assert_eq!(bytes[4], 3);
+        assert_eq!(bytes[4], 4);
         let d = ChunkData::decode(bytes).unwrap();
         assert_eq!(decoded(&d), sorted(fixture_entries()));
+        let mut back = collect(&d, i64::MIN, i64::MAX, Direction::Backward);
+        back.reverse();
+        let back: Vec<Fixture> = back
+            .into_iter()
+            .map(|e| (e.ts, e.line.to_vec(), e.metadata))
+            .collect();
+        assert_eq!(back, sorted(fixture_entries()));
         // lengths derived from the fields; timestamps alone when lengths
         // are not asked for
         let want = fixture_sizes();
@@ -408,7 +434,15 @@ mod prop {
                 want.push((i as i64, line.into_bytes(), md));
             }
             let d = ChunkData::decode(c.encode()).unwrap();
-            prop_assert_eq!(decoded(&d), want);
+            prop_assert_eq!(decoded(&d), want.clone());
+            // backward: the newest lines first (a part of the block, then
+            // all of it once the read goes on past the part)
+            let mut back: Vec<Fixture> = collect(&d, i64::MIN, i64::MAX, Direction::Backward)
+                .into_iter()
+                .map(|e| (e.ts, e.line.to_vec(), e.metadata))
+                .collect();
+            back.reverse();
+            prop_assert_eq!(back, want);
         }
 
         #[test]
@@ -442,7 +476,7 @@ fn damaged_field_blocks_never_panic() {
     }
     c.cut_block();
     let block = c.blocks[0].clone();
-    assert_eq!(block.flags, block::FLAG_FIELDS);
+    assert_eq!(block.flags, block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST);
     let filter = Some(std::sync::Arc::new(ReadFilter {
         literals: LiteralFilter::new(&["GET /api"]),
         metadata: None,

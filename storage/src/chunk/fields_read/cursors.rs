@@ -10,6 +10,7 @@
 //! been counted, the counts must add up to the columns exactly.
 
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 use super::{bad, FieldLines, PAGE};
 use crate::error::Result;
@@ -32,10 +33,17 @@ impl FieldLines {
         if let Some(u) = cell.get() {
             return Ok(u);
         }
-        let shapes = self.tok_base.len();
-        let mut u = vec![0u32; self.limits.len()];
         let end = ((q + 1) * PAGE).min(self.len());
-        for i in q * PAGE..end {
+        let u = self.count(q * PAGE..end)?;
+        Ok(cell.get_or_init(|| u))
+    }
+
+    /// The rows of each shape and the numbers of each column that `lines`
+    /// use (the order of a cursor).
+    pub(super) fn count(&self, lines: std::ops::Range<usize>) -> Result<Vec<u32>> {
+        let shapes = self.tok_base.len();
+        let mut u = vec![0u32; 1 + shapes + self.num_cols];
+        for i in lines {
             let s = usize::from(self.fields.shape[i]);
             u[s] += 1;
             if s == 0 {
@@ -63,31 +71,48 @@ impl FieldLines {
         for (s, fixed) in self.fixed_cols.iter().enumerate() {
             let rows = u[s + 1];
             for &c in fixed {
-                u[1 + shapes + c as usize] = rows;
+                *u.get_mut(1 + shapes + c as usize)
+                    .ok_or_else(|| bad("number column out of range"))? = rows;
             }
         }
-        Ok(cell.get_or_init(|| u))
+        Ok(u)
     }
 
     /// The cursor at page `p`'s first line, checked to leave room for
-    /// everything the page uses.
+    /// everything the page uses: from a neighbour's cursor when that is
+    /// known (pages read in order, either way), else counted from the
+    /// nearer end.
     pub(super) fn cursor(&self, p: usize) -> Result<Vec<u32>> {
         let pages = self.uses.len();
         let mine = self.uses(p)?;
-        let cur = if 2 * p < pages {
+        let cell = self
+            .cursors
+            .get(p)
+            .ok_or_else(|| bad("page out of range"))?;
+        if let Some(c) = cell.get() {
+            return Ok(c.clone());
+        }
+        let known = |q: usize| self.cursors.get(q).and_then(OnceLock::get);
+        let cur = if let Some(prev) = p.checked_sub(1).and_then(known) {
+            let used = self.uses(p - 1)?;
+            prev.iter()
+                .zip(used)
+                .map(|(&c, &x)| c.saturating_add(x))
+                .collect()
+        } else if let Some(next) = known(p + 1) {
+            let mut cur = next.clone();
+            for (c, &x) in cur.iter_mut().zip(mine) {
+                *c = c
+                    .checked_sub(x)
+                    .ok_or_else(|| bad("number column too short"))?;
+            }
+            cur
+        } else if 2 * p < pages {
             let mut cur = vec![0u32; self.limits.len()];
             for q in 0..p {
                 for (c, &x) in cur.iter_mut().zip(self.uses(q)?) {
                     *c = c.saturating_add(x);
                 }
-            }
-            let fits = cur
-                .iter()
-                .zip(mine)
-                .zip(&self.limits)
-                .all(|((&c, &x), &l)| c.saturating_add(x) <= l);
-            if !fits {
-                return Err(bad("number column too short"));
             }
             cur
         } else {
@@ -101,14 +126,26 @@ impl FieldLines {
             }
             cur
         };
+        let fits = cur.len() == self.limits.len()
+            && cur
+                .iter()
+                .zip(mine)
+                .zip(&self.limits)
+                .all(|((&c, &x), &l)| c.saturating_add(x) <= l);
+        if !fits {
+            return Err(bad("number column too short"));
+        }
         self.check_all_used()?;
-        Ok(cur)
+        Ok(cell.get_or_init(|| cur).clone())
     }
 
     /// Once every page is counted: the counts must use every row and
     /// number exactly.
     fn check_all_used(&self) -> Result<()> {
         if self.all_used.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if self.uses.iter().any(|c| c.get().is_none()) {
             return Ok(());
         }
         let mut total = vec![0u32; self.limits.len()];
