@@ -42,27 +42,30 @@ impl Out {
     /// cut off again, and overwritten next).
     #[inline(always)]
     fn lit(&mut self, src: &[u8], off: usize, len: usize) {
-        let at = self.buf.len();
-        if len <= 16 {
-            if let Some(s) = src
-                .get(off..off + 16)
-                .and_then(|s| <&[u8; 16]>::try_from(s).ok())
-            {
-                self.buf.extend_from_slice(s);
-                self.buf.truncate(at + len);
-                return;
-            }
-        } else if len <= 32 {
-            if let Some(s) = src
-                .get(off..off + 32)
-                .and_then(|s| <&[u8; 32]>::try_from(s).ok())
-            {
-                self.buf.extend_from_slice(s);
-                self.buf.truncate(at + len);
-                return;
-            }
+        let fixed = match len {
+            0..=16 => self.fixed::<16>(src, off, len),
+            17..=32 => self.fixed::<32>(src, off, len),
+            _ => false,
+        };
+        if !fixed {
+            self.buf.extend_from_slice(&src[off..off + len]);
         }
-        self.buf.extend_from_slice(&src[off..off + len]);
+    }
+
+    /// Appends `src[off..off + len]` (`len <= N`) by copying a fixed `N`
+    /// bytes and cutting the extra off; false when `src` ends too soon.
+    #[inline(always)]
+    fn fixed<const N: usize>(&mut self, src: &[u8], off: usize, len: usize) -> bool {
+        let Some(s) = src
+            .get(off..off + N)
+            .and_then(|s| <&[u8; N]>::try_from(s).ok())
+        else {
+            return false;
+        };
+        let at = self.buf.len();
+        self.buf.extend_from_slice(s);
+        self.buf.truncate(at + len);
+        true
     }
 
     /// Appends the decimal digits of `v`, left-padded with zeros to
