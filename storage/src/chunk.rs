@@ -398,6 +398,19 @@ impl MemChunk {
     }
 }
 
+/// A xorshift64 generator for tests: each call `rnd(m)` gives the next
+/// value in `0..m`, the same sequence for the same seed.
+#[cfg(test)]
+pub(crate) fn test_rng(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed;
+    move |m| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    }
+}
+
 #[cfg(test)]
 mod tests;
 

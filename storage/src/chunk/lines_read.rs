@@ -120,13 +120,7 @@ mod tests {
 
     #[test]
     fn same_output_as_join() {
-        let mut r = 0x1234_5678u64;
-        let mut rnd = |m: u64| {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            r % m
-        };
+        let mut rnd = crate::chunk::test_rng(0x1234_5678u64);
         // repeated templates, optional numbers, repeated contexts in a line
         let shapes: Vec<Vec<u8>> = (0..3000)
             .map(|i| {

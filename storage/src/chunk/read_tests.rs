@@ -205,13 +205,7 @@ fn field_pages_read_in_any_order_read_alike() {
 /// A block of 2000 web-like lines (access logs, numbers in most tokens).
 fn web_block() -> block::EncodedBlock {
     let mut c = MemChunk::new(&ChunkConfig::default());
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut rnd = |m: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % m
-    };
+    let mut rnd = crate::chunk::test_rng(0x2545_f491_4f6c_dd1du64);
     let paths = ["/api/v1/users", "/healthz", "/login", "/static/app.js"];
     for i in 0..2000i64 {
         let status = [200, 200, 201, 404, 500][rnd(5) as usize];
@@ -281,13 +275,7 @@ fn newest_entries_timing() {
 fn mixed_block(n: i64) -> block::EncodedBlock {
     let mut c = MemChunk::new(&ChunkConfig::default());
     let levels = ["info", "warn", "error"];
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rnd = |m: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % m
-    };
+    let mut rnd = crate::chunk::test_rng(0x9e37_79b9_7f4a_7c15u64);
     for i in 0..n {
         let lv = levels[rnd(3) as usize];
         let line = match rnd(10) {

@@ -471,13 +471,7 @@ mod tests {
 
     #[test]
     fn number_prefixes_are_the_columns_starts() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut rnd = crate::chunk::test_rng(0x2545_f491_4f6c_dd1du64);
         let cols: Vec<Vec<u64>> = vec![
             (0..3000)
                 .map(|_| [200, 404, 500][rnd(3) as usize])
