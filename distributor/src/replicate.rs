@@ -3,8 +3,9 @@
 //! acknowledged once a quorum of every stream's replicas has it (Loki's
 //! `DoBatch` semantics).
 //!
-//! - A stream's token is its label fingerprint (`hash`, set by the
-//!   distributor) truncated to 32 bits.
+//! - A stream's token mixes its tenant with its label fingerprint (`hash`,
+//!   set by the distributor), as Loki's `TokenFor(tenant, labels)` does:
+//!   equal label sets of different tenants land on different ingesters.
 //! - Each ingester gets one request holding all its streams.
 //! - A stream succeeds after `addrs.len() - max_errors` replicas answered
 //!   and fails after more than `max_errors` replicas failed; the push
@@ -28,10 +29,20 @@ use tokio::sync::mpsc;
 
 use crate::metrics;
 
-/// The token a stream is placed on the ring by.
-pub fn stream_token(s: &StreamAdapter) -> u32 {
-    // truncation intended: the fingerprint's low 32 bits are well mixed
-    s.hash as u32
+/// The token a stream of the tenant hashed to `tenant` (by
+/// [`tenant_hash`]) is placed on the ring by.
+pub fn stream_token(tenant: u64, s: &StreamAdapter) -> u32 {
+    // a multiplicative mix: the high half depends on every input bit
+    let x = (s.hash ^ tenant).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 32) as u32
+}
+
+/// A tenant's part of its streams' tokens.
+pub fn tenant_hash(tenant: &str) -> u64 {
+    // FNV-1a, 64 bits: tenant names are short, and this runs once a push
+    tenant.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A [`Pusher`] writing each stream to its replicas on the ring.
@@ -67,12 +78,14 @@ impl ReplicatingPusher {
     #[allow(clippy::type_complexity)]
     fn plan(
         &self,
+        tenant: &str,
         streams: &[StreamAdapter],
     ) -> Result<(Vec<Tracker>, HashMap<String, Vec<usize>>), ServiceError> {
+        let tenant = tenant_hash(tenant);
         let mut trackers = Vec::with_capacity(streams.len());
         let mut per_addr: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, s) in streams.iter().enumerate() {
-            let set = self.ring.write_set(stream_token(s))?;
+            let set = self.ring.write_set(stream_token(tenant, s))?;
             if set.min_success() == 0 {
                 return Err(ServiceError::new(
                     Code::Unavailable,
@@ -107,7 +120,7 @@ impl Pusher for ReplicatingPusher {
         if req.streams.is_empty() {
             return Ok(());
         }
-        let (mut trackers, per_addr) = self.plan(&req.streams)?;
+        let (mut trackers, per_addr) = self.plan(tenant, &req.streams)?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
         for (addr, idx) in per_addr {
             let client = match self.clients.get(&addr) {

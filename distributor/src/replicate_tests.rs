@@ -124,9 +124,13 @@ async fn each_stream_reaches_its_replica_set_in_one_request_per_instance() {
     }
     for i in 0..5 {
         assert_eq!(c.requests(i), 1, "instance {i}");
-        // stream k lives on k%5, k%5+1, k%5+2
+        // stream k lives on t%5, t%5+1, t%5+2 for its token t
+        let tenant = tenant_hash("t");
         let mut want: Vec<String> = (0..10u64)
-            .filter(|k| (0..3).any(|d| (k + d) % 5 == i as u64))
+            .filter(|&k| {
+                let t = u64::from(stream_token(tenant, &stream(k)));
+                (0..3).any(|d| (t + d) % 5 == i as u64)
+            })
             .map(|k| stream(k).labels)
             .collect();
         want.sort();
@@ -211,4 +215,22 @@ async fn empty_ring_is_unavailable_and_empty_push_is_ok() {
         c.pusher.push("t", req(1)).await.unwrap_err().http_status(),
         503
     );
+}
+
+#[test]
+fn tokens_mix_the_tenant_in() {
+    let (a, b) = (tenant_hash("team-a"), tenant_hash("team-b"));
+    let s = stream(42);
+    assert_eq!(stream_token(a, &s), stream_token(a, &s));
+    // the same label set of two tenants: different places on the ring
+    let differ = (0..100u64)
+        .filter(|&k| stream_token(a, &stream(k)) != stream_token(b, &stream(k)))
+        .count();
+    assert_eq!(differ, 100);
+    // and the tokens of one tenant still spread over a 5-instance ring
+    let mut per = [0usize; 5];
+    for k in 0..1000u64 {
+        per[stream_token(a, &stream(k)) as usize % 5] += 1;
+    }
+    assert!(per.iter().all(|&n| (150..250).contains(&n)), "{per:?}");
 }
