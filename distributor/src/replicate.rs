@@ -120,6 +120,8 @@ impl Pusher for ReplicatingPusher {
         if req.streams.is_empty() {
             return Ok(());
         }
+        self.clients
+            .prune(|| self.ring.read_set().ok().map(|set| set.addrs));
         let (mut trackers, per_addr) = self.plan(tenant, &req.streams)?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
         for (addr, idx) in per_addr {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::logproto::PushRequest;
 
@@ -153,11 +154,19 @@ impl IngesterRing for StaticRing {
 /// Connects to an instance by address; called once per address.
 type Connect<T> = dyn Fn(&str) -> Result<Arc<T>, ServiceError> + Send + Sync;
 
+/// How often a pool drops the clients of instances that left the ring
+/// (Loki's client pool checks every 15 s as well).
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(15);
+
 /// One client per instance address, created on first use and reused (a
-/// gRPC client multiplexes every call over one connection).
+/// gRPC client multiplexes every call over one connection). Clients of
+/// instances that left the ring are dropped by [`ClientPool::prune`].
 pub struct ClientPool<T: ?Sized> {
     connect: Box<Connect<T>>,
     clients: Mutex<HashMap<String, Arc<T>>>,
+    /// When the pool was last pruned, and how often it is.
+    pruned: Mutex<Instant>,
+    prune_interval: Duration,
 }
 
 impl<T: ?Sized> ClientPool<T> {
@@ -167,7 +176,46 @@ impl<T: ?Sized> ClientPool<T> {
         ClientPool {
             connect: Box::new(connect),
             clients: Mutex::new(HashMap::new()),
+            pruned: Mutex::new(Instant::now()),
+            prune_interval: PRUNE_INTERVAL,
         }
+    }
+
+    /// The pool pruning at most once per `interval` instead of
+    /// [`PRUNE_INTERVAL`].
+    pub fn with_prune_interval(mut self, interval: Duration) -> Self {
+        self.prune_interval = interval;
+        self
+    }
+
+    /// Once per prune interval: drops the client of every address not in
+    /// `live()` (the instances now in the ring), so a departed instance's
+    /// connection closes and its client is not kept forever. `live`
+    /// returning `None` (the ring cannot say) keeps everything.
+    pub fn prune(&self, live: impl FnOnce() -> Option<Vec<String>>) {
+        {
+            let mut pruned = self.pruned.lock().unwrap_or_else(PoisonError::into_inner);
+            if pruned.elapsed() < self.prune_interval {
+                return;
+            }
+            *pruned = Instant::now();
+        }
+        let Some(live) = live() else {
+            return;
+        };
+        let gone: Vec<(String, Arc<T>)> = {
+            let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+            let keys: Vec<String> = clients
+                .keys()
+                .filter(|a| !live.contains(a))
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| clients.remove_entry(&k))
+                .collect()
+        };
+        // dropped outside the lock: closing a connection may take a while
+        drop(gone);
     }
 
     /// The client for `addr`, connecting on first use.
@@ -245,5 +293,25 @@ mod tests {
         assert_eq!((*made.lock().unwrap(), pool.len()), (2, 1));
         pool.remove("x");
         assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn prune_drops_departed_instances_once_per_interval() {
+        let pool: ClientPool<String> = ClientPool::new(|a| Ok(Arc::new(a.to_string())));
+        for a in ["a", "b", "c"] {
+            pool.get(a).unwrap();
+        }
+        // not due yet: the ring is not even asked
+        pool.prune(|| panic!("asked before the interval passed"));
+        assert_eq!(pool.len(), 3);
+
+        let pool = pool.with_prune_interval(Duration::ZERO);
+        pool.prune(|| None);
+        assert_eq!(pool.len(), 3, "an unknown ring keeps every client");
+        pool.prune(|| Some(vec!["a".to_string(), "c".to_string(), "d".to_string()]));
+        assert_eq!(pool.len(), 2);
+        let made_again = pool.get("b").unwrap();
+        assert_eq!(*made_again, "b");
+        assert_eq!(pool.len(), 3);
     }
 }

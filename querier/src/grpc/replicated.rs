@@ -44,6 +44,7 @@ impl ReplicatedRecentData {
         Fut: Future<Output = Result<T>> + 'a,
     {
         let set = self.ring.read_set()?;
+        self.clients.prune(|| Some(set.addrs.clone()));
         let calls = set.addrs.iter().map(|addr| {
             let client = self.clients.get(addr);
             let call = client.map(&call);
