@@ -218,6 +218,40 @@ impl AlertingState {
         out
     }
 
+    /// The series Prometheus records for the rule at each evaluation, one
+    /// pair per pending or firing alert: `ALERTS{alertstate="pending" or
+    /// "firing", ...} 1` and `ALERTS_FOR_STATE{...}` valued with the unix
+    /// second the alert became active. Labels are the alert's plus
+    /// `__name__` (and `alertstate`), sorted.
+    pub fn series(&self) -> Vec<(LabelSet, f64)> {
+        let mut out = Vec::new();
+        for a in self.active.values() {
+            if a.state == AlertState::Inactive {
+                continue;
+            }
+            let with = |extra: &[(&str, &str)]| -> LabelSet {
+                let mut l: LabelSet = a
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k != "__name__" && k != "alertstate")
+                    .cloned()
+                    .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                    .collect();
+                l.sort();
+                l
+            };
+            out.push((
+                with(&[("__name__", "ALERTS"), ("alertstate", a.state.as_str())]),
+                1.0,
+            ));
+            out.push((
+                with(&[("__name__", "ALERTS_FOR_STATE")]),
+                a.active_at.div_euclid(1_000_000_000) as f64,
+            ));
+        }
+        out
+    }
+
     /// The rule's state: its most severe alert's.
     pub fn state(&self) -> AlertState {
         let mut st = AlertState::Inactive;

@@ -238,3 +238,47 @@ fn duplicate_label_sets_after_templating_fail() {
         .unwrap_err();
     assert!(e.contains("same labelset"), "{e}");
 }
+
+#[test]
+fn alerts_series_follow_the_state() {
+    let r = rule("    for: 30s\n    labels:\n      severity: page\n");
+    let ctx = TemplateContext::default();
+    let mut st = AlertingState::default();
+    let t0 = 1_000 * S + 400_000_000;
+    let l = |pairs: &[(&str, &str)]| -> LabelSet {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    st.eval(&r, t0, vec![sample("api", 7.0)], 0, &ctx).unwrap();
+    let pending = l(&[
+        ("__name__", "ALERTS"),
+        ("alertname", "HighErrors"),
+        ("alertstate", "pending"),
+        ("app", "api"),
+        ("severity", "page"),
+    ]);
+    let for_state = l(&[
+        ("__name__", "ALERTS_FOR_STATE"),
+        ("alertname", "HighErrors"),
+        ("app", "api"),
+        ("severity", "page"),
+    ]);
+    assert_eq!(
+        st.series(),
+        vec![(pending, 1.0), (for_state.clone(), 1_000.0)]
+    );
+    st.eval(&r, t0 + 30 * S, vec![sample("api", 9.0)], 0, &ctx)
+        .unwrap();
+    let firing = st.series();
+    assert_eq!(firing[0].0[2], ("alertstate".into(), "firing".into()));
+    assert_eq!(
+        firing[1],
+        (for_state, 1_000.0),
+        "active since the first eval"
+    );
+    // resolved: no series any more
+    st.eval(&r, t0 + 31 * S, vec![], 0, &ctx).unwrap();
+    assert!(st.series().is_empty());
+}

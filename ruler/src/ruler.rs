@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use sluice_logql::engine::Sample;
 use tokio::task::JoinHandle;
 
-use crate::alert::{AlertingState, Notification, TemplateContext};
+use crate::alert::{AlertingState, LabelSet, Notification, TemplateContext};
 use crate::config::RulerConfig;
 use crate::error::Result;
 use crate::notifier::Notifier;
@@ -414,6 +414,7 @@ impl Ruler {
         let interval = self.interval(group);
         let valid_for = 4 * interval.max(self.inner.cfg.resend_delay);
         let mut to_send = Vec::new();
+        let mut alert_series = Vec::new();
         for (i, rule) in group.rules.iter().enumerate() {
             let started = Instant::now();
             metrics::EVALUATIONS.inc();
@@ -428,6 +429,7 @@ impl Ruler {
                             let r =
                                 rs.alerts
                                     .eval(rule, ts, samples, group.limit, &self.inner.tctx);
+                            alert_series.extend(rs.alerts.series());
                             to_send.extend(rs.alerts.due(
                                 ts,
                                 self.inner.cfg.resend_delay,
@@ -461,6 +463,31 @@ impl Ruler {
             st.eval_seconds = t0.elapsed().as_secs_f64();
         }
         self.notify(to_send);
+        self.record_alerts(key, alert_series, ts);
+    }
+
+    /// Remote-writes the `ALERTS` and `ALERTS_FOR_STATE` series of the
+    /// group's active alerts, as Prometheus (and Loki's ruler) does.
+    fn record_alerts(&self, key: &GroupKey, series: Vec<(LabelSet, f64)>, ts: i64) {
+        if series.is_empty() || !self.inner.remote.is_enabled() {
+            return;
+        }
+        let out: Vec<Recorded> = series
+            .into_iter()
+            .map(|(labels, value)| {
+                let mut labels: BTreeMap<String, String> = labels.into_iter().collect();
+                for (k, v) in &self.inner.cfg.external_labels {
+                    labels.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                Recorded {
+                    tenant: key.tenant.clone(),
+                    labels: labels.into_iter().collect(),
+                    value,
+                    timestamp_ms: ts / 1_000_000,
+                }
+            })
+            .collect();
+        self.inner.remote.push(&out);
     }
 
     fn notify(&self, mut alerts: Vec<Notification>) {

@@ -334,6 +334,9 @@ fn recording_rule_samples_reach_prometheus() {
         expr: sum by (app) (count_over_time({app="api"} |= "error" [1m]))
         labels:
           source: sluice
+      - alert: ApiErrorLines
+        expr: sum by (app) (count_over_time({app="api"} |= "error" [1m])) > 5
+        for: 10m
 "#,
     );
     let s = harness::start(
@@ -377,6 +380,42 @@ fn recording_rule_samples_reach_prometheus() {
     assert_eq!(metric["__name__"], "api:error_lines:count1m");
     assert_eq!(metric["app"], "api");
     assert_eq!(metric["source"], "sluice");
+
+    // the pending alert's ALERTS and ALERTS_FOR_STATE series are written too
+    let series = |q: &str| -> Vec<Value> {
+        let t0 = Instant::now();
+        loop {
+            let v: Value = client
+                .get(format!("{}/api/v1/query", prom.url))
+                .query(&[("query", q)])
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            let r = v["data"]["result"].as_array().cloned().unwrap_or_default();
+            if !r.is_empty() {
+                return r;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no {q} in prometheus: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    let alerts = series(r#"ALERTS{alertname="ApiErrorLines"}"#);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["metric"]["alertstate"], "pending");
+    assert_eq!(alerts[0]["metric"]["app"], "api");
+    assert_eq!(alerts[0]["value"][1], "1");
+    let for_state = series(r#"ALERTS_FOR_STATE{alertname="ApiErrorLines"}"#);
+    let active_at: f64 = for_state[0]["value"][1].as_str().unwrap().parse().unwrap();
+    let now_s = now_ns() as f64 / 1e9;
+    assert!(
+        active_at <= now_s && active_at > now_s - 60.0,
+        "{for_state:?}"
+    );
+    assert!(for_state[0]["metric"].get("alertstate").is_none());
     s.stop();
 }
 
