@@ -6,8 +6,8 @@
 //!   The byte layout is documented in `storage/FORMAT.md`.
 //! - [`index`]: the label index, one immutable [`IndexSegment`] per tenant,
 //!   day and flush (series label sets, chunk refs; postings built at load).
-//! - [`store`]: object store access (local filesystem or S3) with a bounded
-//!   cache of decoded index segments.
+//! - [`store`]: object store access (local filesystem or S3) with bounded
+//!   LRU caches of decoded index segments and of fetched chunks.
 
 pub mod chunk;
 pub mod error;

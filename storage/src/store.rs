@@ -1,5 +1,6 @@
 //! Object store access: chunks and index segments on the local filesystem
-//! or S3, with a bounded in-memory cache of decoded index segments.
+//! or S3, with bounded in-memory caches of decoded index segments and of
+//! fetched chunks.
 //!
 //! Keys (under an optional prefix):
 //! - chunks: `<tenant>/chunks/<fp hex>/<from hex>-<through hex>-<checksum hex>`
@@ -23,12 +24,16 @@ use sluice_logql::labels::{Labels, Matcher};
 use crate::chunk::ChunkData;
 use crate::error::{Error, Result};
 use crate::index::{day_of, ChunkRef, IndexSegment, SegmentReader};
-use cache::SegmentCache;
+use cache::{ChunkCache, SegmentCache};
 
 /// Index schema version, part of index keys.
 pub const INDEX_SCHEMA: &str = "v1";
 /// Default bound of the decoded index segment cache.
 const SEGMENT_CACHE_BYTES: usize = 256 << 20;
+/// Default bound of the fetched chunk cache (compressed chunk bytes): like
+/// Loki's chunk cache it spares repeated queries over the same range the
+/// read, checksum and block index parse of every chunk.
+const CHUNK_CACHE_BYTES: usize = 256 << 20;
 /// Concurrent object reads per query.
 const READ_CONCURRENCY: usize = 16;
 
@@ -77,6 +82,7 @@ struct Inner {
     local: Option<Arc<object_store::local::LocalFileSystem>>,
     prefix: String,
     cache: SegmentCache,
+    chunks: ChunkCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -106,18 +112,22 @@ fn check_tenant(tenant: &str) -> Result<()> {
 /// Chunks read from a local directory per blocking task, at least.
 const LOCAL_READS_PER_TASK: usize = 8;
 
-fn verify_chunk(bytes: Bytes, want: u32) -> Result<ChunkData> {
+/// A verified chunk and its object's size in bytes.
+type Fetched = (ChunkData, usize);
+
+fn verify_chunk(bytes: Bytes, want: u32) -> Result<Fetched> {
     if crc32fast::hash(&bytes) != want {
         return Err(Error::corrupt(
             "chunk",
             "object checksum does not match its index entry",
         ));
     }
-    ChunkData::decode(bytes)
+    let size = bytes.len();
+    Ok((ChunkData::decode(bytes)?, size))
 }
 
 /// Reads and verifies one chunk file (blocking).
-fn read_local_chunk(file: &std::path::Path, want: u32) -> Result<ChunkData> {
+fn read_local_chunk(file: &std::path::Path, want: u32) -> Result<Fetched> {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
         // the same error the object store API gives for a missing object
@@ -200,6 +210,7 @@ impl Store {
                 local,
                 prefix,
                 cache: SegmentCache::new(SEGMENT_CACHE_BYTES),
+                chunks: ChunkCache::new(CHUNK_CACHE_BYTES),
             }),
         }
     }
@@ -236,18 +247,24 @@ impl Store {
         Ok(r)
     }
 
-    /// Downloads a chunk and verifies it against the ref's checksum.
+    /// Downloads a chunk and verifies it against the ref's checksum
+    /// (or takes it from the chunk cache).
     pub async fn get_chunk(&self, tenant: &str, r: &ChunkRef) -> Result<ChunkData> {
         check_tenant(tenant)?;
-        if let Some(local) = &self.inner.local {
-            let file = self.local_chunk_file(local, tenant, r)?;
-            let want = r.checksum;
-            return blocking(move || read_local_chunk(&file, want)).await;
+        let key = r.object_key(tenant);
+        if let Some(c) = self.inner.chunks.get(&key) {
+            return Ok(c);
         }
-        let key = self.path(&r.object_key(tenant));
-        let bytes = self.inner.os.get(&key).await?.bytes().await?;
         let want = r.checksum;
-        blocking(move || verify_chunk(bytes, want)).await
+        let (c, size) = if let Some(local) = &self.inner.local {
+            let file = self.local_chunk_file(local, tenant, r)?;
+            blocking(move || read_local_chunk(&file, want)).await?
+        } else {
+            let bytes = self.inner.os.get(&self.path(&key)).await?.bytes().await?;
+            blocking(move || verify_chunk(bytes, want)).await?
+        };
+        self.inner.chunks.insert(key, c.clone(), size);
+        Ok(c)
     }
 
     /// Where chunk `r` lives in the local directory.
@@ -261,10 +278,10 @@ impl Store {
     }
 
     /// Downloads chunks, each verified against its ref's checksum, in the
-    /// order of `refs`. From a local directory the files are read by a few
-    /// blocking tasks (each reads and decodes a run of chunks) rather than
-    /// one task per chunk; from other stores up to `concurrency` downloads
-    /// run at once.
+    /// order of `refs`; chunks in the chunk cache are not read again. From
+    /// a local directory the files are read by a few blocking tasks (each
+    /// reads and decodes a run of chunks) rather than one task per chunk;
+    /// from other stores up to `concurrency` downloads run at once.
     pub async fn get_chunks(
         &self,
         tenant: &str,
@@ -272,22 +289,56 @@ impl Store {
         concurrency: usize,
     ) -> Result<Vec<ChunkData>> {
         check_tenant(tenant)?;
+        let mut out: Vec<Option<ChunkData>> = Vec::with_capacity(refs.len());
+        let mut misses = Vec::new();
+        for (i, r) in refs.iter().enumerate() {
+            let key = r.object_key(tenant);
+            let hit = self.inner.chunks.get(&key);
+            if hit.is_none() {
+                misses.push((i, key, *r));
+            }
+            out.push(hit);
+        }
+        let fetched = self.fetch_chunks(tenant, &misses, concurrency).await?;
+        for ((i, key, _), (c, size)) in misses.into_iter().zip(fetched) {
+            self.inner.chunks.insert(key, c.clone(), size);
+            out[i] = Some(c);
+        }
+        // every slot is a hit or was filled from `fetched` (same length)
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Reads the chunks `misses` (index into the caller's list, object key,
+    /// ref) from the store, in order.
+    async fn fetch_chunks(
+        &self,
+        tenant: &str,
+        misses: &[(usize, String, ChunkRef)],
+        concurrency: usize,
+    ) -> Result<Vec<Fetched>> {
         let Some(local) = &self.inner.local else {
-            // owned items: a closure over `&ChunkRef` would make the future
-            // generic over that borrow, which tokio's Send bound rejects
-            let (store, tenant) = (self.clone(), tenant.to_string());
-            let fetches = refs.iter().copied().map(move |r| {
-                let (store, tenant) = (store.clone(), tenant.clone());
-                async move { store.get_chunk(&tenant, &r).await }
+            // owned items: a closure over a borrow would make the future
+            // generic over it, which tokio's Send bound rejects
+            let store = self.clone();
+            let wanted: Vec<(Path, u32)> = misses
+                .iter()
+                .map(|(_, key, r)| (self.path(key), r.checksum))
+                .collect();
+            let fetches = wanted.into_iter().map(move |(path, want)| {
+                let store = store.clone();
+                async move {
+                    let bytes = store.inner.os.get(&path).await?.bytes().await?;
+                    blocking(move || verify_chunk(bytes, want)).await
+                }
             });
             return futures::stream::iter(fetches)
                 .buffered(concurrency.max(1))
                 .try_collect()
                 .await;
         };
-        let files = refs
+        let files = misses
             .iter()
-            .map(|r| Ok((self.local_chunk_file(local, tenant, r)?, r.checksum)))
+            .map(|(_, _, r)| Ok((self.local_chunk_file(local, tenant, r)?, r.checksum)))
             .collect::<Result<Vec<_>>>()?;
         // a few runs per core keep both cores busy when runs differ in size
         let tasks = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
@@ -302,7 +353,7 @@ impl Store {
                 })
             })
             .buffered(tasks);
-        let out: Vec<Vec<ChunkData>> = read.try_collect().await?;
+        let out: Vec<Vec<Fetched>> = read.try_collect().await?;
         Ok(out.into_iter().flatten().collect())
     }
 
@@ -365,9 +416,10 @@ impl Store {
         let bytes = self.inner.os.get(&key).await?.bytes().await?;
         let seg = blocking(move || Ok(Arc::new(SegmentReader::new(IndexSegment::decode(&bytes)?))))
             .await?;
+        let size = seg.memory_bytes();
         self.inner
             .cache
-            .insert(key.as_ref().to_string(), seg.clone());
+            .insert(key.as_ref().to_string(), seg.clone(), size);
         Ok(seg)
     }
 

@@ -81,6 +81,10 @@ pub async fn suite_get_chunks(store: Store) {
         refs.push(put(&store, "t1", &l, T0 + i, 1 + i % 5).await);
     }
     let only: Vec<ChunkRef> = refs.iter().map(|(_, r)| *r).collect();
+    // every third chunk first: the loop below then mixes cached and
+    // fetched chunks, which must come back in the order asked
+    let some: Vec<ChunkRef> = only.iter().step_by(3).copied().collect();
+    assert_eq!(store.get_chunks("t1", &some, 4).await.unwrap().len(), 13);
     for concurrency in [1, 4] {
         let got = store.get_chunks("t1", &only, concurrency).await.unwrap();
         assert_eq!(got.len(), refs.len());
@@ -94,6 +98,12 @@ pub async fn suite_get_chunks(store: Store) {
         }
     }
     assert!(store.get_chunks("t1", &[], 4).await.unwrap().is_empty());
+    // a fetched chunk is served from the chunk cache, without the store
+    store.delete_raw(&only[5].object_key("t1")).await.unwrap();
+    assert_eq!(
+        store.get_chunk("t1", &only[5]).await.unwrap().entry_count(),
+        1
+    );
     let mut bad = only.clone();
     bad[20].checksum ^= 1;
     assert!(store.get_chunks("t1", &bad, 4).await.is_err());

@@ -1,62 +1,80 @@
-//! A bounded LRU cache of decoded index segments, keyed by object key.
-//! Segments are immutable, so entries never go stale.
+//! Bounded LRU caches keyed by object key: decoded index segments and
+//! fetched chunks. Objects are immutable (a chunk's key names its checksum,
+//! a segment's its content hash), so entries never go stale.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::chunk::ChunkData;
 use crate::index::SegmentReader;
 
-pub struct SegmentCache {
+/// Decoded index segments.
+pub type SegmentCache = Lru<Arc<SegmentReader>>;
+/// Fetched, verified chunks (their bytes and parsed block index).
+pub type ChunkCache = Lru<ChunkData>;
+
+/// A least-recently-used map bounded by the sum of its values' sizes.
+pub struct Lru<V> {
     max_bytes: usize,
-    state: Mutex<State>,
+    state: Mutex<State<V>>,
 }
 
-#[derive(Default)]
-struct State {
-    map: HashMap<String, (Arc<SegmentReader>, usize, u64)>,
+struct State<V> {
+    /// key -> (value, size, last use)
+    map: HashMap<String, (V, usize, u64)>,
+    /// last use -> key, oldest first: eviction without a scan of `map`
+    order: BTreeMap<u64, String>,
     bytes: usize,
     tick: u64,
 }
 
-impl SegmentCache {
+impl<V: Clone> Lru<V> {
     pub fn new(max_bytes: usize) -> Self {
-        SegmentCache {
+        Lru {
             max_bytes,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                map: HashMap::new(),
+                order: BTreeMap::new(),
+                bytes: 0,
+                tick: 0,
+            }),
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<Arc<SegmentReader>> {
-        let mut s = self.state.lock();
+    pub fn get(&self, key: &str) -> Option<V> {
+        let mut guard = self.state.lock();
+        let s = &mut *guard;
         s.tick += 1;
         let tick = s.tick;
-        s.map.get_mut(key).map(|e| {
-            e.2 = tick;
-            e.0.clone()
-        })
+        let e = s.map.get_mut(key)?;
+        if let Some(k) = s.order.remove(&e.2) {
+            s.order.insert(tick, k);
+        }
+        e.2 = tick;
+        Some(e.0.clone())
     }
 
-    pub fn insert(&self, key: String, seg: Arc<SegmentReader>) {
-        let size = seg.memory_bytes() + key.len();
+    /// Adds `value` of `size` bytes (besides its key); a value larger than
+    /// the whole bound is not kept.
+    pub fn insert(&self, key: String, value: V, size: usize) {
+        let size = size + key.len();
         if size > self.max_bytes {
             return;
         }
-        let mut s = self.state.lock();
+        let mut guard = self.state.lock();
+        let s = &mut *guard;
         s.tick += 1;
         let tick = s.tick;
-        if let Some(old) = s.map.insert(key, (seg, size, tick)) {
+        s.order.insert(tick, key.clone());
+        if let Some(old) = s.map.insert(key, (value, size, tick)) {
             s.bytes -= old.1;
+            s.order.remove(&old.2);
         }
         s.bytes += size;
         while s.bytes > self.max_bytes {
-            let Some(victim) = s
-                .map
-                .iter()
-                .min_by_key(|(_, e)| e.2)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some((_, victim)) = s.order.pop_first() else {
                 break;
             };
             if let Some(e) = s.map.remove(&victim) {
@@ -80,14 +98,27 @@ mod tests {
     #[test]
     fn evicts_least_recently_used() {
         let one = Arc::new(SegmentReader::new(IndexSegment::default()));
-        let size = one.memory_bytes() + 1;
-        let c = SegmentCache::new(size * 2);
-        c.insert("a".into(), one.clone());
-        c.insert("b".into(), one.clone());
+        let size = one.memory_bytes();
+        let c = SegmentCache::new((size + 1) * 2);
+        c.insert("a".into(), one.clone(), size);
+        c.insert("b".into(), one.clone(), size);
         assert!(c.get("a").is_some());
-        c.insert("c".into(), one);
+        c.insert("c".into(), one.clone(), size);
         assert_eq!(c.len(), 2);
         assert!(c.get("b").is_none(), "b was least recently used");
         assert!(c.get("a").is_some() && c.get("c").is_some());
+        // replacing a key keeps one entry and its accounting
+        c.insert("c".into(), one, size);
+        assert_eq!(c.len(), 2);
+        assert!(c.get("a").is_some() && c.get("c").is_some());
+    }
+
+    #[test]
+    fn skips_values_over_the_bound() {
+        let c: Lru<u32> = Lru::new(10);
+        c.insert("a".into(), 1, 20);
+        assert!(c.get("a").is_none());
+        c.insert("b".into(), 2, 5);
+        assert_eq!(c.get("b"), Some(2));
     }
 }
