@@ -30,10 +30,10 @@ use cache::{ChunkCache, SegmentCache};
 pub const INDEX_SCHEMA: &str = "v1";
 /// Default bound of the decoded index segment cache.
 const SEGMENT_CACHE_BYTES: usize = 256 << 20;
-/// Default bound of the fetched chunk cache (compressed chunk bytes): like
-/// Loki's chunk cache it spares repeated queries over the same range the
-/// read, checksum and block index parse of every chunk.
-const CHUNK_CACHE_BYTES: usize = 256 << 20;
+/// Default bound of the fetched chunk cache (compressed chunk bytes; the
+/// size of Loki's embedded cache): it spares repeated queries over the same
+/// range the read, checksum and block index parse of every chunk.
+const CHUNK_CACHE_BYTES: usize = 100 << 20;
 /// Concurrent object reads per query.
 const READ_CONCURRENCY: usize = 16;
 
