@@ -75,26 +75,49 @@ impl Present {
     }
 }
 
-/// Coded bytes of symbols with `counts` under `freq` (summed in symbol
-/// order, as over all 256).
-fn coded_bytes(counts: &[u64; 256], freq: &[u32; 256], present: &Present) -> usize {
+/// The present symbols' counts as floats: made once for the quantized
+/// candidates, not once per candidate (a `u64` to `f64` conversion is a
+/// dozen instructions here).
+fn float_counts(counts: &[u64; 256], present: &Present) -> [f64; 256] {
+    let mut out = [0.0; 256];
+    for s in present.iter() {
+        out[s] = counts[s] as f64;
+    }
+    out
+}
+
+/// Coded bytes of symbols with counts `count(s)` under `freq` (summed in
+/// symbol order, as over all 256).
+fn coded_bytes(count: impl Fn(usize) -> f64, freq: &[u32; 256], present: &Present) -> usize {
+    let table = bits_table();
     let bits: f64 = present
         .iter()
-        .map(|s| counts[s] as f64 * symbol_bits(freq[s]))
+        .map(|s| {
+            let f = freq[s];
+            count(s)
+                * table
+                    .get(f as usize)
+                    .copied()
+                    .unwrap_or_else(|| symbol_bits(f))
+        })
         .sum();
     (bits / 8.0) as usize + 4
+}
+
+/// `log2(M / f)` for `f` in 0..=`M`, made once.
+fn bits_table() -> &'static [f64] {
+    static BITS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    BITS.get_or_init(|| {
+        (0..=M)
+            .map(|f| (f64::from(M) / f64::from(f)).log2())
+            .collect()
+    })
 }
 
 /// `log2(M / f)`: the bits a symbol of frequency `f` (1..=`M`) costs,
 /// from a table made once (the same values as computing it each time).
 fn symbol_bits(f: u32) -> f64 {
-    static BITS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
-    let table = BITS.get_or_init(|| {
-        (0..=M)
-            .map(|f| (f64::from(M) / f64::from(f)).log2())
-            .collect()
-    });
-    match table.get(f as usize) {
+    match bits_table().get(f as usize) {
         Some(&b) => b,
         None => (f64::from(M) / f64::from(f)).log2(),
     }
@@ -160,11 +183,12 @@ pub fn plan(counts: &[u64; 256]) -> Plan {
     let present = Present::of(counts);
     let freq = normalize(counts, &present);
     let table = exact_table(&freq, &present);
-    let bytes = table.len() + coded_bytes(counts, &freq, &present);
+    let bytes = table.len() + coded_bytes(|s| counts[s] as f64, &freq, &present);
     let mut best = Plan { table, freq, bytes };
     if present.len <= 16 {
         return best;
     }
+    let counts_f = float_counts(counts, &present);
     let cmax = present.iter().map(|s| counts[s]).max().unwrap_or(1) as f64;
     let alphabet = present.iter().last().map_or(0, |i| i + 1);
     let levels: Vec<u8> = counts[..alphabet]
@@ -191,7 +215,7 @@ pub fn plan(counts: &[u64; 256]) -> Plan {
         // the levels of exactly the present symbols are non-zero
         let freq = normalize(&level_weights(&l), &present);
         let table = level_table(&l);
-        let bytes = table.len() + coded_bytes(counts, &freq, &present);
+        let bytes = table.len() + coded_bytes(|s| counts_f[s], &freq, &present);
         if bytes < best.bytes {
             best = Plan { table, freq, bytes };
         }
