@@ -8,7 +8,7 @@
 
 mod changes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -121,7 +121,14 @@ pub struct GroupStatus {
     pub rules: Vec<RuleStatus>,
     pub last_eval: Option<i64>,
     pub eval_seconds: f64,
+    /// Label sets the group's last evaluation remote-wrote: one gone from
+    /// the next evaluation gets a staleness marker.
+    pub written: BTreeSet<Vec<(String, String)>>,
 }
+
+/// Prometheus's staleness marker: the NaN that ends a series at once
+/// rather than after the 5-minute lookback.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
 struct Running {
     group: Arc<Group>,
@@ -355,6 +362,11 @@ impl Ruler {
         prev: Option<&Running>,
     ) -> Arc<Mutex<GroupStatus>> {
         let old = prev.map(|p| (p.group.clone(), p.status.lock().clone()));
+        // series of rules that went away get their staleness markers
+        let written = old
+            .as_ref()
+            .map(|(_, os)| os.written.clone())
+            .unwrap_or_default();
         let rules = group
             .rules
             .iter()
@@ -381,6 +393,7 @@ impl Ruler {
             rules,
             last_eval: None,
             eval_seconds: 0.0,
+            written,
         }))
     }
 
@@ -415,13 +428,17 @@ impl Ruler {
         let valid_for = 4 * interval.max(self.inner.cfg.resend_delay);
         let mut to_send = Vec::new();
         let mut alert_series = Vec::new();
+        let mut recorded = Vec::new();
+        let mut failed = Vec::new();
         for (i, rule) in group.rules.iter().enumerate() {
             let started = Instant::now();
             metrics::EVALUATIONS.inc();
             let result = self.inner.engine.instant(&key.tenant, &rule.expr, ts).await;
             let outcome = match (&rule.kind, result) {
                 (_, Err(e)) => Err(e),
-                (RuleKind::Recording, Ok(samples)) => self.record(key, group, rule, samples, ts),
+                (RuleKind::Recording, Ok(samples)) => self
+                    .record(key, group, rule, samples, ts)
+                    .map(|out| recorded.extend(out)),
                 (RuleKind::Alerting { .. }, Ok(samples)) => {
                     let mut st = status.lock();
                     match st.rules.get_mut(i) {
@@ -442,6 +459,7 @@ impl Ruler {
                 }
             };
             if let Err(e) = &outcome {
+                failed.push(rule.name.as_str());
                 metrics::EVALUATION_FAILURES.inc();
                 tracing::warn!(tenant = %key.tenant, namespace = %key.namespace, group = %key.group, rule = %rule.name, error = %e, "rule evaluation failed");
             }
@@ -463,16 +481,51 @@ impl Ruler {
             st.eval_seconds = t0.elapsed().as_secs_f64();
         }
         self.notify(to_send);
-        self.record_alerts(key, alert_series, ts);
+        recorded.extend(self.alert_samples(key, alert_series, ts));
+        self.write(key, status, recorded, &failed, ts);
     }
 
-    /// Remote-writes the `ALERTS` and `ALERTS_FOR_STATE` series of the
-    /// group's active alerts, as Prometheus (and Loki's ruler) does.
-    fn record_alerts(&self, key: &GroupKey, series: Vec<(LabelSet, f64)>, ts: i64) {
-        if series.is_empty() || !self.inner.remote.is_enabled() {
+    /// Remote-writes an evaluation's samples, plus a staleness marker for
+    /// every series the previous evaluation wrote and this one did not (as
+    /// Prometheus's rule manager does), so a resolved alert's `ALERTS` or a
+    /// vanished recorded series ends at once.
+    fn write(
+        &self,
+        key: &GroupKey,
+        status: &Mutex<GroupStatus>,
+        out: Vec<Recorded>,
+        failed: &[&str],
+        ts: i64,
+    ) {
+        // a recorded series names its rule in `__name__`, an alert's in
+        // `alertname`
+        let kept = |labels: &[(String, String)]| {
+            labels
+                .iter()
+                .any(|(k, v)| (k == "__name__" || k == "alertname") && failed.contains(&v.as_str()))
+        };
+        let out = {
+            let mut st = status.lock();
+            with_stale_markers(&mut st.written, out, kept, &key.tenant, ts)
+        };
+        if !self.inner.remote.is_enabled() {
+            if !out.is_empty() {
+                tracing::debug!(group = %key.group, "rule results dropped: ruler.remote_write is not enabled");
+            }
             return;
         }
-        let out: Vec<Recorded> = series
+        self.inner.remote.push(&out);
+    }
+
+    /// The `ALERTS` and `ALERTS_FOR_STATE` samples of the group's active
+    /// alerts, as Prometheus (and Loki's ruler) records them.
+    fn alert_samples(
+        &self,
+        key: &GroupKey,
+        series: Vec<(LabelSet, f64)>,
+        ts: i64,
+    ) -> Vec<Recorded> {
+        series
             .into_iter()
             .map(|(labels, value)| {
                 let mut labels: BTreeMap<String, String> = labels.into_iter().collect();
@@ -486,8 +539,7 @@ impl Ruler {
                     timestamp_ms: ts / 1_000_000,
                 }
             })
-            .collect();
-        self.inner.remote.push(&out);
+            .collect()
     }
 
     fn notify(&self, mut alerts: Vec<Notification>) {
@@ -502,6 +554,8 @@ impl Ruler {
         self.inner.notifier.send(&alerts);
     }
 
+    /// A recording rule's samples as remote-write samples: the result's
+    /// labels, the rule's, external labels and `__name__`.
     fn record(
         &self,
         key: &GroupKey,
@@ -509,7 +563,7 @@ impl Ruler {
         rule: &crate::rules::Rule,
         samples: Vec<Sample>,
         ts: i64,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<Recorded>, String> {
         if group.limit > 0 && samples.len() > group.limit {
             return Err(format!(
                 "exceeded limit of {} with {} series",
@@ -538,12 +592,7 @@ impl Ruler {
                 timestamp_ms: ts / 1_000_000,
             });
         }
-        let n = out.len();
-        if !self.inner.remote.is_enabled() && n > 0 {
-            tracing::debug!(rule = %rule.name, "recording rule result dropped: ruler.remote_write is not enabled");
-        }
-        self.inner.remote.push(&out);
-        Ok(())
+        Ok(out)
     }
 
     /// Statuses of the tenant's groups this ruler evaluates (owns), sorted
@@ -573,6 +622,31 @@ impl Ruler {
             })
             .collect()
     }
+}
+
+/// `out` plus a staleness marker at `ts` for each label set of `written`
+/// (what the previous evaluation wrote) that `out` lacks, except those
+/// `kept` (series of rules whose evaluation failed: Prometheus leaves them
+/// alone); `written` becomes `out`'s label sets and the kept ones.
+fn with_stale_markers(
+    written: &mut BTreeSet<Vec<(String, String)>>,
+    mut out: Vec<Recorded>,
+    kept: impl Fn(&[(String, String)]) -> bool,
+    tenant: &str,
+    ts: i64,
+) -> Vec<Recorded> {
+    let mut now: BTreeSet<Vec<(String, String)>> = out.iter().map(|r| r.labels.clone()).collect();
+    now.extend(written.iter().filter(|l| kept(l)).cloned());
+    let before = std::mem::replace(written, now);
+    for labels in before.difference(written) {
+        out.push(Recorded {
+            tenant: tenant.to_string(),
+            labels: labels.clone(),
+            value: f64::from_bits(STALE_NAN),
+            timestamp_ms: ts / 1_000_000,
+        });
+    }
+    out
 }
 
 #[cfg(test)]

@@ -129,3 +129,40 @@ async fn query_errors_mark_the_rule_unhealthy() {
     .await;
     assert_eq!(ruler.statuses("t")[0].rules[0].last_error, "boom");
 }
+
+#[test]
+fn series_gone_since_the_last_evaluation_get_staleness_markers() {
+    let rec = |name: &str, v: f64| Recorded {
+        tenant: "t".into(),
+        labels: vec![("__name__".into(), name.into())],
+        value: v,
+        timestamp_ms: 0,
+    };
+    let none = |_: &[(String, String)]| false;
+    let mut written = BTreeSet::new();
+    let out = with_stale_markers(
+        &mut written,
+        vec![rec("a", 1.0), rec("b", 2.0)],
+        none,
+        "t",
+        0,
+    );
+    assert_eq!(out.len(), 2, "nothing was written before");
+    // b is gone at 5 s: a marker for it, timestamped at this evaluation
+    let out = with_stale_markers(&mut written, vec![rec("a", 3.0)], none, "t", 5_000_000_000);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].labels, rec("b", 0.0).labels);
+    assert_eq!(out[1].value.to_bits(), STALE_NAN);
+    assert_eq!(out[1].timestamp_ms, 5_000);
+    // the marker is written once
+    let out = with_stale_markers(&mut written, vec![rec("a", 4.0)], none, "t", 6_000_000_000);
+    assert_eq!(out.len(), 1);
+    // a's rule failed: no marker, and a is still remembered
+    let failed_a = |l: &[(String, String)]| l.iter().any(|(_, v)| v == "a");
+    let out = with_stale_markers(&mut written, vec![], failed_a, "t", 7_000_000_000);
+    assert!(out.is_empty());
+    assert_eq!(written.len(), 1);
+    let out = with_stale_markers(&mut written, vec![], none, "t", 8_000_000_000);
+    assert_eq!(out.len(), 1);
+    assert!(written.is_empty());
+}
