@@ -400,6 +400,19 @@ impl MemChunk {
 
 /// A xorshift64 generator for tests: each call `rnd(m)` gives the next
 /// value in `0..m`, the same sequence for the same seed.
+/// `block` with byte `pos` of its data XORed with `flip` and its checksum
+/// recomputed, so readers see the damage rather than a checksum error.
+#[cfg(test)]
+pub(crate) fn damaged(block: &block::EncodedBlock, pos: usize, flip: u8) -> block::EncodedBlock {
+    let mut data = block.data.to_vec();
+    data[pos] ^= flip;
+    block::EncodedBlock {
+        crc: crc32fast::hash(&data),
+        data: Bytes::from(data),
+        ..block.clone()
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn test_rng(seed: u64) -> impl FnMut(u64) -> u64 {
     let mut x = seed;

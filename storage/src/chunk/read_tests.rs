@@ -399,13 +399,7 @@ fn damaged_newest_first_blocks_read_backward_never_panic() {
     let mut errors = 0;
     for pos in 0..block.data.len() {
         for flip in [0x01u8, 0xff] {
-            let mut data = block.data.to_vec();
-            data[pos] ^= flip;
-            let b = block::EncodedBlock {
-                crc: crc32fast::hash(&data),
-                data: bytes::Bytes::from(data),
-                ..block.clone()
-            };
+            let b = damaged(&block, pos, flip);
             let Ok(d) = b.entries_filtered(None) else {
                 errors += 1;
                 continue;

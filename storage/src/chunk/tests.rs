@@ -483,13 +483,7 @@ fn damaged_field_blocks_never_panic() {
     }));
     for pos in 0..block.data.len() {
         for flip in [0x01u8, 0x80, 0xff] {
-            let mut data = block.data.to_vec();
-            data[pos] ^= flip;
-            let b = block::EncodedBlock {
-                crc: crc32fast::hash(&data),
-                data: bytes::Bytes::from(data),
-                ..block.clone()
-            };
+            let b = damaged(&block, pos, flip);
             let _ = b.sizes(true);
             for f in [None, filter.clone()] {
                 if let Ok(d) = b.entries_filtered(f) {

@@ -58,18 +58,22 @@ impl Layout2 {
         predict::lookup(&self.preds, name, shape).and_then(|p| p.value(lines, entry))
     }
 
+    /// The name tuple of the next entry, by its id read from `ids`.
+    fn next_tuple(&self, ids: &mut Reader) -> Result<&[u32]> {
+        let id = usize::try_from(ids.uvarint()?).unwrap_or(usize::MAX);
+        self.tuples
+            .get(id)
+            .map(Vec::as_slice)
+            .ok_or_else(|| bad("tuple id out of range"))
+    }
+
     /// Per name, the value references entries `0..n` (tuple ids `ids`)
     /// read: their pairs with that name that are not predicted.
     fn refs_needed(&self, ids: &[u8], n: usize, lines: &LineFields) -> Result<Vec<usize>> {
         let mut need = vec![0usize; self.name_count];
         let mut r = Reader::new(ids, "block metadata tuple ids");
         for entry in 0..n {
-            let id = usize::try_from(r.uvarint()?).unwrap_or(usize::MAX);
-            let tuple = self
-                .tuples
-                .get(id)
-                .ok_or_else(|| bad("tuple id out of range"))?;
-            for &name in tuple {
+            for &name in self.next_tuple(&mut r)? {
                 if self.predicted(lines, entry, name).is_none() {
                     need[name as usize] += 1;
                 }
@@ -100,12 +104,7 @@ impl Layout2 {
         let mut starts = Vec::with_capacity(n + 1);
         for entry in 0..n {
             starts.push(pairs.len() as u32);
-            let id = usize::try_from(ids.uvarint()?).unwrap_or(usize::MAX);
-            let tuple = self
-                .tuples
-                .get(id)
-                .ok_or_else(|| bad("tuple id out of range"))?;
-            for &name in tuple {
+            for &name in self.next_tuple(&mut ids)? {
                 let v = match self.predicted(lines, entry, name) {
                     Some(v) => {
                         let v = v as usize;
