@@ -527,19 +527,28 @@ impl Ruler {
     ) -> Vec<Recorded> {
         series
             .into_iter()
-            .map(|(labels, value)| {
-                let mut labels: BTreeMap<String, String> = labels.into_iter().collect();
-                for (k, v) in &self.inner.cfg.external_labels {
-                    labels.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-                Recorded {
-                    tenant: key.tenant.clone(),
-                    labels: labels.into_iter().collect(),
-                    value,
-                    timestamp_ms: ts / 1_000_000,
-                }
-            })
+            .map(|(labels, value)| self.recorded(key, labels.into_iter().collect(), value, ts))
             .collect()
+    }
+
+    /// A sample to remote-write: `labels` plus the external labels they
+    /// lack, empty values dropped (Prometheus reads them as absent).
+    fn recorded(
+        &self,
+        key: &GroupKey,
+        mut labels: BTreeMap<String, String>,
+        value: f64,
+        ts: i64,
+    ) -> Recorded {
+        for (k, v) in &self.inner.cfg.external_labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Recorded {
+            tenant: key.tenant.clone(),
+            labels: labels.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            value,
+            timestamp_ms: ts / 1_000_000,
+        }
     }
 
     fn notify(&self, mut alerts: Vec<Notification>) {
@@ -571,27 +580,21 @@ impl Ruler {
                 samples.len()
             ));
         }
-        let mut out = Vec::with_capacity(samples.len());
-        for s in samples {
-            let mut labels: BTreeMap<String, String> = s
-                .metric
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            for (k, v) in &rule.raw_labels {
-                labels.insert(k.clone(), v.clone());
-            }
-            for (k, v) in &self.inner.cfg.external_labels {
-                labels.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-            labels.insert("__name__".into(), rule.name.clone());
-            out.push(Recorded {
-                tenant: key.tenant.clone(),
-                labels: labels.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
-                value: s.value,
-                timestamp_ms: ts / 1_000_000,
-            });
-        }
+        let out = samples
+            .into_iter()
+            .map(|s| {
+                let mut labels: BTreeMap<String, String> = s
+                    .metric
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                for (k, v) in &rule.raw_labels {
+                    labels.insert(k.clone(), v.clone());
+                }
+                labels.insert("__name__".into(), rule.name.clone());
+                self.recorded(key, labels, s.value, ts)
+            })
+            .collect();
         Ok(out)
     }
 
