@@ -83,7 +83,7 @@ fn tail_batch(req: &PushRequest) -> Vec<PushedStream> {
                     metadata: e
                         .structured_metadata
                         .iter()
-                        .map(|m| (m.name.clone(), m.value.clone()))
+                        .map(|m| (m.name.to_string(), m.value.to_string()))
                         .collect(),
                 }
             })

@@ -214,10 +214,7 @@ pub fn batches(
                                     line: l.clone().into(),
                                     structured_metadata: m
                                         .iter()
-                                        .map(|v| LabelPairAdapter {
-                                            name: "trace_id".into(),
-                                            value: v.clone(),
-                                        })
+                                        .map(|v| LabelPairAdapter::new("trace_id", v.clone()))
                                         .collect(),
                                     parsed: vec![],
                                 })

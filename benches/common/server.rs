@@ -31,7 +31,11 @@ impl Server {
             ),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        // SLUICE_BENCH_BIN runs another build of the server on the same
+        // workload (A/B comparisons of two commits)
+        let bin = std::env::var_os("SLUICE_BENCH_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_sluice").into());
+        let child = Command::new(bin)
             .arg(format!("-config.file={}", cfg.display()))
             .arg("-server.grpc-listen-port=0")
             .stdout(Stdio::null())

@@ -22,10 +22,7 @@ fn sample() -> PushRequest {
                 EntryAdapter {
                     timestamp: Some(Timestamp::from_unix_nanos(1_570_818_238_000_000_001)),
                     line: Bytes::from_static(b"hello"),
-                    structured_metadata: vec![LabelPairAdapter {
-                        name: "trace_id".into(),
-                        value: "abc".into(),
-                    }],
+                    structured_metadata: vec![LabelPairAdapter::new("trace_id", "abc")],
                     parsed: vec![],
                 },
                 EntryAdapter {
@@ -104,6 +101,28 @@ fn protobuf_lines_share_the_decompressed_buffer() {
     let b = req.streams[0].entries[1].line.as_ptr() as usize;
     // both lines point into one small buffer rather than separate allocations
     assert!(b > a && b - a < 64, "{a:#x} {b:#x}");
+    // so do structured metadata names and values
+    let e = &req.streams[0].entries[0];
+    let (line, md) = (e.line.as_ptr() as usize, &e.structured_metadata[0]);
+    for s in [md.name.as_ptr() as usize, md.value.as_ptr() as usize] {
+        assert!(s.abs_diff(line) < 64, "{s:#x} {line:#x}");
+    }
+}
+
+#[test]
+fn structured_metadata_that_is_not_utf8_is_refused() {
+    let mut req = sample();
+    req.streams[0].entries[0].structured_metadata[0].value = "\u{1}bc".into();
+    let mut wire = req.encode_to_vec();
+    // the value's first byte, made a lone continuation byte
+    let at = wire.windows(3).position(|w| w == b"\x01bc").unwrap();
+    wire[at] = 0x80;
+    let body = Bytes::from(snap::raw::Encoder::new().compress_vec(&wire).unwrap());
+    let err = decode_push(None, None, body, MAX).unwrap_err().to_string();
+    assert!(
+        err.contains("LabelPairAdapter.value") && err.contains("not UTF-8"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -151,14 +170,8 @@ fn json_with_and_without_structured_metadata() {
     assert_eq!(
         s.entries[1].structured_metadata,
         vec![
-            LabelPairAdapter {
-                name: "trace_id".into(),
-                value: "t1".into()
-            },
-            LabelPairAdapter {
-                name: "user".into(),
-                value: "u".into()
-            },
+            LabelPairAdapter::new("trace_id", "t1"),
+            LabelPairAdapter::new("user", "u"),
         ]
     );
 }

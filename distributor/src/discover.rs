@@ -40,7 +40,7 @@ mod line;
 use std::sync::Arc;
 
 use sluice_logql::labels::{write_quoted, Labels};
-use sluice_proto::logproto::{EntryAdapter, LabelPairAdapter};
+use sluice_proto::logproto::{EntryAdapter, LabelPairAdapter, PStr};
 
 use crate::label_cache::ParsedLabels;
 use crate::limits::Limits;
@@ -216,13 +216,13 @@ impl<'a> Levels<'a> {
         }
         let from_stream = self
             .first_field(stream_labels.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-            .map(|v| normalize(v).to_string());
+            .map(|i| level_pstr(&stream_labels[i].1, || stream_labels[i].1.as_str().into()));
         for e in entries {
-            self.apply_entry(from_stream.as_deref(), e);
+            self.apply_entry(from_stream.as_ref(), e);
         }
     }
 
-    fn apply_entry(&self, from_stream: Option<&str>, e: &mut EntryAdapter) {
+    fn apply_entry(&self, from_stream: Option<&PStr>, e: &mut EntryAdapter) {
         let sm = &mut e.structured_metadata;
         let mut empty_slot = None;
         for (i, p) in sm.iter_mut().enumerate() {
@@ -236,14 +236,13 @@ impl<'a> Levels<'a> {
             }
             if let Some(level) = line::level_word(p.value.as_bytes()) {
                 if p.value != level {
-                    p.value.clear();
-                    p.value.push_str(level);
+                    p.value = PStr::from_static(level);
                 }
             }
             return;
         }
         let level = match from_stream {
-            Some(level) => level.to_string(),
+            Some(level) => level.clone(),
             None => self.level_of_entry(sm, &e.line),
         };
         match empty_slot {
@@ -251,29 +250,26 @@ impl<'a> Levels<'a> {
             None => {
                 // most entries have no other metadata: a one-pair vector
                 sm.reserve_exact(1);
-                sm.push(LabelPairAdapter {
-                    name: DETECTED_LEVEL.to_string(),
-                    value: level,
-                });
+                sm.push(LabelPairAdapter::new(DETECTED_LEVEL, level));
             }
         }
     }
 
     /// Steps 3–5 for an entry whose stream has no level label.
-    fn level_of_entry(&self, sm: &[LabelPairAdapter], line: &[u8]) -> String {
+    /// Levels are static strings (no allocation), other field values
+    /// share the metadata's bytes.
+    fn level_of_entry(&self, sm: &[LabelPairAdapter], line: &[u8]) -> PStr {
         let pairs = sm.iter().map(|p| (p.name.as_str(), p.value.as_str()));
-        if let Some(v) = self.first_field(pairs) {
-            return normalize(v).to_string();
+        if let Some(i) = self.first_field(pairs) {
+            return level_pstr(&sm[i].value, || sm[i].value.clone());
         }
         let severity = sm
             .iter()
             .find(|p| p.name == OTLP_SEVERITY_NUMBER && !p.value.is_empty());
-        match severity {
-            Some(p) => severity_level(&p.value).to_string(),
-            None => {
-                line::level_of_line(line, &self.fields, &self.keys, self.json_max_depth).to_string()
-            }
-        }
+        PStr::from_static(match severity {
+            Some(p) => severity_level(&p.value),
+            None => line::level_of_line(line, &self.fields, &self.keys, self.json_max_depth),
+        })
     }
 
     /// The level an entry gets (what [`Levels::apply`] would write),
@@ -296,25 +292,34 @@ impl<'a> Levels<'a> {
         (e.structured_metadata.len() > before).then(|| {
             e.structured_metadata
                 .pop()
-                .map(|p| p.value)
+                .map(|p| p.value.into())
                 .unwrap_or_default()
         })
     }
 
-    /// The non-empty value of the first level field (in list order) among
-    /// `pairs`.
-    fn first_field<'p>(&self, pairs: impl Iterator<Item = (&'p str, &'p str)>) -> Option<&'p str> {
-        let mut best: Option<(usize, &'p str)> = None;
-        for (name, value) in pairs {
+    /// The index among `pairs` of the first level field (in list order)
+    /// with a non-empty value.
+    fn first_field<'p>(&self, pairs: impl Iterator<Item = (&'p str, &'p str)>) -> Option<usize> {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, (name, value)) in pairs.enumerate() {
             if value.is_empty() {
                 continue;
             }
             let limit = best.map_or(self.fields.len(), |b| b.0);
             if let Some(x) = self.fields[..limit].iter().position(|f| *f == name) {
-                best = Some((x, value));
+                best = Some((x, i));
             }
         }
-        best.map(|(_, v)| v)
+        best.map(|(_, i)| i)
+    }
+}
+
+/// A level field's value as `detected_level`: [`normalize`]d, a level word
+/// as its static level, anything else as `kept()`.
+fn level_pstr(value: &str, kept: impl FnOnce() -> PStr) -> PStr {
+    match line::level_word(value.as_bytes()) {
+        Some(level) => PStr::from_static(level),
+        None => kept(),
     }
 }
 

@@ -17,10 +17,7 @@ fn pairs(kv: &[(&str, &str)]) -> Vec<(String, String)> {
 
 fn sm(kv: &[(&str, &str)]) -> Vec<LabelPairAdapter> {
     kv.iter()
-        .map(|(k, v)| LabelPairAdapter {
-            name: k.to_string(),
-            value: v.to_string(),
-        })
+        .map(|(k, v)| LabelPairAdapter::new(*k, *v))
         .collect()
 }
 

@@ -60,10 +60,7 @@ fn sm_entry(ts: i64, line: &str, sm: &[(&str, &str)]) -> EntryAdapter {
     let mut e = entry(ts, line);
     e.structured_metadata = sm
         .iter()
-        .map(|(n, v)| LabelPairAdapter {
-            name: n.to_string(),
-            value: v.to_string(),
-        })
+        .map(|(n, v)| LabelPairAdapter::new(*n, *v))
         .collect();
     e
 }
@@ -329,7 +326,7 @@ async fn structured_metadata_rules() {
     let names: Vec<String> = rec.pushes.lock()[0].1.streams[0].entries[0]
         .structured_metadata
         .iter()
-        .map(|p| p.name.clone())
+        .map(|p| p.name.to_string())
         .collect();
     assert_eq!(names, vec!["trace_id", "key_1st", "ok"]);
 }

@@ -212,7 +212,7 @@ fn entry(rec: LogRecord, shared_md: &[(String, String)], now_ns: i64) -> EntryAd
         line: rec.body.as_ref().map(as_string).unwrap_or_default().into(),
         structured_metadata: md
             .into_iter()
-            .map(|(name, value)| LabelPairAdapter { name, value })
+            .map(|(name, value)| LabelPairAdapter::new(name, value))
             .collect(),
         parsed: vec![],
     }

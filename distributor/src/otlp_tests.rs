@@ -82,7 +82,7 @@ fn sample() -> ExportLogsServiceRequest {
 fn md(e: &EntryAdapter) -> Vec<(String, String)> {
     e.structured_metadata
         .iter()
-        .map(|m| (m.name.clone(), m.value.clone()))
+        .map(|m| (m.name.to_string(), m.value.to_string()))
         .collect()
 }
 

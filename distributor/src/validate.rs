@@ -264,7 +264,7 @@ pub fn normalize_structured_metadata(sm: &mut [LabelPairAdapter]) {
         if name.as_bytes()[0].is_ascii_digit() {
             name.insert_str(0, "key_");
         }
-        p.name = name;
+        p.name = name.into();
     }
 }
 

@@ -8,11 +8,11 @@
 //! ```
 //! `ts_delta` is the difference to the previous entry of the same stream
 //! (the first is relative to 0). Decoding returns a `PushRequest` whose
-//! lines are zero-copy slices of the record.
+//! lines and structured metadata are zero-copy slices of the record.
 
 use bytes::{BufMut, Bytes};
 use sluice_proto::logproto::{
-    EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp,
+    EntryAdapter, LabelPairAdapter, PStr, PushRequest, StreamAdapter, Timestamp,
 };
 
 use crate::error::{Error, Result};
@@ -79,10 +79,7 @@ pub fn decode_push(rec: &Bytes) -> Result<(String, PushRequest)> {
             let nm = r.count()?;
             let mut structured_metadata = Vec::with_capacity(nm);
             for _ in 0..nm {
-                structured_metadata.push(LabelPairAdapter {
-                    name: r.string()?,
-                    value: r.string()?,
-                });
+                structured_metadata.push(LabelPairAdapter::new(r.pstr()?, r.pstr()?));
             }
             entries.push(EntryAdapter {
                 timestamp: Some(Timestamp::from_unix_nanos(prev)),
@@ -181,8 +178,12 @@ impl Reader<'_> {
     }
 
     pub fn string(&mut self) -> Result<String> {
-        let b = self.bytes()?;
-        String::from_utf8(b.to_vec()).map_err(|_| Error::Record("invalid utf-8 in record".into()))
+        Ok(self.pstr()?.into())
+    }
+
+    /// A string slice of the record (no copy).
+    pub fn pstr(&mut self) -> Result<PStr> {
+        PStr::from_utf8(self.bytes()?).map_err(|_| Error::Record("invalid utf-8 in record".into()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -208,10 +209,7 @@ mod tests {
                         )),
                         line: Bytes::from(format!("line {i}")),
                         structured_metadata: if i % 2 == 0 {
-                            vec![LabelPairAdapter {
-                                name: "t".into(),
-                                value: i.to_string(),
-                            }]
+                            vec![LabelPairAdapter::new("t", i.to_string())]
                         } else {
                             vec![]
                         },

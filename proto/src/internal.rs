@@ -169,10 +169,7 @@ mod tests {
         let resp = ChunksResponse {
             series: vec![ChunkSeries {
                 labels: Some(LabelSet {
-                    labels: vec![LabelPairAdapter {
-                        name: "app".into(),
-                        value: "api".into(),
-                    }],
+                    labels: vec![LabelPairAdapter::new("app", "api")],
                 }),
                 chunks: vec![Bytes::from_static(b"SLCK\x01\x00abc"), Bytes::new()],
             }],

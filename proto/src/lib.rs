@@ -20,4 +20,5 @@ pub mod grpc;
 pub mod internal;
 pub mod logproto;
 pub mod otlp;
+pub mod pstr;
 pub mod service;

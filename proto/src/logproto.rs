@@ -1,6 +1,10 @@
 //! Loki's push protocol (`logproto.PushRequest` and friends).
 
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes};
+use prost::encoding::{DecodeContext, WireType};
+use prost::DecodeError;
+
+pub use crate::pstr::PStr;
 
 /// `google.protobuf.Timestamp`
 #[derive(Clone, Copy, PartialEq, Eq, ::prost::Message)]
@@ -64,13 +68,61 @@ pub struct EntryAdapter {
     pub parsed: Vec<LabelPairAdapter>,
 }
 
-/// `logproto.LabelPairAdapter`
-#[derive(Clone, PartialEq, Eq, ::prost::Message)]
+/// `logproto.LabelPairAdapter`: a structured metadata pair (or a parsed
+/// label in query responses). Its `string` fields are [`PStr`]s, so the
+/// `prost::Message` implementation is written out here (prost's derive
+/// knows only `String` for strings); it is the derive's, field for field.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
 pub struct LabelPairAdapter {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(string, tag = "2")]
-    pub value: String,
+    pub name: PStr,
+    pub value: PStr,
+}
+
+impl LabelPairAdapter {
+    pub fn new(name: impl Into<PStr>, value: impl Into<PStr>) -> Self {
+        LabelPairAdapter {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+impl prost::Message for LabelPairAdapter {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        if !self.name.is_empty() {
+            self.name.encode(1, buf);
+        }
+        if !self.value.is_empty() {
+            self.value.encode(2, buf);
+        }
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        let field = match tag {
+            1 => ("name", &mut self.name),
+            2 => ("value", &mut self.value),
+            _ => return prost::encoding::skip_field(wire_type, tag, buf, ctx),
+        };
+        field.1.merge(wire_type, buf, ctx).map_err(|mut e| {
+            e.push("LabelPairAdapter", field.0);
+            e
+        })
+    }
+
+    fn encoded_len(&self) -> usize {
+        let len = |s: &PStr, tag| if s.is_empty() { 0 } else { s.encoded_len(tag) };
+        len(&self.name, 1) + len(&self.value, 2)
+    }
+
+    fn clear(&mut self) {
+        *self = LabelPairAdapter::default();
+    }
 }
 
 #[cfg(test)]

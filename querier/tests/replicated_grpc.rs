@@ -135,10 +135,7 @@ fn push(app: &str, lo: i64, hi: i64) -> PushRequest {
         let entry = |line: String| EntryAdapter {
             timestamp: Some(ts),
             line: Bytes::from(line),
-            structured_metadata: vec![LabelPairAdapter {
-                name: "trace_id".into(),
-                value: format!("t{i}"),
-            }],
+            structured_metadata: vec![LabelPairAdapter::new("trace_id", format!("t{i}"))],
             parsed: vec![],
         };
         entries.push(entry(format!("{app} entry {i}")));

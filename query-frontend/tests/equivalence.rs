@@ -136,10 +136,7 @@ fn push_request(ds: &Dataset) -> PushRequest {
                         structured_metadata: meta
                             .iter()
                             .flatten()
-                            .map(|(k, v)| LabelPairAdapter {
-                                name: k.clone(),
-                                value: v.clone(),
-                            })
+                            .map(|(k, v)| LabelPairAdapter::new(k.clone(), v.clone()))
                             .collect(),
                         parsed: vec![],
                     })

@@ -330,10 +330,7 @@ pub fn proto_batch(
                         )),
                         line: line(s, i).into(),
                         structured_metadata: trace_id(s, i)
-                            .map(|value| LabelPairAdapter {
-                                name: "trace_id".into(),
-                                value,
-                            })
+                            .map(|value| LabelPairAdapter::new("trace_id", value))
                             .into_iter()
                             .collect(),
                         parsed: vec![],

@@ -35,7 +35,7 @@ fn push_100k_by_protobuf_and_json_and_query_back() {
                             serde_json::json!([ts, line])
                         } else {
                             let md: serde_json::Map<String, serde_json::Value> = e.structured_metadata.iter()
-                                .map(|m| (m.name.clone(), serde_json::Value::String(m.value.clone()))).collect();
+                                .map(|m| (m.name.to_string(), serde_json::Value::String(m.value.to_string()))).collect();
                             serde_json::json!([ts, line, md])
                         }
                     }).collect::<Vec<_>>(),

@@ -174,10 +174,7 @@ pub fn decode(body: Bytes) -> Result<PushRequest, PushError> {
                     .metadata
                     .map(|m| {
                         m.0.into_iter()
-                            .map(|(name, value)| LabelPairAdapter {
-                                name: name.into_owned(),
-                                value,
-                            })
+                            .map(|(name, value)| LabelPairAdapter::new(name.into_owned(), value))
                             .collect()
                     })
                     .unwrap_or_default(),

@@ -53,10 +53,7 @@ pub fn labels_to_proto(l: &Labels) -> LabelSet {
     LabelSet {
         labels: l
             .iter()
-            .map(|(name, value)| LabelPairAdapter {
-                name: name.to_string(),
-                value: value.to_string(),
-            })
+            .map(|(name, value)| LabelPairAdapter::new(name, value))
             .collect(),
     }
 }
@@ -66,7 +63,7 @@ pub fn labels_from_proto(l: Option<LabelSet>) -> Labels {
         l.map(|s| s.labels)
             .unwrap_or_default()
             .into_iter()
-            .map(|p| (p.name, p.value))
+            .map(|p| (p.name.into(), p.value.into()))
             .collect(),
     )
 }
@@ -78,10 +75,7 @@ pub fn entry_to_proto(e: &Entry) -> EntryAdapter {
         structured_metadata: e
             .metadata
             .iter()
-            .map(|(name, value)| LabelPairAdapter {
-                name: name.clone(),
-                value: value.clone(),
-            })
+            .map(|(name, value)| LabelPairAdapter::new(name.clone(), value.clone()))
             .collect(),
         parsed: vec![],
     }
@@ -94,7 +88,7 @@ pub fn entry_from_proto(e: EntryAdapter) -> Entry {
         metadata: e
             .structured_metadata
             .into_iter()
-            .map(|p| (p.name, p.value))
+            .map(|p| (p.name.into(), p.value.into()))
             .collect(),
     }
 }

@@ -267,7 +267,7 @@ mod tests {
             let app = s.labels.as_ref().unwrap().labels[0].value.clone();
             for b in &s.chunks {
                 assert_eq!(ChunkData::decode(b.clone()).unwrap().entry_count(), 32);
-                *per_app.entry(app.clone()).or_default() += 1;
+                *per_app.entry(app.to_string()).or_default() += 1;
             }
         }
         assert_eq!(
