@@ -94,18 +94,7 @@ impl AlertingState {
         };
         let mut returned: BTreeMap<LabelSet, (LabelSet, f64)> = BTreeMap::new();
         for s in samples {
-            let base: LabelSet = s
-                .metric
-                .iter()
-                .filter(|(k, _)| *k != "__name__")
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let mut labels: BTreeMap<String, String> = base.iter().cloned().collect();
-            for (k, t) in &rule.labels {
-                labels.insert(k.clone(), expand(t, &base, s.value, ctx));
-            }
-            labels.insert("alertname".into(), rule.name.clone());
-            let labels: LabelSet = labels.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+            let (base, labels) = alert_labels(rule, &s, ctx);
             let ann: LabelSet = annotations
                 .iter()
                 .map(|(k, t)| (k.clone(), expand(t, &base, s.value, ctx)))
@@ -252,6 +241,56 @@ impl AlertingState {
         out
     }
 
+    /// Restores the `for` state of the rule's active alerts after a
+    /// restart, at `ts` (after the group's second evaluation), as Loki's
+    /// ruler does: its `ALERTS_FOR_STATE` history is the rule's expression
+    /// evaluated once at `ts - for` (`then`, the samples it returned), and
+    /// an alert returned then counts as active since then. Prometheus's
+    /// `RestoreForState` arithmetic follows, on unix seconds: an alert
+    /// whose `for` has run out fires at its next evaluation; one that
+    /// would fire within `grace` waits `grace`; rules whose `for` is
+    /// shorter than `grace` are not restored.
+    ///
+    /// Unlike Loki, whose synthetic series lack the rule's `labels` (so an
+    /// alert of a rule with labels is never restored there), the alerts
+    /// are matched on their full label set.
+    pub fn restore(
+        &mut self,
+        rule: &Rule,
+        ts: i64,
+        then: &[Sample],
+        grace: Duration,
+        ctx: &TemplateContext,
+    ) {
+        let RuleKind::Alerting { hold, .. } = &rule.kind else {
+            return;
+        };
+        if *hold < grace {
+            return;
+        }
+        const S: i64 = 1_000_000_000;
+        let (hold, grace) = (hold.as_nanos() as i64, grace.as_nanos() as i64);
+        let check = ts - hold;
+        let seen: std::collections::BTreeSet<LabelSet> =
+            then.iter().map(|s| alert_labels(rule, s, ctx).1).collect();
+        for a in self.active.values_mut() {
+            if a.state == AlertState::Inactive || !seen.contains(&a.labels) {
+                continue;
+            }
+            // the synthetic series' one sample: at `ts`, valued `check`
+            let down_at = ts.div_euclid(S) * S;
+            let restored = check.div_euclid(S) * S;
+            let remaining = hold - (down_at - restored);
+            a.active_at = if remaining <= 0 {
+                restored
+            } else if remaining < grace {
+                ts + grace - hold
+            } else {
+                restored + (ts - down_at)
+            };
+        }
+    }
+
     /// The rule's state: its most severe alert's.
     pub fn state(&self) -> AlertState {
         let mut st = AlertState::Inactive;
@@ -264,6 +303,25 @@ impl AlertingState {
         }
         st
     }
+}
+
+/// A sample's labels without `__name__` (what templates read), and the
+/// labels of its alert: those plus the rule's `labels` (rendered) and
+/// `alertname`, empty values dropped.
+fn alert_labels(rule: &Rule, s: &Sample, ctx: &TemplateContext) -> (LabelSet, LabelSet) {
+    let base: LabelSet = s
+        .metric
+        .iter()
+        .filter(|(k, _)| *k != "__name__")
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut labels: BTreeMap<String, String> = base.iter().cloned().collect();
+    for (k, t) in &rule.labels {
+        labels.insert(k.clone(), expand(t, &base, s.value, ctx));
+    }
+    labels.insert("alertname".into(), rule.name.clone());
+    let labels = labels.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    (base, labels)
 }
 
 /// The labels a template reads as `$labels`.

@@ -282,3 +282,73 @@ fn alerts_series_follow_the_state() {
     st.eval(&r, t0 + 31 * S, vec![], 0, &ctx).unwrap();
     assert!(st.series().is_empty());
 }
+
+#[test]
+fn restore_counts_an_alert_active_since_for_ago() {
+    let ctx = TemplateContext::default();
+    let grace = Duration::from_secs(600);
+    let ts = 10_000 * S + 123_456_789;
+    let r = rule("    for: 15m\n    labels:\n      team: core\n");
+    let mut st = AlertingState::default();
+    // restarted: both alerts are new, pending since now
+    st.eval(
+        &r,
+        ts - S,
+        vec![sample("api", 7.0), sample("web", 9.0)],
+        0,
+        &ctx,
+    )
+    .unwrap();
+    // `for` ago the expression returned api only: api restores
+    st.restore(&r, ts, &[sample("api", 6.0)], grace, &ctx);
+    let at = |app: &str| {
+        st.active
+            .values()
+            .find(|a| a.labels.contains(&("app".to_string(), app.to_string())))
+            .unwrap()
+            .active_at
+    };
+    assert_eq!(at("api"), (ts - 900 * S).div_euclid(S) * S);
+    assert_eq!(at("web"), ts - S);
+    // so api fires at its next evaluation, web waits its `for`
+    st.eval(
+        &r,
+        ts + S,
+        vec![sample("api", 7.0), sample("web", 9.0)],
+        0,
+        &ctx,
+    )
+    .unwrap();
+    let state = |st: &AlertingState, app: &str| {
+        st.active
+            .values()
+            .find(|a| a.labels.contains(&("app".to_string(), app.to_string())))
+            .unwrap()
+            .state
+    };
+    assert_eq!(state(&st, "api"), AlertState::Firing);
+    assert_eq!(state(&st, "web"), AlertState::Pending);
+
+    // a `for` shorter than the grace period is not restored
+    let short = rule("    for: 5m\n");
+    let mut st = AlertingState::default();
+    st.eval(&short, ts - S, vec![sample("api", 7.0)], 0, &ctx)
+        .unwrap();
+    st.restore(&short, ts, &[sample("api", 7.0)], grace, &ctx);
+    assert_eq!(st.active.values().next().unwrap().active_at, ts - S);
+
+    // Prometheus's grace arithmetic: a `for` whose second boundaries leave
+    // it short of done fires `grace` after the restore
+    // (at 10000.7 s, `for` ago is 9100.2 s: 900 whole seconds spent)
+    let odd = rule("    for: 15m500ms\n");
+    let ts = 10_000 * S + 700_000_000;
+    let mut st = AlertingState::default();
+    st.eval(&odd, ts - S, vec![sample("api", 7.0)], 0, &ctx)
+        .unwrap();
+    st.restore(&odd, ts, &[sample("api", 7.0)], grace, &ctx);
+    let hold = 900 * S + 500_000_000;
+    assert_eq!(
+        st.active.values().next().unwrap().active_at,
+        ts + 600 * S - hold
+    );
+}

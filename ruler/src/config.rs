@@ -56,11 +56,15 @@ pub struct RulerConfig {
     pub enabled_tenants: String,
     /// Comma-separated tenants whose rules are not evaluated.
     pub disabled_tenants: String,
-    /// Accepted for compatibility, not used: Sluice restores no alert
-    /// state across restarts (`for_outage_tolerance`, `for_grace_period`),
-    /// has a fixed Alertmanager list and no ruler WAL.
+    /// Accepted for compatibility, not used: `for_outage_tolerance` (as in
+    /// Loki, whose restored `for` state comes from re-running the rule, not
+    /// from stored series), `alertmanager_refresh_interval` (a fixed
+    /// Alertmanager list) and `flush_period` (no ruler WAL).
     #[serde(with = "duration")]
     pub for_outage_tolerance: Duration,
+    /// Alerting rules with a `for` at least this long restore their state
+    /// after a restart, and a restored alert fires no sooner than this
+    /// after it.
     #[serde(with = "duration")]
     pub for_grace_period: Duration,
     #[serde(with = "duration")]

@@ -124,7 +124,16 @@ pub struct GroupStatus {
     /// Label sets the group's last evaluation remote-wrote: one gone from
     /// the next evaluation gets a staleness marker.
     pub written: BTreeSet<Vec<(String, String)>>,
+    /// Evaluations left before the alerts' `for` state is restored
+    /// ([`AlertingState::restore`]); `None` once restored or when the
+    /// group does not restore. Until then no `ALERTS` series are written,
+    /// as in Prometheus.
+    pub restore_in: Option<u32>,
 }
+
+/// Prometheus restores a group's `for` state after its second evaluation
+/// (the first may run before the data it depends on is in).
+const RESTORE_AFTER_EVALUATIONS: u32 = 2;
 
 /// Prometheus's staleness marker: the NaN that ends a series at once
 /// rather than after the 5-minute lookback.
@@ -304,6 +313,10 @@ impl Ruler {
         };
         let ownership = self.inner.ownership.lock().clone();
         let mut running = self.inner.running.lock();
+        // like Loki's per-tenant rule managers, the groups a tenant starts
+        // with here restore their alerts' `for` state; groups added later
+        // start afresh
+        let tenants: BTreeSet<String> = running.keys().map(|k| k.tenant.clone()).collect();
         let mut next = BTreeMap::new();
         let mut started = 0;
         for (key, group) in wanted {
@@ -322,7 +335,8 @@ impl Ruler {
                 }
                 prev => prev,
             };
-            let status = self.new_status(&key, &group, prev.as_ref());
+            let restore = prev.is_none() && !tenants.contains(&key.tenant);
+            let status = self.new_status(&key, &group, prev.as_ref(), restore);
             let task = Some(self.spawn_group(key.clone(), group.clone(), status.clone()));
             started += 1;
             next.insert(
@@ -354,12 +368,14 @@ impl Ruler {
     }
 
     /// A fresh status, keeping the alerts of rules that kept their name
-    /// and expression (Prometheus's `CopyState`).
+    /// and expression (Prometheus's `CopyState`); `restore`: the group
+    /// restores its alerts' `for` state (see [`GroupStatus::restore_in`]).
     fn new_status(
         &self,
         key: &GroupKey,
         group: &Arc<Group>,
         prev: Option<&Running>,
+        restore: bool,
     ) -> Arc<Mutex<GroupStatus>> {
         let old = prev.map(|p| (p.group.clone(), p.status.lock().clone()));
         // series of rules that went away get their staleness markers
@@ -394,6 +410,7 @@ impl Ruler {
             last_eval: None,
             eval_seconds: 0.0,
             written,
+            restore_in: restore.then_some(RESTORE_AFTER_EVALUATIONS),
         }))
     }
 
@@ -441,12 +458,15 @@ impl Ruler {
                     .map(|out| recorded.extend(out)),
                 (RuleKind::Alerting { .. }, Ok(samples)) => {
                     let mut st = status.lock();
+                    let restored = st.restore_in.is_none();
                     match st.rules.get_mut(i) {
                         Some(rs) => {
                             let r =
                                 rs.alerts
                                     .eval(rule, ts, samples, group.limit, &self.inner.tctx);
-                            alert_series.extend(rs.alerts.series());
+                            if restored {
+                                alert_series.extend(rs.alerts.series());
+                            }
                             to_send.extend(rs.alerts.due(
                                 ts,
                                 self.inner.cfg.resend_delay,
@@ -483,6 +503,57 @@ impl Ruler {
         self.notify(to_send);
         recorded.extend(self.alert_samples(key, alert_series, ts));
         self.write(key, status, recorded, &failed, ts);
+        let due = {
+            let mut st = status.lock();
+            match st.restore_in {
+                Some(n) if n > 1 => {
+                    st.restore_in = Some(n - 1);
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            }
+        };
+        if due {
+            self.restore(key, group, status, ts).await;
+            status.lock().restore_in = None;
+        }
+    }
+
+    /// Restores the `for` state of the group's active alerts at `ts`: one
+    /// query per alerting rule with active alerts and a `for` of at least
+    /// `for_grace_period`, at `ts - for` ([`AlertingState::restore`]).
+    async fn restore(&self, key: &GroupKey, group: &Group, status: &Mutex<GroupStatus>, ts: i64) {
+        let grace = self.inner.cfg.for_grace_period;
+        for (i, rule) in group.rules.iter().enumerate() {
+            let RuleKind::Alerting { hold, .. } = &rule.kind else {
+                continue;
+            };
+            let active = status
+                .lock()
+                .rules
+                .get(i)
+                .is_some_and(|rs| rs.alerts.state() != crate::alert::AlertState::Inactive);
+            if *hold < grace || !active {
+                continue;
+            }
+            let check = ts - hold.as_nanos() as i64;
+            match self
+                .inner
+                .engine
+                .instant(&key.tenant, &rule.expr, check)
+                .await
+            {
+                Ok(then) => {
+                    if let Some(rs) = status.lock().rules.get_mut(i) {
+                        rs.alerts.restore(rule, ts, &then, grace, &self.inner.tctx);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %key.tenant, group = %key.group, rule = %rule.name, error = %e, "restoring the alert state failed")
+                }
+            }
+        }
     }
 
     /// Remote-writes an evaluation's samples, plus a staleness marker for

@@ -166,3 +166,68 @@ fn series_gone_since_the_last_evaluation_get_staleness_markers() {
     assert_eq!(out.len(), 1);
     assert!(written.is_empty());
 }
+
+/// Returns one sample per query and records the query times.
+struct Recording {
+    times: parking_lot::Mutex<Vec<i64>>,
+}
+
+#[async_trait::async_trait]
+impl QueryEngine for Recording {
+    async fn instant(&self, _: &str, _: &str, ts: i64) -> Result<Vec<Sample>, String> {
+        self.times.lock().push(ts);
+        Ok(vec![Sample {
+            metric: Labels::new(vec![("app".into(), "api".into())]),
+            ts,
+            value: 7.0,
+        }])
+    }
+}
+
+#[tokio::test]
+async fn groups_a_tenant_starts_with_restore_their_for_state() {
+    const LONG: &str = "groups:\n- name: g\n  interval: 20ms\n  rules:\n  - alert: A\n    expr: 'sum(count_over_time({app=\"api\"}[1m])) > 5'\n    for: 1h\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("fake")).unwrap();
+    std::fs::write(dir.path().join("fake/a.yaml"), LONG).unwrap();
+    let engine = Arc::new(Recording {
+        times: Default::default(),
+    });
+    let ruler = Ruler::new(
+        RulerConfig::default(),
+        dir.path().to_path_buf(),
+        engine.clone(),
+    );
+    ruler.sync(false);
+    let state = |ns: &str| {
+        ruler
+            .statuses("fake")
+            .into_iter()
+            .find(|g| g.key.namespace == ns)
+            .map(|g| (g.rules[0].alerts.state(), g.restore_in))
+    };
+    // the expression held an hour ago as well: firing long before its `for`
+    wait_for(|| state("a.yaml").is_some_and(|s| s.0 == crate::alert::AlertState::Firing)).await;
+    assert_eq!(state("a.yaml").unwrap().1, None);
+    // the restore asked about `for` ago, after two evaluations
+    let times = engine.times.lock().clone();
+    let hour = 3_600_000_000_000;
+    let at = times
+        .windows(2)
+        .position(|w| w[0] - w[1] > hour / 2)
+        .expect("a query an hour back");
+    assert_eq!(at, 1, "{times:?}");
+    assert_eq!(times[1] - times[2], hour);
+
+    // a group the tenant gains later starts afresh
+    std::fs::write(dir.path().join("fake/b.yaml"), LONG).unwrap();
+    ruler.sync(true);
+    wait_for(|| state("b.yaml").is_some()).await;
+    assert_eq!(state("b.yaml").unwrap().1, None);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        state("b.yaml").unwrap().0,
+        crate::alert::AlertState::Pending
+    );
+    ruler.stop();
+}
