@@ -608,3 +608,80 @@ fn rule_groups_in_object_storage_are_shared() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// An alert pending when Sluice restarts does not start its `for` over:
+/// the expression already held `for` ago, so after the restart (and the
+/// group's second evaluation) the alert fires at once, as with Loki's
+/// ruler. A group without that history stays pending.
+#[test]
+fn alert_for_state_survives_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("sluice");
+    write_rules(
+        &data,
+        "fake",
+        "api.yaml",
+        r#"groups:
+  - name: held
+    interval: 1s
+    rules:
+      - alert: ErrorsForMinutes
+        expr: sum(count_over_time({app="api"} |= "boom" [10m])) > 0
+        for: 2m
+  - name: fresh
+    interval: 1s
+    rules:
+      - alert: ErrorsJustNow
+        expr: sum(count_over_time({app="api"} |= "recent" [30s])) > 0
+        for: 2m
+"#,
+    );
+    let cfg = "ruler:\n  evaluation_interval: 1s\n  for_grace_period: 1s\n";
+    let state = |s: &Server, group: &str| {
+        let v = s.get_json("/prometheus/api/v1/rules", &[]);
+        v["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == group)
+            .map(|g| g["rules"][0]["state"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    let s = harness::start(&data, cfg);
+    // `boom` lines from 5 to 4 minutes ago, within `held`'s 10m window now
+    // and 2 minutes ago; a `recent` line only now
+    let now = now_ns();
+    let mut values: Vec<Value> = (0..5)
+        .map(|i| {
+            json!([
+                (now - 300_000_000_000 + i * 15_000_000_000).to_string(),
+                "level=error boom"
+            ])
+        })
+        .collect();
+    values.push(json!([
+        (now - 5_000_000_000).to_string(),
+        "level=error recent"
+    ]));
+    let r = s.push_json(&json!({"streams": [{"stream": {"app": "api"}, "values": values}]}));
+    assert_eq!(r.status().as_u16(), 204);
+    let t0 = Instant::now();
+    while state(&s, "held") != "pending" || state(&s, "fresh") != "pending" {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never pending");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.stop();
+
+    let s = harness::start(&data, cfg);
+    let t0 = Instant::now();
+    while state(&s, "held") != "firing" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the restored alert did not fire: {}",
+            state(&s, "held")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(state(&s, "fresh"), "pending");
+    s.stop();
+}
