@@ -2,7 +2,7 @@
 //! printer (`printer`), the Go text/template engine used by `line_format`
 //! and `label_format` (`template`), the per-entry pipeline (`pipeline`:
 //! filters, parsers, formatters, sample extraction) and the evaluator (`engine`)
-//! that runs a query over any `LogSource`.
+//! that runs a query over any `LogSource`, counting what it read (`stats`).
 
 pub mod ast;
 pub mod engine;
@@ -12,6 +12,7 @@ pub mod parser;
 pub mod pipeline;
 pub mod printer;
 pub mod source;
+pub mod stats;
 pub mod template;
 pub mod time;
 

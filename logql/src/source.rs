@@ -7,6 +7,7 @@
 use bytes::Bytes;
 
 use crate::labels::{Labels, Matcher};
+use crate::stats::ReadStats;
 
 /// One log entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +117,13 @@ pub trait LogSource: Send + Sync {
                 })),
             })
             .collect())
+    }
+
+    /// The query's read counters, when the source keeps them: the source
+    /// counts the entries its readers go through, the engine those that
+    /// pass the pipeline.
+    fn stats(&self) -> Option<&ReadStats> {
+        None
     }
 }
 

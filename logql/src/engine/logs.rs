@@ -99,8 +99,14 @@ pub(crate) fn eval(expr: &LogExpr, source: &dyn LogSource, p: &QueryParams) -> R
     let readers = source.select(&sel).map_err(|e| Error::Source(e.0))?;
     let forward = p.direction == Direction::Forward;
     let cutoff = Cutoff::new(limit);
+    let stats = source.stats();
     let parts = par::run(readers, Vec::new, |out: &mut Vec<Candidate>, r| {
-        read_stream(r, &pipeline, forward, &cutoff, out)
+        let mut passed = 0;
+        let r = read_stream(r, &pipeline, forward, &cutoff, out, &mut passed);
+        if let Some(s) = stats {
+            s.add_post_filter(passed);
+        }
+        r
     })?;
     let mut all: Vec<Candidate> = parts.into_iter().flatten().collect();
     all.sort_by_key(|c| (c.key, c.stream));
@@ -114,6 +120,7 @@ fn read_stream(
     forward: bool,
     cutoff: &Cutoff,
     out: &mut Vec<Candidate>,
+    passed: &mut u64,
 ) -> Result<()> {
     let stream = crate::engine::stream_hash(&r.labels);
     let mut sp = pipeline.for_stream(&r.labels);
@@ -128,6 +135,7 @@ fn read_stream(
         let Some(processed) = sp.process(e.ts, &e.line, &e.metadata) else {
             continue;
         };
+        *passed += 1;
         let lr = processed.labels;
         let labels = outputs
             .entry(lr.hash)

@@ -25,6 +25,7 @@ use crate::ast::{Grouping, RangeAgg, RangeOp, Stage};
 use crate::labels::{Labels, MatchOp, Matcher};
 use crate::pipeline::{Pipeline, SampleExtractor};
 use crate::source::{Direction, LogSource, SelectParams, SizeReader, SourceError, StreamReader};
+use crate::stats::ReadStats;
 use crate::{Error, Result};
 
 /// Series handed to one window-walking task.
@@ -67,11 +68,12 @@ pub(crate) fn eval(
         required_literals: Pipeline::new(&agg.range.log.pipeline)?.required_literals(),
         metadata_names: None,
     };
+    let stats = source.stats();
     let mut sv = if additive(agg.op) {
         let accs = match sizes_only(agg, grouping, source, &sel)? {
-            Some(readers) => {
-                par::run(readers, Acc::default, |acc, r| acc.add_sizes(r, agg.op, &w))?
-            }
+            Some(readers) => par::run(readers, Acc::default, |acc, r| {
+                acc.add_sizes(r, agg.op, &w, stats)
+            })?,
             None => {
                 let ex = SampleExtractor::new(&agg.range, agg.op, grouping)?;
                 let sel = SelectParams {
@@ -79,7 +81,7 @@ pub(crate) fn eval(
                     ..sel
                 };
                 par::run(select(source, &sel)?, Acc::default, |acc, r| {
-                    acc.add_stream(r, &ex, &w)
+                    acc.add_stream(r, &ex, &w, stats)
                 })?
             }
         };
@@ -91,7 +93,7 @@ pub(crate) fn eval(
             ..sel
         };
         let colls = par::run(select(source, &sel)?, Coll::default, |c, r| {
-            c.add_stream(r, &ex)
+            c.add_stream(r, &ex, stats)
         })?;
         finish_collected(colls, &rf, &w)?
     };
@@ -142,6 +144,27 @@ fn additive(op: RangeOp) -> bool {
             | RangeOp::SumOverTime
             | RangeOp::AbsentOverTime
     )
+}
+
+/// Entries of one stream that passed the pipeline, added to the query's
+/// counters when the stream is done (or failed).
+struct Passed<'a> {
+    n: u64,
+    stats: Option<&'a ReadStats>,
+}
+
+impl<'a> Passed<'a> {
+    fn new(stats: Option<&'a ReadStats>) -> Self {
+        Passed { n: 0, stats }
+    }
+}
+
+impl Drop for Passed<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.stats {
+            s.add_post_filter(self.n);
+        }
+    }
 }
 
 fn source_err(e: SourceError) -> Error {
@@ -234,8 +257,15 @@ type Partials = Vec<(u32, f64, f64)>;
 type Acc = Table<Partials>;
 
 impl Acc {
-    fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor, w: &Windows) -> Result<()> {
+    fn add_stream(
+        &mut self,
+        r: StreamReader,
+        ex: &SampleExtractor,
+        w: &Windows,
+        stats: Option<&ReadStats>,
+    ) -> Result<()> {
         let mut sx = ex.for_stream(&r.labels);
+        let mut passed = Passed::new(stats);
         let mut local: HashKeyed<usize> = HashKeyed::default();
         let mut sliders: Vec<(usize, Slider)> = Vec::new();
         let mut last: Option<(u64, usize)> = None;
@@ -244,6 +274,7 @@ impl Acc {
             let Some((v, lr)) = sx.process(e.ts, &e.line, &e.metadata) else {
                 continue;
             };
+            passed.n += 1;
             let slot = match last {
                 Some((h, s)) if h == lr.hash => s,
                 _ => {
@@ -271,14 +302,18 @@ impl Acc {
         (r, labels): (SizeReader, Labels),
         op: RangeOp,
         w: &Windows,
+        stats: Option<&ReadStats>,
     ) -> Result<()> {
         let id = self.intern(&labels);
+        // no pipeline: every entry read passes
+        let mut passed = Passed::new(stats);
         let bytes = matches!(op, RangeOp::BytesOverTime | RangeOp::BytesRate);
         let points = &mut self.series[id].2;
         let mut slider = Slider::default();
         let mut emit = |k: usize, n: f64, s: f64| points.push((k as u32, n, s));
         for e in r.entries {
             let e = e.map_err(source_err)?;
+            passed.n += 1;
             let v = if bytes { f64::from(e.len) } else { 1.0 };
             slider.push(w, e.ts, v, &mut emit);
         }
@@ -364,8 +399,14 @@ impl Samples {
 type Coll = Table<Samples>;
 
 impl Coll {
-    fn add_stream(&mut self, r: StreamReader, ex: &SampleExtractor) -> Result<()> {
+    fn add_stream(
+        &mut self,
+        r: StreamReader,
+        ex: &SampleExtractor,
+        stats: Option<&ReadStats>,
+    ) -> Result<()> {
         let stream_fp = crate::engine::stream_hash(&r.labels);
+        let mut passed = Passed::new(stats);
         let mut sx = ex.for_stream(&r.labels);
         let mut local: HashKeyed<usize> = HashKeyed::default();
         let mut last: Option<(u64, usize)> = None;
@@ -374,6 +415,7 @@ impl Coll {
             let Some((v, lr)) = sx.process(e.ts, &e.line, &e.metadata) else {
                 continue;
             };
+            passed.n += 1;
             let id = match last {
                 Some((h, id)) if h == lr.hash => id,
                 _ => {

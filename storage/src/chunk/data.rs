@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_logql::source::{Direction, Entry, EntrySize};
+use sluice_logql::stats::ReadStats;
 
 use super::block::{BlockMeta, EncodedBlock};
 use super::headview::HeadView;
@@ -249,12 +250,26 @@ impl ChunkData {
         direction: Direction,
         filter: Option<Arc<ReadFilter>>,
     ) -> impl Iterator<Item = Result<Entry>> + Send + 'static {
+        self.entries_counted(start, end, direction, filter, None)
+    }
+
+    /// [`entries_filtered`](Self::entries_filtered), adding to `stats`
+    /// the entries it reads (see [`ChunkData::read_counts`]).
+    pub fn entries_counted(
+        &self,
+        start: i64,
+        end: i64,
+        direction: Direction,
+        filter: Option<Arc<ReadFilter>>,
+        stats: Option<Arc<ReadStats>>,
+    ) -> impl Iterator<Item = Result<Entry>> + Send + 'static {
         let groups = self.groups(start, end, direction);
         GroupIter::new(
             self.clone(),
             groups,
             (start, end),
             direction,
+            stats,
             move |c: &ChunkData, i: usize| match (c.blocks.get(i), &c.head) {
                 (Some(b), _) => b.entries_filtered(filter.clone()),
                 (None, Some(h)) => Ok(HeadView::entries(h, filter.clone())),
@@ -273,12 +288,26 @@ impl ChunkData {
         direction: Direction,
         lengths: bool,
     ) -> impl Iterator<Item = Result<EntrySize>> + Send + 'static {
+        self.sizes_counted(start, end, direction, lengths, None)
+    }
+
+    /// [`sizes`](Self::sizes), adding to `stats` the entries it reads
+    /// (see [`ChunkData::read_counts`]).
+    pub fn sizes_counted(
+        &self,
+        start: i64,
+        end: i64,
+        direction: Direction,
+        lengths: bool,
+        stats: Option<Arc<ReadStats>>,
+    ) -> impl Iterator<Item = Result<EntrySize>> + Send + 'static {
         let groups = self.groups(start, end, direction);
         GroupIter::new(
             self.clone(),
             groups,
             (start, end),
             direction,
+            stats,
             move |c: &ChunkData, i: usize| {
                 let sizes = match (c.blocks.get(i), &c.head) {
                     (Some(b), _) => b.sizes(lengths)?,
@@ -291,6 +320,52 @@ impl ChunkData {
                 Ok(Decoded::new(ts, None, Box::new(move |_, i| sizes[i])))
             },
         )
+    }
+
+    /// What a read of unit `i` over `[start, end)` counts as processed:
+    /// its entries in the range, whether the read decoded them (`decoded`:
+    /// the unit's timestamps, `in_range` of them in the range) or a
+    /// literal pre-filter ruled the unit out unread (`decoded` empty), and
+    /// their line bytes. Bytes come from the block index: exact for a unit
+    /// wholly in the range, prorated by entry count for one the range cuts
+    /// (the index keeps only the unit's total). A ruled-out unit the range
+    /// cuts has its timestamps decoded to count; a damaged one counts 0.
+    fn read_counts(
+        &self,
+        i: usize,
+        decoded: &[i64],
+        in_range: u64,
+        (start, end): (i64, i64),
+    ) -> (u64, u64) {
+        let Some(m) = self.unit_meta(i) else {
+            return (0, 0);
+        };
+        let total = u64::from(m.entries);
+        let lines = if decoded.len() as u64 == total {
+            in_range
+        } else if m.min_ts >= start && m.max_ts < end {
+            total
+        } else {
+            self.unit_timestamps(i).map_or(0, |ts| {
+                ts.iter().filter(|&&t| t >= start && t < end).count() as u64
+            })
+        };
+        let bytes = if lines == total {
+            m.uncompressed_bytes
+        } else {
+            (u128::from(m.uncompressed_bytes) * u128::from(lines) / u128::from(total.max(1))) as u64
+        };
+        (lines, bytes)
+    }
+
+    /// The timestamps of unit `i`, decoding only its first section.
+    fn unit_timestamps(&self, i: usize) -> Result<Vec<i64>> {
+        let sizes = match (self.blocks.get(i), &self.head) {
+            (Some(b), _) => b.sizes(false)?,
+            (None, Some(h)) => h.sizes(),
+            (None, None) => return Err(Error::corrupt("chunk", "block index out of range")),
+        };
+        Ok(sizes.into_iter().map(|s| s.ts).collect())
     }
 }
 
@@ -369,6 +444,8 @@ struct GroupIter<T, D> {
     direction: Direction,
     decode: D,
     failed: bool,
+    /// Where the entries read are counted, a group at a time.
+    stats: Option<Arc<ReadStats>>,
 }
 
 impl<T: 'static, D> GroupIter<T, D>
@@ -380,6 +457,7 @@ where
         groups: Vec<Vec<usize>>,
         (start, end): (i64, i64),
         direction: Direction,
+        stats: Option<Arc<ReadStats>>,
         decode: D,
     ) -> Self {
         GroupIter {
@@ -392,21 +470,36 @@ where
             direction,
             decode,
             failed: false,
+            stats,
         }
     }
 
     fn load(&mut self, group: &[usize]) -> Result<()> {
         self.units.clear();
         let mut sel: Vec<(i64, u32, u32)> = Vec::new();
+        let (mut lines, mut bytes) = (0, 0);
         for (u, &i) in group.iter().enumerate() {
             let d = (self.decode)(&self.chunk, i)?;
+            let mut in_range = 0u64;
             for (k, &ts) in d.ts.iter().enumerate() {
-                let kept = d.keep.as_ref().is_none_or(|keep| keep[k]);
-                if kept && ts >= self.start && ts < self.end {
-                    sel.push((ts, u as u32, k as u32));
+                if ts >= self.start && ts < self.end {
+                    in_range += 1;
+                    if d.keep.as_ref().is_none_or(|keep| keep[k]) {
+                        sel.push((ts, u as u32, k as u32));
+                    }
                 }
             }
+            if self.stats.is_some() {
+                let (l, b) = self
+                    .chunk
+                    .read_counts(i, &d.ts, in_range, (self.start, self.end));
+                lines += l;
+                bytes += b;
+            }
             self.units.push(d);
+        }
+        if let Some(s) = &self.stats {
+            s.add_read(lines, bytes);
         }
         if group.len() > 1 {
             // stable: equal timestamps keep block (append) order

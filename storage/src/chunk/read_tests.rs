@@ -412,3 +412,65 @@ fn damaged_newest_first_blocks_read_backward_never_panic() {
     }
     assert!(errors > block.data.len() / 2, "{errors}");
 }
+
+#[test]
+fn reads_count_every_entry_in_range_even_ones_a_pre_filter_skips() {
+    use sluice_logql::stats::ReadStats;
+    let mut c = MemChunk::new(&ChunkConfig {
+        block_size: 1500,
+        ..ChunkConfig::default()
+    });
+    // lines of one length, so bytes prorated over a cut block are exact
+    let line = |i: i64| {
+        format!(
+            "level=info n={i:04} {}",
+            if i == 150 { "needle" } else { "hay___" }
+        )
+    };
+    for i in 0..300i64 {
+        c.append(1000 + i, line(i).as_bytes(), &[]);
+    }
+    let len = line(0).len() as u64;
+    let needle = Arc::new(ReadFilter {
+        literals: LiteralFilter::new(&["needle"]),
+        metadata: None,
+    });
+    let decoded = ChunkData::decode(c.encode()).unwrap();
+    assert!(decoded.blocks().len() > 4, "several blocks");
+    for data in [c.snapshot(), decoded] {
+        for (start, end) in [(i64::MIN, i64::MAX), (1037, 1263), (1150, 1151), (0, 10)] {
+            let want = (0..300)
+                .filter(|i| (start..end).contains(&(1000 + i)))
+                .count() as u64;
+            for f in [None, Some(needle.clone())] {
+                for d in [Direction::Forward, Direction::Backward] {
+                    let stats = Arc::new(ReadStats::default());
+                    let got = data
+                        .entries_counted(start, end, d, f.clone(), Some(stats.clone()))
+                        .count();
+                    let s = stats.snapshot();
+                    assert_eq!(
+                        (s.lines, s.bytes),
+                        (want, want * len),
+                        "{start}..{end} {f:?}"
+                    );
+                    if f.is_some() {
+                        assert_eq!(
+                            got as u64,
+                            u64::from(want > 0 && (start..end).contains(&1150))
+                        );
+                    }
+                }
+            }
+            for lengths in [false, true] {
+                let stats = Arc::new(ReadStats::default());
+                let n = data
+                    .sizes_counted(start, end, Direction::Forward, lengths, Some(stats.clone()))
+                    .count() as u64;
+                assert_eq!(n, want);
+                assert_eq!(stats.snapshot().lines, want);
+                assert_eq!(stats.snapshot().bytes, want * len);
+            }
+        }
+    }
+}
