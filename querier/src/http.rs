@@ -217,9 +217,14 @@ pub fn range_params(p: &Params) -> Result<QueryParams> {
 async fn run(st: &HttpState, req: &Req, params: QueryParams) -> Result<String> {
     let q = req.params.get("query").unwrap_or("");
     let t0 = Instant::now();
-    let v = st.querier.query(&req.tenant, q, params).await?;
+    let a = st.querier.query_shard(&req.tenant, q, params, None).await?;
     let secs = t0.elapsed().as_secs_f64();
-    Ok(json::query_response(&v, req.categorize, secs, 0, 0))
+    Ok(json::query_response(
+        &a.value,
+        req.categorize,
+        secs,
+        &a.stats,
+    ))
 }
 
 async fn query(State(st): State<Arc<HttpState>>, req: Req) -> Response {

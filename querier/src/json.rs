@@ -8,14 +8,16 @@ use std::fmt::Write;
 
 use sluice_logql::engine::{QueryValue, Stream};
 use sluice_logql::labels::Labels;
+use sluice_logql::stats::QueryStats;
 
-/// Writes `{"status":"success","data":{...}}` for a query result.
+/// Writes `{"status":"success","data":{...}}` for a query result, with
+/// Loki's `stats.summary` of what the query read (`exec_secs`: wall
+/// seconds of the whole request).
 pub fn query_response(
     v: &QueryValue,
     categorize: bool,
     exec_secs: f64,
-    lines: u64,
-    bytes: u64,
+    stats: &QueryStats,
 ) -> String {
     let mut o = String::with_capacity(4096);
     o.push_str(r#"{"status":"success","data":{"resultType":"#);
@@ -76,12 +78,14 @@ pub fn query_response(
             0
         }
     };
+    let (lines, bytes) = (stats.lines, stats.bytes);
     let _ = write!(
         o,
-        r#","stats":{{"summary":{{"bytesProcessedPerSecond":{},"linesProcessedPerSecond":{},"totalBytesProcessed":{bytes},"totalLinesProcessed":{lines},"execTime":{exec_secs},"queueTime":0,"subqueries":0,"totalEntriesReturned":{}}}}}}}}}"#,
+        r#","stats":{{"summary":{{"bytesProcessedPerSecond":{},"linesProcessedPerSecond":{},"totalBytesProcessed":{bytes},"totalLinesProcessed":{lines},"execTime":{exec_secs},"queueTime":0,"subqueries":0,"totalEntriesReturned":{},"totalPostFilterLines":{}}}}}}}}}"#,
         per_sec(bytes),
         per_sec(lines),
         returned(v),
+        stats.post_filter_lines,
     );
     o
 }

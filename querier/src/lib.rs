@@ -20,5 +20,5 @@ mod volume;
 
 pub use error::{Error, Result};
 pub use querier::{
-    Querier, QuerierConfig, RecentData, RecentSeries, RecentStreamStats, Shard, TailFeed,
+    Answer, Querier, QuerierConfig, RecentData, RecentSeries, RecentStreamStats, Shard, TailFeed,
 };

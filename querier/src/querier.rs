@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sluice_logql::ast::{Expr, LogExpr, SampleExpr};
 use sluice_logql::engine::{self, QueryParams, QueryValue};
 use sluice_logql::labels::{Labels, Matcher};
+use sluice_logql::stats::QueryStats;
 use sluice_storage::chunk::ChunkData;
 use sluice_storage::store::Store;
 
@@ -188,6 +189,13 @@ impl Shard {
     }
 }
 
+/// A query's value and what evaluating it read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub value: QueryValue,
+    pub stats: QueryStats,
+}
+
 /// A stream selection a query reads: matchers over `[from, through)`.
 struct Selection {
     matchers: Vec<Matcher>,
@@ -216,18 +224,19 @@ impl Querier {
         query: &str,
         params: QueryParams,
     ) -> Result<QueryValue> {
-        self.query_shard(tenant, query, params, None).await
+        Ok(self.query_shard(tenant, query, params, None).await?.value)
     }
 
     /// Like `query`, reading only the streams of `shard` (the
-    /// query-frontend's sharding hook).
+    /// query-frontend's sharding hook; `None` reads all), with the read
+    /// statistics.
     pub async fn query_shard(
         &self,
         tenant: &str,
         query: &str,
         params: QueryParams,
         shard: Option<Shard>,
-    ) -> Result<QueryValue> {
+    ) -> Result<Answer> {
         let expr = sluice_logql::parser::parse_expr(query)?;
         let fut = self.eval(tenant, expr, params, shard);
         match tokio::time::timeout(self.cfg.query_timeout, fut).await {
@@ -242,15 +251,20 @@ impl Querier {
         expr: Expr,
         params: QueryParams,
         shard: Option<Shard>,
-    ) -> Result<QueryValue> {
+    ) -> Result<Answer> {
         let mut sels = Vec::new();
         selections(&expr, params.start, params.end, &mut sels);
         let source = self.prepare(tenant, &sels, shard).await?;
         let limits = self.cfg.engine.clone();
-        tokio::task::spawn_blocking(move || engine::evaluate(&expr, &source, &params, &limits))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(Error::from)
+        tokio::task::spawn_blocking(move || -> Result<Answer> {
+            let value = engine::evaluate(&expr, &source, &params, &limits)?;
+            Ok(Answer {
+                value,
+                stats: source.read_stats(),
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
     }
 
     /// Fetches every chunk the selections need: ingesters first, then the

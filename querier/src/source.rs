@@ -9,14 +9,17 @@ use sluice_logql::labels::Labels;
 use sluice_logql::source::{
     Direction, Entry, EntrySize, LogSource, SelectParams, SizeReader, SourceError, StreamReader,
 };
+use sluice_logql::stats::{QueryStats, ReadStats};
 use std::sync::Arc;
 
 use sluice_storage::chunk::{ChunkData, LiteralFilter, ReadFilter};
 
-/// Every stream's chunks, keyed by label set.
+/// Every stream's chunks, keyed by label set, and what the query's reads
+/// of them counted.
 #[derive(Default)]
 pub struct PreparedSource {
     streams: HashMap<Labels, Vec<ChunkData>>,
+    stats: Arc<ReadStats>,
 }
 
 impl PreparedSource {
@@ -33,6 +36,11 @@ impl PreparedSource {
                 have.push(c);
             }
         }
+    }
+
+    /// The entries read so far and those that passed the pipeline.
+    pub fn read_stats(&self) -> QueryStats {
+        self.stats.snapshot()
     }
 
     fn matching<'a>(
@@ -79,8 +87,14 @@ impl LogSource for PreparedSource {
         let filter = read_filter(p);
         let open = |c: &ChunkData| -> BoxIter<Entry> {
             Box::new(
-                c.entries_filtered(p.start, p.end, p.direction, filter.clone())
-                    .map(|r| r.map_err(src_err)),
+                c.entries_counted(
+                    p.start,
+                    p.end,
+                    p.direction,
+                    filter.clone(),
+                    Some(self.stats.clone()),
+                )
+                .map(|r| r.map_err(src_err)),
             )
         };
         Ok(self
@@ -105,8 +119,14 @@ impl LogSource for PreparedSource {
                     .into_iter()
                     .map(|c| -> BoxIter<EntrySize> {
                         Box::new(
-                            c.sizes(p.start, p.end, p.direction, need)
-                                .map(|r| r.map_err(src_err)),
+                            c.sizes_counted(
+                                p.start,
+                                p.end,
+                                p.direction,
+                                need,
+                                Some(self.stats.clone()),
+                            )
+                            .map(|r| r.map_err(src_err)),
                         )
                     })
                     .collect();
@@ -116,6 +136,10 @@ impl LogSource for PreparedSource {
                 }
             })
             .collect())
+    }
+
+    fn stats(&self) -> Option<&ReadStats> {
+        Some(&self.stats)
     }
 }
 
@@ -388,5 +412,58 @@ mod tests {
             got.iter().map(|e| e.0).collect::<Vec<_>>(),
             (1..=100).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn queries_count_entries_read_and_those_past_the_pipeline() {
+        use sluice_logql::engine::{evaluate, Limits, QueryParams};
+        // two overlapping replicas' chunks (both read: Loki counts
+        // duplicates as processed too) and one chunk of another stream
+        let a: Vec<(i64, String)> = (0..100).map(|i| (i, format!("n={i} hay"))).collect();
+        let b: Vec<(i64, String)> = (0..40).map(|i| (i, format!("n={i} hay"))).collect();
+        let c: Vec<(i64, String)> = (0..10).map(|i| (i, format!("n={i} needle"))).collect();
+        let bytes = |v: &[(i64, String)]| v.iter().map(|e| e.1.len() as u64).sum::<u64>();
+        let read = 100 + 40 + 10;
+        let read_bytes = bytes(&a) + bytes(&b) + bytes(&c);
+        let app = |v: &str| Labels::new(vec![("app".to_string(), v.to_string())]);
+        let mut src = PreparedSource::default();
+        src.add(app("a"), vec![chunk(&a), chunk(&b)]);
+        src.add(app("b"), vec![chunk(&c)]);
+        let logs = QueryParams {
+            start: 0,
+            end: 1_000,
+            step: 1,
+            direction: Direction::Backward,
+            limit: 1000,
+        };
+        let metric = QueryParams {
+            start: 1_000,
+            step: 0,
+            ..logs
+        };
+        for (q, p, passed) in [
+            (r#"{app=~"a|b"}"#, logs, 110),
+            (r#"{app=~"a|b"} |= "needle""#, logs, 10),
+            (r#"{app=~"a|b"} |~ "n=[12][0-9] ""#, logs, 20),
+            (r#"sum(count_over_time({app=~"a|b"}[1s]))"#, metric, 110),
+            (
+                r#"sum(count_over_time({app=~"a|b"} != "needle" [1s]))"#,
+                metric,
+                100,
+            ),
+        ] {
+            let src = PreparedSource {
+                streams: src.streams.clone(),
+                stats: Default::default(),
+            };
+            let expr = sluice_logql::parser::parse_expr(q).unwrap();
+            evaluate(&expr, &src, &p, &Limits::default()).unwrap();
+            let s = src.read_stats();
+            assert_eq!(
+                (s.lines, s.bytes, s.post_filter_lines),
+                (read, read_bytes, passed),
+                "{q}"
+            );
+        }
     }
 }

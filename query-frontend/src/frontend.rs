@@ -2,7 +2,9 @@
 //! runs them through a `QueryHandler` (with retries, at most
 //! `max_query_parallelism` at once), consults the results cache, and
 //! merges the answers into exactly what the querier would have answered
-//! for the whole query.
+//! for the whole query. The read statistics of every sub-query run are
+//! summed (Loki's `stats.Result.Merge`); an extent served from the results
+//! cache read nothing for this query and adds nothing.
 
 use std::sync::Arc;
 
@@ -11,7 +13,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use sluice_logql::ast::{Expr, SampleExpr};
 use sluice_logql::engine::{QueryParams, QueryValue};
 use sluice_logql::source::Direction;
-use sluice_querier::Shard;
+use sluice_logql::stats::ReadStats;
+use sluice_querier::{Answer, Shard};
 use tokio::sync::Semaphore;
 
 use crate::cache::{CacheKey, ResultsCache};
@@ -31,11 +34,13 @@ pub struct Frontend {
     cache: Option<ResultsCache>,
 }
 
-/// One query's context: who asks and how many sub-queries may run at once.
+/// One query's context: who asks, how many sub-queries may run at once
+/// and what they read so far.
 struct Ctx<'a> {
     tenant: &'a str,
     query: &'a str,
     permits: Semaphore,
+    stats: ReadStats,
 }
 
 impl Frontend {
@@ -78,20 +83,40 @@ impl Frontend {
         query: &str,
         params: QueryParams,
     ) -> Result<QueryValue> {
+        Ok(self.query_stats(tenant, query, params).await?.value)
+    }
+
+    /// [`query`](Self::query) with the read statistics of all its
+    /// sub-queries summed.
+    pub async fn query_stats(
+        &self,
+        tenant: &str,
+        query: &str,
+        params: QueryParams,
+    ) -> Result<Answer> {
         crate::metrics::QUERIES.inc();
         let expr = sluice_logql::parser::parse_expr(query)?;
         let cx = Ctx {
             tenant,
             query,
             permits: Semaphore::new(self.cfg.query_range.max_query_parallelism.max(1)),
+            stats: ReadStats::default(),
         };
-        if self.whole(&expr, &params) {
-            return self.run(&cx, cx.query.to_string(), params, None).await;
+        let value = self.answer(&cx, &expr, params).await?;
+        Ok(Answer {
+            value,
+            stats: cx.stats.snapshot(),
+        })
+    }
+
+    async fn answer(&self, cx: &Ctx<'_>, expr: &Expr, params: QueryParams) -> Result<QueryValue> {
+        if self.whole(expr, &params) {
+            return self.run(cx, cx.query.to_string(), params, None).await;
         }
-        let v = match &expr {
-            Expr::Log(_) => return self.logs(&cx, params).await,
-            Expr::Sample(s) if params.is_instant() => self.sharded(&cx, s, params).await?,
-            Expr::Sample(s) => self.metric_range(&cx, s, params).await?,
+        let v = match expr {
+            Expr::Log(_) => return self.logs(cx, params).await,
+            Expr::Sample(s) if params.is_instant() => self.sharded(cx, s, params).await?,
+            Expr::Sample(s) => self.metric_range(cx, s, params).await?,
         };
         let max = self.cfg.limits.max_query_series;
         if max != 0 && merge::series_count(&v) > max {
@@ -143,14 +168,17 @@ impl Frontend {
     ) -> Result<QueryValue> {
         let _permit = cx.permits.acquire().await.map_err(|_| Error::Stopping)?;
         crate::metrics::SUBQUERIES.inc();
-        self.handler
+        let a = self
+            .handler
             .run(SubQuery {
                 tenant: cx.tenant.to_string(),
                 query,
                 params,
                 shard,
             })
-            .await
+            .await?;
+        cx.stats.add(&a.stats);
+        Ok(a.value)
     }
 
     async fn metric_range(

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use sluice_logql::engine::{QueryParams, QueryValue};
-use sluice_querier::{Querier, Shard};
+use sluice_logql::engine::QueryParams;
+use sluice_querier::{Answer, Querier, Shard};
 
 use crate::error::Result;
 
@@ -20,9 +20,10 @@ pub struct SubQuery {
 
 /// Runs sub-queries. In-process (`LocalHandler`), through the frontend's
 /// queue (`QueueHandler`) or on a remote querier; callers cannot tell.
+/// An answer carries the sub-query's value and what the querier read.
 #[async_trait::async_trait]
 pub trait QueryHandler: Send + Sync {
-    async fn run(&self, req: SubQuery) -> Result<QueryValue>;
+    async fn run(&self, req: SubQuery) -> Result<Answer>;
 }
 
 /// Runs sub-queries on an in-process `Querier`.
@@ -39,7 +40,7 @@ impl LocalHandler {
 
 #[async_trait::async_trait]
 impl QueryHandler for LocalHandler {
-    async fn run(&self, req: SubQuery) -> Result<QueryValue> {
+    async fn run(&self, req: SubQuery) -> Result<Answer> {
         Ok(self
             .querier
             .query_shard(&req.tenant, &req.query, req.params, req.shard)
@@ -65,7 +66,7 @@ impl RetryHandler {
 
 #[async_trait::async_trait]
 impl QueryHandler for RetryHandler {
-    async fn run(&self, req: SubQuery) -> Result<QueryValue> {
+    async fn run(&self, req: SubQuery) -> Result<Answer> {
         let mut tries = 1;
         loop {
             match self.inner.run(req.clone()).await {

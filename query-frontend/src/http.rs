@@ -88,11 +88,20 @@ async fn answer(
     let q = p.get("query").unwrap_or("");
     let t0 = Instant::now();
     let span = tracing::info_span!("frontend_query", tenant = %tenant);
-    match st.frontend.query(&tenant, q, params).instrument(span).await {
-        Ok(v) => {
+    match st
+        .frontend
+        .query_stats(&tenant, q, params)
+        .instrument(span)
+        .await
+    {
+        Ok(a) => {
             let secs = t0.elapsed().as_secs_f64();
-            let body =
-                sluice_querier::json::query_response(&v, categorize(&parts.headers), secs, 0, 0);
+            let body = sluice_querier::json::query_response(
+                &a.value,
+                categorize(&parts.headers),
+                secs,
+                &a.stats,
+            );
             (
                 [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
                 body,

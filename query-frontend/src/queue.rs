@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use sluice_logql::engine::QueryValue;
+use sluice_querier::Answer;
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::{Error, Result};
@@ -19,13 +19,13 @@ use crate::handler::{QueryHandler, SubQuery};
 /// A queued sub-query and where its answer goes.
 pub struct Job {
     pub request: SubQuery,
-    reply: oneshot::Sender<Result<QueryValue>>,
+    reply: oneshot::Sender<Result<Answer>>,
 }
 
 impl Job {
     /// Sends the answer back to the waiting frontend query (a no-op when
     /// that query was cancelled).
-    pub fn reply(self, r: Result<QueryValue>) {
+    pub fn reply(self, r: Result<Answer>) {
         let _ = self.reply.send(r);
     }
 
@@ -60,7 +60,7 @@ impl RequestQueue {
     }
 
     /// Queues `request`; the receiver yields its answer.
-    pub fn enqueue(&self, request: SubQuery) -> Result<oneshot::Receiver<Result<QueryValue>>> {
+    pub fn enqueue(&self, request: SubQuery) -> Result<oneshot::Receiver<Result<Answer>>> {
         let (tx, rx) = oneshot::channel();
         {
             let mut st = self.state.lock();
@@ -178,7 +178,7 @@ impl QueueHandler {
 
 #[async_trait::async_trait]
 impl QueryHandler for QueueHandler {
-    async fn run(&self, req: SubQuery) -> Result<QueryValue> {
+    async fn run(&self, req: SubQuery) -> Result<Answer> {
         let rx = self.queue.enqueue(req)?;
         rx.await.map_err(|_| Error::Query {
             status: 503,

@@ -17,7 +17,8 @@
 //! - A stopping frontend ends its streams with `UNAVAILABLE`.
 //!
 //! `PullServer` is the frontend side; `spawn_pullers` (in `worker`) the
-//! querier side. Payloads are the JSON forms of `wire`.
+//! querier side. Payloads are the JSON forms of `wire`; an answer's read
+//! statistics travel beside it (`proto::ReadStats`).
 
 pub mod proto;
 mod worker;
@@ -30,6 +31,8 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
+
+use sluice_querier::Answer;
 
 use crate::error::Error;
 use crate::queue::{Job, RequestQueue};
@@ -162,8 +165,9 @@ impl Inner {
         };
         match waited {
             Waited::Answer(Ok(Some(m))) if m.id == id => {
+                let stats = m.stats.map(Into::into).unwrap_or_default();
                 job.reply(match serde_json::from_slice::<WireResult>(&m.result) {
-                    Ok(w) => w.into_result(),
+                    Ok(w) => w.into_result().map(|value| Answer { value, stats }),
                     Err(e) => Err(Error::Wire(format!("answer to sub-query {id}: {e}"))),
                 });
                 true

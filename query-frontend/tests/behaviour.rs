@@ -11,6 +11,8 @@ use parking_lot::Mutex;
 use sluice_logql::engine::{QueryParams, QueryValue, Series};
 use sluice_logql::labels::Labels;
 use sluice_logql::source::Direction;
+use sluice_logql::stats::QueryStats;
+use sluice_querier::Answer;
 use sluice_query_frontend::remote::proto::{ClientToFrontend, FrontendClient, FrontendToClient};
 use sluice_query_frontend::remote::{spawn_pullers, PullServer};
 use sluice_query_frontend::{
@@ -34,7 +36,7 @@ struct Fake {
 
 #[async_trait::async_trait]
 impl QueryHandler for Fake {
-    async fn run(&self, req: SubQuery) -> sluice_query_frontend::Result<QueryValue> {
+    async fn run(&self, req: SubQuery) -> sluice_query_frontend::Result<Answer> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         self.seen.lock().push(req.clone());
         if n < self.fail_first {
@@ -43,7 +45,27 @@ impl QueryHandler for Fake {
                 message: format!("boom {n}"),
             });
         }
-        Ok(answer(&req.params))
+        Ok(Answer {
+            value: answer(&req.params),
+            stats: read(&req.params),
+        })
+    }
+}
+
+/// What `Fake` reports reading for a sub-query: one line per step.
+fn read(p: &QueryParams) -> QueryStats {
+    let steps = ((p.end - p.start) / p.step + 1) as u64;
+    QueryStats {
+        lines: steps,
+        bytes: 10 * steps,
+        post_filter_lines: steps / 2,
+    }
+}
+
+fn scalar(value: f64) -> Answer {
+    Answer {
+        value: QueryValue::Scalar { ts: 0, value },
+        stats: QueryStats::default(),
     }
 }
 
@@ -111,7 +133,7 @@ async fn queue_is_fair_across_tenants_and_bounded_per_tenant() {
     for _ in 0..5 {
         let job = q.dequeue().await.unwrap();
         order.push((job.request.tenant.clone(), job.request.params.start / NS));
-        job.reply(Ok(QueryValue::Scalar { ts: 0, value: 1.0 }));
+        job.reply(Ok(scalar(1.0)));
     }
     let want: Vec<(String, i64)> = [("a", 0), ("b", 10), ("c", 20), ("a", 1), ("a", 2)]
         .iter()
@@ -227,6 +249,39 @@ async fn cached_extents_are_answered_without_the_querier() {
     assert!(fake.calls.load(Ordering::SeqCst) > n);
 }
 
+/// What `Fake` reported reading for `subs`, summed.
+fn read_by(subs: &[SubQuery]) -> QueryStats {
+    let mut sum = QueryStats::default();
+    for s in subs {
+        sum.merge(&read(&s.params));
+    }
+    sum
+}
+
+#[tokio::test]
+async fn read_stats_sum_the_sub_queries_run_and_cached_extents_add_nothing() {
+    let mut c = cfg();
+    c.query_range.cache_results = true;
+    let fake = Arc::new(Fake::default());
+    let fe = Frontend::new(c, fake.clone());
+    let start = (now_s() - 2 * 86400) / 1800 * 1800;
+    let q = range(start, start + 3 * 3600, 60);
+    let first = fe.query_stats("t", QUERY, q).await.unwrap();
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 7);
+    assert_eq!(first.stats, read_by(&fake.seen.lock()));
+    assert_eq!(first.stats.lines, 3 * 60 + 1, "each step read once");
+    // all from the cache: nothing read for this request
+    let again = fe.query_stats("t", QUERY, q).await.unwrap();
+    assert_eq!(again.value, first.value);
+    assert_eq!(again.stats, QueryStats::default());
+    // a range that moved on by one extent counts only what it read anew
+    let later = range(start + 1800, start + 3 * 3600 + 1800, 60);
+    let moved = fe.query_stats("t", QUERY, later).await.unwrap();
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 9);
+    assert_eq!(moved.stats, read_by(&fake.seen.lock()[7..]));
+    assert!(moved.stats.lines > 0 && moved.stats.lines < first.stats.lines);
+}
+
 #[tokio::test]
 async fn a_bounded_cache_evicts_and_recomputes() {
     let mut c = cfg();
@@ -312,8 +367,13 @@ async fn remote_queriers_take_work_over_grpc() {
     let fe = Frontend::new(cfg(), Arc::new(QueueHandler::new(queue.clone())));
     let q = range(0, 4 * 3600, 60);
     // the first remote answer is a 500: retried through the queue
-    assert_eq!(fe.query("t", QUERY, q).await.unwrap(), answer(&q));
+    let a = fe.query_stats("t", QUERY, q).await.unwrap();
+    assert_eq!(a.value, answer(&q));
     assert_eq!(fake.calls.load(Ordering::SeqCst), 9 + 1);
+    // the answers' read statistics cross the wire and are summed; the
+    // failed try read nothing
+    assert_eq!(a.stats, read_by(&fake.seen.lock()[1..]));
+    assert_eq!(a.stats.lines, 4 * 60 + 1);
     let tenants: Vec<String> = fake.seen.lock().iter().map(|s| s.tenant.clone()).collect();
     assert!(tenants.iter().all(|t| t == "t"));
     // every worker holds a stream (other tests may add their own)
@@ -416,7 +476,7 @@ impl Drop for CountDrop {
 
 #[async_trait::async_trait]
 impl QueryHandler for Stuck {
-    async fn run(&self, _: SubQuery) -> sluice_query_frontend::Result<QueryValue> {
+    async fn run(&self, _: SubQuery) -> sluice_query_frontend::Result<Answer> {
         let _guard = CountDrop(self.cancelled.clone());
         self.started.fetch_add(1, Ordering::SeqCst);
         std::future::pending().await
@@ -463,9 +523,9 @@ async fn jobs_of_abandoned_queries_are_dropped() {
     let job = q.dequeue().await.unwrap();
     assert_eq!(job.request.params.start, 2 * NS);
     drop(_gone2);
-    job.reply(Ok(QueryValue::Scalar { ts: 0, value: 0.0 }));
+    job.reply(Ok(scalar(0.0)));
     let job = q.dequeue().await.unwrap();
     assert_eq!(job.request.params.start, 3 * NS);
-    job.reply(Ok(QueryValue::Scalar { ts: 0, value: 3.0 }));
+    job.reply(Ok(scalar(3.0)));
     assert!(live.await.unwrap().is_ok());
 }

@@ -215,7 +215,7 @@ struct Counting {
 
 #[async_trait::async_trait]
 impl QueryHandler for Counting {
-    async fn run(&self, req: SubQuery) -> sluice_query_frontend::Result<QueryValue> {
+    async fn run(&self, req: SubQuery) -> sluice_query_frontend::Result<sluice_querier::Answer> {
         self.runs.fetch_add(1, Ordering::Relaxed);
         if req.shard.is_some() {
             self.sharded.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,7 @@
 //!
 //! | RPC | querier sends | frontend sends |
 //! |---|---|---|
-//! | `Process` | stream of [`ClientToFrontend`] (one answer per job) | stream of [`FrontendToClient`] (jobs, and keep-alives while idle) |
+//! | `Process` | stream of [`ClientToFrontend`] (one answer per job, with its [`ReadStats`]) | stream of [`FrontendToClient`] (jobs, and keep-alives while idle) |
 
 /// Frontend to querier: a sub-query to run, or a keep-alive.
 #[derive(Clone, PartialEq, Eq, ::prost::Message)]
@@ -29,6 +29,44 @@ pub struct ClientToFrontend {
     /// error with its HTTP status).
     #[prost(bytes = "vec", tag = "2")]
     pub result: Vec<u8>,
+    /// What the querier read for this job (absent from queriers that
+    /// predate it: counted as nothing read).
+    #[prost(message, optional, tag = "3")]
+    pub stats: Option<ReadStats>,
+}
+
+/// A sub-query's read statistics (`sluice_logql::stats::QueryStats`).
+#[derive(Clone, Copy, PartialEq, Eq, ::prost::Message)]
+pub struct ReadStats {
+    /// Entries read before any filter.
+    #[prost(uint64, tag = "1")]
+    pub lines: u64,
+    /// Their line bytes.
+    #[prost(uint64, tag = "2")]
+    pub bytes: u64,
+    /// Entries that passed the pipeline.
+    #[prost(uint64, tag = "3")]
+    pub post_filter_lines: u64,
+}
+
+impl From<sluice_logql::stats::QueryStats> for ReadStats {
+    fn from(s: sluice_logql::stats::QueryStats) -> Self {
+        ReadStats {
+            lines: s.lines,
+            bytes: s.bytes,
+            post_filter_lines: s.post_filter_lines,
+        }
+    }
+}
+
+impl From<ReadStats> for sluice_logql::stats::QueryStats {
+    fn from(s: ReadStats) -> Self {
+        sluice_logql::stats::QueryStats {
+            lines: s.lines,
+            bytes: s.bytes,
+            post_filter_lines: s.post_filter_lines,
+        }
+    }
 }
 
 /// Generated client and server stubs of `frontend.Frontend`.

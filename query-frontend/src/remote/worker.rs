@@ -115,20 +115,30 @@ async fn process(addr: SocketAddr, handler: &dyn QueryHandler) -> Result<(), Str
         if job.query.is_empty() {
             continue; // keep-alive
         }
-        let result = match serde_json::from_slice::<WireQuery>(&job.query) {
+        let (result, stats) = match serde_json::from_slice::<WireQuery>(&job.query) {
             Ok(q) => tokio::select! {
-                r = handler.run(q.into()) => WireResult::from(r),
+                r = handler.run(q.into()) => match r {
+                    Ok(a) => (WireResult::from(Ok(a.value)), Some(a.stats.into())),
+                    Err(e) => (WireResult::from(Err(e)), None),
+                },
                 // the frontend ended the stream: the query gave up
                 _ = inbound.message() => return Ok(()),
             },
-            Err(e) => WireResult::Error {
-                status: 400,
-                message: format!("bad sub-query from the query-frontend: {e}"),
-            },
+            Err(e) => (
+                WireResult::Error {
+                    status: 400,
+                    message: format!("bad sub-query from the query-frontend: {e}"),
+                },
+                None,
+            ),
         };
         let result = serde_json::to_vec(&result).map_err(|e| format!("encoding an answer: {e}"))?;
         if tx
-            .send(ClientToFrontend { id: job.id, result })
+            .send(ClientToFrontend {
+                id: job.id,
+                result,
+                stats,
+            })
             .await
             .is_err()
         {
