@@ -12,6 +12,7 @@ mod e2e {
     mod push_query;
     pub mod ruler;
     mod ruler_ha;
+    mod stats;
     pub mod tail_client;
     mod tail_delay;
     mod tail_soak;

@@ -209,7 +209,7 @@ storage_config:
     }
 }
 
-const ACTIVE3: [(&str, &str); 3] = [
+pub const ACTIVE3: [(&str, &str); 3] = [
     ("ingester-0", "ACTIVE"),
     ("ingester-1", "ACTIVE"),
     ("ingester-2", "ACTIVE"),
