@@ -135,3 +135,83 @@ fn hinted_logfmt_matches_the_general_path() {
         }
     }
 }
+
+/// A JSON line of one of a few layouts (spacing variants included) with
+/// varied values: strings with escapes, other types than usual, objects,
+/// damage, truncation, other endings and trailing bytes, so that a stream's lines mostly
+/// repeat a layout and sometimes break it.
+fn json_line() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let value = prop_oneof![
+        4 => proptest::sample::select(vec![
+            r#""info""#, r#""job \"queued\"""#, r#""a\\b""#, r#""\u00e9t\u00e9""#, r#""""#,
+            r#""x y""#, r#""\q""#,
+        ]),
+        3 => proptest::sample::select(vec!["12", "-12", "2.5e3", "0", "12x", "1.5"]),
+        1 => proptest::sample::select(vec![
+            "true", "false", "null", "[1, \"a\"]", "{\"b\": 1}", "bad", "\"open", "[1",
+        ]),
+    ];
+    let layout = proptest::sample::select(vec![
+        &["level", "msg", "job_id", "latency_ms", "ok"][..],
+        &["level", "latency_ms"][..],
+        &["a", "a", "env", "app", "a b"][..],
+    ]);
+    let spacing =
+        proptest::sample::select(vec![(": ", ", "), (": ", ", "), (":", ","), (" : ", " ,")]);
+    (
+        layout,
+        spacing,
+        proptest::collection::vec(value, 5),
+        proptest::option::weighted(0.1, 0usize..120),
+        proptest::sample::select(vec!["}", "}", "}", "} ", " }", "}} x", ",}", "", " x"]),
+    )
+        .prop_map(|(keys, (colon, comma), values, cut, close)| {
+            let mut l = String::from("{");
+            for (i, (k, v)) in keys.iter().zip(&values).enumerate() {
+                if i > 0 {
+                    l.push_str(comma);
+                }
+                l.push_str(&format!("\"{k}\"{colon}{v}"));
+            }
+            l.push_str(close);
+            let mut l = l.into_bytes();
+            if let Some(n) = cut {
+                l.truncate(n);
+            }
+            l
+        })
+}
+
+proptest::proptest! {
+    /// A stream's `json` stage reads lines of a layout it learnt without
+    /// walking them: what it extracts must be what a fresh walk of each
+    /// line extracts, with and without parser hints.
+    #[test]
+    fn learnt_json_layouts_read_as_a_fresh_walk(
+        lines in proptest::collection::vec(json_line(), 1..40),
+        g in 0..GROUPS.len() + 1,
+    ) {
+        let r = range(Parser::Json(vec![]));
+        let by = GROUPS.get(g).map(|groups| Grouping {
+            without: false,
+            labels: groups.iter().map(|g| g.to_string()).collect(),
+        });
+        let ex = SampleExtractor::new(&r, RangeOp::CountOverTime, by.as_ref()).unwrap();
+        let mut s = ex.for_stream(&stream());
+        let pipeline = Pipeline::new(&r.log.pipeline).unwrap();
+        let mut sp = pipeline.for_stream(&stream());
+        for line in &lines {
+            let ctx = String::from_utf8_lossy(line);
+            let (_, got) = s.process(1, line, &[]).unwrap();
+            let want = extract(&ex, line).0;
+            proptest::prop_assert_eq!(&got.all, &want, "{}", ctx);
+            let got = sp.process(1, line, &[]).map(|o| o.labels.all.clone());
+            let want = pipeline
+                .for_stream(&stream())
+                .process(1, line, &[])
+                .map(|o| o.labels.all.clone());
+            proptest::prop_assert_eq!(got, want, "{}", ctx);
+        }
+    }
+}

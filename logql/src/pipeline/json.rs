@@ -24,19 +24,247 @@ use scan::{object_each, read_value, unescape, JType, MALFORMED_ESCAPE};
 pub(crate) struct JsonParser;
 
 impl JsonParser {
+    /// Parses `line` into `lbs`. `shape` is the stream's [`JsonShape`]: a
+    /// line laid out as the one it learnt is read through it.
     pub(crate) fn process(
         &self,
         line: &[u8],
         lbs: &mut LabelsBuilder,
         prefix: &mut String,
         name: &mut String,
+        shape: Option<&mut JsonShape>,
     ) {
+        let mut shape = shape;
+        if let Some(s) = shape.as_deref_mut() {
+            if s.read(line, lbs, name) {
+                return;
+            }
+        }
         prefix.clear();
         match walk(line, prefix, lbs, name) {
-            Err(FOUND_ALL) | Ok(()) => {}
+            Ok(()) => {
+                if let Some(s) = shape.filter(|s| s.worth_learning()) {
+                    s.learn(line, lbs, name);
+                }
+            }
+            Err(FOUND_ALL) => {}
             Err(e) => lbs.set_err(JSON_ERR, Some(e)),
         }
     }
+}
+
+/// The layout of a line `| json` read in full whose members were all
+/// scalars, nulls or arrays: the bytes around its values (braces, keys,
+/// colons, commas, whitespace) and the label each value becomes under the
+/// query's hints. The walk's every step depends only on the bytes it is
+/// looking at, so a later line with the very same bytes around values of
+/// the same types gives the same labels in the same order: it is read by
+/// comparing those bytes and scanning the values alone, with no key
+/// lookups. Kept per stream and stage (lines of a stream mostly share one
+/// layout); any other line takes the full walk, which may learn its layout
+/// instead.
+#[derive(Debug, Default)]
+pub(crate) struct JsonShape {
+    /// The bytes before each value, then those after the last one through
+    /// the closing brace, back to back.
+    seps: Vec<u8>,
+    members: Vec<Member>,
+    /// Where each value of the line being read lies (scratch).
+    spans: Vec<(usize, usize)>,
+    ready: bool,
+    /// Layouts learnt, and lines read through one: a stream whose lines
+    /// keep changing layout stops learning.
+    learnt: u32,
+    hits: u32,
+}
+
+#[derive(Debug)]
+struct Member {
+    /// End of the bytes before this value in `JsonShape::seps`.
+    sep_end: usize,
+    ty: JType,
+    /// The label the value becomes (`None`: not needed).
+    label: Option<Box<str>>,
+}
+
+impl JsonShape {
+    /// Layouts learnt before a stream whose lines rarely repeat one stops.
+    const TRIES: u32 = 8;
+
+    fn worth_learning(&self) -> bool {
+        self.learnt < Self::TRIES || self.hits >= Self::TRIES * self.learnt
+    }
+
+    /// Reads `line` through the learnt layout; false (and nothing set)
+    /// when the line is not laid out so.
+    #[inline]
+    fn read(&mut self, line: &[u8], lbs: &mut LabelsBuilder, name: &mut String) -> bool {
+        if !self.ready {
+            return false;
+        }
+        self.spans.clear();
+        let (mut pos, mut from) = (0, 0);
+        for m in &self.members {
+            let sep = &self.seps[from..m.sep_end];
+            from = m.sep_end;
+            if !line.get(pos..pos + sep.len()).is_some_and(|b| same(b, sep)) {
+                return false;
+            }
+            pos += sep.len();
+            let rest = &line[pos..];
+            // strings, numbers and booleans as `get_value` finds them, when
+            // they start right there
+            let span = match (m.ty, rest.first()) {
+                (JType::String, Some(b'"')) => match scan::string_end(&rest[1..]).0 {
+                    Some(e) => (pos + 1, pos + e, pos + 1 + e),
+                    None => return false,
+                },
+                (JType::Number, Some(b'0'..=b'9' | b'-')) => {
+                    let e = pos + scan::token_end(rest);
+                    (pos, e, e)
+                }
+                (JType::Boolean, Some(b't' | b'f')) => {
+                    let e = scan::token_end(rest);
+                    if !matches!(&rest[..e], b"true" | b"false") {
+                        return false;
+                    }
+                    (pos, pos + e, pos + e)
+                }
+                _ => {
+                    // as the walk does after a colon (whitespace skipped)
+                    let Ok((v, ty, end)) = scan::get_value(rest) else {
+                        return false;
+                    };
+                    if ty != m.ty {
+                        return false;
+                    }
+                    let start = v.as_ptr() as usize - line.as_ptr() as usize;
+                    (start, start + v.len(), pos + end)
+                }
+            };
+            self.spans.push((span.0, span.1));
+            pos = span.2;
+        }
+        let tail = &self.seps[from..];
+        if !line
+            .get(pos..pos + tail.len())
+            .is_some_and(|b| same(b, tail))
+        {
+            return false;
+        }
+        self.hits = self.hits.saturating_add(1);
+        for (m, &(a, b)) in self.members.iter().zip(&self.spans) {
+            let Some(label) = &m.label else { continue };
+            name.clear();
+            name.push_str(label);
+            let v = read_value(&line[a..b], m.ty);
+            lbs.set_from_parser(name, &v);
+            if lbs.all_hints_extracted() {
+                break;
+            }
+        }
+        true
+    }
+
+    /// Learns the layout of `line`, which the full walk just read to its
+    /// end; a line with an object member (or none) is not learnt.
+    fn learn(&mut self, line: &[u8], lbs: &LabelsBuilder, name: &mut String) {
+        self.ready = false;
+        self.learnt = self.learnt.saturating_add(1);
+        self.seps.clear();
+        self.members.clear();
+        let base = line.as_ptr() as usize;
+        let mut last = 0;
+        let (seps, members) = (&mut self.seps, &mut self.members);
+        let walked = object_each(line, &mut |key, value, ty| {
+            let start = value.as_ptr() as usize - base;
+            // a string's span holds its quotes, its value does not
+            let (a, b) = match ty {
+                JType::Object => return Err(""),
+                JType::String => (start - 1, start + value.len() + 1),
+                _ => (start, start + value.len()),
+            };
+            seps.extend_from_slice(&line[last..a]);
+            let label = match ty {
+                JType::String | JType::Number | JType::Boolean => {
+                    top_level_name(key, lbs, name).then(|| name.as_str().into())
+                }
+                _ => None,
+            };
+            members.push(Member {
+                sep_end: seps.len(),
+                ty,
+                label,
+            });
+            last = b;
+            Ok(())
+        });
+        if walked.is_err() || self.members.is_empty() {
+            return;
+        }
+        let Some(close) = scan::next_token(&line[last..]).map(|i| last + i) else {
+            return;
+        };
+        if line[close] != b'}' {
+            return;
+        }
+        self.seps.extend_from_slice(&line[last..=close]);
+        self.ready = true;
+    }
+}
+
+/// Whether `a` and `b` (as long) hold the same bytes: a few word compares
+/// for the short runs between values, without a call to `memcmp`.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // the last word, overlapping the one before when `n` is not a multiple
+    word(a, n - 8) == word(b, n - 8)
+}
+
+/// The label the top-level scalar member `key` becomes, written to `name`;
+/// false when the query needs no such label.
+#[inline]
+fn top_level_name(key: &[u8], lbs: &LabelsBuilder, name: &mut String) -> bool {
+    name.clear();
+    // under parser hints: decide on the raw bytes, copy only a hint
+    match lbs.key_hint(key) {
+        KeyHint::Wanted(h) => {
+            name.push_str(h);
+            return true;
+        }
+        KeyHint::Skip => return false,
+        KeyHint::Unknown => {}
+    }
+    if is_label_name(key) {
+        // a plain key is its own label name: ask before copying
+        let key = std::str::from_utf8(key).unwrap_or_default();
+        if !lbs.wants(key) {
+            return false;
+        }
+        name.push_str(key);
+        return true;
+    }
+    append_sanitized(name, &String::from_utf8_lossy(key), true);
+    lbs.wants(name)
 }
 
 /// Not an error: every needed label was found, stop reading the line (as
@@ -61,27 +289,9 @@ fn walk(
     object_each(obj, &mut |key, value, ty| {
         let scalar = matches!(ty, JType::String | JType::Number | JType::Boolean);
         if scalar && prefix.is_empty() {
-            // under parser hints: decide on the raw bytes, copy only a hint
-            match lbs.key_hint(key) {
-                KeyHint::Wanted(h) => {
-                    name.clear();
-                    name.push_str(h);
-                    let v = read_value(value, ty);
-                    lbs.set_from_parser(name, &v);
-                    return found_all(lbs);
-                }
-                KeyHint::Skip => return Ok(()),
-                KeyHint::Unknown => {}
-            }
-        }
-        if scalar && prefix.is_empty() && is_label_name(key) {
-            // a plain top-level key is its own label name: ask before copying
-            let key = std::str::from_utf8(key).unwrap_or_default();
-            if !lbs.wants(key) {
+            if !top_level_name(key, lbs, name) {
                 return Ok(());
             }
-            name.clear();
-            name.push_str(key);
             let v = read_value(value, ty);
             lbs.set_from_parser(name, &v);
             return found_all(lbs);
@@ -90,13 +300,9 @@ fn walk(
         match ty {
             JType::String | JType::Number | JType::Boolean => {
                 name.clear();
-                if prefix.is_empty() {
-                    append_sanitized(name, &key, true);
-                } else {
-                    name.push_str(prefix);
-                    name.push('_');
-                    append_sanitized(name, &key, false);
-                }
+                name.push_str(prefix);
+                name.push('_');
+                append_sanitized(name, &key, false);
                 if !lbs.wants(name) {
                     return Ok(());
                 }

@@ -4,7 +4,7 @@ use regex::bytes::{CaptureLocations, Regex};
 
 use super::builder::{append_sanitized, clean_value, Cat, LabelsBuilder};
 use super::format::{drop_labels, keep_labels, Decolorizer, LabelFormat, LineFormat};
-use super::json::{JsonExtractor, JsonParser, Unpacker};
+use super::json::{JsonExtractor, JsonParser, JsonShape, Unpacker};
 use super::label_filter::LabelFilterer;
 use super::line_filter::{compile_go_regex, LineFilterer};
 use super::logfmt::{LogfmtExtractor, LogfmtParser};
@@ -55,6 +55,8 @@ pub(crate) struct Scratch {
     names: Vec<String>,
     caps: Vec<&'static [u8]>,
     locs: Vec<Option<CaptureLocations>>,
+    /// Per stage: the layout a `json` stage learnt.
+    shapes: Vec<JsonShape>,
 }
 
 impl Scratch {
@@ -75,6 +77,7 @@ impl Scratch {
                     _ => None,
                 })
                 .collect(),
+            shapes: stages.iter().map(|_| JsonShape::default()).collect(),
         }
     }
 }
@@ -188,7 +191,8 @@ impl CStage {
         match self {
             CStage::Line(f) => pass(f.matches(line)),
             CStage::Json(p) => {
-                p.process(line, lbs, &mut sc.prefix, &mut sc.name);
+                let shape = sc.shapes.get_mut(idx);
+                p.process(line, lbs, &mut sc.prefix, &mut sc.name, shape);
                 StageOutcome::Pass
             }
             CStage::JsonExtract(p) => {
