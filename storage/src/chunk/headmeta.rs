@@ -31,6 +31,9 @@ pub(crate) struct HeadMeta {
     index: HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>,
     /// Bytes of the names and values in `sets`.
     string_bytes: usize,
+    /// The distinct names in `sets` (a handful: `detected_level`,
+    /// `trace_id`, ...), so a read decides on each name once.
+    names: Vec<String>,
     /// Ids of recently used sets (0: none), compared before hashing.
     recent: [u32; RECENT_SETS],
     next_recent: usize,
@@ -41,6 +44,7 @@ pub(crate) struct HeadMeta {
 pub(crate) struct MetaView {
     ids: Vec<u32>,
     sets: Vec<SharedPairs>,
+    names: Vec<String>,
 }
 
 impl HeadMeta {
@@ -95,6 +99,10 @@ impl HeadMeta {
         let set: Vec<(String, String)> = pairs
             .map(|(k, v)| {
                 self.string_bytes += k.len() + v.len() + 48;
+                if !self.names.iter().any(|n| n == k) {
+                    self.string_bytes += k.len() + 24;
+                    self.names.push(k.to_string());
+                }
                 (k.to_string(), v.to_string())
             })
             .collect();
@@ -125,6 +133,7 @@ impl HeadMeta {
         MetaView {
             ids: self.ids.clone(),
             sets: self.sets.clone(),
+            names: self.names.clone(),
         }
     }
 
@@ -146,19 +155,37 @@ impl MetaView {
         self.ids.get(i).copied().unwrap_or(0)
     }
 
-    /// Every set with only the pairs whose name `keep` accepts, by set id
-    /// (empty while no entry has metadata), so a query filters each
-    /// distinct set once instead of every entry's pairs.
+    /// Every set with only the pairs whose name `keep` accepts, by set id,
+    /// so a query filters each distinct set once instead of every entry's
+    /// pairs, and asks `keep` once per distinct name. Empty while no entry
+    /// has metadata or when `keep` accepts none of the names: every id is
+    /// then past its end and reads as the empty set.
     pub(crate) fn filtered_sets(&self, keep: impl Fn(&str) -> bool) -> Vec<Vec<(String, String)>> {
+        let kept: Vec<&str> = self
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| keep(n))
+            .collect();
+        if kept.is_empty() {
+            return Vec::new();
+        }
         self.sets
             .iter()
-            .map(|s| s.iter().filter(|(n, _)| keep(n)).cloned().collect())
+            .map(|s| {
+                s.iter()
+                    .filter(|(n, _)| kept.contains(&n.as_str()))
+                    .cloned()
+                    .collect()
+            })
             .collect()
     }
 
     /// Heap bytes held beyond the sets shared with the head.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.ids.capacity() * 4 + self.sets.capacity() * 16
+        self.ids.capacity() * 4
+            + self.sets.capacity() * 16
+            + self.names.iter().map(|n| n.len() + 24).sum::<usize>()
     }
 }
 
@@ -242,6 +269,34 @@ mod tests {
             assert_eq!(m.get(i), v.get(i));
         }
         assert!(m.get(6).is_empty());
+    }
+
+    #[test]
+    fn reads_filter_sets_by_name_and_skip_them_when_no_name_is_kept() {
+        let mut m = HeadMeta::default();
+        push(&mut m, 0, &[("detected_level", "info")]);
+        push(&mut m, 1, &[("trace_id", "a1"), ("detected_level", "info")]);
+        push(&mut m, 2, &[]);
+        push(&mut m, 3, &[("trace_id", "b2")]);
+        assert_eq!(m.names, ["detected_level", "trace_id"]);
+        let v = m.view();
+        let asked = std::cell::Cell::new(0);
+        let sets = v.filtered_sets(|n| {
+            asked.set(asked.get() + 1);
+            n == "trace_id"
+        });
+        assert_eq!(asked.get(), 2, "once per distinct name");
+        let kept = |i: usize| sets.get(v.set_id(i) as usize).cloned().unwrap_or_default();
+        let pair = |k: &str, val: &str| vec![(k.to_string(), val.to_string())];
+        assert_eq!(kept(0), vec![]);
+        assert_eq!(kept(1), pair("trace_id", "a1"));
+        assert_eq!(kept(2), vec![]);
+        assert_eq!(kept(3), pair("trace_id", "b2"));
+        assert!(v.filtered_sets(|n| n == "other").is_empty());
+        assert!(HeadMeta::default()
+            .view()
+            .filtered_sets(|_| true)
+            .is_empty());
     }
 
     #[test]
