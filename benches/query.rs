@@ -186,9 +186,9 @@ fn measure(
         let status = r.status().as_u16();
         let body = r.text().unwrap();
         assert_eq!(status, 200, "{}: {body}", c.query);
-        count_results(&body)
+        (count_results(&body), lines_processed(&body))
     };
-    let results = once(); // warm-up
+    let (results, processed) = once(); // warm-up
     let mut cpu = Vec::with_capacity(runs);
     for _ in 0..runs {
         let c0 = srv.cpu_seconds();
@@ -201,13 +201,21 @@ fn measure(
         let used = (srv.cpu_seconds() - c0) / n as f64;
         let wall = t0.elapsed().as_secs_f64() / n as f64;
         eprintln!(
-            "  {:<16} cpu {used:.4} s wall {wall:.4} s ({n} requests), {results} results",
+            "  {:<16} cpu {used:.4} s wall {wall:.4} s ({n} requests), {results} results, {processed} entries read",
             c.name
         );
         cpu.push(used);
     }
     cpu.sort_by(|a, b| a.total_cmp(b));
     (cpu[cpu.len() / 2], results)
+}
+
+/// The entries the query read (its `stats.summary.totalLinesProcessed`).
+fn lines_processed(body: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["data"]["stats"]["summary"]["totalLinesProcessed"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 /// Entries (log queries) or series (metric queries) in a query response.
