@@ -90,6 +90,11 @@ struct Member {
 impl JsonShape {
     /// Layouts learnt before a stream whose lines rarely repeat one stops.
     const TRIES: u32 = 8;
+    /// The most members and bytes around them a layout keeps: a query over
+    /// many streams of huge lines holds a small layout per stream, not a
+    /// copy of a line (such lines take the walk).
+    const MAX_MEMBERS: usize = 64;
+    const MAX_SEP_BYTES: usize = 2048;
 
     fn worth_learning(&self) -> bool {
         self.learnt < Self::TRIES || self.hits >= Self::TRIES * self.learnt
@@ -184,6 +189,9 @@ impl JsonShape {
                 JType::String => (start - 1, start + value.len() + 1),
                 _ => (start, start + value.len()),
             };
+            if members.len() == Self::MAX_MEMBERS || seps.len() + (a - last) > Self::MAX_SEP_BYTES {
+                return Err("");
+            }
             seps.extend_from_slice(&line[last..a]);
             let label = match ty {
                 JType::String | JType::Number | JType::Boolean => {
@@ -200,12 +208,16 @@ impl JsonShape {
             Ok(())
         });
         if walked.is_err() || self.members.is_empty() {
+            self.seps.clear();
+            self.members.clear();
             return;
         }
         let Some(close) = scan::next_token(&line[last..]).map(|i| last + i) else {
             return;
         };
-        if line[close] != b'}' {
+        if line[close] != b'}' || self.seps.len() + (close + 1 - last) > Self::MAX_SEP_BYTES {
+            self.seps.clear();
+            self.members.clear();
             return;
         }
         self.seps.extend_from_slice(&line[last..=close]);
@@ -371,5 +383,73 @@ impl Unpacker {
             lbs.set(Cat::Parsed, &k, &v);
         }
         Some(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::labels::Labels;
+
+    /// Parses `line` through `shape` (as a stream's stage does) and
+    /// returns the labels it set.
+    fn parse(shape: &mut JsonShape, line: &str) -> Vec<(String, String)> {
+        let mut lbs = LabelsBuilder::new(Labels::new(vec![]));
+        let (mut prefix, mut name) = (String::new(), String::new());
+        JsonParser.process(
+            line.as_bytes(),
+            &mut lbs,
+            &mut prefix,
+            &mut name,
+            Some(shape),
+        );
+        let mut out = Vec::new();
+        lbs.for_each(|_, k, v| out.push((k.to_string(), v.to_string())));
+        out
+    }
+
+    #[test]
+    fn a_stream_learns_a_layout_and_reads_lines_laid_out_alike() {
+        let mut shape = JsonShape::default();
+        parse(&mut shape, r#"{"a": "x", "n": 1}"#);
+        assert!(shape.ready);
+        let got = parse(&mut shape, r#"{"a": "y\"z", "n": -2.5}"#);
+        assert_eq!(shape.hits, 1);
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(got, [pair("a", "y\"z"), pair("n", "-2.5")]);
+        // another layout: walked, and learnt in its place
+        let got = parse(&mut shape, r#"{"n": 3, "a": "w"}"#);
+        assert_eq!((shape.hits, shape.learnt), (1, 2));
+        assert_eq!(got, [pair("n", "3"), pair("a", "w")]);
+    }
+
+    #[test]
+    fn layouts_past_the_caps_are_not_learnt() {
+        let many: Vec<String> = (0..JsonShape::MAX_MEMBERS + 1)
+            .map(|i| format!("\"k{i}\": {i}"))
+            .collect();
+        let long_key = "k".repeat(JsonShape::MAX_SEP_BYTES);
+        for line in [
+            format!("{{{}}}", many.join(", ")),
+            format!("{{\"{long_key}\": 1}}"),
+            format!("{{\"a\": 1{}}}", " ".repeat(JsonShape::MAX_SEP_BYTES)),
+        ] {
+            let mut shape = JsonShape::default();
+            let got = parse(&mut shape, &line);
+            assert!(!got.is_empty());
+            assert!(!shape.ready);
+            assert!(shape.seps.len() <= JsonShape::MAX_SEP_BYTES);
+            assert!(shape.members.len() <= JsonShape::MAX_MEMBERS);
+            // the walk still reads such lines
+            assert_eq!(parse(&mut shape, &line), got);
+        }
+        // at the caps a layout is learnt
+        let fits: Vec<String> = (0..JsonShape::MAX_MEMBERS)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect();
+        let mut shape = JsonShape::default();
+        parse(&mut shape, &format!("{{{}}}", fits.join(",")));
+        assert!(shape.ready);
     }
 }
