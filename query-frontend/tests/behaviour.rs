@@ -212,14 +212,19 @@ async fn querier_failures_are_retried_up_to_max_retries() {
     );
 }
 
-#[tokio::test]
-async fn cached_extents_are_answered_without_the_querier() {
+/// A frontend with the results cache over a `Fake`, and the start of a
+/// 3h range two days ago (60s steps: six cacheable 30m extents).
+fn cached_frontend() -> (Frontend, Arc<Fake>, i64) {
     let mut c = cfg();
     c.query_range.cache_results = true;
     let fake = Arc::new(Fake::default());
     let fe = Frontend::new(c, fake.clone());
-    // two days ago, 3h at 60s steps: six 30m extents
-    let start = (now_s() - 2 * 86400) / 1800 * 1800;
+    (fe, fake, (now_s() - 2 * 86400) / 1800 * 1800)
+}
+
+#[tokio::test]
+async fn cached_extents_are_answered_without_the_querier() {
+    let (fe, fake, start) = cached_frontend();
     let q = range(start, start + 3 * 3600, 60);
     let first = fe.query("t", QUERY, q).await.unwrap();
     assert_eq!(first, answer(&q));
@@ -260,11 +265,7 @@ fn read_by(subs: &[SubQuery]) -> QueryStats {
 
 #[tokio::test]
 async fn read_stats_sum_the_sub_queries_run_and_cached_extents_add_nothing() {
-    let mut c = cfg();
-    c.query_range.cache_results = true;
-    let fake = Arc::new(Fake::default());
-    let fe = Frontend::new(c, fake.clone());
-    let start = (now_s() - 2 * 86400) / 1800 * 1800;
+    let (fe, fake, start) = cached_frontend();
     let q = range(start, start + 3 * 3600, 60);
     let first = fe.query_stats("t", QUERY, q).await.unwrap();
     assert_eq!(fake.calls.load(Ordering::SeqCst), 7);

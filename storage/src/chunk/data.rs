@@ -309,13 +309,7 @@ impl ChunkData {
             direction,
             stats,
             move |c: &ChunkData, i: usize| {
-                let sizes = match (c.blocks.get(i), &c.head) {
-                    (Some(b), _) => b.sizes(lengths)?,
-                    (None, Some(h)) => h.sizes(),
-                    (None, None) => {
-                        return Err(Error::corrupt("chunk", "block index out of range"))
-                    }
-                };
+                let sizes = c.unit_sizes(i, lengths)?;
                 let ts = sizes.iter().map(|s| s.ts).collect();
                 Ok(Decoded::new(ts, None, Box::new(move |_, i| sizes[i])))
             },
@@ -358,14 +352,23 @@ impl ChunkData {
         (lines, bytes)
     }
 
+    /// The timestamps and line lengths of unit `i` (a block, or the head
+    /// past the last block), as [`sizes`](Self::sizes) reads them.
+    fn unit_sizes(&self, i: usize, lengths: bool) -> Result<Vec<EntrySize>> {
+        match (self.blocks.get(i), &self.head) {
+            (Some(b), _) => b.sizes(lengths),
+            (None, Some(h)) => Ok(h.sizes()),
+            (None, None) => Err(Error::corrupt("chunk", "block index out of range")),
+        }
+    }
+
     /// The timestamps of unit `i`, decoding only its first section.
     fn unit_timestamps(&self, i: usize) -> Result<Vec<i64>> {
-        let sizes = match (self.blocks.get(i), &self.head) {
-            (Some(b), _) => b.sizes(false)?,
-            (None, Some(h)) => h.sizes(),
-            (None, None) => return Err(Error::corrupt("chunk", "block index out of range")),
-        };
-        Ok(sizes.into_iter().map(|s| s.ts).collect())
+        Ok(self
+            .unit_sizes(i, false)?
+            .into_iter()
+            .map(|s| s.ts)
+            .collect())
     }
 }
 
