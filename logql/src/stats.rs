@@ -69,3 +69,24 @@ impl ReadStats {
         }
     }
 }
+
+/// Entries of one stream that passed the pipeline, added to the query's
+/// counters when the stream is done (or failed).
+pub(crate) struct Passed<'a> {
+    pub(crate) n: u64,
+    stats: Option<&'a ReadStats>,
+}
+
+impl<'a> Passed<'a> {
+    pub(crate) fn new(stats: Option<&'a ReadStats>) -> Self {
+        Passed { n: 0, stats }
+    }
+}
+
+impl Drop for Passed<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.stats {
+            s.add_post_filter(self.n);
+        }
+    }
+}

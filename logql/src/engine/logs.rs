@@ -21,6 +21,7 @@ use super::{QueryParams, Stream, StreamEntry};
 use crate::ast::LogExpr;
 use crate::pipeline::{LabelsResult, Pipeline};
 use crate::source::{Direction, LogSource, SelectParams, StreamReader};
+use crate::stats::{Passed, ReadStats};
 use crate::{Error, Result};
 
 /// An entry that may make the answer. `key` orders entries best first.
@@ -101,12 +102,7 @@ pub(crate) fn eval(expr: &LogExpr, source: &dyn LogSource, p: &QueryParams) -> R
     let cutoff = Cutoff::new(limit);
     let stats = source.stats();
     let parts = par::run(readers, Vec::new, |out: &mut Vec<Candidate>, r| {
-        let mut passed = 0;
-        let r = read_stream(r, &pipeline, forward, &cutoff, out, &mut passed);
-        if let Some(s) = stats {
-            s.add_post_filter(passed);
-        }
-        r
+        read_stream(r, &pipeline, forward, &cutoff, out, stats)
     })?;
     let mut all: Vec<Candidate> = parts.into_iter().flatten().collect();
     all.sort_by_key(|c| (c.key, c.stream));
@@ -120,9 +116,10 @@ fn read_stream(
     forward: bool,
     cutoff: &Cutoff,
     out: &mut Vec<Candidate>,
-    passed: &mut u64,
+    stats: Option<&ReadStats>,
 ) -> Result<()> {
     let stream = crate::engine::stream_hash(&r.labels);
+    let mut passed = Passed::new(stats);
     let mut sp = pipeline.for_stream(&r.labels);
     let mut outputs: HashKeyed<Arc<Output>> = HashKeyed::default();
     let mut kept = 0usize;
@@ -135,7 +132,7 @@ fn read_stream(
         let Some(processed) = sp.process(e.ts, &e.line, &e.metadata) else {
             continue;
         };
-        *passed += 1;
+        passed.n += 1;
         let lr = processed.labels;
         let labels = outputs
             .entry(lr.hash)

@@ -25,7 +25,7 @@ use crate::ast::{Grouping, RangeAgg, RangeOp, Stage};
 use crate::labels::{Labels, MatchOp, Matcher};
 use crate::pipeline::{Pipeline, SampleExtractor};
 use crate::source::{Direction, LogSource, SelectParams, SizeReader, SourceError, StreamReader};
-use crate::stats::ReadStats;
+use crate::stats::{Passed, ReadStats};
 use crate::{Error, Result};
 
 /// Series handed to one window-walking task.
@@ -144,27 +144,6 @@ fn additive(op: RangeOp) -> bool {
             | RangeOp::SumOverTime
             | RangeOp::AbsentOverTime
     )
-}
-
-/// Entries of one stream that passed the pipeline, added to the query's
-/// counters when the stream is done (or failed).
-struct Passed<'a> {
-    n: u64,
-    stats: Option<&'a ReadStats>,
-}
-
-impl<'a> Passed<'a> {
-    fn new(stats: Option<&'a ReadStats>) -> Self {
-        Passed { n: 0, stats }
-    }
-}
-
-impl Drop for Passed<'_> {
-    fn drop(&mut self) {
-        if let Some(s) = self.stats {
-            s.add_post_filter(self.n);
-        }
-    }
 }
 
 fn source_err(e: SourceError) -> Error {
