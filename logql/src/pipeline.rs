@@ -123,6 +123,18 @@ impl Pipeline {
         self.hints.as_deref().map(|h| h.as_slice())
     }
 
+    /// Whether an entry's outcome is decided by a prefix of its line when
+    /// the parser stops early: the first stage is `logfmt` under parser
+    /// hints and only label filters (which read labels, never the line)
+    /// follow. See `extract::PrefixMemo`.
+    pub(crate) fn prefix_decided(&self) -> bool {
+        self.hints.as_ref().is_some_and(|h| !h.is_empty())
+            && matches!(self.stages.first(), Some(CStage::Logfmt(_)))
+            && self.stages[1..]
+                .iter()
+                .all(|s| matches!(s, CStage::LabelFilter(_)))
+    }
+
     /// Cheap: the per-stream state is created lazily and reused.
     pub fn for_stream(&self, stream: &Labels) -> StreamPipeline {
         let mut builder = LabelsBuilder::new(stream.clone());
@@ -445,6 +457,12 @@ impl StreamPipeline {
 
     pub(crate) fn line_buf(&self) -> &[u8] {
         &self.line_buf
+    }
+
+    /// Where the last run's `logfmt` stage stopped with every hint
+    /// extracted, if it did.
+    pub(crate) fn stop(&self) -> Option<usize> {
+        self.scratch.stop
     }
 }
 

@@ -109,6 +109,12 @@ impl SampleExtractor {
         self.pipeline.hints().map(|h| h.to_vec())
     }
 
+    /// Whether streams reuse outcomes by line prefix (`PrefixMemo`).
+    #[cfg(test)]
+    pub(crate) fn memoizes(&self) -> bool {
+        self.pipeline.prefix_decided()
+    }
+
     pub fn for_stream(&self, stream: &Labels) -> StreamSampleExtractor {
         let grouped_base = self.grouping.as_ref().map(|(without, g)| {
             let pairs: Vec<(String, String)> = stream
@@ -131,6 +137,7 @@ impl SampleExtractor {
             grouped_base,
             grouped_is_base,
             grouped: ResultCache::default(),
+            memo: self.pipeline.prefix_decided().then(PrefixMemo::default),
         }
     }
 }
@@ -145,6 +152,73 @@ pub struct StreamSampleExtractor {
     /// The grouped labels are always `grouped_base` (see `for_stream`).
     grouped_is_base: bool,
     grouped: ResultCache,
+    /// With a pipeline whose outcome a line prefix can decide.
+    memo: Option<PrefixMemo>,
+}
+
+/// Outcomes of lines whose `logfmt` stage stopped early, keyed by the
+/// bytes it read (see `LogfmtParser::process`). A line that starts with
+/// those bytes and has a byte up to `' '` right after them (or ends there)
+/// parses the same, so its outcome is reused without running the stages:
+/// with `level` first in its lines, a stream needs a handful of entries.
+#[derive(Debug, Default)]
+struct PrefixMemo {
+    /// Prefix and outcome.
+    entries: Vec<(Vec<u8>, Outcome)>,
+    /// The entry to replace next once full.
+    next: usize,
+    hits: u32,
+    misses: u32,
+}
+
+/// The value (unless it is the line length) and labels of a sample;
+/// `None` for no sample.
+type Outcome = Option<(f64, LabelsResult)>;
+
+/// Prefixes a memo keeps per stream.
+const MEMO_ENTRIES: usize = 16;
+
+/// Misses before a memo that does not hit at least every other line stops
+/// being asked (a key with varying values ahead of the hinted ones, as in
+/// `ts=... level=...`, makes every prefix new).
+const MEMO_TRIAL: u32 = 64;
+
+impl PrefixMemo {
+    fn live(&self) -> bool {
+        self.misses < MEMO_TRIAL || self.hits >= self.misses
+    }
+
+    fn find(&self, line: &[u8]) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|(p, _)| line.starts_with(p) && line.get(p.len()).is_none_or(|&c| c <= b' '))
+    }
+
+    /// Keeps the outcome of a line whose stages read `prefix` of it.
+    fn insert(&mut self, prefix: &[u8], out: Outcome) -> usize {
+        self.misses = self.misses.saturating_add(1);
+        if self.entries.len() < MEMO_ENTRIES {
+            self.entries.push((prefix.to_vec(), out));
+            return self.entries.len() - 1;
+        }
+        let i = self.next;
+        self.next = (i + 1) % MEMO_ENTRIES;
+        let (p, o) = &mut self.entries[i];
+        p.clear();
+        p.extend_from_slice(prefix);
+        *o = out;
+        i
+    }
+
+    /// The sample entry `i` gives `line`.
+    fn outcome(&self, i: usize, value: &Value, line: &[u8]) -> Option<(f64, &LabelsResult)> {
+        let (v, labels) = self.entries[i].1.as_ref()?;
+        let v = match value {
+            Value::Bytes => line.len() as f64,
+            _ => *v,
+        };
+        Some((v, labels))
+    }
 }
 
 fn convert(conv: Option<UnwrapConversion>, v: &str) -> std::result::Result<f64, String> {
@@ -165,7 +239,45 @@ impl StreamSampleExtractor {
         line: &[u8],
         structured_metadata: &[(String, String)],
     ) -> Option<(f64, &LabelsResult)> {
+        // the memo only knows entries without metadata (which could add
+        // labels)
+        let memo = structured_metadata.is_empty() && self.memo.as_ref().is_some_and(|m| m.live());
+        if memo {
+            if let Some(i) = self.memo.as_ref().and_then(|m| m.find(line)) {
+                return self.memo.as_mut().and_then(|m| {
+                    m.hits = m.hits.saturating_add(1);
+                    m.outcome(i, &self.value, line)
+                });
+            }
+        }
         let run = self.inner.run(ts, line, structured_metadata);
+        if !memo {
+            return self.finish(run, line);
+        }
+        match self.inner.stop().filter(|&p| p > 0) {
+            Some(p) => {
+                let out = self.finish(run, line).map(|(v, l)| (v, l.clone()));
+                let m = self.memo.as_mut()?;
+                let i = m.insert(&line[..p], out);
+                m.outcome(i, &self.value, line)
+            }
+            None => {
+                if let Some(m) = self.memo.as_mut() {
+                    m.misses = m.misses.saturating_add(1);
+                }
+                self.finish(run, line)
+            }
+        }
+    }
+
+    /// Lines answered from the prefix memo, and whether it is still asked.
+    #[cfg(test)]
+    pub(crate) fn memo_state(&self) -> Option<(u32, bool)> {
+        self.memo.as_ref().map(|m| (m.hits, m.live()))
+    }
+
+    /// The sample of an entry the pipeline ran over, and its labels.
+    fn finish(&mut self, run: Run, line: &[u8]) -> Option<(f64, &LabelsResult)> {
         let value = match (&self.value, run) {
             (_, Run::Dropped) => return None,
             (Value::Count, _) => 1.0,

@@ -215,3 +215,152 @@ proptest::proptest! {
         }
     }
 }
+
+/// A logfmt-ish line: tokens that stop a hinted parse early (or not),
+/// joined by separators that do or do not end a token, so that lines share
+/// prefixes in every way that matters to `extract::PrefixMemo`.
+fn logfmt_line() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let token = proptest::sample::select(vec![
+        "level=info",
+        "level=warn",
+        "level=info2",
+        "level=",
+        "level",
+        r#"level="a b""#,
+        r#"level="x\"y""#,
+        r#"level="open"#,
+        "level=a\tb",
+        "lével=x",
+        "a=1",
+        "a=b=c",
+        "=x",
+        r#"a"b=c"#,
+        "status=500",
+        "status=abc",
+        r#"status="5 0""#,
+        "latency_ms=12",
+        "latency_ms=2.5s",
+        "x",
+        "",
+    ]);
+    let sep = proptest::sample::select(vec![" ", " ", " ", "\t", "  ", ""]);
+    proptest::collection::vec((token, sep), 1..6).prop_map(|parts| {
+        let mut l = Vec::new();
+        for (t, s) in parts {
+            l.extend_from_slice(t.as_bytes());
+            l.extend_from_slice(s.as_bytes());
+        }
+        l
+    })
+}
+
+/// `(query, by)` pairs whose pipelines a line prefix can decide, and some
+/// it cannot.
+const MEMO_QUERIES: [(&str, &[&str]); 8] = [
+    ("count_over_time({a=\"b\"} | logfmt [5m])", &["level"]),
+    (
+        "count_over_time({a=\"b\"} | logfmt --strict [5m])",
+        &["level", "status"],
+    ),
+    (
+        "count_over_time({a=\"b\"} | logfmt --keep-empty [5m])",
+        &["level"],
+    ),
+    (
+        "bytes_over_time({a=\"b\"} | logfmt | status > 100 [5m])",
+        &["level"],
+    ),
+    (
+        "sum_over_time({a=\"b\"} | logfmt | unwrap latency_ms [5m])",
+        &["level"],
+    ),
+    (
+        "sum_over_time({a=\"b\"} | logfmt | unwrap duration(latency_ms) | level != \"warn\" [5m])",
+        &["level"],
+    ),
+    ("count_over_time({a=\"b\"} | logfmt [5m])", &["app", "a"]),
+    (
+        "count_over_time({a=\"b\"} |= \"level\" | logfmt [5m])",
+        &["level"],
+    ),
+];
+
+fn memo_extractor(q: usize) -> SampleExtractor {
+    let (query, by) = MEMO_QUERIES[q];
+    let Ok(crate::ast::Expr::Sample(crate::ast::SampleExpr::RangeAgg(agg))) =
+        crate::parser::parse_expr(query)
+    else {
+        panic!("{query} is a range aggregation")
+    };
+    let by = Grouping {
+        without: false,
+        labels: by.iter().map(|g| g.to_string()).collect(),
+    };
+    SampleExtractor::new(&agg.range, agg.op, Some(&by)).unwrap()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+    /// A stream's extractor reuses the outcome of a line whose hinted
+    /// `logfmt` stopped early for later lines with the same prefix: every
+    /// line must still get what a fresh extractor gives it.
+    #[test]
+    fn logfmt_prefix_outcomes_match_a_fresh_run(
+        lines in proptest::collection::vec(logfmt_line(), 1..120),
+        q in 0..MEMO_QUERIES.len(),
+    ) {
+        let ex = memo_extractor(q);
+        let mut s = ex.for_stream(&stream());
+        for line in &lines {
+            let ctx = format!("{} {:?}", MEMO_QUERIES[q].0, String::from_utf8_lossy(line));
+            let got = s.process(1, line, &[]).map(|(v, l)| (v, l.all.clone()));
+            let want = ex
+                .for_stream(&stream())
+                .process(1, line, &[])
+                .map(|(v, l)| (v, l.all.clone()));
+            proptest::prop_assert_eq!(got, want, "{}", ctx);
+        }
+    }
+}
+
+#[test]
+fn prefix_memo_applies_only_where_a_prefix_decides() {
+    let decided: Vec<bool> = (0..MEMO_QUERIES.len())
+        .map(|q| memo_extractor(q).memoizes())
+        .collect();
+    assert_eq!(
+        decided,
+        [true, true, true, true, true, true, true, false],
+        "a line filter reads the whole line"
+    );
+}
+
+#[test]
+fn prefix_memo_answers_repeated_prefixes_and_gives_up_on_unique_ones() {
+    let ex = memo_extractor(0);
+    let mut s = ex.for_stream(&stream());
+    let levels = ["debug", "info", "warn", "error"];
+    for i in 0..400 {
+        let line = format!("level={} seq={i} msg=\"done\"", levels[i % 4]);
+        let (_, l) = s.process(1, line.as_bytes(), &[]).unwrap();
+        assert_eq!(l.all.get("level"), Some(levels[i % 4]));
+    }
+    assert_eq!(s.memo_state(), Some((396, true)));
+    // a varying key ahead of `level`: every prefix is new
+    let mut s = ex.for_stream(&stream());
+    for i in 0..400 {
+        let line = format!("seq={i} level={}", levels[i % 4]);
+        let (_, l) = s.process(1, line.as_bytes(), &[]).unwrap();
+        assert_eq!(l.all.get("level"), Some(levels[i % 4]));
+    }
+    assert_eq!(s.memo_state(), Some((0, false)));
+    // entries with structured metadata take the stages
+    let mut s = ex.for_stream(&stream());
+    let md = [("trace_id".to_string(), "abc".to_string())];
+    for _ in 0..3 {
+        let (_, l) = s.process(1, b"level=info", &md).unwrap();
+        assert_eq!(l.all.get("level"), Some("info"));
+    }
+    assert_eq!(s.memo_state(), Some((0, true)));
+}

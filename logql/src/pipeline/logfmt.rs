@@ -264,7 +264,17 @@ pub(crate) struct LogfmtParser {
 }
 
 impl LogfmtParser {
-    pub(crate) fn process(&self, line: &[u8], lbs: &mut LabelsBuilder, name: &mut String) {
+    /// Parses `line` into `lbs`. Returns where it stopped when the parser
+    /// hints were all extracted before the end (`Some(p)`): the labels it
+    /// set are then a function of `line[..p]` alone, so any line that
+    /// starts with those bytes and has no byte above `' '` at `p` (or ends
+    /// there) parses the same (see `extract::PrefixMemo`).
+    pub(crate) fn process(
+        &self,
+        line: &[u8],
+        lbs: &mut LabelsBuilder,
+        name: &mut String,
+    ) -> Option<usize> {
         let mut dec = Decoder::new(line);
         while !dec.eol() {
             let Some(kv) = dec.scan() else {
@@ -279,7 +289,7 @@ impl LogfmtParser {
                     name.push_str(h);
                     self.set(kv.value.as_deref(), lbs, name);
                     if lbs.all_hints_extracted() {
-                        break;
+                        return Some(dec.pos);
                     }
                     continue;
                 }
@@ -304,7 +314,9 @@ impl LogfmtParser {
             self.set(kv.value.as_deref(), lbs, name);
             if lbs.all_hints_extracted() {
                 // Loki stops here too: later syntax errors go unnoticed
-                break;
+                // (and in strict mode there were none before: a scan
+                // error stops the loop)
+                return Some(dec.pos);
             }
         }
         if self.strict {
@@ -312,6 +324,7 @@ impl LogfmtParser {
                 lbs.set_err(LOGFMT_ERR, Some(&e));
             }
         }
+        None
     }
 }
 

@@ -57,6 +57,9 @@ pub(crate) struct Scratch {
     locs: Vec<Option<CaptureLocations>>,
     /// Per stage: the layout a `json` stage learnt.
     shapes: Vec<JsonShape>,
+    /// Where the last `logfmt` stage run stopped with every hint
+    /// extracted (see `LogfmtParser::process`).
+    pub(crate) stop: Option<usize>,
 }
 
 impl Scratch {
@@ -78,6 +81,7 @@ impl Scratch {
                 })
                 .collect(),
             shapes: stages.iter().map(|_| JsonShape::default()).collect(),
+            stop: None,
         }
     }
 }
@@ -200,7 +204,7 @@ impl CStage {
                 StageOutcome::Pass
             }
             CStage::Logfmt(p) => {
-                p.process(line, lbs, &mut sc.name);
+                sc.stop = p.process(line, lbs, &mut sc.name);
                 StageOutcome::Pass
             }
             CStage::LogfmtExtract(p) => {
