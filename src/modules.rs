@@ -85,6 +85,7 @@ fn tail_batch(req: &PushRequest) -> Vec<PushedStream> {
                         .iter()
                         .map(|m| (m.name.to_string(), m.value.to_string()))
                         .collect(),
+                    cut: false,
                 }
             })
             .collect();

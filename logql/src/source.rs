@@ -17,6 +17,9 @@ pub struct Entry {
     pub line: Bytes,
     /// Structured metadata, in the order it was pushed.
     pub metadata: Vec<(String, String)>,
+    /// `line` is only the start of the entry's line, as
+    /// [`SelectParams::line_cut`] allows.
+    pub cut: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -43,6 +46,15 @@ pub struct SelectParams {
     /// may drop other pairs (see [`SelectParams::needs_metadata`]). `None`:
     /// every pair is needed.
     pub metadata_names: Option<Vec<String>>,
+    /// When set, a source may return only the start of a line (marking the
+    /// entry `cut`): the bytes before a space that follows a token
+    /// (tokens are cut at spaces outside double quotes), provided every
+    /// token before that space is a plain logfmt pair `key=value` (the key
+    /// a label name, the value one or more ASCII graphic characters other
+    /// than `"` and `=`) and each of these keys is the key of one of them.
+    /// A `logfmt` stage that stops once it has these keys reads such a
+    /// line as it reads the whole one; the engine checks that it did.
+    pub line_cut: Option<Vec<String>>,
 }
 
 impl SelectParams {

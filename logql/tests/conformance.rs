@@ -82,6 +82,7 @@ json.dump(out, sys.stdout)
                         ts,
                         line: Bytes::from(line),
                         metadata,
+                        cut: false,
                     }
                 })
                 .collect();
@@ -451,6 +452,7 @@ fn perf_one_million_lines() {
                 ts,
                 line: Bytes::from(line),
                 metadata: Vec::new(),
+                cut: false,
             });
         }
         streams.push((labels, std::sync::Arc::new(entries)));

@@ -63,29 +63,14 @@ impl PreparedSource {
     }
 }
 
-impl PreparedSource {
-    /// One merged, de-duplicated iterator per matching stream, each chunk
-    /// read with `open`.
-    fn merged<T: Clone + Send + 'static>(
-        &self,
-        p: &SelectParams,
-        open: impl Fn(&ChunkData) -> BoxIter<T>,
-        key: fn(&T) -> i64,
-        same: fn(&T, &T) -> bool,
-    ) -> Vec<(Labels, BoxIter<T>)> {
-        self.matching(p)
-            .map(|(labels, chunks)| {
-                let iters = chunks.into_iter().map(&open).collect();
-                (labels.clone(), merge_chunks(iters, p.direction, key, same))
-            })
-            .collect()
-    }
-}
-
 impl LogSource for PreparedSource {
     fn select(&self, p: &SelectParams) -> Result<Vec<StreamReader>, SourceError> {
-        let filter = read_filter(p);
-        let open = |c: &ChunkData| -> BoxIter<Entry> {
+        let filter = read_filter(p, None);
+        let cut_filter = p
+            .line_cut
+            .as_ref()
+            .and_then(|keys| read_filter(p, Some(keys.clone())));
+        let open = |c: &ChunkData, filter: &Option<Arc<ReadFilter>>| -> BoxIter<Entry> {
             Box::new(
                 c.entries_counted(
                     p.start,
@@ -98,9 +83,25 @@ impl LogSource for PreparedSource {
             )
         };
         Ok(self
-            .merged(p, open, |e| e.ts, |a, b| a.line == b.line)
-            .into_iter()
-            .map(|(labels, entries)| StreamReader { labels, entries })
+            .matching(p)
+            .map(|(labels, chunks)| {
+                // Lines are not cut where entries of chunks that overlap
+                // are told apart by their lines, nor in a stream that has
+                // a label named like a key (a parser would then extract
+                // `<key>_extracted` and not stop at the key).
+                let cut = cut_filter.as_ref().filter(|f| {
+                    !overlapping(&chunks) && f.cut.iter().flatten().all(|k| labels.get(k).is_none())
+                });
+                let filter = match cut {
+                    Some(f) => Some(f.clone()),
+                    None => filter.clone(),
+                };
+                let iters = chunks.into_iter().map(|c| open(c, &filter)).collect();
+                StreamReader {
+                    labels: labels.clone(),
+                    entries: merge_chunks(iters, p.direction, |e| e.ts, |a, b| a.line == b.line),
+                }
+            })
             .collect())
     }
 
@@ -151,18 +152,23 @@ fn overlapping(chunks: &[&ChunkData]) -> bool {
 }
 
 /// What the chunk readers may skip for `p`: lines without its required
-/// literals, structured metadata it cannot use.
-fn read_filter(p: &SelectParams) -> Option<Arc<ReadFilter>> {
+/// literals, structured metadata it cannot use, with `cut` the ends of
+/// lines past those keys.
+fn read_filter(p: &SelectParams, cut: Option<Vec<String>>) -> Option<Arc<ReadFilter>> {
     let literals = LiteralFilter::new(&p.required_literals);
     let metadata = p.metadata_names.as_ref().map(|_| {
         let p = p.clone();
         Box::new(move |name: &str| p.needs_metadata(name))
             as Box<dyn Fn(&str) -> bool + Send + Sync>
     });
-    if literals.is_none() && metadata.is_none() {
+    if literals.is_none() && metadata.is_none() && cut.is_none() {
         return None;
     }
-    Some(Arc::new(ReadFilter { literals, metadata }))
+    Some(Arc::new(ReadFilter {
+        literals,
+        metadata,
+        cut,
+    }))
 }
 
 fn src_err(e: sluice_storage::Error) -> SourceError {
@@ -368,6 +374,7 @@ mod tests {
             direction: Direction::Forward,
             required_literals: Vec::new(),
             metadata_names: None,
+            line_cut: None,
         };
         let mut readers = src.select_sizes(&p, lengths).unwrap();
         assert_eq!(readers.len(), 1);
@@ -463,6 +470,58 @@ mod tests {
                 (s.lines, s.bytes, s.post_filter_lines),
                 (read, read_bytes, passed),
                 "{q}"
+            );
+        }
+    }
+
+    /// Entries of the one stream of `src`, read with lines cut after
+    /// `level`.
+    fn read_cut(src: &PreparedSource, app: &str) -> Vec<Entry> {
+        let p = SelectParams {
+            matchers: vec![sluice_logql::labels::Matcher::new(
+                "app",
+                sluice_logql::labels::MatchOp::Eq,
+                app,
+            )
+            .unwrap()],
+            start: i64::MIN,
+            end: i64::MAX,
+            direction: Direction::Forward,
+            required_literals: Vec::new(),
+            metadata_names: None,
+            line_cut: Some(vec!["level".to_string()]),
+        };
+        let mut readers = src.select(&p).unwrap();
+        assert_eq!(readers.len(), 1);
+        readers.pop().unwrap().entries.map(|e| e.unwrap()).collect()
+    }
+
+    #[test]
+    fn lines_are_cut_only_where_nothing_tells_entries_apart_by_them() {
+        let line = |i: i64| format!("level=info n={i} msg=\"call\"");
+        let a: Vec<(i64, String)> = (1..=100).map(|i| (i, line(i))).collect();
+        let labels = |app: &str, more: &[(&str, &str)]| {
+            let mut l = vec![("app".to_string(), app.to_string())];
+            l.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            Labels::new(l)
+        };
+        let mut src = PreparedSource::default();
+        src.add(labels("a", &[]), vec![chunk(&a[..40]), chunk(&a[40..])]);
+        // overlapping chunks: two entries at one timestamp are told apart
+        // by their lines
+        src.add(labels("b", &[]), vec![chunk(&a[..60]), chunk(&a[30..])]);
+        // a stream label named like the key
+        src.add(labels("c", &[("level", "x")]), vec![chunk(&a)]);
+        let got = read_cut(&src, "a");
+        assert_eq!(got.len(), 100);
+        assert!(got.iter().all(|e| e.cut && &e.line[..] == b"level=info"));
+        for app in ["b", "c"] {
+            let got = read_cut(&src, app);
+            assert_eq!(got.len(), 100, "{app}");
+            assert!(
+                got.iter()
+                    .all(|e| !e.cut && e.line == line(e.ts).as_bytes()),
+                "{app}"
             );
         }
     }

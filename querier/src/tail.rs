@@ -342,6 +342,7 @@ mod tests {
                     ts: i as i64,
                     line: vec![b'x'; line_len].into(),
                     metadata: vec![],
+                    cut: false,
                 })
                 .collect(),
         }

@@ -380,6 +380,7 @@ async fn one_remote_ingester_labels_stats_errors_and_tail() {
         ts: BASE + 7,
         line: Bytes::from(s.to_string()),
         metadata: vec![("trace_id".into(), "x".into())],
+        cut: false,
     };
     node.hub.publish(
         "fake",
@@ -477,6 +478,7 @@ async fn replicated_tail_delivers_each_entry_once() {
         ts,
         line: Bytes::from(s.to_string()),
         metadata: vec![],
+        cut: false,
     };
     // every replica publishes the same two pushes
     for n in &nodes {

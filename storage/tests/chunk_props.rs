@@ -81,6 +81,7 @@ fn model(ops: &[Op]) -> Vec<Entry> {
             ts: op.ts,
             line: op.line.clone().into(),
             metadata: op.md.clone(),
+            cut: false,
         });
     }
     out.sort_by_key(|e| e.ts);

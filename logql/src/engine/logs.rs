@@ -96,6 +96,7 @@ pub(crate) fn eval(expr: &LogExpr, source: &dyn LogSource, p: &QueryParams) -> R
         direction: p.direction,
         required_literals: pipeline.required_literals(),
         metadata_names: None,
+        line_cut: None,
     };
     let readers = source.select(&sel).map_err(|e| Error::Source(e.0))?;
     let forward = p.direction == Direction::Forward;

@@ -15,6 +15,8 @@
 //! Series whose labels carry `__error__` are refused as Loki does, with its
 //! "pipeline error" message.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::pipeline::hashmap::HashKeyed;
 
 use super::par;
@@ -67,6 +69,7 @@ pub(crate) fn eval(
         direction: Direction::Forward,
         required_literals: Pipeline::new(&agg.range.log.pipeline)?.required_literals(),
         metadata_names: None,
+        line_cut: None,
     };
     let stats = source.stats();
     let mut sv = if additive(agg.op) {
@@ -78,10 +81,13 @@ pub(crate) fn eval(
                 let ex = SampleExtractor::new(&agg.range, agg.op, grouping)?;
                 let sel = SelectParams {
                     metadata_names: ex.metadata_names(),
+                    line_cut: ex.line_cut(),
                     ..sel
                 };
-                par::run(select(source, &sel)?, Acc::default, |acc, r| {
-                    acc.add_stream(r, &ex, &w, stats)
+                with_whole_lines_again(&sel, |sel, undecided| {
+                    par::run(select(source, sel)?, Acc::default, |acc, r| {
+                        acc.add_stream(r, &ex, &w, stats, undecided)
+                    })
                 })?
             }
         };
@@ -90,10 +96,13 @@ pub(crate) fn eval(
         let ex = SampleExtractor::new(&agg.range, agg.op, grouping)?;
         let sel = SelectParams {
             metadata_names: ex.metadata_names(),
+            line_cut: ex.line_cut(),
             ..sel
         };
-        let colls = par::run(select(source, &sel)?, Coll::default, |c, r| {
-            c.add_stream(r, &ex, stats)
+        let colls = with_whole_lines_again(&sel, |sel, undecided| {
+            par::run(select(source, sel)?, Coll::default, |c, r| {
+                c.add_stream(r, &ex, stats, undecided)
+            })
         })?;
         finish_collected(colls, &rf, &w)?
     };
@@ -242,6 +251,7 @@ impl Acc {
         ex: &SampleExtractor,
         w: &Windows,
         stats: Option<&ReadStats>,
+        undecided: &AtomicBool,
     ) -> Result<()> {
         let mut sx = ex.for_stream(&r.labels);
         let mut passed = Passed::new(stats);
@@ -250,7 +260,8 @@ impl Acc {
         let mut last: Option<(u64, usize)> = None;
         for e in r.entries {
             let e = e.map_err(source_err)?;
-            let Some((v, lr)) = sx.process(e.ts, &e.line, &e.metadata) else {
+            let out = sx.process_cut(e.ts, &e.line, &e.metadata, e.cut);
+            let Some((v, lr)) = out.map_err(|_| undecided_cut(undecided))? else {
                 continue;
             };
             passed.n += 1;
@@ -299,6 +310,32 @@ impl Acc {
         slider.finish(w, &mut emit);
         Ok(())
     }
+}
+
+/// Runs `eval` over `sel`. A source may cut lines as `sel.line_cut` lets
+/// it; should a cut line's outcome not be decided by its start (`eval`
+/// sets `undecided` and fails), `eval` runs again on whole lines. The
+/// entries read the first time stay counted in the query's statistics.
+fn with_whole_lines_again<T>(
+    sel: &SelectParams,
+    eval: impl Fn(&SelectParams, &AtomicBool) -> Result<T>,
+) -> Result<T> {
+    let undecided = AtomicBool::new(false);
+    let out = eval(sel, &undecided);
+    if sel.line_cut.is_none() || !undecided.load(Ordering::Relaxed) {
+        return out;
+    }
+    let whole = SelectParams {
+        line_cut: None,
+        ..sel.clone()
+    };
+    eval(&whole, &AtomicBool::new(false))
+}
+
+/// The error that stops a read whose cut line was not decided.
+fn undecided_cut(flag: &AtomicBool) -> Error {
+    flag.store(true, Ordering::Relaxed);
+    Error::Source("a cut line needs its whole text".into())
 }
 
 fn finish_additive(accs: Vec<Acc>, rf: &RangeFn, len: usize) -> StepVectors {
@@ -383,6 +420,7 @@ impl Coll {
         r: StreamReader,
         ex: &SampleExtractor,
         stats: Option<&ReadStats>,
+        undecided: &AtomicBool,
     ) -> Result<()> {
         let stream_fp = crate::engine::stream_hash(&r.labels);
         let mut passed = Passed::new(stats);
@@ -391,7 +429,8 @@ impl Coll {
         let mut last: Option<(u64, usize)> = None;
         for e in r.entries {
             let e = e.map_err(source_err)?;
-            let Some((v, lr)) = sx.process(e.ts, &e.line, &e.metadata) else {
+            let out = sx.process_cut(e.ts, &e.line, &e.metadata, e.cut);
+            let Some((v, lr)) = out.map_err(|_| undecided_cut(undecided))? else {
                 continue;
             };
             passed.n += 1;

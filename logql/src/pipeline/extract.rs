@@ -103,6 +103,16 @@ impl SampleExtractor {
         })
     }
 
+    /// The keys a source may cut lines after (`SelectParams::line_cut`):
+    /// the parser hints, when the pipeline stops reading a line once it
+    /// has them and the sample's value is not the line's length.
+    pub fn line_cut(&self) -> Option<Vec<String>> {
+        if !self.pipeline.prefix_decided() || matches!(self.value, Value::Bytes) {
+            return None;
+        }
+        self.pipeline.hints().map(|h| h.to_vec())
+    }
+
     /// Structured metadata names that can reach a sample (its labels or
     /// value), when the pipeline's parser hints bound them; `None`: all.
     pub fn metadata_names(&self) -> Option<Vec<String>> {
@@ -141,6 +151,11 @@ impl SampleExtractor {
         }
     }
 }
+
+/// A cut line whose stages did not stop within it: only the whole line
+/// decides its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Undecided;
 
 /// Sample extraction state for one stream.
 #[derive(Debug)]
@@ -239,27 +254,52 @@ impl StreamSampleExtractor {
         line: &[u8],
         structured_metadata: &[(String, String)],
     ) -> Option<(f64, &LabelsResult)> {
+        self.process_cut(ts, line, structured_metadata, false)
+            .ok()
+            .flatten()
+    }
+
+    /// [`StreamSampleExtractor::process`] of an entry whose line may be
+    /// `cut` (see [`SampleExtractor::line_cut`]): `Err` when it is and the
+    /// stages did not stop within it, so the whole line could give another
+    /// outcome.
+    pub fn process_cut(
+        &mut self,
+        ts: i64,
+        line: &[u8],
+        structured_metadata: &[(String, String)],
+        cut: bool,
+    ) -> Result<Option<(f64, &LabelsResult)>, Undecided> {
         // the memo only knows entries without metadata (which could add
         // labels)
         let memo = structured_metadata.is_empty() && self.memo.as_ref().is_some_and(|m| m.live());
         if memo {
             if let Some(i) = self.memo.as_ref().and_then(|m| m.find(line)) {
-                return self.memo.as_mut().and_then(|m| {
+                return Ok(self.memo.as_mut().and_then(|m| {
                     m.hits = m.hits.saturating_add(1);
                     m.outcome(i, &self.value, line)
-                });
+                }));
             }
         }
         let run = self.inner.run(ts, line, structured_metadata);
-        if !memo {
-            return self.finish(run, line);
+        // the first stage is the parser when there is a memo
+        let stop = match self.memo {
+            Some(_) => self.inner.stop().filter(|&p| p > 0),
+            None => None,
+        };
+        if cut && stop.is_none() {
+            return Err(Undecided);
         }
-        match self.inner.stop().filter(|&p| p > 0) {
+        if !memo {
+            return Ok(self.finish(run, line));
+        }
+        Ok(match stop {
             Some(p) => {
                 let out = self.finish(run, line).map(|(v, l)| (v, l.clone()));
-                let m = self.memo.as_mut()?;
-                let i = m.insert(&line[..p], out);
-                m.outcome(i, &self.value, line)
+                self.memo.as_mut().and_then(|m| {
+                    let i = m.insert(&line[..p], out);
+                    m.outcome(i, &self.value, line)
+                })
             }
             None => {
                 if let Some(m) = self.memo.as_mut() {
@@ -267,7 +307,7 @@ impl StreamSampleExtractor {
                 }
                 self.finish(run, line)
             }
-        }
+        })
     }
 
     /// Lines answered from the prefix memo, and whether it is still asked.

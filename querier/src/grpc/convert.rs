@@ -90,6 +90,7 @@ pub fn entry_from_proto(e: EntryAdapter) -> Entry {
             .into_iter()
             .map(|p| (p.name.into(), p.value.into()))
             .collect(),
+        cut: false,
     }
 }
 

@@ -100,6 +100,7 @@ mod tests {
                     ts: *ts,
                     line: Bytes::from_static(l.as_bytes()),
                     metadata: vec![],
+                    cut: false,
                 })
                 .collect(),
         }

@@ -127,6 +127,7 @@ mod tests {
                     ts,
                     line: format!("line {ts}").into_bytes().into(),
                     metadata: vec![],
+                    cut: false,
                 })
                 .collect(),
         }

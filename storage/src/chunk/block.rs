@@ -405,6 +405,7 @@ impl EncodedBlock {
                 ts,
                 line: lines.slice(offs[i]..offs[i + 1]),
                 metadata: md.pairs(i),
+                cut: false,
             }),
         ))
     }

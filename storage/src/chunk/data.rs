@@ -430,6 +430,7 @@ impl Decoded<Entry> {
                 ts,
                 line: Bytes::new(),
                 metadata: Vec::new(),
+                cut: false,
             }),
         )
     }

@@ -98,6 +98,8 @@ struct Reading {
     /// Why decoding failed, once it has: later entries fail alike without
     /// decoding again.
     failed: OnceLock<(&'static str, String)>,
+    /// The filter, when lines may be cut.
+    cut: Option<Arc<ReadFilter>>,
 }
 
 impl Reading {
@@ -149,7 +151,8 @@ impl Reading {
         if let Some((what, reason)) = self.failed.get() {
             return Err(Error::corrupt(what, reason.clone()));
         }
-        self.block.view(p, &self.md).inspect_err(|e| {
+        let cut = self.cut.as_ref().and_then(|f| f.cut_keys());
+        self.block.view(p, &self.md, cut).inspect_err(|e| {
             let _ = self.failed.set(match e {
                 Error::Corrupt { what, reason } => (what, reason.clone()),
                 e => ("block fields", e.to_string()),
@@ -168,6 +171,7 @@ impl Reading {
             ts,
             line: v.line(j)?,
             metadata: v.md.pairs(j),
+            cut: v.lines.is_cut(j),
         })
     }
 }
@@ -192,16 +196,22 @@ impl EncodedBlock {
     }
 
     /// The first `p` stored lines (all when `p` is the entry count) and
-    /// their metadata as `md` asks.
-    fn view(&self, p: usize, md: &MdMode) -> Result<View> {
+    /// their metadata as `md` asks, cut after the `cut` keys if given.
+    fn view(&self, p: usize, md: &MdMode, cut: Option<&[String]>) -> Result<View> {
         let n = self.meta.entries as usize;
         if p >= n {
-            let lines = self.field_lines(&self.section(SEC_LINES)?, None, None)?;
+            let mut lines = self.field_lines(&self.section(SEC_LINES)?, None, None)?;
+            if let Some(keys) = cut {
+                lines.set_cut(keys);
+            }
             let md = self.field_metadata(&lines, md, false)?;
             return Ok(View::new(lines, md));
         }
         let mut lines =
             FieldLines::decode_prefix(&self.section(SEC_LINES)?, &self.section(SEC_NUMS)?, n, p)?;
+        if let Some(keys) = cut {
+            lines.set_cut(keys);
+        }
         let bytes = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(0);
         lines.line_bytes = bytes / n * p;
         let md = self.field_metadata(&lines, md, true)?;
@@ -299,11 +309,15 @@ impl EncodedBlock {
             part: Mutex::new(None),
             full: OnceLock::new(),
             failed: OnceLock::new(),
+            cut: filter.clone().filter(|f| f.cut_keys().is_some()),
         };
         if lits.is_some() || !self.is_newest_first() {
             // decoded at once, as the filter reads every line
             let piece = lits.and_then(|f| f.field_piece());
-            let lines = self.field_lines(&fields, sizes.lens, piece)?;
+            let mut lines = self.field_lines(&fields, sizes.lens, piece)?;
+            if let Some(keys) = filter.as_ref().and_then(|f| f.cut_keys()) {
+                lines.set_cut(keys);
+            }
             let table = self.field_metadata(&lines, &r.md, false)?;
             let _ = r.full.set(View::new(lines, table));
         }

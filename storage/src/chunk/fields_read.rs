@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::varint::Reader;
 
 mod cursors;
+mod cut;
 mod page;
 mod src;
 
@@ -94,6 +95,8 @@ pub struct FieldLines {
     /// constant parts.
     plans: Vec<Vec<Op>>,
     plan_lit: Vec<u8>,
+    /// Per shape, with a cut (`cut.rs`): the plan of its first tokens.
+    cut_plans: Vec<Option<Vec<Op>>>,
     /// Per shape: the number columns each of its rows takes one value of
     /// (its `Op::Num`s), and its token columns whose tokens hold numbers.
     fixed_cols: Vec<Vec<u32>>,
@@ -284,6 +287,7 @@ impl FieldLines {
             tok_hit: Vec::new(),
             plans: Vec::new(),
             plan_lit: Vec::new(),
+            cut_plans: Vec::new(),
             fixed_cols: Vec::new(),
             var_cols: Vec::new(),
         }
@@ -404,65 +408,73 @@ impl FieldLines {
     /// Makes the per-shape plans.
     fn plan(&mut self) {
         for s in 0..self.tok_base.len() {
-            let mut ops: Vec<Op> = Vec::new();
-            let (mut fixed, mut var) = (Vec::new(), Vec::new());
-            let mut lit_start = self.plan_lit.len();
-            for (j, (size, _)) in self.fields.cols[s].iter().enumerate() {
-                if *size != 1 {
-                    let t0 = self.tok_base[s][j] as usize;
-                    if self.toks[t0..t0 + *size as usize]
-                        .iter()
-                        .any(|t| t.slots > 0)
-                    {
-                        var.push(j as u32);
-                    }
-                    if self.plan_lit.len() > lit_start {
-                        ops.push(Op::Lit {
-                            off: lit_start as u32,
-                            len: (self.plan_lit.len() - lit_start) as u32,
-                        });
-                    }
-                    ops.push(Op::Var { j: j as u32 });
-                    lit_start = self.plan_lit.len();
-                    continue;
-                }
-                let tok = self.toks[self.tok_base[s][j] as usize];
-                let base = self.num_base[s][j] + tok.nbase;
-                let mut k = 0;
-                let p0 = tok.first as usize;
-                for piece in &self.pieces[p0..p0 + tok.pieces as usize] {
-                    match *piece {
-                        Piece::Lit { off, len } => self
-                            .plan_lit
-                            .extend_from_slice(&self.lit[off as usize..(off + len) as usize]),
-                        Piece::Num { width } => {
-                            if self.plan_lit.len() > lit_start {
-                                ops.push(Op::Lit {
-                                    off: lit_start as u32,
-                                    len: (self.plan_lit.len() - lit_start) as u32,
-                                });
-                            }
-                            ops.push(Op::Num {
-                                col: base + k,
-                                width,
-                            });
-                            fixed.push(base + k);
-                            k += 1;
-                            lit_start = self.plan_lit.len();
-                        }
-                    }
-                }
-            }
-            if self.plan_lit.len() > lit_start {
-                ops.push(Op::Lit {
-                    off: lit_start as u32,
-                    len: (self.plan_lit.len() - lit_start) as u32,
-                });
-            }
+            let (ops, fixed, var) = self.plan_ops(s, self.fields.cols[s].len());
             self.plans.push(ops);
             self.fixed_cols.push(fixed);
             self.var_cols.push(var);
         }
+    }
+
+    /// The plan of shape `s`'s first `upto` token columns, the number
+    /// columns it takes a value of per row and its token columns whose
+    /// tokens hold numbers.
+    fn plan_ops(&mut self, s: usize, upto: usize) -> (Vec<Op>, Vec<u32>, Vec<u32>) {
+        let mut ops: Vec<Op> = Vec::new();
+        let (mut fixed, mut var) = (Vec::new(), Vec::new());
+        let mut lit_start = self.plan_lit.len();
+        for (j, (size, _)) in self.fields.cols[s][..upto].iter().enumerate() {
+            if *size != 1 {
+                let t0 = self.tok_base[s][j] as usize;
+                if self.toks[t0..t0 + *size as usize]
+                    .iter()
+                    .any(|t| t.slots > 0)
+                {
+                    var.push(j as u32);
+                }
+                if self.plan_lit.len() > lit_start {
+                    ops.push(Op::Lit {
+                        off: lit_start as u32,
+                        len: (self.plan_lit.len() - lit_start) as u32,
+                    });
+                }
+                ops.push(Op::Var { j: j as u32 });
+                lit_start = self.plan_lit.len();
+                continue;
+            }
+            let tok = self.toks[self.tok_base[s][j] as usize];
+            let base = self.num_base[s][j] + tok.nbase;
+            let mut k = 0;
+            let p0 = tok.first as usize;
+            for piece in &self.pieces[p0..p0 + tok.pieces as usize] {
+                match *piece {
+                    Piece::Lit { off, len } => self
+                        .plan_lit
+                        .extend_from_slice(&self.lit[off as usize..(off + len) as usize]),
+                    Piece::Num { width } => {
+                        if self.plan_lit.len() > lit_start {
+                            ops.push(Op::Lit {
+                                off: lit_start as u32,
+                                len: (self.plan_lit.len() - lit_start) as u32,
+                            });
+                        }
+                        ops.push(Op::Num {
+                            col: base + k,
+                            width,
+                        });
+                        fixed.push(base + k);
+                        k += 1;
+                        lit_start = self.plan_lit.len();
+                    }
+                }
+            }
+        }
+        if self.plan_lit.len() > lit_start {
+            ops.push(Op::Lit {
+                off: lit_start as u32,
+                len: (self.plan_lit.len() - lit_start) as u32,
+            });
+        }
+        (ops, fixed, var)
     }
 
     /// Number of lines.

@@ -143,6 +143,7 @@ impl HeadView {
                     ts,
                     line: v.line(i),
                     metadata,
+                    cut: false,
                 }
             }),
         )

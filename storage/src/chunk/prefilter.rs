@@ -9,12 +9,26 @@ use memchr::memmem::Finder;
 pub type MetadataFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// What a query needs from the entries it reads, so readers can skip the
-/// rest: lines with every literal, and which structured metadata names.
+/// rest: lines with every literal, which structured metadata names, and
+/// whether lines may be cut after some logfmt keys.
 #[derive(Default)]
 pub struct ReadFilter {
     pub literals: Option<LiteralFilter>,
     /// When set, only metadata pairs whose name it accepts are returned.
     pub metadata: Option<MetadataFilter>,
+    /// When set (and there are no literals), field-layout lines may be cut
+    /// after plain pairs holding these keys (`SelectParams::line_cut`).
+    pub cut: Option<Vec<String>>,
+}
+
+impl ReadFilter {
+    /// The keys lines may be cut after, when a cut applies.
+    pub fn cut_keys(&self) -> Option<&[String]> {
+        match (&self.literals, &self.cut) {
+            (None, Some(k)) if !k.is_empty() => Some(k),
+            _ => None,
+        }
+    }
 }
 
 impl ReadFilter {
@@ -29,6 +43,7 @@ impl std::fmt::Debug for ReadFilter {
         f.debug_struct("ReadFilter")
             .field("literals", &self.literals)
             .field("metadata", &self.metadata.is_some())
+            .field("cut", &self.cut)
             .finish()
     }
 }

@@ -12,6 +12,7 @@ fn read(c: &ChunkData, d: Direction, f: Option<LiteralFilter>) -> Vec<Entry> {
         Arc::new(ReadFilter {
             literals: Some(l),
             metadata: None,
+            cut: None,
         })
     });
     c.entries_filtered(i64::MIN, i64::MAX, d, f)
@@ -113,6 +114,7 @@ fn metadata_the_filter_does_not_keep_is_left_out() {
         let f = Arc::new(ReadFilter {
             literals: None,
             metadata: Some(Box::new(|n: &str| n != "trace_id")),
+            cut: None,
         });
         let got = data
             .entries_filtered(i64::MIN, i64::MAX, Direction::Forward, Some(f))
@@ -149,6 +151,7 @@ fn metadata_filter_keeps_the_pairs_it_names_from_every_set() {
         let f = Arc::new(ReadFilter {
             literals: None,
             metadata: Some(Box::new(|n: &str| n == "k")),
+            cut: None,
         });
         let got = data
             .entries_filtered(i64::MIN, i64::MAX, Direction::Forward, Some(f))
@@ -379,6 +382,7 @@ fn metadata_filters_read_the_part_like_the_whole() {
         let f = Arc::new(ReadFilter {
             literals: None,
             metadata: Some(Box::new(move |n: &str| keep.iter().any(|k| k == n))),
+            cut: None,
         });
         let whole = block.entries_filtered(Some(f.clone())).unwrap();
         let want: Vec<Entry> = (0..n).map(|i| whole.make(0, i).unwrap()).collect();
@@ -434,6 +438,7 @@ fn reads_count_every_entry_in_range_even_ones_a_pre_filter_skips() {
     let needle = Arc::new(ReadFilter {
         literals: LiteralFilter::new(&["needle"]),
         metadata: None,
+        cut: None,
     });
     let decoded = ChunkData::decode(c.encode()).unwrap();
     assert!(decoded.blocks().len() > 4, "several blocks");
@@ -470,6 +475,91 @@ fn reads_count_every_entry_in_range_even_ones_a_pre_filter_skips() {
                 assert_eq!(n, want);
                 assert_eq!(stats.snapshot().lines, want);
                 assert_eq!(stats.snapshot().bytes, want * len);
+            }
+        }
+    }
+}
+
+/// Reads every entry of `c` with lines cut after `keys`.
+fn read_cut(c: &ChunkData, d: Direction, keys: &[&str]) -> Vec<Entry> {
+    let f = Arc::new(ReadFilter {
+        literals: None,
+        metadata: None,
+        cut: Some(keys.iter().map(|k| k.to_string()).collect()),
+    });
+    c.entries_filtered(i64::MIN, i64::MAX, d, Some(f))
+        .collect::<crate::Result<Vec<_>>>()
+        .unwrap()
+}
+
+#[test]
+fn lines_are_cut_after_plain_pairs_holding_the_keys() {
+    let mut c = MemChunk::new(&ChunkConfig {
+        block_size: 8000,
+        ..ChunkConfig::default()
+    });
+    let levels = ["info", "warn", "error"];
+    for i in 0..600i64 {
+        let level = levels[i as usize % 3];
+        let line = match i % 6 {
+            0 => format!(
+                "level={level} n={i} method=GET path=/x{} msg=\"a b\"",
+                i % 4
+            ),
+            1 => format!("ts={i} level={level} user=bob path=/y"),
+            2 => format!("msg=\"hello world\" level={level} x={i}"),
+            // (shapes are told apart by their token count)
+            3 => format!("level= a={i} b=2 c=3 d=4 e=5"),
+            4 => format!("a={i} b=2"),
+            _ => format!("level={level}"),
+        };
+        c.append(1000 + i, line.as_bytes(), &[]);
+    }
+    // blocks are stored newest first: a backward read decodes them in
+    // parts, a forward one whole
+    for (what, data) in [
+        ("snapshot", c.snapshot()),
+        ("decoded", ChunkData::decode(c.encode()).unwrap()),
+    ] {
+        for d in [Direction::Forward, Direction::Backward] {
+            let whole = read(&data, d, None);
+            for keys in [&["level"][..], &["level", "path"], &["user"], &["nope"]] {
+                let got = read_cut(&data, d, keys);
+                assert_eq!(got.len(), whole.len());
+                let mut cuts = 0;
+                for (g, w) in got.iter().zip(&whole) {
+                    assert_eq!(g.ts, w.ts);
+                    let ctx = format!("{what} {d:?} {keys:?} {:?}", w.line);
+                    if !g.cut {
+                        assert_eq!(g.line, w.line, "{ctx}");
+                        continue;
+                    }
+                    cuts += 1;
+                    assert!(w.line.starts_with(&g.line), "{ctx}");
+                    assert_eq!(w.line.get(g.line.len()), Some(&b' '), "{ctx}");
+                    let tokens: Vec<&[u8]> = g.line.split(|&b| b == b' ').collect();
+                    for k in keys {
+                        let pair = format!("{k}=");
+                        assert!(
+                            tokens.iter().any(|t| t.starts_with(pair.as_bytes())),
+                            "{ctx}"
+                        );
+                    }
+                    let want: &[&str] = match (w.line.split(|&b| b == b' ').next(), keys.len()) {
+                        (Some(b"level=info" | b"level=warn" | b"level=error"), 1) => &["level"],
+                        (Some(_), 1) if keys[0] == "level" => &["ts", "level"],
+                        (_, 2) => &["level", "n", "method", "path"],
+                        _ => &["ts", "level", "user"],
+                    };
+                    let got_keys: Vec<&[u8]> = tokens
+                        .iter()
+                        .map(|t| t.split(|&b| b == b'=').next().unwrap())
+                        .collect();
+                    let want: Vec<&[u8]> = want.iter().map(|k| k.as_bytes()).collect();
+                    assert_eq!(got_keys, want, "{ctx}");
+                }
+                let expect_cuts = keys != ["nope"];
+                assert_eq!(cuts > 0, expect_cuts, "{what} {d:?} {keys:?}");
             }
         }
     }

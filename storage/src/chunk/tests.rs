@@ -480,6 +480,7 @@ fn damaged_field_blocks_never_panic() {
     let filter = Some(std::sync::Arc::new(ReadFilter {
         literals: LiteralFilter::new(&["GET /api"]),
         metadata: None,
+        cut: None,
     }));
     for pos in 0..block.data.len() {
         for flip in [0x01u8, 0x80, 0xff] {

@@ -17,6 +17,7 @@ fn source() -> MemSource {
             ts: (i as i64 + 1) * S,
             line: Bytes::from(*l),
             metadata: Vec::new(),
+            cut: false,
         })
         .collect();
     MemSource {

@@ -131,7 +131,11 @@ impl FieldLines {
                 continue;
             }
             let cols = &self.fields.cols[s - 1];
-            for op in &self.plans[s - 1] {
+            let (plan, cut) = match self.cut_plans.get(s - 1) {
+                Some(Some(plan)) => (plan, true),
+                _ => (&self.plans[s - 1], false),
+            };
+            for op in plan {
                 match *op {
                     Op::Lit { off, len } => out.lit(&self.plan_lit, off as usize, len as usize),
                     Op::Num { col, width } => {
@@ -172,7 +176,12 @@ impl FieldLines {
                     }
                 }
             }
-            self.line_end(i, out.pos(), &mut ends)?;
+            if cut {
+                // a line's start: no stored length to check it against
+                ends.push(u32::try_from(out.pos()).map_err(|_| bad("page exceeds 4 GiB"))?);
+            } else {
+                self.line_end(i, out.pos(), &mut ends)?;
+            }
         }
         Ok((out.buf, ends))
     }
