@@ -525,4 +525,103 @@ mod tests {
             );
         }
     }
+
+    /// Tokens of generated logfmt-ish lines (`{n}` becomes a number):
+    /// plain pairs, and tokens a cut must not stop after.
+    const TOKENS: [&str; 16] = [
+        "level=info",
+        "level=warn",
+        "level=e{n}",
+        "level=",
+        "level",
+        "level=\"a b\"",
+        "msg=\"x y\"",
+        "ts={n}",
+        "lat={n}ms",
+        "status={n}",
+        "a=b=c",
+        "=x",
+        "x\ty=1",
+        "q=\"open",
+        "level_extracted=z",
+        "status=5{n}x",
+    ];
+
+    /// Range queries whose pipelines let lines be cut (and two that do not).
+    const CUT_QUERIES: [&str; 7] = [
+        r#"sum by (level) (count_over_time({app="a"} | logfmt [10s]))"#,
+        r#"sum by (level, status) (count_over_time({app="a"} | logfmt --strict [10s]))"#,
+        r#"sum by (level) (sum_over_time({app="a"} | logfmt | unwrap duration(lat) [10s]))"#,
+        r#"max_over_time({app="a"} | logfmt | unwrap duration(lat) [10s]) by (level)"#,
+        r#"sum by (status) (rate({app="a"} | logfmt | level != "warn" [10s]))"#,
+        r#"sum by (level_extracted) (count_over_time({app="a"} | logfmt [10s]))"#,
+        r#"sum by (level) (bytes_over_time({app="a"} | logfmt [10s]))"#,
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Metric queries over chunks whose lines the reader may cut answer
+        /// exactly as over the same entries read whole.
+        #[test]
+        fn cut_reads_answer_as_whole_lines(
+            layouts in proptest::collection::vec(
+                proptest::collection::vec(0..TOKENS.len(), 1..6),
+                1..4,
+            ),
+            picks in proptest::collection::vec((0usize..4, 0u64..400), 40..240),
+            block_size in 300usize..3000,
+        ) {
+            use sluice_logql::engine::{evaluate, Limits, QueryParams};
+            use sluice_logql::source::MemSource;
+            let entries: Vec<(i64, String)> = picks
+                .iter()
+                .enumerate()
+                .map(|(i, &(l, n))| {
+                    let tokens: Vec<String> = layouts[l % layouts.len()]
+                        .iter()
+                        .map(|&t| TOKENS[t].replace("{n}", &n.to_string()))
+                        .collect();
+                    (i as i64 * 100_000_000, tokens.join(" "))
+                })
+                .collect();
+            let cfg = sluice_storage::ChunkConfig {
+                block_size,
+                ..Default::default()
+            };
+            let mut c = sluice_storage::MemChunk::new(&cfg);
+            for (ts, line) in &entries {
+                c.append(*ts, line.as_bytes(), &[]);
+            }
+            let labels = Labels::new(vec![("app".to_string(), "a".to_string())]);
+            let mut src = PreparedSource::default();
+            src.add(labels.clone(), vec![ChunkData::decode(c.encode()).unwrap()]);
+            let whole = MemSource {
+                streams: vec![(
+                    labels,
+                    entries
+                        .iter()
+                        .map(|(ts, l)| Entry {
+                            ts: *ts,
+                            line: l.clone().into(),
+                            metadata: Vec::new(),
+                            cut: false,
+                        })
+                        .collect(),
+                )],
+            };
+            let p = QueryParams {
+                start: 0,
+                end: 30_000_000_000,
+                step: 10_000_000_000,
+                direction: Direction::Forward,
+                limit: 100,
+            };
+            for q in CUT_QUERIES {
+                let expr = sluice_logql::parser::parse_expr(q).unwrap();
+                let got = evaluate(&expr, &src, &p, &Limits::default());
+                let want = evaluate(&expr, &whole, &p, &Limits::default());
+                proptest::prop_assert_eq!(got, want, "{}", q);
+            }
+        }
+    }
 }
