@@ -361,12 +361,13 @@ mod tests {
         ChunkData::decode(c.encode()).unwrap()
     }
 
-    fn count(src: &PreparedSource, lengths: bool) -> Vec<(i64, u32)> {
-        let p = SelectParams {
+    /// A forward read of stream `{app="<app>"}` over all time.
+    fn params(app: &str, line_cut: Option<Vec<String>>) -> SelectParams {
+        SelectParams {
             matchers: vec![sluice_logql::labels::Matcher::new(
                 "app",
                 sluice_logql::labels::MatchOp::Eq,
-                "a",
+                app,
             )
             .unwrap()],
             start: i64::MIN,
@@ -374,9 +375,12 @@ mod tests {
             direction: Direction::Forward,
             required_literals: Vec::new(),
             metadata_names: None,
-            line_cut: None,
-        };
-        let mut readers = src.select_sizes(&p, lengths).unwrap();
+            line_cut,
+        }
+    }
+
+    fn count(src: &PreparedSource, lengths: bool) -> Vec<(i64, u32)> {
+        let mut readers = src.select_sizes(&params("a", None), lengths).unwrap();
         assert_eq!(readers.len(), 1);
         readers
             .pop()
@@ -477,20 +481,7 @@ mod tests {
     /// Entries of the one stream of `src`, read with lines cut after
     /// `level`.
     fn read_cut(src: &PreparedSource, app: &str) -> Vec<Entry> {
-        let p = SelectParams {
-            matchers: vec![sluice_logql::labels::Matcher::new(
-                "app",
-                sluice_logql::labels::MatchOp::Eq,
-                app,
-            )
-            .unwrap()],
-            start: i64::MIN,
-            end: i64::MAX,
-            direction: Direction::Forward,
-            required_literals: Vec::new(),
-            metadata_names: None,
-            line_cut: Some(vec!["level".to_string()]),
-        };
+        let p = params(app, Some(vec!["level".to_string()]));
         let mut readers = src.select(&p).unwrap();
         assert_eq!(readers.len(), 1);
         readers.pop().unwrap().entries.map(|e| e.unwrap()).collect()

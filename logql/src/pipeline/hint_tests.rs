@@ -339,22 +339,23 @@ fn prefix_memo_applies_only_where_a_prefix_decides() {
 #[test]
 fn prefix_memo_answers_repeated_prefixes_and_gives_up_on_unique_ones() {
     let ex = memo_extractor(0);
-    let mut s = ex.for_stream(&stream());
     let levels = ["debug", "info", "warn", "error"];
-    for i in 0..400 {
-        let line = format!("level={} seq={i} msg=\"done\"", levels[i % 4]);
-        let (_, l) = s.process(1, line.as_bytes(), &[]).unwrap();
-        assert_eq!(l.all.get("level"), Some(levels[i % 4]));
-    }
-    assert_eq!(s.memo_state(), Some((396, true)));
+    // the memo's state after a stream of 400 lines `line(i, level)`
+    let state_after = |line: fn(usize, &str) -> String| {
+        let mut s = ex.for_stream(&stream());
+        for i in 0..400 {
+            let line = line(i, levels[i % 4]);
+            let (_, l) = s.process(1, line.as_bytes(), &[]).unwrap();
+            assert_eq!(l.all.get("level"), Some(levels[i % 4]));
+        }
+        s.memo_state()
+    };
+    let level_first: fn(usize, &str) -> String =
+        |i, level| format!("level={level} seq={i} msg=\"done\"");
+    assert_eq!(state_after(level_first), Some((396, true)));
     // a varying key ahead of `level`: every prefix is new
-    let mut s = ex.for_stream(&stream());
-    for i in 0..400 {
-        let line = format!("seq={i} level={}", levels[i % 4]);
-        let (_, l) = s.process(1, line.as_bytes(), &[]).unwrap();
-        assert_eq!(l.all.get("level"), Some(levels[i % 4]));
-    }
-    assert_eq!(s.memo_state(), Some((0, false)));
+    let seq_first: fn(usize, &str) -> String = |i, level| format!("seq={i} level={level}");
+    assert_eq!(state_after(seq_first), Some((0, false)));
     // entries with structured metadata take the stages
     let mut s = ex.for_stream(&stream());
     let md = [("trace_id".to_string(), "abc".to_string())];

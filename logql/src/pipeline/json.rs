@@ -174,10 +174,19 @@ impl JsonShape {
     /// Learns the layout of `line`, which the full walk just read to its
     /// end; a line with an object member (or none) is not learnt.
     fn learn(&mut self, line: &[u8], lbs: &LabelsBuilder, name: &mut String) {
-        self.ready = false;
         self.learnt = self.learnt.saturating_add(1);
         self.seps.clear();
         self.members.clear();
+        self.ready = self.lay_out(line, lbs, name);
+        if !self.ready {
+            self.seps.clear();
+            self.members.clear();
+        }
+    }
+
+    /// Fills `seps` and `members` from `line`; false when it has no layout
+    /// to keep (then they hold a part of one).
+    fn lay_out(&mut self, line: &[u8], lbs: &LabelsBuilder, name: &mut String) -> bool {
         let base = line.as_ptr() as usize;
         let mut last = 0;
         let (seps, members) = (&mut self.seps, &mut self.members);
@@ -208,20 +217,16 @@ impl JsonShape {
             Ok(())
         });
         if walked.is_err() || self.members.is_empty() {
-            self.seps.clear();
-            self.members.clear();
-            return;
+            return false;
         }
         let Some(close) = scan::next_token(&line[last..]).map(|i| last + i) else {
-            return;
+            return false;
         };
         if line[close] != b'}' || self.seps.len() + (close + 1 - last) > Self::MAX_SEP_BYTES {
-            self.seps.clear();
-            self.members.clear();
-            return;
+            return false;
         }
         self.seps.extend_from_slice(&line[last..=close]);
-        self.ready = true;
+        true
     }
 }
 

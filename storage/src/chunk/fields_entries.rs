@@ -199,22 +199,24 @@ impl EncodedBlock {
     /// their metadata as `md` asks, cut after the `cut` keys if given.
     fn view(&self, p: usize, md: &MdMode, cut: Option<&[String]>) -> Result<View> {
         let n = self.meta.entries as usize;
-        if p >= n {
-            let mut lines = self.field_lines(&self.section(SEC_LINES)?, None, None)?;
-            if let Some(keys) = cut {
-                lines.set_cut(keys);
-            }
-            let md = self.field_metadata(&lines, md, false)?;
-            return Ok(View::new(lines, md));
-        }
-        let mut lines =
-            FieldLines::decode_prefix(&self.section(SEC_LINES)?, &self.section(SEC_NUMS)?, n, p)?;
+        let part = p < n;
+        let mut lines = if part {
+            let mut lines = FieldLines::decode_prefix(
+                &self.section(SEC_LINES)?,
+                &self.section(SEC_NUMS)?,
+                n,
+                p,
+            )?;
+            let bytes = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(0);
+            lines.line_bytes = bytes / n * p;
+            lines
+        } else {
+            self.field_lines(&self.section(SEC_LINES)?, None, None)?
+        };
         if let Some(keys) = cut {
             lines.set_cut(keys);
         }
-        let bytes = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(0);
-        lines.line_bytes = bytes / n * p;
-        let md = self.field_metadata(&lines, md, true)?;
+        let md = self.field_metadata(&lines, md, part)?;
         Ok(View::new(lines, md))
     }
 

@@ -127,7 +127,7 @@ impl FieldLines {
             if s == 0 {
                 let (a, b) = (self.whole_offs[row], self.whole_offs[row + 1]);
                 out.lit(&self.whole, a as usize, (b - a) as usize);
-                self.line_end(i, out.pos(), &mut ends)?;
+                self.line_end(i, out.pos(), &mut ends, false)?;
                 continue;
             }
             let cols = &self.fields.cols[s - 1];
@@ -176,22 +176,18 @@ impl FieldLines {
                     }
                 }
             }
-            if cut {
-                // a line's start: no stored length to check it against
-                ends.push(u32::try_from(out.pos()).map_err(|_| bad("page exceeds 4 GiB"))?);
-            } else {
-                self.line_end(i, out.pos(), &mut ends)?;
-            }
+            self.line_end(i, out.pos(), &mut ends, cut)?;
         }
         Ok((out.buf, ends))
     }
 
     /// Records that line `i` ends at `end`, checking its length against
     /// the stored one when there is one (the one place lines are checked
-    /// against section 0).
-    fn line_end(&self, i: usize, end: usize, ends: &mut Vec<u32>) -> Result<()> {
+    /// against section 0), unless the line was `cut` (only its start was
+    /// written: no length to check it against).
+    fn line_end(&self, i: usize, end: usize, ends: &mut Vec<u32>, cut: bool) -> Result<()> {
         let end = u32::try_from(end).map_err(|_| bad("page exceeds 4 GiB"))?;
-        if let Some(lens) = &self.lens {
+        if let (Some(lens), false) = (&self.lens, cut) {
             let start = ends.last().copied().unwrap_or(0);
             if lens.get(i) != Some(&(end - start)) {
                 return Err(bad("line lengths differ from the stored lengths"));
