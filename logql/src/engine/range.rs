@@ -22,7 +22,7 @@ use crate::pipeline::hashmap::HashKeyed;
 use super::par;
 use super::rangefn::RangeFn;
 use super::steps::{Grid, StepVectors};
-use super::window::{Slider, Windows};
+use super::window::{Slider, Slots, Windows};
 use crate::ast::{Grouping, RangeAgg, RangeOp, Stage};
 use crate::labels::{Labels, MatchOp, Matcher};
 use crate::pipeline::{Pipeline, SampleExtractor};
@@ -412,6 +412,32 @@ impl Samples {
     }
 }
 
+impl Samples {
+    /// Orders the points by `slots` only, in linear time: each window is
+    /// then a run of whole slots, which `Windows::over_slice` finds as it
+    /// finds them in time order, but holds its points in no set order.
+    fn order_by_slot(&mut self, slots: &Slots) {
+        if self.runs.len() < 2 {
+            return;
+        }
+        let mut starts = vec![0usize; slots.count + 1];
+        let of: Vec<u32> = self.points.iter().map(|p| slots.of(p.0)).collect();
+        for &k in &of {
+            starts[k as usize + 1] += 1;
+        }
+        for k in 1..starts.len() {
+            starts[k] += starts[k - 1];
+        }
+        let mut laid = vec![(0i64, 0f64); self.points.len()];
+        for (p, &k) in self.points.iter().zip(&of) {
+            laid[starts[k as usize]] = *p;
+            starts[k as usize] += 1;
+        }
+        self.points = laid;
+        self.runs.truncate(1);
+    }
+}
+
 type Coll = Table<Samples>;
 
 impl Coll {
@@ -467,8 +493,15 @@ fn finish_collected(colls: Vec<Coll>, rf: &RangeFn, w: &Windows) -> Result<StepV
             .extend(b.runs.into_iter().map(|(fp, i)| (fp, i + shift)));
         a.points.extend(b.points);
     });
+    // a quantile reads each window's values in any order
+    let slots = (rf.op == RangeOp::QuantileOverTime)
+        .then(|| w.slots())
+        .flatten();
     for (_, s) in &mut series {
-        s.sort();
+        match &slots {
+            Some(slots) => s.order_by_slot(slots),
+            None => s.sort(),
+        }
     }
     let parts = par::run(
         par::chunks(series.len(), SERIES_CHUNK),

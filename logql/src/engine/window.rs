@@ -29,8 +29,25 @@ impl Windows {
         self.grid.first_at_or_after(ts.saturating_add(self.offset))
     }
 
+    /// The slots between consecutive window bounds, when every window
+    /// starts where an earlier one ends (its range is a whole number of
+    /// steps) and there are not too many of them.
+    pub fn slots(&self) -> Option<Slots> {
+        let (step, range) = (self.grid.step, self.range);
+        if self.grid.instant || step <= 0 || range <= 0 || range % step != 0 {
+            return None;
+        }
+        let before = usize::try_from(range / step).ok()?;
+        let count = before.checked_add(self.grid.len)?.checked_add(1)?;
+        (count <= Slots::MAX).then_some(Slots {
+            first: self.end(0).checked_sub(range)?,
+            step,
+            count,
+        })
+    }
+
     /// Calls `f(k, window)` for every step with a non-empty window over
-    /// `samples` (sorted by time).
+    /// `samples` (sorted by time, or by [`Slots`]).
     pub fn over_slice(&self, samples: &[(i64, f64)], mut f: impl FnMut(usize, &[(i64, f64)])) {
         let n = samples.len();
         if n == 0 {
@@ -58,6 +75,33 @@ impl Windows {
                 k = (k + 1).max(self.first_step_seeing(samples[lo].0));
             }
         }
+    }
+}
+
+/// Times cut at every window bound: slot 0 holds the times at or before
+/// the first window's start, slot `i` those in `(first + (i-1) step,
+/// first + i step]`, the last slot those after every window. Samples laid
+/// out by slot are in time order as far as any window can tell.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slots {
+    first: i64,
+    step: i64,
+    pub count: usize,
+}
+
+impl Slots {
+    /// The most slots a query orders its samples by.
+    const MAX: usize = 1 << 16;
+
+    /// The slot of time `ts`.
+    pub fn of(&self, ts: i64) -> u32 {
+        if ts <= self.first {
+            return 0;
+        }
+        let d = i128::from(ts) - i128::from(self.first);
+        let k = (d + i128::from(self.step) - 1) / i128::from(self.step);
+        // count <= MAX, which fits a u32
+        k.min(self.count as i128 - 1) as u32
     }
 }
 
@@ -196,5 +240,43 @@ mod tests {
         let want = vec![(0, 2), (1, 1), (2, 1)];
         assert_eq!(slice_counts(&win, &ts), want);
         assert_eq!(slider_counts(&win, &ts), want);
+    }
+
+    proptest::proptest! {
+        /// Samples laid out by slot, in any order within a slot, give every
+        /// window the very samples time order gives it.
+        #[test]
+        fn slot_order_gives_windows_their_samples(
+            ts in proptest::collection::vec(-50i64..400, 0..200),
+            shuffle in proptest::collection::vec(0usize..1000, 200),
+            start in 0i64..100,
+            steps in 1usize..30,
+            step in 1i64..20,
+            ranges in 1i64..6,
+            offset in 0i64..40,
+        ) {
+            let win = w(start, start + (steps as i64 - 1) * step, step, ranges * step, offset);
+            let slots = win.slots().ok_or_else(|| proptest::test_runner::TestCaseError::fail("no slots"))?;
+            let mut sorted: Vec<(i64, f64)> = ts.iter().map(|&t| (t, t as f64)).collect();
+            sorted.sort_by_key(|p| p.0);
+            // slot order, each slot in an arbitrary order
+            let mut laid: Vec<(usize, (i64, f64))> = sorted
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| (shuffle[i], p))
+                .collect();
+            laid.sort_by_key(|(r, p)| (slots.of(p.0), *r));
+            let laid: Vec<(i64, f64)> = laid.into_iter().map(|(_, p)| p).collect();
+            let windows = |samples: &[(i64, f64)]| {
+                let mut out = Vec::new();
+                win.over_slice(samples, |k, s| {
+                    let mut v: Vec<i64> = s.iter().map(|p| p.0).collect();
+                    v.sort_unstable();
+                    out.push((k, v));
+                });
+                out
+            };
+            proptest::prop_assert_eq!(windows(&laid), windows(&sorted));
+        }
     }
 }
