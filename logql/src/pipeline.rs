@@ -135,6 +135,17 @@ impl Pipeline {
                 .all(|s| matches!(s, CStage::LabelFilter(_)))
     }
 
+    /// Whether the pipeline reads only the members of a JSON line its
+    /// hints name: the first stage is `json` under parser hints and only
+    /// label filters follow (see `LineCut::Json`).
+    pub(crate) fn json_hinted(&self) -> bool {
+        self.hints.as_ref().is_some_and(|h| !h.is_empty())
+            && matches!(self.stages.first(), Some(CStage::Json(_)))
+            && self.stages[1..]
+                .iter()
+                .all(|s| matches!(s, CStage::LabelFilter(_)))
+    }
+
     /// Cheap: the per-stream state is created lazily and reused.
     pub fn for_stream(&self, stream: &Labels) -> StreamPipeline {
         let mut builder = LabelsBuilder::new(stream.clone());

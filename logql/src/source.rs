@@ -46,15 +46,38 @@ pub struct SelectParams {
     /// may drop other pairs (see [`SelectParams::needs_metadata`]). `None`:
     /// every pair is needed.
     pub metadata_names: Option<Vec<String>>,
-    /// When set, a source may return only the start of a line (marking the
-    /// entry `cut`): the bytes before a space that follows a token
-    /// (tokens are cut at spaces outside double quotes), provided every
-    /// token before that space is a plain logfmt pair `key=value` (the key
-    /// a label name, the value one or more ASCII graphic characters other
-    /// than `"` and `=`) and each of these keys is the key of one of them.
-    /// A `logfmt` stage that stops once it has these keys reads such a
-    /// line as it reads the whole one; the engine checks that it did.
-    pub line_cut: Option<Vec<String>>,
+    /// When set, a source may shorten lines as [`LineCut`] describes.
+    pub line_cut: Option<LineCut>,
+}
+
+/// How a source may shorten the lines of a metric query whose pipeline is
+/// a parser under hints followed only by label filters
+/// ([`SelectParams::line_cut`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineCut {
+    /// A source may return only the start of a line (marking the entry
+    /// `cut`): the bytes before a space that follows a token (tokens are
+    /// cut at spaces outside double quotes), provided every token before
+    /// that space is a plain logfmt pair `key=value` (the key a label
+    /// name, the value one or more ASCII graphic characters other than `"`
+    /// and `=`) and each of these keys is the key of one of them. A
+    /// `logfmt` stage that stops once it has these keys reads such a line
+    /// as it reads the whole one; the engine checks that it did.
+    Logfmt(Vec<String>),
+    /// A source may return, for a line it knows to be a flat JSON object
+    /// of scalar members (valid JSON, label-name keys), the object of only
+    /// the members these keys name, in order, their values' bytes as they
+    /// are: `| json` under these hints sets the same labels from it, and
+    /// no error from either. The entry is not marked `cut`.
+    Json(Vec<String>),
+}
+
+impl LineCut {
+    pub fn keys(&self) -> &[String] {
+        match self {
+            LineCut::Logfmt(k) | LineCut::Json(k) => k,
+        }
+    }
 }
 
 impl SelectParams {

@@ -7,7 +7,8 @@ use std::collections::{BinaryHeap, HashMap};
 
 use sluice_logql::labels::Labels;
 use sluice_logql::source::{
-    Direction, Entry, EntrySize, LogSource, SelectParams, SizeReader, SourceError, StreamReader,
+    Direction, Entry, EntrySize, LineCut, LogSource, SelectParams, SizeReader, SourceError,
+    StreamReader,
 };
 use sluice_logql::stats::{QueryStats, ReadStats};
 use std::sync::Arc;
@@ -69,7 +70,7 @@ impl LogSource for PreparedSource {
         let cut_filter = p
             .line_cut
             .as_ref()
-            .and_then(|keys| read_filter(p, Some(keys.clone())));
+            .and_then(|cut| read_filter(p, Some(cut.clone())));
         let open = |c: &ChunkData, filter: &Option<Arc<ReadFilter>>| -> BoxIter<Entry> {
             Box::new(
                 c.entries_counted(
@@ -86,11 +87,17 @@ impl LogSource for PreparedSource {
             .matching(p)
             .map(|(labels, chunks)| {
                 // Lines are not cut where entries of chunks that overlap
-                // are told apart by their lines, nor in a stream that has
-                // a label named like a key (a parser would then extract
-                // `<key>_extracted` and not stop at the key).
+                // are told apart by their lines, nor after logfmt keys in a
+                // stream that has a label named like one (a parser would
+                // then extract `<key>_extracted` and not stop at the key).
                 let cut = cut_filter.as_ref().filter(|f| {
-                    !overlapping(&chunks) && f.cut.iter().flatten().all(|k| labels.get(k).is_none())
+                    !overlapping(&chunks)
+                        && match &f.cut {
+                            Some(LineCut::Logfmt(keys)) => {
+                                keys.iter().all(|k| labels.get(k).is_none())
+                            }
+                            _ => true,
+                        }
                 });
                 let filter = match cut {
                     Some(f) => Some(f.clone()),
@@ -154,7 +161,7 @@ fn overlapping(chunks: &[&ChunkData]) -> bool {
 /// What the chunk readers may skip for `p`: lines without its required
 /// literals, structured metadata it cannot use, with `cut` the ends of
 /// lines past those keys.
-fn read_filter(p: &SelectParams, cut: Option<Vec<String>>) -> Option<Arc<ReadFilter>> {
+fn read_filter(p: &SelectParams, cut: Option<LineCut>) -> Option<Arc<ReadFilter>> {
     let literals = LiteralFilter::new(&p.required_literals);
     let metadata = p.metadata_names.as_ref().map(|_| {
         let p = p.clone();
@@ -362,7 +369,7 @@ mod tests {
     }
 
     /// A forward read of stream `{app="<app>"}` over all time.
-    fn params(app: &str, line_cut: Option<Vec<String>>) -> SelectParams {
+    fn params(app: &str, line_cut: Option<LineCut>) -> SelectParams {
         SelectParams {
             matchers: vec![sluice_logql::labels::Matcher::new(
                 "app",
@@ -481,7 +488,7 @@ mod tests {
     /// Entries of the one stream of `src`, read with lines cut after
     /// `level`.
     fn read_cut(src: &PreparedSource, app: &str) -> Vec<Entry> {
-        let p = params(app, Some(vec!["level".to_string()]));
+        let p = params(app, Some(LineCut::Logfmt(vec!["level".to_string()])));
         let mut readers = src.select(&p).unwrap();
         assert_eq!(readers.len(), 1);
         readers.pop().unwrap().entries.map(|e| e.unwrap()).collect()
@@ -549,6 +556,96 @@ mod tests {
         r#"sum by (level) (bytes_over_time({app="a"} | logfmt [10s]))"#,
     ];
 
+    /// Members of generated JSON-ish lines (`{n}` becomes a number): flat
+    /// scalar members, and members or values that a projection must not
+    /// pass over (invalid, nested, escaped, keys a parser sanitises).
+    const MEMBERS: [&str; 20] = [
+        r#""level": "info""#,
+        r#""level": "warn""#,
+        r#""level":"e{n}""#,
+        r#""lat": {n}"#,
+        r#""lat": -{n}.5"#,
+        r#""lat": 0{n}"#,
+        r#""lat":{n}e3"#,
+        r#""ok": true"#,
+        r#""ok": nul"#,
+        r#""msg": "a b {n}""#,
+        r#""msg": "x"y""#,
+        r#""user": {"name": "u{n}"}"#,
+        r#""a-b": {n}"#,
+        r#""level2": 1"#,
+        r#""status": "{n}""#,
+        r#""level": null"#,
+        r#""level": {n}"#,
+        r#""x": [1, 2]"#,
+        "junk",
+        r#""level_extracted": "z""#,
+    ];
+
+    /// Range queries whose pipelines let JSON lines be projected (and one
+    /// that does not).
+    const JSON_QUERIES: [&str; 8] = [
+        r#"sum by (level) (count_over_time({app="a"} | json [10s]))"#,
+        r#"sum by (level, ok) (count_over_time({app="a"} | json [10s]))"#,
+        r#"sum by (level) (sum_over_time({app="a"} | json | unwrap lat [10s]))"#,
+        r#"quantile_over_time(0.5, {app="a"} | json | unwrap lat [10s]) by (level)"#,
+        r#"sum by (status) (rate({app="a"} | json | level != "warn" [10s]))"#,
+        r#"sum by (a_b, user_name, level_extracted) (count_over_time({app="a"} | json [10s]))"#,
+        r#"sum by (__error__, msg) (count_over_time({app="a"} | json [10s]))"#,
+        r#"sum by (level) (bytes_over_time({app="a"} | json [10s]))"#,
+    ];
+
+    /// Whether `queries` answer alike over `entries` in chunks of blocks of
+    /// `block_size` (read through `PreparedSource`, which may cut lines)
+    /// and over the same entries in memory, whole.
+    fn same_answers(
+        entries: &[(i64, String)],
+        block_size: usize,
+        queries: &[&str],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        use sluice_logql::engine::{evaluate, Limits, QueryParams};
+        use sluice_logql::source::MemSource;
+        let cfg = sluice_storage::ChunkConfig {
+            block_size,
+            ..Default::default()
+        };
+        let mut c = sluice_storage::MemChunk::new(&cfg);
+        for (ts, line) in entries {
+            c.append(*ts, line.as_bytes(), &[]);
+        }
+        let labels = Labels::new(vec![("app".to_string(), "a".to_string())]);
+        let mut src = PreparedSource::default();
+        src.add(labels.clone(), vec![ChunkData::decode(c.encode()).unwrap()]);
+        let whole = MemSource {
+            streams: vec![(
+                labels,
+                entries
+                    .iter()
+                    .map(|(ts, l)| Entry {
+                        ts: *ts,
+                        line: l.clone().into(),
+                        metadata: Vec::new(),
+                        cut: false,
+                    })
+                    .collect(),
+            )],
+        };
+        let p = QueryParams {
+            start: 0,
+            end: 30_000_000_000,
+            step: 10_000_000_000,
+            direction: Direction::Forward,
+            limit: 100,
+        };
+        for q in queries {
+            let expr = sluice_logql::parser::parse_expr(q).unwrap();
+            let got = evaluate(&expr, &src, &p, &Limits::default());
+            let want = evaluate(&expr, &whole, &p, &Limits::default());
+            proptest::prop_assert_eq!(got, want, "{}", q);
+        }
+        Ok(())
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         /// Metric queries over chunks whose lines the reader may cut answer
@@ -562,8 +659,6 @@ mod tests {
             picks in proptest::collection::vec((0usize..4, 0u64..400), 40..240),
             block_size in 300usize..3000,
         ) {
-            use sluice_logql::engine::{evaluate, Limits, QueryParams};
-            use sluice_logql::source::MemSource;
             let entries: Vec<(i64, String)> = picks
                 .iter()
                 .enumerate()
@@ -575,44 +670,40 @@ mod tests {
                     (i as i64 * 100_000_000, tokens.join(" "))
                 })
                 .collect();
-            let cfg = sluice_storage::ChunkConfig {
-                block_size,
-                ..Default::default()
-            };
-            let mut c = sluice_storage::MemChunk::new(&cfg);
-            for (ts, line) in &entries {
-                c.append(*ts, line.as_bytes(), &[]);
-            }
-            let labels = Labels::new(vec![("app".to_string(), "a".to_string())]);
-            let mut src = PreparedSource::default();
-            src.add(labels.clone(), vec![ChunkData::decode(c.encode()).unwrap()]);
-            let whole = MemSource {
-                streams: vec![(
-                    labels,
-                    entries
+            same_answers(&entries, block_size, &CUT_QUERIES)?;
+        }
+
+        /// Metric queries over chunks whose JSON lines the reader may
+        /// project answer exactly as over the same entries read whole.
+        #[test]
+        fn projected_reads_answer_as_whole_lines(
+            layouts in proptest::collection::vec(
+                (proptest::collection::vec(0..MEMBERS.len(), 0..6), 0usize..2, 0usize..6),
+                1..4,
+            ),
+            picks in proptest::collection::vec((0usize..4, 0u64..400), 40..240),
+            block_size in 300usize..3000,
+        ) {
+            let entries: Vec<(i64, String)> = picks
+                .iter()
+                .enumerate()
+                .map(|(i, &(l, n))| {
+                    let (members, sep, end) = &layouts[l % layouts.len()];
+                    let members: Vec<String> = members
                         .iter()
-                        .map(|(ts, l)| Entry {
-                            ts: *ts,
-                            line: l.clone().into(),
-                            metadata: Vec::new(),
-                            cut: false,
-                        })
-                        .collect(),
-                )],
-            };
-            let p = QueryParams {
-                start: 0,
-                end: 30_000_000_000,
-                step: 10_000_000_000,
-                direction: Direction::Forward,
-                limit: 100,
-            };
-            for q in CUT_QUERIES {
-                let expr = sluice_logql::parser::parse_expr(q).unwrap();
-                let got = evaluate(&expr, &src, &p, &Limits::default());
-                let want = evaluate(&expr, &whole, &p, &Limits::default());
-                proptest::prop_assert_eq!(got, want, "{}", q);
-            }
+                        .map(|&m| MEMBERS[m].replace("{n}", &n.to_string()))
+                        .collect();
+                    let sep = [", ", ","][*sep];
+                    // mostly a closing brace; else none, a trailing comma,
+                    // bytes after it, or spaces around the object
+                    let (open, close) = [
+                        ("{", "}"), ("{", "}"), ("{", "}"),
+                        ("{", ""), ("{", ",}"), (" {", "} x"),
+                    ][*end];
+                    (i as i64 * 100_000_000, format!("{open}{}{close}", members.join(sep)))
+                })
+                .collect();
+            same_answers(&entries, block_size, &JSON_QUERIES)?;
         }
     }
 }

@@ -15,6 +15,7 @@ use super::{labels_result, recycle, sort_dedup, Pipeline, ResultCache, Run, Stre
 use crate::ast::{Grouping, LogRange, RangeOp, UnwrapConversion};
 use crate::labels::Labels;
 use crate::pipeline::LabelsResult;
+use crate::source::LineCut;
 use crate::{Error, Result};
 
 pub(crate) const SAMPLE_EXTRACTION_ERR: &str = "SampleExtractionErr";
@@ -103,14 +104,22 @@ impl SampleExtractor {
         })
     }
 
-    /// The keys a source may cut lines after (`SelectParams::line_cut`):
-    /// the parser hints, when the pipeline stops reading a line once it
-    /// has them and the sample's value is not the line's length.
-    pub fn line_cut(&self) -> Option<Vec<String>> {
-        if !self.pipeline.prefix_decided() || matches!(self.value, Value::Bytes) {
+    /// How a source may shorten lines (`SelectParams::line_cut`): after
+    /// the parser hints when the pipeline stops reading a logfmt line once
+    /// it has them, or to the JSON members they name; never when the
+    /// sample's value is the line's length.
+    pub fn line_cut(&self) -> Option<LineCut> {
+        if matches!(self.value, Value::Bytes) {
             return None;
         }
-        self.pipeline.hints().map(|h| h.to_vec())
+        let keys = self.pipeline.hints()?.to_vec();
+        if self.pipeline.prefix_decided() {
+            Some(LineCut::Logfmt(keys))
+        } else if self.pipeline.json_hinted() {
+            Some(LineCut::Json(keys))
+        } else {
+            None
+        }
     }
 
     /// Structured metadata names that can reach a sample (its labels or

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use sluice_logql::source::Entry;
+use sluice_logql::source::{Entry, LineCut};
 
 use super::block::{EncodedBlock, SEC_LINES, SEC_META, SEC_NUMS, SEC_TS};
 use super::data::Decoded;
@@ -151,7 +151,7 @@ impl Reading {
         if let Some((what, reason)) = self.failed.get() {
             return Err(Error::corrupt(what, reason.clone()));
         }
-        let cut = self.cut.as_ref().and_then(|f| f.cut_keys());
+        let cut = self.cut.as_ref().and_then(|f| f.line_cut());
         self.block.view(p, &self.md, cut).inspect_err(|e| {
             let _ = self.failed.set(match e {
                 Error::Corrupt { what, reason } => (what, reason.clone()),
@@ -196,8 +196,8 @@ impl EncodedBlock {
     }
 
     /// The first `p` stored lines (all when `p` is the entry count) and
-    /// their metadata as `md` asks, cut after the `cut` keys if given.
-    fn view(&self, p: usize, md: &MdMode, cut: Option<&[String]>) -> Result<View> {
+    /// their metadata as `md` asks, cut as `cut` says if given.
+    fn view(&self, p: usize, md: &MdMode, cut: Option<&LineCut>) -> Result<View> {
         let n = self.meta.entries as usize;
         let part = p < n;
         let mut lines = if part {
@@ -213,8 +213,8 @@ impl EncodedBlock {
         } else {
             self.field_lines(&self.section(SEC_LINES)?, None, None)?
         };
-        if let Some(keys) = cut {
-            lines.set_cut(keys);
+        if let Some(cut) = cut {
+            lines.set_line_cut(cut);
         }
         let md = self.field_metadata(&lines, md, part)?;
         Ok(View::new(lines, md))
@@ -311,14 +311,14 @@ impl EncodedBlock {
             part: Mutex::new(None),
             full: OnceLock::new(),
             failed: OnceLock::new(),
-            cut: filter.clone().filter(|f| f.cut_keys().is_some()),
+            cut: filter.clone().filter(|f| f.line_cut().is_some()),
         };
         if lits.is_some() || !self.is_newest_first() {
             // decoded at once, as the filter reads every line
             let piece = lits.and_then(|f| f.field_piece());
             let mut lines = self.field_lines(&fields, sizes.lens, piece)?;
-            if let Some(keys) = filter.as_ref().and_then(|f| f.cut_keys()) {
-                lines.set_cut(keys);
+            if let Some(cut) = filter.as_ref().and_then(|f| f.line_cut()) {
+                lines.set_line_cut(cut);
             }
             let table = self.field_metadata(&lines, &r.md, false)?;
             let _ = r.full.set(View::new(lines, table));

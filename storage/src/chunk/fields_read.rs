@@ -25,6 +25,7 @@ use crate::varint::Reader;
 mod cursors;
 mod cut;
 mod page;
+mod project;
 mod src;
 
 use src::Src;
@@ -95,8 +96,15 @@ pub struct FieldLines {
     /// constant parts.
     plans: Vec<Vec<Op>>,
     plan_lit: Vec<u8>,
-    /// Per shape, with a cut (`cut.rs`): the plan of its first tokens.
+    /// Per shape, with a cut (`cut.rs`): the plan of its first tokens, or
+    /// of its projection (`project.rs`).
     cut_plans: Vec<Option<Vec<Op>>>,
+    /// Whether the cut plans write the lines' starts (else projections).
+    cut_prefix: bool,
+    /// With a projection: per token, its pieces in `proj_pieces` (first,
+    /// count).
+    proj: Vec<(u32, u32)>,
+    proj_pieces: Vec<project::Proj>,
     /// Per shape: the number columns each of its rows takes one value of
     /// (its `Op::Num`s), and its token columns whose tokens hold numbers.
     fixed_cols: Vec<Vec<u32>>,
@@ -113,6 +121,9 @@ enum Op {
     Num { col: u32, width: u8 },
     /// The template of the row in token column `j` (more than one).
     Var { j: u32 },
+    /// The projection of the row's template in token column `j`
+    /// (`project.rs`); the token's numbers are passed over either way.
+    Proj { j: u32 },
 }
 
 fn bad(why: &str) -> Error {
@@ -288,6 +299,9 @@ impl FieldLines {
             plans: Vec::new(),
             plan_lit: Vec::new(),
             cut_plans: Vec::new(),
+            cut_prefix: false,
+            proj: Vec::new(),
+            proj_pieces: Vec::new(),
             fixed_cols: Vec::new(),
             var_cols: Vec::new(),
         }

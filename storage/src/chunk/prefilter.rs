@@ -4,28 +4,30 @@
 //! pipeline, so the filter only ever needs to keep a superset.
 
 use memchr::memmem::Finder;
+use sluice_logql::source::LineCut;
 
 /// Whether a structured metadata pair with this name is needed.
 pub type MetadataFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// What a query needs from the entries it reads, so readers can skip the
 /// rest: lines with every literal, which structured metadata names, and
-/// whether lines may be cut after some logfmt keys.
+/// whether lines may be cut or projected for a parser.
 #[derive(Default)]
 pub struct ReadFilter {
     pub literals: Option<LiteralFilter>,
     /// When set, only metadata pairs whose name it accepts are returned.
     pub metadata: Option<MetadataFilter>,
     /// When set (and there are no literals), field-layout lines may be cut
-    /// after plain pairs holding these keys (`SelectParams::line_cut`).
-    pub cut: Option<Vec<String>>,
+    /// after plain pairs holding logfmt keys, or projected to the JSON
+    /// members named (`SelectParams::line_cut`).
+    pub cut: Option<LineCut>,
 }
 
 impl ReadFilter {
-    /// The keys lines may be cut after, when a cut applies.
-    pub fn cut_keys(&self) -> Option<&[String]> {
+    /// How lines may be cut, when a cut applies.
+    pub fn line_cut(&self) -> Option<&LineCut> {
         match (&self.literals, &self.cut) {
-            (None, Some(k)) if !k.is_empty() => Some(k),
+            (None, Some(c)) if !c.keys().is_empty() => Some(c),
             _ => None,
         }
     }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::*;
-use sluice_logql::source::{Direction, Entry};
+use sluice_logql::source::{Direction, Entry, LineCut};
 
 fn read(c: &ChunkData, d: Direction, f: Option<LiteralFilter>) -> Vec<Entry> {
     let f = f.map(|l| {
@@ -485,7 +485,9 @@ fn read_cut(c: &ChunkData, d: Direction, keys: &[&str]) -> Vec<Entry> {
     let f = Arc::new(ReadFilter {
         literals: None,
         metadata: None,
-        cut: Some(keys.iter().map(|k| k.to_string()).collect()),
+        cut: Some(LineCut::Logfmt(
+            keys.iter().map(|k| k.to_string()).collect(),
+        )),
     });
     c.entries_filtered(i64::MIN, i64::MAX, d, Some(f))
         .collect::<crate::Result<Vec<_>>>()
@@ -560,6 +562,94 @@ fn lines_are_cut_after_plain_pairs_holding_the_keys() {
                 }
                 let expect_cuts = keys != ["nope"];
                 assert_eq!(cuts > 0, expect_cuts, "{what} {d:?} {keys:?}");
+            }
+        }
+    }
+}
+
+fn read_projected(c: &ChunkData, d: Direction, keys: &[&str]) -> Vec<Entry> {
+    let f = Arc::new(ReadFilter {
+        literals: None,
+        metadata: None,
+        cut: Some(LineCut::Json(keys.iter().map(|k| k.to_string()).collect())),
+    });
+    c.entries_filtered(i64::MIN, i64::MAX, d, Some(f))
+        .collect::<crate::Result<Vec<_>>>()
+        .unwrap()
+}
+
+#[test]
+fn flat_json_lines_are_projected_to_the_named_members() {
+    let mut c = MemChunk::new(&ChunkConfig {
+        block_size: 8000,
+        ..ChunkConfig::default()
+    });
+    let levels = ["info", "warn", "error"];
+    // (shapes are told apart by their token count); the first two are
+    // flat JSON objects, the others are not or not certainly
+    let shapes: [fn(&str, i64) -> String; 8] = [
+        |l, i| {
+            format!(
+                r#"{{"level": "{l}", "msg": "job {i} done", "job_id": {i}, "latency_ms": {}, "queue": "q", "ok": {}}}"#,
+                i % 97,
+                i % 2 == 0
+            )
+        },
+        |l, i| format!(r#"{{"level":"{l}","lat":-{i}.05e+3,"n":null,"s":"a b {i}","f":false}}"#),
+        |l, i| format!(r#"{{"level": "{l}", "user": {{"name": "bob"}}, "n": {i}}}"#),
+        |l, i| format!(r#"{{"level": "{l}", "id": 0{i}}}"#),
+        |l, i| format!(r#"{{"level": "a\"b {l}", "n": {i}, "x": 1, "y": 2}}"#),
+        |l, i| format!(r#"{{"level": "{l}", "a-b": {i}, "c": 1, "d": 2, "e": 3}}"#),
+        |l, i| format!(r#"{{"level": "{l}"}} tail {i} x y z w v u t"#),
+        |l, i| format!(r#"{{"level": "{l}", "k2": 1, "z": {i}, "e": 3, "f": 4, "g": 5, "h": 6}}"#),
+    ];
+    for i in 0..800i64 {
+        let line = shapes[i as usize % shapes.len()](levels[i as usize % 3], i);
+        c.append(1000 + i, line.as_bytes(), &[]);
+    }
+    let object = |line: &[u8]| -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::from_slice(line) {
+            Ok(serde_json::Value::Object(m)) => m,
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(line)),
+        }
+    };
+    for (what, data) in [
+        ("snapshot", c.snapshot()),
+        ("decoded", ChunkData::decode(c.encode()).unwrap()),
+    ] {
+        for d in [Direction::Forward, Direction::Backward] {
+            let whole = read(&data, d, None);
+            for keys in [
+                &["level"][..],
+                &["latency_ms", "ok"],
+                &["lat", "s", "n"],
+                &["nope"],
+            ] {
+                let got = read_projected(&data, d, keys);
+                assert_eq!(got.len(), whole.len());
+                let mut projected = vec![0; shapes.len()];
+                for (g, w) in got.iter().zip(&whole) {
+                    assert_eq!(g.ts, w.ts);
+                    assert!(!g.cut);
+                    let ctx = format!("{what} {d:?} {keys:?} {:?}", w.line);
+                    let shape = (w.ts - 1000) as usize % shapes.len();
+                    if g.line == w.line {
+                        continue;
+                    }
+                    projected[shape] += 1;
+                    let mut want = object(&w.line);
+                    want.retain(|k, _| keys.contains(&k.as_str()));
+                    assert_eq!(object(&g.line), want, "{ctx}");
+                    assert!(!g.line.contains(&b' ') || keys.contains(&"s"), "{ctx}");
+                }
+                // 100 lines of each shape, most of them in cut blocks
+                let ctx = format!("{what} {d:?} {keys:?} {projected:?}");
+                for (s, &n) in projected.iter().enumerate() {
+                    match s {
+                        0 | 1 => assert!(n >= 80, "{ctx}"),
+                        _ => assert_eq!(n, 0, "{ctx}"),
+                    }
+                }
             }
         }
     }

@@ -14,10 +14,11 @@ use super::{FieldLines, Piece};
 impl FieldLines {
     /// Lets shapes whose first tokens are plain pairs holding every one of
     /// `keys` rebuild only those tokens (see [`FieldLines::is_cut`]).
-    pub fn set_cut(&mut self, keys: &[String]) {
+    pub(super) fn set_cut(&mut self, keys: &[String]) {
         if keys.is_empty() {
             return;
         }
+        self.cut_prefix = true;
         self.cut_plans = (0..self.tok_base.len())
             .map(|s| {
                 let upto = self.cut_columns(s, keys)?;
@@ -28,8 +29,12 @@ impl FieldLines {
         self.plan_lit.extend_from_slice(&[0; super::page::SLACK]);
     }
 
-    /// Whether stored line `j` is rebuilt cut.
+    /// Whether stored line `j` is rebuilt cut: only its start (a
+    /// projection, which reads as the whole line, is not a cut).
     pub fn is_cut(&self, j: usize) -> bool {
+        if !self.cut_prefix {
+            return false;
+        }
         match self.fields.shape.get(j) {
             Some(&s) if s > 0 => self
                 .cut_plans

@@ -4,6 +4,7 @@
 //! in `SLACK` spare bytes) rather than through a call to `memcpy` per
 //! piece, and numbers are spelled in place.
 
+use super::project::Proj;
 use super::{bad, FieldLines, Op, Piece, PAGE};
 use crate::error::Result;
 
@@ -172,6 +173,31 @@ impl FieldLines {
                                     out.digits(v, usize::from(width));
                                 }
                             }
+                        }
+                    }
+                    Op::Proj { j } => {
+                        let j = j as usize;
+                        let t = self.tok_base[s - 1][j] as usize + cols[j].1[row] as usize;
+                        let tok = self.toks[t];
+                        let base = 1 + shapes + (self.num_base[s - 1][j] + tok.nbase) as usize;
+                        let (first, count) = self.proj[t];
+                        for piece in &self.proj_pieces[first as usize..(first + count) as usize] {
+                            match *piece {
+                                Proj::Lit { off, len } => {
+                                    out.lit(&self.plan_lit, off as usize, len as usize)
+                                }
+                                Proj::Num { k, width } => {
+                                    let c = base + k as usize;
+                                    let v = *self.nums[c - 1 - shapes]
+                                        .get(cur[c] as usize)
+                                        .ok_or_else(too_short)?;
+                                    out.digits(v, usize::from(width));
+                                }
+                            }
+                        }
+                        // the token's numbers, kept or not, are used
+                        for c in &mut cur[base..base + tok.slots as usize] {
+                            *c += 1;
                         }
                     }
                 }
