@@ -185,12 +185,13 @@ impl EncodedBlock {
         fields: &[u8],
         lens: Option<Vec<u32>>,
         piece: Option<&memchr::memmem::Finder<'static>>,
+        cut: Option<&LineCut>,
     ) -> Result<FieldLines> {
         let n = self.meta.entries as usize;
         if let Some(l) = &lens {
             self.check_line_bytes(l)?;
         }
-        let mut lines = FieldLines::decode(fields, &self.section(SEC_NUMS)?, n, lens, piece)?;
+        let mut lines = FieldLines::decode(fields, &self.section(SEC_NUMS)?, n, lens, piece, cut)?;
         lines.line_bytes = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(0);
         Ok(lines)
     }
@@ -200,22 +201,20 @@ impl EncodedBlock {
     fn view(&self, p: usize, md: &MdMode, cut: Option<&LineCut>) -> Result<View> {
         let n = self.meta.entries as usize;
         let part = p < n;
-        let mut lines = if part {
+        let lines = if part {
             let mut lines = FieldLines::decode_prefix(
                 &self.section(SEC_LINES)?,
                 &self.section(SEC_NUMS)?,
                 n,
                 p,
+                cut,
             )?;
             let bytes = usize::try_from(self.meta.uncompressed_bytes).unwrap_or(0);
             lines.line_bytes = bytes / n * p;
             lines
         } else {
-            self.field_lines(&self.section(SEC_LINES)?, None, None)?
+            self.field_lines(&self.section(SEC_LINES)?, None, None, cut)?
         };
-        if let Some(cut) = cut {
-            lines.set_line_cut(cut);
-        }
         let md = self.field_metadata(&lines, md, part)?;
         Ok(View::new(lines, md))
     }
@@ -239,7 +238,7 @@ impl EncodedBlock {
     /// (format 3 and 4 blocks do not store them) by rebuilding every page.
     pub(super) fn field_lengths(&self) -> Result<Vec<u32>> {
         let n = self.meta.entries as usize;
-        let lines = self.field_lines(&self.section(SEC_LINES)?, None, None)?;
+        let lines = self.field_lines(&self.section(SEC_LINES)?, None, None, None)?;
         let mut out = Vec::with_capacity(n);
         for p in 0..n.div_ceil(PAGE) {
             let (_, ends) = lines.page(p)?;
@@ -316,10 +315,8 @@ impl EncodedBlock {
         if lits.is_some() || !self.is_newest_first() {
             // decoded at once, as the filter reads every line
             let piece = lits.and_then(|f| f.field_piece());
-            let mut lines = self.field_lines(&fields, sizes.lens, piece)?;
-            if let Some(cut) = filter.as_ref().and_then(|f| f.line_cut()) {
-                lines.set_line_cut(cut);
-            }
+            let cut = filter.as_ref().and_then(|f| f.line_cut());
+            let lines = self.field_lines(&fields, sizes.lens, piece, cut)?;
             let table = self.field_metadata(&lines, &r.md, false)?;
             let _ = r.full.set(View::new(lines, table));
         }

@@ -12,12 +12,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
 use memchr::memmem::Finder;
+use sluice_logql::source::LineCut;
 
 use super::fields::{
     LineFields, ESC, MAX_DIGITS, MAX_SHAPES, MAX_SLOTS, MAX_TOKENS, NUM, TOKEN_KEYED, ZNUM,
 };
 use super::streams::{
-    get_planes, read_numbers, read_numbers_prefix, read_streams, width_of, Container,
+    get_planes, read_numbers, read_numbers_live, read_numbers_prefix, read_streams, width_of,
+    Container,
 };
 use crate::error::{Error, Result};
 use crate::varint::Reader;
@@ -87,6 +89,8 @@ pub struct FieldLines {
     cursors: Vec<OnceLock<Vec<u32>>>,
     /// What every cursor ends at: rows per shape, then column lengths.
     limits: Vec<u32>,
+    /// Rows of each shape.
+    rows: Vec<u32>,
     /// Whether the pages' uses were found to add up to `limits`.
     all_used: AtomicBool,
     /// With a literal filter: per token whether its template holds the
@@ -142,19 +146,24 @@ impl FieldLines {
 
     /// Decodes sections 2 (`fields`) and 3 (`numbers`) of a block of `n`
     /// lines, with their stored lengths `lens` if any (checked as pages
-    /// are rebuilt).
+    /// are rebuilt). With a `cut` (`cut.rs`, `project.rs`), the columns
+    /// the cut lines of a shape do not read are not decoded.
     pub fn decode(
         fields: &[u8],
         numbers: &[u8],
         n: usize,
         lens: Option<Vec<u32>>,
         piece: Option<&Finder<'static>>,
+        cut: Option<&LineCut>,
     ) -> Result<FieldLines> {
         if lens.as_ref().is_some_and(|l| l.len() != n) {
             return Err(bad("stored lengths of the wrong count"));
         }
-        let streams = Src::All(read_streams(fields)?);
-        Self::decode_from(streams, numbers, n, n, lens, piece)
+        let streams = match cut {
+            None => Src::All(read_streams(fields)?),
+            Some(_) => Src::Part(Container::parse(fields)?, Vec::new()),
+        };
+        Self::decode_from(streams, numbers, n, n, lens, piece, cut)
     }
 
     /// The first `p` stored lines of a block of `n` (`p <= n`), decoding
@@ -163,7 +172,13 @@ impl FieldLines {
     /// values for the numbers those rows take. The result is the
     /// [`FieldLines`] of `p` lines, checked as [`FieldLines::decode`]
     /// checks a block except that the columns need not be used up.
-    pub fn decode_prefix(fields: &[u8], numbers: &[u8], n: usize, p: usize) -> Result<FieldLines> {
+    pub fn decode_prefix(
+        fields: &[u8],
+        numbers: &[u8],
+        n: usize,
+        p: usize,
+        cut: Option<&LineCut>,
+    ) -> Result<FieldLines> {
         if p > n {
             return Err(bad("more lines than the block has"));
         }
@@ -174,11 +189,13 @@ impl FieldLines {
             p,
             None,
             None,
+            cut,
         )
     }
 
     /// [`FieldLines::decode`] of the first `p` of `n` lines from `streams`
-    /// (all decoded, or decoded as far as needed when `p < n`).
+    /// (all decoded, or decoded as far as needed when `p < n` or the
+    /// columns a cut leaves out are not needed).
     fn decode_from(
         mut streams: Src,
         numbers: &[u8],
@@ -186,6 +203,7 @@ impl FieldLines {
         p: usize,
         lens: Option<Vec<u32>>,
         piece: Option<&Finder<'static>>,
+        cut: Option<&LineCut>,
     ) -> Result<FieldLines> {
         if streams.len() < 4 {
             return Err(bad("missing streams"));
@@ -197,7 +215,6 @@ impl FieldLines {
                 .get_mut(usize::from(s))
                 .ok_or_else(|| bad("shape id out of range"))? += 1;
         }
-        streams.prefetch(&lines_of)?;
         let (layout, dicts) = (streams.get(0)?, streams.get(2)?);
         let mut r = Reader::new(&layout, "block field layout");
         let mut d = Reader::new(&dicts, "block field dictionary");
@@ -206,56 +223,93 @@ impl FieldLines {
             return Err(bad("bad shape count"));
         }
         let mut out = FieldLines::empty(lens);
+        // per shape, per column: its first id plane and plane count
+        let mut planes_of = Vec::with_capacity(shape_count);
         let mut next_plane = 4;
-        let mut cols_ids = Vec::with_capacity(shape_count);
         for s in 0..shape_count {
             let t = r.count(1)?;
             if t > MAX_TOKENS || t == 0 {
                 return Err(bad("bad token count"));
             }
-            let rows = lines_of[s + 1];
-            let (mut tb, mut nb, mut ids_s) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut tb, mut nb, mut cols, mut planes) = (vec![], vec![], vec![], vec![]);
             for _ in 0..t {
                 let size = usize::try_from(r.uvarint()?).unwrap_or(usize::MAX);
-                if size > dicts.len() || (size == 0 && rows > 0) {
+                if size > dicts.len() || (size == 0 && lines_of[s + 1] > 0) {
                     return Err(bad("bad dictionary size"));
                 }
                 tb.push(out.toks.len() as u32);
                 nb.push(out.num_cols as u32);
                 out.compile_column(&mut d, size, tb.len() - 1, piece)?;
-                let width = width_of(size.saturating_sub(1) as u64);
-                let ids: Vec<u32> = if width == 0 {
-                    vec![0; rows]
-                } else {
-                    let w = usize::from(width);
-                    let mut planes = Vec::with_capacity(rows * w);
-                    for k in 0..w {
-                        planes.extend_from_slice(&streams.column(next_plane + k, rows)?);
-                    }
-                    next_plane += w;
-                    let ids = get_planes(&planes, rows, width)?;
-                    if ids.iter().any(|&i| i >= size as u64) {
-                        return Err(bad("token id out of range"));
-                    }
-                    ids.into_iter().map(|i| i as u32).collect()
-                };
-                ids_s.push((size as u32, ids));
+                let width = usize::from(width_of(size.saturating_sub(1) as u64));
+                planes.push((next_plane, width));
+                next_plane += width;
+                cols.push((size as u32, Vec::new()));
             }
             out.tok_base.push(tb);
             out.num_base.push(nb);
-            cols_ids.push(ids_s);
+            out.fields.cols.push(cols);
+            planes_of.push(planes);
         }
         if next_plane != streams.len() || !r.is_empty() || !d.is_empty() {
             return Err(bad("unused field streams"));
         }
+        if let Some(cut) = cut {
+            out.set_line_cut(cut);
+        }
+        let needed = out.needed_columns();
+        let rows_of = |s: usize| lines_of[s + 1];
+        let reqs: Vec<(usize, usize)> = (0..shape_count)
+            .flat_map(|s| {
+                let needed = &needed[s];
+                planes_of[s]
+                    .iter()
+                    .enumerate()
+                    .filter(move |(j, _)| needed[*j])
+                    .flat_map(move |(_, &(first, w))| {
+                        (first..first + w).map(move |i| (i, rows_of(s)))
+                    })
+            })
+            .collect();
+        streams.prefetch(&reqs)?;
+        let mut cols_ids = std::mem::take(&mut out.fields.cols);
+        for (s, cols) in cols_ids.iter_mut().enumerate() {
+            let rows = rows_of(s);
+            for (j, (size, ids)) in cols.iter_mut().enumerate() {
+                let (first, w) = planes_of[s][j];
+                if w == 0 {
+                    *ids = vec![0; rows];
+                    continue;
+                }
+                if !needed[s][j] {
+                    continue;
+                }
+                let mut planes = Vec::with_capacity(rows * w);
+                for k in 0..w {
+                    planes.extend_from_slice(&streams.column(first + k, rows)?);
+                }
+                let got = get_planes(&planes, rows, w as u8)?;
+                if got.iter().any(|&i| i >= u64::from(*size)) {
+                    return Err(bad("token id out of range"));
+                }
+                *ids = got.into_iter().map(|i| i as u32).collect();
+            }
+        }
         out.read_whole(&streams.get(3)?, lines_of[0], p == n)?;
         out.fields = LineFields::new(shape_ids, cols_ids);
+        out.rows = lines_of[1..=shape_count]
+            .iter()
+            .map(|&r| u32::try_from(r).unwrap_or(u32::MAX))
+            .collect();
         out.plan();
+        let live = out.live_numbers(&needed);
         // slack for the fixed-size copies of short literals (`page.rs`)
         out.lit.extend_from_slice(&[0; page::SLACK]);
         out.plan_lit.extend_from_slice(&[0; page::SLACK]);
         if p == n {
-            out.nums = read_numbers(numbers)?;
+            out.nums = match &live {
+                Some(live) => read_numbers_live(numbers, live)?,
+                None => read_numbers(numbers)?,
+            };
             if out.nums.len() != out.num_cols {
                 return Err(bad("number column count differs from the tokens"));
             }
@@ -294,6 +348,7 @@ impl FieldLines {
             uses: Vec::new(),
             cursors: Vec::new(),
             limits: Vec::new(),
+            rows: Vec::new(),
             all_used: AtomicBool::new(false),
             tok_hit: Vec::new(),
             plans: Vec::new(),
@@ -489,6 +544,60 @@ impl FieldLines {
             });
         }
         (ops, fixed, var)
+    }
+
+    /// Per shape, per column: whether its ids are needed, that is, unless
+    /// the shape's lines are cut and the cut plan does not read it.
+    fn needed_columns(&self) -> Vec<Vec<bool>> {
+        self.fields
+            .cols
+            .iter()
+            .enumerate()
+            .map(|(s, cols)| match self.cut_plans.get(s) {
+                Some(Some(plan)) => {
+                    let mut needed = vec![false; cols.len()];
+                    for op in plan {
+                        if let Op::Var { j } | Op::Proj { j } = *op {
+                            needed[j as usize] = true;
+                        }
+                    }
+                    needed
+                }
+                _ => vec![true; cols.len()],
+            })
+            .collect()
+    }
+
+    /// With cut shapes: per number column whether it is read, that is,
+    /// unless it belongs to a cut shape whose cut plan does not read it
+    /// (an `Op::Num` of the plan, or a column of a `needed` token
+    /// column). The cut shapes' cursors then count only those columns.
+    fn live_numbers(&mut self, needed: &[Vec<bool>]) -> Option<Vec<bool>> {
+        if self.cut_plans.iter().all(Option::is_none) {
+            return None;
+        }
+        let mut live = vec![true; self.num_cols];
+        for (s, plan) in self.cut_plans.iter().enumerate() {
+            let Some(plan) = plan else { continue };
+            let bases = &self.num_base[s];
+            let end = |j: usize| {
+                bases
+                    .get(j + 1)
+                    .or_else(|| self.num_base.get(s + 1).and_then(|b| b.first()))
+                    .map_or(self.num_cols, |&b| b as usize)
+            };
+            for (j, &b) in bases.iter().enumerate() {
+                live[b as usize..end(j)].fill(needed[s][j]);
+            }
+            for op in plan {
+                if let Op::Num { col, .. } = *op {
+                    live[col as usize] = true;
+                }
+            }
+            self.var_cols[s].retain(|&j| needed[s][j as usize]);
+            self.fixed_cols[s].retain(|&c| live[c as usize]);
+        }
+        Some(live)
     }
 
     /// Number of lines.

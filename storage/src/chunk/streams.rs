@@ -161,7 +161,7 @@ mod container;
 mod numbers_read;
 
 pub use container::Container;
-pub use numbers_read::{read_numbers, read_numbers_prefix};
+pub use numbers_read::{read_numbers, read_numbers_live, read_numbers_prefix};
 
 /// Decompresses the streams whose index `want` accepts (the others are
 /// checked for their lengths only, and left out of the result).

@@ -19,12 +19,7 @@ impl FieldLines {
     /// Rows of each shape (the whole lines first).
     pub(super) fn row_counts(&self) -> impl Iterator<Item = usize> + '_ {
         let whole = self.whole_offs.len().saturating_sub(1);
-        std::iter::once(whole).chain(
-            self.fields
-                .cols
-                .iter()
-                .map(|c| c.first().map_or(0, |c| c.1.len())),
-        )
+        std::iter::once(whole).chain(self.rows.iter().map(|&r| r as usize))
     }
 
     /// The rows and numbers page `q` uses.

@@ -239,7 +239,7 @@ impl<'k> Walk<'k> {
 
 impl FieldLines {
     /// Sets how lines are rebuilt for `cut` (see [`FieldLines::is_cut`]).
-    pub fn set_line_cut(&mut self, cut: &LineCut) {
+    pub(super) fn set_line_cut(&mut self, cut: &LineCut) {
         match cut {
             LineCut::Logfmt(keys) => self.set_cut(keys),
             LineCut::Json(keys) => self.set_projection(keys),

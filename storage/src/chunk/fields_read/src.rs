@@ -6,10 +6,8 @@
 use std::borrow::Cow;
 
 use super::bad;
-use crate::chunk::fields::{MAX_SHAPES, MAX_TOKENS};
-use crate::chunk::streams::{width_of, Container};
+use crate::chunk::streams::Container;
 use crate::error::Result;
-use crate::varint::Reader;
 
 /// The streams of section 2: all decoded, or decoded as far as needed.
 pub(super) enum Src<'a> {
@@ -37,28 +35,17 @@ impl Src<'_> {
         }
     }
 
-    /// Decodes ahead, four at a time, the id planes the first lines take
-    /// (`lines_of` per shape, as the layout in stream 0 gives them).
-    pub(super) fn prefetch(&mut self, lines_of: &[usize]) -> Result<()> {
+    /// Decodes ahead, four at a time, the first `rows` bytes of each id
+    /// plane `(i, rows)` in `reqs` (those of a stream that holds them).
+    pub(super) fn prefetch(&mut self, reqs: &[(usize, usize)]) -> Result<()> {
         let Src::Part(c, pre) = self else {
             return Ok(());
         };
-        let layout = c.get(0)?;
-        let mut r = Reader::new(&layout, "block field layout");
-        let mut reqs = Vec::new();
-        let mut next = 4;
-        for s in 0..r.count(1)?.min(MAX_SHAPES) {
-            let rows = lines_of.get(s + 1).copied().unwrap_or(0);
-            for _ in 0..r.count(1)?.min(MAX_TOKENS) {
-                let size = r.uvarint()?;
-                for _ in 0..width_of(size.saturating_sub(1)) {
-                    if c.raw_len(next).is_ok_and(|l| l >= rows) {
-                        reqs.push((next, rows));
-                    }
-                    next += 1;
-                }
-            }
-        }
+        let reqs: Vec<(usize, usize)> = reqs
+            .iter()
+            .copied()
+            .filter(|&(i, rows)| c.raw_len(i).is_ok_and(|l| l >= rows))
+            .collect();
         let got = c.prefixes(&reqs)?;
         *pre = vec![Vec::new(); c.len()];
         for ((i, _), g) in reqs.into_iter().zip(got) {

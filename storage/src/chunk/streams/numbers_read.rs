@@ -155,6 +155,27 @@ pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
     Ok(cols)
 }
 
+/// Every value of the columns `c` with `live[c]` of what [`write_numbers`]
+/// wrote, and none of the others (their planes are not decoded).
+pub fn read_numbers_live(buf: &[u8], live: &[bool]) -> Result<Vec<Vec<u64>>> {
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    let heads = number_heads(&Container::parse(buf)?.get(0)?)?;
+    let want: Vec<u32> = heads
+        .iter()
+        .zip(live.iter().chain(std::iter::repeat(&true)))
+        .map(|(h, &l)| {
+            if l {
+                u32::try_from(h.k).unwrap_or(u32::MAX)
+            } else {
+                0
+            }
+        })
+        .collect();
+    read_numbers_prefix(buf, &want)
+}
+
 /// The first `want[c]` values of every column `c` of what
 /// [`write_numbers`] wrote, decoding only the start of each plane (every
 /// plane's length is still checked against its column's).
@@ -195,7 +216,16 @@ pub fn read_numbers_prefix(buf: &[u8], want: &[u32]) -> Result<Vec<Vec<u64>>> {
     if reqs.len() + 1 != c.len() {
         return Err(Error::corrupt("line numbers", "unused number planes"));
     }
-    let planes = c.prefixes(&reqs)?;
+    // planes of columns none of whose values are wanted stay undecoded
+    let todo: Vec<(usize, usize)> = reqs.iter().copied().filter(|r| r.1 > 0).collect();
+    let mut got = c.prefixes(&todo)?.into_iter();
+    let planes: Vec<Vec<u8>> = reqs
+        .iter()
+        .map(|r| match r.1 {
+            0 => Vec::new(),
+            _ => got.next().unwrap_or_default(),
+        })
+        .collect();
     let mut next = 0;
     let mut cols = Vec::with_capacity(heads.len());
     for (h, &w) in heads.iter().zip(want) {
