@@ -31,6 +31,7 @@ mod ip;
 mod json;
 mod label_filter;
 mod line_filter;
+mod line_memo;
 mod logfmt;
 mod pattern;
 mod stage;

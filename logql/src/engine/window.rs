@@ -98,10 +98,11 @@ impl Slots {
         if ts <= self.first {
             return 0;
         }
-        let d = i128::from(ts) - i128::from(self.first);
-        let k = (d + i128::from(self.step) - 1) / i128::from(self.step);
+        // ts > first: the difference is positive, and at most u64::MAX
+        let d = ts.abs_diff(self.first);
+        let k = (d - 1) / self.step.unsigned_abs() + 1;
         // count <= MAX, which fits a u32
-        k.min(self.count as i128 - 1) as u32
+        k.min(self.count as u64 - 1) as u32
     }
 }
 

@@ -11,6 +11,7 @@
 use super::builder::Cat;
 use super::convert::{parse_bytes, parse_duration, parse_float};
 use super::label_filter::LabelFilterer;
+use super::line_memo::{self, LineMemo};
 use super::{labels_result, recycle, sort_dedup, Pipeline, ResultCache, Run, StreamPipeline};
 use crate::ast::{Grouping, LogRange, RangeOp, UnwrapConversion};
 use crate::labels::Labels;
@@ -157,6 +158,7 @@ impl SampleExtractor {
             grouped_is_base,
             grouped: ResultCache::default(),
             memo: self.pipeline.prefix_decided().then(PrefixMemo::default),
+            line_memo: self.pipeline.json_hinted().then(LineMemo::default),
         }
     }
 }
@@ -178,6 +180,8 @@ pub struct StreamSampleExtractor {
     grouped: ResultCache,
     /// With a pipeline whose outcome a line prefix can decide.
     memo: Option<PrefixMemo>,
+    /// With a pipeline whose outcome only the line decides.
+    line_memo: Option<LineMemo>,
 }
 
 /// Outcomes of lines whose `logfmt` stage stopped early, keyed by the
@@ -279,8 +283,15 @@ impl StreamSampleExtractor {
         structured_metadata: &[(String, String)],
         cut: bool,
     ) -> Result<Option<(f64, &LabelsResult)>, Undecided> {
-        // the memo only knows entries without metadata (which could add
+        // the memos only know entries without metadata (which could add
         // labels)
+        if !cut
+            && structured_metadata.is_empty()
+            && line.len() <= line_memo::MAX_LINE
+            && self.line_memo.as_ref().is_some_and(LineMemo::live)
+        {
+            return Ok(self.line_memo_process(ts, line));
+        }
         let memo = structured_metadata.is_empty() && self.memo.as_ref().is_some_and(|m| m.live());
         if memo {
             if let Some(i) = self.memo.as_ref().and_then(|m| m.find(line)) {
@@ -319,10 +330,30 @@ impl StreamSampleExtractor {
         })
     }
 
+    /// [`StreamSampleExtractor::process`] of a line without metadata
+    /// through the line memo (there is one).
+    fn line_memo_process(&mut self, ts: i64, line: &[u8]) -> Option<(f64, &LabelsResult)> {
+        let h = match self.line_memo.as_mut()?.get(line) {
+            Ok(kept) => return self.line_memo.as_ref()?.outcome(kept),
+            Err(h) => h,
+        };
+        let mut memo = self.line_memo.take()?;
+        let run = self.inner.run(ts, line, &[]);
+        let kept = memo.insert(h, line, self.finish(run, line));
+        self.line_memo = Some(memo);
+        self.line_memo.as_ref()?.outcome(kept)
+    }
+
     /// Lines answered from the prefix memo, and whether it is still asked.
     #[cfg(test)]
     pub(crate) fn memo_state(&self) -> Option<(u32, bool)> {
         self.memo.as_ref().map(|m| (m.hits, m.live()))
+    }
+
+    /// Lines answered from the line memo, and whether it is still asked.
+    #[cfg(test)]
+    pub(crate) fn line_memo_state(&self) -> Option<(u32, bool)> {
+        self.line_memo.as_ref().map(|m| (m.hits, m.live()))
     }
 
     /// The sample of an entry the pipeline ran over, and its labels.

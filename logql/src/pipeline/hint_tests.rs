@@ -365,3 +365,122 @@ fn prefix_memo_answers_repeated_prefixes_and_gives_up_on_unique_ones() {
     }
     assert_eq!(s.memo_state(), Some((0, true)));
 }
+
+/// Range queries whose pipelines are `| json` under hints then label
+/// filters (the line memo applies), and one that is not.
+const JSON_MEMO_QUERIES: [(&str, &[&str]); 6] = [
+    ("count_over_time({a=\"b\"} | json [5m])", &["level"]),
+    (
+        "sum_over_time({a=\"b\"} | json | unwrap lat [5m])",
+        &["env"],
+    ),
+    (
+        "sum_over_time({a=\"b\"} | json | unwrap duration(lat) | level != \"warn\" [5m])",
+        &["level"],
+    ),
+    (
+        "bytes_over_time({a=\"b\"} | json | level=~\"i.*\" [5m])",
+        &["level"],
+    ),
+    (
+        "count_over_time({a=\"b\"} | json [5m])",
+        &["__error__", "env_extracted"],
+    ),
+    (
+        "count_over_time({a=\"b\"} | json | line_format \"{{.level}}\" [5m])",
+        &["level"],
+    ),
+];
+
+fn json_memo_extractor(q: usize) -> SampleExtractor {
+    let (query, by) = JSON_MEMO_QUERIES[q];
+    let Ok(crate::ast::Expr::Sample(crate::ast::SampleExpr::RangeAgg(agg))) =
+        crate::parser::parse_expr(query)
+    else {
+        panic!("{query} is a range aggregation")
+    };
+    let by = Grouping {
+        without: false,
+        labels: by.iter().map(|g| g.to_string()).collect(),
+    };
+    SampleExtractor::new(&agg.range, agg.op, Some(&by)).unwrap()
+}
+
+/// Short JSON-ish lines from few parts, so that lines repeat.
+fn short_json_line() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let member = proptest::sample::select(vec![
+        r#""level":"info""#,
+        r#""level":"warn""#,
+        r#""level":null"#,
+        r#""lat":5"#,
+        r#""lat":"7ms""#,
+        r#""lat":-1.5"#,
+        r#""env":"x""#,
+        r#""n":{"level":"in"}"#,
+        r#""lat":"#,
+        "junk",
+    ]);
+    proptest::collection::vec(member, 0..4)
+        .prop_map(|m| format!("{{{}}}", m.join(",")).into_bytes())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// A stream's extractor reuses the outcome of a line it saw before
+    /// under `| json` and label filters: every line must still get what a
+    /// fresh extractor gives it.
+    #[test]
+    fn json_line_outcomes_match_a_fresh_run(
+        lines in proptest::collection::vec(short_json_line(), 1..200),
+        q in 0..JSON_MEMO_QUERIES.len(),
+    ) {
+        let ex = json_memo_extractor(q);
+        let mut s = ex.for_stream(&stream());
+        for line in &lines {
+            let ctx = format!("{} {:?}", JSON_MEMO_QUERIES[q].0, String::from_utf8_lossy(line));
+            let got = s.process(1, line, &[]).map(|(v, l)| (v, l.all.clone()));
+            let want = ex
+                .for_stream(&stream())
+                .process(1, line, &[])
+                .map(|(v, l)| (v, l.all.clone()));
+            proptest::prop_assert_eq!(got, want, "{}", ctx);
+        }
+    }
+}
+
+#[test]
+fn line_memo_answers_repeated_lines_and_gives_up_on_unique_ones() {
+    let memos: Vec<bool> = (0..JSON_MEMO_QUERIES.len())
+        .map(|q| {
+            json_memo_extractor(q)
+                .for_stream(&stream())
+                .line_memo_state()
+                .is_some()
+        })
+        .collect();
+    assert_eq!(memos, [true, true, true, true, true, false], "line_format");
+    let ex = json_memo_extractor(0);
+    let state_after = |line: fn(usize) -> String| {
+        let mut s = ex.for_stream(&stream());
+        for i in 0..1000 {
+            let (_, l) = s.process(1, line(i).as_bytes(), &[]).unwrap();
+            assert_eq!(l.all.get("level"), Some(["info", "warn"][i % 2]));
+        }
+        s.line_memo_state()
+    };
+    let few: fn(usize) -> String = |i| format!(r#"{{"level":"{}"}}"#, ["info", "warn"][i % 2]);
+    assert_eq!(state_after(few), Some((998, true)));
+    let unique: fn(usize) -> String =
+        |i| format!(r#"{{"level":"{}","n":{i}}}"#, ["info", "warn"][i % 2]);
+    assert_eq!(state_after(unique), Some((0, false)));
+    // long lines and entries with structured metadata take the stages
+    let mut s = ex.for_stream(&stream());
+    let long = format!(r#"{{"level":"info","pad":"{}"}}"#, "x".repeat(64));
+    for _ in 0..3 {
+        s.process(1, long.as_bytes(), &[]).unwrap();
+        s.process(1, br#"{"level":"info"}"#, &[("k".into(), "v".into())])
+            .unwrap();
+    }
+    assert_eq!(s.line_memo_state(), Some((0, true)));
+}
