@@ -257,45 +257,9 @@ impl FieldLines {
             out.set_line_cut(cut);
         }
         let needed = out.needed_columns();
-        let rows_of = |s: usize| lines_of[s + 1];
-        let reqs: Vec<(usize, usize)> = (0..shape_count)
-            .flat_map(|s| {
-                let needed = &needed[s];
-                planes_of[s]
-                    .iter()
-                    .enumerate()
-                    .filter(move |(j, _)| needed[*j])
-                    .flat_map(move |(_, &(first, w))| {
-                        (first..first + w).map(move |i| (i, rows_of(s)))
-                    })
-            })
-            .collect();
-        streams.prefetch(&reqs)?;
-        let mut cols_ids = std::mem::take(&mut out.fields.cols);
-        for (s, cols) in cols_ids.iter_mut().enumerate() {
-            let rows = rows_of(s);
-            for (j, (size, ids)) in cols.iter_mut().enumerate() {
-                let (first, w) = planes_of[s][j];
-                if w == 0 {
-                    *ids = vec![0; rows];
-                    continue;
-                }
-                if !needed[s][j] {
-                    continue;
-                }
-                let mut planes = Vec::with_capacity(rows * w);
-                for k in 0..w {
-                    planes.extend_from_slice(&streams.column(first + k, rows)?);
-                }
-                let got = get_planes(&planes, rows, w as u8)?;
-                if got.iter().any(|&i| i >= u64::from(*size)) {
-                    return Err(bad("token id out of range"));
-                }
-                *ids = got.into_iter().map(|i| i as u32).collect();
-            }
-        }
+        out.read_ids(&mut streams, &planes_of, &needed, &lines_of[1..])?;
         out.read_whole(&streams.get(3)?, lines_of[0], p == n)?;
-        out.fields = LineFields::new(shape_ids, cols_ids);
+        out.fields = LineFields::new(shape_ids, std::mem::take(&mut out.fields.cols));
         out.rows = lines_of[1..=shape_count]
             .iter()
             .map(|&r| u32::try_from(r).unwrap_or(u32::MAX))
@@ -329,6 +293,50 @@ impl FieldLines {
         out.uses = (0..p.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
         out.cursors = (0..p.div_ceil(PAGE)).map(|_| OnceLock::new()).collect();
         Ok(out)
+    }
+
+    /// Reads the token ids of every column `needed` marks, from its id
+    /// planes (`planes_of`: first plane and count per shape and column),
+    /// each shape having `rows` rows; a constant column's are all 0.
+    fn read_ids(
+        &mut self,
+        streams: &mut Src,
+        planes_of: &[Vec<(usize, usize)>],
+        needed: &[Vec<bool>],
+        rows: &[usize],
+    ) -> Result<()> {
+        let mut reqs = Vec::new();
+        for (s, planes) in planes_of.iter().enumerate() {
+            for (j, &(first, w)) in planes.iter().enumerate() {
+                if needed[s][j] {
+                    reqs.extend((first..first + w).map(|i| (i, rows[s])));
+                }
+            }
+        }
+        streams.prefetch(&reqs)?;
+        for (s, cols) in self.fields.cols.iter_mut().enumerate() {
+            let rows = rows[s];
+            for (j, (size, ids)) in cols.iter_mut().enumerate() {
+                let (first, w) = planes_of[s][j];
+                if w == 0 {
+                    *ids = vec![0; rows];
+                    continue;
+                }
+                if !needed[s][j] {
+                    continue;
+                }
+                let mut planes = Vec::with_capacity(rows * w);
+                for k in 0..w {
+                    planes.extend_from_slice(&streams.column(first + k, rows)?);
+                }
+                let got = get_planes(&planes, rows, w as u8)?;
+                if got.iter().any(|&i| i >= u64::from(*size)) {
+                    return Err(bad("token id out of range"));
+                }
+                *ids = got.into_iter().map(|i| i as u32).collect();
+            }
+        }
+        Ok(())
     }
 
     fn empty(lens: Option<Vec<u32>>) -> FieldLines {
