@@ -20,7 +20,7 @@ use super::par;
 use super::{QueryParams, Stream, StreamEntry};
 use crate::ast::LogExpr;
 use crate::pipeline::{LabelsResult, Pipeline};
-use crate::source::{Direction, Entry, LogSource, SelectParams, SourceError, StreamReader};
+use crate::source::{Direction, LogSource, SelectParams, StreamReader};
 use crate::stats::{Passed, ReadStats};
 use crate::{Error, Result};
 
@@ -102,123 +102,69 @@ pub(crate) fn eval(expr: &LogExpr, source: &dyn LogSource, p: &QueryParams) -> R
     let forward = p.direction == Direction::Forward;
     let cutoff = Cutoff::new(limit);
     let stats = source.stats();
-    // First every stream offers its share of the limit, so that the cutoff
-    // is near its final value before any stream reads further: then each
-    // reads on only while its entries can still make the limit (a stream
-    // read alone first would read up to the limit, the next ones less and
-    // less).
-    let share = limit.div_ceil(readers.len().max(1));
-    let parts = par::run(
-        readers,
-        || (Vec::new(), Vec::new()),
-        |(out, more): &mut (Vec<Candidate>, Vec<StreamRead>), r| {
-            let mut sr = StreamRead::new(r, &pipeline, forward);
-            if sr.read(share, &cutoff, out, stats)? {
-                more.push(sr);
-            }
-            Ok(())
-        },
-    )?;
-    let mut all: Vec<Candidate> = Vec::new();
-    let mut more = Vec::new();
-    for (out, m) in parts {
-        all.extend(out);
-        more.extend(m);
-    }
-    let parts = par::run(
-        more,
-        Vec::new,
-        |out: &mut Vec<Candidate>, mut sr: StreamRead| {
-            sr.read(limit, &cutoff, out, stats).map(|_| ())
-        },
-    )?;
-    all.extend(parts.into_iter().flatten());
+    let parts = par::run(readers, Vec::new, |out: &mut Vec<Candidate>, r| {
+        read_stream(r, &pipeline, forward, &cutoff, out, stats)
+    })?;
+    let mut all: Vec<Candidate> = parts.into_iter().flatten().collect();
     all.sort_by_key(|c| (c.key, c.stream));
     all.truncate(limit);
     Ok(group(all))
 }
 
-/// One stream being read: its entries, pipeline and labels so far.
-struct StreamRead {
-    entries: Box<dyn Iterator<Item = std::result::Result<Entry, SourceError>> + Send>,
-    stream: u64,
-    sp: crate::pipeline::StreamPipeline,
-    outputs: HashKeyed<Arc<Output>>,
+fn read_stream(
+    r: StreamReader,
+    pipeline: &Pipeline,
     forward: bool,
-    kept: usize,
-}
-
-impl StreamRead {
-    fn new(r: StreamReader, pipeline: &Pipeline, forward: bool) -> Self {
-        StreamRead {
-            stream: crate::engine::stream_hash(&r.labels),
-            sp: pipeline.for_stream(&r.labels),
-            entries: r.entries,
-            outputs: HashKeyed::default(),
-            forward,
-            kept: 0,
+    cutoff: &Cutoff,
+    out: &mut Vec<Candidate>,
+    stats: Option<&ReadStats>,
+) -> Result<()> {
+    let stream = crate::engine::stream_hash(&r.labels);
+    let mut passed = Passed::new(stats);
+    let mut sp = pipeline.for_stream(&r.labels);
+    let mut outputs: HashKeyed<Arc<Output>> = HashKeyed::default();
+    let mut kept = 0usize;
+    for e in r.entries {
+        let e = e.map_err(|e| Error::Source(e.0))?;
+        let key = if forward { e.ts } else { e.ts.saturating_neg() };
+        if cutoff.excludes(key) {
+            break;
         }
-    }
-
-    /// Reads on until the stream has kept `upto` entries in all (or the
-    /// query's limit), the cutoff excludes its next entry, or it ends;
-    /// true when it stopped at `upto` and may read on.
-    fn read(
-        &mut self,
-        upto: usize,
-        cutoff: &Cutoff,
-        out: &mut Vec<Candidate>,
-        stats: Option<&ReadStats>,
-    ) -> Result<bool> {
-        let mut passed = Passed::new(stats);
-        let upto = upto.min(cutoff.limit);
-        while self.kept < upto {
-            let Some(e) = self.entries.next() else {
-                return Ok(false);
-            };
-            let e = e.map_err(|e| Error::Source(e.0))?;
-            let key = if self.forward {
-                e.ts
-            } else {
-                e.ts.saturating_neg()
-            };
-            if cutoff.excludes(key) {
-                return Ok(false);
-            }
-            let Some(processed) = self.sp.process(e.ts, &e.line, &e.metadata) else {
-                continue;
-            };
-            passed.n += 1;
-            let lr = processed.labels;
-            let labels = self
-                .outputs
-                .entry(lr.hash)
-                .or_insert_with(|| {
-                    Arc::new(Output {
-                        fp: lr.all.fingerprint(),
-                        result: lr.clone(),
-                    })
+        let Some(processed) = sp.process(e.ts, &e.line, &e.metadata) else {
+            continue;
+        };
+        passed.n += 1;
+        let lr = processed.labels;
+        let labels = outputs
+            .entry(lr.hash)
+            .or_insert_with(|| {
+                Arc::new(Output {
+                    fp: lr.all.fingerprint(),
+                    result: lr.clone(),
                 })
-                .clone();
-            let same =
-                processed.line.as_ptr() == e.line.as_ptr() && processed.line.len() == e.line.len();
-            let line = if same {
-                e.line.clone()
-            } else {
-                Bytes::copy_from_slice(processed.line)
-            };
-            out.push(Candidate {
-                key,
-                stream: self.stream,
-                ts: e.ts,
-                line,
-                labels,
-            });
-            cutoff.offer(key)?;
-            self.kept += 1;
+            })
+            .clone();
+        let same =
+            processed.line.as_ptr() == e.line.as_ptr() && processed.line.len() == e.line.len();
+        let line = if same {
+            e.line.clone()
+        } else {
+            Bytes::copy_from_slice(processed.line)
+        };
+        out.push(Candidate {
+            key,
+            stream,
+            ts: e.ts,
+            line,
+            labels,
+        });
+        cutoff.offer(key)?;
+        kept += 1;
+        if kept >= cutoff.limit {
+            break;
         }
-        Ok(self.kept < cutoff.limit)
     }
+    Ok(())
 }
 
 /// Groups the chosen entries by their final labels, streams sorted by labels.

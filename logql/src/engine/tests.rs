@@ -1,7 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -949,73 +948,4 @@ fn cut_lines_answer_as_whole_ones_or_are_read_again() {
 
 fn evaluate_sample(e: &SampleExpr, source: &dyn LogSource, p: &QueryParams) -> QueryValue {
     evaluate(&Expr::Sample(e.clone()), source, p, &Limits::default()).unwrap()
-}
-
-/// A source that counts the entries the engine pulls from it.
-struct Counted {
-    inner: MemSource,
-    pulled: Arc<AtomicUsize>,
-}
-
-impl LogSource for Counted {
-    fn select(&self, p: &SelectParams) -> std::result::Result<Vec<StreamReader>, SourceError> {
-        let readers = self.inner.select(p)?;
-        Ok(readers
-            .into_iter()
-            .map(|s| {
-                let pulled = self.pulled.clone();
-                StreamReader {
-                    labels: s.labels,
-                    entries: Box::new(s.entries.inspect(move |_| {
-                        pulled.fetch_add(1, Ordering::Relaxed);
-                    })),
-                }
-            })
-            .collect())
-    }
-}
-
-#[test]
-fn log_limit_over_even_streams_reads_little_past_the_limit() {
-    // 100 streams of 2000 entries each, evenly interleaved in time
-    let streams = (0..100i64)
-        .map(|s| {
-            let entries = (0..2000i64)
-                .map(|i| entry((i * 100 + s) * 1_000_000, "x"))
-                .collect();
-            (labels(&[("app", "x"), ("s", &s.to_string())]), entries)
-        })
-        .collect();
-    let src = Counted {
-        inner: MemSource { streams },
-        pulled: Arc::new(AtomicUsize::new(0)),
-    };
-    for direction in [Direction::Forward, Direction::Backward] {
-        src.pulled.store(0, Ordering::Relaxed);
-        let p = QueryParams {
-            start: BASE,
-            end: BASE + 1000 * S,
-            step: 0,
-            direction,
-            limit: 1000,
-        };
-        let v = evaluate(
-            &Expr::Log(log(vec![eq("app", "x")], vec![])),
-            &src,
-            &p,
-            &Limits::default(),
-        )
-        .unwrap();
-        let QueryValue::Streams(got) = v else {
-            panic!()
-        };
-        assert_eq!(got.iter().map(|s| s.entries.len()).sum::<usize>(), 1000);
-        // each stream's share of the limit, then at most one entry past
-        // the cutoff each (one stream read alone first would read 1000)
-        let pulled = src.pulled.load(Ordering::Relaxed);
-        assert!(
-            pulled <= 1000 + 2 * 100,
-            "{direction:?}: {pulled} entries read"
-        );
-    }
 }
