@@ -302,8 +302,16 @@ impl FieldLines {
                 outs.push(o);
             }
             walk = end?;
-            if outs.iter().all(Vec::is_empty) {
-                // nothing kept: the column is not read at all
+            let fixed = outs
+                .iter()
+                .all(|o| o == &outs[0] && o.iter().all(|s| matches!(s, Sym::Byte(_))));
+            if fixed {
+                // every template keeps the same bytes (often none, or the
+                // closing brace): the column is not read at all
+                lit.extend(outs[0].iter().filter_map(|s| match s {
+                    Sym::Byte(c) => Some(*c),
+                    Sym::Num { .. } => None,
+                }));
                 continue;
             }
             self.flush_lit(&mut lit, &mut ops);
