@@ -129,19 +129,21 @@ impl Pipeline {
     /// hints and only label filters (which read labels, never the line)
     /// follow. See `extract::PrefixMemo`.
     pub(crate) fn prefix_decided(&self) -> bool {
-        self.hints.as_ref().is_some_and(|h| !h.is_empty())
-            && matches!(self.stages.first(), Some(CStage::Logfmt(_)))
-            && self.stages[1..]
-                .iter()
-                .all(|s| matches!(s, CStage::LabelFilter(_)))
+        self.hinted_parser_first(|s| matches!(s, CStage::Logfmt(_)))
     }
 
     /// Whether the pipeline reads only the members of a JSON line its
     /// hints name: the first stage is `json` under parser hints and only
     /// label filters follow (see `LineCut::Json`).
     pub(crate) fn json_hinted(&self) -> bool {
+        self.hinted_parser_first(|s| matches!(s, CStage::Json(_)))
+    }
+
+    /// Whether there are parser hints, the first stage is `parser` and
+    /// only label filters follow it.
+    fn hinted_parser_first(&self, parser: impl Fn(&CStage) -> bool) -> bool {
         self.hints.as_ref().is_some_and(|h| !h.is_empty())
-            && matches!(self.stages.first(), Some(CStage::Json(_)))
+            && self.stages.first().is_some_and(parser)
             && self.stages[1..]
                 .iter()
                 .all(|s| matches!(s, CStage::LabelFilter(_)))

@@ -287,7 +287,11 @@ const MEMO_QUERIES: [(&str, &[&str]); 8] = [
 ];
 
 fn memo_extractor(q: usize) -> SampleExtractor {
-    let (query, by) = MEMO_QUERIES[q];
+    extractor(MEMO_QUERIES[q])
+}
+
+/// The extractor of a range aggregation `query` grouped `by` labels.
+fn extractor((query, by): (&str, &[&str])) -> SampleExtractor {
     let Ok(crate::ast::Expr::Sample(crate::ast::SampleExpr::RangeAgg(agg))) =
         crate::parser::parse_expr(query)
     else {
@@ -300,6 +304,26 @@ fn memo_extractor(q: usize) -> SampleExtractor {
     SampleExtractor::new(&agg.range, agg.op, Some(&by)).unwrap()
 }
 
+/// Whether one long-lived extractor of `query` gives every line what a
+/// fresh one gives it.
+fn outcomes_match_a_fresh_run(
+    query: (&str, &[&str]),
+    lines: &[Vec<u8>],
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let ex = extractor(query);
+    let mut s = ex.for_stream(&stream());
+    for line in lines {
+        let ctx = format!("{} {:?}", query.0, String::from_utf8_lossy(line));
+        let got = s.process(1, line, &[]).map(|(v, l)| (v, l.all.clone()));
+        let want = ex
+            .for_stream(&stream())
+            .process(1, line, &[])
+            .map(|(v, l)| (v, l.all.clone()));
+        proptest::prop_assert_eq!(got, want, "{}", ctx);
+    }
+    Ok(())
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
     /// A stream's extractor reuses the outcome of a line whose hinted
@@ -310,17 +334,7 @@ proptest::proptest! {
         lines in proptest::collection::vec(logfmt_line(), 1..120),
         q in 0..MEMO_QUERIES.len(),
     ) {
-        let ex = memo_extractor(q);
-        let mut s = ex.for_stream(&stream());
-        for line in &lines {
-            let ctx = format!("{} {:?}", MEMO_QUERIES[q].0, String::from_utf8_lossy(line));
-            let got = s.process(1, line, &[]).map(|(v, l)| (v, l.all.clone()));
-            let want = ex
-                .for_stream(&stream())
-                .process(1, line, &[])
-                .map(|(v, l)| (v, l.all.clone()));
-            proptest::prop_assert_eq!(got, want, "{}", ctx);
-        }
+        outcomes_match_a_fresh_run(MEMO_QUERIES[q], &lines)?;
     }
 }
 
@@ -393,17 +407,7 @@ const JSON_MEMO_QUERIES: [(&str, &[&str]); 6] = [
 ];
 
 fn json_memo_extractor(q: usize) -> SampleExtractor {
-    let (query, by) = JSON_MEMO_QUERIES[q];
-    let Ok(crate::ast::Expr::Sample(crate::ast::SampleExpr::RangeAgg(agg))) =
-        crate::parser::parse_expr(query)
-    else {
-        panic!("{query} is a range aggregation")
-    };
-    let by = Grouping {
-        without: false,
-        labels: by.iter().map(|g| g.to_string()).collect(),
-    };
-    SampleExtractor::new(&agg.range, agg.op, Some(&by)).unwrap()
+    extractor(JSON_MEMO_QUERIES[q])
 }
 
 /// Short JSON-ish lines from few parts, so that lines repeat.
@@ -435,17 +439,7 @@ proptest::proptest! {
         lines in proptest::collection::vec(short_json_line(), 1..200),
         q in 0..JSON_MEMO_QUERIES.len(),
     ) {
-        let ex = json_memo_extractor(q);
-        let mut s = ex.for_stream(&stream());
-        for line in &lines {
-            let ctx = format!("{} {:?}", JSON_MEMO_QUERIES[q].0, String::from_utf8_lossy(line));
-            let got = s.process(1, line, &[]).map(|(v, l)| (v, l.all.clone()));
-            let want = ex
-                .for_stream(&stream())
-                .process(1, line, &[])
-                .map(|(v, l)| (v, l.all.clone()));
-            proptest::prop_assert_eq!(got, want, "{}", ctx);
-        }
+        outcomes_match_a_fresh_run(JSON_MEMO_QUERIES[q], &lines)?;
     }
 }
 

@@ -480,14 +480,18 @@ fn reads_count_every_entry_in_range_even_ones_a_pre_filter_skips() {
     }
 }
 
-/// Reads every entry of `c` with lines cut after `keys`.
-fn read_cut(c: &ChunkData, d: Direction, keys: &[&str]) -> Vec<Entry> {
+/// Reads every entry of `c` with lines cut as `cut` (made of `keys`)
+/// allows.
+fn read_cut(
+    c: &ChunkData,
+    d: Direction,
+    cut: fn(Vec<String>) -> LineCut,
+    keys: &[&str],
+) -> Vec<Entry> {
     let f = Arc::new(ReadFilter {
         literals: None,
         metadata: None,
-        cut: Some(LineCut::Logfmt(
-            keys.iter().map(|k| k.to_string()).collect(),
-        )),
+        cut: Some(cut(keys.iter().map(|k| k.to_string()).collect())),
     });
     c.entries_filtered(i64::MIN, i64::MAX, d, Some(f))
         .collect::<crate::Result<Vec<_>>>()
@@ -526,7 +530,7 @@ fn lines_are_cut_after_plain_pairs_holding_the_keys() {
         for d in [Direction::Forward, Direction::Backward] {
             let whole = read(&data, d, None);
             for keys in [&["level"][..], &["level", "path"], &["user"], &["nope"]] {
-                let got = read_cut(&data, d, keys);
+                let got = read_cut(&data, d, LineCut::Logfmt, keys);
                 assert_eq!(got.len(), whole.len());
                 let mut cuts = 0;
                 for (g, w) in got.iter().zip(&whole) {
@@ -565,17 +569,6 @@ fn lines_are_cut_after_plain_pairs_holding_the_keys() {
             }
         }
     }
-}
-
-fn read_projected(c: &ChunkData, d: Direction, keys: &[&str]) -> Vec<Entry> {
-    let f = Arc::new(ReadFilter {
-        literals: None,
-        metadata: None,
-        cut: Some(LineCut::Json(keys.iter().map(|k| k.to_string()).collect())),
-    });
-    c.entries_filtered(i64::MIN, i64::MAX, d, Some(f))
-        .collect::<crate::Result<Vec<_>>>()
-        .unwrap()
 }
 
 #[test]
@@ -625,7 +618,7 @@ fn flat_json_lines_are_projected_to_the_named_members() {
                 &["lat", "s", "n"],
                 &["nope"],
             ] {
-                let got = read_projected(&data, d, keys);
+                let got = read_cut(&data, d, LineCut::Json, keys);
                 assert_eq!(got.len(), whole.len());
                 let mut projected = vec![0; shapes.len()];
                 for (g, w) in got.iter().zip(&whole) {
