@@ -253,6 +253,7 @@ impl FieldLines {
         if next_plane != streams.len() || !r.is_empty() || !d.is_empty() {
             return Err(bad("unused field streams"));
         }
+        // (before the slack below, which then follows these literals too)
         if let Some(cut) = cut {
             out.set_line_cut(cut);
         }

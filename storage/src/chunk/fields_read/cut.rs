@@ -25,8 +25,6 @@ impl FieldLines {
                 Some(self.plan_ops(s, upto).0)
             })
             .collect();
-        // slack after the new literal bytes, as after the others
-        self.plan_lit.extend_from_slice(&[0; super::page::SLACK]);
     }
 
     /// Whether stored line `j` is rebuilt cut: only its start (a

@@ -257,7 +257,6 @@ impl FieldLines {
             .map(|s| self.projection_plan(s, keys))
             .collect();
         self.cut_prefix = false;
-        self.plan_lit.extend_from_slice(&[0; super::page::SLACK]);
     }
 
     /// The plan of shape `s`'s projection, when it has one.

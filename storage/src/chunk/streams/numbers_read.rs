@@ -158,33 +158,37 @@ pub fn read_numbers(buf: &[u8]) -> Result<Vec<Vec<u64>>> {
 /// Every value of the columns `c` with `live[c]` of what [`write_numbers`]
 /// wrote, and none of the others (their planes are not decoded).
 pub fn read_numbers_live(buf: &[u8], live: &[bool]) -> Result<Vec<Vec<u64>>> {
-    if buf.is_empty() {
-        return Ok(Vec::new());
-    }
-    let heads = number_heads(&Container::parse(buf)?.get(0)?)?;
-    let want: Vec<u32> = heads
-        .iter()
-        .zip(live.iter().chain(std::iter::repeat(&true)))
-        .map(|(h, &l)| {
-            if l {
-                u32::try_from(h.k).unwrap_or(u32::MAX)
-            } else {
-                0
-            }
-        })
-        .collect();
-    read_numbers_prefix(buf, &want)
+    read_numbers_wanted(buf, |heads| {
+        heads
+            .iter()
+            .zip(live.iter().chain(std::iter::repeat(&true)))
+            .map(|(h, &l)| match l {
+                true => u32::try_from(h.k).unwrap_or(u32::MAX),
+                false => 0,
+            })
+            .collect()
+    })
 }
 
 /// The first `want[c]` values of every column `c` of what
 /// [`write_numbers`] wrote, decoding only the start of each plane (every
 /// plane's length is still checked against its column's).
 pub fn read_numbers_prefix(buf: &[u8], want: &[u32]) -> Result<Vec<Vec<u64>>> {
+    read_numbers_wanted(buf, |_| want.to_vec())
+}
+
+/// [`read_numbers_prefix`] with the counts `want` gives for the columns'
+/// headers.
+fn read_numbers_wanted(
+    buf: &[u8],
+    want: impl FnOnce(&[NumHead]) -> Vec<u32>,
+) -> Result<Vec<Vec<u64>>> {
     if buf.is_empty() {
         return Ok(Vec::new());
     }
     let c = Container::parse(buf)?;
     let heads = number_heads(&c.get(0)?)?;
+    let want = want(&heads);
     if heads.len() != want.len() {
         return Err(Error::corrupt(
             "line numbers",
@@ -193,7 +197,7 @@ pub fn read_numbers_prefix(buf: &[u8], want: &[u32]) -> Result<Vec<Vec<u64>>> {
     }
     // (stream, bytes) of every plane, in column order
     let mut reqs = Vec::new();
-    for (h, &w) in heads.iter().zip(want) {
+    for (h, &w) in heads.iter().zip(&want) {
         let take = w as usize;
         if take > h.k {
             return Err(Error::corrupt("line numbers", "number column too short"));
@@ -228,7 +232,7 @@ pub fn read_numbers_prefix(buf: &[u8], want: &[u32]) -> Result<Vec<Vec<u64>>> {
         .collect();
     let mut next = 0;
     let mut cols = Vec::with_capacity(heads.len());
-    for (h, &w) in heads.iter().zip(want) {
+    for (h, &w) in heads.iter().zip(&want) {
         let mine: Vec<&[u8]> = planes[next..next + h.planes()]
             .iter()
             .map(|p| &p[..])
