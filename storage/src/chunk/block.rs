@@ -53,12 +53,18 @@ pub const FLAG_FIELDS: u8 = 4;
 /// backward read decodes only the start of each stream.
 pub const FLAG_NEWEST_FIRST: u8 = 8;
 
-const KNOWN_FLAGS: [u8; 5] = [
+/// Block flag (format version 5, with `FLAG_FIELDS | FLAG_NEWEST_FIRST`):
+/// section 0 holds the timestamps newest first too (`sizes::Order`), so
+/// a backward read decodes only the newest of them.
+pub const FLAG_TS_NEWEST_FIRST: u8 = 16;
+
+const KNOWN_FLAGS: [u8; 6] = [
     0,
     FLAG_NUMERIC_COLUMNS,
     FLAG_NUMERIC_COLUMNS | FLAG_CONTEXT_COLUMNS,
     FLAG_FIELDS,
     FLAG_FIELDS | FLAG_NEWEST_FIRST,
+    FLAG_FIELDS | FLAG_NEWEST_FIRST | FLAG_TS_NEWEST_FIRST,
 ];
 
 /// A compressed block plus what is needed to read it.
@@ -171,13 +177,13 @@ impl BlockBuilder {
         })
     }
 
-    /// The field layout: timestamps (oldest first), then metadata layout
-    /// 2, token columns and number columns over the entries newest first
-    /// (`FLAG_NEWEST_FIRST`).
+    /// The field layout: timestamps, metadata layout 2, token columns and
+    /// number columns, all over the entries newest first
+    /// (`FLAG_NEWEST_FIRST | FLAG_TS_NEWEST_FIRST`).
     fn finish_fields(self, level: i32) -> Result<EncodedBlock> {
         let meta = self.block_meta()?;
         let col_level = codec::ZSTD_COLUMN_LEVEL.min(level);
-        let ts = sizes::write(&self.ts, None, col_level)?;
+        let ts = sizes::write(&self.ts, None, sizes::Order::NewestFirst, col_level)?;
         let (lines, lens) = self.newest_first();
         let enc = fields::encode(&lines, &lens, col_level)?;
         let meta_raw = self.meta.finish_reversed(&enc.lines)?;
@@ -197,7 +203,7 @@ impl BlockBuilder {
         Ok(EncodedBlock {
             meta,
             encoding: Encoding::Zstd,
-            flags: FLAG_FIELDS | FLAG_NEWEST_FIRST,
+            flags: FLAG_FIELDS | FLAG_NEWEST_FIRST | FLAG_TS_NEWEST_FIRST,
             sections,
             data: Bytes::from(data),
             crc,
@@ -290,6 +296,14 @@ impl EncodedBlock {
         self.flags & FLAG_NEWEST_FIRST != 0
     }
 
+    /// The order of section 0's timestamps.
+    pub(super) fn ts_order(&self) -> sizes::Order {
+        match self.flags & FLAG_TS_NEWEST_FIRST {
+            0 => sizes::Order::OldestFirst,
+            _ => sizes::Order::NewestFirst,
+        }
+    }
+
     /// Timestamps and line lengths, decoded from the first section only,
     /// except for field-layout blocks of format 3, which do not store
     /// lengths: with `lengths` they are computed from the fields (sections
@@ -298,7 +312,7 @@ impl EncodedBlock {
         let raw = self.section(SEC_TS)?;
         let n = self.meta.entries as usize;
         if self.is_fields() {
-            let s = sizes::read(&raw, n)?;
+            let s = sizes::read(&raw, n, self.ts_order())?;
             if s.lens.is_none() && lengths {
                 return Ok(s.entries(Some(&self.field_lengths()?)));
             }

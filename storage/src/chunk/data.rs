@@ -17,8 +17,8 @@ use crate::varint::{put_uvarint, Reader};
 pub const MAGIC: &[u8; 4] = b"SLCK";
 /// Chunk format version written by this build (2: field-layout blocks;
 /// 3: their line lengths derived from the fields, not stored; 4: their
-/// lines and metadata stored newest first).
-pub const VERSION: u8 = 4;
+/// lines and metadata stored newest first; 5: their timestamps too).
+pub const VERSION: u8 = 5;
 /// Oldest chunk format version this build reads (1: no field layout).
 pub const MIN_VERSION: u8 = 1;
 /// Trailer: u64 LE block-index offset + u32 LE crc32 of the block index.
@@ -137,6 +137,11 @@ impl ChunkData {
             }
             if b.is_newest_first() && bytes[4] < 4 {
                 return Err(corrupt("newest-first block in a chunk before format 4"));
+            }
+            if b.ts_order() == super::sizes::Order::NewestFirst && bytes[4] < 5 {
+                return Err(corrupt(
+                    "newest-first timestamps in a chunk before format 5",
+                ));
             }
             blocks.push(b.with_data(bytes.slice(start..end))?);
         }
@@ -376,10 +381,21 @@ impl ChunkData {
 /// an error for a part of the block found damaged only then.
 pub(super) type MakeItem<T> = Box<dyn Fn(i64, usize) -> Result<T> + Send>;
 
+/// Reads the `k` newest timestamps of a unit, newest first.
+pub(super) type ReadNewest = Box<dyn Fn(usize) -> Result<Vec<i64>> + Send>;
+
+/// A unit's timestamps.
+enum Stamps {
+    /// All of them, in order.
+    All(Vec<i64>),
+    /// `n` of them, read newest first as far as a backward read goes.
+    Newest { n: usize, read: ReadNewest },
+}
+
 /// A decoded block (or head): its entries' timestamps in order, which of
 /// them a filter kept, and how to build an item on demand.
 pub(super) struct Decoded<T> {
-    ts: Vec<i64>,
+    ts: Stamps,
     keep: Option<Vec<bool>>,
     make: MakeItem<T>,
 }
@@ -392,7 +408,7 @@ impl<T: 'static> Decoded<T> {
         make: Box<dyn Fn(i64, usize) -> T + Send>,
     ) -> Self {
         Decoded {
-            ts,
+            ts: Stamps::All(ts),
             keep,
             make: Box::new(move |ts, i| Ok(make(ts, i))),
         }
@@ -400,18 +416,72 @@ impl<T: 'static> Decoded<T> {
 
     /// A unit whose items are checked as they are made.
     pub(super) fn try_new(ts: Vec<i64>, keep: Option<Vec<bool>>, make: MakeItem<T>) -> Self {
-        Decoded { ts, keep, make }
+        Decoded {
+            ts: Stamps::All(ts),
+            keep,
+            make,
+        }
+    }
+
+    /// A unit of `n` entries, none filtered out, whose timestamps `read`
+    /// gives newest first: a backward read of it alone decodes only the
+    /// timestamps it reaches.
+    pub(super) fn newest_first(n: usize, read: ReadNewest, make: MakeItem<T>) -> Self {
+        Decoded {
+            ts: Stamps::Newest { n, read },
+            keep: None,
+            make,
+        }
+    }
+
+    /// Reads every timestamp now if they were left to be read newest
+    /// first.
+    fn read_all_ts(&mut self) -> Result<()> {
+        if let Stamps::Newest { n, read } = &self.ts {
+            let mut ts = read(*n)?;
+            if ts.len() != *n {
+                return Err(Error::corrupt("block timestamps", "wrong timestamp count"));
+            }
+            ts.reverse();
+            self.ts = Stamps::All(ts);
+        }
+        Ok(())
+    }
+
+    /// The timestamps read (all, in order, after `read_all_ts`).
+    fn ts(&self) -> &[i64] {
+        match &self.ts {
+            Stamps::All(ts) => ts,
+            Stamps::Newest { .. } => &[],
+        }
+    }
+
+    /// Whether entry `k` passed the filter.
+    fn kept(&self, k: usize) -> bool {
+        self.keep
+            .as_ref()
+            .is_none_or(|keep| keep.get(k).copied().unwrap_or(false))
     }
 }
 
 #[cfg(test)]
 impl<T: 'static> Decoded<T> {
     pub(super) fn ts_len(&self) -> usize {
-        self.ts.len()
+        match &self.ts {
+            Stamps::All(ts) => ts.len(),
+            Stamps::Newest { n, .. } => *n,
+        }
     }
 
+    /// Timestamp `i` (in order), read from the newest if need be.
     pub(super) fn ts_at(&self, i: usize) -> i64 {
-        self.ts[i]
+        match &self.ts {
+            Stamps::All(ts) => ts[i],
+            Stamps::Newest { n, read } => read(n - i)
+                .ok()
+                .and_then(|t| t.last().copied())
+                .unwrap_or(0),
+        }
     }
 
     pub(super) fn make(&self, ts: i64, i: usize) -> Result<T> {
@@ -436,13 +506,36 @@ impl Decoded<Entry> {
     }
 }
 
+/// Timestamps a lazily read unit decodes first, and how many times more
+/// each further read decodes (from the start again) while under half
+/// the unit; then all of it.
+const NEWEST_FIRST_READ: usize = 64;
+const NEWEST_GROW: usize = 4;
+
+/// What of the current group is still to yield.
+enum Order {
+    /// (unit, entry) pairs of a merged group, in order.
+    Merged(std::vec::IntoIter<(u32, u32)>),
+    /// The entries `lo..hi` of a group's only unit, from `lo` up
+    /// (forward) or from `hi` down (backward).
+    Run { lo: usize, hi: usize },
+    /// A group's only unit read newest first: its `n` entries' newest
+    /// timestamps read so far, newest first, how many were yielded or
+    /// passed over, and whether one older than the range was reached.
+    Newest {
+        n: usize,
+        ts: Vec<i64>,
+        at: usize,
+        done: bool,
+    },
+}
+
 /// Decodes one group of blocks at a time, merging and filtering it.
 struct GroupIter<T, D> {
     chunk: ChunkData,
     groups: std::vec::IntoIter<Vec<usize>>,
     units: Vec<Decoded<T>>,
-    /// (unit, entry) of the current group still to yield, in order.
-    order: std::vec::IntoIter<(u32, u32)>,
+    order: Order,
     start: i64,
     end: i64,
     direction: Direction,
@@ -468,7 +561,7 @@ where
             chunk,
             groups: groups.into_iter(),
             units: Vec::new(),
-            order: Vec::new().into_iter(),
+            order: Order::Run { lo: 0, hi: 0 },
             start,
             end,
             direction,
@@ -480,15 +573,19 @@ where
 
     fn load(&mut self, group: &[usize]) -> Result<()> {
         self.units.clear();
+        if let [i] = group {
+            return self.load_one(*i);
+        }
         let mut sel: Vec<(i64, u32, u32)> = Vec::new();
         let (mut lines, mut bytes) = (0, 0);
         for (u, &i) in group.iter().enumerate() {
-            let d = (self.decode)(&self.chunk, i)?;
+            let mut d = (self.decode)(&self.chunk, i)?;
+            d.read_all_ts()?;
             let mut in_range = 0u64;
-            for (k, &ts) in d.ts.iter().enumerate() {
+            for (k, &ts) in d.ts().iter().enumerate() {
                 if ts >= self.start && ts < self.end {
                     in_range += 1;
-                    if d.keep.as_ref().is_none_or(|keep| keep[k]) {
+                    if d.kept(k) {
                         sel.push((ts, u as u32, k as u32));
                     }
                 }
@@ -496,7 +593,7 @@ where
             if self.stats.is_some() {
                 let (l, b) = self
                     .chunk
-                    .read_counts(i, &d.ts, in_range, (self.start, self.end));
+                    .read_counts(i, d.ts(), in_range, (self.start, self.end));
                 lines += l;
                 bytes += b;
             }
@@ -505,19 +602,121 @@ where
         if let Some(s) = &self.stats {
             s.add_read(lines, bytes);
         }
-        if group.len() > 1 {
-            // stable: equal timestamps keep block (append) order
-            sel.sort_by_key(|e| e.0);
-        }
+        // stable: equal timestamps keep block (append) order
+        sel.sort_by_key(|e| e.0);
         if self.direction == Direction::Backward {
             sel.reverse();
         }
-        self.order = sel
-            .into_iter()
-            .map(|(_, u, k)| (u, k))
-            .collect::<Vec<_>>()
-            .into_iter();
+        self.order = Order::Merged(
+            sel.into_iter()
+                .map(|(_, u, k)| (u, k))
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
         Ok(())
+    }
+
+    /// A group of one unit (`i`): its entries in the range are a run of
+    /// its timestamps (sorted), found by search, or, read backward from
+    /// timestamps kept newest first, found as they are read.
+    fn load_one(&mut self, i: usize) -> Result<()> {
+        let mut d = (self.decode)(&self.chunk, i)?;
+        if let (Stamps::Newest { n, .. }, Direction::Backward) = (&d.ts, self.direction) {
+            self.order = Order::Newest {
+                n: *n,
+                ts: Vec::new(),
+                at: 0,
+                done: false,
+            };
+            if let Some(s) = &self.stats {
+                // counted from the block index, or (a block the range
+                // cuts) from all its timestamps
+                let (l, b) = self.chunk.read_counts(i, &[], 0, (self.start, self.end));
+                s.add_read(l, b);
+            }
+            self.units.push(d);
+            return Ok(());
+        }
+        d.read_all_ts()?;
+        let ts = d.ts();
+        let lo = ts.partition_point(|&t| t < self.start);
+        let hi = ts.partition_point(|&t| t < self.end).max(lo);
+        if let Some(s) = &self.stats {
+            let (l, b) = self
+                .chunk
+                .read_counts(i, ts, (hi - lo) as u64, (self.start, self.end));
+            s.add_read(l, b);
+        }
+        self.order = Order::Run { lo, hi };
+        self.units.push(d);
+        Ok(())
+    }
+
+    /// The next (unit, entry, timestamp) of the current group.
+    fn next_in_group(&mut self) -> Option<Result<(usize, usize, i64)>> {
+        let forward = self.direction == Direction::Forward;
+        match &mut self.order {
+            Order::Merged(it) => {
+                let (u, k) = it.next()?;
+                let d = self.units.get(u as usize)?;
+                let Stamps::All(ts) = &d.ts else { return None };
+                Some(Ok((u as usize, k as usize, *ts.get(k as usize)?)))
+            }
+            Order::Run { lo, hi } => {
+                let d = self.units.first()?;
+                let Stamps::All(ts) = &d.ts else { return None };
+                while lo < hi {
+                    let k = if forward {
+                        *lo += 1;
+                        *lo - 1
+                    } else {
+                        *hi -= 1;
+                        *hi
+                    };
+                    if d.kept(k) {
+                        return Some(Ok((0, k, *ts.get(k)?)));
+                    }
+                }
+                None
+            }
+            Order::Newest { n, ts, at, done } => {
+                let d = self.units.first()?;
+                let Stamps::Newest { read, .. } = &d.ts else {
+                    return None;
+                };
+                loop {
+                    if *done {
+                        return None;
+                    }
+                    if *at == ts.len() {
+                        if ts.len() >= *n {
+                            return None;
+                        }
+                        let want = (NEWEST_GROW * ts.len()).max(NEWEST_FIRST_READ);
+                        let want = if 2 * want > *n { *n } else { want };
+                        match read(want) {
+                            Ok(got) if got.len() == want && got.len() > ts.len() => *ts = got,
+                            Ok(_) => {
+                                let e = Error::corrupt("block timestamps", "wrong timestamp count");
+                                return Some(Err(e));
+                            }
+                            Err(e) => return Some(Err(e)),
+                        }
+                    }
+                    let t = ts[*at];
+                    *at += 1;
+                    if t >= self.end {
+                        continue;
+                    }
+                    if t < self.start {
+                        // older ones follow: none is in the range
+                        *done = true;
+                        return None;
+                    }
+                    return Some(Ok((0, *n - *at, t)));
+                }
+            }
+        }
     }
 }
 
@@ -529,17 +728,18 @@ where
 
     fn next(&mut self) -> Option<Result<T>> {
         loop {
-            if let Some((u, k)) = self.order.next() {
-                let d = &self.units[u as usize];
-                let item = (d.make)(d.ts[k as usize], k as usize);
-                if item.is_err() {
-                    self.failed = true;
-                    self.order = Vec::new().into_iter();
-                }
-                return Some(item);
-            }
             if self.failed {
                 return None;
+            }
+            if let Some(got) = self.next_in_group() {
+                let item = got.and_then(|(u, k, ts)| match self.units.get(u) {
+                    Some(d) => (d.make)(ts, k),
+                    None => Err(Error::corrupt("chunk", "unit index out of range")),
+                });
+                if item.is_err() {
+                    self.failed = true;
+                }
+                return Some(item);
             }
             let group = self.groups.next()?;
             if let Err(e) = self.load(&group) {

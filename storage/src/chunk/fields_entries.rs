@@ -301,7 +301,6 @@ impl EncodedBlock {
             }
         }
         let n = self.meta.entries as usize;
-        let sizes = sizes::read(&self.section(SEC_TS)?, n)?;
         let md = self.md_mode(filter.as_ref())?;
         let r = Reading {
             block: self.clone(),
@@ -312,6 +311,19 @@ impl EncodedBlock {
             failed: OnceLock::new(),
             cut: filter.clone().filter(|f| f.line_cut().is_some()),
         };
+        if lits.is_none() && self.ts_order() == sizes::Order::NewestFirst {
+            // timestamps too are read from the newest, as far as a
+            // backward read goes
+            let block = self.clone();
+            let read = move |k| sizes::read_newest(&block.section(SEC_TS)?, n, k);
+            let r = Arc::new(r);
+            return Ok(Decoded::newest_first(
+                n,
+                Box::new(read),
+                Box::new(move |ts, i| r.entry(ts, i)),
+            ));
+        }
+        let sizes = sizes::read(&self.section(SEC_TS)?, n, self.ts_order())?;
         if lits.is_some() || !self.is_newest_first() {
             // decoded at once, as the filter reads every line
             let piece = lits.and_then(|f| f.field_piece());

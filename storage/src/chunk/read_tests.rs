@@ -184,7 +184,10 @@ fn field_pages_read_in_any_order_read_alike() {
     }
     c.cut_block();
     let block = c.blocks[0].clone();
-    assert_eq!(block.flags, block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST);
+    assert_eq!(
+        block.flags,
+        block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST | block::FLAG_TS_NEWEST_FIRST
+    );
     let n = block.meta.entries as usize;
     assert!(n > 3 * fields_read::PAGE);
     let want: Vec<Entry> = {
@@ -319,7 +322,10 @@ fn all_entries(block: &block::EncodedBlock) -> Vec<Entry> {
 #[test]
 fn newest_entries_decode_only_a_prefix_of_the_block() {
     let block = mixed_block(3000);
-    assert_eq!(block.flags, block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST);
+    assert_eq!(
+        block.flags,
+        block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST | block::FLAG_TS_NEWEST_FIRST
+    );
     let n = block.meta.entries as usize;
     let before = rans::symbols_decoded();
     let want = all_entries(&block);

@@ -317,7 +317,26 @@ fn format_3_chunks_still_decode() {
 }
 
 #[test]
-fn fixture_entries_roundtrip_in_format_4() {
+fn format_4_chunks_still_decode() {
+    // written by the format-4 code (block size 4096): newest-first blocks
+    // whose timestamps are stored oldest first
+    let fixture = &include_bytes!("testdata/v4-zstd.chunk")[..];
+    assert_eq!(fixture[4], 4, "fixture is format version 4");
+    let c = ChunkData::decode(bytes::Bytes::from_static(fixture)).unwrap();
+    assert!(c.blocks().len() > 3);
+    assert_eq!(decoded(&c), sorted(fixture_entries()));
+    let mut back = collect(&c, i64::MIN, i64::MAX, Direction::Backward);
+    back.reverse();
+    let back: Vec<Fixture> = back
+        .into_iter()
+        .map(|e| (e.ts, e.line.to_vec(), e.metadata))
+        .collect();
+    assert_eq!(back, decoded(&c));
+    assert_eq!(sizes_of(&c, true), fixture_sizes());
+}
+
+#[test]
+fn fixture_entries_roundtrip_in_format_5() {
     for block_size in [512, 4096, 1 << 20] {
         let cfg = ChunkConfig {
             block_size,
@@ -328,7 +347,7 @@ fn fixture_entries_roundtrip_in_format_4() {
             c.append(ts, &l, &md);
         }
         let bytes = c.encode();
-        assert_eq!(bytes[4], 4);
+        assert_eq!(bytes[4], 5);
         let d = ChunkData::decode(bytes).unwrap();
         assert_eq!(decoded(&d), sorted(fixture_entries()));
         let mut back = collect(&d, i64::MIN, i64::MAX, Direction::Backward);
@@ -388,6 +407,7 @@ fn metadata_that_follows_from_the_line_costs_almost_nothing() {
 mod prop {
     use super::*;
     use proptest::prelude::*;
+    use sluice_logql::stats::ReadStats;
 
     fn line() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
@@ -446,6 +466,55 @@ mod prop {
         }
 
         #[test]
+        fn ranges_read_the_entries_in_them(
+            rows in proptest::collection::vec((0i64..3000, 0u32..40, any::<bool>()), 1..700),
+            block_size in prop_oneof![Just(256usize), Just(4096), Just(1 << 20)],
+            ranges in proptest::collection::vec((-10i64..3010, 0i64..3100), 4),
+        ) {
+            // mostly in order, sometimes not (overlapping blocks)
+            let mut t = 0i64;
+            let mut c = MemChunk::new(&ChunkConfig { block_size, ..ChunkConfig::default() });
+            for (i, (jump, n, late)) in rows.into_iter().enumerate() {
+                t += jump % 7;
+                let ts = if late { t - jump % 40 } else { t };
+                let md = if n % 5 == 0 { vec![("k".to_string(), n.to_string())] } else { vec![] };
+                c.append(ts, format!("i={i} n={n} v={}", n * 37 % 11).as_bytes(), &md);
+            }
+            let d = ChunkData::decode(c.encode()).unwrap();
+            let all = decoded(&d);
+            for (start, len) in ranges {
+                let end = start + len;
+                let want: Vec<Fixture> =
+                    all.iter().filter(|e| e.0 >= start && e.0 < end).cloned().collect();
+                for dir in [Direction::Forward, Direction::Backward] {
+                    let stats = std::sync::Arc::new(ReadStats::default());
+                    let mut got: Vec<Fixture> = d
+                        .entries_counted(start, end, dir, None, Some(stats.clone()))
+                        .map(|e| e.map(|e| (e.ts, e.line.to_vec(), e.metadata)))
+                        .collect::<crate::Result<_>>()
+                        .unwrap();
+                    prop_assert_eq!(stats.snapshot().lines, want.len() as u64);
+                    if dir == Direction::Backward {
+                        got.reverse();
+                    }
+                    // equal timestamps keep append order either way
+                    prop_assert_eq!(&got, &want);
+                    // a read that stops early yields the first entries
+                    let some: Vec<i64> = d
+                        .entries(start, end, dir)
+                        .take(3)
+                        .map(|e| e.unwrap().ts)
+                        .collect();
+                    let first: Vec<i64> = match dir {
+                        Direction::Forward => want.iter().take(3).map(|e| e.0).collect(),
+                        Direction::Backward => want.iter().rev().take(3).map(|e| e.0).collect(),
+                    };
+                    prop_assert_eq!(some, first);
+                }
+            }
+        }
+
+        #[test]
         fn encode_decode_roundtrip(entries in proptest::collection::vec(entry(), 0..60), block_size in prop_oneof![Just(256usize), Just(1 << 20)]) {
             let cfg = ChunkConfig { block_size, ..ChunkConfig::default() };
             let mut c = MemChunk::new(&cfg);
@@ -476,7 +545,10 @@ fn damaged_field_blocks_never_panic() {
     }
     c.cut_block();
     let block = c.blocks[0].clone();
-    assert_eq!(block.flags, block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST);
+    assert_eq!(
+        block.flags,
+        block::FLAG_FIELDS | block::FLAG_NEWEST_FIRST | block::FLAG_TS_NEWEST_FIRST
+    );
     let filter = Some(std::sync::Arc::new(ReadFilter {
         literals: LiteralFilter::new(&["GET /api"]),
         metadata: None,
