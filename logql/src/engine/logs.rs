@@ -19,7 +19,7 @@ use crate::pipeline::hashmap::HashKeyed;
 use super::par;
 use super::{QueryParams, Stream, StreamEntry};
 use crate::ast::LogExpr;
-use crate::pipeline::{LabelsResult, Pipeline};
+use crate::pipeline::{LabelsResult, Pipeline, StreamPipeline};
 use crate::source::{Direction, LogSource, SelectParams, StreamReader};
 use crate::stats::{Passed, ReadStats};
 use crate::{Error, Result};
@@ -102,8 +102,23 @@ pub(crate) fn eval(expr: &LogExpr, source: &dyn LogSource, p: &QueryParams) -> R
     let forward = p.direction == Direction::Forward;
     let cutoff = Cutoff::new(limit);
     let stats = source.stats();
-    let parts = par::run(readers, Vec::new, |out: &mut Vec<Candidate>, r| {
-        read_stream(r, &pipeline, forward, &cutoff, out, stats)
+    // each stream first reads its share of the limit (and one more), so
+    // the cutoff is found from all streams rather than from the first few
+    let first_quota = limit.div_ceil(readers.len().max(1)) + 1;
+    let per_batch = readers.len().div_ceil(par::threads()).clamp(1, BATCH);
+    let mut batches = Vec::with_capacity(readers.len().div_ceil(per_batch));
+    let mut readers = readers.into_iter().peekable();
+    while readers.peek().is_some() {
+        batches.push(readers.by_ref().take(per_batch).collect::<Vec<_>>());
+    }
+    let parts = par::run(batches, Vec::new, |out: &mut Vec<Candidate>, batch| {
+        let ctx = Reading {
+            pipeline: &pipeline,
+            forward,
+            cutoff: &cutoff,
+            stats,
+        };
+        read_batch(batch, first_quota, &ctx, out)
     })?;
     let mut all: Vec<Candidate> = parts.into_iter().flatten().collect();
     all.sort_by_key(|c| (c.key, c.stream));
@@ -111,31 +126,94 @@ pub(crate) fn eval(expr: &LogExpr, source: &dyn LogSource, p: &QueryParams) -> R
     Ok(group(all))
 }
 
-fn read_stream(
-    r: StreamReader,
-    pipeline: &Pipeline,
+/// Streams a worker reads together, at most: their readers (each holding
+/// its current block's decoded part) stay open between rounds.
+const BATCH: usize = 64;
+
+/// What every stream of a log query is read with.
+struct Reading<'a> {
+    pipeline: &'a Pipeline,
     forward: bool,
-    cutoff: &Cutoff,
+    cutoff: &'a Cutoff,
+    stats: Option<&'a ReadStats>,
+}
+
+/// A stream being read: its reader, pipeline, output labels and how many
+/// entries it has kept.
+struct Open {
+    stream: u64,
+    reader: StreamReader,
+    sp: StreamPipeline,
+    outputs: HashKeyed<Arc<Output>>,
+    kept: usize,
+}
+
+/// Reads a batch of streams in rounds: in each, every stream still open
+/// keeps up to `quota` more entries (the quota doubling each round), and
+/// a stream closes once its next entry falls past the cutoff, it has no
+/// more, or it has kept the limit. The first round's quota (each stream's
+/// share of the limit) fills the cutoff from every stream of the batch, so
+/// later rounds read only what can still make the answer; reading one
+/// stream to the cutoff before the next would read the first streams
+/// deep while the cutoff is still loose.
+fn read_batch(
+    batch: Vec<StreamReader>,
+    mut quota: usize,
+    ctx: &Reading,
     out: &mut Vec<Candidate>,
-    stats: Option<&ReadStats>,
 ) -> Result<()> {
-    let stream = crate::engine::stream_hash(&r.labels);
-    let mut passed = Passed::new(stats);
-    let mut sp = pipeline.for_stream(&r.labels);
-    let mut outputs: HashKeyed<Arc<Output>> = HashKeyed::default();
-    let mut kept = 0usize;
-    for e in r.entries {
-        let e = e.map_err(|e| Error::Source(e.0))?;
-        let key = if forward { e.ts } else { e.ts.saturating_neg() };
-        if cutoff.excludes(key) {
-            break;
+    let mut passed = Passed::new(ctx.stats);
+    let mut open: Vec<Open> = batch
+        .into_iter()
+        .map(|r| Open {
+            stream: crate::engine::stream_hash(&r.labels),
+            sp: ctx.pipeline.for_stream(&r.labels),
+            reader: r,
+            outputs: HashKeyed::default(),
+            kept: 0,
+        })
+        .collect();
+    while !open.is_empty() {
+        let mut still = Vec::with_capacity(open.len());
+        for mut s in open {
+            if read_some(&mut s, quota, ctx, out, &mut passed)? {
+                still.push(s);
+            }
         }
-        let Some(processed) = sp.process(e.ts, &e.line, &e.metadata) else {
+        open = still;
+        quota = quota.saturating_mul(2);
+    }
+    Ok(())
+}
+
+/// Reads stream `s` until it has kept `quota` more entries (true: it may
+/// have more to give), or it is done (false).
+fn read_some(
+    s: &mut Open,
+    quota: usize,
+    ctx: &Reading,
+    out: &mut Vec<Candidate>,
+    passed: &mut Passed,
+) -> Result<bool> {
+    let cutoff = ctx.cutoff;
+    let stop = s.kept.saturating_add(quota).min(cutoff.limit);
+    for e in s.reader.entries.by_ref() {
+        let e = e.map_err(|e| Error::Source(e.0))?;
+        let key = if ctx.forward {
+            e.ts
+        } else {
+            e.ts.saturating_neg()
+        };
+        if cutoff.excludes(key) {
+            return Ok(false);
+        }
+        let Some(processed) = s.sp.process(e.ts, &e.line, &e.metadata) else {
             continue;
         };
         passed.n += 1;
         let lr = processed.labels;
-        let labels = outputs
+        let labels = s
+            .outputs
             .entry(lr.hash)
             .or_insert_with(|| {
                 Arc::new(Output {
@@ -153,18 +231,19 @@ fn read_stream(
         };
         out.push(Candidate {
             key,
-            stream,
+            stream: s.stream,
             ts: e.ts,
             line,
             labels,
         });
         cutoff.offer(key)?;
-        kept += 1;
-        if kept >= cutoff.limit {
-            break;
+        s.kept += 1;
+        if s.kept >= stop {
+            // a stream that kept the limit has nothing better to give
+            return Ok(s.kept < cutoff.limit);
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Groups the chosen entries by their final labels, streams sorted by labels.

@@ -748,6 +748,115 @@ fn log_limit_matches_a_full_sort_over_many_streams() {
     }
 }
 
+/// A [`MemSource`] that counts the entries its readers hand out.
+struct Pulls {
+    inner: MemSource,
+    pulled: std::sync::Arc<AtomicUsize>,
+}
+
+impl LogSource for Pulls {
+    fn select(&self, p: &SelectParams) -> Result<Vec<StreamReader>, SourceError> {
+        let readers = self.inner.select(p)?;
+        Ok(readers
+            .into_iter()
+            .map(|r| {
+                let pulled = self.pulled.clone();
+                StreamReader {
+                    labels: r.labels,
+                    entries: Box::new(r.entries.inspect(move |_| {
+                        pulled.fetch_add(1, Ordering::Relaxed);
+                    })),
+                }
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn log_limit_reads_about_the_limit_from_many_streams() {
+    // 100 streams of 200 interleaved entries (every stream holds a tenth
+    // of the newest 1000), then one stream holding all the newest
+    let even: Vec<(Labels, Vec<Entry>)> = (0..100)
+        .map(|s| {
+            let entries = (0..200)
+                .map(|i| {
+                    entry(
+                        i * 100 + s,
+                        &format!("s{s} i{i} {}", ["keep", "drop"][(i % 3 == 0) as usize]),
+                    )
+                })
+                .collect();
+            (labels(&[("app", "x"), ("s", &s.to_string())]), entries)
+        })
+        .collect();
+    let mut skewed = even.clone();
+    for (s, (_, entries)) in skewed.iter_mut().enumerate() {
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.ts = BASE
+                + if s == 0 {
+                    1_000_000 + i as i64
+                } else {
+                    e.ts - BASE
+                };
+        }
+    }
+    for (name, streams) in [("even", even), ("skewed", skewed)] {
+        for (filtered, direction) in [
+            (false, Direction::Backward),
+            (false, Direction::Forward),
+            (true, Direction::Backward),
+        ] {
+            let pipeline = if filtered {
+                vec![contains("keep")]
+            } else {
+                vec![]
+            };
+            let expr = Expr::Log(log(vec![eq("app", "x")], pipeline));
+            let src = Pulls {
+                inner: MemSource {
+                    streams: streams.clone(),
+                },
+                pulled: Default::default(),
+            };
+            let p = QueryParams {
+                start: BASE,
+                end: BASE + 10 * S,
+                step: 0,
+                direction,
+                limit: 1000,
+            };
+            let v = evaluate(&expr, &src, &p, &Limits::default()).unwrap();
+            let QueryValue::Streams(got) = v else {
+                panic!()
+            };
+            let mut got: Vec<(i64, Bytes)> = got
+                .iter()
+                .flat_map(|s| s.entries.iter().map(|e| (e.ts, e.line.clone())))
+                .collect();
+            got.sort_unstable();
+            let mut want: Vec<(i64, Bytes)> = streams
+                .iter()
+                .flat_map(|(_, e)| e.iter().map(|e| (e.ts, e.line.clone())))
+                .filter(|(_, l)| !filtered || l.ends_with(b"keep"))
+                .collect();
+            want.sort_unstable();
+            if direction == Direction::Backward {
+                want.reverse();
+            }
+            want.truncate(1000);
+            want.sort_unstable();
+            assert_eq!(got, want, "{name} {direction:?} filtered {filtered}");
+            // reading each stream to the cutoff in turn pulls ~4,600 of
+            // the even streams' entries (the first streams read deep while
+            // the cutoff is loose); reading them in rounds about 1,200
+            let pulled = src.pulled.load(Ordering::Relaxed);
+            if name == "even" && !filtered {
+                assert!(pulled <= 2500, "{direction:?}: {pulled} entries pulled");
+            }
+        }
+    }
+}
+
 #[test]
 fn stream_hash_is_prometheus_labels_hash() {
     // xxHash64 of "a\xffb\xff" with seed 0, as Go's labels.FromStrings("a", "b").Hash()
