@@ -646,6 +646,15 @@ mod tests {
         Ok(())
     }
 
+    /// The line `line(layout, n)` of each pick `(layout, n)`, 0.1 s apart.
+    fn timed(picks: &[(usize, u64)], line: impl Fn(usize, u64) -> String) -> Vec<(i64, String)> {
+        picks
+            .iter()
+            .enumerate()
+            .map(|(i, &(l, n))| (i as i64 * 100_000_000, line(l, n)))
+            .collect()
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         /// Metric queries over chunks whose lines the reader may cut answer
@@ -659,17 +668,13 @@ mod tests {
             picks in proptest::collection::vec((0usize..4, 0u64..400), 40..240),
             block_size in 300usize..3000,
         ) {
-            let entries: Vec<(i64, String)> = picks
-                .iter()
-                .enumerate()
-                .map(|(i, &(l, n))| {
-                    let tokens: Vec<String> = layouts[l % layouts.len()]
-                        .iter()
-                        .map(|&t| TOKENS[t].replace("{n}", &n.to_string()))
-                        .collect();
-                    (i as i64 * 100_000_000, tokens.join(" "))
-                })
-                .collect();
+            let entries = timed(&picks, |l, n| {
+                let tokens: Vec<String> = layouts[l % layouts.len()]
+                    .iter()
+                    .map(|&t| TOKENS[t].replace("{n}", &n.to_string()))
+                    .collect();
+                tokens.join(" ")
+            });
             same_answers(&entries, block_size, &CUT_QUERIES)?;
         }
 
@@ -684,25 +689,21 @@ mod tests {
             picks in proptest::collection::vec((0usize..4, 0u64..400), 40..240),
             block_size in 300usize..3000,
         ) {
-            let entries: Vec<(i64, String)> = picks
-                .iter()
-                .enumerate()
-                .map(|(i, &(l, n))| {
-                    let (members, sep, end) = &layouts[l % layouts.len()];
-                    let members: Vec<String> = members
-                        .iter()
-                        .map(|&m| MEMBERS[m].replace("{n}", &n.to_string()))
-                        .collect();
-                    let sep = [", ", ","][*sep];
-                    // mostly a closing brace; else none, a trailing comma,
-                    // bytes after it, or spaces around the object
-                    let (open, close) = [
-                        ("{", "}"), ("{", "}"), ("{", "}"),
-                        ("{", ""), ("{", ",}"), (" {", "} x"),
-                    ][*end];
-                    (i as i64 * 100_000_000, format!("{open}{}{close}", members.join(sep)))
-                })
-                .collect();
+            let entries = timed(&picks, |l, n| {
+                let (members, sep, end) = &layouts[l % layouts.len()];
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|&m| MEMBERS[m].replace("{n}", &n.to_string()))
+                    .collect();
+                let sep = [", ", ","][*sep];
+                // mostly a closing brace; else none, a trailing comma,
+                // bytes after it, or spaces around the object
+                let (open, close) = [
+                    ("{", "}"), ("{", "}"), ("{", "}"),
+                    ("{", ""), ("{", ",}"), (" {", "} x"),
+                ][*end];
+                format!("{open}{}{close}", members.join(sep))
+            });
             same_answers(&entries, block_size, &JSON_QUERIES)?;
         }
     }

@@ -818,13 +818,7 @@ fn log_limit_reads_about_the_limit_from_many_streams() {
                 },
                 pulled: Default::default(),
             };
-            let p = QueryParams {
-                start: BASE,
-                end: BASE + 10 * S,
-                step: 0,
-                direction,
-                limit: 1000,
-            };
+            let p = log_params(1000, direction);
             let v = evaluate(&expr, &src, &p, &Limits::default()).unwrap();
             let QueryValue::Streams(got) = v else {
                 panic!()

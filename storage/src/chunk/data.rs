@@ -473,14 +473,24 @@ impl<T: 'static> Decoded<T> {
         }
     }
 
-    /// Timestamp `i` (in order), read from the newest if need be.
-    pub(super) fn ts_at(&self, i: usize) -> i64 {
+    /// Every timestamp, in order (all read at once).
+    pub(super) fn timestamps(&self) -> Result<Vec<i64>> {
         match &self.ts {
-            Stamps::All(ts) => ts[i],
-            Stamps::Newest { n, read } => read(n - i)
-                .ok()
-                .and_then(|t| t.last().copied())
-                .unwrap_or(0),
+            Stamps::All(ts) => Ok(ts.clone()),
+            Stamps::Newest { n, read } => {
+                let mut ts = read(*n)?;
+                ts.reverse();
+                Ok(ts)
+            }
+        }
+    }
+
+    /// The `k` newest timestamps, newest first (only those read when
+    /// they are kept newest first).
+    pub(super) fn newest_ts(&self, k: usize) -> Result<Vec<i64>> {
+        match &self.ts {
+            Stamps::All(ts) => Ok(ts.iter().rev().take(k).copied().collect()),
+            Stamps::Newest { read, .. } => read(k),
         }
     }
 
