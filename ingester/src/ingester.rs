@@ -83,6 +83,7 @@ impl Ingester {
             segment_size: cfg.wal.segment_size,
             fsync,
             enabled: cfg.wal.enabled,
+            ..WalConfig::default()
         })?;
         let ing = Arc::new(Ingester {
             cfg,

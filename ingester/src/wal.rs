@@ -28,6 +28,7 @@
 //! ```
 
 mod checkpoint;
+mod direct;
 mod error;
 pub mod format;
 mod replay;
@@ -83,6 +84,9 @@ pub struct WalConfig {
     /// With `false`, nothing touches the disk: appends succeed at once and
     /// replay is empty.
     pub enabled: bool,
+    /// Write segments with `O_DIRECT` where the file system allows it
+    /// (see `direct.rs`); `false` writes through the page cache.
+    pub direct_io: bool,
 }
 
 impl Default for WalConfig {
@@ -92,6 +96,7 @@ impl Default for WalConfig {
             segment_size: 128 << 20,
             fsync: FsyncPolicy::Always,
             enabled: true,
+            direct_io: true,
         }
     }
 }
@@ -159,6 +164,7 @@ impl Wal {
             cfg.fsync,
             file,
             next,
+            cfg.direct_io,
         );
         let thread = std::thread::Builder::new()
             .name("wal-writer".to_owned())

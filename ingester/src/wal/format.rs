@@ -30,6 +30,11 @@
 //! the checkpoint's id, in id order. A short read at the end of a segment
 //! (torn write) or a checksum mismatch ends that segment's replay; replay
 //! then continues with the next segment.
+//!
+//! A segment written with `O_DIRECT` whose writer did not close it (a crash)
+//! ends in zero padding up to the next 4 KiB boundary (`direct.rs`). Zeros
+//! shorter than a block that end on a block boundary are that padding and
+//! end the segment quietly; a longer zero tail is reported as torn.
 
 use std::path::{Path, PathBuf};
 

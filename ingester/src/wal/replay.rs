@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::direct;
 use super::error::{IoContext, Result};
 use super::format::{
     self, FileKind, CHECKPOINT_MAGIC, FRAME_HEADER_LEN, HEADER_LEN, MAX_RECORD_LEN, SEGMENT_MAGIC,
@@ -256,6 +257,12 @@ impl SegmentReader {
             return Ok(None);
         }
         if remaining < FRAME_HEADER_LEN as u64 {
+            let mut rest = [0u8; FRAME_HEADER_LEN];
+            let rest = &mut rest[..remaining as usize];
+            self.reader.read_exact(rest).at(&self.path)?;
+            if is_zero(rest) && self.padded() {
+                return Ok(None);
+            }
             return self.torn("incomplete record header");
         }
         let mut head = [0u8; FRAME_HEADER_LEN];
@@ -279,6 +286,14 @@ impl SegmentReader {
         }
         self.offset += format::frame_len(payload.len());
         Ok(Some(Bytes::from(payload)))
+    }
+
+    /// Whether the segment's rest is short of a block and ends on a block
+    /// boundary: where a direct write's zero padding ends a segment that
+    /// was not closed (`direct.rs`), so it is no torn write.
+    fn padded(&self) -> bool {
+        let align = direct::ALIGN as u64;
+        self.size.is_multiple_of(align) && self.size - self.offset < align
     }
 
     fn torn(&self, why: &str) -> Result<Option<Bytes>> {
@@ -308,6 +323,9 @@ impl SegmentReader {
         loop {
             let n = self.reader.read(&mut chunk).at(&self.path)?;
             if n == 0 {
+                if self.padded() {
+                    return Ok(None);
+                }
                 return self.torn("zero-filled tail");
             }
             if !is_zero(&chunk[..n]) {

@@ -357,6 +357,78 @@ async fn zero_filled_tail_is_torn_not_corrupt() {
     assert_eq!((warns, errors), (1, 0));
 }
 
+/// A segment a crashed direct writer left ends in zero padding up to the
+/// next 4 KiB boundary: replay ends there quietly, whatever the padding's
+/// length (even shorter than a record header). A zero tail a whole block
+/// long is no padding: it is torn, with a warning.
+#[tokio::test]
+async fn direct_write_padding_ends_a_segment_quietly() {
+    for pad in [0usize, 1, 7, 8, 9, 100, 4095, 4096] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut seg = format::encode_header(format::SEGMENT_MAGIC, 1).to_vec();
+        for i in 0..5 {
+            format::encode_record(&mut seg, &rec(i));
+        }
+        // a last record sized so the padding is `pad` bytes long
+        let used = (seg.len() + FRAME_HEADER_LEN + pad) % 4096;
+        let last = Bytes::from(vec![b'z'; 4096 - used + 4096]);
+        format::encode_record(&mut seg, &last);
+        let end = seg.len();
+        seg.resize(end + pad, 0);
+        assert_eq!(seg.len() % 4096, 0);
+        fs::write(format::segment_path(tmp.path(), 1), &seg).unwrap();
+        let (_wal, replay) = Wal::open(cfg(tmp.path())).unwrap();
+        let (got, warns, errors) = counting_logs(|| collect(replay));
+        let mut want: Vec<Bytes> = (0..5).map(rec).collect();
+        want.push(last);
+        assert_eq!(got, want, "padding {pad}");
+        let torn = usize::from(pad == 4096);
+        assert_eq!((warns, errors), (torn, 0), "padding {pad}");
+    }
+}
+
+/// Both ways of writing (direct where the file system allows it, and
+/// through the page cache) leave segments that are exactly the header and
+/// the frames, and replay every record, across rotations.
+#[tokio::test]
+async fn direct_and_buffered_segments_hold_exactly_the_frames() {
+    for direct_io in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = WalConfig {
+            segment_size: 20_000,
+            direct_io,
+            ..cfg(tmp.path())
+        };
+        let (wal, _) = Wal::open(c.clone()).unwrap();
+        let mut sizes = 0u64;
+        for i in 0..300 {
+            // records of 10..~5000 bytes: frames end anywhere in a block
+            let r = Bytes::from(vec![(i % 251) as u8; 10 + i * 4099 % 5000]);
+            sizes += format::frame_len(r.len());
+            wal.append(r).await.unwrap();
+        }
+        wal.close().unwrap();
+        let segs = segment_files(tmp.path());
+        assert!(segs.len() > 10, "{segs:?}");
+        let on_disk: u64 = segs
+            .iter()
+            .map(|id| {
+                fs::metadata(format::segment_path(tmp.path(), *id))
+                    .unwrap()
+                    .len()
+            })
+            .sum();
+        assert_eq!(on_disk, sizes + (segs.len() * HEADER_LEN) as u64);
+        let (_wal, replay) = Wal::open(c).unwrap();
+        let got = collect(replay);
+        assert_eq!(got.len(), 300, "direct {direct_io}");
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r.len(), 10 + i * 4099 % 5000, "direct {direct_io}");
+            assert!(r.iter().all(|&b| b == (i % 251) as u8));
+        }
+    }
+}
+
 #[tokio::test]
 async fn corrupt_byte_stops_that_segment_with_an_error() {
     // Flip a byte in record 7's length, checksum and payload in turn.

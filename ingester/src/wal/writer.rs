@@ -23,6 +23,7 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
+use super::direct::{self, Direct};
 use super::error::{IoContext, Result, WalError};
 use super::format::{self, HEADER_LEN, SEGMENT_MAGIC};
 use super::FsyncPolicy;
@@ -125,6 +126,8 @@ pub(crate) struct Writer {
     segment_size: u64,
     fsync: FsyncPolicy,
     file: File,
+    /// Set while `file` is open for direct writes.
+    direct: Option<Direct>,
     id: u64,
     /// Bytes of the active segment known to be written (header included).
     len: u64,
@@ -154,14 +157,16 @@ impl Writer {
         fsync: FsyncPolicy,
         file: File,
         id: u64,
+        direct_io: bool,
     ) -> Self {
         shared.active.store(id, Ordering::SeqCst);
-        Writer {
+        let mut w = Writer {
             shared,
             dir,
             segment_size,
             fsync,
             file,
+            direct: None,
             id,
             len: HEADER_LEN as u64,
             dirty: false,
@@ -173,7 +178,52 @@ impl Writer {
             rotate_after: Instant::now(),
             next_error_log: Instant::now(),
             suppressed_errors: 0,
+        };
+        if direct_io {
+            w.go_direct();
         }
+        w
+    }
+
+    /// Reopens the active segment (holding only its header) for direct
+    /// writes, where the file system allows them.
+    fn go_direct(&mut self) {
+        let path = format::segment_path(&self.dir, self.id);
+        let Some(file) = direct::open(&path) else {
+            tracing::debug!(path = %path.display(), "no O_DIRECT here; wal writes are buffered");
+            self.direct = None;
+            return;
+        };
+        let header = format::encode_header(SEGMENT_MAGIC, self.id);
+        match &mut self.direct {
+            Some(d) => d.restart(&header),
+            None => self.direct = Some(Direct::new(&header)),
+        }
+        self.file = file;
+    }
+
+    /// Goes back to buffered writes of the active segment (after the
+    /// device refused a direct write).
+    fn go_buffered(&mut self) -> std::io::Result<()> {
+        let path = format::segment_path(&self.dir, self.id);
+        let mut file = OpenOptions::new().write(true).open(&path)?;
+        file.set_len(self.len)?;
+        file.seek(SeekFrom::Start(self.len))?;
+        self.file = file;
+        self.direct = None;
+        tracing::warn!(path = %path.display(), "direct wal writes failed; writing through the page cache");
+        Ok(())
+    }
+
+    /// Cuts the zero padding of direct writes off the active segment.
+    fn trim(&mut self) -> Result<()> {
+        if self.direct.is_none() {
+            return Ok(());
+        }
+        let path = format::segment_path(&self.dir, self.id);
+        self.file.set_len(self.len).at(&path)?;
+        self.dirty = true;
+        Ok(())
     }
 
     /// The writer thread's main loop; returns after `Close`.
@@ -194,7 +244,10 @@ impl Writer {
                         let _ = done.send(res);
                     }
                     Cmd::Close { done } => {
-                        let res = self.commit(false).and_then(|()| self.sync());
+                        let res = self
+                            .commit(false)
+                            .and_then(|()| self.trim())
+                            .and_then(|()| self.sync());
                         let _ = done.send(res);
                         return;
                     }
@@ -300,7 +353,18 @@ impl Writer {
             return Err(WalError::Failed(why.clone()));
         }
         let path = format::segment_path(&self.dir, self.id);
-        let written = write_frames(&mut self.file, &self.frames);
+        let mut written = match &mut self.direct {
+            Some(d) => d.write(&self.file, self.len, &self.frames),
+            None => write_frames(&mut self.file, &self.frames),
+        };
+        if matches!(&written, Err(e) if e.raw_os_error() == Some(libc::EINVAL))
+            && self.direct.is_some()
+        {
+            // the device wants another alignment: keep going buffered
+            written = self
+                .go_buffered()
+                .and_then(|()| write_frames(&mut self.file, &self.frames));
+        }
         let pending = std::mem::take(&mut self.pending);
         self.frames.clear();
         match written {
@@ -346,6 +410,7 @@ impl Writer {
 
     /// Starts the next segment. The caller committed the buffer first.
     fn rotate(&mut self) -> Result<u64> {
+        self.trim()?;
         if !matches!(self.fsync, FsyncPolicy::Never) {
             self.sync()?;
         }
@@ -355,6 +420,9 @@ impl Writer {
         self.id = id;
         self.len = HEADER_LEN as u64;
         self.dirty = false;
+        if self.direct.is_some() {
+            self.go_direct();
+        }
         self.shared.active.store(id, Ordering::SeqCst);
         tracing::debug!(segment = id, "wal segment started");
         Ok(id)
