@@ -671,3 +671,18 @@ fn logfmt_key_filter_keeps_every_spelling_of_a_field() {
         assert_eq!(got, *want, "{l}");
     }
 }
+
+/// The pair detection adds is built from static strings (the name and a
+/// level word's value): entries share them, nothing is allocated per
+/// pushed entry.
+#[test]
+fn added_level_pairs_share_static_bytes() {
+    let limits = Limits::default();
+    let levels = Levels::new(&limits);
+    let mut entries = vec![entry("level=warn a", &[]), entry("warn b", &[])];
+    levels.apply(&[], &mut entries);
+    let [a, b] = [&entries[0], &entries[1]].map(|e| &e.structured_metadata[0]);
+    assert_eq!((a.value.as_str(), b.value.as_str()), ("warn", "warn"));
+    assert_eq!(a.name.as_bytes().as_ptr(), b.name.as_bytes().as_ptr());
+    assert_eq!(a.value.as_bytes().as_ptr(), b.value.as_bytes().as_ptr());
+}
