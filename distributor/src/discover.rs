@@ -250,7 +250,10 @@ impl<'a> Levels<'a> {
             None => {
                 // most entries have no other metadata: a one-pair vector
                 sm.reserve_exact(1);
-                sm.push(LabelPairAdapter::new(PStr::from_static(DETECTED_LEVEL), level));
+                sm.push(LabelPairAdapter::new(
+                    PStr::from_static(DETECTED_LEVEL),
+                    level,
+                ));
             }
         }
     }
