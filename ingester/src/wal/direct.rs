@@ -3,9 +3,9 @@
 //! The WAL is read only at replay, so caching what it writes only evicts
 //! chunk data, and a buffered `write()` costs a kernel copy of every byte
 //! into freshly allocated page-cache pages: in the ingest benchmark that
-//! copy was the writer thread's whole cost, an eighth of the server's CPU
-//! during pushes. A direct write copies the frames once into a reused,
-//! aligned staging buffer and hands it to the device.
+//! copy was most of the writer thread's cost, which was an eighth of the
+//! server's CPU during pushes. A direct write copies the frames once into
+//! a reused, aligned staging buffer and hands it to the device.
 //!
 //! Direct writes must start at a multiple of [`ALIGN`] and span whole
 //! blocks, so each batch starts by rewriting the segment's last partial
