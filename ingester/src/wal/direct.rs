@@ -23,8 +23,6 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
-use bytes::Bytes;
-
 use super::format;
 
 /// Alignment of direct writes: offsets, lengths and the buffer's address.
@@ -86,7 +84,7 @@ impl Direct {
         &mut self,
         file: &File,
         len: u64,
-        frames: &[([u8; format::FRAME_HEADER_LEN], Bytes)],
+        frames: &[format::Frame],
     ) -> std::io::Result<()> {
         let Direct { buf, off, tail } = self;
         let region = &mut buf[*off..*off + STAGING];
@@ -123,9 +121,11 @@ impl Direct {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use bytes::Bytes;
+
     use super::*;
 
-    fn frames(sizes: &[usize]) -> Vec<([u8; format::FRAME_HEADER_LEN], Bytes)> {
+    fn frames(sizes: &[usize]) -> Vec<format::Frame> {
         sizes
             .iter()
             .enumerate()

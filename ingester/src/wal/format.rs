@@ -110,6 +110,9 @@ pub(crate) fn encode_record(buf: &mut Vec<u8>, payload: &[u8]) {
     buf.extend_from_slice(payload);
 }
 
+/// A record ready to write: its frame header and the record.
+pub(crate) type Frame = ([u8; FRAME_HEADER_LEN], bytes::Bytes);
+
 /// The header framing `payload` (length and checksum), written before it.
 /// The caller checked the length.
 pub(crate) fn frame_header(payload: &[u8]) -> [u8; FRAME_HEADER_LEN] {

@@ -136,7 +136,7 @@ pub(crate) struct Writer {
     last_sync: Instant,
     /// Framed records not yet written: each frame's header and its record
     /// (written with `writev`, so records are not copied again).
-    frames: Vec<([u8; format::FRAME_HEADER_LEN], Bytes)>,
+    frames: Vec<format::Frame>,
     /// Bytes in `frames`.
     pending: usize,
     waiters: Vec<oneshot::Sender<Result<()>>>,
@@ -457,10 +457,7 @@ impl Writer {
 
 /// Writes every frame (header, then record) with as few `writev` calls as
 /// the kernel allows.
-fn write_frames(
-    file: &mut File,
-    frames: &[([u8; format::FRAME_HEADER_LEN], Bytes)],
-) -> std::io::Result<()> {
+fn write_frames(file: &mut File, frames: &[format::Frame]) -> std::io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = frames
         .iter()
         .flat_map(|(h, r)| [IoSlice::new(h), IoSlice::new(r)])
