@@ -117,10 +117,6 @@ impl Default for ChunkConfig {
     }
 }
 
-/// One entry's structured metadata, shared between the head and query
-/// snapshots.
-pub(crate) type SharedPairs = Arc<[(String, String)]>;
-
 /// Size of the pages holding head line bytes.
 const PAGE_SIZE: usize = 16 * 1024;
 
@@ -301,7 +297,12 @@ impl MemChunk {
         }
         self.last = Some((ts, h));
         self.head.push(ts, line, structured_metadata);
-        if self.head.bytes >= self.cfg.block_size || self.head.bytes > u32::MAX as usize / 2 {
+        // (the limits keep page offsets and the metadata arena's u32s in
+        // range: no entry comes near u32::MAX / 2 bytes)
+        if self.head.bytes >= self.cfg.block_size
+            || self.head.bytes > u32::MAX as usize / 2
+            || self.head.md.value_bytes() > u32::MAX as usize / 2
+        {
             self.cut_block();
         }
     }

@@ -99,17 +99,16 @@ impl BlockBuilder {
         }
     }
 
-    /// Adds the next entry; `ts` must not be below the previous one.
-    pub fn push(&mut self, ts: i64, line: &[u8], md: &[(String, String)]) {
-        self.ts.push(ts);
-        self.lens.push(line.len() as u32);
-        self.lines.extend_from_slice(line);
-        self.meta.push(md);
-    }
-
-    /// [`BlockBuilder::push`] with the metadata interned by the caller as
-    /// set `set` (equal sets, equal ids).
-    pub fn push_set(&mut self, ts: i64, line: &[u8], set: u32, md: &[(String, String)]) {
+    /// Adds the next entry; `ts` must not be below the previous one. Its
+    /// metadata `md` was interned by the caller as set `set` (equal sets,
+    /// equal ids).
+    pub fn push_set<'a>(
+        &mut self,
+        ts: i64,
+        line: &[u8],
+        set: u32,
+        md: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
         self.ts.push(ts);
         self.lens.push(line.len() as u32);
         self.lines.extend_from_slice(line);

@@ -2,38 +2,156 @@
 //! interned. Each distinct set of pairs is stored once per head and every
 //! entry refers to its set by a `u32` id, so `detected_level` on every
 //! entry costs four bytes per entry instead of an allocation per entry.
-//! A query snapshot copies the ids and shares the sets ([`MetaView`]).
+//!
+//! The sets live in one arena ([`Sets`]): every value's bytes back to back
+//! in one string, every pair as its name's index and its value's end, and
+//! every set as the end of its pairs. A set with a unique value (a trace
+//! id) then costs its bytes and a few integers, not an `Arc` and a
+//! `String` per name and value. A query snapshot copies the ids and
+//! shares the arena ([`MetaView`]); the head copies it only when it adds a
+//! set while a snapshot still holds it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::fields::same;
-use super::SharedPairs;
-
-/// Heap bytes of one interned set beyond its strings: the `Arc` header,
-/// the slot in `sets` and its index entry.
-const SET_OVERHEAD: usize = 16 + 16 + 24;
 
 /// Recently used sets a head compares one by one before it hashes.
 const RECENT_SETS: usize = 4;
 
+/// One pair of a set in [`Sets`]: its name's index in `names` and the end
+/// of its value in `values` (the value starts where the previous pair's
+/// ends).
+#[derive(Clone, Copy, Debug)]
+struct Pair {
+    name: u32,
+    end: u32,
+}
+
+/// Distinct sets of pairs, in one arena. Set 0 is the empty set.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Sets {
+    /// Per set, the end of its pairs in `pairs` (a set starts where the
+    /// previous one ends).
+    ends: Vec<u32>,
+    pairs: Vec<Pair>,
+    /// The values of all pairs, back to back.
+    values: String,
+    /// The distinct names (a handful: `detected_level`, `trace_id`, ...),
+    /// so a read decides on each name once.
+    names: Vec<String>,
+}
+
+impl Sets {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The pairs of set `id` (none past the last set).
+    pub(crate) fn get(&self, id: u32) -> SetPairs<'_> {
+        let id = id as usize;
+        let (at, end) = match self.ends.get(id) {
+            Some(&end) => (id.checked_sub(1).map_or(0, |p| self.ends[p]), end),
+            None => (0, 0),
+        };
+        SetPairs {
+            sets: self,
+            at: at as usize,
+            end: end as usize,
+        }
+    }
+
+    /// Adds a set (the caller checked it is new) and returns its id.
+    fn add<'a>(&mut self, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u32 {
+        if self.ends.is_empty() {
+            self.ends.push(0);
+        }
+        for (k, v) in pairs {
+            let name = match self.names.iter().position(|n| n == k) {
+                Some(i) => i,
+                None => {
+                    self.names.push(k.to_string());
+                    self.names.len() - 1
+                }
+            };
+            self.values.push_str(v);
+            self.pairs.push(Pair {
+                name: name as u32,
+                // the head is cut before its values reach u32::MAX bytes
+                // (`HeadMeta::value_bytes`)
+                end: self.values.len() as u32,
+            });
+        }
+        self.ends.push(self.pairs.len() as u32);
+        (self.ends.len() - 1) as u32
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.ends.capacity() * 4
+            + self.pairs.capacity() * std::mem::size_of::<Pair>()
+            + self.values.capacity()
+            + self.names.iter().map(|n| n.len() + 24).sum::<usize>()
+    }
+}
+
+/// The `(name, value)` pairs of one set, in order.
+#[derive(Clone)]
+pub(crate) struct SetPairs<'a> {
+    sets: &'a Sets,
+    at: usize,
+    end: usize,
+}
+
+impl<'a> Iterator for SetPairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.end {
+            return None;
+        }
+        let s = self.sets;
+        let p = s.pairs.get(self.at)?;
+        let start = self
+            .at
+            .checked_sub(1)
+            .and_then(|q| s.pairs.get(q))
+            .map_or(0, |q| q.end as usize);
+        self.at += 1;
+        let name = s.names.get(p.name as usize).map_or("", String::as_str);
+        // spans end where a whole value was appended: char boundaries
+        let value = s.values.get(start..p.end as usize).unwrap_or("");
+        Some((name, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.end.saturating_sub(self.at);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for SetPairs<'_> {}
+
+impl SetPairs<'_> {
+    /// The pairs as owned strings.
+    pub(crate) fn to_vec(&self) -> Vec<(String, String)> {
+        self.clone()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
 /// Interned structured metadata of a head's entries, in append order.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HeadMeta {
-    /// Per entry, its set's index in `sets`; empty while no entry has
-    /// metadata (then every entry has none).
+    /// Per entry, its set's id; empty while no entry has metadata (then
+    /// every entry has none).
     ids: Vec<u32>,
-    /// Distinct sets; `sets[0]` is the empty set once any set was added.
-    sets: Vec<SharedPairs>,
+    /// The distinct sets, shared with query snapshots (copied on write).
+    sets: Arc<Sets>,
     /// Hash of a set's pairs → its id. A different set with a colliding
     /// hash is added to `sets` without an index entry.
     index: HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>,
-    /// Bytes of the names and values in `sets`.
-    string_bytes: usize,
-    /// The distinct names in `sets` (a handful: `detected_level`,
-    /// `trace_id`, ...), so a read decides on each name once.
-    names: Vec<String>,
     /// Ids of recently used sets (0: none), compared before hashing.
     recent: [u32; RECENT_SETS],
     next_recent: usize,
@@ -43,8 +161,7 @@ pub(crate) struct HeadMeta {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MetaView {
     ids: Vec<u32>,
-    sets: Vec<SharedPairs>,
-    names: Vec<String>,
+    sets: Arc<Sets>,
 }
 
 impl HeadMeta {
@@ -71,12 +188,9 @@ impl HeadMeta {
     where
         I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     {
-        if self.sets.is_empty() {
-            self.sets.push(Arc::from(Vec::new()));
-        }
         // consecutive entries often share their set: no hashing then
         let last = self.ids.last().copied().unwrap_or(0);
-        if last != 0 && same_set(&self.sets[last as usize], pairs.clone()) {
+        if last != 0 && same_set(self.sets.get(last), pairs.clone()) {
             return last;
         }
         // a few sets recur (the levels of `detected_level`): comparing the
@@ -84,29 +198,18 @@ impl HeadMeta {
         let recent = self.recent.iter().copied().filter(|&id| id != 0);
         if let Some(id) = recent
             .clone()
-            .find(|&id| same_set(&self.sets[id as usize], pairs.clone()))
+            .find(|&id| same_set(self.sets.get(id), pairs.clone()))
         {
             return id;
         }
         let h = hash_pairs(pairs.clone());
         if let Some(&id) = self.index.get(&h) {
-            if same_set(&self.sets[id as usize], pairs.clone()) {
+            if same_set(self.sets.get(id), pairs.clone()) {
                 self.remember(id);
                 return id;
             }
         }
-        let id = self.sets.len() as u32;
-        let set: Vec<(String, String)> = pairs
-            .map(|(k, v)| {
-                self.string_bytes += k.len() + v.len() + 48;
-                if !self.names.iter().any(|n| n == k) {
-                    self.string_bytes += k.len() + 24;
-                    self.names.push(k.to_string());
-                }
-                (k.to_string(), v.to_string())
-            })
-            .collect();
-        self.sets.push(set.into());
+        let id = Arc::make_mut(&mut self.sets).add(pairs);
         self.index.entry(h).or_insert(id);
         self.remember(id);
         id
@@ -119,8 +222,8 @@ impl HeadMeta {
     }
 
     /// Entry `i`'s pairs.
-    pub(crate) fn get(&self, i: usize) -> &[(String, String)] {
-        self.ids.get(i).map_or(&[], |&id| &self.sets[id as usize])
+    pub(crate) fn get(&self, i: usize) -> SetPairs<'_> {
+        self.sets.get(self.set_id(i))
     }
 
     /// Entry `i`'s set id (equal sets, equal ids; 0 is the empty set).
@@ -128,25 +231,30 @@ impl HeadMeta {
         self.ids.get(i).copied().unwrap_or(0)
     }
 
+    /// Bytes of the values of all sets (kept below `u32::MAX`: the arena
+    /// addresses them with `u32`s).
+    pub(crate) fn value_bytes(&self) -> usize {
+        self.sets.values.len()
+    }
+
     /// A copy of the ids sharing the sets.
     pub(crate) fn view(&self) -> MetaView {
         MetaView {
             ids: self.ids.clone(),
-            sets: self.sets.clone(),
-            names: self.names.clone(),
+            sets: Arc::clone(&self.sets),
         }
     }
 
     /// Approximate heap bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.ids.capacity() * 4 + self.sets.len() * SET_OVERHEAD + self.string_bytes
+        self.ids.capacity() * 4 + self.sets.memory_bytes() + self.index.capacity() * 16
     }
 }
 
 impl MetaView {
     /// Entry `i`'s pairs.
-    pub(crate) fn get(&self, i: usize) -> &[(String, String)] {
-        self.ids.get(i).map_or(&[], |&id| &self.sets[id as usize])
+    pub(crate) fn get(&self, i: usize) -> SetPairs<'_> {
+        self.sets.get(self.set_id(i))
     }
 
     /// Entry `i`'s set id (as [`HeadMeta::set_id`]): an index into
@@ -162,6 +270,7 @@ impl MetaView {
     /// then past its end and reads as the empty set.
     pub(crate) fn filtered_sets(&self, keep: impl Fn(&str) -> bool) -> Vec<Vec<(String, String)>> {
         let kept: Vec<&str> = self
+            .sets
             .names
             .iter()
             .map(String::as_str)
@@ -170,12 +279,12 @@ impl MetaView {
         if kept.is_empty() {
             return Vec::new();
         }
-        self.sets
-            .iter()
-            .map(|s| {
-                s.iter()
-                    .filter(|(n, _)| kept.contains(&n.as_str()))
-                    .cloned()
+        (0..self.sets.len() as u32)
+            .map(|id| {
+                self.sets
+                    .get(id)
+                    .filter(|(n, _)| kept.contains(n))
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
                     .collect()
             })
             .collect()
@@ -184,18 +293,16 @@ impl MetaView {
     /// Heap bytes held beyond the sets shared with the head.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.ids.capacity() * 4
-            + self.sets.capacity() * 16
-            + self.names.iter().map(|n| n.len() + 24).sum::<usize>()
     }
 }
 
 /// Whether `set` holds exactly `pairs`, in order.
-fn same_set<'a, I>(set: &[(String, String)], pairs: I) -> bool
+fn same_set<'a, I>(set: SetPairs<'_>, pairs: I) -> bool
 where
     I: ExactSizeIterator<Item = (&'a str, &'a str)>,
 {
     set.len() == pairs.len()
-        && set.iter().zip(pairs).all(|((k, v), (k2, v2))| {
+        && set.zip(pairs).all(|((k, v), (k2, v2))| {
             same(k.as_bytes(), k2.as_bytes()) && same(v.as_bytes(), v2.as_bytes())
         })
 }
@@ -260,15 +367,11 @@ mod tests {
         ];
         let v = m.view();
         for (i, w) in want.iter().enumerate() {
-            let got: Vec<(&str, &str)> = m
-                .get(i)
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
+            let got: Vec<(&str, &str)> = m.get(i).collect();
             assert_eq!(&got, w, "entry {i}");
-            assert_eq!(m.get(i), v.get(i));
+            assert_eq!(m.get(i).to_vec(), v.get(i).to_vec());
         }
-        assert!(m.get(6).is_empty());
+        assert_eq!(m.get(6).len(), 0);
     }
 
     #[test]
@@ -278,7 +381,7 @@ mod tests {
         push(&mut m, 1, &[("trace_id", "a1"), ("detected_level", "info")]);
         push(&mut m, 2, &[]);
         push(&mut m, 3, &[("trace_id", "b2")]);
-        assert_eq!(m.names, ["detected_level", "trace_id"]);
+        assert_eq!(m.sets.names, ["detected_level", "trace_id"]);
         let v = m.view();
         let asked = std::cell::Cell::new(0);
         let sets = v.filtered_sets(|n| {
@@ -306,7 +409,7 @@ mod tests {
             push(&mut m, i, &[]);
         }
         assert_eq!(m.memory_bytes(), 0);
-        assert!(m.get(50).is_empty());
+        assert_eq!(m.get(50).len(), 0);
     }
 
     #[test]
@@ -322,7 +425,10 @@ mod tests {
         }
         assert_eq!(m.sets.len(), values.len() + 1);
         for (i, v) in want.iter().enumerate() {
-            assert_eq!(m.get(i), &[("detected_level".to_string(), v.clone())]);
+            assert_eq!(
+                m.get(i).to_vec(),
+                [("detected_level".to_string(), v.clone())]
+            );
             let first = want.iter().position(|w| w == v).unwrap();
             assert_eq!(m.set_id(i), m.set_id(first), "entry {i}");
         }
@@ -336,7 +442,42 @@ mod tests {
         let h = hash_pairs([("k", "2")].into_iter());
         m.index.insert(h, 1);
         push(&mut m, 1, &[("k", "2")]);
-        assert_eq!(m.get(0), &[("k".to_string(), "1".to_string())]);
-        assert_eq!(m.get(1), &[("k".to_string(), "2".to_string())]);
+        assert_eq!(m.get(0).to_vec(), [("k".to_string(), "1".to_string())]);
+        assert_eq!(m.get(1).to_vec(), [("k".to_string(), "2".to_string())]);
+    }
+
+    #[test]
+    fn a_view_keeps_its_sets_while_the_head_adds_more() {
+        let mut m = HeadMeta::default();
+        push(&mut m, 0, &[("trace_id", "aa"), ("detected_level", "info")]);
+        push(&mut m, 1, &[("trace_id", "bbb")]);
+        let v = m.view();
+        assert!(Arc::ptr_eq(&m.sets, &v.sets), "a view shares the arena");
+        // an existing set: no copy
+        push(&mut m, 2, &[("trace_id", "aa"), ("detected_level", "info")]);
+        assert!(Arc::ptr_eq(&m.sets, &v.sets));
+        // a new set while the view holds the arena: the head copies it
+        push(&mut m, 3, &[("detected_level", "warn"), ("trace_id", "")]);
+        assert!(!Arc::ptr_eq(&m.sets, &v.sets));
+        let all = |get: &dyn Fn(usize) -> Vec<(String, String)>, n: usize| {
+            (0..n).map(get).collect::<Vec<_>>()
+        };
+        let pair = |k: &str, val: &str| (k.to_string(), val.to_string());
+        let first = vec![pair("trace_id", "aa"), pair("detected_level", "info")];
+        assert_eq!(
+            all(&|i| v.get(i).to_vec(), 3),
+            [first.clone(), vec![pair("trace_id", "bbb")], vec![]],
+            "the view sees the entries at its time only"
+        );
+        assert_eq!(
+            all(&|i| m.get(i).to_vec(), 4),
+            [
+                first.clone(),
+                vec![pair("trace_id", "bbb")],
+                first,
+                vec![pair("detected_level", "warn"), pair("trace_id", "")],
+            ]
+        );
+        assert_eq!(m.value_bytes(), "aainfobbbwarn".len());
     }
 }

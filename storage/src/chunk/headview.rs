@@ -70,7 +70,7 @@ impl HeadView {
             super::block::BlockBuilder::new(self.ts.len(), self.meta.uncompressed_bytes as usize);
         for i in self.order() {
             let i = i as usize;
-            b.push(self.ts[i], &self.line(i), self.md.get(i));
+            b.push_set(self.ts[i], &self.line(i), self.md.set_id(i), self.md.get(i));
         }
         b.finish(encoding, level)
     }

@@ -32,9 +32,13 @@ use crate::varint::{put_uvarint, Reader};
 /// strings used (first-use order) and per entry its pairs as ids.
 #[derive(Default)]
 pub struct MetaBuilder {
-    dict: Vec<String>,
+    /// The dictionary's strings back to back, and where each ends (a
+    /// string starts where the previous one ends): one allocation for all
+    /// of them, however many unique values (trace ids) a block has.
+    text: String,
+    ends: Vec<usize>,
     /// Hash of a string → the first id with that hash (the string itself
-    /// is kept once, in `dict`).
+    /// is kept once, in `text`).
     ids: IntMap<u64, u32>,
     counts: Vec<u32>,
     pairs: Vec<(u32, u32)>,
@@ -51,19 +55,31 @@ impl MetaBuilder {
         }
     }
 
+    /// Dictionary string `id`.
+    fn dict(&self, id: usize) -> &str {
+        let start = id.checked_sub(1).map_or(0, |p| self.ends[p]);
+        // spans end where a whole string was appended: char boundaries
+        self.text.get(start..self.ends[id]).unwrap_or("")
+    }
+
+    fn dict_len(&self) -> usize {
+        self.ends.len()
+    }
+
     fn id(&mut self, s: &str) -> u32 {
         let h = xxhash_rust::xxh3::xxh3_64(s.as_bytes());
         if let Some(&id) = self.ids.get(&h) {
-            if self.dict[id as usize] == s {
+            if self.dict(id as usize) == s {
                 return id;
             }
             // a hash collision: search the whole dictionary
-            if let Some(i) = self.dict.iter().position(|d| d == s) {
+            if let Some(i) = (0..self.dict_len()).position(|d| self.dict(d) == s) {
                 return i as u32;
             }
         }
-        let id = self.dict.len() as u32;
-        self.dict.push(s.to_string());
+        let id = self.ends.len() as u32;
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
         self.ids.entry(h).or_insert(id);
         id
     }
@@ -71,7 +87,7 @@ impl MetaBuilder {
     /// Adds the next entry's pairs, `md`, interned by the caller as set
     /// `set` (equal sets, equal ids): a set seen before copies its ids
     /// instead of looking its strings up again.
-    pub fn push_set(&mut self, set: u32, md: &[(String, String)]) {
+    pub fn push_set<'a>(&mut self, set: u32, md: impl IntoIterator<Item = (&'a str, &'a str)>) {
         let s = set as usize;
         if let Some(&Some((start, count))) = self.sets.get(s) {
             let start = start as usize;
@@ -84,17 +100,18 @@ impl MetaBuilder {
         if self.sets.len() <= s {
             self.sets.resize(s + 1, None);
         }
-        self.sets[s] = Some((start, md.len() as u32));
+        self.sets[s] = Some((start, self.pairs.len() as u32 - start));
     }
 
     /// Adds the next entry's pairs.
-    pub fn push(&mut self, md: &[(String, String)]) {
-        self.counts.push(md.len() as u32);
+    pub fn push<'a>(&mut self, md: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let before = self.pairs.len();
         for (k, v) in md {
             let k = self.id(k);
             let v = self.id(v);
             self.pairs.push((k, v));
         }
+        self.counts.push((self.pairs.len() - before) as u32);
     }
 
     /// The raw section (empty when no entry has metadata): layout 2 (a
@@ -107,12 +124,11 @@ impl MetaBuilder {
         if let Some(lines) = fields {
             return self.finish_fields(lines);
         }
-        let mut m = Vec::with_capacity(
-            self.dict.iter().map(|s| s.len() + 2).sum::<usize>() + 4 * self.pairs.len(),
-        );
-        put_uvarint(&mut m, self.dict.len() as u64);
-        for s in &self.dict {
-            put_dict_string(&mut m, s);
+        let mut m =
+            Vec::with_capacity(self.text.len() + 2 * self.ends.len() + 4 * self.pairs.len());
+        put_uvarint(&mut m, self.dict_len() as u64);
+        for d in 0..self.dict_len() {
+            put_dict_string(&mut m, self.dict(d));
         }
         let mut pairs = self.pairs.iter();
         for &c in &self.counts {
@@ -157,7 +173,7 @@ impl MetaBuilder {
         pairs: &[(u32, u32)],
         lines: &LineFields,
     ) -> Result<Vec<u8>> {
-        let n = self.dict.len();
+        let n = self.dict_len();
         let (mut name_of, mut value_of) = (vec![u32::MAX; n], vec![u32::MAX; n]);
         let (mut names, mut values): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
         let mut per_name: Vec<Vec<u8>> = Vec::new();
@@ -175,14 +191,14 @@ impl MetaBuilder {
                 let (k, v) = (k as usize, v as usize);
                 if name_of[k] == u32::MAX {
                     name_of[k] = names.len() as u32;
-                    names.push(&self.dict[k]);
+                    names.push(self.dict(k));
                     per_name.push(Vec::new());
                 }
                 let name = name_of[k];
                 key.push(name);
                 if value_of[v] == u32::MAX {
                     value_of[v] = values.len() as u32;
-                    values.push(&self.dict[v]);
+                    values.push(self.dict(v));
                 }
                 occ.push((entry as u32, name, value_of[v]));
             }
@@ -432,6 +448,10 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    fn strs(pairs: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     #[test]
     fn both_layouts_roundtrip() {
         let entries: Vec<Vec<(String, String)>> = (0..50)
@@ -446,7 +466,7 @@ mod tests {
         for fields in [None, Some(&no_lines)] {
             let mut b = MetaBuilder::new(entries.len());
             for e in &entries {
-                b.push(e);
+                b.push(strs(e));
             }
             let raw = b.finish(fields).unwrap();
             let t = read(&raw, entries.len(), fields).unwrap();
@@ -470,8 +490,8 @@ mod tests {
         for fields in [None, Some(&no_lines)] {
             let (mut plain, mut interned) = (MetaBuilder::new(0), MetaBuilder::new(0));
             for &s in &order {
-                plain.push(&sets[s]);
-                interned.push_set(s as u32, &sets[s]);
+                plain.push(strs(&sets[s]));
+                interned.push_set(s as u32, strs(&sets[s]));
             }
             let want = plain.finish(fields).unwrap();
             assert!(!want.is_empty());
