@@ -48,18 +48,50 @@ impl Sets {
         self.ends.len()
     }
 
+    /// Where the pairs of set `id` are in `pairs` (none past the last
+    /// set).
+    fn span(&self, id: u32) -> (usize, usize) {
+        let id = id as usize;
+        match self.ends.get(id) {
+            Some(&end) => {
+                let at = id.checked_sub(1).map_or(0, |p| self.ends[p]);
+                (at as usize, end as usize)
+            }
+            None => (0, 0),
+        }
+    }
+
     /// The pairs of set `id` (none past the last set).
     pub(crate) fn get(&self, id: u32) -> SetPairs<'_> {
-        let id = id as usize;
-        let (at, end) = match self.ends.get(id) {
-            Some(&end) => (id.checked_sub(1).map_or(0, |p| self.ends[p]), end),
-            None => (0, 0),
-        };
-        SetPairs {
-            sets: self,
-            at: at as usize,
-            end: end as usize,
+        let (at, end) = self.span(id);
+        SetPairs { sets: self, at, end }
+    }
+
+    /// Whether set `id` holds exactly `pairs`, in order. Values are
+    /// compared first: sets of one shape differ in a value.
+    fn equals<'a, I>(&self, id: u32, mut pairs: I) -> bool
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)>,
+    {
+        let (at, end) = self.span(id);
+        if end - at != pairs.len() {
+            return false;
         }
+        let values = self.values.as_bytes();
+        let mut start = at.checked_sub(1).map_or(0, |q| self.pairs[q].end as usize);
+        for p in &self.pairs[at..end] {
+            let Some((k, v)) = pairs.next() else {
+                return false;
+            };
+            let stop = p.end as usize;
+            let value = values.get(start..stop).unwrap_or_default();
+            let name = self.names.get(p.name as usize).map_or("", String::as_str);
+            if !same(value, v.as_bytes()) || !same(name.as_bytes(), k.as_bytes()) {
+                return false;
+            }
+            start = stop;
+        }
+        true
     }
 
     /// Adds a set (the caller checked it is new) and returns its id.
@@ -190,7 +222,7 @@ impl HeadMeta {
     {
         // consecutive entries often share their set: no hashing then
         let last = self.ids.last().copied().unwrap_or(0);
-        if last != 0 && same_set(self.sets.get(last), pairs.clone()) {
+        if last != 0 && self.sets.equals(last, pairs.clone()) {
             return last;
         }
         // a few sets recur (the levels of `detected_level`): comparing the
@@ -198,13 +230,13 @@ impl HeadMeta {
         let recent = self.recent.iter().copied().filter(|&id| id != 0);
         if let Some(id) = recent
             .clone()
-            .find(|&id| same_set(self.sets.get(id), pairs.clone()))
+            .find(|&id| self.sets.equals(id, pairs.clone()))
         {
             return id;
         }
         let h = hash_pairs(pairs.clone());
         if let Some(&id) = self.index.get(&h) {
-            if same_set(self.sets.get(id), pairs.clone()) {
+            if self.sets.equals(id, pairs.clone()) {
                 self.remember(id);
                 return id;
             }
@@ -294,17 +326,6 @@ impl MetaView {
     pub(crate) fn memory_bytes(&self) -> usize {
         self.ids.capacity() * 4
     }
-}
-
-/// Whether `set` holds exactly `pairs`, in order.
-fn same_set<'a, I>(set: SetPairs<'_>, pairs: I) -> bool
-where
-    I: ExactSizeIterator<Item = (&'a str, &'a str)>,
-{
-    set.len() == pairs.len()
-        && set.zip(pairs).all(|((k, v), (k2, v2))| {
-            same(k.as_bytes(), k2.as_bytes()) && same(v.as_bytes(), v2.as_bytes())
-        })
 }
 
 /// A hash of a set's names and values, in order.
