@@ -64,7 +64,11 @@ impl Sets {
     /// The pairs of set `id` (none past the last set).
     pub(crate) fn get(&self, id: u32) -> SetPairs<'_> {
         let (at, end) = self.span(id);
-        SetPairs { sets: self, at, end }
+        SetPairs {
+            sets: self,
+            at,
+            end,
+        }
     }
 
     /// Whether set `id` holds exactly `pairs`, in order. Values are
