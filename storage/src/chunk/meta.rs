@@ -55,7 +55,7 @@ impl MetaBuilder {
         }
     }
 
-    /// Dictionary string `id`.
+    /// Dictionary string `id` (an id this builder handed out).
     fn dict(&self, id: usize) -> &str {
         let start = id.checked_sub(1).map_or(0, |p| self.ends[p]);
         // spans end where a whole string was appended: char boundaries
