@@ -230,11 +230,11 @@ impl HeadMeta {
             return last;
         }
         // a few sets recur (the levels of `detected_level`): comparing the
-        // recently used ones costs less than hashing
-        let recent = self.recent.iter().copied().filter(|&id| id != 0);
-        if let Some(id) = recent
-            .clone()
-            .find(|&id| self.sets.equals(id, pairs.clone()))
+        // recently used ones (but the last, compared above) costs less
+        // than hashing
+        let mut recent = self.recent.iter().copied();
+        if let Some(id) =
+            recent.find(|&id| id != 0 && id != last && self.sets.equals(id, pairs.clone()))
         {
             return id;
         }
