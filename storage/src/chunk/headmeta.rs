@@ -71,31 +71,33 @@ impl Sets {
         }
     }
 
+    /// Pair `q` of `pairs` as its name and value.
+    fn pair(&self, q: usize) -> (&str, &str) {
+        let Some(p) = self.pairs.get(q) else {
+            return ("", "");
+        };
+        // a value starts where the previous pair's ends
+        let start = q
+            .checked_sub(1)
+            .and_then(|q| self.pairs.get(q))
+            .map_or(0, |q| q.end as usize);
+        let name = self.names.get(p.name as usize).map_or("", String::as_str);
+        // spans end where a whole value was appended: char boundaries
+        let value = self.values.get(start..p.end as usize).unwrap_or("");
+        (name, value)
+    }
+
     /// Whether set `id` holds exactly `pairs`, in order. Values are
     /// compared first: sets of one shape differ in a value.
-    fn equals<'a, I>(&self, id: u32, mut pairs: I) -> bool
+    fn equals<'a, I>(&self, id: u32, pairs: I) -> bool
     where
         I: ExactSizeIterator<Item = (&'a str, &'a str)>,
     {
-        let (at, end) = self.span(id);
-        if end - at != pairs.len() {
-            return false;
-        }
-        let values = self.values.as_bytes();
-        let mut start = at.checked_sub(1).map_or(0, |q| self.pairs[q].end as usize);
-        for p in &self.pairs[at..end] {
-            let Some((k, v)) = pairs.next() else {
-                return false;
-            };
-            let stop = p.end as usize;
-            let value = values.get(start..stop).unwrap_or_default();
-            let name = self.names.get(p.name as usize).map_or("", String::as_str);
-            if !same(value, v.as_bytes()) || !same(name.as_bytes(), k.as_bytes()) {
-                return false;
-            }
-            start = stop;
-        }
-        true
+        let set = self.get(id);
+        set.len() == pairs.len()
+            && set.zip(pairs).all(|((k, v), (k2, v2))| {
+                same(v.as_bytes(), v2.as_bytes()) && same(k.as_bytes(), k2.as_bytes())
+            })
     }
 
     /// Adds a set (the caller checked it is new) and returns its id.
@@ -146,18 +148,8 @@ impl<'a> Iterator for SetPairs<'a> {
         if self.at >= self.end {
             return None;
         }
-        let s = self.sets;
-        let p = s.pairs.get(self.at)?;
-        let start = self
-            .at
-            .checked_sub(1)
-            .and_then(|q| s.pairs.get(q))
-            .map_or(0, |q| q.end as usize);
         self.at += 1;
-        let name = s.names.get(p.name as usize).map_or("", String::as_str);
-        // spans end where a whole value was appended: char boundaries
-        let value = s.values.get(start..p.end as usize).unwrap_or("");
-        Some((name, value))
+        Some(self.sets.pair(self.at - 1))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
