@@ -351,100 +351,152 @@ fn template_from(tok: &[u8], from: usize, out: &mut Vec<u8>, nums: &mut Vec<u64>
 /// The spaces that separate tokens in the lines: those outside double
 /// quotes (a backslash inside quotes escapes the next byte). Returns per
 /// line its token count, and every line's split points (offsets in the
-/// line). Reads 8 bytes at a time and visits only the bytes that are a
-/// space, a quote or a backslash (`byte_mask`).
+/// line).
 fn split_points(buf: &[u8], lens: &[u32]) -> (Vec<usize>, Vec<u32>) {
     let mut counts = Vec::with_capacity(lens.len());
     let mut points = Vec::with_capacity(lens.len() * 8);
     let mut start = 0usize;
     for &len in lens {
-        let end = start + len as usize;
-        let line = buf.get(start..end).unwrap_or_default();
+        let end = (start + len as usize).min(buf.len());
         let before = points.len();
-        line_points(line, &mut points);
+        line_points(buf, start, end, &mut points);
         counts.push(points.len() - before + 1);
         start = end;
     }
     (counts, points)
 }
 
-/// Appends the split points of one line to `points`. A word without a
-/// backslash is done without a branch per byte: the quotes' prefix parity
-/// says which of its spaces are inside quotes.
-fn line_points(line: &[u8], points: &mut Vec<u32>) {
+/// Appends the split points of the line `buf[start..end]` to `points`.
+/// The line is read 64 bytes at a time as three bit masks (its spaces,
+/// quotes and backslashes, [`masks64`]); a window without a backslash
+/// needs no branch per byte: the prefix parity of its quotes says which
+/// spaces are inside quotes. A window may read past the line into the
+/// next lines of `buf` (their bits are dropped).
+fn line_points(buf: &[u8], start: usize, end: usize, points: &mut Vec<u32>) {
     let mut quoted = false;
-    let mut i = 0;
-    while i < line.len() {
-        let a: [u8; 8] = match line.get(i..i + 8).and_then(|w| w.try_into().ok()) {
-            Some(w) => w,
+    // the first byte of the next window is escaped
+    let mut skip_first = false;
+    let mut at = start;
+    while at < end {
+        let n = end - at;
+        let [mut spaces, mut quotes, mut escapes] = match buf.get(at..at + 64) {
+            Some(w) => masks64(w),
             None => {
-                let mut a = [0u8; 8];
-                a[..line.len() - i].copy_from_slice(&line[i..]);
-                a
+                let mut pad = [0u8; 64];
+                let tail = &buf[at..];
+                pad[..tail.len()].copy_from_slice(tail);
+                masks64(&pad)
             }
         };
-        let x = u64::from_le_bytes(a);
-        let (spaces, quotes) = (byte_mask(x, b' '), byte_mask(x, b'"'));
-        if quotes == 0 && !quoted {
-            // outside quotes throughout: every space splits (a backslash
-            // escapes only inside quotes)
-            let mut m = spaces;
-            while m != 0 {
-                points.push((i + (m.trailing_zeros() / 8) as usize) as u32);
-                m &= m - 1;
-            }
-            i += 8;
-            continue;
+        let mut valid = if n >= 64 { !0u64 } else { (1u64 << n) - 1 };
+        if skip_first {
+            valid &= !1;
+            skip_first = false;
         }
-        let escapes = byte_mask(x, b'\\');
+        spaces &= valid;
+        quotes &= valid;
+        escapes &= valid;
+        let base = (at - start) as u32;
         if escapes == 0 {
-            // flag of each byte: an odd number of quotes at or before it
-            let mut inside = quotes ^ (quotes << 8);
+            // bit i: an odd number of quotes at or before byte i
+            let mut inside = quotes;
+            inside ^= inside << 1;
+            inside ^= inside << 2;
+            inside ^= inside << 4;
+            inside ^= inside << 8;
             inside ^= inside << 16;
             inside ^= inside << 32;
-            // the last byte's flag: the parity of all the word's quotes
-            let odd = inside >> 63 == 1;
             if quoted {
-                inside = !inside & HIGH;
+                inside = !inside;
             }
             let mut m = spaces & !inside;
             while m != 0 {
-                points.push((i + (m.trailing_zeros() / 8) as usize) as u32);
+                points.push(base + m.trailing_zeros());
                 m &= m - 1;
             }
-            quoted ^= odd;
-            i += 8;
-            continue;
-        }
-        let mut m = spaces | quotes | escapes;
-        let mut next = i + 8;
-        while m != 0 {
-            let j = (m.trailing_zeros() / 8) as usize;
-            m &= m - 1;
-            match a[j] {
-                b' ' if !quoted => points.push((i + j) as u32),
-                b'"' => quoted = !quoted,
-                b'\\' if quoted => {
-                    // the escaped byte is skipped: in this word its flag
-                    // is cleared, past it the next word starts after it
-                    if j == 7 {
-                        next = i + 9;
+            quoted ^= quotes.count_ones() & 1 == 1;
+        } else {
+            let mut m = spaces | quotes | escapes;
+            while m != 0 {
+                let j = m.trailing_zeros();
+                let bit = 1u64 << j;
+                m &= m - 1;
+                if spaces & bit != 0 {
+                    if !quoted {
+                        points.push(base + j);
+                    }
+                } else if quotes & bit != 0 {
+                    quoted = !quoted;
+                } else if quoted {
+                    // a backslash inside quotes: the next byte is skipped
+                    if j == 63 {
+                        skip_first = true;
                     } else {
-                        m &= !(0x80u64 << (8 * (j + 1)));
+                        m &= !(bit << 1);
                     }
                 }
-                _ => {}
             }
         }
-        i = next;
+        at += 64;
     }
 }
 
-const HIGH: u64 = 0x8080_8080_8080_8080;
+/// The bit masks of the spaces, double quotes and backslashes among 64
+/// bytes (bit `i` for byte `i`).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn masks64(w: &[u8]) -> [u64; 3] {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    let w = &w[..64];
+    let mut out = [0u64; 3];
+    // SAFETY: SSE2 is part of the x86_64 baseline, so every x86_64 CPU
+    // runs these instructions; each unaligned load reads 16 bytes of `w`,
+    // which holds 64 (checked by the slicing above).
+    unsafe {
+        let wanted = [
+            _mm_set1_epi8(b' ' as i8),
+            _mm_set1_epi8(b'"' as i8),
+            _mm_set1_epi8(b'\\' as i8),
+        ];
+        for k in 0..4 {
+            let v = _mm_loadu_si128(w.as_ptr().add(16 * k).cast::<__m128i>());
+            for (o, c) in out.iter_mut().zip(wanted) {
+                let m = _mm_movemask_epi8(_mm_cmpeq_epi8(v, c)) as u16;
+                *o |= u64::from(m) << (16 * k);
+            }
+        }
+    }
+    out
+}
+
+/// [`masks64`] without SIMD: 8 bytes at a time, each byte flag moved
+/// from its high bit to bit `i` by a multiply.
+#[cfg(not(target_arch = "x86_64"))]
+fn masks64(w: &[u8]) -> [u64; 3] {
+    let mut out = [0u64; 3];
+    for (k, c) in w[..64].chunks_exact(8).enumerate() {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let x = u64::from_le_bytes(a);
+        for (o, b) in out.iter_mut().zip([b' ', b'"', b'\\']) {
+            *o |= gather_high_bits(byte_mask(x, b)) << (8 * k);
+        }
+    }
+    out
+}
+
+/// The high bits of the 8 bytes of `m` (nothing else set) as 8 low bits.
+#[cfg(any(not(target_arch = "x86_64"), test))]
+fn gather_high_bits(m: u64) -> u64 {
+    ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
 
 /// High bits flagging exactly the bytes of `x` equal to `c` (SWAR: a byte
 /// `y` is zero iff `((y & 0x7f..) + 0x7f..) | y` lacks its high bit; no
 /// false positives).
+#[cfg(any(not(target_arch = "x86_64"), test))]
 #[inline]
 fn byte_mask(x: u64, c: u8) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -530,26 +582,44 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
         .collect();
     let mut shape_ids = Vec::with_capacity(lens.len());
     let mut whole = Vec::new();
-    let mut scratch = Vec::new();
+    // per shape its lines: (start in `buf`, first split point in
+    // `all_points`, length)
+    let mut rows: Vec<Vec<(usize, usize, usize)>> = shapes
+        .iter()
+        .map(|&t| Vec::with_capacity(per_count[t]))
+        .collect();
     let mut next_point = 0usize;
     let mut start = 0usize;
     for (&len, &c) in lens.iter().zip(&counts) {
-        let line = &buf[start..start + len as usize];
-        start += len as usize;
+        let len = len as usize;
         let s = shape_of.get(c).copied().unwrap_or(0);
         shape_ids.push(s);
-        let pts = &all_points[next_point..next_point + c - 1];
-        next_point += c - 1;
-        if s == 0 {
-            put_uvarint(&mut whole, line.len() as u64);
-            whole.extend_from_slice(line);
-            continue;
+        match usize::from(s).checked_sub(1) {
+            Some(s) => rows[s].push((start, next_point, len)),
+            None => {
+                put_uvarint(&mut whole, len as u64);
+                whole.extend_from_slice(&buf[start..start + len]);
+            }
         }
-        let mut from = 0usize;
-        for (j, col) in cols[usize::from(s) - 1].iter_mut().enumerate() {
-            let end = pts.get(j).map_or(line.len(), |&p| p as usize);
-            col.push(&line[from..end], &mut scratch);
-            from = end + 1;
+        next_point += c - 1;
+        start += len;
+    }
+    // a column at a time: its state stays at hand across the lines
+    let mut scratch = Vec::new();
+    for (shape, rows) in cols.iter_mut().zip(&rows) {
+        let last = shape.len() - 1;
+        for (j, col) in shape.iter_mut().enumerate() {
+            for &(start, pt, len) in rows {
+                let from = match j {
+                    0 => 0,
+                    _ => all_points[pt + j - 1] as usize + 1,
+                };
+                let end = match j == last {
+                    true => len,
+                    false => all_points[pt + j] as usize,
+                };
+                col.push(&buf[start + from..start + end], &mut scratch);
+            }
         }
     }
     let mut layout = Vec::new();
@@ -604,7 +674,11 @@ pub fn encode(buf: &[u8], lens: &[u32], level: i32) -> Result<Encoded> {
 
 #[cfg(test)]
 mod split_tests {
-    use super::{byte_mask, first_special, same, split_points, template, template_from, ZNUM};
+    #![allow(clippy::unwrap_used)]
+    use super::{
+        byte_mask, first_special, gather_high_bits, masks64, same, split_points, template,
+        template_from, ZNUM,
+    };
 
     #[test]
     fn token_fast_paths_match_their_definitions() {
@@ -700,10 +774,16 @@ mod split_tests {
 
     #[test]
     fn split_points_follow_quotes_and_escapes() {
-        // the second alphabet has few backslashes: most words go the
-        // branch-free way
+        // the second alphabet has few backslashes: most 64-byte windows
+        // go the branch-free way
         let alphabets: [&[u8]; 2] = [b" \"\\ab=1x", b" \"ab=1xyz \"abc\\d "];
         let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
         let mut lines: Vec<Vec<u8>> = vec![
             b"".to_vec(),
             b"a b".to_vec(),
@@ -711,18 +791,26 @@ mod split_tests {
             br#"k="a \" b" c"#.to_vec(),
             br#"x \ y "\"#.to_vec(),
         ];
-        for r in 0..4000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        // an escape as the last byte of a window, escaping the next
+        // window's first byte (a quote, then a space)
+        for escaped in [b'"', b' '] {
+            let mut l = b"a \"".to_vec();
+            l.resize(63, b'x');
+            l.extend_from_slice(&[b'\\', escaped, b' ', b'y', b'"', b' ', b'z']);
+            lines.push(l);
+        }
+        for r in 0..6000 {
             let alphabet = alphabets[r % 2];
-            let n = (x % 40) as usize;
+            // mostly short lines, some over one or two windows
+            let n = (next() % if r % 3 == 0 { 200 } else { 40 }) as usize;
             lines.push(
                 (0..n)
-                    .map(|k| alphabet[((x >> ((k * 3) % 61)) as usize) % alphabet.len()])
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
                     .collect(),
             );
         }
+        // the last line runs past the end of the buffer's last window
+        lines.push([b"q \"a b\" ".as_slice(); 20].concat());
         let buf: Vec<u8> = lines.concat();
         let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
         let (counts, points) = split_points(&buf, &lens);
@@ -739,5 +827,39 @@ mod split_tests {
             at += want.len();
         }
         assert_eq!(at, points.len());
+    }
+
+    #[test]
+    fn window_masks_flag_exactly_their_bytes() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for r in 0..2000 {
+            let w: Vec<u8> = (0..64)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // every byte value, and often the three wanted
+                    if r % 2 == 0 {
+                        (x >> 24) as u8
+                    } else {
+                        b" \"\\a"[(x % 4) as usize]
+                    }
+                })
+                .collect();
+            let want = [b' ', b'"', b'\\'].map(|c| {
+                w.iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b == c)
+                    .fold(0u64, |m, (i, _)| m | 1 << i)
+            });
+            assert_eq!(masks64(&w), want);
+            for (k, c) in w.chunks_exact(8).enumerate() {
+                let word = u64::from_le_bytes(c.try_into().unwrap());
+                assert_eq!(
+                    gather_high_bits(byte_mask(word, b' ')),
+                    want[0] >> (8 * k) & 0xff
+                );
+            }
+        }
     }
 }
