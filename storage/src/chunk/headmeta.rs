@@ -180,7 +180,8 @@ pub(crate) struct HeadMeta {
     /// Hash of a set's pairs → its id. A different set with a colliding
     /// hash is added to `sets` without an index entry.
     index: HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>,
-    /// Ids of recently used sets (0: none), compared before hashing.
+    /// Ids of sets that recently recurred (found again through `index`;
+    /// 0: none), compared before hashing.
     recent: [u32; RECENT_SETS],
     next_recent: usize,
 }
@@ -237,13 +238,14 @@ impl HeadMeta {
                 return id;
             }
         }
+        // a new set is not remembered: most are unique (a trace id) and
+        // would push out the recurring ones; it is once it recurs
         let id = Arc::make_mut(&mut self.sets).add(pairs);
         self.index.entry(h).or_insert(id);
-        self.remember(id);
         id
     }
 
-    /// Makes `id` one of the recently used sets (replacing the oldest).
+    /// Makes `id` one of the recent sets (replacing the oldest).
     fn remember(&mut self, id: u32) {
         self.recent[self.next_recent % RECENT_SETS] = id;
         self.next_recent = (self.next_recent + 1) % RECENT_SETS;
@@ -417,6 +419,41 @@ mod tests {
             .view()
             .filtered_sets(|_| true)
             .is_empty());
+    }
+
+    /// Sets seen once (a unique trace id) do not push the recurring ones
+    /// (the levels) out of the recent sets, so those are found without
+    /// hashing.
+    #[test]
+    fn unique_sets_leave_the_recurring_ones_recent() {
+        let mut m = HeadMeta::default();
+        let levels = ["info", "warn", "error", "debug"];
+        let mut entry = 0;
+        for round in 0..3 {
+            for (i, level) in levels.iter().enumerate() {
+                push(&mut m, entry, &[("detected_level", level)]);
+                let trace = format!("t{round}-{i}");
+                push(
+                    &mut m,
+                    entry + 1,
+                    &[("trace_id", &trace), ("detected_level", level)],
+                );
+                entry += 2;
+            }
+        }
+        let level_ids: Vec<u32> = (0..4).map(|i| m.set_id(2 * i)).collect();
+        let mut recent = m.recent.to_vec();
+        recent.sort_unstable();
+        let mut want = level_ids.clone();
+        want.sort_unstable();
+        assert_eq!(recent, want, "the four levels, no trace set");
+        assert_eq!(m.sets.len(), 1 + 4 + 12, "empty, levels, one per trace");
+        // and every entry still reads its own pairs
+        assert_eq!(
+            m.get(2).to_vec(),
+            vec![("detected_level".into(), "warn".into())]
+        );
+        assert_eq!(m.get(23).to_vec()[0], ("trace_id".into(), "t2-3".into()));
     }
 
     #[test]
