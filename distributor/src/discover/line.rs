@@ -182,6 +182,16 @@ pub(crate) fn logfmt_field<'a>(
     fields: &[&str],
     keys: &KeyFilter,
 ) -> Option<Cow<'a, [u8]>> {
+    // (a line that starts like a level field most likely is one: the
+    // scan then finds it at once, without looking at the whole line first)
+    if !keys.starts_like_a_name(line) && !keys.line_may_match(line) {
+        return None;
+    }
+    logfmt_scan(line, fields, keys)
+}
+
+/// [`logfmt_field`] without the pre-check of the whole line.
+fn logfmt_scan<'a>(line: &'a [u8], fields: &[&str], keys: &KeyFilter) -> Option<Cow<'a, [u8]>> {
     let mut best: Option<(usize, Option<Cow<'a, [u8]>>)> = None;
     let mut scan = Logfmt { line, pos: 0 };
     while let Some((key, value)) = scan.next_pair() {
@@ -202,15 +212,29 @@ pub(crate) fn logfmt_field<'a>(
     best.and_then(|(_, v)| v)
 }
 
-/// A quick test ruling out most logfmt keys before comparing them with
-/// every level field name (ASCII case-insensitively): a key can only match
-/// if some name has its length and first byte.
+/// Quick tests ruling out most logfmt keys, and most lines, before
+/// comparing keys with every level field name (ASCII case-insensitively):
+/// a key can only match if some name has its length and first byte, and
+/// a line only if it contains some name.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyFilter {
     /// Bit `n` set: some name is `n` bytes long (bit 63: 63 or longer).
     lens: u64,
     /// Bytes some name starts with, in either case.
     firsts: [bool; 256],
+    /// The names in lower case, without those holding another one
+    /// (`log.level` holds `level`): a line with a key naming a level field
+    /// contains one of these, ASCII case-insensitively.
+    cores: Vec<Vec<u8>>,
+    /// Per core its first (up to) 8 bytes as a little-endian word, the
+    /// bits case folding sets there (0x20 at each letter) and the mask of
+    /// its bytes: a line holds the core's prefix at `i` exactly when its 8
+    /// bytes there, ORed with the fold bits and masked, equal the word.
+    prefixes: Vec<(u64, u64, u64)>,
+    /// The distinct first bytes of `cores`, when there are one or two and
+    /// both are lower-case letters (what [`first_letters16`] looks for);
+    /// else the line pre-check compares at every byte.
+    letters: Option<(u8, u8)>,
 }
 
 impl KeyFilter {
@@ -218,6 +242,9 @@ impl KeyFilter {
         let mut f = KeyFilter {
             lens: 0,
             firsts: [false; 256],
+            cores: Vec::new(),
+            prefixes: Vec::new(),
+            letters: None,
         };
         for name in fields {
             f.lens |= 1 << name.len().min(63);
@@ -226,6 +253,45 @@ impl KeyFilter {
                 f.firsts[b.to_ascii_uppercase() as usize] = true;
             }
         }
+        let mut lower: Vec<Vec<u8>> = fields
+            .iter()
+            .map(|n| n.as_bytes().to_ascii_lowercase())
+            .collect();
+        // shortest first: a name is kept unless a kept one is inside it
+        lower.sort_by_key(Vec::len);
+        lower.dedup();
+        for name in lower {
+            if !f.cores.iter().any(|c| contains(&name, c)) {
+                f.cores.push(name);
+            }
+        }
+        f.prefixes = f
+            .cores
+            .iter()
+            .map(|c| {
+                let (mut word, mut fold, mut mask) = (0u64, 0u64, 0u64);
+                for (k, &b) in c.iter().take(8).enumerate() {
+                    word |= u64::from(b) << (8 * k);
+                    mask |= 0xff << (8 * k);
+                    if b.is_ascii_lowercase() {
+                        fold |= 0x20 << (8 * k);
+                    }
+                }
+                (word, fold, mask)
+            })
+            .collect();
+        let letters = f
+            .cores
+            .iter()
+            .all(|c| c.first().is_some_and(u8::is_ascii_lowercase));
+        let mut firsts: Vec<u8> = f.cores.iter().filter_map(|c| c.first().copied()).collect();
+        firsts.sort_unstable();
+        firsts.dedup();
+        f.letters = match firsts[..] {
+            [a] if letters => Some((a, a)),
+            [a, b] if letters => Some((a, b)),
+            _ => None,
+        };
         f
     }
 
@@ -233,6 +299,114 @@ impl KeyFilter {
         self.lens & (1 << key.len().min(63)) != 0
             && key.first().is_some_and(|&b| self.firsts[b as usize])
     }
+
+    /// Whether `line` starts with the first letter of some name (either
+    /// case).
+    fn starts_like_a_name(&self, line: &[u8]) -> bool {
+        match (self.letters, line.first()) {
+            (Some((a, b)), Some(&c)) => c | 0x20 == a || c | 0x20 == b,
+            _ => false,
+        }
+    }
+
+    /// Whether `line` contains some level field name, ASCII
+    /// case-insensitively (else none of its keys names one). With the
+    /// names' first letters known, only the bytes that are one of them (in
+    /// either case) are compared, found 16 at a time.
+    fn line_may_match(&self, line: &[u8]) -> bool {
+        let Some((a, b)) = self.letters else {
+            return self.cores.iter().any(|c| contains_ignore_case(line, c));
+        };
+        // whether a core starts at `i`: its first 8 bytes compared in one
+        // go, the rest (names over 8 bytes) byte by byte
+        let core_at = |i: usize| {
+            let rest = &line[i..];
+            let w = match rest.get(..8) {
+                Some(w) => u64::from_le_bytes(w.try_into().unwrap_or_default()),
+                None => rest
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |w, (k, &b)| w | u64::from(b) << (8 * k)),
+            };
+            self.cores
+                .iter()
+                .zip(&self.prefixes)
+                .any(|(c, &(word, fold, mask))| {
+                    (w | fold) & mask == word
+                        && rest.len() >= c.len()
+                        && rest[8.min(c.len())..c.len()].eq_ignore_ascii_case(&c[8.min(c.len())..])
+                })
+        };
+        let mut at = 0;
+        while at < line.len() {
+            let mut m = match line.get(at..at + 16) {
+                Some(w) => first_letters16(w, a, b),
+                None => {
+                    let mut pad = [0u8; 16];
+                    for (d, s) in pad.iter_mut().zip(&line[at..]) {
+                        *d = *s;
+                    }
+                    first_letters16(&pad, a, b)
+                }
+            };
+            while m != 0 {
+                let i = at + m.trailing_zeros() as usize;
+                m &= m - 1;
+                if core_at(i) {
+                    return true;
+                }
+            }
+            at += 16;
+        }
+        false
+    }
+}
+
+/// Bit `i` set: byte `i` of the 16 in `w` is the ASCII letter `a` or `b`
+/// (lower case) in either case. Padding zeros never match.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn first_letters16(w: &[u8], a: u8, b: u8) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let w = &w[..16];
+    // SAFETY: SSE2 is part of the x86_64 baseline, so every x86_64 CPU
+    // runs these instructions; the load reads the 16 bytes of `w`
+    // (checked by the slicing above).
+    unsafe {
+        let v = _mm_loadu_si128(w.as_ptr().cast::<__m128i>());
+        // letters folded to lower case (other bytes may change too, but
+        // only upper- and lower-case `a` then equal `a`)
+        let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        let hits = _mm_or_si128(
+            _mm_cmpeq_epi8(folded, _mm_set1_epi8(a as i8)),
+            _mm_cmpeq_epi8(folded, _mm_set1_epi8(b as i8)),
+        );
+        _mm_movemask_epi8(hits) as u16 as u32
+    }
+}
+
+/// [`first_letters16`] without SIMD.
+#[cfg(not(target_arch = "x86_64"))]
+fn first_letters16(w: &[u8], a: u8, b: u8) -> u32 {
+    w[..16].iter().enumerate().fold(0, |m, (i, &c)| {
+        let c = c | 0x20;
+        m | u32::from(c == a || c == b) << i
+    })
+}
+
+/// Whether `hay` contains `needle` (lower case), ASCII case-insensitively.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Whether `hay` contains `needle` exactly.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A logfmt scanner with the acceptance rules of Loki's decoder.
@@ -519,6 +693,94 @@ impl<'a> Json<'a> {
                 Ok(())
             }
             None => Err(Bad),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{logfmt_field, logfmt_scan, KeyFilter};
+
+    #[test]
+    fn key_filter_cores_are_the_names_no_other_name_is_inside() {
+        let keys = KeyFilter::new(super::super::DEFAULT_LOG_LEVEL_FIELDS);
+        let cores: Vec<&[u8]> = keys.cores.iter().map(Vec::as_slice).collect();
+        assert_eq!(cores, [&b"lvl"[..], b"level", b"severity"]);
+        assert_eq!(keys.letters, Some((b'l', b's')));
+        // an empty name matches every line; a name not starting with a
+        // letter, or three first letters, take the byte-by-byte way
+        for fields in [&["a.b", "", "x"][..], &["_lvl"], &["a", "b", "c"]] {
+            let keys = KeyFilter::new(fields);
+            assert_eq!(keys.letters, None, "{fields:?}");
+        }
+        assert!(KeyFilter::new(&["a.b", "", "x"]).line_may_match(b"no such key"));
+        let keys = KeyFilter::new(&["log.Level_x", "SEVERITY_TEXT_long", "l_V"]);
+        assert_eq!(keys.letters, Some((b'l', b's')));
+    }
+
+    /// The line pre-check changes no answer: random lines over fragments
+    /// of level field names in mixed case, separators and quotes, longer
+    /// and shorter than one 16-byte step, under several field lists.
+    #[test]
+    fn the_line_pre_check_never_changes_the_answer() {
+        let lists: [&[&str]; 5] = [
+            &["level", "LEVEL", "log.level", "SeverityText", "lvl", "sev"],
+            &["lvl"],
+            &["Level", "_x"],
+            &["a", "b", "c"],
+            // names over 8 bytes, and bytes case folding must leave alone
+            // (`_`) among a name's first 8 (the word compare)
+            &["log.Level_x", "SEVERITY_TEXT_long", "l_V"],
+        ];
+        let parts: [&str; 22] = [
+            "LeV",
+            "el",
+            "lvl",
+            "LVL",
+            "sEVerity",
+            "text",
+            "log.",
+            "=",
+            " ",
+            "=",
+            "\"",
+            "info",
+            "warn",
+            "x",
+            "Sev",
+            "Level",
+            "_X",
+            "B",
+            "_TEXT",
+            "_long",
+            "log.level_x=",
+            "L_v=",
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for fields in lists {
+            let keys = KeyFilter::new(fields);
+            let (mut found, mut skipped) = (0, 0);
+            for _ in 0..20_000 {
+                let mut line = String::new();
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                for _ in 0..(x % 12 + 1) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    line.push_str(parts[(x % parts.len() as u64) as usize]);
+                }
+                let want = logfmt_scan(line.as_bytes(), fields, &keys);
+                assert_eq!(
+                    logfmt_field(line.as_bytes(), fields, &keys),
+                    want,
+                    "{line:?}"
+                );
+                found += usize::from(want.is_some());
+                skipped += usize::from(!keys.line_may_match(line.as_bytes()));
+            }
+            assert!(found > 20 && skipped > 500, "{fields:?}: {found} {skipped}");
         }
     }
 }
