@@ -17,9 +17,6 @@ use std::sync::Arc;
 
 use super::fields::same;
 
-/// Recently used sets a head compares one by one before it hashes.
-const RECENT_SETS: usize = 4;
-
 /// One pair of a set in [`Sets`]: its name's index in `names` and the end
 /// of its value in `values` (the value starts where the previous pair's
 /// ends).
@@ -180,10 +177,6 @@ pub(crate) struct HeadMeta {
     /// Hash of a set's pairs → its id. A different set with a colliding
     /// hash is added to `sets` without an index entry.
     index: HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>,
-    /// Ids of sets that recently recurred (found again through `index`;
-    /// 0: none), compared before hashing.
-    recent: [u32; RECENT_SETS],
-    next_recent: usize,
 }
 
 /// The ids and sets of a [`HeadMeta`] at snapshot time.
@@ -217,38 +210,22 @@ impl HeadMeta {
     where
         I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     {
-        // consecutive entries often share their set: no hashing then
+        // consecutive entries often share their set: no hashing then; else
+        // one hash and a lookup (comparing a few recent sets first cost
+        // more than it saved)
         let last = self.ids.last().copied().unwrap_or(0);
         if last != 0 && self.sets.equals(last, pairs.clone()) {
             return last;
         }
-        // a few sets recur (the levels of `detected_level`): comparing the
-        // recently used ones (but the last, compared above) costs less
-        // than hashing
-        let mut recent = self.recent.iter().copied();
-        if let Some(id) =
-            recent.find(|&id| id != 0 && id != last && self.sets.equals(id, pairs.clone()))
-        {
-            return id;
-        }
         let h = hash_pairs(pairs.clone());
         if let Some(&id) = self.index.get(&h) {
             if self.sets.equals(id, pairs.clone()) {
-                self.remember(id);
                 return id;
             }
         }
-        // a new set is not remembered: most are unique (a trace id) and
-        // would push out the recurring ones; it is once it recurs
         let id = Arc::make_mut(&mut self.sets).add(pairs);
         self.index.entry(h).or_insert(id);
         id
-    }
-
-    /// Makes `id` one of the recent sets (replacing the oldest).
-    fn remember(&mut self, id: u32) {
-        self.recent[self.next_recent % RECENT_SETS] = id;
-        self.next_recent = (self.next_recent + 1) % RECENT_SETS;
     }
 
     /// Entry `i`'s pairs.
@@ -419,41 +396,6 @@ mod tests {
             .view()
             .filtered_sets(|_| true)
             .is_empty());
-    }
-
-    /// Sets seen once (a unique trace id) do not push the recurring ones
-    /// (the levels) out of the recent sets, so those are found without
-    /// hashing.
-    #[test]
-    fn unique_sets_leave_the_recurring_ones_recent() {
-        let mut m = HeadMeta::default();
-        let levels = ["info", "warn", "error", "debug"];
-        let mut entry = 0;
-        for round in 0..3 {
-            for (i, level) in levels.iter().enumerate() {
-                push(&mut m, entry, &[("detected_level", level)]);
-                let trace = format!("t{round}-{i}");
-                push(
-                    &mut m,
-                    entry + 1,
-                    &[("trace_id", &trace), ("detected_level", level)],
-                );
-                entry += 2;
-            }
-        }
-        let level_ids: Vec<u32> = (0..4).map(|i| m.set_id(2 * i)).collect();
-        let mut recent = m.recent.to_vec();
-        recent.sort_unstable();
-        let mut want = level_ids.clone();
-        want.sort_unstable();
-        assert_eq!(recent, want, "the four levels, no trace set");
-        assert_eq!(m.sets.len(), 1 + 4 + 12, "empty, levels, one per trace");
-        // and every entry still reads its own pairs
-        assert_eq!(
-            m.get(2).to_vec(),
-            vec![("detected_level".into(), "warn".into())]
-        );
-        assert_eq!(m.get(23).to_vec()[0], ("trace_id".into(), "t2-3".into()));
     }
 
     #[test]
