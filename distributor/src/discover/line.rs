@@ -261,7 +261,11 @@ impl KeyFilter {
         lower.sort_by_key(Vec::len);
         lower.dedup();
         for name in lower {
-            if !f.cores.iter().any(|c| contains(&name, c)) {
+            if !f
+                .cores
+                .iter()
+                .any(|c| memchr::memmem::find(&name, c).is_some())
+            {
                 f.cores.push(name);
             }
         }
@@ -402,11 +406,6 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
         || hay
             .windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// Whether `hay` contains `needle` exactly.
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A logfmt scanner with the acceptance rules of Loki's decoder.
