@@ -13,6 +13,7 @@ use std::io::Read;
 
 use bytes::Bytes;
 use prost::Message;
+use sluice_proto::bufpool;
 use sluice_proto::logproto::PushRequest;
 
 use crate::error::PushError;
@@ -76,12 +77,18 @@ fn decode_protobuf(body: Bytes, max_decompressed: usize) -> Result<PushRequest, 
             limit: max_decompressed,
         });
     }
-    let mut buf = vec![0u8; len];
-    let n = snap::raw::Decoder::new()
-        .decompress(&body, &mut buf)
-        .map_err(|_| snappy_corrupt())?;
+    // a recycled buffer: the decoder overwrites all `len` bytes
+    let mut buf = bufpool::filled(len);
+    let n = match snap::raw::Decoder::new().decompress(&body, &mut buf) {
+        Ok(n) => n,
+        Err(_) => {
+            bufpool::give_back(buf);
+            return Err(snappy_corrupt());
+        }
+    };
     buf.truncate(n);
-    PushRequest::decode(Bytes::from(buf)).map_err(|e| PushError::Protobuf(format!("proto: {e}")))
+    PushRequest::decode(bufpool::into_bytes(buf))
+        .map_err(|e| PushError::Protobuf(format!("proto: {e}")))
 }
 
 fn snappy_corrupt() -> PushError {

@@ -11,6 +11,7 @@
 //! lines and structured metadata are zero-copy slices of the record.
 
 use bytes::{BufMut, Bytes};
+use sluice_proto::bufpool;
 use sluice_proto::logproto::{
     EntryAdapter, LabelPairAdapter, PStr, PushRequest, StreamAdapter, Timestamp,
 };
@@ -35,7 +36,7 @@ pub fn encode_push(tenant: &str, req: &PushRequest) -> Bytes {
         .iter()
         .map(|s| s.labels.len() + 30 + s.entries.iter().map(entry_size).sum::<usize>())
         .sum();
-    let mut out = Vec::with_capacity(size + tenant.len() + 16);
+    let mut out = bufpool::with_capacity(size + tenant.len() + 16);
     out.put_u8(KIND_PUSH);
     put_bytes(&mut out, tenant.as_bytes());
     put_uvarint(&mut out, req.streams.len() as u64);
@@ -56,7 +57,7 @@ pub fn encode_push(tenant: &str, req: &PushRequest) -> Bytes {
             }
         }
     }
-    Bytes::from(out)
+    bufpool::into_bytes(out)
 }
 
 pub fn decode_push(rec: &Bytes) -> Result<(String, PushRequest)> {

@@ -16,6 +16,7 @@
 //! `line` be a zero-copy `Bytes` slice of the request body (a protobuf
 //! `string` and `bytes` field share one wire encoding).
 
+pub mod bufpool;
 pub mod grpc;
 pub mod internal;
 pub mod logproto;
