@@ -347,8 +347,16 @@ impl Pusher for Ingester {
         }
         let _gate = self.gate.read().await;
         let rec = record::encode_push(tenant, &req);
-        self.wal.append(rec).await.map_err(Error::from)?;
+        // The writer writes (and fsyncs) the record while the push is
+        // applied to memory here, on the thread that decoded it (its lines
+        // still in cache); the push is acknowledged only once the record is
+        // durable. An entry may be queryable a moment before that, like in
+        // Loki; if the write then fails the push gets the error and the
+        // client retries (nothing acknowledged is lost).
+        let durable = self.wal.submit(rec).map_err(Error::from)?;
         let errors = self.apply(tenant, &req, false);
+        drop(req);
+        durable.await.map_err(Error::from)?;
         if errors.is_empty() {
             Ok(())
         } else {

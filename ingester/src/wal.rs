@@ -193,8 +193,18 @@ impl Wal {
     /// Dropping the future after it was first polled does not withdraw the
     /// record: it may still be written (and replayed).
     pub async fn append(&self, record: Bytes) -> Result<()> {
+        self.submit(record)?.await
+    }
+
+    /// Queues one record for the writer and returns at once; the returned
+    /// future resolves once the record is durable per the fsync policy.
+    /// Errors known up front (too large, closed, failed) are returned here.
+    /// The record is written whether or not the future is awaited, so a
+    /// caller can do other work (the ingester applies the push to memory)
+    /// while the writer writes and fsyncs.
+    pub fn submit(&self, record: Bytes) -> Result<Durable> {
         let Some(inner) = &self.inner else {
-            return Ok(());
+            return Ok(Durable(None));
         };
         if record.len() > MAX_RECORD_LEN {
             return Err(WalError::RecordTooLarge {
@@ -204,7 +214,7 @@ impl Wal {
         }
         let (done, wait) = oneshot::channel();
         inner.shared.push(Cmd::Append { record, done })?;
-        wait.await.unwrap_or(Err(WalError::Closed))
+        Ok(Durable(Some(wait)))
     }
 
     /// Starts a new segment and returns its id; every record whose `append`
@@ -277,6 +287,26 @@ impl Wal {
             tracing::error!("wal writer thread panicked");
         }
         res
+    }
+}
+
+/// A record [`Wal::submit`] queued: resolves once it is durable.
+#[must_use = "the record is written anyway; await this to know it is durable"]
+pub struct Durable(Option<oneshot::Receiver<Result<()>>>);
+
+impl std::future::Future for Durable {
+    type Output = Result<()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        match &mut self.0 {
+            None => std::task::Poll::Ready(Ok(())),
+            Some(wait) => std::pin::Pin::new(wait)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(WalError::Closed))),
+        }
     }
 }
 
