@@ -112,36 +112,112 @@ fn is_latin1_space(b: u8) -> bool {
 }
 
 /// The earliest word-bounded level word in the line (case-insensitive),
-/// `unknown` if none.
+/// `unknown` if none. Where a word may start (a byte of [`WORD_START`]
+/// right after one of [`LEFT_BOUNDARY`], or first in the line) is found
+/// 16 bytes at a time; only there are the words compared.
 pub(crate) fn scan_words(line: &[u8]) -> &'static str {
-    let mut prev_bounds = true; // the start of the line is a left boundary
-    for (i, &b) in line.iter().enumerate() {
-        let starts = prev_bounds && WORD_START[b as usize];
-        prev_bounds = LEFT_BOUNDARY[b as usize];
-        if !starts {
-            continue;
-        }
-        let first = b.to_ascii_lowercase();
-        let rest = &line[i..];
-        for (word, level) in LINE_WORDS {
-            if word[0] == first
-                && rest.len() >= word.len()
-                && rest[..word.len()].eq_ignore_ascii_case(word)
-                && rest.get(word.len()).is_none_or(|&b| is_right_boundary(b))
-            {
+    // bit 0 of the next window follows a boundary (the line's start is one)
+    let mut carry = 1u32;
+    let mut at = 0;
+    while at < line.len() {
+        let (starts, bounds) = match line.get(at..at + 16) {
+            Some(w) => classes16(w),
+            None => {
+                // zero padding is neither a word start nor a boundary
+                let mut pad = [0u8; 16];
+                for (d, s) in pad.iter_mut().zip(&line[at..]) {
+                    *d = *s;
+                }
+                classes16(&pad)
+            }
+        };
+        let mut m = starts & (bounds << 1 | carry);
+        carry = bounds >> 15 & 1;
+        while m != 0 {
+            let i = at + m.trailing_zeros() as usize;
+            m &= m - 1;
+            if let Some(level) = level_word_at(line, i) {
                 return level;
             }
         }
+        at += 16;
     }
     LEVEL_UNKNOWN
 }
 
-/// Bytes a level word of [`LINE_WORDS`] can start with (either case).
-static WORD_START: [bool; 256] = byte_table(b"tdfcewiTDFCEWI");
+/// The level of the [`LINE_WORDS`] word at `i` that a right boundary (or
+/// the end of the line) follows, if any.
+fn level_word_at(line: &[u8], i: usize) -> Option<&'static str> {
+    let rest = &line[i..];
+    let first = rest.first()?.to_ascii_lowercase();
+    LINE_WORDS
+        .iter()
+        .find(|(word, _)| {
+            word[0] == first
+                && rest.len() >= word.len()
+                && rest[..word.len()].eq_ignore_ascii_case(word)
+                && rest.get(word.len()).is_none_or(|&b| is_right_boundary(b))
+        })
+        .map(|(_, level)| *level)
+}
 
+/// For the 16 bytes of `w`: bit `i` of the first mask set when byte `i`
+/// is in [`WORD_START`], of the second when it is in [`LEFT_BOUNDARY`].
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn classes16(w: &[u8]) -> (u32, u32) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let w = &w[..16];
+    // SAFETY: SSE2 is part of the x86_64 baseline, so every x86_64 CPU
+    // runs these instructions; the load reads the 16 bytes of `w`
+    // (checked by the slicing above).
+    unsafe {
+        let v = _mm_loadu_si128(w.as_ptr().cast::<__m128i>());
+        let any_of = |v: __m128i, set: &[u8]| {
+            set.iter().fold(_mm_set1_epi8(0), |acc, &c| {
+                _mm_or_si128(acc, _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)))
+            })
+        };
+        // the starts are letters: folded to lower case (only `T` and `t`
+        // fold to `t`, and so on)
+        let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        let starts = _mm_movemask_epi8(any_of(folded, WORD_START_LOWER)) as u16 as u32;
+        let bounds = _mm_movemask_epi8(any_of(v, LEFT_BOUNDARY_BYTES)) as u16 as u32;
+        (starts, bounds)
+    }
+}
+
+/// [`classes16`] without SIMD.
+#[cfg(any(not(target_arch = "x86_64"), test))]
+fn classes16_scalar(w: &[u8]) -> (u32, u32) {
+    w[..16].iter().enumerate().fold((0, 0), |(s, b), (i, &c)| {
+        (
+            s | u32::from(WORD_START[c as usize]) << i,
+            b | u32::from(LEFT_BOUNDARY[c as usize]) << i,
+        )
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn classes16(w: &[u8]) -> (u32, u32) {
+    classes16_scalar(w)
+}
+
+/// The first letters of the [`LINE_WORDS`], lower case.
+const WORD_START_LOWER: &[u8] = b"tdfcewi";
 /// Bytes before a level word: white space, an opening bracket or quote, or
 /// `=` (not `:`, so `misc:error` is no level); the start of the line too.
-static LEFT_BOUNDARY: [bool; 256] = byte_table(b" \t\n[({\"=");
+const LEFT_BOUNDARY_BYTES: &[u8] = b" \t\n[({\"=";
+
+/// Bytes a level word of [`LINE_WORDS`] can start with (either case).
+#[cfg(any(not(target_arch = "x86_64"), test))]
+static WORD_START: [bool; 256] = byte_table(b"tdfcewiTDFCEWI");
+
+/// [`LEFT_BOUNDARY_BYTES`] as a table.
+#[cfg(any(not(target_arch = "x86_64"), test))]
+static LEFT_BOUNDARY: [bool; 256] = byte_table(LEFT_BOUNDARY_BYTES);
 
 /// After a level word: end of line, white space, brackets, `:` (`debug:`),
 /// `,`, `!`, a quote or `=`.
@@ -164,6 +240,7 @@ fn is_right_boundary(b: u8) -> bool {
     )
 }
 
+#[cfg(any(not(target_arch = "x86_64"), test))]
 const fn byte_table(bytes: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;
@@ -699,6 +776,104 @@ impl<'a> Json<'a> {
 #[cfg(test)]
 mod tests {
     use super::{logfmt_field, logfmt_scan, KeyFilter};
+    use super::{LEFT_BOUNDARY, LINE_WORDS, WORD_START};
+
+    /// The whole-line scan byte by byte: what `scan_words` must answer.
+    fn scan_words_reference(line: &[u8]) -> &'static str {
+        let mut prev_bounds = true;
+        for (i, &b) in line.iter().enumerate() {
+            let starts = prev_bounds && WORD_START[b as usize];
+            prev_bounds = LEFT_BOUNDARY[b as usize];
+            if !starts {
+                continue;
+            }
+            let rest = &line[i..];
+            for (word, level) in LINE_WORDS {
+                if word[0] == b.to_ascii_lowercase()
+                    && rest.len() >= word.len()
+                    && rest[..word.len()].eq_ignore_ascii_case(word)
+                    && rest
+                        .get(word.len())
+                        .is_none_or(|&b| super::is_right_boundary(b))
+                {
+                    return level;
+                }
+            }
+        }
+        super::LEVEL_UNKNOWN
+    }
+
+    #[test]
+    fn window_classes_flag_exactly_their_bytes() {
+        for shift in 0..16 {
+            for base in (0..256usize).step_by(16) {
+                let w: Vec<u8> = (0..16)
+                    .map(|i| ((base + (i + shift) % 16) % 256) as u8)
+                    .collect();
+                assert_eq!(super::classes16(&w), super::classes16_scalar(&w), "{w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn scan_words_finds_what_the_byte_scan_finds() {
+        let pieces: [&[u8]; 18] = [
+            b" ",
+            b"=",
+            b"\"",
+            b"[",
+            b"(",
+            b"{",
+            b":",
+            b"\t",
+            b"x",
+            b"Error",
+            b"err",
+            b"INFO",
+            b"warning",
+            b"debug!",
+            b"traced",
+            b"critical",
+            b"fatal,",
+            b"\xc3\xa9",
+        ];
+        let mut r = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r
+        };
+        for _ in 0..20_000 {
+            let mut line = Vec::new();
+            // mostly filler, so that words fall at every offset of a window
+            let n = next() % 12;
+            for _ in 0..n {
+                match next() % 4 {
+                    0 => line.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]),
+                    _ => line.extend(std::iter::repeat_n(
+                        b'a' + (next() % 3) as u8,
+                        (next() % 9) as usize,
+                    )),
+                }
+            }
+            assert_eq!(
+                super::scan_words(&line),
+                scan_words_reference(&line),
+                "{:?}",
+                String::from_utf8_lossy(&line)
+            );
+        }
+        // a boundary closing one window, the word opening the next
+        let mut line = vec![b'a'; 15];
+        line.extend_from_slice(b" warn");
+        assert_eq!(super::scan_words(&line), "warn");
+        let mut line = vec![b'a'; 16];
+        line.extend_from_slice(b"warn");
+        assert_eq!(super::scan_words(&line), "unknown");
+        assert_eq!(super::scan_words(b"error"), "error");
+        assert_eq!(super::scan_words(b""), "unknown");
+    }
 
     #[test]
     fn key_filter_cores_are_the_names_no_other_name_is_inside() {
