@@ -11,7 +11,7 @@
 //!
 //! A buffer comes back when the last [`Bytes`] slice of it is dropped
 //! ([`into_bytes`]). The pool keeps at most [`KEEP`] buffers of at most
-//! [`MAX_KEPT`] bytes, so it never holds more than a few MB.
+//! [`MAX_KEPT`] bytes each and [`MAX_HELD`] bytes in all.
 
 use std::sync::Mutex;
 
@@ -22,6 +22,8 @@ use bytes::Bytes;
 const KEEP: usize = 16;
 /// Larger buffers are freed rather than kept.
 const MAX_KEPT: usize = 4 << 20;
+/// The most bytes the pool holds in all.
+const MAX_HELD: usize = 16 << 20;
 
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
@@ -69,29 +71,24 @@ fn take(capacity: usize) -> Option<Vec<u8>> {
     Some(p.swap_remove(best))
 }
 
-/// Hands a buffer back; it is kept if it is not too large and the pool has
-/// room (else the smallest is dropped, if smaller).
+/// Hands a buffer back; it is kept if it is not too large and the pool
+/// has room for it, else freed.
 pub fn give_back(v: Vec<u8>) {
     let cap = v.capacity();
     if cap == 0 || cap > MAX_KEPT {
         return;
     }
     let mut p = pool();
-    if p.len() < KEEP {
+    let held: usize = p.iter().map(Vec::capacity).sum();
+    let rejected = if p.len() < KEEP && held + cap <= MAX_HELD {
         p.push(v);
-        return;
-    }
-    if let Some((i, _)) = p
-        .iter()
-        .enumerate()
-        .min_by_key(|(_, k)| k.capacity())
-        .filter(|(_, k)| k.capacity() < cap)
-    {
-        // the displaced buffer is freed after the lock is released
-        let old = std::mem::replace(&mut p[i], v);
-        drop(p);
-        drop(old);
-    }
+        None
+    } else {
+        Some(v)
+    };
+    // freed (if at all) after the lock is released
+    drop(p);
+    drop(rejected);
 }
 
 /// `v` as shared bytes that go back to the pool when the last slice of
@@ -143,13 +140,17 @@ mod tests {
         // too large to keep
         give_back(Vec::with_capacity(MAX_KEPT + 1));
         assert!(pool().iter().all(|k| k.capacity() <= MAX_KEPT));
-        // never more than KEEP, and a fuller pool keeps the larger ones
+        // never more than KEEP buffers nor MAX_HELD bytes
         for _ in 0..KEEP + 4 {
             give_back(Vec::with_capacity(1000));
         }
-        give_back(Vec::with_capacity(2000));
+        assert!(pool().len() <= KEEP);
+        while pool().pop().is_some() {}
+        for _ in 0..KEEP {
+            give_back(Vec::with_capacity(MAX_KEPT));
+        }
         let p = pool();
-        assert!(p.len() <= KEEP);
-        assert!(p.iter().any(|k| k.capacity() >= 2000));
+        assert_eq!(p.len(), MAX_HELD / MAX_KEPT);
+        assert!(p.iter().map(Vec::capacity).sum::<usize>() <= MAX_HELD);
     }
 }
