@@ -488,6 +488,28 @@ async fn records_survive_several_restarts_in_order() {
 }
 
 #[tokio::test]
+async fn submitted_records_are_written_whether_or_not_their_future_is_awaited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(cfg(tmp.path())).unwrap();
+    // queued in order, awaited out of order or not at all
+    let first = wal.submit(rec(0)).unwrap();
+    let second = wal.submit(rec(1)).unwrap();
+    drop(wal.submit(rec(2)).unwrap());
+    second.await.unwrap();
+    first.await.unwrap();
+    // errors known up front come from submit itself
+    let big = Bytes::from(vec![0u8; super::MAX_RECORD_LEN + 1]);
+    assert!(matches!(
+        wal.submit(big),
+        Err(WalError::RecordTooLarge { .. })
+    ));
+    wal.close().unwrap();
+    assert!(matches!(wal.submit(rec(3)), Err(WalError::Closed)));
+    let (_, replay) = Wal::open(cfg(tmp.path())).unwrap();
+    assert_eq!(collect(replay), (0..3).map(rec).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn lone_append_does_not_wait_for_a_timer() {
     for fsync in [
         FsyncPolicy::Always,
