@@ -312,7 +312,13 @@ pub(crate) struct KeyFilter {
     /// both are lower-case letters (what [`first_letters16`] looks for);
     /// else the line pre-check compares at every byte.
     letters: Option<(u8, u8)>,
+    /// A letter (lower case) every core contains, the rarest in English
+    /// text: a line without it in either case contains no core.
+    common: Option<u8>,
 }
+
+/// Lower-case letters from the most to the least frequent in English text.
+const LETTERS_BY_FREQUENCY: &[u8] = b"etaoinshrdlcumwfgypbvkjxqz";
 
 impl KeyFilter {
     pub(crate) fn new(fields: &[&str]) -> Self {
@@ -322,6 +328,7 @@ impl KeyFilter {
             cores: Vec::new(),
             prefixes: Vec::new(),
             letters: None,
+            common: None,
         };
         for name in fields {
             f.lens |= 1 << name.len().min(63);
@@ -373,6 +380,11 @@ impl KeyFilter {
             [a, b] if letters => Some((a, b)),
             _ => None,
         };
+        f.common = LETTERS_BY_FREQUENCY
+            .iter()
+            .rev()
+            .copied()
+            .find(|&l| !f.cores.is_empty() && f.cores.iter().all(|c| c.contains(&l)));
         f
     }
 
@@ -395,6 +407,13 @@ impl KeyFilter {
     /// names' first letters known, only the bytes that are one of them (in
     /// either case) are compared, found 16 at a time.
     fn line_may_match(&self, line: &[u8]) -> bool {
+        // (for the default names `v`: most lines without a level field
+        // have none, and memchr finds that out fastest)
+        if let Some(l) = self.common {
+            if memchr::memchr2(l, l.to_ascii_uppercase(), line).is_none() {
+                return false;
+            }
+        }
         let Some((a, b)) = self.letters else {
             return self.cores.iter().any(|c| contains_ignore_case(line, c));
         };
@@ -881,6 +900,13 @@ mod tests {
         let cores: Vec<&[u8]> = keys.cores.iter().map(Vec::as_slice).collect();
         assert_eq!(cores, [&b"lvl"[..], b"level", b"severity"]);
         assert_eq!(keys.letters, Some((b'l', b's')));
+        // every core has a `v`: lines without one are ruled out at once
+        assert_eq!(keys.common, Some(b'v'));
+        assert!(!keys.line_may_match(b"INFO [conn-1] query took 4ms rows=12"));
+        assert!(keys.line_may_match(b"msg=x LeVeL=warn"));
+        assert_eq!(KeyFilter::new(&["Level", "_x"]).common, None);
+        assert_eq!(KeyFilter::new(&["level", ""]).common, None);
+        assert_eq!(KeyFilter::new(&["lvl"]).common, Some(b'v'));
         // an empty name matches every line; a name not starting with a
         // letter, or three first letters, take the byte-by-byte way
         for fields in [&["a.b", "", "x"][..], &["_lvl"], &["a", "b", "c"]] {
