@@ -112,9 +112,10 @@ fn is_latin1_space(b: u8) -> bool {
 }
 
 /// The earliest word-bounded level word in the line (case-insensitive),
-/// `unknown` if none. Where a word may start (a byte of [`WORD_START`]
-/// right after one of [`LEFT_BOUNDARY`], or first in the line) is found
-/// 16 bytes at a time; only there are the words compared.
+/// `unknown` if none. Where a word may start (a byte of
+/// [`WORD_START_LOWER`], in either case, right after one of
+/// [`LEFT_BOUNDARY_BYTES`], or first in the line) is found 16 bytes at a
+/// time; only there are the words compared.
 pub(crate) fn scan_words(line: &[u8]) -> &'static str {
     // bit 0 of the next window follows a boundary (the line's start is one)
     let mut carry = 1u32;
@@ -162,7 +163,8 @@ fn level_word_at(line: &[u8], i: usize) -> Option<&'static str> {
 }
 
 /// For the 16 bytes of `w`: bit `i` of the first mask set when byte `i`
-/// is in [`WORD_START`], of the second when it is in [`LEFT_BOUNDARY`].
+/// is one of [`WORD_START_LOWER`] in either case, of the second when it
+/// is one of [`LEFT_BOUNDARY_BYTES`].
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 fn classes16(w: &[u8]) -> (u32, u32) {
