@@ -58,10 +58,42 @@ pub struct Stream {
     pub chunks: Vec<ChunkSlot>,
     /// Newest timestamp accepted (for the out-of-order window).
     pub newest_ts: i64,
-    /// Timestamp, line length and line hash of the last entry, to drop
-    /// exact duplicates (what a retried push resends) as Loki does. (A hash,
-    /// not the line: a line would keep its whole request body alive.)
-    last: Option<(i64, usize, u64)>,
+    /// Timestamp and line of the last entry, to drop an exact repeat of it
+    /// (what a retried push resends) as Loki does.
+    last_ts: Option<i64>,
+    last_line: LastLine,
+}
+
+/// Lines up to this long are kept whole by [`LastLine`].
+const SHORT_LINE: usize = 256;
+
+/// The last appended line, for the duplicate check: a copy of a short
+/// line (comparing it, which happens only on an equal timestamp, costs
+/// less than hashing every line), the length and hash of a long one. (A
+/// copy, not a slice: a slice would keep its whole request body alive.)
+#[derive(Debug, Default)]
+struct LastLine {
+    short: Vec<u8>,
+    long: Option<(usize, u64)>,
+}
+
+impl LastLine {
+    fn set(&mut self, line: &[u8]) {
+        self.short.clear();
+        if line.len() <= SHORT_LINE {
+            self.short.extend_from_slice(line);
+            self.long = None;
+        } else {
+            self.long = Some((line.len(), sluice_storage::chunk::line_hash(line)));
+        }
+    }
+
+    fn is(&self, line: &[u8]) -> bool {
+        match self.long {
+            None => self.short == line,
+            Some((len, h)) => line.len() == len && sluice_storage::chunk::line_hash(line) == h,
+        }
+    }
 }
 
 /// Result of appending one entry.
@@ -80,7 +112,8 @@ impl Stream {
             labels_str,
             chunks: Vec::new(),
             newest_ts: i64::MIN,
-            last: None,
+            last_ts: None,
+            last_line: LastLine::default(),
         }
     }
 
@@ -99,8 +132,7 @@ impl Stream {
     where
         I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     {
-        let hash = sluice_storage::chunk::line_hash(line);
-        if self.last == Some((ts, line.len(), hash)) {
+        if self.last_ts == Some(ts) && self.last_line.is(line) {
             return Appended::Duplicate;
         }
         if let Some(w) = window {
@@ -128,12 +160,13 @@ impl Stream {
         }
         if let Some(slot) = self.chunks.last_mut() {
             if let ChunkState::Open(c) = &mut slot.state {
-                c.append_hashed(ts, line, hash, metadata);
+                c.append_distinct(ts, line, metadata);
             }
             slot.last_append = now;
         }
         self.newest_ts = self.newest_ts.max(ts);
-        self.last = Some((ts, line.len(), hash));
+        self.last_ts = Some(ts);
+        self.last_line.set(line);
         Appended::Ok
     }
 
@@ -183,6 +216,23 @@ mod tests {
             append(&mut s, -200, "c", "info"),
             Appended::TooFarBehind(-89)
         ));
+        // long lines are compared by length and hash: the same line is a
+        // repeat, another one of its length is not
+        let long_a: &'static str = Box::leak("a".repeat(SHORT_LINE + 1).into_boxed_str());
+        let long_b: &'static str = Box::leak("b".repeat(SHORT_LINE + 1).into_boxed_str());
+        let mut l = Stream::new(Labels::new(vec![]), "{}".into());
+        assert!(matches!(append(&mut l, 5, long_a, "info"), Appended::Ok));
+        assert!(matches!(
+            append(&mut l, 5, long_a, "info"),
+            Appended::Duplicate
+        ));
+        assert!(matches!(append(&mut l, 5, long_b, "info"), Appended::Ok));
+        assert!(matches!(append(&mut l, 5, "b", "info"), Appended::Ok));
+        assert!(matches!(
+            append(&mut l, 5, "b", "info"),
+            Appended::Duplicate
+        ));
+        assert_eq!(l.chunks[0].chunk().entry_count(), 3);
         let c = s.chunks[0].chunk();
         assert_eq!(c.entry_count(), 4);
         let got: Vec<(i64, String, String)> = c

@@ -285,10 +285,7 @@ impl MemChunk {
         self.append_hashed(ts, line, line_hash(line), structured_metadata);
     }
 
-    /// [`MemChunk::append_pairs`] for a caller that already has
-    /// `line_hash(line)` (the ingester hashes each line for its own
-    /// duplicate check): the line is not hashed twice.
-    pub fn append_hashed<'a, I>(&mut self, ts: i64, line: &[u8], h: u64, structured_metadata: I)
+    fn append_hashed<'a, I>(&mut self, ts: i64, line: &[u8], h: u64, structured_metadata: I)
     where
         I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     {
@@ -296,6 +293,26 @@ impl MemChunk {
             return;
         }
         self.last = Some((ts, h));
+        self.push(ts, line, structured_metadata);
+    }
+
+    /// [`MemChunk::append_pairs`] for a caller that already dropped an
+    /// entry identical to the one before it (the ingester checks against
+    /// its stream's last entry, across chunks): no duplicate check here,
+    /// and no line hash. A later `append` does not know this entry as the
+    /// last one.
+    pub fn append_distinct<'a, I>(&mut self, ts: i64, line: &[u8], structured_metadata: I)
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        self.last = None;
+        self.push(ts, line, structured_metadata);
+    }
+
+    fn push<'a, I>(&mut self, ts: i64, line: &[u8], structured_metadata: I)
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
         self.head.push(ts, line, structured_metadata);
         // (the limits keep page offsets and the metadata arena's u32s in
         // range: no entry comes near u32::MAX / 2 bytes)
