@@ -123,14 +123,8 @@ pub(crate) fn scan_words(line: &[u8]) -> &'static str {
     while at < line.len() {
         let (starts, bounds) = match line.get(at..at + 16) {
             Some(w) => classes16(w),
-            None => {
-                // zero padding is neither a word start nor a boundary
-                let mut pad = [0u8; 16];
-                for (d, s) in pad.iter_mut().zip(&line[at..]) {
-                    *d = *s;
-                }
-                classes16(&pad)
-            }
+            // zero padding is neither a word start nor a boundary
+            None => classes16(&zero_padded16(&line[at..])),
         };
         let mut m = starts & (bounds << 1 | carry);
         carry = bounds >> 15 & 1;
@@ -144,6 +138,15 @@ pub(crate) fn scan_words(line: &[u8]) -> &'static str {
         at += 16;
     }
     LEVEL_UNKNOWN
+}
+
+/// The (up to) 16 bytes of a line's last, partial window, then zeros.
+fn zero_padded16(rest: &[u8]) -> [u8; 16] {
+    let mut pad = [0u8; 16];
+    for (d, s) in pad.iter_mut().zip(rest) {
+        *d = *s;
+    }
+    pad
 }
 
 /// The level of the [`LINE_WORDS`] word at `i` that a right boundary (or
@@ -443,13 +446,7 @@ impl KeyFilter {
         while at < line.len() {
             let mut m = match line.get(at..at + 16) {
                 Some(w) => first_letters16(w, a, b),
-                None => {
-                    let mut pad = [0u8; 16];
-                    for (d, s) in pad.iter_mut().zip(&line[at..]) {
-                        *d = *s;
-                    }
-                    first_letters16(&pad, a, b)
-                }
+                None => first_letters16(&zero_padded16(&line[at..]), a, b),
             };
             while m != 0 {
                 let i = at + m.trailing_zeros() as usize;
