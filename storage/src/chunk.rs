@@ -282,13 +282,7 @@ impl MemChunk {
     where
         I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     {
-        self.append_hashed(ts, line, line_hash(line), structured_metadata);
-    }
-
-    fn append_hashed<'a, I>(&mut self, ts: i64, line: &[u8], h: u64, structured_metadata: I)
-    where
-        I: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
-    {
+        let h = line_hash(line);
         if self.last == Some((ts, h)) {
             return;
         }
