@@ -12,7 +12,6 @@ mod media_type;
 use std::io::Read;
 
 use bytes::Bytes;
-use prost::Message;
 use sluice_proto::bufpool;
 use sluice_proto::logproto::PushRequest;
 
@@ -87,7 +86,7 @@ fn decode_protobuf(body: Bytes, max_decompressed: usize) -> Result<PushRequest, 
         }
     };
     buf.truncate(n);
-    PushRequest::decode(bufpool::into_bytes(buf))
+    PushRequest::decode_body(bufpool::into_bytes(buf))
         .map_err(|e| PushError::Protobuf(format!("proto: {e}")))
 }
 

@@ -6,6 +6,9 @@ use prost::DecodeError;
 
 pub use crate::pstr::PStr;
 
+#[path = "logproto_decode.rs"]
+mod decode;
+
 /// `google.protobuf.Timestamp`
 #[derive(Clone, Copy, PartialEq, Eq, ::prost::Message)]
 pub struct Timestamp {
