@@ -51,7 +51,9 @@ impl PushRequest {
     }
 }
 
-/// The body being decoded and the read position in it.
+/// The body being decoded and the read position in it. `pos` never
+/// passes the end of `buf`: every advance is checked against what is left
+/// (so `&buf[pos..]` cannot panic).
 struct Reader<'a> {
     body: &'a Bytes,
     buf: &'a [u8],
