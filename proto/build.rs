@@ -34,12 +34,16 @@ fn main() {
     let pusher = Service::builder()
         .name("Pusher")
         .package("logproto")
-        .method(unary(
-            "push",
-            "Push",
-            "crate::logproto::PushRequest",
-            "crate::logproto::PushResponse",
-        ))
+        .method(
+            Method::builder()
+                .name("push")
+                .route_name("Push")
+                .input_type("crate::logproto::PushRequest")
+                .output_type("crate::logproto::PushResponse")
+                // prost's codec with the hand-written push decoder
+                .codec_path("crate::grpc::PushCodec")
+                .build(),
+        )
         .build();
     let m = |t: &str| format!("crate::internal::{t}");
     let querier = Service::builder()

@@ -15,7 +15,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::service::{Code, ServiceError};
 
-pub use pusher::{pusher_server, GrpcPusher, PushService};
+pub use pusher::{pusher_server, GrpcPusher, PushCodec, PushService};
 
 /// Generated client and server stubs.
 #[allow(clippy::all, missing_docs)]

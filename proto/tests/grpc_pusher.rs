@@ -120,3 +120,70 @@ async fn served_at_lokis_pusher_path() {
     assert_eq!(got[0].0, "loki-tenant");
     assert_eq!(got[0].1, req("api", "raw"));
 }
+
+/// Sends its bytes as they are (to put a malformed message on the wire).
+struct RawCodec;
+
+struct RawEncoder;
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(buf, &item);
+        Ok(())
+    }
+}
+
+type ResponseCodec = tonic::codec::ProstCodec<
+    sluice_proto::logproto::PushResponse,
+    sluice_proto::logproto::PushResponse,
+>;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = sluice_proto::logproto::PushResponse;
+    type Encoder = RawEncoder;
+    type Decoder = <ResponseCodec as tonic::codec::Codec>::Decoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic::codec::Codec::decoder(&mut ResponseCodec::default())
+    }
+}
+
+/// The server decodes pushes with `PushRequest::decode_body`: a malformed
+/// one is refused as prost's codec refuses it (Internal, prost's message),
+/// and nothing reaches the pusher.
+#[tokio::test]
+async fn malformed_push_is_refused_as_prosts_codec_refuses_it() {
+    use tonic::codegen::http::uri::PathAndQuery;
+
+    let rec = Arc::new(Recorder::default());
+    let addr = serve(rec.clone()).await;
+    let ch = sluice_proto::grpc::channel(&addr, &cfg()).unwrap();
+    let mut grpc = tonic::client::Grpc::new(ch);
+    // a stream whose entry claims more bytes than the stream holds
+    let bad = vec![0x0a, 0x04, 0x12, 0x05, 0x12, 0x01];
+    let want = <PushRequest as prost::Message>::decode(&bad[..]).unwrap_err();
+    grpc.ready().await.unwrap();
+    let err = grpc
+        .unary(
+            tonic::Request::new(bad),
+            PathAndQuery::from_static("/logproto.Pusher/Push"),
+            RawCodec,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Internal);
+    assert_eq!(err.message(), want.to_string());
+    assert!(rec.got.lock().unwrap().is_empty());
+}

@@ -2,9 +2,12 @@
 //! client that implements the trait, and a server around any
 //! implementation.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tracing::Instrument;
 
@@ -82,4 +85,89 @@ pub fn pusher_server(inner: Arc<dyn Pusher>) -> PusherServer<PushService> {
     PusherServer::new(PushService { inner })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// The codec of `logproto.Pusher`: prost's, except that a received
+/// `PushRequest` is read by [`PushRequest::decode_body`], the push
+/// decoder the HTTP API uses (prost's result, faster; its lines are slices
+/// of the received message). `T` is what this side sends, `U` what it
+/// receives.
+#[derive(Debug, Clone)]
+pub struct PushCodec<T, U>(PhantomData<(T, U)>);
+
+impl<T, U> Default for PushCodec<T, U> {
+    fn default() -> Self {
+        PushCodec(PhantomData)
+    }
+}
+
+/// A message decoded from the whole of a received message's bytes.
+pub trait FromBody: Sized {
+    fn from_body(body: Bytes) -> Result<Self, prost::DecodeError>;
+}
+
+impl FromBody for PushRequest {
+    fn from_body(body: Bytes) -> Result<Self, prost::DecodeError> {
+        PushRequest::decode_body(body)
+    }
+}
+
+impl FromBody for PushResponse {
+    fn from_body(body: Bytes) -> Result<Self, prost::DecodeError> {
+        prost::Message::decode(body)
+    }
+}
+
+impl<T, U> Codec for PushCodec<T, U>
+where
+    T: prost::Message + Send + 'static,
+    U: FromBody + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = MessageEncoder<T>;
+    type Decoder = BodyDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        MessageEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BodyDecoder(PhantomData)
+    }
+}
+
+/// [`PushCodec`]'s encoder: prost's encoding (tonic does not export its
+/// own encoder type).
+#[derive(Debug)]
+pub struct MessageEncoder<T>(PhantomData<T>);
+
+impl<T: prost::Message> Encoder for MessageEncoder<T> {
+    type Item = T;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: T, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        // the buffer grows as needed, so this does not fail; were it to,
+        // the call fails instead of the process
+        item.encode(buf)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+/// [`PushCodec`]'s decoder.
+#[derive(Debug)]
+pub struct BodyDecoder<U>(PhantomData<U>);
+
+impl<U: FromBody> Decoder for BodyDecoder<U> {
+    type Item = U;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, tonic::Status> {
+        // the message's bytes, shared with tonic's buffer, not copied
+        let body = buf.copy_to_bytes(buf.remaining());
+        // prost's codec reports decode errors the same way
+        U::from_body(body)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
 }
