@@ -14,9 +14,10 @@
 //! The messages are declared with `prost` derives rather than generated
 //! from `.proto` files: that keeps the build free of `protoc`, and lets
 //! `line` be a zero-copy `Bytes` slice of the request body (a protobuf
-//! `string` and `bytes` field share one wire encoding). HTTP push bodies
-//! decode through `PushRequest::decode_body`, a hand-written decoder that
-//! tests hold to the derived one.
+//! `string` and `bytes` field share one wire encoding). Pushes, as HTTP
+//! bodies and as `logproto.Pusher` gRPC messages, decode through
+//! `PushRequest::decode_body`, a hand-written decoder that tests hold to
+//! the derived one.
 
 pub mod bufpool;
 pub mod grpc;
