@@ -17,12 +17,14 @@
 //! included, are skipped under prost's recursion limit. The tests hold the
 //! two decoders to each other on valid, mutated and random input.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 use prost::encoding::{check_wire_type, WireType};
 use prost::DecodeError;
 
 use super::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
-use crate::pstr::PStr;
+use crate::pstr::{not_utf8, PStr};
 
 /// prost's `DecodeContext` recursion limit.
 const RECURSION_LIMIT: u32 = 100;
@@ -130,14 +132,21 @@ impl Reader<'_> {
         Ok(self.pos + len as usize)
     }
 
+    /// A length-delimited field's content: where it is in the body (the
+    /// read position moves past it).
+    #[inline]
+    fn delimited(&mut self, wt: WireType) -> Result<Range<usize>, DecodeError> {
+        check_wire_type(WireType::LengthDelimited, wt)?;
+        let end = self.length()?;
+        let at = std::mem::replace(&mut self.pos, end);
+        Ok(at..end)
+    }
+
     /// A `bytes` field: a slice of the body.
     #[inline]
     fn bytes(&mut self, wt: WireType) -> Result<Bytes, DecodeError> {
-        check_wire_type(WireType::LengthDelimited, wt)?;
-        let end = self.length()?;
-        let b = self.body.slice(self.pos..end);
-        self.pos = end;
-        Ok(b)
+        let span = self.delimited(wt)?;
+        Ok(self.body.slice(span))
     }
 
     /// A `string` field kept as shared bytes ([`PStr::merge`]).
@@ -147,10 +156,8 @@ impl Reader<'_> {
 
     /// A `string` field as an owned `String`.
     fn string(&mut self, wt: WireType) -> Result<String, DecodeError> {
-        check_wire_type(WireType::LengthDelimited, wt)?;
-        let end = self.length()?;
-        let s = std::str::from_utf8(&self.buf[self.pos..end]).map_err(|_| not_utf8())?;
-        self.pos = end;
+        let span = self.delimited(wt)?;
+        let s = std::str::from_utf8(&self.buf[span]).map_err(|_| not_utf8())?;
         Ok(s.to_string())
     }
 
@@ -230,10 +237,6 @@ impl Reader<'_> {
         self.pos += len as usize;
         Ok(())
     }
-}
-
-fn not_utf8() -> DecodeError {
-    DecodeError::new("invalid string value: data is not UTF-8 encoded")
 }
 
 fn stream_field(

@@ -68,10 +68,14 @@ impl PStr {
     ) -> Result<(), DecodeError> {
         let mut b = Bytes::new();
         encoding::bytes::merge(wire_type, &mut b, buf, ctx)?;
-        *self = PStr::from_utf8(b)
-            .map_err(|_| DecodeError::new("invalid string value: data is not UTF-8 encoded"))?;
+        *self = PStr::from_utf8(b).map_err(|_| not_utf8())?;
         Ok(())
     }
+}
+
+/// The error prost gives a `string` field that is not UTF-8.
+pub(crate) fn not_utf8() -> DecodeError {
+    DecodeError::new("invalid string value: data is not UTF-8 encoded")
 }
 
 impl Deref for PStr {
