@@ -621,6 +621,68 @@ mod tests {
         out.len()
     }
 
+    /// The textbook coder: a division per step, a loop moving words out.
+    fn reference_encode(raw: &[u8], plan: &Plan) -> Vec<u8> {
+        let mut out = plan.table.clone();
+        let mut words = Vec::new();
+        let mut x = L;
+        for &b in raw.iter().rev() {
+            let f = plan.freq[usize::from(b)];
+            let cum: u32 = plan.freq[..usize::from(b)].iter().sum();
+            while u64::from(x) >= (u64::from(L >> PROB_BITS) << 16) * u64::from(f) {
+                words.push(x as u16);
+                x >>= 16;
+            }
+            x = ((x / f) << PROB_BITS) + x % f + cum;
+        }
+        out.extend_from_slice(&x.to_le_bytes());
+        for w in words.iter().rev() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn the_encoder_writes_what_the_textbook_coder_writes() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for r in 0..600 {
+            // short and long streams, alphabets from one symbol to all 256,
+            // skews from flat to one symbol in 1000
+            let n = match r % 4 {
+                0 => (next() % 40) as usize + 1,
+                _ => (next() % 20_000) as usize + 1,
+            };
+            let alphabet = [1u64, 2, 5, 16, 17, 60, 256][r % 7];
+            let skew = r % 3;
+            let raw: Vec<u8> = (0..n)
+                .map(|_| {
+                    let v = next();
+                    match skew {
+                        0 => (v % alphabet) as u8,
+                        1 if v % 1000 != 0 => 0,
+                        _ => ((v % alphabet) * (v >> 60) / 16) as u8,
+                    }
+                })
+                .collect();
+            let mut want = [0u64; 256];
+            for &b in &raw {
+                want[usize::from(b)] += 1;
+            }
+            assert_eq!(histogram(&raw), want, "{n}");
+            let plan = plan(&want);
+            let mut got = Vec::new();
+            encode_planned(&raw, &plan, &mut got);
+            assert_eq!(got, reference_encode(&raw, &plan), "{r}: {n} symbols");
+            assert_eq!(decode(&got, n).unwrap(), raw);
+        }
+    }
+
     #[test]
     fn symbol_bits_table_is_the_log() {
         for f in 1..=M {
