@@ -57,6 +57,8 @@ fn main() {
     println!(
         "ingest benchmark: {lines} lines, {streams} streams, raw line bytes {raw}, {runs} runs"
     );
+    // the figures depend on the machine: say which one gave them
+    println!("  host: {}", host());
     let mut all = Vec::with_capacity(runs);
     for run in 1..=runs {
         let r = run_once(&bodies);
@@ -113,6 +115,27 @@ fn main() {
         raw as f64 / disk.max.max(1.0),
     );
     println!("  targets: >= 1,000,000 lines/CPU-s, peak RSS <= 200 MB, disk <= 1/10 of raw");
+}
+
+/// The CPU model (with its family, model number and clock, which a
+/// virtual machine's model name may leave out) and the number of CPUs, as
+/// /proc/cpuinfo gives them.
+fn host() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map_or("?", |(_, v)| v.trim())
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{} (family {}, model {}, {} MHz), {cpus} CPUs",
+        field("model name"),
+        field("cpu family"),
+        field("model"),
+        field("cpu MHz"),
+    )
 }
 
 /// One run's figures.
