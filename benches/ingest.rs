@@ -88,20 +88,18 @@ fn main() {
         wall.median,
         lines as f64 / wall.median
     );
-    println!(
-        "  server CPU during push    {} s -> {:.0} lines per server CPU-second [{:.0} .. {:.0}]",
-        push.secs(),
-        lines as f64 / push.median,
-        lines as f64 / push.max,
-        lines as f64 / push.min,
-    );
-    println!(
-        "  server CPU incl. flush    {} s -> {:.0} lines per server CPU-second [{:.0} .. {:.0}]",
-        with_flush.secs(),
-        lines as f64 / with_flush.median,
-        lines as f64 / with_flush.max,
-        lines as f64 / with_flush.min,
-    );
+    for (what, cpu) in [
+        ("server CPU during push   ", &push),
+        ("server CPU incl. flush   ", &with_flush),
+    ] {
+        println!(
+            "  {what} {} s -> {:.0} lines per server CPU-second [{:.0} .. {:.0}]",
+            cpu.secs(),
+            lines as f64 / cpu.median,
+            lines as f64 / cpu.max,
+            lines as f64 / cpu.min,
+        );
+    }
     println!(
         "  peak RSS                  {:.1} MB [{:.1} .. {:.1}]",
         rss.median / 1e6,

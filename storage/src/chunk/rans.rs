@@ -644,30 +644,21 @@ mod tests {
 
     #[test]
     fn the_encoder_writes_what_the_textbook_coder_writes() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::chunk::test_rng(0x9e37_79b9_7f4a_7c15);
         for r in 0..600 {
             // short and long streams, alphabets from one symbol to all 256,
             // skews from flat to one symbol in 1000
             let n = match r % 4 {
-                0 => (next() % 40) as usize + 1,
-                _ => (next() % 20_000) as usize + 1,
+                0 => rng(40) as usize + 1,
+                _ => rng(20_000) as usize + 1,
             };
             let alphabet = [1u64, 2, 5, 16, 17, 60, 256][r % 7];
             let skew = r % 3;
             let raw: Vec<u8> = (0..n)
-                .map(|_| {
-                    let v = next();
-                    match skew {
-                        0 => (v % alphabet) as u8,
-                        1 if v % 1000 != 0 => 0,
-                        _ => ((v % alphabet) * (v >> 60) / 16) as u8,
-                    }
+                .map(|_| match skew {
+                    0 => rng(alphabet) as u8,
+                    1 if rng(1000) != 0 => 0,
+                    _ => (rng(alphabet) * rng(16) / 16) as u8,
                 })
                 .collect();
             let mut want = [0u64; 256];
